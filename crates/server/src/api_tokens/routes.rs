@@ -1,0 +1,59 @@
+//! `/api/v1/tokens`: admins create, list and revoke their tenant's API tokens.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use botmox_proto::auth::{ApiTokenView, CreateApiTokenRequest, CreatedApiToken};
+use botmox_proto::{Envelope, PageMeta};
+
+use super::{service, store};
+use crate::app::AppState;
+use crate::audit::AuditSlot;
+use crate::auth::principal::Admin;
+use crate::http::paging::Paging;
+use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult};
+
+/// The tenant's API tokens (without secrets).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(Paging), security(("bearer" = [])),
+    responses((status = 200, body = Envelope<Vec<ApiTokenView>>), (status = 403)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Admin(auth): Admin,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> ApiResult<Json<Envelope<Vec<ApiTokenView>>>> {
+    let (page, limit) = paging.resolve()?;
+    let (rows, total) = store::list(&state.db, &auth.tenant_id, page, limit).await?;
+    Ok(Json(Envelope::page(
+        rows.into_iter().map(service::view).collect(),
+        PageMeta { total, page, limit },
+    )))
+}
+
+/// Create a token; the answer holds the secret as `token`, shown this once.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateApiTokenRequest, security(("bearer" = [])),
+    responses((status = 201, body = Envelope<CreatedApiToken>), (status = 400), (status = 403)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(auth): Admin,
+    audit: AuditSlot,
+    ApiJson(body): ApiJson<CreateApiTokenRequest>,
+) -> ApiResult<(StatusCode, Json<Envelope<CreatedApiToken>>)> {
+    let created = service::create(&state.db, &auth, body).await?;
+    audit.describe("token.create", format!("token:{}", created.view.id));
+    Ok((StatusCode::CREATED, Json(Envelope::ok(created))))
+}
+
+/// Revoke a token; it stops working on the next request.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Envelope<ApiTokenView>), (status = 404), (status = 409, description = "already revoked")))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Admin(auth): Admin,
+    audit: AuditSlot,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Envelope<ApiTokenView>>> {
+    audit.describe("token.revoke", format!("token:{id}"));
+    Ok(Json(Envelope::ok(
+        service::revoke(&state.db, &auth.tenant_id, &id).await?,
+    )))
+}

@@ -1,0 +1,198 @@
+//! Assembly of the server: shared state, the router with its middleware stack, and the
+//! listener with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth::jwt::{AccessTokens, ExternalJwt};
+use crate::auth::keys::ServerKey;
+use crate::blob::BlobStore;
+use crate::config::Config;
+use crate::http::rate_limit::RateLimits;
+use crate::http::route_table::RouteTable;
+use crate::http::{client_addr, layers, metrics, rate_limit};
+use crate::{api_tokens, audit, auth, db, health, openapi, setup, ui, users};
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub key: Arc<ServerKey>,
+    pub access: Arc<AccessTokens>,
+    pub external_jwt: Option<Arc<ExternalJwt>>,
+    pub limits: Arc<RateLimits>,
+    pub blob: BlobStore,
+}
+
+impl AppState {
+    /// Open the database (running pending migrations), the key and the blob store.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let db = db::connect(&config.database_url, config.db_max_connections).await?;
+        db::migrate(&db).await?;
+        let key = match &config.secret_key {
+            Some(secret) => ServerKey::from_secret(secret),
+            None => ServerKey::load_or_create(&config.data_dir)?,
+        };
+        let external_jwt = config
+            .external_jwt
+            .as_ref()
+            .map(ExternalJwt::new)
+            .transpose()?
+            .map(Arc::new);
+        let blob = crate::blob::open_local(&config.blob_dir())?;
+        Ok(Self {
+            access: Arc::new(AccessTokens::new(&key)),
+            key: Arc::new(key),
+            limits: RateLimits::new(&config),
+            external_jwt,
+            blob,
+            db,
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// Every `/api/v1` route. Each one must also be in [`openapi::ApiDoc`].
+pub fn api_routes() -> RouteTable<AppState> {
+    RouteTable::default()
+        .get("/api/v1/health/live", health::live)
+        .get("/api/v1/health/ready", health::ready)
+        .get("/api/v1/health", health::summary)
+        .post("/api/v1/auth/login", auth::routes::login)
+        .post("/api/v1/auth/refresh", auth::routes::refresh)
+        .post("/api/v1/auth/logout", auth::routes::logout)
+        .get("/api/v1/auth/verify", auth::routes::verify)
+        .get("/api/v1/auth/whoami", auth::routes::whoami)
+        .get("/api/v1/users", users::routes::list)
+        .post("/api/v1/users", users::routes::create)
+        .get("/api/v1/users/{id}", users::routes::get)
+        .patch("/api/v1/users/{id}", users::routes::patch)
+        .get("/api/v1/tokens", api_tokens::routes::list)
+        .post("/api/v1/tokens", api_tokens::routes::create)
+        .delete("/api/v1/tokens/{id}", api_tokens::routes::revoke)
+        .get("/api/v1/audit", audit::routes::list)
+}
+
+/// The whole HTTP surface: API, OpenAPI document, metrics and the web UI.
+pub fn router(state: AppState) -> Router {
+    // Install the metrics recorder before the first request is counted.
+    metrics::handle();
+    let (api, _) = api_routes().into_parts();
+    Router::new()
+        .merge(api)
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics::render))
+        .merge(ui::router())
+        .fallback(layers::not_found)
+        .method_not_allowed_fallback(layers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(from_fn_with_state(state.clone(), audit::track_privileged))
+        .layer(from_fn(metrics::track))
+        .layer(from_fn_with_state(
+            state.limits.clone(),
+            rate_limit::by_address,
+        ))
+        .layer(from_fn_with_state(
+            Arc::new(state.config.trusted_proxies.clone()),
+            client_addr::attach,
+        ))
+        .layer(layers::cors(&state.config.cors_origins))
+        .layer(CatchPanicLayer::custom(layers::panic_response))
+        .layer(from_fn(layers::security_headers))
+        .layer(from_fn(layers::request_id))
+        .with_state(state)
+}
+
+/// A server that is accepting connections.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// The first-run setup link, when no user exists yet.
+    pub setup_link: Option<String>,
+    pub state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stop accepting, let in-flight requests finish, then close the database.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await??;
+        self.state.db.close().await?;
+        Ok(())
+    }
+}
+
+/// Bind (the configured address, or `listener` when given) and serve in the background.
+pub async fn start(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Running> {
+    let listener = match listener {
+        Some(l) => l,
+        None => TcpListener::bind(config.listen).await?,
+    };
+    let state = AppState::open(config).await?;
+    let setup_link = setup::issue_link_if_needed(&state).await?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        setup_link,
+        state,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// `botmox serve`: run until SIGTERM or SIGINT, then shut down gracefully.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(config, None).await?;
+    tracing::info!(addr = %running.addr, public_url = %running.state.config.public_url, "listening");
+    if let Some(link) = &running.setup_link {
+        tracing::warn!(
+            "No user exists yet. Create the first admin within {}s at: {link}",
+            running.state.config.setup_link_ttl
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

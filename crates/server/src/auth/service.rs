@@ -1,0 +1,295 @@
+//! Sign-in rules: login with throttling, refresh-token rotation with reuse detection, logout,
+//! and turning a presented credential into an [`Auth`].
+
+use botmox_proto::ErrorCode;
+use botmox_proto::auth::{PrincipalType, Role, TokenPair};
+use chrono::Utc;
+use sea_orm::TransactionTrait;
+
+use super::keys::{hash_secret, random_secret};
+use super::store::{self, NewSession, RefreshUse};
+use super::{Auth, password};
+use crate::app::AppState;
+use crate::audit::{self, AuditEvent};
+use crate::db::entity::user;
+use crate::http::{ApiError, ApiResult, ClientAddr};
+
+/// Prefix of API token secrets, so they are recognisable (and findable by secret scanners).
+pub const API_TOKEN_PREFIX: &str = "bmx_";
+const REFRESH_PREFIX: &str = "bmr_";
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "Invalid email or password")
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Check a password for an account, with per-account and per-address throttling, auditing
+/// the attempt. Unknown e-mail and wrong password are indistinguishable to the caller.
+pub async fn check_credentials(
+    state: &AppState,
+    email: &str,
+    password_given: &str,
+    addr: ClientAddr,
+    request_id: Option<String>,
+) -> ApiResult<user::Model> {
+    let email = normalize_email(email);
+    state.limits.login_per_address.check(&addr.0)?;
+    state.limits.login_per_account.check(&email)?;
+    let found = store::user_by_email(&state.db, &email).await?;
+    let event = |result: &'static str, user: Option<&user::Model>| AuditEvent {
+        tenant_id: user.map(|u| u.tenant_id.clone()),
+        actor_type: "user",
+        actor_id: user.map(|u| u.id.clone()),
+        actor_email: Some(email.clone()),
+        action: "auth.login".into(),
+        target: None,
+        result,
+        client_addr: Some(addr.to_string()),
+        request_id: request_id.clone(),
+    };
+    let password_owned = password_given.to_owned();
+    let user = match found {
+        Some(user) => {
+            let phc = user.password_hash.clone();
+            let ok = tokio::task::spawn_blocking(move || {
+                phc.is_some_and(|h| password::verify(&password_owned, &h))
+            })
+            .await
+            .map_err(ApiError::internal)?;
+            if !ok {
+                audit::record(&state.db, event("denied", Some(&user))).await;
+                return Err(invalid_credentials());
+            }
+            user
+        }
+        None => {
+            tokio::task::spawn_blocking(move || password::verify_dummy(&password_owned))
+                .await
+                .map_err(ApiError::internal)?;
+            audit::record(&state.db, event("denied", None)).await;
+            return Err(invalid_credentials());
+        }
+    };
+    if user.disabled {
+        audit::record(&state.db, event("denied", Some(&user))).await;
+        return Err(ApiError::new(
+            ErrorCode::AccountDisabled,
+            "This account is disabled",
+        ));
+    }
+    audit::record(&state.db, event("ok", Some(&user))).await;
+    Ok(user)
+}
+
+/// `POST /auth/login`: a new API session with an access token and a refresh token.
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password_given: &str,
+    addr: ClientAddr,
+    request_id: Option<String>,
+) -> ApiResult<TokenPair> {
+    let user = check_credentials(state, email, password_given, addr, request_id).await?;
+    let txn = state.db.begin().await?;
+    let session = store::create_session(
+        &txn,
+        NewSession {
+            user: &user,
+            kind: "api",
+            ttl_secs: state.config.refresh_token_ttl,
+            client_addr: Some(addr.to_string()),
+            ui_token_hash: None,
+        },
+    )
+    .await?;
+    let refresh = random_secret(REFRESH_PREFIX);
+    store::insert_refresh(&txn, &session.id, &hash_secret(&refresh)).await?;
+    txn.commit().await?;
+    Ok(token_pair(state, &user, &session.id, refresh))
+}
+
+fn token_pair(
+    state: &AppState,
+    user: &user::Model,
+    session_id: &str,
+    refresh: String,
+) -> TokenPair {
+    TokenPair {
+        access_token: state.access.issue(
+            &user.id,
+            session_id,
+            &user.tenant_id,
+            state.config.access_token_ttl,
+        ),
+        token_type: "Bearer".into(),
+        expires_in: state.config.access_token_ttl,
+        refresh_token: refresh,
+    }
+}
+
+/// `POST /auth/refresh`: spend the refresh token and hand out the next pair. A token that was
+/// already spent revokes its whole session (someone replayed a stolen token).
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    addr: ClientAddr,
+    request_id: Option<String>,
+) -> ApiResult<TokenPair> {
+    let unauthorized = || ApiError::unauthorized("Refresh token is invalid or expired");
+    let hash = hash_secret(refresh_token.trim());
+    let txn = state.db.begin().await?;
+    let session_id = match store::use_refresh(&txn, &hash).await? {
+        RefreshUse::Fresh(session_id) => session_id,
+        RefreshUse::Unknown => return Err(unauthorized()),
+        RefreshUse::Reused(session_id) => {
+            let revoked = store::revoke_session(&txn, &session_id, "refresh token reuse").await?;
+            let owner = store::session_with_user(&txn, &session_id).await?;
+            txn.commit().await?;
+            if revoked && let Some((session, user)) = owner {
+                audit::record(
+                    &state.db,
+                    AuditEvent {
+                        tenant_id: Some(session.tenant_id),
+                        actor_type: "user",
+                        actor_id: Some(user.id),
+                        actor_email: Some(user.email),
+                        action: "auth.refresh_reuse".into(),
+                        target: Some(format!("session:{session_id}")),
+                        result: "denied",
+                        client_addr: Some(addr.to_string()),
+                        request_id,
+                    },
+                )
+                .await;
+            }
+            return Err(unauthorized());
+        }
+    };
+    let Some((session, user)) = store::live_session_with_user(&txn, &session_id).await? else {
+        return Err(unauthorized());
+    };
+    if user.disabled || session.kind != "api" {
+        return Err(unauthorized());
+    }
+    let next = random_secret(REFRESH_PREFIX);
+    store::insert_refresh(&txn, &session.id, &hash_secret(&next)).await?;
+    txn.commit().await?;
+    Ok(token_pair(state, &user, &session.id, next))
+}
+
+/// Revoke the caller's session (API: the session of the access token).
+pub async fn logout(state: &AppState, auth: &Auth) -> ApiResult<()> {
+    let Some(session_id) = &auth.session_id else {
+        return Err(ApiError::bad_request(
+            "Only a signed-in session can log out; revoke API tokens instead",
+        ));
+    };
+    store::revoke_session(&state.db, session_id, "logout").await?;
+    Ok(())
+}
+
+fn user_auth(
+    user: user::Model,
+    source: &'static str,
+    session_id: Option<String>,
+) -> ApiResult<Auth> {
+    if user.disabled {
+        return Err(ApiError::unauthorized("Account is disabled"));
+    }
+    let role: Role = user.role.parse().map_err(ApiError::internal)?;
+    Ok(Auth {
+        tenant_id: user.tenant_id,
+        kind: PrincipalType::User,
+        source,
+        user_id: Some(user.id),
+        token_id: None,
+        session_id,
+        email: Some(user.email),
+        role,
+    })
+}
+
+/// Resolve a bearer token: an API token (`bmx_...`), one of our access tokens, or (when
+/// configured) an external JWT mapped to a local user by e-mail.
+pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Auth> {
+    let failed = || ApiError::unauthorized("Token verification failed");
+    if token.starts_with(API_TOKEN_PREFIX) {
+        let Some(row) = store::api_token_by_hash(&state.db, &hash_secret(token)).await? else {
+            return Err(failed());
+        };
+        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= Utc::now()) {
+            return Err(failed());
+        }
+        store::touch_api_token(&state.db, &row).await?;
+        let role: Role = row.role.parse().map_err(ApiError::internal)?;
+        return Ok(Auth {
+            tenant_id: row.tenant_id,
+            kind: PrincipalType::ApiToken,
+            source: "api_token",
+            user_id: None,
+            token_id: Some(row.id),
+            session_id: None,
+            email: None,
+            role,
+        });
+    }
+    if let Some(claims) = state.access.verify(token) {
+        let Some((session, user)) = store::live_session_with_user(&state.db, &claims.sid).await?
+        else {
+            return Err(failed());
+        };
+        if session.user_id != claims.sub {
+            return Err(failed());
+        }
+        return user_auth(user, "local", Some(session.id));
+    }
+    if let Some(external) = &state.external_jwt
+        && let Some(email) = external.verify(token)
+    {
+        let Some(user) = store::user_by_email(&state.db, &email).await? else {
+            return Err(ApiError::unauthorized("No local account for this identity"));
+        };
+        return user_auth(user, "external", None);
+    }
+    Err(failed())
+}
+
+/// Resolve the web UI's session cookie.
+pub async fn authenticate_ui_session(
+    state: &AppState,
+    cookie_value: &str,
+) -> ApiResult<Option<Auth>> {
+    let Some((session, user)) =
+        store::live_ui_session_with_user(&state.db, &hash_secret(cookie_value)).await?
+    else {
+        return Ok(None);
+    };
+    match user_auth(user, "local", Some(session.id)) {
+        Ok(auth) => Ok(Some(auth)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Start a web UI session for a user; returns the cookie value.
+pub async fn start_ui_session(
+    state: &AppState,
+    user: &user::Model,
+    addr: ClientAddr,
+) -> ApiResult<String> {
+    let cookie = random_secret("");
+    store::create_session(
+        &state.db,
+        NewSession {
+            user,
+            kind: "ui",
+            ttl_secs: state.config.ui_session_ttl,
+            client_addr: Some(addr.to_string()),
+            ui_token_hash: Some(hash_secret(&cookie)),
+        },
+    )
+    .await?;
+    Ok(cookie)
+}

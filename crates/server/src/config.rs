@@ -1,0 +1,401 @@
+//! Server configuration: one typed struct, filled from flags, environment variables and an
+//! optional TOML file, in that order of precedence, then from built-in defaults.
+//!
+//! Every option has the same name in all three places: `--public-url` is
+//! `BOTMOX_PUBLIC_URL` in the environment and `public_url` in the TOML file.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use url::Url;
+
+/// Log output style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Options shared by every subcommand that touches the data (serve, migrate, user).
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// TOML file with any of these options (keys are the option names in snake_case).
+    #[arg(long, env = "BOTMOX_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Folder for the SQLite database, blobs and the generated secret key [default: ./data].
+    #[arg(long, env = "BOTMOX_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    /// Database: `sqlite://PATH` or `postgres://USER@HOST/DB` [default: sqlite in the data dir].
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Largest number of pooled database connections [default: 16].
+    #[arg(long, env = "BOTMOX_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
+
+    /// Log style: text or json [default: text].
+    #[arg(long, env = "BOTMOX_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BOTMOX_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// URL under which users and agents reach this server; used in links it prints or sends
+    /// [default: http://<listen>].
+    #[arg(long, env = "BOTMOX_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// Key that signs access tokens and CSRF tokens (at least 32 characters). Give every
+    /// replica the same one. [default: generated once into <data-dir>/secret.key]
+    #[arg(long, env = "BOTMOX_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Browser origins allowed to call the API cross-origin, comma separated [default: none].
+    #[arg(long, env = "BOTMOX_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
+
+    /// Proxy addresses whose X-Forwarded-For header is believed, comma separated [default: none].
+    #[arg(long, env = "BOTMOX_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<IpAddr>>,
+
+    /// Lifetime of an access token in seconds [default: 900].
+    #[arg(long, env = "BOTMOX_ACCESS_TOKEN_TTL")]
+    pub access_token_ttl: Option<u64>,
+
+    /// Lifetime of a refresh token family (an API session) in seconds [default: 2592000].
+    #[arg(long, env = "BOTMOX_REFRESH_TOKEN_TTL")]
+    pub refresh_token_ttl: Option<u64>,
+
+    /// Lifetime of a web UI session in seconds [default: 43200].
+    #[arg(long, env = "BOTMOX_UI_SESSION_TTL")]
+    pub ui_session_ttl: Option<u64>,
+
+    /// Lifetime of the first-run setup link in seconds [default: 3600].
+    #[arg(long, env = "BOTMOX_SETUP_LINK_TTL")]
+    pub setup_link_ttl: Option<u64>,
+
+    /// Largest accepted request body in bytes [default: 102400].
+    #[arg(long, env = "BOTMOX_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+
+    /// Requests per minute one client address may make to the API [default: 1200].
+    #[arg(long, env = "BOTMOX_RATE_LIMIT_PER_ADDRESS")]
+    pub rate_limit_per_address: Option<u32>,
+
+    /// Requests per minute one authenticated principal may make [default: 1200].
+    #[arg(long, env = "BOTMOX_RATE_LIMIT_PER_PRINCIPAL")]
+    pub rate_limit_per_principal: Option<u32>,
+
+    /// Requests per minute one client address may make to public endpoints (login, refresh,
+    /// health, setup) [default: 60].
+    #[arg(long, env = "BOTMOX_RATE_LIMIT_PUBLIC")]
+    pub rate_limit_public: Option<u32>,
+
+    /// Login attempts per minute for one account [default: 5].
+    #[arg(long, env = "BOTMOX_LOGIN_ATTEMPTS_PER_ACCOUNT")]
+    pub login_attempts_per_account: Option<u32>,
+
+    /// Accept HS256 JWTs signed with this secret from an external identity provider.
+    #[arg(long, env = "BOTMOX_EXTERNAL_JWT_HS256_SECRET", hide_env_values = true)]
+    pub external_jwt_hs256_secret: Option<String>,
+
+    /// Accept RS256 JWTs verified by these PEM public key files, comma separated.
+    #[arg(long, env = "BOTMOX_EXTERNAL_JWT_RS256_KEYS", value_delimiter = ',')]
+    pub external_jwt_rs256_keys: Option<Vec<PathBuf>>,
+
+    /// Required `iss` of external JWTs (not checked when unset).
+    #[arg(long, env = "BOTMOX_EXTERNAL_JWT_ISSUER")]
+    pub external_jwt_issuer: Option<String>,
+
+    /// Required `aud` of external JWTs [default: authenticated].
+    #[arg(long, env = "BOTMOX_EXTERNAL_JWT_AUDIENCE")]
+    pub external_jwt_audience: Option<String>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub log_format: LogFormat,
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub secret_key: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub access_token_ttl: u64,
+    pub refresh_token_ttl: u64,
+    pub ui_session_ttl: u64,
+    pub setup_link_ttl: u64,
+    pub body_limit: usize,
+    pub rate_limit_per_address: u32,
+    pub rate_limit_per_principal: u32,
+    pub rate_limit_public: u32,
+    pub login_attempts_per_account: u32,
+    pub external_jwt: Option<ExternalJwtConfig>,
+}
+
+/// Acceptance of JWTs issued by another identity provider (off unless a key is configured).
+#[derive(Debug, Clone)]
+pub struct ExternalJwtConfig {
+    pub hs256_secret: Option<String>,
+    pub rs256_key_files: Vec<PathBuf>,
+    pub issuer: Option<String>,
+    pub audience: String,
+}
+
+/// A configuration that cannot be used, with the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid option {option}: {reason}")]
+    Invalid {
+        option: &'static str,
+        reason: String,
+    },
+}
+
+macro_rules! prefer_first {
+    ($a:ident, $b:ident; $($field:ident),* $(,)?) => {
+        Settings { config: $a.config, $($field: $a.$field.or($b.$field)),* }
+    };
+}
+
+impl Settings {
+    /// Combine flags/environment (`self`) with the TOML file they name, flags winning.
+    pub fn with_file(self) -> Result<Settings, ConfigError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let file = Settings::from_toml_file(&path)?;
+        Ok(prefer_first!(self, file;
+            data_dir, database_url, db_max_connections, log_format, listen, public_url,
+            secret_key, cors_origins, trusted_proxies, access_token_ttl, refresh_token_ttl,
+            ui_session_ttl, setup_link_ttl, body_limit, rate_limit_per_address,
+            rate_limit_per_principal, rate_limit_public, login_attempts_per_account,
+            external_jwt_hs256_secret, external_jwt_rs256_keys, external_jwt_issuer,
+            external_jwt_audience,
+        ))
+    }
+
+    fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Apply the defaults and check the values.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let settings = self.with_file()?;
+        let data_dir = settings.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = settings
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("botmox.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                option: "database_url",
+                reason: "must start with sqlite:// or postgres://".into(),
+            });
+        }
+        let listen = settings
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = match settings.public_url {
+            Some(url) => url,
+            None => Url::parse(&format!("http://{listen}")).map_err(|e| ConfigError::Invalid {
+                option: "public_url",
+                reason: e.to_string(),
+            })?,
+        };
+        if let Some(key) = &settings.secret_key
+            && key.len() < 32
+        {
+            return Err(ConfigError::Invalid {
+                option: "secret_key",
+                reason: "must be at least 32 characters".into(),
+            });
+        }
+        let external_jwt = if settings.external_jwt_hs256_secret.is_some()
+            || settings
+                .external_jwt_rs256_keys
+                .as_ref()
+                .is_some_and(|k| !k.is_empty())
+        {
+            Some(ExternalJwtConfig {
+                hs256_secret: settings.external_jwt_hs256_secret,
+                rs256_key_files: settings.external_jwt_rs256_keys.unwrap_or_default(),
+                issuer: settings.external_jwt_issuer,
+                audience: settings
+                    .external_jwt_audience
+                    .unwrap_or_else(|| "authenticated".into()),
+            })
+        } else {
+            None
+        };
+        let positive = |option: &'static str, value: u64| {
+            if value == 0 {
+                Err(ConfigError::Invalid {
+                    option,
+                    reason: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(value)
+            }
+        };
+        Ok(Config {
+            data_dir,
+            database_url,
+            db_max_connections: positive(
+                "db_max_connections",
+                settings.db_max_connections.unwrap_or(16).into(),
+            )? as u32,
+            log_format: settings.log_format.unwrap_or_default(),
+            listen,
+            public_url,
+            secret_key: settings.secret_key,
+            cors_origins: settings.cors_origins.unwrap_or_default(),
+            trusted_proxies: settings.trusted_proxies.unwrap_or_default(),
+            access_token_ttl: positive(
+                "access_token_ttl",
+                settings.access_token_ttl.unwrap_or(900),
+            )?,
+            refresh_token_ttl: positive(
+                "refresh_token_ttl",
+                settings.refresh_token_ttl.unwrap_or(30 * 86_400),
+            )?,
+            ui_session_ttl: positive(
+                "ui_session_ttl",
+                settings.ui_session_ttl.unwrap_or(12 * 3600),
+            )?,
+            setup_link_ttl: positive("setup_link_ttl", settings.setup_link_ttl.unwrap_or(3600))?,
+            body_limit: positive(
+                "body_limit",
+                settings.body_limit.unwrap_or(100 * 1024) as u64,
+            )? as usize,
+            rate_limit_per_address: positive(
+                "rate_limit_per_address",
+                settings.rate_limit_per_address.unwrap_or(1200).into(),
+            )? as u32,
+            rate_limit_per_principal: positive(
+                "rate_limit_per_principal",
+                settings.rate_limit_per_principal.unwrap_or(1200).into(),
+            )? as u32,
+            rate_limit_public: positive(
+                "rate_limit_public",
+                settings.rate_limit_public.unwrap_or(60).into(),
+            )? as u32,
+            login_attempts_per_account: positive(
+                "login_attempts_per_account",
+                settings.login_attempts_per_account.unwrap_or(5).into(),
+            )? as u32,
+            external_jwt,
+        })
+    }
+}
+
+impl Config {
+    /// Whether cookies must carry the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = Settings::default().resolve().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url, "sqlite://data/botmox.db");
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert!(config.external_jwt.is_none());
+        assert!(config.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("botmox.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\naccess_token_ttl = 60\nbody_limit = 10\n",
+        )
+        .unwrap();
+        let settings = Settings {
+            config: Some(path),
+            body_limit: Some(20),
+            ..Default::default()
+        };
+        let config = settings.resolve().unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.access_token_ttl, 60);
+        assert_eq!(config.body_limit, 20);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("botmox.toml");
+        std::fs::write(&path, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Settings {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+        let err = Settings {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("database_url"));
+        let err = Settings {
+            secret_key: Some("short".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("secret_key"));
+    }
+}

@@ -1,0 +1,19 @@
+//! Versioned, forward-only schema migrations. A migration, once released, is never edited:
+//! changes come as a new file appended to the list.
+
+mod m20261126_000001_foundation;
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_foundation::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("schema_migrations").into_iden()
+    }
+}

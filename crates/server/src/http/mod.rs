@@ -1,0 +1,16 @@
+//! Cross-cutting HTTP pieces: the API error type and envelope, extractors that answer bad
+//! input with the envelope, client addresses, rate limits, request ids, security headers and
+//! metrics.
+
+pub mod client_addr;
+pub mod error;
+pub mod extract;
+pub mod layers;
+pub mod metrics;
+pub mod paging;
+pub mod rate_limit;
+pub mod route_table;
+
+pub use client_addr::ClientAddr;
+pub use error::{ApiError, ApiResult};
+pub use extract::{ApiJson, ApiPath, ApiQuery};

@@ -1,0 +1,18 @@
+//! The Bot-Mox control plane as a library: the `botmox` binary is a thin CLI over it, and the
+//! test harness starts it in-process.
+
+pub mod api_tokens;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod blob;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod http;
+pub mod openapi;
+pub mod setup;
+pub mod telemetry;
+pub mod ui;
+pub mod users;

@@ -1,0 +1,58 @@
+//! `botmox`: the server binary.
+
+use clap::Parser;
+
+use botmox_server::cli::{Cli, Command, UserCommand};
+use botmox_server::{app, db, telemetry, users};
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { settings } => {
+            let config = settings.resolve()?;
+            telemetry::init(config.log_format);
+            app::serve(config).await
+        }
+        Command::Migrate { settings } => {
+            let config = settings.resolve()?;
+            telemetry::init(config.log_format);
+            let conn = db::connect(&config.database_url, 1).await?;
+            db::migrate(&conn).await?;
+            conn.close().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    password,
+                    role,
+                    tenant,
+                    settings,
+                },
+        } => {
+            let config = settings.resolve()?;
+            telemetry::init(config.log_format);
+            let conn = db::connect(&config.database_url, 1).await?;
+            db::migrate(&conn).await?;
+            let created =
+                users::service::create_user(&conn, &tenant, &email, &password, role).await;
+            conn.close().await?;
+            let user = created.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            println!(
+                "created {} user {} in tenant {} (id {})",
+                user.role, user.email, user.tenant_id, user.id
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Administration pages: users and API tokens, and the audit log.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use botmox_proto::auth::{
+    ApiTokenView, AuditEntry, CreateApiTokenRequest, PatchUserRequest, Role, UserView,
+};
+use serde::Deserialize;
+
+use super::pages::error_page;
+use super::session::{CsrfForm, UiUser};
+use super::{Layout, render};
+use crate::app::AppState;
+use crate::audit::AuditSlot;
+use crate::auth::Auth;
+use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::{api_tokens, audit, users};
+
+const ROLES: [&str; 3] = ["user", "infra", "admin"];
+const RESULTS: [&str; 3] = ["ok", "denied", "error"];
+const TABLE_LIMIT: u64 = 200;
+
+fn forbidden() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        "Only admins of this tenant can open this page.",
+    )
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserView>,
+    tokens: Vec<ApiTokenView>,
+    roles: [&'static str; 3],
+    notice: Option<String>,
+    error: Option<String>,
+    new_token: Option<String>,
+}
+
+struct Feedback {
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    new_token: Option<String>,
+}
+
+async fn users_response(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    feedback: Feedback,
+) -> Response {
+    if auth.require_admin().is_err() {
+        return forbidden();
+    }
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        "/admin/users",
+        "users",
+        &[("Administration", None), ("Users & API tokens", None)],
+    );
+    let loaded = async {
+        let (users, _) =
+            users::store::list_users(&state.db, &auth.tenant_id, 1, TABLE_LIMIT).await?;
+        let (tokens, _) =
+            api_tokens::store::list(&state.db, &auth.tenant_id, 1, TABLE_LIMIT).await?;
+        Ok::<_, sea_orm::DbErr>((users, tokens))
+    };
+    let (users, tokens) = match loaded.await {
+        Ok(v) => v,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let page = UsersPage {
+        layout,
+        users: users.into_iter().map(users::service::view).collect(),
+        tokens: tokens.into_iter().map(api_tokens::service::view).collect(),
+        roles: ROLES,
+        notice: feedback.notice,
+        error: feedback.error,
+        new_token: feedback.new_token,
+    };
+    csrf.attach((feedback.status, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(key: &str) -> Option<String> {
+    Some(
+        match key {
+            "user-created" => "User added.",
+            "user-updated" => "User updated.",
+            "token-revoked" => "Token revoked.",
+            _ => return None,
+        }
+        .into(),
+    )
+}
+
+pub async fn users_page(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<NoticeQuery>,
+) -> Response {
+    let notice = q.notice.as_deref().and_then(notice_text);
+    users_response(
+        &state,
+        &auth,
+        &headers,
+        Feedback {
+            status: StatusCode::OK,
+            notice,
+            error: None,
+            new_token: None,
+        },
+    )
+    .await
+}
+
+async fn failed(state: &AppState, auth: &Auth, headers: &HeaderMap, e: ApiError) -> Response {
+    users_response(
+        state,
+        auth,
+        headers,
+        Feedback {
+            status: e.status(),
+            notice: None,
+            error: Some(e.message),
+            new_token: None,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct CreateUserForm {
+    email: String,
+    password: String,
+    role: String,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    audit: AuditSlot,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<CreateUserForm>,
+) -> Response {
+    if auth.require_admin().is_err() {
+        return forbidden();
+    }
+    let result = async {
+        let role: Role = form
+            .role
+            .parse()
+            .map_err(|e: String| ApiError::field("role", e))?;
+        users::service::create_user(
+            &state.db,
+            &auth.tenant_id,
+            &form.email,
+            &form.password,
+            role,
+        )
+        .await
+    };
+    match result.await {
+        Ok(user) => {
+            audit.describe("user.create", format!("user:{}", user.id));
+            Redirect::to("/admin/users?notice=user-created").into_response()
+        }
+        Err(e) => failed(&state, &auth, &headers, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UpdateUserForm {
+    role: Option<String>,
+    disabled: Option<String>,
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    audit: AuditSlot,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(form): CsrfForm<UpdateUserForm>,
+) -> Response {
+    if auth.require_admin().is_err() {
+        return forbidden();
+    }
+    audit.describe("user.update", format!("user:{id}"));
+    let result = async {
+        let role = form
+            .role
+            .map(|r| r.parse::<Role>().map_err(|e| ApiError::field("role", e)))
+            .transpose()?;
+        let disabled = match form.disabled.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(ApiError::field("disabled", "must be true or false")),
+        };
+        users::service::patch_user(
+            &state.db,
+            &auth.tenant_id,
+            &id,
+            PatchUserRequest {
+                role,
+                disabled,
+                password: None,
+            },
+        )
+        .await
+    };
+    match result.await {
+        Ok(_) => Redirect::to("/admin/users?notice=user-updated").into_response(),
+        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => {
+            error_page(StatusCode::NOT_FOUND, "Not found", "There is no such user.")
+        }
+        Err(e) => failed(&state, &auth, &headers, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CreateTokenForm {
+    name: String,
+    role: String,
+    expires_on: Option<String>,
+}
+
+/// Creating a token renders the page directly with the secret, so it never travels in a URL.
+pub async fn create_token(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    audit: AuditSlot,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<CreateTokenForm>,
+) -> Response {
+    if auth.require_admin().is_err() {
+        return forbidden();
+    }
+    let result = async {
+        let role: Role = form
+            .role
+            .parse()
+            .map_err(|e: String| ApiError::field("role", e))?;
+        let expires_at = match form
+            .expires_on
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(day) => {
+                let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                    .map_err(|_| ApiError::field("expires_on", "must be a date"))?;
+                Some(
+                    date.and_hms_opt(0, 0, 0)
+                        .map(|d| d.and_utc())
+                        .ok_or_else(|| ApiError::field("expires_on", "must be a date"))?,
+                )
+            }
+        };
+        api_tokens::service::create(
+            &state.db,
+            &auth,
+            CreateApiTokenRequest {
+                name: form.name,
+                role,
+                expires_at,
+            },
+        )
+        .await
+    };
+    match result.await {
+        Ok(created) => {
+            audit.describe("token.create", format!("token:{}", created.view.id));
+            let feedback = Feedback {
+                status: StatusCode::CREATED,
+                notice: None,
+                error: None,
+                new_token: Some(created.token),
+            };
+            users_response(&state, &auth, &headers, feedback).await
+        }
+        Err(e) => failed(&state, &auth, &headers, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    audit: AuditSlot,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    if auth.require_admin().is_err() {
+        return forbidden();
+    }
+    audit.describe("token.revoke", format!("token:{id}"));
+    match api_tokens::service::revoke(&state.db, &auth.tenant_id, &id).await {
+        Ok(_) => Redirect::to("/admin/users?notice=token-revoked").into_response(),
+        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such token.",
+        ),
+        Err(e) => failed(&state, &auth, &headers, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    layout: Layout,
+    entries: Vec<AuditEntry>,
+    action: String,
+    actor: String,
+    result: String,
+    results: [&'static str; 3],
+    total: u64,
+    page: u64,
+    pages: u64,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+pub async fn audit_page(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<audit::routes::AuditQuery>,
+) -> Response {
+    if auth.require_admin().is_err() {
+        return forbidden();
+    }
+    let limit = 50;
+    let page = q.page.unwrap_or(1).max(1);
+    let filter = match q.filter() {
+        Ok(f) => f,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid filter", &e.message),
+    };
+    let (entries, total) =
+        match audit::store::list(&state.db, &auth.tenant_id, &filter, page, limit).await {
+            Ok(v) => v,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+    let pages = total.div_ceil(limit).max(1);
+    let link = |p: u64| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("action", &filter.action),
+            ("actor", &filter.actor),
+            ("result", &filter.result),
+        ] {
+            if let Some(v) = value {
+                query.append_pair(key, v);
+            }
+        }
+        query.append_pair("page", &p.to_string());
+        format!("/admin/audit?{}", query.finish())
+    };
+    let (layout, csrf) = Layout::new(
+        &state,
+        &auth,
+        &headers,
+        "/admin/audit",
+        "audit",
+        &[("Administration", None), ("Audit log", None)],
+    );
+    let view = AuditPage {
+        layout,
+        entries,
+        action: filter.action.clone().unwrap_or_default(),
+        actor: filter.actor.clone().unwrap_or_default(),
+        result: filter.result.clone().unwrap_or_default(),
+        results: RESULTS,
+        total,
+        page,
+        pages,
+        prev: (page > 1).then(|| link(page - 1)),
+        next: (page < pages).then(|| link(page + 1)),
+    };
+    csrf.attach(render(&view))
+}

@@ -1,0 +1,99 @@
+//! The web UI: server-rendered pages (askama templates compiled into the binary), a small
+//! stylesheet and script served from memory, a cookie session and CSRF-checked forms.
+
+pub mod admin;
+pub mod assets;
+pub mod pages;
+pub mod session;
+
+use askama::Template;
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use session::CsrfToken;
+
+pub fn router() -> Router<AppState> {
+    let sections = pages::SECTIONS
+        .iter()
+        .fold(Router::new(), |r, s| r.route(s.path, get(pages::section)));
+    sections
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/setup", get(pages::setup_page).post(pages::setup_submit))
+        .route("/ui/theme", post(pages::set_theme))
+        .route("/", get(pages::overview))
+        .route(
+            "/admin/users",
+            get(admin::users_page).post(admin::create_user),
+        )
+        .route("/admin/users/{id}", post(admin::update_user))
+        .route("/admin/tokens", post(admin::create_token))
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/admin/audit", get(admin::audit_page))
+        .route("/assets/{file}", get(assets::serve))
+}
+
+/// Render a template, or a plain 500 when rendering fails.
+pub fn render<T: Template>(template: &T) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => crate::http::ApiError::internal(format!("template: {e}")).into_response(),
+    }
+}
+
+pub struct Crumb {
+    pub label: String,
+    pub href: Option<String>,
+}
+
+/// What every page of the application layout needs.
+pub struct Layout {
+    pub title: String,
+    pub crumbs: Vec<Crumb>,
+    pub active: &'static str,
+    pub email: String,
+    pub role: String,
+    pub is_admin: bool,
+    pub csrf: String,
+    pub theme: String,
+    pub path: String,
+}
+
+impl Layout {
+    pub fn new(
+        state: &AppState,
+        auth: &Auth,
+        headers: &HeaderMap,
+        path: &str,
+        active: &'static str,
+        trail: &[(&str, Option<&str>)],
+    ) -> (Self, CsrfToken) {
+        let csrf = CsrfToken::for_request(state, headers);
+        let crumbs: Vec<Crumb> = trail
+            .iter()
+            .map(|(l, h)| Crumb {
+                label: (*l).to_owned(),
+                href: h.map(str::to_owned),
+            })
+            .collect();
+        let layout = Self {
+            title: trail
+                .last()
+                .map(|(l, _)| (*l).to_owned())
+                .unwrap_or_default(),
+            crumbs,
+            active,
+            email: auth.email.clone().unwrap_or_default(),
+            role: auth.role.to_string(),
+            is_admin: auth.role == botmox_proto::auth::Role::Admin,
+            csrf: csrf.token.clone(),
+            theme: session::theme(headers),
+            path: path.to_owned(),
+        };
+        (layout, csrf)
+    }
+}

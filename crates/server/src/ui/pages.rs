@@ -1,0 +1,440 @@
+//! Sign-in, sign-out, first-run setup, theme switch, the overview and the sections whose
+//! content later modules provide.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::session::{self, CsrfForm, CsrfToken, UiUser};
+use super::{Layout, render};
+use crate::app::AppState;
+use crate::http::ClientAddr;
+use crate::http::layers::RequestId;
+use crate::setup;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    (
+        status,
+        render(&ErrorPage {
+            title: title.into(),
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn redirect_with_cookies(to: &str, cookies: Vec<axum::http::HeaderValue>) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    for c in cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    email: String,
+    error: Option<String>,
+}
+
+pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(cookie) = session::read_cookie(&headers, session::SESSION_COOKIE)
+        && let Ok(Some(_)) = crate::auth::service::authenticate_ui_session(&state, &cookie).await
+    {
+        return Redirect::to("/").into_response();
+    }
+    let csrf = CsrfToken::for_request(&state, &headers);
+    csrf.attach(render(&LoginPage {
+        csrf: csrf.token.clone(),
+        email: String::new(),
+        error: None,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    request_id: Option<axum::Extension<RequestId>>,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Response {
+    let request_id = request_id.map(|r| r.0.0);
+    let user = match crate::auth::service::check_credentials(
+        &state,
+        &form.email,
+        &form.password,
+        addr,
+        request_id,
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(e) => {
+            let csrf = CsrfToken::for_request(&state, &headers);
+            let page = LoginPage {
+                csrf: csrf.token.clone(),
+                email: form.email,
+                error: Some(e.message.clone()),
+            };
+            return csrf.attach((e.status(), render(&page)).into_response());
+        }
+    };
+    match crate::auth::service::start_ui_session(&state, &user, addr).await {
+        Ok(cookie) => redirect_with_cookies(
+            "/",
+            vec![session::set_cookie(
+                &state,
+                session::SESSION_COOKIE,
+                &cookie,
+                Some(state.config.ui_session_ttl as i64),
+            )],
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    if let Err(e) = crate::auth::service::logout(&state, &auth).await {
+        return e.into_response();
+    }
+    redirect_with_cookies(
+        "/login",
+        vec![session::clear_cookie(&state, session::SESSION_COOKIE)],
+    )
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    csrf: String,
+    tenant: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    token: Option<String>,
+}
+
+fn setup_unavailable() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Setup link not valid",
+        "This setup link is invalid, used or expired. Restart the server while no user exists to get a new one, or use `botmox user create`.",
+    )
+}
+
+/// `GET /setup?token=...` moves the token into a cookie and drops it from the address bar;
+/// `GET /setup` shows the form while the token is valid.
+pub async fn setup_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SetupQuery>,
+) -> Response {
+    if let Some(token) = q.token {
+        return match setup::is_valid(&state, &token).await {
+            Ok(true) => redirect_with_cookies(
+                "/setup",
+                vec![session::set_cookie(
+                    &state,
+                    session::SETUP_COOKIE,
+                    &token,
+                    Some(state.config.setup_link_ttl as i64),
+                )],
+            ),
+            Ok(false) => setup_unavailable(),
+            Err(e) => e.into_response(),
+        };
+    }
+    let Some(token) = session::read_cookie(&headers, session::SETUP_COOKIE) else {
+        return setup_unavailable();
+    };
+    match setup::is_valid(&state, &token).await {
+        Ok(true) => {}
+        Ok(false) => return setup_unavailable(),
+        Err(e) => return e.into_response(),
+    }
+    let csrf = CsrfToken::for_request(&state, &headers);
+    csrf.attach(render(&SetupPage {
+        csrf: csrf.token.clone(),
+        tenant: crate::users::service::DEFAULT_TENANT.into(),
+        email: String::new(),
+        error: None,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    tenant: String,
+    email: String,
+    password: String,
+    password_confirm: String,
+}
+
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<SetupForm>,
+) -> Response {
+    let Some(token) = session::read_cookie(&headers, session::SETUP_COOKIE) else {
+        return setup_unavailable();
+    };
+    let again = |message: String| {
+        let csrf = CsrfToken::for_request(&state, &headers);
+        let page = SetupPage {
+            csrf: csrf.token.clone(),
+            tenant: form.tenant.clone(),
+            email: form.email.clone(),
+            error: Some(message),
+        };
+        csrf.attach((StatusCode::BAD_REQUEST, render(&page)).into_response())
+    };
+    if form.password != form.password_confirm {
+        return again("The passwords do not match.".into());
+    }
+    let user = match setup::complete(
+        &state,
+        &token,
+        form.tenant.trim(),
+        &form.email,
+        &form.password,
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(e) if e.code == botmox_proto::ErrorCode::BadRequest => return again(e.message),
+        Err(_) => return setup_unavailable(),
+    };
+    tracing::info!(email = %user.email, tenant = %user.tenant_id, "first admin created through the setup link");
+    match crate::auth::service::start_ui_session(&state, &user, addr).await {
+        Ok(cookie) => redirect_with_cookies(
+            "/",
+            vec![
+                session::set_cookie(
+                    &state,
+                    session::SESSION_COOKIE,
+                    &cookie,
+                    Some(state.config.ui_session_ttl as i64),
+                ),
+                session::clear_cookie(&state, session::SETUP_COOKIE),
+            ],
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ThemeForm {
+    theme: String,
+    back: Option<String>,
+}
+
+pub async fn set_theme(
+    State(state): State<AppState>,
+    CsrfForm(form): CsrfForm<ThemeForm>,
+) -> Response {
+    let theme = if form.theme == "dark" {
+        "dark"
+    } else {
+        "light"
+    };
+    let back = form
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    redirect_with_cookies(
+        &back,
+        vec![session::set_cookie(
+            &state,
+            session::THEME_COOKIE,
+            theme,
+            Some(365 * 86_400),
+        )],
+    )
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    layout: Layout,
+    tenant: String,
+    database: &'static str,
+    users: u64,
+    tokens: u64,
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let (layout, csrf) = Layout::new(
+        &state,
+        &auth,
+        &headers,
+        "/",
+        "overview",
+        &[("Overview", None)],
+    );
+    let counts = async {
+        let users = crate::users::store::list_users(&state.db, &auth.tenant_id, 1, 1)
+            .await?
+            .1;
+        let tokens = crate::api_tokens::store::count_active(&state.db, &auth.tenant_id).await?;
+        Ok::<_, sea_orm::DbErr>((users, tokens))
+    };
+    let (users, tokens) = match counts.await {
+        Ok(c) => c,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let page = OverviewPage {
+        layout,
+        tenant: auth.tenant_id.clone(),
+        database: if state.config.is_sqlite() {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        users,
+        tokens,
+    };
+    csrf.attach(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "section.html")]
+struct SectionPage {
+    layout: Layout,
+    description: &'static str,
+}
+
+/// A section of the navigation whose content a later module provides.
+pub struct Section {
+    pub path: &'static str,
+    active: &'static str,
+    trail: &'static [&'static str],
+    description: &'static str,
+}
+
+pub const SECTIONS: &[Section] = &[
+    Section {
+        path: "/licenses",
+        active: "licenses",
+        trail: &["Resources", "Licenses"],
+        description: "Bot-software licence keys and the bots they are assigned to.",
+    },
+    Section {
+        path: "/proxies",
+        active: "proxies",
+        trail: &["Resources", "Proxies"],
+        description: "The proxy inventory, with IP-quality checks and bot assignments.",
+    },
+    Section {
+        path: "/subscriptions",
+        active: "subscriptions",
+        trail: &["Resources", "Subscriptions"],
+        description: "Game and service subscriptions per bot, with expiry alerts.",
+    },
+    Section {
+        path: "/vms",
+        active: "vms",
+        trail: &["Resources", "Virtual Machines"],
+        description: "Proxmox VMs: create, provision and operate them through your agent.",
+    },
+    Section {
+        path: "/notes",
+        active: "notes",
+        trail: &["Workspace", "Notes"],
+        description: "Markdown notes, optionally linked to bots and projects.",
+    },
+    Section {
+        path: "/workspace/calendar",
+        active: "calendar",
+        trail: &["Workspace", "Calendar"],
+        description: "Events with optional note links.",
+    },
+    Section {
+        path: "/workspace/kanban",
+        active: "kanban",
+        trail: &["Workspace", "Kanban"],
+        description: "A three-column task board.",
+    },
+    Section {
+        path: "/finance",
+        active: "finance",
+        trail: &["Finance"],
+        description: "Income and expenses, with charts per period, project and category.",
+    },
+    Section {
+        path: "/settings",
+        active: "settings",
+        trail: &["Settings"],
+        description: "Projects, alerts, notifications, storage policy and theme.",
+    },
+    Section {
+        path: "/agents",
+        active: "agents",
+        trail: &["Operations", "Agents"],
+        description: "Agents paired inside your network, their status and pairing codes.",
+    },
+    Section {
+        path: "/vm-ops",
+        active: "vm-ops",
+        trail: &["Operations", "VM operations"],
+        description: "The live log of commands sent to your agents.",
+    },
+];
+
+pub async fn section(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let Some(section) = SECTIONS.iter().find(|s| s.path == uri.path()) else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is no such page.",
+        );
+    };
+    let trail: Vec<(&str, Option<&str>)> = section.trail.iter().map(|l| (*l, None)).collect();
+    let (layout, csrf) = Layout::new(
+        &state,
+        &auth,
+        &headers,
+        section.path,
+        section.active,
+        &trail,
+    );
+    csrf.attach(render(&SectionPage {
+        layout,
+        description: section.description,
+    }))
+}

@@ -1,0 +1,170 @@
+//! Rules for tenants and users.
+
+use botmox_proto::ErrorCode;
+use botmox_proto::auth::{PatchUserRequest, Role, UserView};
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel, Set, TransactionTrait};
+
+use super::store::{self, NewUser};
+use crate::auth::{password, service::normalize_email, store as auth_store};
+use crate::db::{entity::user, is_unique_violation};
+use crate::http::{ApiError, ApiResult};
+
+pub const DEFAULT_TENANT: &str = "default";
+
+pub fn view(u: user::Model) -> UserView {
+    UserView {
+        role: u.role.parse().unwrap_or(Role::User),
+        id: u.id,
+        tenant_id: u.tenant_id,
+        email: u.email,
+        disabled: u.disabled,
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+    }
+}
+
+/// Tenant names are short slugs, used as the tenant id.
+pub fn check_tenant_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "tenant",
+            "must be 1-63 characters of a-z, 0-9, '-' or '_'",
+        ))
+    }
+}
+
+pub fn check_email(email: &str) -> ApiResult<()> {
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::field("email", "must be an e-mail address"))
+    }
+}
+
+pub fn check_password(pw: &str) -> ApiResult<()> {
+    password::check_policy(pw).map_err(|problem| ApiError::field("password", problem))
+}
+
+/// Create a user in a tenant (created when missing). Shared by the API, the UI, the CLI and
+/// first-run setup. A duplicate e-mail is 409 `ALREADY_EXISTS`.
+pub async fn create_user(
+    db: &DatabaseConnection,
+    tenant: &str,
+    email: &str,
+    pw: &str,
+    role: Role,
+) -> ApiResult<user::Model> {
+    let email = normalize_email(email);
+    check_tenant_name(tenant)?;
+    check_email(&email)?;
+    check_password(pw)?;
+    let pw_owned = pw.to_owned();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw_owned))
+        .await
+        .map_err(ApiError::internal)?;
+    let txn = db.begin().await?;
+    if store::find_tenant(&txn, tenant).await?.is_none() {
+        store::insert_tenant(&txn, tenant).await?;
+    }
+    let created = store::insert_user(
+        &txn,
+        NewUser {
+            tenant_id: tenant,
+            email: &email,
+            password_hash: hash,
+            role: role.as_str(),
+        },
+    )
+    .await;
+    let user = match created {
+        Ok(user) => user,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::new(
+                ErrorCode::AlreadyExists,
+                format!("A user with e-mail {email} already exists"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Apply a change to a member of `tenant_id`. The tenant always keeps at least one enabled admin.
+/// Disabling a user or changing the password ends all of the user's sessions.
+pub async fn patch_user(
+    db: &DatabaseConnection,
+    tenant_id: &str,
+    id: &str,
+    patch: PatchUserRequest,
+) -> ApiResult<user::Model> {
+    if let Some(pw) = &patch.password {
+        check_password(pw)?;
+    }
+    let hash = match patch.password.clone() {
+        Some(pw) => Some(
+            tokio::task::spawn_blocking(move || password::hash(&pw))
+                .await
+                .map_err(ApiError::internal)?,
+        ),
+        None => None,
+    };
+    let txn = db.begin().await?;
+    let Some(current) = store::get_user(&txn, tenant_id, id).await? else {
+        return Err(ApiError::not_found("User"));
+    };
+    let was_admin = current.role == "admin" && !current.disabled;
+    let stays_admin = patch
+        .role
+        .map_or(current.role == "admin", |r| r == Role::Admin)
+        && !patch.disabled.unwrap_or(current.disabled);
+    if was_admin && !stays_admin && store::count_active_admins(&txn, tenant_id).await? <= 1 {
+        return Err(ApiError::new(
+            ErrorCode::LastAdmin,
+            "The tenant must keep at least one enabled admin",
+        ));
+    }
+    let end_sessions = patch.disabled == Some(true) || hash.is_some();
+    let mut model = current.into_active_model();
+    if let Some(role) = patch.role {
+        model.role = Set(role.as_str().into());
+    }
+    if let Some(disabled) = patch.disabled {
+        model.disabled = Set(disabled);
+    }
+    if let Some(hash) = hash {
+        model.password_hash = Set(Some(hash));
+    }
+    if model.is_changed() {
+        model.updated_at = Set(Utc::now());
+    }
+    let updated = if model.is_changed() {
+        store::update_user(&txn, model).await?
+    } else {
+        store::get_user(&txn, tenant_id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("User"))?
+    };
+    if end_sessions {
+        auth_store::revoke_user_sessions(&txn, id, "account changed").await?;
+    }
+    txn.commit().await?;
+    Ok(updated)
+}

@@ -1,0 +1,185 @@
+//! Sign-in, sessions, refresh-token rotation, API tokens and external JWTs, over HTTP on
+//! SQLite and PostgreSQL.
+
+use botmox_proto::auth::Role;
+use botmox_testkit::{TestServer, both_backends};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+both_backends! {
+    async fn login_gives_tokens_and_whoami_names_the_principal(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "Ops@Example.com", Role::Infra).await;
+        let (status, body) = server.call(Method::POST, "/api/v1/auth/login", None,
+            Some(json!({"email": "ops@example.com", "password": s.password}))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["success"], true);
+        assert_eq!(body["data"]["token_type"], "Bearer");
+        assert_eq!(body["data"]["expires_in"], 900);
+        assert!(body["data"]["refresh_token"].as_str().unwrap().len() > 40);
+
+        let (status, who) = server.get("/api/v1/auth/whoami", &s.access_token).await;
+        assert_eq!(status, StatusCode::OK, "{who}");
+        assert_eq!(who["data"]["uid"], s.user_id.as_str());
+        assert_eq!(who["data"]["email"], "ops@example.com");
+        assert_eq!(who["data"]["tenant_id"], "acme");
+        assert_eq!(who["data"]["roles"], json!(["infra"]));
+        assert_eq!(who["data"]["type"], "user");
+
+        let (status, v) = server.get("/api/v1/auth/verify", &s.access_token).await;
+        assert_eq!((status, v["data"]["valid"].clone()), (StatusCode::OK, json!(true)));
+        server.stop().await;
+    }
+
+    async fn wrong_email_and_wrong_password_are_the_same_401(backend) {
+        let server = TestServer::start(backend).await;
+        server.create_user("acme", "a@example.com", Role::User).await;
+        for (email, password) in [("nobody@example.com", "correct-horse-battery"), ("a@example.com", "wrong-password-123")] {
+            let (status, body) = server.call(Method::POST, "/api/v1/auth/login", None,
+                Some(json!({"email": email, "password": password}))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert_eq!(body["error"]["code"], "INVALID_CREDENTIALS");
+            assert_eq!(body["error"]["message"], "Invalid email or password");
+        }
+        let (status, body) = server.get("/api/v1/auth/whoami", "not-a-token").await;
+        assert_eq!((status, body["error"]["code"].clone()), (StatusCode::UNAUTHORIZED, json!("UNAUTHORIZED")));
+        let (status, _) = server.call(Method::GET, "/api/v1/auth/whoami", None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn refresh_rotates_and_reuse_revokes_the_family(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "a@example.com", Role::User).await;
+        let (status, first) = server.call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": s.refresh_token}))).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        let next_refresh = first["data"]["refresh_token"].as_str().unwrap().to_owned();
+        let next_access = first["data"]["access_token"].as_str().unwrap().to_owned();
+        assert_ne!(next_refresh, s.refresh_token);
+        assert_eq!(server.get("/api/v1/auth/whoami", &next_access).await.0, StatusCode::OK);
+
+        // Replaying the spent token: refused, and the whole session dies.
+        let (status, _) = server.call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": s.refresh_token}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(server.get("/api/v1/auth/whoami", &next_access).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(server.get("/api/v1/auth/whoami", &s.access_token).await.0, StatusCode::UNAUTHORIZED);
+        let (status, _) = server.call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": next_refresh}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn logout_ends_the_session(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "a@example.com", Role::User).await;
+        let (status, _) = server.post("/api/v1/auth/logout", &s.access_token, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/auth/whoami", &s.access_token).await.0, StatusCode::UNAUTHORIZED);
+        let (status, _) = server.call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": s.refresh_token}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn disabling_a_user_or_changing_its_role_acts_on_the_next_request(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let user = server.user_session("acme", "u@example.com", Role::User).await;
+        let (_, who) = server.get("/api/v1/auth/whoami", &user.access_token).await;
+        assert_eq!(who["data"]["roles"], json!(["user"]));
+
+        let (status, _) = server.patch(&format!("/api/v1/users/{}", user.user_id), &admin.access_token, json!({"role": "infra"})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, who) = server.get("/api/v1/auth/whoami", &user.access_token).await;
+        assert_eq!(who["data"]["roles"], json!(["infra"]));
+
+        let (status, _) = server.patch(&format!("/api/v1/users/{}", user.user_id), &admin.access_token, json!({"disabled": true})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/auth/whoami", &user.access_token).await.0, StatusCode::UNAUTHORIZED);
+        let (status, body) = server.call(Method::POST, "/api/v1/auth/login", None,
+            Some(json!({"email": user.email, "password": user.password}))).await;
+        assert_eq!((status, body["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("ACCOUNT_DISABLED")));
+    }
+
+    async fn api_tokens_work_until_revoked_and_never_exceed_the_creator(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let (status, created) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "ci", "role": "user"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let secret = created["data"]["token"].as_str().unwrap().to_owned();
+        let id = created["data"]["id"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("bmx_"));
+
+        let (status, who) = server.get("/api/v1/auth/whoami", &secret).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(who["data"]["type"], "api_token");
+        assert_eq!(who["data"]["uid"], format!("token:{id}"));
+        assert_eq!(who["data"]["tenant_id"], "acme");
+        assert_eq!(who["data"]["roles"], json!(["user"]));
+        // A user-role token cannot reach admin routes.
+        assert_eq!(server.get("/api/v1/users", &secret).await.0, StatusCode::FORBIDDEN);
+
+        let (_, list) = server.get("/api/v1/tokens", &admin.access_token).await;
+        assert_eq!(list["meta"]["total"], 1);
+        assert!(list["data"][0].get("token").is_none(), "secret must not be listed");
+        assert!(list["data"][0]["last_used_at"].is_string());
+
+        let (status, _) = server.delete(&format!("/api/v1/tokens/{id}"), &admin.access_token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/auth/whoami", &secret).await.0, StatusCode::UNAUTHORIZED);
+        let (status, body) = server.delete(&format!("/api/v1/tokens/{id}"), &admin.access_token).await;
+        assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("CONFLICT")));
+
+        // Bad input.
+        let (status, body) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": " ", "role": "user"})).await;
+        assert_eq!((status, body["error"]["details"]["fieldErrors"]["name"].is_array()), (StatusCode::BAD_REQUEST, true));
+        let (status, _) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "x", "role": "root"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "x", "role": "user", "expires_at": "2001-01-01T00:00:00Z"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // An expired token stops working.
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+        let (_, created) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "short", "role": "user", "expires_at": soon})).await;
+        let short = created["data"]["token"].as_str().unwrap().to_owned();
+        assert_eq!(server.get("/api/v1/auth/whoami", &short).await.0, StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        assert_eq!(server.get("/api/v1/auth/whoami", &short).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn login_is_throttled_per_account(backend) {
+        let server = TestServer::start_with(backend, |s| s.login_attempts_per_account = Some(3)).await;
+        server.create_user("acme", "a@example.com", Role::User).await;
+        for _ in 0..3 {
+            let (status, _) = server.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": "a@example.com", "password": "wrong-password-1"}))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let res = server.http.post(format!("{}/api/v1/auth/login", server.url))
+            .json(&json!({"email": "A@example.com", "password": "correct-horse-battery"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry));
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    }
+
+    async fn external_jwts_are_accepted_only_when_configured(backend) {
+        use jsonwebtoken::{EncodingKey, Header, encode};
+        let claims = json!({"sub": "ext-1", "aud": "authenticated", "email": "Ext@Example.com",
+            "exp": chrono::Utc::now().timestamp() + 300});
+        let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"supabase-jwt-secret")).unwrap();
+
+        let off = TestServer::start(backend).await;
+        off.create_user("acme", "ext@example.com", Role::User).await;
+        assert_eq!(off.get("/api/v1/auth/whoami", &token).await.0, StatusCode::UNAUTHORIZED);
+        off.stop().await;
+
+        let on = TestServer::start_with(backend, |s| s.external_jwt_hs256_secret = Some("supabase-jwt-secret".into())).await;
+        let uid = on.create_user("acme", "ext@example.com", Role::Admin).await;
+        let (status, who) = on.get("/api/v1/auth/whoami", &token).await;
+        assert_eq!(status, StatusCode::OK, "{who}");
+        assert_eq!(who["data"]["source"], "external");
+        assert_eq!(who["data"]["uid"], uid.as_str());
+        assert_eq!(who["data"]["roles"], json!(["admin"]));
+        let forged = encode(&Header::default(), &claims, &EncodingKey::from_secret(b"guess")).unwrap();
+        assert_eq!(on.get("/api/v1/auth/whoami", &forged).await.0, StatusCode::UNAUTHORIZED);
+        let stranger = encode(&Header::default(), &json!({"sub": "x", "aud": "authenticated", "email": "who@example.com",
+            "exp": chrono::Utc::now().timestamp() + 300}), &EncodingKey::from_secret(b"supabase-jwt-secret")).unwrap();
+        assert_eq!(on.get("/api/v1/auth/whoami", &stranger).await.0, StatusCode::UNAUTHORIZED);
+    }
+}

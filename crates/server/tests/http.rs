@@ -1,0 +1,242 @@
+//! Cross-cutting HTTP behaviour: the error envelope for every class of error, request ids,
+//! CORS, security headers, rate limits, health, metrics, the OpenAPI document and graceful
+//! shutdown.
+
+use botmox_proto::auth::Role;
+use botmox_testkit::{TestServer, both_backends};
+use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["success"], false, "{body}");
+    assert!(body["error"].is_object(), "error must be an object: {body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+both_backends! {
+    async fn every_error_class_uses_the_envelope(backend) {
+        let server = TestServer::start_with(backend, |s| s.body_limit = Some(1024)).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let url = |p: &str| format!("{}{p}", server.url);
+
+        // Malformed JSON -> 400.
+        let res = server.http.post(url("/api/v1/auth/login")).header("content-type", "application/json").body("{\"email\":").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_error(&res.json().await.unwrap(), "BAD_REQUEST");
+        // Wrong field types -> 400.
+        let (status, body) = server.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": 5}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_error(&body, "BAD_REQUEST");
+        // Not JSON at all -> 415.
+        let res = server.http.post(url("/api/v1/auth/login")).body("email=x").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_error(&res.json().await.unwrap(), "UNSUPPORTED_MEDIA_TYPE");
+        // Over the body limit -> 413.
+        let big = json!({"email": "x".repeat(4096), "password": "y"});
+        let (status, body) = server.call(Method::POST, "/api/v1/auth/login", None, Some(big)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_error(&body, "PAYLOAD_TOO_LARGE");
+        // Unknown route -> 404, with or without a token.
+        let (status, body) = server.get("/api/v1/no-such-thing", &admin.access_token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_error(&body, "NOT_FOUND");
+        let (status, body) = server.call(Method::GET, "/api/nope", None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_error(&body, "NOT_FOUND");
+        // Wrong method -> 405.
+        let (status, body) = server.call(Method::DELETE, "/api/v1/auth/whoami", Some(&admin.access_token), None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_error(&body, "METHOD_NOT_ALLOWED");
+        // Bad query -> 400.
+        let (status, body) = server.get("/api/v1/users?limit=9999", &admin.access_token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_error(&body, "BAD_REQUEST");
+        assert!(body["error"]["details"]["fieldErrors"]["limit"].is_array());
+        let (status, _) = server.get("/api/v1/users?page=abc", &admin.access_token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // Internal error -> 500 with no database text.
+        server.state().db.execute_unprepared("DROP TABLE audit_log").await.unwrap();
+        let (status, body) = server.get("/api/v1/audit", &admin.access_token).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_error(&body, "INTERNAL_ERROR");
+        let text = body.to_string().to_lowercase();
+        assert!(!text.contains("audit_log") && !text.contains("table") && !text.contains("sql"), "{body}");
+    }
+
+    async fn request_ids_are_accepted_echoed_or_generated(backend) {
+        let server = TestServer::start(backend).await;
+        let url = format!("{}/api/v1/health/live", server.url);
+        let res = server.http.get(&url).header("x-request-id", "abc-123").send().await.unwrap();
+        assert_eq!(res.headers()["x-request-id"], "abc-123");
+        let res = server.http.get(&url).send().await.unwrap();
+        let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(generated.len(), 36, "a UUID: {generated}");
+        let res = server.http.get(&url).header("x-request-id", "bad id\twith spaces").send().await.unwrap();
+        assert_ne!(res.headers()["x-request-id"], "bad id\twith spaces");
+    }
+
+    async fn cors_is_granted_only_to_configured_origins(backend) {
+        let server = TestServer::start_with(backend, |s| s.cors_origins = Some(vec!["https://ops.example.com".into()])).await;
+        let url = format!("{}/api/v1/auth/whoami", server.url);
+        let preflight = |origin: &'static str| {
+            server.http.request(Method::OPTIONS, &url)
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization")
+                .send()
+        };
+        let ok = preflight("https://ops.example.com").await.unwrap();
+        assert_eq!(ok.headers()["access-control-allow-origin"], "https://ops.example.com");
+        assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+        let refused = preflight("https://evil.example.net").await.unwrap();
+        assert!(refused.headers().get("access-control-allow-origin").is_none());
+
+        let default = TestServer::start(backend).await;
+        let res = default.http.get(format!("{}/api/v1/health/live", default.url)).header("origin", "http://localhost:5173").send().await.unwrap();
+        assert!(res.headers().get("access-control-allow-origin").is_none(), "no origin is allowed by default");
+    }
+
+    async fn security_headers_are_set(backend) {
+        let server = TestServer::start(backend).await;
+        for path in ["/api/v1/health/live", "/login"] {
+            let res = server.http.get(format!("{}{path}", server.url)).send().await.unwrap();
+            let h = res.headers();
+            let csp = h["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+            assert!(!csp.contains("unsafe-inline"));
+            assert_eq!(h["x-content-type-options"], "nosniff");
+            assert_eq!(h["x-frame-options"], "DENY");
+            assert_eq!(h["referrer-policy"], "no-referrer");
+        }
+    }
+
+    async fn rate_limits_answer_429_per_address_and_per_principal(backend) {
+        let server = TestServer::start_with(backend, |s| {
+            s.rate_limit_per_address = Some(1000);
+            s.rate_limit_per_principal = Some(5);
+            s.rate_limit_public = Some(4);
+        }).await;
+        let s = server.user_session("acme", "a@example.com", Role::User).await;
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            statuses.push(server.get("/api/v1/auth/whoami", &s.access_token).await.0);
+        }
+        assert_eq!(statuses[..5], [StatusCode::OK; 5]);
+        assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+        let res = server.http.get(format!("{}/api/v1/auth/whoami", server.url)).bearer_auth(&s.access_token).send().await.unwrap();
+        assert!(res.headers().contains_key("retry-after"));
+        assert_error(&res.json().await.unwrap(), "RATE_LIMITED");
+
+        // Public endpoints have their own, tighter budget per address (login used 1 already).
+        let mut last = StatusCode::OK;
+        for _ in 0..4 {
+            last = server.call(Method::GET, "/api/v1/health/live", None, None).await.0;
+        }
+        assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    async fn health_reports_readiness_of_database_and_blob_store(backend) {
+        let server = TestServer::start(backend).await;
+        let (status, live) = server.call(Method::GET, "/api/v1/health/live", None, None).await;
+        assert_eq!((status, live["data"]["status"].clone()), (StatusCode::OK, json!("live")));
+        let (status, ready) = server.call(Method::GET, "/api/v1/health/ready", None, None).await;
+        assert_eq!(status, StatusCode::OK, "{ready}");
+        assert_eq!(ready["data"]["ready"], true);
+        assert_eq!(ready["data"]["checks"]["database"]["ready"], true);
+        let (_, summary) = server.call(Method::GET, "/api/v1/health", None, None).await;
+        let engine = if backend == botmox_testkit::Backend::Sqlite { "sqlite" } else { "postgres" };
+        assert_eq!(summary["data"]["database"], engine);
+
+        // Break the blob store: its folder becomes a file.
+        let blobs = server.state().config.blob_dir();
+        std::fs::remove_dir_all(&blobs).unwrap();
+        std::fs::write(&blobs, b"not a folder").unwrap();
+        let (status, body) = server.call(Method::GET, "/api/v1/health/ready", None, None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_error(&body, "SERVICE_UNAVAILABLE");
+        assert_eq!(body["error"]["details"]["checks"]["blob_store"]["ready"], false);
+        assert_eq!(body["error"]["details"]["checks"]["database"]["ready"], true);
+
+        // Break the database: the pool is closed.
+        std::fs::remove_file(&blobs).unwrap();
+        server.state().db.clone().close().await.unwrap();
+        let (status, body) = server.call(Method::GET, "/api/v1/health/ready", None, None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["details"]["checks"]["database"]["ready"], false);
+    }
+
+    async fn metrics_count_requests_per_route(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "a@example.com", Role::User).await;
+        server.get("/api/v1/auth/whoami", &s.access_token).await;
+        server.get("/api/v1/users/some-id", &s.access_token).await;
+        let text = server.http.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
+        assert!(text.contains("http_requests_total{method=\"GET\",route=\"/api/v1/auth/whoami\",status=\"200\"}"), "{text}");
+        assert!(text.contains("route=\"/api/v1/users/{id}\""), "routes are labelled by pattern, not raw path");
+        assert!(text.contains("http_request_duration_seconds_bucket"));
+        assert!(text.contains("db_pool_connections"));
+    }
+
+    async fn graceful_shutdown_finishes_in_flight_requests(backend) {
+        let server = TestServer::start(backend).await;
+        let url = format!("{}/api/v1/auth/login", server.url);
+        // A request whose body arrives slowly is still in flight when shutdown starts.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+        let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+        let client = server.http.clone();
+        let request = tokio::spawn(async move {
+            client.post(url).header("content-type", "application/json").body(body).send().await.map(|r| r.status())
+        });
+        tx.send(Ok(b"{\"email\":\"x@example.com\",".to_vec())).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let shutdown = tokio::spawn(server.stop());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!shutdown.is_finished(), "shutdown must wait for the in-flight request");
+        tx.send(Ok(b"\"password\":\"wrong-password\"}".to_vec())).await.unwrap();
+        drop(tx);
+        let status = request.await.unwrap().expect("in-flight request answered");
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        shutdown.await.unwrap();
+    }
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_of_the_router() {
+    let server = TestServer::start(botmox_testkit::Backend::Sqlite).await;
+    let (status, doc) = server
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let table = botmox_server::app::api_routes();
+    assert!(table.routes().len() >= 16);
+    for (method, path) in table.routes() {
+        let op = &doc["paths"][path][method.as_str().to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{method} {path} is routed but missing from the OpenAPI document"
+        );
+    }
+    // And nothing documented is unrouted.
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(documented, table.routes().len());
+}

@@ -1,0 +1,398 @@
+//! `botmox-loadgen`: the load generator behind Bot-Mox's performance targets.
+//!
+//! Throughput and latency figures are quoted from this tool run against a release build of the
+//! server (see `bench/foundation.sh`), not from timed tests: a test on a shared CI machine in a
+//! debug build measures the machine, not the server, and would either fail at random or assert
+//! nothing. A benchmark here is a separate, deliberate run whose numbers are read by a person.
+//!
+//! Two subcommands:
+//!
+//! * `run` keeps N HTTP/1.1 keep-alive connections busy with GET requests for a fixed time
+//!   (after a warm-up that is not recorded) and prints one summary line: request count,
+//!   requests per second, latency percentiles from an HDR histogram, non-2xx and errors.
+//! * `hello` serves a bare axum "hello" on the same kind of runtime as the server: the ceiling
+//!   the server's figures are compared with on the same machine.
+//!
+//! Only loopback targets are accepted: this is a benchmark of a local server, not a tool to
+//! point at someone else's.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use hdrhistogram::Histogram;
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "botmox-loadgen",
+    about = "HTTP load generator for Bot-Mox benchmarks (loopback only)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a bare axum hello-world (GET / -> "hello") until SIGINT or SIGTERM: the ceiling.
+    Hello {
+        /// Address and port to listen on (port 0 picks a free one; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Load a URL with concurrent keep-alive connections and print one summary line.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// URL to GET; its host must be 127.0.0.1, localhost or [::1].
+    #[arg(long)]
+    url: Url,
+    /// Number of concurrent connections, each driven by its own worker.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    connections: u32,
+    /// Seconds of measured load.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    duration: u64,
+    /// Seconds of load before the measurement starts (not recorded).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=600))]
+    warmup: u64,
+    /// Seconds after which one request counts as an error.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    timeout: u64,
+    /// First word of the summary line.
+    #[arg(long, default_value = "loadgen")]
+    label: String,
+    /// Bearer token sent with every request.
+    #[arg(
+        long,
+        env = "BOTMOX_LOADGEN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "login"
+    )]
+    token: Option<String>,
+    /// Sign in first with EMAIL:PASSWORD (POST <login-url>/api/v1/auth/login) and send the
+    /// access token as Bearer.
+    #[arg(long, value_name = "EMAIL:PASSWORD")]
+    login: Option<String>,
+    /// Base URL of the server to sign in to [default: scheme, host and port of --url].
+    #[arg(long, value_name = "BASE", requires = "login")]
+    login_url: Option<Url>,
+    /// Exit with status 0 even when some requests failed or were not 2xx.
+    #[arg(long)]
+    allow_failures: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Hello { listen } => hello(listen).await.map(|()| ExitCode::SUCCESS),
+            Command::Run(args) => run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The ceiling: the least an axum server can do per request.
+async fn hello(listen: SocketAddr) -> anyhow::Result<()> {
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    eprintln!("hello listening on {}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+/// Refuse anything but a loopback http(s) URL.
+fn check_loopback(url: &Url, what: &str) -> anyhow::Result<()> {
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("{what} must be an http:// URL, not {url}");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => false,
+    };
+    if !loopback {
+        bail!("{what} must point at 127.0.0.1, localhost or [::1]; refusing {url}");
+    }
+    Ok(())
+}
+
+/// One client per worker: at most one pooled connection, HTTP/1.1 only, no proxy (a proxy from
+/// the environment would be measured instead of the server).
+fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .no_proxy()
+        .tcp_nodelay(true)
+        .timeout(timeout)
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+/// `POST <base>/api/v1/auth/login` and return `data.access_token`.
+async fn login(base: &Url, credentials: &str, timeout: Duration) -> anyhow::Result<String> {
+    let (email, password) = credentials
+        .split_once(':')
+        .context("--login must be EMAIL:PASSWORD")?;
+    let url = base
+        .join("/api/v1/auth/login")
+        .context("invalid --login-url")?;
+    let response = client(timeout)?
+        .post(url.clone())
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer JSON"))?;
+    if !status.is_success() {
+        bail!("login as {email} failed with {status}: {body}");
+    }
+    body.pointer("/data/access_token")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+        .with_context(|| format!("no data.access_token in the login answer: {body}"))
+}
+
+/// What one worker saw during the measured window.
+struct Tally {
+    latency_us: Histogram<u64>,
+    non_2xx: BTreeMap<u16, u64>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .context("histogram bounds")?,
+            non_2xx: BTreeMap::new(),
+            errors: 0,
+            first_error: None,
+        })
+    }
+
+    fn merge(&mut self, other: Tally) -> anyhow::Result<()> {
+        self.latency_us
+            .add(&other.latency_us)
+            .context("merging histograms")?;
+        for (status, n) in other.non_2xx {
+            *self.non_2xx.entry(status).or_default() += n;
+        }
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        Ok(())
+    }
+}
+
+/// Send GETs back to back on one connection until `end`; record those started after `measure_from`.
+async fn worker(
+    client: reqwest::Client,
+    url: Url,
+    auth: Option<HeaderValue>,
+    measure_from: Instant,
+    end: Instant,
+) -> anyhow::Result<Tally> {
+    let mut tally = Tally::new()?;
+    loop {
+        let started = Instant::now();
+        if started >= end {
+            break;
+        }
+        let mut request = client.get(url.clone());
+        if let Some(value) = &auth {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        // The body is read to the end so that the connection goes back to the pool.
+        let outcome = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                response.bytes().await.map(|_| status)
+            }
+            Err(e) => Err(e),
+        };
+        let elapsed = started.elapsed();
+        let recorded = started >= measure_from;
+        match outcome {
+            Ok(status) => {
+                if recorded {
+                    tally
+                        .latency_us
+                        .saturating_record(elapsed.as_micros().max(1) as u64);
+                    if !status.is_success() {
+                        *tally.non_2xx.entry(status.as_u16()).or_default() += 1;
+                    }
+                }
+            }
+            Err(e) => {
+                if recorded {
+                    tally.errors += 1;
+                    tally.first_error.get_or_insert_with(|| format!("{e:#}"));
+                }
+                // Do not spin on a refused connection.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    Ok(tally)
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    check_loopback(&args.url, "--url")?;
+    let timeout = Duration::from_secs(args.timeout);
+    let token = match (&args.token, &args.login) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(credentials)) => {
+            let base = match &args.login_url {
+                Some(base) => base.clone(),
+                None => args
+                    .url
+                    .join("/")
+                    .context("cannot derive --login-url from --url")?,
+            };
+            check_loopback(&base, "--login-url")?;
+            Some(login(&base, credentials, timeout).await?)
+        }
+        (None, None) => None,
+    };
+    let auth = match token {
+        Some(token) => {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                .context("the token is not a valid header value")?;
+            value.set_sensitive(true);
+            Some(value)
+        }
+        None => None,
+    };
+
+    eprintln!(
+        "{}: {} connections to {}, warm-up {}s, measuring {}s",
+        args.label, args.connections, args.url, args.warmup, args.duration
+    );
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(args.warmup);
+    let end = measure_from + Duration::from_secs(args.duration);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.connections {
+        workers.spawn(worker(
+            client(timeout)?,
+            args.url.clone(),
+            auth.clone(),
+            measure_from,
+            end,
+        ));
+    }
+    let mut total = Tally::new()?;
+    // Every worker stops starting requests at `end` and each request times out, so this ends
+    // by itself; the outer bound only guards against a bug.
+    let bound = Duration::from_secs(args.warmup + args.duration) + timeout + Duration::from_secs(5);
+    let joined = tokio::time::timeout(bound, async {
+        while let Some(joined) = workers.join_next().await {
+            total.merge(joined.context("a worker panicked")??)?;
+        }
+        anyhow::Ok(())
+    })
+    .await;
+    match joined {
+        Ok(result) => result?,
+        Err(_) => {
+            workers.abort_all();
+            bail!("the workers did not stop within {}s", bound.as_secs());
+        }
+    }
+    let measured = Instant::now()
+        .saturating_duration_since(measure_from)
+        .as_secs_f64()
+        .max(f64::EPSILON);
+
+    let h = &total.latency_us;
+    let ms = |us: u64| us as f64 / 1000.0;
+    let completed = h.len();
+    let non_2xx: u64 = total.non_2xx.values().sum();
+    println!(
+        "{}: {} conns {}s  requests={} rps={:.0} p50={:.2}ms p90={:.2}ms p99={:.2}ms p99.9={:.2}ms max={:.2}ms non2xx={} errors={}",
+        args.label,
+        args.connections,
+        args.duration,
+        completed + total.errors,
+        completed as f64 / measured,
+        ms(h.value_at_quantile(0.50)),
+        ms(h.value_at_quantile(0.90)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max()),
+        non_2xx,
+        total.errors,
+    );
+    if !total.non_2xx.is_empty() {
+        let statuses: Vec<String> = total
+            .non_2xx
+            .iter()
+            .map(|(s, n)| format!("{s}x{n}"))
+            .collect();
+        eprintln!("{}: non-2xx answers: {}", args.label, statuses.join(" "));
+    }
+    if let Some(e) = &total.first_error {
+        eprintln!("{}: first error: {e}", args.label);
+    }
+    let failed = completed == 0 || non_2xx > 0 || total.errors > 0;
+    if failed && !args.allow_failures {
+        eprintln!(
+            "{}: some requests failed; the figures above do not measure the intended path",
+            args.label
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

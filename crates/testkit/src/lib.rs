@@ -1,0 +1,38 @@
+//! Test harness for Bot-Mox.
+//!
+//! [`TestServer`] starts the real server in-process on port 0, on a fresh SQLite file or a
+//! fresh PostgreSQL database that is dropped afterwards. [`both_backends!`] turns one test
+//! body into a SQLite test and a PostgreSQL test. [`isolation`] proves that one tenant cannot
+//! reach another tenant's ids, and [`browser`] drives headless Chromium.
+
+pub mod browser;
+pub mod isolation;
+mod server;
+
+pub use server::{Backend, Session, TestServer, postgres_admin_url};
+
+/// Expand each `async fn name(backend) { body }` into a module `name` with two tests,
+/// `sqlite` and `postgres`, each running `body` with `backend` set accordingly.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $backend = $crate::Backend::Sqlite;
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let $backend = $crate::Backend::Postgres;
+                    $body
+                }
+            }
+        )*
+    };
+}

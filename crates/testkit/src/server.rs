@@ -1,0 +1,218 @@
+//! A real Bot-Mox server on a fresh database, plus small HTTP helpers for tests.
+
+use botmox_proto::auth::{Role, TokenPair};
+use botmox_server::app::{self, Running};
+use botmox_server::config::Settings;
+use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::Value;
+
+/// Which database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL server used by tests: `BOTMOX_TEST_POSTGRES_URL`, else the local default.
+pub fn postgres_admin_url() -> String {
+    std::env::var("BOTMOX_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("valid postgres url");
+    parsed.set_path(&format!("/{db}"));
+    parsed.to_string()
+}
+
+/// A signed-in user of a test server.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub email: String,
+    pub password: String,
+    pub tenant: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+pub struct TestServer {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    pub backend: Backend,
+    /// The first-run setup link printed at start (no user existed).
+    pub setup_link: Option<String>,
+    pub http: reqwest::Client,
+    running: Option<Running>,
+    pg_database: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Start with settings adjusted by `tweak` (rate limits, CORS origins, ...).
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut pg_database = None;
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("botmox.db").display()),
+            Backend::Postgres => {
+                let name = format!("botmox_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(postgres_admin_url())
+                    .await
+                    .expect("PostgreSQL for tests is reachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                pg_database = Some(name.clone());
+                with_database(&postgres_admin_url(), &name)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let mut settings = Settings {
+            data_dir: Some(dir.path().to_owned()),
+            database_url: Some(database_url),
+            db_max_connections: Some(8),
+            listen: Some(addr),
+            ..Default::default()
+        };
+        tweak(&mut settings);
+        let config = settings.resolve().expect("valid test config");
+        let running = app::start(config, Some(listener))
+            .await
+            .expect("server starts");
+        let http = reqwest::Client::builder()
+            .cookie_store(false)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            url: format!("http://{addr}"),
+            backend,
+            setup_link: running.setup_link.clone(),
+            http,
+            running: Some(running),
+            pg_database,
+            _dir: dir,
+        }
+    }
+
+    pub fn state(&self) -> &app::AppState {
+        &self.running.as_ref().expect("server running").state
+    }
+
+    /// Shut down gracefully (in-flight requests finish, database closes).
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("graceful shutdown");
+        }
+    }
+
+    /// Create a user directly, as `botmox user create` does.
+    pub async fn create_user(&self, tenant: &str, email: &str, role: Role) -> String {
+        let password = "correct-horse-battery";
+        botmox_server::users::service::create_user(&self.state().db, tenant, email, password, role)
+            .await
+            .unwrap_or_else(|e| panic!("create user {email}: {e}"))
+            .id
+    }
+
+    /// Create a user and sign it in through the API.
+    pub async fn user_session(&self, tenant: &str, email: &str, role: Role) -> Session {
+        let user_id = self.create_user(tenant, email, role).await;
+        let pair = self.login(email, "correct-horse-battery").await;
+        Session {
+            user_id,
+            email: email.into(),
+            password: "correct-horse-battery".into(),
+            tenant: tenant.into(),
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TokenPair {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(serde_json::json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login of {email} failed: {body}");
+        serde_json::from_value(body["data"].clone()).expect("token pair")
+    }
+
+    /// One JSON request; returns the status and the parsed body (`Value::Null` when not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_database.take() else {
+            return;
+        };
+        // Drop the database on a thread of its own: Drop cannot await, and the test's
+        // runtime may be shutting down.
+        let handle = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(admin) = sea_orm::Database::connect(postgres_admin_url()).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = handle.join();
+    }
+}
