@@ -114,7 +114,7 @@ both_backends! {
             assert!(!csp.contains("unsafe-inline"));
             assert_eq!(h["x-content-type-options"], "nosniff");
             assert_eq!(h["x-frame-options"], "DENY");
-            assert_eq!(h["referrer-policy"], "no-referrer");
+            assert_eq!(h["referrer-policy"], "same-origin");
         }
     }
 

@@ -50,8 +50,9 @@ impl Browser {
                 ]
             }),
         );
-        let client = ClientBuilder::rustls()
-            .expect("TLS setup")
+        // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await

@@ -38,6 +38,7 @@ pub async fn create(
     audit: AuditSlot,
     ApiJson(body): ApiJson<CreateApiTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<Envelope<CreatedApiToken>>)> {
+    audit.describe("token.create", format!("name:{}", body.name.trim()));
     let created = service::create(&state.db, &auth, body).await?;
     audit.describe("token.create", format!("token:{}", created.view.id));
     Ok((StatusCode::CREATED, Json(Envelope::ok(created))))

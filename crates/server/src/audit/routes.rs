@@ -32,20 +32,21 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     pub fn filter(&self) -> Result<AuditFilter, ApiError> {
-        if let Some(result) = &self.result
-            && !matches!(result.as_str(), "ok" | "denied" | "error")
-        {
-            return Err(ApiError::field("result", "must be ok, denied or error"));
-        }
         let blank = |s: &Option<String>| {
             s.as_ref()
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
+        let result = blank(&self.result);
+        if let Some(result) = &result
+            && !matches!(result.as_str(), "ok" | "denied" | "error")
+        {
+            return Err(ApiError::field("result", "must be ok, denied or error"));
+        }
         Ok(AuditFilter {
             action: blank(&self.action),
             actor: blank(&self.actor),
-            result: blank(&self.result),
+            result,
             from: self.from,
             to: self.to,
         })

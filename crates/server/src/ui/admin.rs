@@ -159,6 +159,10 @@ pub async fn create_user(
     if auth.require_admin().is_err() {
         return forbidden();
     }
+    audit.describe(
+        "user.create",
+        format!("email:{}", form.email.trim().to_lowercase()),
+    );
     let result = async {
         let role: Role = form
             .role
@@ -250,6 +254,7 @@ pub async fn create_token(
     if auth.require_admin().is_err() {
         return forbidden();
     }
+    audit.describe("token.create", format!("name:{}", form.name.trim()));
     let result = async {
         let role: Role = form
             .role

@@ -38,6 +38,10 @@ pub async fn create(
     audit: AuditSlot,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<Envelope<UserView>>)> {
+    audit.describe(
+        "user.create",
+        format!("email:{}", body.email.trim().to_lowercase()),
+    );
     let user = service::create_user(
         &state.db,
         &auth.tenant_id,

@@ -1,0 +1,152 @@
+//! Tenant administration over the API: users, roles, the audit log, and tenant isolation.
+
+use botmox_proto::auth::Role;
+use botmox_testkit::isolation::{
+    Probe, assert_every_id_route_is_covered, assert_not_found_for_other_tenant,
+};
+use botmox_testkit::{TestServer, both_backends};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+both_backends! {
+    async fn admins_manage_the_members_of_their_tenant(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let (status, created) = server.post("/api/v1/users", &admin.access_token,
+            json!({"email": "New@Example.com", "password": "long-enough-pw", "role": "user"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["data"]["email"], "new@example.com");
+        assert_eq!(created["data"]["tenant_id"], "acme");
+        assert!(created["data"].get("password_hash").is_none());
+        let id = created["data"]["id"].as_str().unwrap().to_owned();
+        // The new user can sign in.
+        server.login("new@example.com", "long-enough-pw").await;
+
+        let (status, body) = server.post("/api/v1/users", &admin.access_token,
+            json!({"email": "new@example.com", "password": "long-enough-pw", "role": "user"})).await;
+        assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("ALREADY_EXISTS")));
+        let (status, body) = server.post("/api/v1/users", &admin.access_token,
+            json!({"email": "short@example.com", "password": "123456789", "role": "user"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body["error"]["details"]["fieldErrors"]["password"].is_array(), "{body}");
+        let (status, _) = server.post("/api/v1/users", &admin.access_token,
+            json!({"email": "not-an-email", "password": "long-enough-pw", "role": "user"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        let (status, list) = server.get("/api/v1/users?limit=1&page=2", &admin.access_token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list["meta"], json!({"total": 2, "page": 2, "limit": 1}));
+        assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+        let (status, one) = server.get(&format!("/api/v1/users/{id}"), &admin.access_token).await;
+        assert_eq!((status, one["data"]["role"].clone()), (StatusCode::OK, json!("user")));
+
+        // Password change ends the user's sessions and the new password works.
+        let s = server.login("new@example.com", "long-enough-pw").await;
+        let (status, _) = server.patch(&format!("/api/v1/users/{id}"), &admin.access_token, json!({"password": "another-long-pw"})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/auth/whoami", &s.access_token).await.0, StatusCode::UNAUTHORIZED);
+        server.login("new@example.com", "another-long-pw").await;
+    }
+
+    async fn only_admins_manage_and_the_last_admin_stays(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let infra = server.user_session("acme", "infra@example.com", Role::Infra).await;
+        for (method, path) in [(Method::GET, "/api/v1/users"), (Method::GET, "/api/v1/tokens"), (Method::GET, "/api/v1/audit")] {
+            let (status, body) = server.call(method, path, Some(&infra.access_token), None).await;
+            assert_eq!((status, body["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("FORBIDDEN")), "{path}");
+        }
+        let (status, _) = server.post("/api/v1/users", &infra.access_token, json!({"email": "x@example.com", "password": "long-enough-pw", "role": "admin"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        for change in [json!({"role": "user"}), json!({"disabled": true})] {
+            let (status, body) = server.patch(&format!("/api/v1/users/{}", admin.user_id), &admin.access_token, change).await;
+            assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("LAST_ADMIN")));
+        }
+        // With a second admin, the first may step down.
+        server.patch(&format!("/api/v1/users/{}", infra.user_id), &admin.access_token, json!({"role": "admin"})).await;
+        let (status, _) = server.patch(&format!("/api/v1/users/{}", admin.user_id), &admin.access_token, json!({"role": "user"})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/users", &admin.access_token).await.0, StatusCode::FORBIDDEN);
+    }
+
+    async fn the_audit_log_records_logins_and_privileged_changes(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        server.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": "admin@example.com", "password": "wrong-password-x"}))).await;
+        let (_, user) = server.post("/api/v1/users", &admin.access_token, json!({"email": "u@example.com", "password": "long-enough-pw", "role": "user"})).await;
+        let user_id = user["data"]["id"].as_str().unwrap().to_owned();
+        server.patch(&format!("/api/v1/users/{user_id}"), &admin.access_token, json!({"role": "infra"})).await;
+        let (_, token) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "t", "role": "user"})).await;
+        let token_id = token["data"]["id"].as_str().unwrap().to_owned();
+        server.delete(&format!("/api/v1/tokens/{token_id}"), &admin.access_token).await;
+        // A refused privileged call is recorded too.
+        server.post("/api/v1/users", &admin.access_token, json!({"email": "u@example.com", "password": "long-enough-pw", "role": "user"})).await;
+
+        let (status, log) = server.get("/api/v1/audit?limit=200", &admin.access_token).await;
+        assert_eq!(status, StatusCode::OK, "{log}");
+        let rows = log["data"].as_array().unwrap();
+        let find = |action: &str, result: &str| rows.iter().find(|r| r["action"] == action && r["result"] == result).cloned();
+        let ok_login = find("auth.login", "ok").expect("successful login audited");
+        assert_eq!(ok_login["actor_email"], "admin@example.com");
+        assert_eq!(ok_login["client_addr"], "127.0.0.1");
+        assert!(find("auth.login", "denied").is_some(), "failed login audited");
+        let created = find("user.create", "ok").expect("user creation audited");
+        assert_eq!(created["target"], format!("user:{user_id}"));
+        assert_eq!(created["actor_id"], admin.user_id.as_str());
+        assert!(created["request_id"].is_string());
+        assert!(find("user.update", "ok").is_some());
+        assert_eq!(find("token.create", "ok").unwrap()["target"], format!("token:{token_id}"));
+        assert!(find("token.revoke", "ok").is_some());
+        assert!(find("user.create", "error").is_some(), "refused change audited: {rows:#?}");
+
+        // Filters and paging.
+        let (_, only_logins) = server.get("/api/v1/audit?action=auth.", &admin.access_token).await;
+        assert!(only_logins["data"].as_array().unwrap().iter().all(|r| r["action"].as_str().unwrap().starts_with("auth.")));
+        let (_, denied) = server.get("/api/v1/audit?result=denied", &admin.access_token).await;
+        assert!(denied["data"].as_array().unwrap().iter().all(|r| r["result"] == "denied"));
+        let (_, page) = server.get("/api/v1/audit?limit=2&page=1", &admin.access_token).await;
+        assert_eq!(page["data"].as_array().unwrap().len(), 2);
+        assert!(page["meta"]["total"].as_u64().unwrap() >= 7);
+        let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let (_, none) = server.call(Method::GET, &format!("/api/v1/audit?from={}", urlencode(&future)), Some(&admin.access_token), None).await;
+        assert_eq!(none["meta"]["total"], 0);
+        let (status, _) = server.get("/api/v1/audit?result=maybe", &admin.access_token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    async fn another_tenants_ids_give_404(backend) {
+        let server = TestServer::start(backend).await;
+        let a = server.user_session("alpha", "admin@alpha.example", Role::Admin).await;
+        let b = server.user_session("beta", "admin@beta.example", Role::Admin).await;
+        let (_, member) = server.post("/api/v1/users", &a.access_token, json!({"email": "m@alpha.example", "password": "long-enough-pw", "role": "user"})).await;
+        let member_id = member["data"]["id"].as_str().unwrap().to_owned();
+        let (_, token) = server.post("/api/v1/tokens", &a.access_token, json!({"name": "a", "role": "user"})).await;
+        let token_id = token["data"]["id"].as_str().unwrap().to_owned();
+        let token_secret = token["data"]["token"].as_str().unwrap().to_owned();
+
+        let probes = vec![
+            Probe::new(Method::GET, "/api/v1/users/{id}", &member_id),
+            Probe::new(Method::PATCH, "/api/v1/users/{id}", &member_id).with_body(json!({"role": "admin", "disabled": true})),
+            Probe::new(Method::DELETE, "/api/v1/tokens/{id}", &token_id),
+        ];
+        assert_every_id_route_is_covered(&probes);
+        assert_not_found_for_other_tenant(&server, &b.access_token, &probes).await;
+
+        // Nothing changed for tenant A, and B's lists hold none of A's rows.
+        let (_, still) = server.get(&format!("/api/v1/users/{member_id}"), &a.access_token).await;
+        assert_eq!((still["data"]["role"].clone(), still["data"]["disabled"].clone()), (json!("user"), json!(false)));
+        assert_eq!(server.get("/api/v1/auth/whoami", &token_secret).await.0, StatusCode::OK);
+        let (_, users) = server.get("/api/v1/users", &b.access_token).await;
+        assert_eq!(users["meta"]["total"], 1);
+        let (_, tokens) = server.get("/api/v1/tokens", &b.access_token).await;
+        assert_eq!(tokens["meta"]["total"], 0);
+        let (_, audit) = server.get("/api/v1/audit?limit=200", &b.access_token).await;
+        assert!(audit["data"].as_array().unwrap().iter().all(|r| r["tenant_id"] == "beta"), "{audit}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,179 @@
+//! The `botmox` binary: help, migrate, user create (on SQLite and PostgreSQL), and a
+//! zero-configuration start that prints the setup link and stops cleanly on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use botmox_testkit::{Backend, both_backends, postgres_admin_url};
+use sea_orm::ConnectionTrait;
+
+const BIN: &str = env!("CARGO_BIN_EXE_botmox");
+
+/// A fresh database URL for the backend, and a guard dropping a PostgreSQL database after.
+struct Db {
+    url: String,
+    pg_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Db {
+    async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("cli.db").display()),
+                pg_name: None,
+                _dir: dir,
+            },
+            Backend::Postgres => {
+                let name = format!("botmox_cli_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(postgres_admin_url())
+                    .await
+                    .unwrap();
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                let mut url = url::Url::parse(&postgres_admin_url()).unwrap();
+                url.set_path(&format!("/{name}"));
+                Self {
+                    url: url.to_string(),
+                    pg_name: Some(name),
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    async fn drop_pg(&self) {
+        if let Some(name) = &self.pg_name {
+            let admin = sea_orm::Database::connect(postgres_admin_url())
+                .await
+                .unwrap();
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn botmox(args: &[&str], db: &Db) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("BOTMOX_DATA_DIR", db._dir.path())
+        .output()
+        .unwrap()
+}
+
+both_backends! {
+    async fn user_create_refuses_duplicates_and_short_passwords(backend) {
+        let db = Db::new(backend).await;
+        let out = botmox(&["migrate"], &db);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = botmox(&["user", "create", "--email", "a@example.com", "--password", "long-enough-pw", "--role", "admin", "--tenant", "acme"], &db);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("a@example.com"));
+
+        let out = botmox(&["user", "create", "--email", "A@example.com", "--password", "long-enough-pw", "--role", "user"], &db);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let out = botmox(&["user", "create", "--email", "b@example.com", "--password", "short", "--role", "user"], &db);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+
+        let out = botmox(&["user", "create", "--email", "b@example.com", "--password", "long-enough-pw", "--role", "root"], &db);
+        assert!(!out.status.success());
+
+        // The user exists in the database the server would use.
+        let conn = botmox_server::db::connect(&db.url, 1).await.unwrap();
+        let found = botmox_server::auth::store::user_by_email(&conn, "a@example.com").await.unwrap().unwrap();
+        assert_eq!((found.role.as_str(), found.tenant_id.as_str()), ("admin", "acme"));
+        conn.close().await.unwrap();
+        db.drop_pg().await;
+    }
+}
+
+#[test]
+fn help_explains_every_option() {
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in [
+        "--listen",
+        "--data-dir",
+        "--database-url",
+        "--public-url",
+        "--config",
+        "--log-format",
+        "BOTMOX_LISTEN",
+        "DATABASE_URL",
+    ] {
+        assert!(help.contains(option), "serve --help lacks {option}");
+    }
+    let out = Command::new(BIN)
+        .args(["user", "create", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in ["--email", "--password", "--role", "--tenant"] {
+        assert!(help.contains(option), "user create --help lacks {option}");
+    }
+    assert!(
+        Command::new(BIN)
+            .arg("--help")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn serve_with_no_configuration_prints_a_setup_link_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("BOTMOX_DATA_DIR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Defaults: SQLite and blobs under ./data, key generated.
+    assert!(dir.path().join("data/botmox.db").exists());
+    assert!(dir.path().join("data/blobs").is_dir());
+    assert!(dir.path().join("data/secret.key").exists());
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(&format!("http://127.0.0.1:{port}/setup?token=")),
+        "{log}"
+    );
+    assert!(log.contains("stopped"), "{log}");
+    // The database was closed cleanly: SQLite checkpointed and removed its write-ahead log.
+    assert!(!dir.path().join("data/botmox.db-wal").exists());
+}

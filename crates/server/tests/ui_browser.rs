@@ -1,0 +1,224 @@
+//! The web UI in real headless Chromium: first-run setup, sign-in and sign-out, a form
+//! without its CSRF token refused, and the administration pages.
+
+use std::time::Duration;
+
+use botmox_proto::auth::Role;
+use botmox_testkit::browser::Browser;
+use botmox_testkit::{Backend, TestServer};
+use fantoccini::{Client, Locator};
+use reqwest::StatusCode;
+
+async fn text_of(client: &Client, css: &str) -> String {
+    match client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(element) => element.text().await.unwrap(),
+        Err(e) => {
+            let url = client
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let source = client.source().await.unwrap_or_default();
+            panic!("{css} not found at {url}: {e}\n{source}")
+        }
+    }
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn path(client: &Client) -> String {
+    client.current_url().await.unwrap().path().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_setup_login_logout_and_csrf() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let link = server
+        .setup_link
+        .clone()
+        .expect("a setup link while no user exists");
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    // The link moves its token into a cookie and shows the form.
+    c.goto(&link).await.unwrap();
+    assert_eq!(path(c).await, "/setup");
+    assert!(
+        c.current_url().await.unwrap().query().is_none(),
+        "the token leaves the address bar"
+    );
+    fill(c, "input[name=tenant]", "acme").await;
+    fill(c, "input[name=email]", "owner@example.com").await;
+    fill(c, "input[name=password]", "a-long-password").await;
+    fill(c, "input[name=password_confirm]", "a-long-password").await;
+    click(c, "#create-admin").await;
+    assert!(text_of(c, "#who").await.contains("owner@example.com"));
+    assert_eq!(path(c).await, "/");
+    assert_eq!(text_of(c, "#tenant").await, "acme");
+
+    // Nothing readable by scripts: the session cookie is HttpOnly, browser storage is empty.
+    let cookies = c.execute("return document.cookie", vec![]).await.unwrap();
+    assert_eq!(cookies, serde_json::json!(""));
+    let stored = c
+        .execute("return localStorage.length + sessionStorage.length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stored, serde_json::json!(0));
+
+    // The setup link works once.
+    c.goto(&link).await.unwrap();
+    assert!(
+        text_of(c, "#error-message")
+            .await
+            .contains("invalid, used or expired")
+    );
+
+    // The admin pages are reachable from the navigation.
+    c.goto(&format!("{}/", server.url)).await.unwrap();
+    click(c, "a[href='/admin/users']").await;
+    assert!(text_of(c, "#users").await.contains("owner@example.com"));
+
+    // A form posted without its CSRF token is refused and changes nothing.
+    c.execute(
+        r#"const f = document.createElement('form');
+           f.method = 'post'; f.action = '/admin/users';
+           for (const [k, v] of [['email', 'intruder@example.com'], ['password', 'a-long-password'], ['role', 'admin']]) {
+             const i = document.createElement('input'); i.name = k; i.value = v; f.appendChild(i);
+           }
+           document.body.appendChild(f); f.submit();"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert!(text_of(c, "#error-message").await.contains("CSRF"));
+    assert!(
+        botmox_server::auth::store::user_by_email(&server.state().db, "intruder@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Sign out, then a wrong password, then sign in again.
+    c.goto(&format!("{}/", server.url)).await.unwrap();
+    click(c, "#logout").await;
+    text_of(c, "#login-form").await;
+    assert_eq!(path(c).await, "/login");
+    c.goto(&format!("{}/admin/users", server.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        path(c).await,
+        "/login",
+        "signed-out visitors are sent to the login page"
+    );
+    fill(c, "input[name=email]", "owner@example.com").await;
+    fill(c, "input[name=password]", "not-the-password").await;
+    click(c, "#sign-in").await;
+    assert!(
+        text_of(c, "#error")
+            .await
+            .contains("Invalid email or password")
+    );
+    fill(c, "input[name=password]", "a-long-password").await;
+    click(c, "#sign-in").await;
+    assert!(text_of(c, "#who").await.contains("owner@example.com"));
+
+    // The theme switch persists.
+    click(c, "#theme-toggle").await;
+    text_of(c, "#who").await;
+    let theme = c
+        .execute(
+            "return document.documentElement.dataset.theme || ''",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(theme, serde_json::json!("dark"));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_create_users_and_tokens_and_read_the_audit_log() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server
+        .create_user("acme", "admin@example.com", Role::Admin)
+        .await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&format!("{}/login", server.url)).await.unwrap();
+    fill(c, "input[name=email]", "admin@example.com").await;
+    fill(c, "input[name=password]", "correct-horse-battery").await;
+    click(c, "#sign-in").await;
+    text_of(c, "#who").await;
+
+    c.goto(&format!("{}/admin/users", server.url))
+        .await
+        .unwrap();
+    fill(c, "#create-user input[name=email]", "worker@example.com").await;
+    fill(c, "#create-user input[name=password]", "worker-password").await;
+    click(c, "#create-user button").await;
+    assert_eq!(text_of(c, "#notice").await, "User added.");
+    assert!(text_of(c, "#users").await.contains("worker@example.com"));
+    server.login("worker@example.com", "worker-password").await;
+
+    fill(c, "#create-token input[name=name]", "deploy").await;
+    click(c, "#create-token button").await;
+    let secret = text_of(c, "#new-token-value").await;
+    assert!(secret.starts_with("bmx_"));
+    assert!(
+        !c.current_url().await.unwrap().as_str().contains(&secret),
+        "the secret is never in a URL"
+    );
+    let (status, who) = server.get("/api/v1/auth/whoami", &secret).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(who["data"]["tenant_id"], "acme");
+
+    // Revoke it from the page (confirming the dialog).
+    c.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(c, "tr[data-name=deploy] button.danger").await;
+    assert_eq!(text_of(c, "#notice").await, "Token revoked.");
+    assert_eq!(
+        server.get("/api/v1/auth/whoami", &secret).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    c.goto(&format!("{}/admin/audit", server.url))
+        .await
+        .unwrap();
+    let log = text_of(c, "#audit").await;
+    for action in ["auth.login", "user.create", "token.create", "token.revoke"] {
+        assert!(log.contains(action), "audit page lacks {action}: {log}");
+    }
+    fill(c, "#audit-filter input[name=action]", "token.").await;
+    click(c, "#audit-filter button").await;
+    let filtered = text_of(c, "#audit").await;
+    assert!(
+        filtered.contains("token.revoke") && !filtered.contains("auth.login"),
+        "{filtered}"
+    );
+    browser.close().await;
+}
