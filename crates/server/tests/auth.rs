@@ -183,3 +183,78 @@ both_backends! {
         assert_eq!(on.get("/api/v1/auth/whoami", &stranger).await.0, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// RS256: tokens signed by the provider's private key verify against its configured public key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_rs256_jwts_verify_against_the_configured_public_key() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private.pem");
+    let public = dir.path().join("public.pem");
+    let openssl = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        )
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        private.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkey",
+        "-in",
+        private.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    let key = EncodingKey::from_rsa_pem(&std::fs::read(&private).unwrap()).unwrap();
+    let claims = json!({"sub": "ext-2", "aud": "authenticated", "iss": "https://idp.example.com", "email": "rs@example.com",
+        "exp": chrono::Utc::now().timestamp() + 300});
+    let token = encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap();
+
+    let public_key = public.clone();
+    let server = TestServer::start_with(botmox_testkit::Backend::Sqlite, move |s| {
+        s.external_jwt_rs256_keys = Some(vec![public_key]);
+        s.external_jwt_issuer = Some("https://idp.example.com".into());
+    })
+    .await;
+    server
+        .create_user("acme", "rs@example.com", Role::User)
+        .await;
+    let (status, who) = server.get("/api/v1/auth/whoami", &token).await;
+    assert_eq!(status, StatusCode::OK, "{who}");
+    assert_eq!(who["data"]["source"], "external");
+    // Wrong issuer, or an HS256 token made with the public key as secret (algorithm confusion), fail.
+    let other_iss = encode(
+        &Header::new(Algorithm::RS256),
+        &json!({"sub": "x", "aud": "authenticated", "iss": "https://evil.example.com",
+        "email": "rs@example.com", "exp": chrono::Utc::now().timestamp() + 300}),
+        &key,
+    )
+    .unwrap();
+    assert_eq!(
+        server.get("/api/v1/auth/whoami", &other_iss).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let confused = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(&std::fs::read(&public).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        server.get("/api/v1/auth/whoami", &confused).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
