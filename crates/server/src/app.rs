@@ -12,6 +12,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::auth::cache::PrincipalCache;
 use crate::auth::jwt::{AccessTokens, ExternalJwt};
 use crate::auth::keys::ServerKey;
 use crate::blob::BlobStore;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub external_jwt: Option<Arc<ExternalJwt>>,
     pub limits: Arc<RateLimits>,
     pub blob: BlobStore,
+    pub auth_cache: Arc<PrincipalCache>,
 }
 
 impl AppState {
@@ -49,7 +51,10 @@ impl AppState {
             .transpose()?
             .map(Arc::new);
         let blob = crate::blob::open_local(&config.blob_dir())?;
+        let auth_cache = Arc::new(PrincipalCache::default());
+        crate::auth::cache::listen_for_changes(&db, auth_cache.clone());
         Ok(Self {
+            auth_cache,
             access: Arc::new(AccessTokens::new(&key)),
             key: Arc::new(key),
             limits: RateLimits::new(&config),

@@ -258,3 +258,41 @@ async fn external_rs256_jwts_verify_against_the_configured_public_key() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Two servers on one PostgreSQL database: a change made through one replica takes effect on
+/// the other as soon as its cache hears the notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_changes_reach_every_replica() {
+    let a = TestServer::start(botmox_testkit::Backend::Postgres).await;
+    let b = a.replica().await;
+    let admin = a
+        .user_session("acme", "admin@example.com", Role::Admin)
+        .await;
+    let user = a.user_session("acme", "u@example.com", Role::User).await;
+    // Warm replica B's cache with the user's principal.
+    assert_eq!(
+        b.get("/api/v1/auth/whoami", &user.access_token).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = a
+        .patch(
+            &format!("/api/v1/users/{}", user.user_id),
+            &admin.access_token,
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let status = b.get("/api/v1/auth/whoami", &user.access_token).await.0;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica B still accepts a disabled user"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    b.stop().await;
+}

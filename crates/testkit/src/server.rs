@@ -46,8 +46,12 @@ pub struct TestServer {
     pub http: reqwest::Client,
     running: Option<Running>,
     pg_database: Option<String>,
+    database_url: String,
     _dir: tempfile::TempDir,
 }
+
+/// Every test server signs with this key, so replicas accept each other's tokens.
+const TEST_SECRET_KEY: &str = "botmox-test-secret-key-0123456789abcdef";
 
 impl TestServer {
     pub async fn start(backend: Backend) -> Self {
@@ -56,11 +60,27 @@ impl TestServer {
 
     /// Start with settings adjusted by `tweak` (rate limits, CORS origins, ...).
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_on(backend, None, tweak).await
+    }
+
+    /// A second server process on the same database (a replica behind a load balancer).
+    pub async fn replica(&self) -> Self {
+        Self::start_on(self.backend, Some(self.database_url.clone()), |_| {}).await
+    }
+
+    async fn start_on(
+        backend: Backend,
+        shared_database: Option<String>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut pg_database = None;
-        let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("botmox.db").display()),
-            Backend::Postgres => {
+        let database_url = match (backend, shared_database) {
+            (_, Some(url)) => url,
+            (Backend::Sqlite, None) => {
+                format!("sqlite://{}", dir.path().join("botmox.db").display())
+            }
+            (Backend::Postgres, None) => {
                 let name = format!("botmox_test_{}", uuid::Uuid::new_v4().simple());
                 let admin = sea_orm::Database::connect(postgres_admin_url())
                     .await
@@ -80,8 +100,9 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let mut settings = Settings {
             data_dir: Some(dir.path().to_owned()),
-            database_url: Some(database_url),
+            database_url: Some(database_url.clone()),
             db_max_connections: Some(8),
+            secret_key: Some(TEST_SECRET_KEY.into()),
             listen: Some(addr),
             ..Default::default()
         };
@@ -102,6 +123,7 @@ impl TestServer {
             http,
             running: Some(running),
             pg_database,
+            database_url,
             _dir: dir,
         }
     }

@@ -55,6 +55,6 @@ pub async fn revoke(
 ) -> ApiResult<Json<Envelope<ApiTokenView>>> {
     audit.describe("token.revoke", format!("token:{id}"));
     Ok(Json(Envelope::ok(
-        service::revoke(&state.db, &auth.tenant_id, &id).await?,
+        service::revoke(&state, &auth.tenant_id, &id).await?,
     )))
 }

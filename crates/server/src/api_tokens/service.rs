@@ -7,6 +7,7 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use super::store::{self, NewToken};
+use crate::app::AppState;
 use crate::auth::Auth;
 use crate::auth::keys::{hash_secret, random_secret};
 use crate::auth::service::API_TOKEN_PREFIX;
@@ -65,7 +66,8 @@ pub async fn create(
     })
 }
 
-pub async fn revoke(db: &DatabaseConnection, tenant_id: &str, id: &str) -> ApiResult<ApiTokenView> {
+pub async fn revoke(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<ApiTokenView> {
+    let db = &state.db;
     if store::get(db, tenant_id, id).await?.is_none() {
         return Err(ApiError::not_found("Token"));
     }
@@ -75,6 +77,7 @@ pub async fn revoke(db: &DatabaseConnection, tenant_id: &str, id: &str) -> ApiRe
             "Token is already revoked",
         ));
     }
+    state.auth_cache.changed(db).await;
     let row = store::get(db, tenant_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Token"))?;

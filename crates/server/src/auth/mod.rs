@@ -1,6 +1,7 @@
 //! Who is calling: passwords, sessions with rotating refresh tokens, access tokens, API
 //! tokens, external JWTs, and the extractors that give handlers an authenticated [`Auth`].
 
+pub mod cache;
 pub mod jwt;
 pub mod keys;
 pub mod password;

@@ -148,6 +148,7 @@ pub async fn refresh(
             let revoked = store::revoke_session(&txn, &session_id, "refresh token reuse").await?;
             let owner = store::session_with_user(&txn, &session_id).await?;
             txn.commit().await?;
+            state.auth_cache.changed(&state.db).await;
             if revoked && let Some((session, user)) = owner {
                 audit::record(
                     &state.db,
@@ -188,6 +189,7 @@ pub async fn logout(state: &AppState, auth: &Auth) -> ApiResult<()> {
         ));
     };
     store::revoke_session(&state.db, session_id, "logout").await?;
+    state.auth_cache.changed(&state.db).await;
     Ok(())
 }
 
@@ -216,8 +218,15 @@ fn user_auth(
 /// configured) an external JWT mapped to a local user by e-mail.
 pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Auth> {
     let failed = || ApiError::unauthorized("Token verification failed");
+    let until = |t: chrono::DateTime<Utc>| (t - Utc::now()).to_std().ok();
     if token.starts_with(API_TOKEN_PREFIX) {
-        let Some(row) = store::api_token_by_hash(&state.db, &hash_secret(token)).await? else {
+        let hash = hash_secret(token);
+        let key = format!("t:{hash}");
+        if let Some(auth) = state.auth_cache.get(&key) {
+            return Ok(auth);
+        }
+        let generation = state.auth_cache.generation();
+        let Some(row) = store::api_token_by_hash(&state.db, &hash).await? else {
             return Err(failed());
         };
         if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= Utc::now()) {
@@ -225,7 +234,8 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
         }
         store::touch_api_token(&state.db, &row).await?;
         let role: Role = row.role.parse().map_err(ApiError::internal)?;
-        return Ok(Auth {
+        let expires_in = row.expires_at.map(|e| until(e).unwrap_or_default());
+        let auth = Auth {
             tenant_id: row.tenant_id,
             kind: PrincipalType::ApiToken,
             source: "api_token",
@@ -234,9 +244,20 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
             session_id: None,
             email: None,
             role,
-        });
+        };
+        state
+            .auth_cache
+            .put(key, auth.clone(), expires_in, generation);
+        return Ok(auth);
     }
     if let Some(claims) = state.access.verify(token) {
+        let key = format!("s:{}", claims.sid);
+        if let Some(auth) = state.auth_cache.get(&key)
+            && auth.user_id.as_deref() == Some(claims.sub.as_str())
+        {
+            return Ok(auth);
+        }
+        let generation = state.auth_cache.generation();
         let Some((session, user)) = store::live_session_with_user(&state.db, &claims.sid).await?
         else {
             return Err(failed());
@@ -244,7 +265,12 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
         if session.user_id != claims.sub {
             return Err(failed());
         }
-        return user_auth(user, "local", Some(session.id));
+        let expires_in = until(session.expires_at).unwrap_or_default();
+        let auth = user_auth(user, "local", Some(session.id))?;
+        state
+            .auth_cache
+            .put(key, auth.clone(), Some(expires_in), generation);
+        return Ok(auth);
     }
     if let Some(external) = &state.external_jwt
         && let Some(email) = external.verify(token)

@@ -216,7 +216,7 @@ pub async fn update_user(
             Some(_) => return Err(ApiError::field("disabled", "must be true or false")),
         };
         users::service::patch_user(
-            &state.db,
+            &state,
             &auth.tenant_id,
             &id,
             PatchUserRequest {
@@ -318,7 +318,7 @@ pub async fn revoke_token(
         return forbidden();
     }
     audit.describe("token.revoke", format!("token:{id}"));
-    match api_tokens::service::revoke(&state.db, &auth.tenant_id, &id).await {
+    match api_tokens::service::revoke(&state, &auth.tenant_id, &id).await {
         Ok(_) => Redirect::to("/admin/users?notice=token-revoked").into_response(),
         Err(e) if e.code == botmox_proto::ErrorCode::NotFound => error_page(
             StatusCode::NOT_FOUND,

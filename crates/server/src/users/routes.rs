@@ -80,6 +80,6 @@ pub async fn patch(
     ApiJson(body): ApiJson<PatchUserRequest>,
 ) -> ApiResult<Json<Envelope<UserView>>> {
     audit.describe("user.update", format!("user:{id}"));
-    let user = service::patch_user(&state.db, &auth.tenant_id, &id, body).await?;
+    let user = service::patch_user(&state, &auth.tenant_id, &id, body).await?;
     Ok(Json(Envelope::ok(service::view(user))))
 }

@@ -110,7 +110,7 @@ pub async fn create_user(
 /// Apply a change to a member of `tenant_id`. The tenant always keeps at least one enabled admin.
 /// Disabling a user or changing the password ends all of the user's sessions.
 pub async fn patch_user(
-    db: &DatabaseConnection,
+    state: &crate::app::AppState,
     tenant_id: &str,
     id: &str,
     patch: PatchUserRequest,
@@ -126,7 +126,7 @@ pub async fn patch_user(
         ),
         None => None,
     };
-    let txn = db.begin().await?;
+    let txn = state.db.begin().await?;
     let Some(current) = store::get_user(&txn, tenant_id, id).await? else {
         return Err(ApiError::not_found("User"));
     };
@@ -166,5 +166,6 @@ pub async fn patch_user(
         auth_store::revoke_user_sessions(&txn, id, "account changed").await?;
     }
     txn.commit().await?;
+    state.auth_cache.changed(&state.db).await;
     Ok(updated)
 }

@@ -1,0 +1,162 @@
+//! A short-lived, in-process cache of resolved principals, so an authenticated request does
+//! not have to read the session and user rows every time.
+//!
+//! Every change that can withdraw or alter access (logout, session revocation, a user's role,
+//! password or disabled flag, an API token's revocation) clears the cache before it answers,
+//! so on one server the change applies to the very next request. With PostgreSQL the change
+//! is also announced with `NOTIFY botmox_auth`, and every replica clears its cache when the
+//! notification arrives; entries never outlive [`ENTRY_TTL`] in any case.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use super::Auth;
+
+/// Upper bound on how long a cached principal is trusted without reading the database.
+pub const ENTRY_TTL: Duration = Duration::from_secs(5);
+/// Past this many entries the cache starts over (bounded memory under token churn).
+const MAX_ENTRIES: usize = 100_000;
+pub const CHANNEL: &str = "botmox_auth";
+
+#[derive(Default)]
+pub struct PrincipalCache {
+    entries: RwLock<HashMap<String, (Auth, Instant)>>,
+    /// Bumped by every clear; a lookup that read the database before a clear must not
+    /// store its (possibly outdated) result after it.
+    generation: AtomicU64,
+}
+
+impl PrincipalCache {
+    pub fn get(&self, key: &str) -> Option<Auth> {
+        let entries = self.entries.read().ok()?;
+        let (auth, until) = entries.get(key)?;
+        (Instant::now() < *until).then(|| auth.clone())
+    }
+
+    /// Take this before reading the database; pass it to [`PrincipalCache::put`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Remember `auth` for `key` until `ENTRY_TTL` from now, or `expires_in` if sooner,
+    /// unless the cache was cleared since `generation` was taken.
+    pub fn put(&self, key: String, auth: Auth, expires_in: Option<Duration>, generation: u64) {
+        let ttl = expires_in.map_or(ENTRY_TTL, |e| e.min(ENTRY_TTL));
+        if let Ok(mut entries) = self.entries.write() {
+            if self.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (auth, Instant::now() + ttl));
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            entries.clear();
+        }
+    }
+
+    /// Access changed: forget everything here and tell the other replicas.
+    pub async fn changed(&self, db: &DatabaseConnection) {
+        self.clear();
+        if matches!(db, DatabaseConnection::SqlxPostgresPoolConnection(_))
+            && let Err(e) = db.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await
+        {
+            tracing::error!(error = %e, "could not announce an access change to other replicas");
+        }
+    }
+}
+
+/// With PostgreSQL: clear `cache` whenever another replica announces an access change.
+pub fn listen_for_changes(db: &DatabaseConnection, cache: std::sync::Arc<PrincipalCache>) {
+    let DatabaseConnection::SqlxPostgresPoolConnection(_) = db else {
+        return;
+    };
+    let pool = db.get_postgres_connection_pool().clone();
+    let weak = std::sync::Arc::downgrade(&cache);
+    drop(cache);
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(error = %e, "auth change listener cannot connect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if listener.listen(CHANNEL).await.is_err() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            // Anything missed while (re)connecting is covered by starting clean.
+            match weak.upgrade() {
+                Some(cache) => cache.clear(),
+                None => return,
+            }
+            while listener.recv().await.is_ok() {
+                match weak.upgrade() {
+                    Some(cache) => cache.clear(),
+                    None => return,
+                }
+            }
+            if pool.is_closed() {
+                return;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botmox_proto::auth::{PrincipalType, Role};
+
+    fn auth() -> Auth {
+        Auth {
+            tenant_id: "t".into(),
+            kind: PrincipalType::User,
+            source: "local",
+            user_id: Some("u".into()),
+            token_id: None,
+            session_id: Some("s".into()),
+            email: None,
+            role: Role::User,
+        }
+    }
+
+    #[test]
+    fn entries_expire_and_clear() {
+        let cache = PrincipalCache::default();
+        cache.put("a".into(), auth(), None, cache.generation());
+        assert!(cache.get("a").is_some());
+        cache.put("b".into(), auth(), Some(Duration::ZERO), cache.generation());
+        assert!(
+            cache.get("b").is_none(),
+            "an entry never outlives its credential"
+        );
+        cache.clear();
+        assert!(cache.get("a").is_none());
+    }
+
+    #[test]
+    fn a_lookup_that_raced_a_change_is_not_stored() {
+        let cache = PrincipalCache::default();
+        let before = cache.generation();
+        cache.clear(); // an access change lands while the lookup reads the database
+        cache.put("a".into(), auth(), None, before);
+        assert!(cache.get("a").is_none());
+    }
+}
