@@ -156,7 +156,7 @@ bench_server() {
     port="$(free_port)"
     log "botmox serve ($backend) on 127.0.0.1:$port"
     # Default log filter (one line per request, as in production), written to a file.
-    RUST_LOG="info,sqlx=warn,sea_orm=warn" "$BOTMOX" serve "${db_args[@]}" \
+    RUST_LOG="${BENCH_RUST_LOG:-info,sqlx=warn,sea_orm=warn}" "$BOTMOX" serve "${db_args[@]}" \
         --listen "127.0.0.1:$port" \
         --rate-limit-per-address "$HIGH_LIMIT" \
         --rate-limit-per-principal "$HIGH_LIMIT" \

@@ -20,7 +20,8 @@ use crate::config::Config;
 use crate::http::rate_limit::RateLimits;
 use crate::http::route_table::RouteTable;
 use crate::http::{client_addr, layers, metrics, rate_limit};
-use crate::{api_tokens, audit, auth, db, health, openapi, setup, ui, users};
+use crate::records::sealed::Sealer;
+use crate::{api_tokens, audit, auth, db, health, openapi, records, setup, ui, users};
 
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -33,6 +34,7 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     pub blob: BlobStore,
     pub auth_cache: Arc<PrincipalCache>,
+    pub sealer: Arc<Sealer>,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
         crate::auth::cache::listen_for_changes(&db, auth_cache.clone());
         Ok(Self {
             auth_cache,
+            sealer: Arc::new(Sealer::new(&key)),
             access: Arc::new(AccessTokens::new(&key)),
             key: Arc::new(key),
             limits: RateLimits::new(&config),
@@ -85,6 +88,63 @@ pub fn api_routes() -> RouteTable<AppState> {
         .post("/api/v1/tokens", api_tokens::routes::create)
         .delete("/api/v1/tokens/{id}", api_tokens::routes::revoke)
         .get("/api/v1/audit", audit::routes::list)
+        .get("/api/v1/openapi.json", openapi::document)
+        .get("/api/v1/resources/{kind}", records::routes::list_resources)
+        .post("/api/v1/resources/{kind}", records::routes::create_resource)
+        .get(
+            "/api/v1/resources/{kind}/{id}",
+            records::routes::get_resource,
+        )
+        .patch(
+            "/api/v1/resources/{kind}/{id}",
+            records::routes::patch_resource,
+        )
+        .delete(
+            "/api/v1/resources/{kind}/{id}",
+            records::routes::delete_resource,
+        )
+        .get("/api/v1/workspace/{kind}", records::routes::list_workspace)
+        .post(
+            "/api/v1/workspace/{kind}",
+            records::routes::create_workspace,
+        )
+        .get(
+            "/api/v1/workspace/{kind}/{id}",
+            records::routes::get_workspace,
+        )
+        .patch(
+            "/api/v1/workspace/{kind}/{id}",
+            records::routes::patch_workspace,
+        )
+        .delete(
+            "/api/v1/workspace/{kind}/{id}",
+            records::routes::delete_workspace,
+        )
+        .get("/api/v1/bots", records::routes::list_bots)
+        .post("/api/v1/bots", records::routes::create_bot)
+        .get("/api/v1/bots/{id}", records::routes::get_bot)
+        .patch("/api/v1/bots/{id}", records::routes::patch_bot)
+        .delete("/api/v1/bots/{id}", records::routes::delete_bot)
+        .get(
+            "/api/v1/finance/operations",
+            records::routes::list_operations,
+        )
+        .post(
+            "/api/v1/finance/operations",
+            records::routes::create_operation,
+        )
+        .get(
+            "/api/v1/finance/operations/{id}",
+            records::routes::get_operation,
+        )
+        .patch(
+            "/api/v1/finance/operations/{id}",
+            records::routes::patch_operation,
+        )
+        .delete(
+            "/api/v1/finance/operations/{id}",
+            records::routes::delete_operation,
+        )
 }
 
 /// The whole HTTP surface: API, OpenAPI document, metrics and the web UI.
@@ -94,7 +154,6 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = api_routes().into_parts();
     Router::new()
         .merge(api)
-        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(metrics::render))
         .merge(ui::router())
         .fallback(layers::not_found)

@@ -12,6 +12,7 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod openapi;
+pub mod records;
 pub mod setup;
 pub mod telemetry;
 pub mod ui;

@@ -18,12 +18,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { settings } => {
             let config = settings.resolve()?;
-            telemetry::init(config.log_format);
+            let _log = telemetry::init(config.log_format);
             app::serve(config).await
         }
         Command::Migrate { settings } => {
             let config = settings.resolve()?;
-            telemetry::init(config.log_format);
+            let _log = telemetry::init(config.log_format);
             let conn = db::connect(&config.database_url, 1).await?;
             db::migrate(&conn).await?;
             conn.close().await?;
@@ -41,7 +41,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let config = settings.resolve()?;
-            telemetry::init(config.log_format);
+            let _log = telemetry::init(config.log_format);
             let conn = db::connect(&config.database_url, 1).await?;
             db::migrate(&conn).await?;
             let created =

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api_tokens, audit, auth, health, users};
+use crate::{api_tokens, audit, auth, health, records, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,15 @@ use crate::{api_tokens, audit, auth, health, users};
         users::routes::list, users::routes::create, users::routes::get, users::routes::patch,
         api_tokens::routes::list, api_tokens::routes::create, api_tokens::routes::revoke,
         audit::routes::list,
+        document,
+        records::routes::list_resources, records::routes::create_resource, records::routes::get_resource,
+        records::routes::patch_resource, records::routes::delete_resource,
+        records::routes::list_workspace, records::routes::create_workspace, records::routes::get_workspace,
+        records::routes::patch_workspace, records::routes::delete_workspace,
+        records::routes::list_bots, records::routes::create_bot, records::routes::get_bot,
+        records::routes::patch_bot, records::routes::delete_bot,
+        records::routes::list_operations, records::routes::create_operation, records::routes::get_operation,
+        records::routes::patch_operation, records::routes::delete_operation,
     ),
     components(schemas(botmox_proto::ErrorEnvelope)),
     modifiers(&BearerAuth),
@@ -24,6 +33,7 @@ use crate::{api_tokens, audit, auth, health, users};
         (name = "users", description = "Members of the tenant (admins)"),
         (name = "tokens", description = "API tokens (admins)"),
         (name = "audit", description = "Audit log (admins)"),
+        (name = "records", description = "Bots, resources, workspace and finance records of the tenant"),
     )
 )]
 pub struct ApiDoc;
@@ -45,7 +55,8 @@ impl Modify for BearerAuth {
     }
 }
 
-/// `GET /api/v1/openapi.json`
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
 }

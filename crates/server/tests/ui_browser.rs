@@ -183,6 +183,23 @@ async fn admins_create_users_and_tokens_and_read_the_audit_log() {
     assert!(text_of(c, "#users").await.contains("worker@example.com"));
     server.login("worker@example.com", "worker-password").await;
 
+    // Set the worker's password from the page; the old one stops working.
+    fill(
+        c,
+        "tr[data-email='worker@example.com'] input[name=password]",
+        "replaced-password",
+    )
+    .await;
+    click(
+        c,
+        "tr[data-email='worker@example.com'] input[name=password] + button",
+    )
+    .await;
+    assert_eq!(text_of(c, "#notice").await, "User updated.");
+    server
+        .login("worker@example.com", "replaced-password")
+        .await;
+
     fill(c, "#create-token input[name=name]", "deploy").await;
     click(c, "#create-token button").await;
     let secret = text_of(c, "#new-token-value").await;

@@ -15,6 +15,8 @@ pub struct Probe {
     pub body: Option<Value>,
     /// Tenant A's id put in place of `{id}`.
     pub id: String,
+    /// Value for a `{kind}` segment, when the route has one.
+    pub kind: Option<&'static str>,
 }
 
 impl Probe {
@@ -24,6 +26,7 @@ impl Probe {
             route,
             body: None,
             id: id.into(),
+            kind: None,
         }
     }
 
@@ -32,8 +35,17 @@ impl Probe {
         self
     }
 
+    pub fn with_kind(mut self, kind: &'static str) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
     fn path(&self) -> String {
-        self.route.replace("{id}", &self.id)
+        let path = self.route.replace("{id}", &self.id);
+        match self.kind {
+            Some(kind) => path.replace("{kind}", kind),
+            None => path,
+        }
     }
 }
 
@@ -44,10 +56,11 @@ pub async fn assert_not_found_for_other_tenant(
     probes: &[Probe],
 ) {
     for probe in probes {
+        let path = probe.path();
         let (status, body) = server
             .call(
                 probe.method.clone(),
-                &probe.path(),
+                &path,
                 Some(intruder_token),
                 probe.body.clone(),
             )
@@ -55,33 +68,27 @@ pub async fn assert_not_found_for_other_tenant(
         assert_eq!(
             status,
             StatusCode::NOT_FOUND,
-            "{} {} answered {status} to another tenant: {body}",
-            probe.method,
-            probe.route
+            "{} {path} answered {status} to another tenant: {body}",
+            probe.method
         );
-        assert_eq!(
-            body["success"], false,
-            "{} {}: {body}",
-            probe.method, probe.route
-        );
+        assert_eq!(body["success"], false, "{} {path}: {body}", probe.method);
         assert!(
             body["error"]["code"]
                 .as_str()
                 .is_some_and(|c| c.ends_with("NOT_FOUND")),
-            "{} {}: {body}",
-            probe.method,
-            probe.route
+            "{} {path}: {body}",
+            probe.method
         );
     }
 }
 
-/// Every API route with a path parameter must appear among `probes`.
+/// Every API route with an `{id}` must appear among `probes`.
 pub fn assert_every_id_route_is_covered(probes: &[Probe]) {
     let table = botmox_server::app::api_routes();
     let missing: Vec<String> = table
         .routes()
         .iter()
-        .filter(|(_, path)| path.contains('{'))
+        .filter(|(_, path)| path.contains("{id}"))
         .filter(|(method, path)| {
             !probes
                 .iter()

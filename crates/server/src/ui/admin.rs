@@ -190,6 +190,7 @@ pub async fn create_user(
 pub struct UpdateUserForm {
     role: Option<String>,
     disabled: Option<String>,
+    password: Option<String>,
 }
 
 pub async fn update_user(
@@ -222,7 +223,7 @@ pub async fn update_user(
             PatchUserRequest {
                 role,
                 disabled,
-                password: None,
+                password: form.password,
             },
         )
         .await

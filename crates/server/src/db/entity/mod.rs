@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod audit_log;
+pub mod record;
 pub mod refresh_token;
 pub mod session;
 pub mod setup_token;

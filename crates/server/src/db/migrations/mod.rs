@@ -2,6 +2,7 @@
 //! changes come as a new file appended to the list.
 
 mod m20261126_000001_foundation;
+mod m20261126_000002_records;
 
 use sea_orm_migration::prelude::*;
 
@@ -10,7 +11,10 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_foundation::Migration)]
+        vec![
+            Box::new(m20261126_000001_foundation::Migration),
+            Box::new(m20261126_000002_records::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

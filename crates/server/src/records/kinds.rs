@@ -1,0 +1,321 @@
+//! The record kinds, their field rules and the columns projected from their documents.
+
+use serde_json::{Map, Value};
+
+use super::schema::{Field, Rule, opt, req};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    License,
+    Proxy,
+    Subscription,
+    Note,
+    CalendarEvent,
+    KanbanTask,
+    Bot,
+    FinanceOperation,
+}
+
+const BOT_STATUSES: &[&str] = &[
+    "offline",
+    "prepare",
+    "leveling",
+    "profession",
+    "farming",
+    "banned",
+];
+const TS: Rule = Rule::Timestamp;
+const NULLABLE_STR: Rule = Rule::Nullable(&Rule::Str(None));
+
+const LICENSE: &[Field] = &[
+    opt("key", Rule::NonEmpty),
+    opt("type", Rule::NonEmpty),
+    opt("status", Rule::OneOf(&["active", "expired", "revoked"])),
+    opt("bot_ids", Rule::StrList),
+    opt("bot_names", Rule::StrList),
+    opt("expires_at", TS),
+];
+
+const PROXY: &[Field] = &[
+    opt("ip", Rule::NonEmpty),
+    opt("port", Rule::Int(1, 65535)),
+    opt("login", Rule::Str(Some(500))),
+    opt("password", Rule::Str(Some(500))),
+    opt("provider", Rule::Str(Some(500))),
+    opt("country", Rule::Str(Some(200))),
+    opt("country_code", NULLABLE_STR),
+    opt("type", Rule::OneOf(&["http", "socks5"])),
+    opt("status", Rule::OneOf(&["active", "expired", "banned"])),
+    opt("bot_id", NULLABLE_STR),
+    opt("fraud_score", Rule::Num),
+    opt("vpn", Rule::Bool),
+    opt("proxy", Rule::Bool),
+    opt("tor", Rule::Bool),
+    opt("bot_status", Rule::Bool),
+    opt("latitude", Rule::Num),
+    opt("longitude", Rule::Num),
+    opt("expires_at", TS),
+    opt("last_checked", TS),
+];
+
+const SUBSCRIPTION: &[Field] = &[
+    opt("bot_id", NULLABLE_STR),
+    opt(
+        "type",
+        Rule::OneOf(&["wow", "bot", "proxy", "vpn", "other"]),
+    ),
+    opt(
+        "status",
+        Rule::OneOf(&["active", "cancelled", "expired", "expiring_soon"]),
+    ),
+    opt("expires_at", TS),
+    opt("account_email", Rule::Str(Some(320))),
+    opt("auto_renew", Rule::Bool),
+    opt("project_id", NULLABLE_STR),
+    opt("notes", Rule::Str(Some(1000))),
+];
+
+const NOTE: &[Field] = &[
+    opt("title", Rule::Str(Some(500))),
+    opt("content", Rule::Str(Some(200_000))),
+    opt("blocks", Rule::Structured),
+    opt("tags", Rule::StrList),
+    opt("bot_id", NULLABLE_STR),
+    opt("project_id", NULLABLE_STR),
+    opt("is_pinned", Rule::Bool),
+    opt("created_by", Rule::Str(Some(320))),
+];
+
+const CALENDAR_EVENT: &[Field] = &[
+    opt("title", Rule::Str(Some(500))),
+    opt("description", Rule::Str(Some(10_000))),
+    opt("date", Rule::Date),
+    opt("linked_note_id", NULLABLE_STR),
+];
+
+const KANBAN_TASK: &[Field] = &[
+    opt("title", Rule::Str(Some(500))),
+    opt("description", Rule::Str(Some(10_000))),
+    opt("status", Rule::OneOf(&["todo", "in_progress", "done"])),
+    opt("due_date", Rule::Nullable(&Rule::Date)),
+    opt("order", Rule::Int(i32::MIN as i64, i32::MAX as i64)),
+];
+
+const BOT: &[Field] = &[
+    req("name", Rule::NonEmpty),
+    opt("project_id", NULLABLE_STR),
+    opt("status", Rule::OneOf(BOT_STATUSES)),
+    opt("character", Rule::Object),
+    opt("last_seen", TS),
+];
+
+const FINANCE_OPERATION: &[Field] = &[
+    req("type", Rule::OneOf(&["income", "expense"])),
+    req("category", Rule::NonEmpty),
+    req("amount", Rule::Num),
+    req("currency", Rule::NonEmpty),
+    req("date", TS),
+    opt("description", Rule::Str(Some(1000))),
+    opt("bot_id", NULLABLE_STR),
+    opt("project_id", NULLABLE_STR),
+    opt("gold_amount", Rule::Nullable(&Rule::Num)),
+    opt("gold_price_at_time", Rule::Nullable(&Rule::Num)),
+];
+
+/// Fields of a bot's `character` object.
+pub const CHARACTER: &[Field] = &[
+    opt("name", Rule::Str(Some(100))),
+    opt("class", Rule::Str(Some(100))),
+    opt("race", Rule::Str(Some(100))),
+    opt("server", Rule::Str(Some(100))),
+    opt("level", Rule::Int(1, 100)),
+    opt("faction", Rule::OneOf(&["alliance", "horde"])),
+];
+
+/// Values projected into indexed columns.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Projection {
+    pub status: Option<String>,
+    pub r#type: Option<String>,
+    pub project_id: Option<String>,
+    pub bot_id: Option<String>,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub currency: Option<String>,
+    pub amount: Option<f64>,
+    pub date_ms: Option<i64>,
+    pub expires_at_ms: Option<i64>,
+    pub search: String,
+}
+
+fn text(doc: &Map<String, Value>, key: &str) -> Option<String> {
+    doc.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .filter(|s| !s.is_empty())
+}
+
+fn int(doc: &Map<String, Value>, key: &str) -> Option<i64> {
+    doc.get(key).and_then(Value::as_i64)
+}
+
+/// Midnight UTC of a `YYYY-MM-DD` field, in epoch milliseconds.
+fn day(doc: &Map<String, Value>, key: &str) -> Option<i64> {
+    let s = doc.get(key)?.as_str()?;
+    let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::License,
+        Kind::Proxy,
+        Kind::Subscription,
+        Kind::Note,
+        Kind::CalendarEvent,
+        Kind::KanbanTask,
+        Kind::Bot,
+        Kind::FinanceOperation,
+    ];
+
+    /// Stored kind name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::License => "licenses",
+            Kind::Proxy => "proxies",
+            Kind::Subscription => "subscriptions",
+            Kind::Note => "notes",
+            Kind::CalendarEvent => "calendar",
+            Kind::KanbanTask => "kanban",
+            Kind::Bot => "bots",
+            Kind::FinanceOperation => "finance_operations",
+        }
+    }
+
+    /// Human name for messages, e.g. "Proxy not found".
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::License => "License",
+            Kind::Proxy => "Proxy",
+            Kind::Subscription => "Subscription",
+            Kind::Note => "Note",
+            Kind::CalendarEvent => "Calendar event",
+            Kind::KanbanTask => "Kanban task",
+            Kind::Bot => "Bot",
+            Kind::FinanceOperation => "Finance operation",
+        }
+    }
+
+    pub fn resource(segment: &str) -> Option<Kind> {
+        match segment {
+            "licenses" => Some(Kind::License),
+            "proxies" => Some(Kind::Proxy),
+            "subscriptions" => Some(Kind::Subscription),
+            _ => None,
+        }
+    }
+
+    pub fn workspace(segment: &str) -> Option<Kind> {
+        match segment {
+            "notes" => Some(Kind::Note),
+            "calendar" => Some(Kind::CalendarEvent),
+            "kanban" => Some(Kind::KanbanTask),
+            _ => None,
+        }
+    }
+
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Kind::License => LICENSE,
+            Kind::Proxy => PROXY,
+            Kind::Subscription => SUBSCRIPTION,
+            Kind::Note => NOTE,
+            Kind::CalendarEvent => CALENDAR_EVENT,
+            Kind::KanbanTask => KANBAN_TASK,
+            Kind::Bot => BOT,
+            Kind::FinanceOperation => FINANCE_OPERATION,
+        }
+    }
+
+    /// Fields that hold credentials: never returned in reads (see `service`).
+    pub fn secret_fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Proxy => &["password"],
+            _ => &[],
+        }
+    }
+
+    /// The columns this kind's lists can filter and sort on.
+    pub fn project(self, doc: &Map<String, Value>) -> Projection {
+        let mut p = Projection {
+            search: search_text(doc, self.secret_fields()),
+            ..Default::default()
+        };
+        match self {
+            Kind::License => {
+                p.status = text(doc, "status");
+                p.r#type = text(doc, "type");
+                p.name = text(doc, "key");
+                p.expires_at_ms = int(doc, "expires_at");
+            }
+            Kind::Proxy => {
+                p.status = text(doc, "status");
+                p.r#type = text(doc, "type");
+                p.bot_id = text(doc, "bot_id");
+                p.name = text(doc, "ip");
+                p.expires_at_ms = int(doc, "expires_at");
+            }
+            Kind::Subscription => {
+                p.status = text(doc, "status");
+                p.r#type = text(doc, "type");
+                p.bot_id = text(doc, "bot_id");
+                p.project_id = text(doc, "project_id");
+                p.name = text(doc, "account_email");
+                p.expires_at_ms = int(doc, "expires_at");
+            }
+            Kind::Note => {
+                p.project_id = text(doc, "project_id");
+                p.bot_id = text(doc, "bot_id");
+                p.name = text(doc, "title");
+            }
+            Kind::CalendarEvent => {
+                p.name = text(doc, "title");
+                p.date_ms = day(doc, "date");
+            }
+            Kind::KanbanTask => {
+                p.status = text(doc, "status");
+                p.name = text(doc, "title");
+                p.date_ms = day(doc, "due_date");
+            }
+            Kind::Bot => {
+                p.status = text(doc, "status").or(Some("offline".into()));
+                p.project_id = text(doc, "project_id");
+                p.name = text(doc, "name");
+            }
+            Kind::FinanceOperation => {
+                p.r#type = text(doc, "type");
+                p.category = text(doc, "category");
+                p.currency = text(doc, "currency");
+                p.amount = doc.get("amount").and_then(Value::as_f64);
+                p.date_ms = int(doc, "date");
+                p.project_id = text(doc, "project_id");
+                p.bot_id = text(doc, "bot_id");
+            }
+        }
+        p
+    }
+}
+
+/// Lower-cased top-level scalar values (secrets left out), for the `q` filter.
+fn search_text(doc: &Map<String, Value>, secrets: &[&str]) -> String {
+    doc.iter()
+        .filter(|(k, _)| !secrets.contains(&k.as_str()))
+        .filter_map(|(_, v)| match v {
+            Value::String(s) => Some(s.to_lowercase()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}

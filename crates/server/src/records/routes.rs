@@ -1,0 +1,403 @@
+//! `/api/v1/resources/{kind}`, `/api/v1/workspace/{kind}`, `/api/v1/bots`,
+//! `/api/v1/finance/operations`: list, read, create, patch and delete (spec api.md §6).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use botmox_proto::{Envelope, PageMeta};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+
+use super::kinds::Kind;
+use super::service;
+use super::store::{ListQuery, SortKey};
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::db::entity::record;
+use crate::http::paging::Paging;
+use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Case-insensitive text found in any top-level value.
+    pub q: Option<String>,
+    pub status: Option<String>,
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub r#type: Option<String>,
+    pub project_id: Option<String>,
+    pub bot_id: Option<String>,
+    pub category: Option<String>,
+    pub currency: Option<String>,
+    /// From this time (epoch ms, inclusive) on the kind's date (`date`, `due_date` or `expires_at`).
+    pub from: Option<i64>,
+    /// Until this time (epoch ms, exclusive).
+    pub to: Option<i64>,
+    /// `created_at` (default), `updated_at`, `name`, `status`, `type`, `date`, `expires_at`,
+    /// `amount`, `category` or `project_id`.
+    pub sort: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<String>,
+    pub page: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+impl ListParams {
+    pub fn resolve(self) -> ApiResult<ListQuery> {
+        let (page, limit) = Paging {
+            page: self.page,
+            limit: self.limit,
+        }
+        .resolve()?;
+        let sort = match self
+            .sort
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => SortKey::Created,
+            Some(s) => SortKey::parse(s)
+                .ok_or_else(|| ApiError::field("sort", format!("cannot sort by '{s}'")))?,
+        };
+        let descending = match self.order.as_deref() {
+            None | Some("asc") | Some("") => false,
+            Some("desc") => true,
+            Some(_) => return Err(ApiError::field("order", "must be asc or desc")),
+        };
+        let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        Ok(ListQuery {
+            q: blank(self.q),
+            status: blank(self.status),
+            r#type: blank(self.r#type),
+            project_id: blank(self.project_id),
+            bot_id: blank(self.bot_id),
+            category: blank(self.category),
+            currency: blank(self.currency),
+            from: self.from,
+            to: self.to,
+            sort,
+            descending,
+            page,
+            limit,
+        })
+    }
+}
+
+fn with_etag(status: StatusCode, kind: Kind, m: &record::Model) -> Response {
+    let mut response = (status, Json(Envelope::ok(service::view(kind, m)))).into_response();
+    if let Ok(tag) = HeaderValue::from_str(&service::etag(m)) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
+}
+
+async fn list_in(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    params: ListParams,
+) -> ApiResult<Response> {
+    let query = params.resolve()?;
+    let (rows, total) = service::list(state, auth, kind, &query).await?;
+    let data: Vec<Value> = rows.iter().map(|m| service::view(kind, m)).collect();
+    Ok(Json(Envelope::page(
+        data,
+        PageMeta {
+            total,
+            page: query.page,
+            limit: query.limit,
+        },
+    ))
+    .into_response())
+}
+
+async fn get_in(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<Response> {
+    Ok(with_etag(
+        StatusCode::OK,
+        kind,
+        &service::get(state, auth, kind, id).await?,
+    ))
+}
+
+async fn create_in(state: &AppState, auth: &Auth, kind: Kind, body: Value) -> ApiResult<Response> {
+    Ok(with_etag(
+        StatusCode::CREATED,
+        kind,
+        &service::create(state, auth, kind, body).await?,
+    ))
+}
+
+async fn patch_in(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    id: &str,
+    headers: &HeaderMap,
+    body: Value,
+) -> ApiResult<Response> {
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    Ok(with_etag(
+        StatusCode::OK,
+        kind,
+        &service::patch(state, auth, kind, id, body, if_match).await?,
+    ))
+}
+
+async fn delete_in(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<Response> {
+    service::delete(state, auth, kind, id).await?;
+    Ok(Json(Envelope::ok(json!({"id": id, "deleted": true}))).into_response())
+}
+
+fn resource(kind: &str) -> ApiResult<Kind> {
+    Kind::resource(kind).ok_or_else(|| ApiError::bad_request("Invalid resource kind"))
+}
+
+fn workspace(kind: &str) -> ApiResult<Kind> {
+    Kind::workspace(kind).ok_or_else(|| ApiError::bad_request("Invalid workspace kind"))
+}
+
+/// List licences, proxies or subscriptions.
+#[utoipa::path(get, path = "/api/v1/resources/{kind}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path, description = "licenses, proxies or subscriptions"), ListParams),
+    responses((status = 200, description = "Envelope with the page of records and `meta`"), (status = 400)))]
+pub async fn list_resources(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(kind): ApiPath<String>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Response> {
+    list_in(&s, &auth, resource(&kind)?, p).await
+}
+
+/// Create a licence, proxy or subscription (an existing id is 409).
+#[utoipa::path(post, path = "/api/v1/resources/{kind}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path)), request_body = Object,
+    responses((status = 201, description = "Envelope with the record; ETag header"), (status = 400), (status = 409)))]
+pub async fn create_resource(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(kind): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    create_in(&s, &auth, resource(&kind)?, body).await
+}
+
+/// Read one licence, proxy or subscription.
+#[utoipa::path(get, path = "/api/v1/resources/{kind}/{id}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "Envelope with the record; ETag header"), (status = 404)))]
+pub async fn get_resource(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    get_in(&s, &auth, resource(&kind)?, &id).await
+}
+
+/// Change a licence, proxy or subscription; honours `If-Match`.
+#[utoipa::path(patch, path = "/api/v1/resources/{kind}/{id}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path), ("id" = String, Path)), request_body = Object,
+    responses((status = 200, description = "Envelope with the merged record; ETag header"), (status = 400), (status = 404), (status = 412)))]
+pub async fn patch_resource(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    patch_in(&s, &auth, resource(&kind)?, &id, &headers, body).await
+}
+
+/// Delete a licence, proxy or subscription.
+#[utoipa::path(delete, path = "/api/v1/resources/{kind}/{id}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404)))]
+pub async fn delete_resource(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    delete_in(&s, &auth, resource(&kind)?, &id).await
+}
+
+/// List notes, calendar events or kanban tasks.
+#[utoipa::path(get, path = "/api/v1/workspace/{kind}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path, description = "notes, calendar or kanban"), ListParams),
+    responses((status = 200, description = "Envelope with the page of records and `meta`"), (status = 400)))]
+pub async fn list_workspace(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(kind): ApiPath<String>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Response> {
+    list_in(&s, &auth, workspace(&kind)?, p).await
+}
+
+/// Create a note, calendar event or kanban task.
+#[utoipa::path(post, path = "/api/v1/workspace/{kind}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path)), request_body = Object,
+    responses((status = 201, description = "Envelope with the record; ETag header"), (status = 400), (status = 409)))]
+pub async fn create_workspace(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(kind): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    create_in(&s, &auth, workspace(&kind)?, body).await
+}
+
+/// Read one note, calendar event or kanban task.
+#[utoipa::path(get, path = "/api/v1/workspace/{kind}/{id}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "Envelope with the record; ETag header"), (status = 404)))]
+pub async fn get_workspace(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    get_in(&s, &auth, workspace(&kind)?, &id).await
+}
+
+/// Change a note, calendar event or kanban task; honours `If-Match`.
+#[utoipa::path(patch, path = "/api/v1/workspace/{kind}/{id}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path), ("id" = String, Path)), request_body = Object,
+    responses((status = 200, description = "Envelope with the merged record; ETag header"), (status = 400), (status = 404), (status = 412)))]
+pub async fn patch_workspace(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    patch_in(&s, &auth, workspace(&kind)?, &id, &headers, body).await
+}
+
+/// Delete a note, calendar event or kanban task.
+#[utoipa::path(delete, path = "/api/v1/workspace/{kind}/{id}", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404)))]
+pub async fn delete_workspace(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    delete_in(&s, &auth, workspace(&kind)?, &id).await
+}
+
+/// List bots.
+#[utoipa::path(get, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, description = "Envelope with the page of bots and `meta`"), (status = 400)))]
+pub async fn list_bots(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Response> {
+    list_in(&s, &auth, Kind::Bot, p).await
+}
+
+/// Create a bot.
+#[utoipa::path(post, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), request_body = Object,
+    responses((status = 201, description = "Envelope with the bot; ETag header"), (status = 400), (status = 409)))]
+pub async fn create_bot(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    create_in(&s, &auth, Kind::Bot, body).await
+}
+
+/// Read one bot.
+#[utoipa::path(get, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "Envelope with the bot; ETag header"), (status = 404)))]
+pub async fn get_bot(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    get_in(&s, &auth, Kind::Bot, &id).await
+}
+
+/// Change a bot; honours `If-Match`. A banned bot leaves `banned` only through unban.
+#[utoipa::path(patch, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = Object,
+    responses((status = 200, description = "Envelope with the merged bot; ETag header"), (status = 400), (status = 404), (status = 409), (status = 412)))]
+pub async fn patch_bot(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    patch_in(&s, &auth, Kind::Bot, &id, &headers, body).await
+}
+
+/// Delete a bot.
+#[utoipa::path(delete, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404)))]
+pub async fn delete_bot(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    delete_in(&s, &auth, Kind::Bot, &id).await
+}
+
+/// List finance operations.
+#[utoipa::path(get, path = "/api/v1/finance/operations", tag = "records", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, description = "Envelope with the page of operations and `meta`"), (status = 400)))]
+pub async fn list_operations(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Response> {
+    list_in(&s, &auth, Kind::FinanceOperation, p).await
+}
+
+/// Record an income or expense.
+#[utoipa::path(post, path = "/api/v1/finance/operations", tag = "records", security(("bearer" = [])), request_body = Object,
+    responses((status = 201, description = "Envelope with the operation; ETag header"), (status = 400), (status = 409)))]
+pub async fn create_operation(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    create_in(&s, &auth, Kind::FinanceOperation, body).await
+}
+
+/// Read one finance operation.
+#[utoipa::path(get, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "Envelope with the operation; ETag header"), (status = 404)))]
+pub async fn get_operation(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    get_in(&s, &auth, Kind::FinanceOperation, &id).await
+}
+
+/// Change a finance operation; honours `If-Match`.
+#[utoipa::path(patch, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = Object,
+    responses((status = 200, description = "Envelope with the merged operation; ETag header"), (status = 400), (status = 404), (status = 412)))]
+pub async fn patch_operation(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    patch_in(&s, &auth, Kind::FinanceOperation, &id, &headers, body).await
+}
+
+/// Delete a finance operation.
+#[utoipa::path(delete, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404)))]
+pub async fn delete_operation(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    delete_in(&s, &auth, Kind::FinanceOperation, &id).await
+}

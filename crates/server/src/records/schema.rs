@@ -1,0 +1,246 @@
+//! Field rules of the record kinds (spec api.md §6.5), checked once at the edge. Unknown
+//! fields pass through untouched; known fields must have the documented type and range, so
+//! no input can reach the database in a shape it would refuse.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::http::ApiError;
+
+/// What a field may hold.
+#[derive(Debug, Clone, Copy)]
+pub enum Rule {
+    /// Any string; `Some(n)` caps its length in characters.
+    Str(Option<usize>),
+    /// A string with at least one non-blank character.
+    NonEmpty,
+    /// One of the listed strings.
+    OneOf(&'static [&'static str]),
+    /// An integer in the inclusive range.
+    Int(i64, i64),
+    /// A finite number (numeric strings are accepted, as in the reference).
+    Num,
+    /// A number greater than zero.
+    Positive,
+    Bool,
+    /// Epoch milliseconds: a non-negative integer (numeric strings accepted).
+    Timestamp,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// An array of non-empty strings.
+    StrList,
+    Object,
+    /// An object or an array.
+    Structured,
+    /// `null` or the inner rule.
+    Nullable(&'static Rule),
+}
+
+pub struct Field {
+    pub name: &'static str,
+    pub rule: Rule,
+    pub required: bool,
+}
+
+pub const fn opt(name: &'static str, rule: Rule) -> Field {
+    Field {
+        name,
+        rule,
+        required: false,
+    }
+}
+
+pub const fn req(name: &'static str, rule: Rule) -> Field {
+    Field {
+        name,
+        rule,
+        required: true,
+    }
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+/// Check one value; `Err` carries the message for that field. Returns the value to store
+/// (numbers given as strings are stored as numbers).
+pub fn check(rule: Rule, v: &Value) -> Result<Value, String> {
+    match rule {
+        Rule::Nullable(inner) => {
+            if v.is_null() {
+                Ok(Value::Null)
+            } else {
+                check(*inner, v)
+            }
+        }
+        Rule::Str(max) => match v {
+            Value::String(s) if max.is_none_or(|m| s.chars().count() <= m) => Ok(v.clone()),
+            Value::String(_) => Err(format!(
+                "must be at most {} characters",
+                max.unwrap_or_default()
+            )),
+            _ => Err("must be a string".into()),
+        },
+        Rule::NonEmpty => match v {
+            Value::String(s) if !s.trim().is_empty() => Ok(Value::String(s.trim().to_owned())),
+            _ => Err("must be a non-empty string".into()),
+        },
+        Rule::OneOf(allowed) => match v {
+            Value::String(s) if allowed.contains(&s.as_str()) => Ok(v.clone()),
+            _ => Err(format!("must be one of: {}", allowed.join(", "))),
+        },
+        Rule::Int(min, max) => {
+            let n = as_number(v)
+                .filter(|f| f.fract() == 0.0)
+                .ok_or("must be an integer")?;
+            if n < min as f64 || n > max as f64 {
+                return Err(format!("must be between {min} and {max}"));
+            }
+            Ok(Value::from(n as i64))
+        }
+        Rule::Num => as_number(v)
+            .map(Value::from)
+            .ok_or_else(|| "must be a number".into()),
+        Rule::Positive => as_number(v)
+            .filter(|f| *f > 0.0)
+            .map(Value::from)
+            .ok_or_else(|| "must be a number greater than 0".into()),
+        Rule::Bool => v
+            .as_bool()
+            .map(Value::from)
+            .ok_or_else(|| "must be true or false".into()),
+        Rule::Timestamp => {
+            let n = as_number(v)
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9.0e15)
+                .ok_or("must be epoch milliseconds")?;
+            Ok(Value::from(n as i64))
+        }
+        Rule::Date => match v {
+            Value::String(s) if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() => {
+                Ok(v.clone())
+            }
+            _ => Err("must be a date as YYYY-MM-DD".into()),
+        },
+        Rule::StrList => match v {
+            Value::Array(items)
+                if items
+                    .iter()
+                    .all(|i| i.as_str().is_some_and(|s| !s.trim().is_empty())) =>
+            {
+                Ok(v.clone())
+            }
+            _ => Err("must be a list of non-empty strings".into()),
+        },
+        Rule::Object => {
+            if v.is_object() {
+                Ok(v.clone())
+            } else {
+                Err("must be an object".into())
+            }
+        }
+        Rule::Structured => {
+            if v.is_object() || v.is_array() {
+                Ok(v.clone())
+            } else {
+                Err("must be an object or an array".into())
+            }
+        }
+    }
+}
+
+/// Validate a create (`partial = false`) or patch body against `fields`. The result keeps
+/// unknown keys, normalises known ones, and on failure lists every bad field.
+pub fn validate(
+    fields: &[Field],
+    body: &Map<String, Value>,
+    partial: bool,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut out = body.clone();
+    for field in fields {
+        match body.get(field.name) {
+            None if field.required && !partial => {
+                errors
+                    .entry(field.name.into())
+                    .or_default()
+                    .push("is required".into());
+            }
+            None => {}
+            Some(Value::Null) if partial && !field.required => {}
+            Some(v) => match check(field.rule, v) {
+                Ok(normalised) => {
+                    out.insert(field.name.into(), normalised);
+                }
+                Err(problem) => errors.entry(field.name.into()).or_default().push(problem),
+            },
+        }
+    }
+    if errors.is_empty() {
+        return Ok(out);
+    }
+    let summary = errors
+        .iter()
+        .map(|(f, p)| format!("{f}: {}", p.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(ApiError::bad_request(format!("Invalid fields: {summary}"))
+        .with_details(serde_json::json!({ "formErrors": [], "fieldErrors": errors })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FIELDS: &[Field] = &[
+        req("name", Rule::NonEmpty),
+        opt("port", Rule::Int(1, 65535)),
+        opt("status", Rule::OneOf(&["active", "expired"])),
+        opt("bot_id", Rule::Nullable(&Rule::Str(None))),
+        opt("expires_at", Rule::Timestamp),
+        opt("day", Rule::Date),
+    ];
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn valid_bodies_are_normalised_and_keep_unknown_fields() {
+        let out = validate(FIELDS, &obj(json!({"name": " a ", "port": "8080", "expires_at": "1700000000000", "extra": {"x": 1}})), false).unwrap();
+        assert_eq!(out["name"], "a");
+        assert_eq!(out["port"], 8080);
+        assert_eq!(out["expires_at"], 1_700_000_000_000i64);
+        assert_eq!(out["extra"], json!({"x": 1}));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let err = validate(
+            FIELDS,
+            &obj(json!({"port": 70000, "status": "gone", "bot_id": 5, "day": "2024-13-01"})),
+            false,
+        )
+        .unwrap_err();
+        let fields = err.details.unwrap()["fieldErrors"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>();
+        assert_eq!(fields, ["bot_id", "day", "name", "port", "status"]);
+    }
+
+    #[test]
+    fn patches_need_no_required_fields_and_may_null_optional_ones() {
+        assert!(validate(FIELDS, &obj(json!({"port": 1})), true).is_ok());
+        assert!(validate(FIELDS, &obj(json!({"status": null})), true).is_ok());
+        assert!(validate(FIELDS, &obj(json!({"name": null})), true).is_err());
+        assert!(validate(FIELDS, &obj(json!({"port": 1.5})), true).is_err());
+    }
+}
