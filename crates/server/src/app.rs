@@ -23,9 +23,20 @@ use crate::http::{client_addr, layers, metrics, rate_limit};
 use crate::records::sealed::Sealer;
 use crate::{api_tokens, audit, auth, db, health, openapi, records, setup, ui, users};
 
-/// Everything a request handler may need. Cheap to clone.
+/// Everything a request handler may need. Cloning is one reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct Shared {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub key: Arc<ServerKey>,
@@ -55,7 +66,7 @@ impl AppState {
         let blob = crate::blob::open_local(&config.blob_dir())?;
         let auth_cache = Arc::new(PrincipalCache::default());
         crate::auth::cache::listen_for_changes(&db, auth_cache.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             auth_cache,
             sealer: Arc::new(Sealer::new(&key)),
             access: Arc::new(AccessTokens::new(&key)),
@@ -65,7 +76,7 @@ impl AppState {
             blob,
             db,
             config: Arc::new(config),
-        })
+        })))
     }
 }
 
@@ -191,7 +202,7 @@ impl Running {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         self.task.await??;
-        self.state.db.close().await?;
+        self.state.db.clone().close().await?;
         Ok(())
     }
 }
@@ -225,6 +236,8 @@ pub async fn start(config: Config, listener: Option<TcpListener>) -> anyhow::Res
 
 /// `botmox serve`: run until SIGTERM or SIGINT, then shut down gracefully.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // Listen for the signals before the port opens, so an early SIGTERM is still graceful.
+    let stop = StopSignals::install()?;
     let running = start(config, None).await?;
     tracing::info!(addr = %running.addr, public_url = %running.state.config.public_url, "listening");
     if let Some(link) = &running.setup_link {
@@ -233,30 +246,45 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             running.state.config.setup_link_ttl
         );
     }
-    shutdown_signal().await;
+    stop.wait().await;
     tracing::info!("shutting down: finishing in-flight requests");
     running.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT, registered up front.
+struct StopSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -232,7 +232,13 @@ both_backends! {
             "UPDATE records SET data = '{\"name\":\"x\",\"status\":\"banned\"}', status = 'banned' WHERE id = 'b1'").await.unwrap();
         let (status, body) = server.patch("/api/v1/bots/b1", t, json!({"status": "farming"})).await;
         assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("CONFLICT")));
-        let (status, _) = server.patch("/api/v1/bots/b1", t, json!({"name": "renamed"})).await;
-        assert_eq!(status, StatusCode::OK, "other edits of a banned bot are fine");
+        let (status, _) = server.patch("/api/v1/bots/b1", t, json!({"lifecycle/current_stage": "farming"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "lifecycle is not writable, not even by path");
+        // A bot that already has a lifecycle (written by the lifecycle endpoints) stays editable.
+        server.state().db.execute_unprepared(
+            "UPDATE records SET data = '{\"name\":\"x\",\"status\":\"banned\",\"lifecycle\":{\"current_stage\":\"banned\"}}' WHERE id = 'b1'").await.unwrap();
+        let (status, renamed) = server.patch("/api/v1/bots/b1", t, json!({"name": "renamed"})).await;
+        assert_eq!(status, StatusCode::OK, "other edits of a banned bot are fine: {renamed}");
+        assert_eq!(renamed["data"]["lifecycle"]["current_stage"], "banned");
     }
 }

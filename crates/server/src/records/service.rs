@@ -59,20 +59,14 @@ fn check_id(id: &str) -> ApiResult<()> {
 /// Validate a whole document of `kind` (after merge, so nothing bypasses the rules).
 fn validate_document(kind: Kind, doc: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
     let mut out = validate(kind.fields(), doc, false)?;
-    if kind == Kind::Bot {
-        if doc.contains_key("lifecycle") {
-            return Err(ApiError::field(
-                "lifecycle",
-                "is managed by the lifecycle endpoints",
-            ));
-        }
-        if let Some(Value::Object(character)) = out.get("character") {
-            let checked = validate(CHARACTER, character, false).map_err(|mut e| {
-                e.message = format!("character: {}", e.message);
-                e
-            })?;
-            out.insert("character".into(), Value::Object(checked));
-        }
+    if kind == Kind::Bot
+        && let Some(Value::Object(character)) = out.get("character")
+    {
+        let checked = validate(CHARACTER, character, false).map_err(|mut e| {
+            e.message = format!("character: {}", e.message);
+            e
+        })?;
+        out.insert("character".into(), Value::Object(checked));
     }
     Ok(out)
 }
@@ -103,6 +97,18 @@ fn seal_secrets(
     }
 }
 
+/// A bot's `lifecycle` belongs to the lifecycle endpoints: no create or patch may write it.
+fn refuse_lifecycle(kind: Kind, input: &Map<String, Value>) -> ApiResult<()> {
+    let touches = |k: &String| k.trim_start_matches('/').split('/').next() == Some("lifecycle");
+    if kind == Kind::Bot && input.keys().any(touches) {
+        return Err(ApiError::field(
+            "lifecycle",
+            "is managed by the lifecycle endpoints",
+        ));
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -123,6 +129,7 @@ pub async fn create(
     for key in SERVER_KEYS {
         doc.remove(key);
     }
+    refuse_lifecycle(kind, &doc)?;
     if kind == Kind::Bot && doc.get("status").and_then(Value::as_str) == Some("banned") {
         return Err(ApiError::field(
             "status",
@@ -233,6 +240,7 @@ pub async fn patch(
     if_match: Option<&str>,
 ) -> ApiResult<record::Model> {
     let patch = body_object(body)?;
+    refuse_lifecycle(kind, &patch)?;
     let expected = expected_version(if_match)?;
     let current = get(state, auth, kind, id).await?;
     if expected.is_some_and(|v| v != current.version) {
