@@ -162,7 +162,7 @@ pub fn api_routes() -> RouteTable<AppState> {
 pub fn router(state: AppState) -> Router {
     // Install the metrics recorder before the first request is counted.
     metrics::handle();
-    let (api, _) = api_routes().into_parts();
+    let api = api_routes().into_router();
     Router::new()
         .merge(api)
         .route("/metrics", get(metrics::render))

@@ -68,18 +68,17 @@ pub async fn create(
 
 pub async fn revoke(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<ApiTokenView> {
     let db = &state.db;
-    if store::get(db, tenant_id, id).await?.is_none() {
-        return Err(ApiError::not_found("Token"));
-    }
-    if !store::revoke(db, tenant_id, id).await? {
+    let mut row = store::get(db, tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Token"))?;
+    let now = Utc::now();
+    if !store::revoke(db, tenant_id, id, now).await? {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "Token is already revoked",
         ));
     }
     state.auth_cache.changed(db).await;
-    let row = store::get(db, tenant_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Token"))?;
+    row.revoked_at = Some(now);
     Ok(view(row))
 }

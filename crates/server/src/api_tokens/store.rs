@@ -63,9 +63,14 @@ pub async fn get(
 }
 
 /// Revoke; `false` when it was already revoked.
-pub async fn revoke(db: &DatabaseConnection, tenant_id: &str, id: &str) -> Result<bool, DbErr> {
+pub async fn revoke(
+    db: &DatabaseConnection,
+    tenant_id: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let res = api_token::Entity::update_many()
-        .col_expr(api_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .col_expr(api_token::Column::RevokedAt, Expr::value(at))
         .filter(api_token::Column::Id.eq(id))
         .filter(api_token::Column::TenantId.eq(tenant_id))
         .filter(api_token::Column::RevokedAt.is_null())

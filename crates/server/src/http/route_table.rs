@@ -63,7 +63,7 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         &self.routes
     }
 
-    pub fn into_parts(self) -> (Router<S>, Vec<(Method, String)>) {
-        (self.router, self.routes)
+    pub fn into_router(self) -> Router<S> {
+        self.router
     }
 }

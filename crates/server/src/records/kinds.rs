@@ -167,17 +167,6 @@ fn day(doc: &Map<String, Value>, key: &str) -> Option<i64> {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::License,
-        Kind::Proxy,
-        Kind::Subscription,
-        Kind::Note,
-        Kind::CalendarEvent,
-        Kind::KanbanTask,
-        Kind::Bot,
-        Kind::FinanceOperation,
-    ];
-
     /// Stored kind name.
     pub fn as_str(self) -> &'static str {
         match self {

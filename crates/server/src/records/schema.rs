@@ -21,8 +21,6 @@ pub enum Rule {
     Int(i64, i64),
     /// A finite number (numeric strings are accepted, as in the reference).
     Num,
-    /// A number greater than zero.
-    Positive,
     Bool,
     /// Epoch milliseconds: a non-negative integer (numeric strings accepted).
     Timestamp,
@@ -106,10 +104,6 @@ pub fn check(rule: Rule, v: &Value) -> Result<Value, String> {
         Rule::Num => as_number(v)
             .map(Value::from)
             .ok_or_else(|| "must be a number".into()),
-        Rule::Positive => as_number(v)
-            .filter(|f| *f > 0.0)
-            .map(Value::from)
-            .ok_or_else(|| "must be a number greater than 0".into()),
         Rule::Bool => v
             .as_bool()
             .map(Value::from)

@@ -284,7 +284,7 @@ pub async fn patch(
         now_ms: now_ms().max(current.updated_at),
     };
     // The write only lands if nobody wrote in between (same version): no lost updates.
-    store::update(&state.db, new, current.version)
+    store::update(&state.db, new, &current)
         .await?
         .ok_or_else(precondition_failed)
 }

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
 use super::kinds::{Kind, Projection};
@@ -18,34 +18,39 @@ pub struct NewRecord<'a> {
     pub now_ms: i64,
 }
 
-fn apply(model: &mut record::ActiveModel, p: Projection) {
-    model.status = Set(p.status);
-    model.r#type = Set(p.r#type);
-    model.project_id = Set(p.project_id);
-    model.bot_id = Set(p.bot_id);
-    model.name = Set(p.name);
-    model.category = Set(p.category);
-    model.currency = Set(p.currency);
-    model.amount = Set(p.amount);
-    model.date_ms = Set(p.date_ms);
-    model.expires_at_ms = Set(p.expires_at_ms);
-    model.search = Set(p.search);
+/// The row for `new` at `version`, created at `created_at`.
+fn row(new: NewRecord<'_>, version: i64, created_at: i64) -> record::Model {
+    let p = new.projection;
+    record::Model {
+        tenant_id: new.tenant_id.into(),
+        kind: new.kind.as_str().into(),
+        id: new.id.into(),
+        data: new.data,
+        version,
+        created_at,
+        updated_at: new.now_ms,
+        status: p.status,
+        r#type: p.r#type,
+        project_id: p.project_id,
+        bot_id: p.bot_id,
+        name: p.name,
+        category: p.category,
+        currency: p.currency,
+        amount: p.amount,
+        date_ms: p.date_ms,
+        expires_at_ms: p.expires_at_ms,
+        search: p.search,
+    }
 }
 
 /// Insert; a duplicate id fails with a unique violation (the caller answers 409).
 pub async fn insert(db: &DatabaseConnection, new: NewRecord<'_>) -> Result<record::Model, DbErr> {
-    let mut model = record::ActiveModel {
-        tenant_id: Set(new.tenant_id.into()),
-        kind: Set(new.kind.as_str().into()),
-        id: Set(new.id.into()),
-        data: Set(new.data),
-        version: Set(1),
-        created_at: Set(new.now_ms),
-        updated_at: Set(new.now_ms),
-        ..Default::default()
-    };
-    apply(&mut model, new.projection);
-    model.insert(db).await
+    let now = new.now_ms;
+    let model = row(new, 1, now);
+    record::Entity::insert(model.clone().into_active_model().reset_all())
+        .exec_without_returning(db)
+        .await?;
+    Ok(model)
 }
 
 pub async fn get(
@@ -63,38 +68,22 @@ pub async fn get(
     .await
 }
 
-/// Replace the document if it is still at `version`; `None` when someone else wrote first.
+/// Replace `current` with `new` if nobody wrote since it was read; `None` when someone did.
 pub async fn update(
     db: &DatabaseConnection,
     new: NewRecord<'_>,
-    version: i64,
+    current: &record::Model,
 ) -> Result<Option<record::Model>, DbErr> {
-    let p = new.projection;
+    let model = row(new, current.version + 1, current.created_at);
     let res = record::Entity::update_many()
-        .col_expr(Column::Data, Expr::value(new.data))
-        .col_expr(Column::Version, Expr::value(version + 1))
-        .col_expr(Column::UpdatedAt, Expr::value(new.now_ms))
-        .col_expr(Column::Status, Expr::value(p.status))
-        .col_expr(Column::Type, Expr::value(p.r#type))
-        .col_expr(Column::ProjectId, Expr::value(p.project_id))
-        .col_expr(Column::BotId, Expr::value(p.bot_id))
-        .col_expr(Column::Name, Expr::value(p.name))
-        .col_expr(Column::Category, Expr::value(p.category))
-        .col_expr(Column::Currency, Expr::value(p.currency))
-        .col_expr(Column::Amount, Expr::value(p.amount))
-        .col_expr(Column::DateMs, Expr::value(p.date_ms))
-        .col_expr(Column::ExpiresAtMs, Expr::value(p.expires_at_ms))
-        .col_expr(Column::Search, Expr::value(p.search))
-        .filter(Column::TenantId.eq(new.tenant_id))
-        .filter(Column::Kind.eq(new.kind.as_str()))
-        .filter(Column::Id.eq(new.id))
-        .filter(Column::Version.eq(version))
+        .set(model.clone().into_active_model().reset_all())
+        .filter(Column::TenantId.eq(&current.tenant_id))
+        .filter(Column::Kind.eq(&current.kind))
+        .filter(Column::Id.eq(&current.id))
+        .filter(Column::Version.eq(current.version))
         .exec(db)
         .await?;
-    if res.rows_affected == 0 {
-        return Ok(None);
-    }
-    get(db, new.tenant_id, new.kind, new.id).await
+    Ok((res.rows_affected == 1).then_some(model))
 }
 
 pub async fn delete(
