@@ -20,8 +20,8 @@ use crate::config::Config;
 use crate::http::rate_limit::RateLimits;
 use crate::http::route_table::RouteTable;
 use crate::http::{client_addr, layers, metrics, rate_limit};
-use crate::records::sealed::Sealer;
-use crate::{api_tokens, audit, auth, db, health, openapi, records, setup, ui, users};
+use crate::sealed::Sealer;
+use crate::{api_tokens, audit, auth, db, health, openapi, records, settings, setup, ui, users};
 
 /// Everything a request handler may need. Cloning is one reference-count increment.
 #[derive(Clone)]
@@ -156,6 +156,58 @@ pub fn api_routes() -> RouteTable<AppState> {
             "/api/v1/finance/operations/{id}",
             records::routes::delete_operation,
         )
+        .get("/api/v1/finance/summary", records::finance_routes::summary)
+        .get(
+            "/api/v1/finance/daily-stats",
+            records::finance_routes::daily_stats,
+        )
+        .post(
+            "/api/v1/resources/{kind}/{id}/reveal",
+            records::lifecycle_routes::reveal_resource,
+        )
+        .post(
+            "/api/v1/bots/{id}/reveal",
+            records::lifecycle_routes::reveal_bot,
+        )
+        .get(
+            "/api/v1/bots/{id}/lifecycle",
+            records::lifecycle_routes::get_lifecycle,
+        )
+        .get(
+            "/api/v1/bots/{id}/lifecycle/transitions",
+            records::lifecycle_routes::get_transitions,
+        )
+        .get(
+            "/api/v1/bots/{id}/lifecycle/is-banned",
+            records::lifecycle_routes::get_is_banned,
+        )
+        .get(
+            "/api/v1/bots/{id}/lifecycle/log",
+            records::lifecycle_routes::get_log,
+        )
+        .post(
+            "/api/v1/bots/{id}/lifecycle/transition",
+            records::lifecycle_routes::transition,
+        )
+        .post(
+            "/api/v1/bots/{id}/lifecycle/ban",
+            records::lifecycle_routes::ban,
+        )
+        .post(
+            "/api/v1/bots/{id}/lifecycle/unban",
+            records::lifecycle_routes::unban,
+        )
+        .get(
+            "/api/v1/bots/{id}/archive",
+            records::lifecycle_routes::get_archive,
+        )
+        .get("/api/v1/settings", settings::routes::get_root)
+        .put("/api/v1/settings", settings::routes::put_root)
+        .patch("/api/v1/settings", settings::routes::patch_root)
+        .get("/api/v1/settings/{*path}", settings::routes::get_path)
+        .put("/api/v1/settings/{*path}", settings::routes::put_path)
+        .patch("/api/v1/settings/{*path}", settings::routes::patch_path)
+        .post("/api/v1/settings/{*path}", settings::routes::reveal)
 }
 
 /// The whole HTTP surface: API, OpenAPI document, metrics and the web UI.

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api_tokens, audit, auth, health, records, users};
+use crate::{api_tokens, audit, auth, health, records, settings, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,15 @@ use crate::{api_tokens, audit, auth, health, records, users};
         records::routes::patch_bot, records::routes::delete_bot,
         records::routes::list_operations, records::routes::create_operation, records::routes::get_operation,
         records::routes::patch_operation, records::routes::delete_operation,
+        records::finance_routes::summary, records::finance_routes::daily_stats,
+        records::lifecycle_routes::get_lifecycle, records::lifecycle_routes::get_transitions,
+        records::lifecycle_routes::get_is_banned, records::lifecycle_routes::transition,
+        records::lifecycle_routes::ban, records::lifecycle_routes::unban,
+        records::lifecycle_routes::get_log, records::lifecycle_routes::get_archive,
+        records::lifecycle_routes::reveal_bot, records::lifecycle_routes::reveal_resource,
+        settings::routes::get_root, settings::routes::put_root, settings::routes::patch_root,
+        settings::routes::get_path, settings::routes::put_path, settings::routes::patch_path,
+        settings::routes::reveal,
     ),
     components(schemas(botmox_proto::ErrorEnvelope)),
     modifiers(&BearerAuth),
@@ -34,6 +43,9 @@ use crate::{api_tokens, audit, auth, health, records, users};
         (name = "tokens", description = "API tokens (admins)"),
         (name = "audit", description = "Audit log (admins)"),
         (name = "records", description = "Bots, resources, workspace and finance records of the tenant"),
+        (name = "bots", description = "Bot lifecycle (transition, ban, unban), its log and archive"),
+        (name = "finance", description = "Finance aggregates computed from the operations"),
+        (name = "settings", description = "The tenant's settings tree and storage policy"),
     )
 )]
 pub struct ApiDoc;

@@ -7,14 +7,7 @@ use botmox_testkit::isolation::{
 };
 use botmox_testkit::{TestServer, both_backends};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-
-/// Create a record as tenant A; returns its id.
-async fn create(server: &TestServer, token: &str, path: &str, body: Value) -> String {
-    let (status, created) = server.post(path, token, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{path}: {created}");
-    created["data"]["id"].as_str().unwrap().to_owned()
-}
+use serde_json::json;
 
 both_backends! {
     async fn another_tenants_ids_give_404(backend) {
@@ -22,17 +15,17 @@ both_backends! {
         let a = server.user_session("alpha", "admin@alpha.example", Role::Admin).await;
         let b = server.user_session("beta", "admin@beta.example", Role::Admin).await;
         let t = &a.access_token;
-        let member = create(&server, t, "/api/v1/users", json!({"email": "m@alpha.example", "password": "long-enough-pw", "role": "user"})).await;
+        let member = server.create("/api/v1/users", t, json!({"email": "m@alpha.example", "password": "long-enough-pw", "role": "user"})).await;
         let (_, token) = server.post("/api/v1/tokens", t, json!({"name": "a", "role": "user"})).await;
         let token_id = token["data"]["id"].as_str().unwrap().to_owned();
-        let license = create(&server, t, "/api/v1/resources/licenses", json!({"key": "K-1"})).await;
-        let proxy = create(&server, t, "/api/v1/resources/proxies", json!({"ip": "10.0.0.1", "port": 8080})).await;
-        let subscription = create(&server, t, "/api/v1/resources/subscriptions", json!({"type": "wow"})).await;
-        let note = create(&server, t, "/api/v1/workspace/notes", json!({"title": "n"})).await;
-        let event = create(&server, t, "/api/v1/workspace/calendar", json!({"title": "e", "date": "2026-01-02"})).await;
-        let task = create(&server, t, "/api/v1/workspace/kanban", json!({"title": "k", "status": "todo"})).await;
-        let bot = create(&server, t, "/api/v1/bots", json!({"name": "bot-a"})).await;
-        let op = create(&server, t, "/api/v1/finance/operations",
+        let license = server.create("/api/v1/resources/licenses", t, json!({"key": "K-1"})).await;
+        let proxy = server.create("/api/v1/resources/proxies", t, json!({"ip": "10.0.0.1", "port": 8080})).await;
+        let subscription = server.create("/api/v1/resources/subscriptions", t, json!({"type": "wow"})).await;
+        let note = server.create("/api/v1/workspace/notes", t, json!({"title": "n"})).await;
+        let event = server.create("/api/v1/workspace/calendar", t, json!({"title": "e", "date": "2026-01-02"})).await;
+        let task = server.create("/api/v1/workspace/kanban", t, json!({"title": "k", "status": "todo"})).await;
+        let bot = server.create("/api/v1/bots", t, json!({"name": "bot-a"})).await;
+        let op = server.create("/api/v1/finance/operations", t,
             json!({"type": "income", "category": "sale", "amount": 10, "currency": "USD", "date": 1_700_000_000_000i64})).await;
 
         let mut probes = vec![
@@ -62,6 +55,21 @@ both_backends! {
                 probes.push(probe);
             }
         }
+        // The bot gets history, the proxy a password, so the read routes have something to leak.
+        let (status, _) = server.post(&format!("/api/v1/bots/{bot}/lifecycle/transition"), t, json!({"status": "leveling"})).await;
+        assert_eq!(status, StatusCode::OK);
+        server.patch(&format!("/api/v1/resources/proxies/{proxy}"), t, json!({"password": "pw"})).await;
+        for route in ["/api/v1/bots/{id}/lifecycle", "/api/v1/bots/{id}/lifecycle/transitions",
+            "/api/v1/bots/{id}/lifecycle/is-banned", "/api/v1/bots/{id}/lifecycle/log", "/api/v1/bots/{id}/archive"] {
+            probes.push(Probe::new(Method::GET, route, &bot));
+        }
+        probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/lifecycle/transition", &bot).with_body(json!({"status": "farming"})));
+        probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/lifecycle/ban", &bot)
+            .with_body(json!({"ban_date": "01.02.2026", "ban_reason": "x", "ban_mechanism": "other"})));
+        probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/lifecycle/unban", &bot));
+        probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/reveal", &bot).with_body(json!({"field": "account/password"})));
+        probes.push(Probe::new(Method::POST, "/api/v1/resources/{kind}/{id}/reveal", &proxy)
+            .with_kind("proxies").with_body(json!({"field": "password"})));
         assert_every_id_route_is_covered(&probes);
         assert_not_found_for_other_tenant(&server, &b.access_token, &probes).await;
 
@@ -72,6 +80,16 @@ both_backends! {
         let (status, bot_doc) = server.get(&format!("/api/v1/bots/{bot}"), t).await;
         assert_eq!(status, StatusCode::OK);
         assert!(bot_doc["data"].get("description").is_none());
+        assert_eq!(bot_doc["data"]["status"], "leveling", "B's lifecycle calls changed nothing");
+
+        // Settings are per tenant: B neither sees nor changes A's tree.
+        let (status, _) = server.put("/api/v1/settings/alerts", t, json!({"warning_days": 9})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, theirs) = server.get("/api/v1/settings", &b.access_token).await;
+        assert_eq!(theirs["data"], json!({}));
+        server.put("/api/v1/settings/alerts", &b.access_token, json!({"warning_days": 30})).await;
+        let (_, ours) = server.get("/api/v1/settings/alerts/warning_days", t).await;
+        assert_eq!(ours["data"], 9);
         // B's lists hold none of A's rows; A may reuse no id of B's and vice versa.
         for path in ["/api/v1/users", "/api/v1/tokens", "/api/v1/resources/licenses", "/api/v1/resources/proxies",
             "/api/v1/workspace/notes", "/api/v1/bots", "/api/v1/finance/operations"] {

@@ -5,7 +5,7 @@
 use botmox_proto::auth::Role;
 use botmox_testkit::{Session, TestServer, both_backends};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 async fn setup(backend: botmox_testkit::Backend) -> (TestServer, Session) {
@@ -39,7 +39,7 @@ both_backends! {
         let (server, s) = setup(backend).await;
         let t = &s.access_token;
         let cases = [
-            ("/api/v1/resources/licenses", json!({"key": "LIC-1", "type": "sub", "status": "active", "bot_ids": ["b1"]}), json!({"status": "expired"})),
+            ("/api/v1/resources/licenses", json!({"key": "LIC-1", "type": "sub", "status": "active", "bot_names": ["b1"]}), json!({"status": "expired"})),
             ("/api/v1/resources/proxies", json!({"ip": "203.0.113.5", "port": 3128, "type": "http"}), json!({"status": "banned"})),
             ("/api/v1/resources/subscriptions", json!({"type": "wow", "status": "active", "expires_at": 1_800_000_000_000i64}), json!({"auto_renew": true})),
             ("/api/v1/workspace/notes", json!({"title": "Plan", "content": "# text", "tags": ["a"]}), json!({"is_pinned": true})),
@@ -130,6 +130,8 @@ both_backends! {
     async fn lists_filter_sort_and_page(backend) {
         let (server, s) = setup(backend).await;
         let t = &s.access_token;
+        let (st, _) = server.put("/api/v1/settings/projects", t, json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}})).await;
+        assert_eq!(st, StatusCode::OK);
         for (i, (name, status, project)) in [("Alpha", "farming", "tbc"), ("bravo", "leveling", "tbc"), ("Charlie", "farming", "mid"),
             ("delta 100%", "offline", "mid"), ("Echo", "farming", "tbc")].into_iter().enumerate() {
             let (st, _) = server.post("/api/v1/bots", t, json!({"id": format!("b{i}"), "name": name, "status": status, "project_id": project})).await;
@@ -219,7 +221,7 @@ both_backends! {
         assert_eq!(opened.as_deref(), Some("new-secret"));
     }
 
-    async fn a_banned_bot_leaves_banned_only_through_unban(backend) {
+    async fn bot_status_cannot_be_banned_or_unbanned_by_patch(backend) {
         let (server, s) = setup(backend).await;
         let t = &s.access_token;
         let (status, _) = server.post("/api/v1/bots", t, json!({"name": "x", "status": "banned"})).await;
@@ -227,16 +229,13 @@ both_backends! {
         server.post("/api/v1/bots", t, json!({"id": "b1", "name": "x", "status": "farming"})).await;
         let (status, _) = server.patch("/api/v1/bots/b1", t, json!({"status": "banned"})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        // Mark it banned in storage (as the ban endpoint does), then try to walk it out.
-        server.state().db.execute_unprepared(
-            "UPDATE records SET data = '{\"name\":\"x\",\"status\":\"banned\"}', status = 'banned' WHERE id = 'b1'").await.unwrap();
+        let (status, _) = server.post("/api/v1/bots/b1/lifecycle/ban", t,
+            json!({"ban_date": "01.02.2026", "ban_reason": "seen", "ban_mechanism": "other"})).await;
+        assert_eq!(status, StatusCode::OK);
         let (status, body) = server.patch("/api/v1/bots/b1", t, json!({"status": "farming"})).await;
         assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("CONFLICT")));
         let (status, _) = server.patch("/api/v1/bots/b1", t, json!({"lifecycle/current_stage": "farming"})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "lifecycle is not writable, not even by path");
-        // A bot that already has a lifecycle (written by the lifecycle endpoints) stays editable.
-        server.state().db.execute_unprepared(
-            "UPDATE records SET data = '{\"name\":\"x\",\"status\":\"banned\",\"lifecycle\":{\"current_stage\":\"banned\"}}' WHERE id = 'b1'").await.unwrap();
         let (status, renamed) = server.patch("/api/v1/bots/b1", t, json!({"name": "renamed"})).await;
         assert_eq!(status, StatusCode::OK, "other edits of a banned bot are fine: {renamed}");
         assert_eq!(renamed["data"]["lifecycle"]["current_stage"], "banned");

@@ -209,6 +209,17 @@ impl TestServer {
             .await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// Create a record (POST answering 201) and return its id.
+    pub async fn create(&self, path: &str, token: &str, body: Value) -> String {
+        let (status, created) = self.post(path, token, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {created}");
+        created["data"]["id"].as_str().expect("an id").to_owned()
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::DELETE, path, Some(token), None).await
     }

@@ -45,6 +45,8 @@ struct SlotFacts {
     principal: Option<Auth>,
     action: Option<String>,
     target: Option<String>,
+    /// Record even when the caller is not privileged.
+    always: bool,
 }
 
 /// Per-request facts the audit middleware reads after the handler ran: who the caller turned
@@ -64,6 +66,15 @@ impl AuditSlot {
         if let Ok(mut facts) = self.0.lock() {
             facts.action = Some(action.to_owned());
             facts.target = Some(target.into());
+        }
+    }
+
+    /// Name what the handler did and have it recorded whoever the caller is (reading a
+    /// credential is audited for every role).
+    pub fn describe_always(&self, action: &str, target: impl Into<String>) {
+        self.describe(action, target);
+        if let Ok(mut facts) = self.0.lock() {
+            facts.always = true;
         }
     }
 }
@@ -88,7 +99,8 @@ fn result_of(status: u16) -> &'static str {
     }
 }
 
-/// Middleware: after a mutating request by an admin or infra principal, append a row.
+/// Middleware: after a mutating request by an admin or infra principal (or one a handler
+/// marked with [`AuditSlot::describe_always`]), append a row.
 pub async fn track_privileged(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut req: Request,
@@ -119,7 +131,10 @@ pub async fn track_privileged(
         Ok(mut facts) => std::mem::take(&mut *facts),
         Err(_) => return response,
     };
-    let Some(principal) = facts.principal.filter(|p| p.role.is_privileged()) else {
+    let Some(principal) = facts
+        .principal
+        .filter(|p| facts.always || p.role.is_privileged())
+    else {
         return response;
     };
     record(

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 
 pub struct RouteTable<S> {
     router: Router<S>,
@@ -40,6 +40,14 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         T: 'static,
     {
         self.add(Method::POST, path, post(handler))
+    }
+
+    pub fn put<H, T>(self, path: &str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, S>,
+        T: 'static,
+    {
+        self.add(Method::PUT, path, put(handler))
     }
 
     pub fn patch<H, T>(self, path: &str, handler: H) -> Self

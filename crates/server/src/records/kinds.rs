@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::schema::{Field, Rule, opt, req};
+use crate::schema::{Field, Rule, opt, req};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -195,6 +195,21 @@ impl Kind {
         }
     }
 
+    /// The kind stored under `name` (see [`Kind::as_str`]).
+    pub fn parse(name: &str) -> Option<Kind> {
+        Some(match name {
+            "licenses" => Kind::License,
+            "proxies" => Kind::Proxy,
+            "subscriptions" => Kind::Subscription,
+            "notes" => Kind::Note,
+            "calendar" => Kind::CalendarEvent,
+            "kanban" => Kind::KanbanTask,
+            "bots" => Kind::Bot,
+            "finance_operations" => Kind::FinanceOperation,
+            _ => return None,
+        })
+    }
+
     pub fn resource(segment: &str) -> Option<Kind> {
         match segment {
             "licenses" => Some(Kind::License),
@@ -226,18 +241,10 @@ impl Kind {
         }
     }
 
-    /// Fields that hold credentials: never returned in reads (see `service`).
-    pub fn secret_fields(self) -> &'static [&'static str] {
-        match self {
-            Kind::Proxy => &["password"],
-            _ => &[],
-        }
-    }
-
     /// The columns this kind's lists can filter and sort on.
     pub fn project(self, doc: &Map<String, Value>) -> Projection {
         let mut p = Projection {
-            search: search_text(doc, self.secret_fields()),
+            search: search_text(doc),
             ..Default::default()
         };
         match self {
@@ -245,6 +252,7 @@ impl Kind {
                 p.status = text(doc, "status");
                 p.r#type = text(doc, "type");
                 p.name = text(doc, "key");
+                p.bot_id = bot_list(doc);
                 p.expires_at_ms = int(doc, "expires_at");
             }
             Kind::Proxy => {
@@ -295,10 +303,25 @@ impl Kind {
     }
 }
 
-/// Lower-cased top-level scalar values (secrets left out), for the `q` filter.
-fn search_text(doc: &Map<String, Value>, secrets: &[&str]) -> String {
+/// A licence's `bot_ids` as one column, each id between separators, so "licences of bot X"
+/// is a `LIKE '%<sep>X<sep>%'` within the tenant's licences.
+fn bot_list(doc: &Map<String, Value>) -> Option<String> {
+    let ids: Vec<&str> = doc
+        .get("bot_ids")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    (!ids.is_empty()).then(|| format!("{LIST_SEP}{}{LIST_SEP}", ids.join(LIST_SEP)))
+}
+
+/// Separator of the ids in a licence's `bot_id` column.
+pub const LIST_SEP: &str = "\u{1f}";
+
+/// Lower-cased top-level scalar values (credentials left out), for the `q` filter.
+fn search_text(doc: &Map<String, Value>) -> String {
     doc.iter()
-        .filter(|(k, _)| !secrets.contains(&k.as_str()))
+        .filter(|(k, _)| !crate::sealed::is_secret_key(k))
         .filter_map(|(_, v)| match v {
             Value::String(s) => Some(s.to_lowercase()),
             Value::Number(n) => Some(n.to_string()),

@@ -3,9 +3,11 @@
 //! the reference) validated per kind, stored with typed projection columns so lists filter,
 //! sort and page in the database, always within the caller's tenant.
 
+pub mod finance;
+pub mod finance_routes;
 pub mod kinds;
+pub mod lifecycle;
+pub mod lifecycle_routes;
 pub mod routes;
-pub mod schema;
-pub mod sealed;
 pub mod service;
 pub mod store;

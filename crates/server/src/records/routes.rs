@@ -85,7 +85,7 @@ impl ListParams {
     }
 }
 
-fn with_etag(status: StatusCode, kind: Kind, m: &record::Model) -> Response {
+pub fn with_etag(status: StatusCode, kind: Kind, m: &record::Model) -> Response {
     let mut response = (status, Json(Envelope::ok(service::view(kind, m)))).into_response();
     if let Ok(tag) = HeaderValue::from_str(&service::etag(m)) {
         response.headers_mut().insert(header::ETAG, tag);
@@ -145,12 +145,27 @@ async fn patch_in(
     ))
 }
 
-async fn delete_in(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<Response> {
-    service::delete(state, auth, kind, id).await?;
+/// Query of a delete.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeleteParams {
+    /// Clear the references of records that point at this one, then delete it (without it,
+    /// a record in use answers 409 `IN_USE` listing them).
+    #[serde(default)]
+    pub detach: bool,
+}
+
+async fn delete_in(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    id: &str,
+    params: DeleteParams,
+) -> ApiResult<Response> {
+    service::delete(state, auth, kind, id, params.detach).await?;
     Ok(Json(Envelope::ok(json!({"id": id, "deleted": true}))).into_response())
 }
 
-fn resource(kind: &str) -> ApiResult<Kind> {
+pub fn resource(kind: &str) -> ApiResult<Kind> {
     Kind::resource(kind).ok_or_else(|| ApiError::bad_request("Invalid resource kind"))
 }
 
@@ -212,14 +227,15 @@ pub async fn patch_resource(
 
 /// Delete a licence, proxy or subscription.
 #[utoipa::path(delete, path = "/api/v1/resources/{kind}/{id}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path)),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404)))]
+    params(("kind" = String, Path), ("id" = String, Path), DeleteParams),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: attached to a bot")))]
 pub async fn delete_resource(
     State(s): State<AppState>,
     auth: Auth,
     ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiQuery(p): ApiQuery<DeleteParams>,
 ) -> ApiResult<Response> {
-    delete_in(&s, &auth, resource(&kind)?, &id).await
+    delete_in(&s, &auth, resource(&kind)?, &id, p).await
 }
 
 /// List notes, calendar events or kanban tasks.
@@ -276,14 +292,15 @@ pub async fn patch_workspace(
 
 /// Delete a note, calendar event or kanban task.
 #[utoipa::path(delete, path = "/api/v1/workspace/{kind}/{id}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path)),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404)))]
+    params(("kind" = String, Path), ("id" = String, Path), DeleteParams),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: attached to a bot")))]
 pub async fn delete_workspace(
     State(s): State<AppState>,
     auth: Auth,
     ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiQuery(p): ApiQuery<DeleteParams>,
 ) -> ApiResult<Response> {
-    delete_in(&s, &auth, workspace(&kind)?, &id).await
+    delete_in(&s, &auth, workspace(&kind)?, &id, p).await
 }
 
 /// List bots.
@@ -334,14 +351,15 @@ pub async fn patch_bot(
 }
 
 /// Delete a bot.
-#[utoipa::path(delete, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404)))]
+#[utoipa::path(delete, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path), DeleteParams),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
 pub async fn delete_bot(
     State(s): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<DeleteParams>,
 ) -> ApiResult<Response> {
-    delete_in(&s, &auth, Kind::Bot, &id).await
+    delete_in(&s, &auth, Kind::Bot, &id, p).await
 }
 
 /// List finance operations.
@@ -392,12 +410,13 @@ pub async fn patch_operation(
 }
 
 /// Delete a finance operation.
-#[utoipa::path(delete, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404)))]
+#[utoipa::path(delete, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path), DeleteParams),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
 pub async fn delete_operation(
     State(s): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<DeleteParams>,
 ) -> ApiResult<Response> {
-    delete_in(&s, &auth, Kind::FinanceOperation, &id).await
+    delete_in(&s, &auth, Kind::FinanceOperation, &id, p).await
 }

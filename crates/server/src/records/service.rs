@@ -1,41 +1,49 @@
 //! Rules for records: validation, server-set id and timestamps, merge semantics of PATCH,
-//! optimistic concurrency (versions as ETags), sealed credentials, and the bot-status guard.
+//! optimistic concurrency (versions as ETags), sealed credentials and their audited reveal,
+//! projects checked against settings, the bot-status guard, and references on delete.
+
+use std::collections::BTreeMap;
 
 use botmox_proto::ErrorCode;
-use serde_json::{Map, Value};
+use botmox_proto::auth::Role;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde_json::{Map, Value, json};
 
 use super::kinds::{CHARACTER, Kind};
-use super::schema::validate;
-use super::sealed::{MASK, Sealer};
 use super::store::{self, ListQuery, NewRecord};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::db::entity::record;
 use crate::db::is_unique_violation;
 use crate::http::{ApiError, ApiResult};
+use crate::schema::validate;
+use crate::sealed::{Sealer, at_path, mask_tree};
+use crate::settings;
 
 /// Keys the server owns: ignored in input, set in output.
 const SERVER_KEYS: [&str; 3] = ["id", "created_at", "updated_at"];
 const MAX_ID_LEN: usize = 200;
+/// How many referring ids a 409 `IN_USE` lists per kind.
+const REFERENCES_SHOWN: usize = 20;
 
 pub fn etag(m: &record::Model) -> String {
     format!("W/\"{}\"", m.version)
 }
 
+/// The stored document of a record.
+pub fn document(m: &record::Model) -> Map<String, Value> {
+    serde_json::from_str(&m.data).unwrap_or_default()
+}
+
 /// The API view: the document with `id`, `created_at` and `updated_at` (ms), credentials masked.
-pub fn view(kind: Kind, m: &record::Model) -> Value {
-    let mut doc: Map<String, Value> = serde_json::from_str(&m.data).unwrap_or_default();
-    for field in kind.secret_fields() {
-        if let Some(v) = doc.get_mut(*field)
-            && v.as_str().is_some_and(|s| !s.is_empty())
-        {
-            *v = Value::String(MASK.into());
-        }
-    }
-    doc.insert("id".into(), Value::String(m.id.clone()));
-    doc.insert("created_at".into(), Value::from(m.created_at));
-    doc.insert("updated_at".into(), Value::from(m.updated_at));
-    Value::Object(doc)
+pub fn view(_kind: Kind, m: &record::Model) -> Value {
+    let mut doc = Value::Object(document(m));
+    mask_tree(&mut doc);
+    let map = doc.as_object_mut().expect("documents are objects");
+    map.insert("id".into(), Value::String(m.id.clone()));
+    map.insert("created_at".into(), Value::from(m.created_at));
+    map.insert("updated_at".into(), Value::from(m.updated_at));
+    doc
 }
 
 fn body_object(body: Value) -> ApiResult<Map<String, Value>> {
@@ -71,30 +79,86 @@ fn validate_document(kind: Kind, doc: &Map<String, Value>) -> ApiResult<Map<Stri
     Ok(out)
 }
 
-/// Seal new credentials; a masked value sent back means "unchanged".
-fn seal_secrets(
-    sealer: &Sealer,
-    place: &str,
-    kind: Kind,
-    doc: &mut Map<String, Value>,
-    previous: Option<&Map<String, Value>>,
-) {
-    for field in kind.secret_fields() {
-        let Some(Value::String(value)) = doc.get(*field).cloned() else {
-            continue;
-        };
-        let stored = if value == MASK {
-            previous
-                .and_then(|p| p.get(*field))
-                .cloned()
-                .unwrap_or(Value::Null)
-        } else if value.is_empty() || Sealer::is_sealed(&value) {
-            Value::String(value)
-        } else {
-            Value::String(sealer.seal(&format!("{place}/{field}"), &value))
-        };
-        doc.insert((*field).into(), stored);
+/// A `project_id` must name one of the tenant's projects (settings `projects`); checked
+/// when it is set or changed.
+async fn check_project(
+    state: &AppState,
+    auth: &Auth,
+    doc: &Map<String, Value>,
+    before: Option<&Map<String, Value>>,
+) -> ApiResult<()> {
+    let Some(project) = doc.get("project_id").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let unchanged = before
+        .and_then(|b| b.get("project_id"))
+        .and_then(Value::as_str)
+        == Some(project);
+    if project.is_empty()
+        || unchanged
+        || settings::service::project_exists(state, &auth.tenant_id, project).await?
+    {
+        return Ok(());
     }
+    Err(ApiError::field(
+        "project_id",
+        format!("'{project}' is not a project of this tenant (define it in settings 'projects')"),
+    ))
+}
+
+/// Bot ids a document points at (`bot_id`, or a licence's `bot_ids`).
+fn bot_refs(doc: &Map<String, Value>) -> Vec<&str> {
+    let mut ids: Vec<&str> = doc
+        .get("bot_id")
+        .and_then(Value::as_str)
+        .into_iter()
+        .collect();
+    if let Some(list) = doc.get("bot_ids").and_then(Value::as_array) {
+        ids.extend(list.iter().filter_map(Value::as_str));
+    }
+    ids.retain(|id| !id.is_empty());
+    ids
+}
+
+/// Bots a record points at must exist in the tenant (checked for newly added ids), so no
+/// reference dangles from the start.
+async fn check_bots(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    doc: &Map<String, Value>,
+    before: Option<&Map<String, Value>>,
+) -> ApiResult<()> {
+    if kind == Kind::Bot {
+        return Ok(());
+    }
+    let old = before.map(bot_refs).unwrap_or_default();
+    let mut added: Vec<&str> = bot_refs(doc)
+        .into_iter()
+        .filter(|id| !old.contains(id))
+        .collect();
+    added.sort_unstable();
+    added.dedup();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let found = store::existing_ids(&state.db, &auth.tenant_id, Kind::Bot, &added).await?;
+    let missing: Vec<&str> = added
+        .into_iter()
+        .filter(|id| !found.iter().any(|f| f == id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let field = if doc.contains_key("bot_ids") && kind == Kind::License {
+        "bot_ids"
+    } else {
+        "bot_id"
+    };
+    Err(ApiError::field(
+        field,
+        format!("no bot with id {}", missing.join(", ")),
+    ))
 }
 
 /// A bot's `lifecycle` belongs to the lifecycle endpoints: no create or patch may write it.
@@ -109,8 +173,63 @@ fn refuse_lifecycle(kind: Kind, input: &Map<String, Value>) -> ApiResult<()> {
     Ok(())
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// The row to write for `doc`: credentials sealed (a masked value keeps the one in
+/// `previous`), columns projected.
+pub fn prepare<'a>(
+    state: &AppState,
+    auth: &'a Auth,
+    kind: Kind,
+    id: &'a str,
+    doc: Map<String, Value>,
+    previous: Option<&Map<String, Value>>,
+    now_ms: i64,
+) -> NewRecord<'a> {
+    let mut doc = Value::Object(doc);
+    let previous = previous.map(|p| Value::Object(p.clone()));
+    let place = format!("{}/{}/{id}", auth.tenant_id, kind.as_str());
+    state.sealer.seal_tree(&place, &mut doc, previous.as_ref());
+    let projection = match &doc {
+        Value::Object(map) => kind.project(map),
+        _ => unreachable!("documents are objects"),
+    };
+    NewRecord {
+        tenant_id: &auth.tenant_id,
+        kind,
+        id,
+        data: doc.to_string(),
+        projection,
+        now_ms,
+        owner_id: Some(auth.uid()),
+    }
+}
+
+/// Replace `current` with `doc` if nobody wrote in between; 412 when someone did.
+pub async fn rewrite(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    auth: &Auth,
+    current: &record::Model,
+    doc: Map<String, Value>,
+) -> ApiResult<record::Model> {
+    let kind =
+        Kind::parse(&current.kind).ok_or_else(|| ApiError::internal("unknown record kind"))?;
+    let before = document(current);
+    let new = prepare(
+        state,
+        auth,
+        kind,
+        &current.id,
+        doc,
+        Some(&before),
+        now_ms().max(current.updated_at),
+    );
+    store::update(db, new, current)
+        .await?
+        .ok_or_else(precondition_failed)
 }
 
 pub async fn create(
@@ -136,24 +255,10 @@ pub async fn create(
             "a bot is banned through POST /bots/{id}/lifecycle/ban",
         ));
     }
-    let mut doc = validate_document(kind, &doc)?;
-    seal_secrets(
-        &state.sealer,
-        &format!("{}/{}/{id}", auth.tenant_id, kind.as_str()),
-        kind,
-        &mut doc,
-        None,
-    );
-    let projection = kind.project(&doc);
-    let data = Value::Object(doc).to_string();
-    let new = NewRecord {
-        tenant_id: &auth.tenant_id,
-        kind,
-        id: &id,
-        data,
-        projection,
-        now_ms: now_ms(),
-    };
+    let doc = validate_document(kind, &doc)?;
+    check_project(state, auth, &doc, None).await?;
+    check_bots(state, auth, kind, &doc, None).await?;
+    let new = prepare(state, auth, kind, &id, doc, None, now_ms());
     match store::insert(&state.db, new).await {
         Ok(m) => Ok(m),
         Err(e) if is_unique_violation(&e) => Err(ApiError::new(
@@ -246,7 +351,7 @@ pub async fn patch(
     if expected.is_some_and(|v| v != current.version) {
         return Err(precondition_failed());
     }
-    let before: Map<String, Value> = serde_json::from_str(&current.data).unwrap_or_default();
+    let before = document(&current);
     if kind == Kind::Bot {
         let was = before
             .get("status")
@@ -266,35 +371,162 @@ pub async fn patch(
             ));
         }
     }
-    let mut doc = validate_document(kind, &merge(&before, &patch))?;
-    seal_secrets(
-        &state.sealer,
-        &format!("{}/{}/{id}", auth.tenant_id, kind.as_str()),
-        kind,
-        &mut doc,
-        Some(&before),
-    );
-    let projection = kind.project(&doc);
-    let new = NewRecord {
-        tenant_id: &auth.tenant_id,
+    let doc = validate_document(kind, &merge(&before, &patch))?;
+    check_project(state, auth, &doc, Some(&before)).await?;
+    check_bots(state, auth, kind, &doc, Some(&before)).await?;
+    let new = prepare(
+        state,
+        auth,
         kind,
         id,
-        data: Value::Object(doc).to_string(),
-        projection,
-        now_ms: now_ms().max(current.updated_at),
-    };
+        doc,
+        Some(&before),
+        now_ms().max(current.updated_at),
+    );
     // The write only lands if nobody wrote in between (same version): no lost updates.
     store::update(&state.db, new, &current)
         .await?
         .ok_or_else(precondition_failed)
 }
 
-pub async fn delete(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<()> {
-    if store::delete(&state.db, &auth.tenant_id, kind, id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(kind.label()))
+/// What points at a record: a bot is referred to by proxies, licences, subscriptions, notes
+/// and finance operations; a proxy or licence is in use while attached to a bot.
+async fn references(
+    db: &impl ConnectionTrait,
+    current: &record::Model,
+) -> ApiResult<Vec<record::Model>> {
+    let kind = Kind::parse(&current.kind);
+    Ok(match kind {
+        Some(Kind::Bot) => store::referring_to_bot(db, &current.tenant_id, &current.id).await?,
+        Some(Kind::Proxy | Kind::License) if current.bot_id.is_some() => vec![current.clone()],
+        _ => Vec::new(),
+    })
+}
+
+fn in_use(kind: Kind, id: &str, refs: &[record::Model]) -> ApiError {
+    let mut by_kind: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in refs {
+        by_kind
+            .entry(r.kind.as_str())
+            .or_default()
+            .push(r.id.as_str());
     }
+    let (message, details) = if refs.len() == 1 && refs[0].id == id {
+        (
+            format!(
+                "{} {id} is attached to a bot; detach it first or delete with ?detach=true",
+                kind.label()
+            ),
+            json!({ "attached_to": refs[0].bot_id }),
+        )
+    } else {
+        let summary = by_kind
+            .iter()
+            .map(|(k, ids)| format!("{} {k}", ids.len()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let listed: Map<String, Value> = by_kind
+            .iter()
+            .map(|(k, ids)| {
+                let shown: Vec<&str> = ids.iter().take(REFERENCES_SHOWN).copied().collect();
+                ((*k).to_owned(), json!({ "count": ids.len(), "ids": shown }))
+            })
+            .collect();
+        (
+            format!(
+                "{} {id} is referred to by {summary}; detach them first or delete with ?detach=true",
+                kind.label()
+            ),
+            json!({ "references": listed }),
+        )
+    };
+    ApiError::new(ErrorCode::InUse, message).with_details(details)
+}
+
+/// Take bot `bot` out of a record that refers to it.
+fn detached(r: &record::Model, bot: &str) -> Map<String, Value> {
+    let mut doc = document(r);
+    if r.kind == Kind::License.as_str() {
+        let ids: Vec<Value> = doc
+            .get("bot_ids")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let names = doc.get("bot_names").and_then(Value::as_array).cloned();
+        let keep: Vec<bool> = ids.iter().map(|v| v.as_str() != Some(bot)).collect();
+        let filter = |list: Vec<Value>| -> Value {
+            list.into_iter()
+                .enumerate()
+                .filter(|(i, _)| keep.get(*i).copied().unwrap_or(true))
+                .map(|(_, v)| v)
+                .collect()
+        };
+        if let Some(names) = names.filter(|n| n.len() == ids.len()) {
+            doc.insert("bot_names".into(), filter(names));
+        }
+        doc.insert("bot_ids".into(), filter(ids));
+    } else {
+        doc.insert("bot_id".into(), Value::Null);
+    }
+    doc
+}
+
+/// Delete a record. When others refer to it: 409 `IN_USE` listing them, or with `detach`
+/// their references are cleared in the same transaction.
+pub async fn delete(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    id: &str,
+    detach: bool,
+) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    let current = store::get(&txn, &auth.tenant_id, kind, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(kind.label()))?;
+    let refs = references(&txn, &current).await?;
+    if !refs.is_empty() && !detach {
+        return Err(in_use(kind, id, &refs));
+    }
+    if kind == Kind::Bot {
+        for r in &refs {
+            rewrite(&txn, state, auth, r, detached(r, id)).await?;
+        }
+    }
+    if !store::delete(&txn, &auth.tenant_id, kind, id).await? {
+        return Err(ApiError::not_found(kind.label()));
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The plaintext of one credential of a record (`field` is a slash path such as
+/// `account/password`), for the record's owner or an admin.
+pub async fn reveal(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    id: &str,
+    field: &str,
+) -> ApiResult<String> {
+    let current = get(state, auth, kind, id).await?;
+    let owner = current.owner_id.as_deref() == Some(auth.uid().as_str());
+    if !owner && auth.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "Only the record's owner or an admin may reveal its credentials",
+        ));
+    }
+    let doc = Value::Object(document(&current));
+    let field = field.trim_matches('/');
+    let sealed = at_path(&doc, field)
+        .and_then(Value::as_str)
+        .filter(|s| Sealer::is_sealed(s))
+        .ok_or_else(|| ApiError::not_found("Credential"))?;
+    let place = format!("{}/{}/{id}/{field}", auth.tenant_id, kind.as_str());
+    state
+        .sealer
+        .open(&place, sealed)
+        .ok_or_else(|| ApiError::internal("a sealed field does not open with this server key"))
 }
 
 #[cfg(test)]

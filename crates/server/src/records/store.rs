@@ -2,11 +2,12 @@
 
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use serde_json::Value;
 
-use super::kinds::{Kind, Projection};
+use super::kinds::{Kind, LIST_SEP, Projection};
 use crate::db::entity::record::{self, Column};
 
 pub struct NewRecord<'a> {
@@ -16,6 +17,8 @@ pub struct NewRecord<'a> {
     pub data: String,
     pub projection: Projection,
     pub now_ms: i64,
+    /// The creator; kept from the current row on updates.
+    pub owner_id: Option<String>,
 }
 
 /// The row for `new` at `version`, created at `created_at`.
@@ -40,11 +43,12 @@ fn row(new: NewRecord<'_>, version: i64, created_at: i64) -> record::Model {
         date_ms: p.date_ms,
         expires_at_ms: p.expires_at_ms,
         search: p.search,
+        owner_id: new.owner_id,
     }
 }
 
 /// Insert; a duplicate id fails with a unique violation (the caller answers 409).
-pub async fn insert(db: &DatabaseConnection, new: NewRecord<'_>) -> Result<record::Model, DbErr> {
+pub async fn insert(db: &impl ConnectionTrait, new: NewRecord<'_>) -> Result<record::Model, DbErr> {
     let now = new.now_ms;
     let model = row(new, 1, now);
     record::Entity::insert(model.clone().into_active_model().reset_all())
@@ -54,7 +58,7 @@ pub async fn insert(db: &DatabaseConnection, new: NewRecord<'_>) -> Result<recor
 }
 
 pub async fn get(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant_id: &str,
     kind: Kind,
     id: &str,
@@ -70,10 +74,11 @@ pub async fn get(
 
 /// Replace `current` with `new` if nobody wrote since it was read; `None` when someone did.
 pub async fn update(
-    db: &DatabaseConnection,
-    new: NewRecord<'_>,
+    db: &impl ConnectionTrait,
+    mut new: NewRecord<'_>,
     current: &record::Model,
 ) -> Result<Option<record::Model>, DbErr> {
+    new.owner_id = current.owner_id.clone();
     let model = row(new, current.version + 1, current.created_at);
     let res = record::Entity::update_many()
         .set(model.clone().into_active_model().reset_all())
@@ -87,7 +92,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant_id: &str,
     kind: Kind,
     id: &str,
@@ -180,8 +185,100 @@ fn escape_like(s: &str) -> String {
         .collect()
 }
 
+/// Records of `kind` that point at bot `bot` (a licence lists its bots in one column).
+pub fn bot_filter(kind: Kind, bot: &str) -> Condition {
+    if kind == Kind::License {
+        let pattern = format!("%{LIST_SEP}{}{LIST_SEP}%", escape_like(bot));
+        Condition::all().add(Expr::col(Column::BotId).like(LikeExpr::new(pattern).escape('\\')))
+    } else {
+        Condition::all().add(Column::BotId.eq(bot))
+    }
+}
+
+/// Every record of the tenant that refers to bot `bot`.
+pub async fn referring_to_bot(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    bot: &str,
+) -> Result<Vec<record::Model>, DbErr> {
+    let mut any = Condition::any();
+    for kind in [
+        Kind::Proxy,
+        Kind::Subscription,
+        Kind::License,
+        Kind::Note,
+        Kind::FinanceOperation,
+    ] {
+        any = any.add(
+            Condition::all()
+                .add(Column::Kind.eq(kind.as_str()))
+                .add(bot_filter(kind, bot)),
+        );
+    }
+    record::Entity::find()
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(any)
+        .all(db)
+        .await
+}
+
+/// Which of `ids` exist as records of `kind` in the tenant.
+pub async fn existing_ids(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    kind: Kind,
+    ids: &[&str],
+) -> Result<Vec<String>, DbErr> {
+    record::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::Kind.eq(kind.as_str()))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// How many records of `kind` the tenant has in each status.
+pub async fn count_by_status(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    kind: Kind,
+) -> Result<Vec<(Option<String>, i64)>, DbErr> {
+    record::Entity::find()
+        .select_only()
+        .column(Column::Status)
+        .column_as(Column::Id.count(), "n")
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::Kind.eq(kind.as_str()))
+        .group_by(Column::Status)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// How many records of each kind use project `project`.
+pub async fn count_by_project(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    project: &str,
+) -> Result<Vec<(String, Value)>, DbErr> {
+    let rows: Vec<(String, i64)> = record::Entity::find()
+        .select_only()
+        .column(Column::Kind)
+        .column_as(Column::Id.count(), "n")
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::ProjectId.eq(project))
+        .group_by(Column::Kind)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(k, n)| (k, Value::from(n))).collect())
+}
+
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant_id: &str,
     kind: Kind,
     q: &ListQuery,
@@ -193,13 +290,15 @@ pub async fn list(
         (Column::Status, &q.status),
         (Column::Type, &q.r#type),
         (Column::ProjectId, &q.project_id),
-        (Column::BotId, &q.bot_id),
         (Column::Category, &q.category),
         (Column::Currency, &q.currency),
     ] {
         if let Some(v) = value {
             cond = cond.add(col.eq(v.as_str()));
         }
+    }
+    if let Some(bot) = &q.bot_id {
+        cond = cond.add(bot_filter(kind, bot));
     }
     let date_col = match kind {
         Kind::License | Kind::Proxy | Kind::Subscription => Column::ExpiresAtMs,

@@ -2,9 +2,13 @@
 
 pub mod api_token;
 pub mod audit_log;
+pub mod bot_archive;
+pub mod bot_event;
 pub mod record;
 pub mod refresh_token;
 pub mod session;
+pub mod settings;
 pub mod setup_token;
+pub mod storage_policy;
 pub mod tenant;
 pub mod user;

@@ -30,6 +30,8 @@ pub struct Model {
     pub expires_at_ms: Option<i64>,
     /// Lower-cased top-level values, for `q`.
     pub search: String,
+    /// Who created the record (a user id or `token:<id>`): may reveal its sealed fields.
+    pub owner_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 
 mod m20261126_000001_foundation;
 mod m20261126_000002_records;
+mod m20261126_000003_bot_history_settings;
 
 use sea_orm_migration::prelude::*;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_foundation::Migration),
             Box::new(m20261126_000002_records::Migration),
+            Box::new(m20261126_000003_bot_history_settings::Migration),
         ]
     }
 

@@ -1,6 +1,6 @@
-//! Field rules of the record kinds (spec api.md §6.5), checked once at the edge. Unknown
-//! fields pass through untouched; known fields must have the documented type and range, so
-//! no input can reach the database in a shape it would refuse.
+//! Field rules for JSON documents (records, spec api.md §6.5; settings, §9.1), checked once
+//! at the edge. Unknown fields pass through untouched; known fields must have the documented
+//! type and range, so no input can reach the database in a shape it would refuse.
 
 use std::collections::BTreeMap;
 
@@ -33,8 +33,23 @@ pub enum Rule {
     Structured,
     /// `null` or the inner rule.
     Nullable(&'static Rule),
+    /// A finite number greater than zero.
+    Positive,
+    /// A number from 0 to 1.
+    Fraction,
+    /// A time of day as `HH:MM` (24 h).
+    Time,
+    /// Anything.
+    Any,
+    /// An object whose fields follow these rules (unknown fields kept).
+    Shape(&'static [Field]),
+    /// An object mapping ids to values of the rule; a `null` value removes the entry.
+    MapOf(&'static Rule),
+    /// An array of at most `max` items of the rule.
+    ListOf(&'static Rule, usize),
 }
 
+#[derive(Debug)]
 pub struct Field {
     pub name: &'static str,
     pub rule: Rule,
@@ -144,17 +159,76 @@ pub fn check(rule: Rule, v: &Value) -> Result<Value, String> {
                 Err("must be an object or an array".into())
             }
         }
+        Rule::Positive => as_number(v)
+            .filter(|f| *f > 0.0)
+            .map(Value::from)
+            .ok_or_else(|| "must be a number greater than 0".into()),
+        Rule::Fraction => as_number(v)
+            .filter(|f| (0.0..=1.0).contains(f))
+            .map(Value::from)
+            .ok_or_else(|| "must be a number from 0 to 1".into()),
+        Rule::Time => match v {
+            Value::String(s) if chrono::NaiveTime::parse_from_str(s, "%H:%M").is_ok() => {
+                Ok(v.clone())
+            }
+            _ => Err("must be a time as HH:MM".into()),
+        },
+        Rule::Any => Ok(v.clone()),
+        Rule::Shape(fields) => {
+            let Value::Object(map) = v else {
+                return Err("must be an object".into());
+            };
+            check_fields(fields, map, false)
+                .map(Value::Object)
+                .map_err(|errors| summary(&errors))
+        }
+        Rule::MapOf(inner) => {
+            let Value::Object(map) = v else {
+                return Err("must be an object".into());
+            };
+            let mut out = Map::new();
+            for (key, value) in map {
+                if value.is_null() {
+                    continue;
+                }
+                let checked = check(*inner, value).map_err(|e| format!("{key}: {e}"))?;
+                out.insert(key.clone(), checked);
+            }
+            Ok(Value::Object(out))
+        }
+        Rule::ListOf(inner, max) => {
+            let Value::Array(items) = v else {
+                return Err("must be a list".into());
+            };
+            if items.len() > max {
+                return Err(format!("must have at most {max} items"));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| check(*inner, item).map_err(|e| format!("item {i}: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        }
     }
 }
 
-/// Validate a create (`partial = false`) or patch body against `fields`. The result keeps
-/// unknown keys, normalises known ones, and on failure lists every bad field.
-pub fn validate(
+type FieldErrors = BTreeMap<String, Vec<String>>;
+
+fn summary(errors: &FieldErrors) -> String {
+    errors
+        .iter()
+        .map(|(f, p)| format!("{f}: {}", p.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn check_fields(
     fields: &[Field],
     body: &Map<String, Value>,
     partial: bool,
-) -> Result<Map<String, Value>, ApiError> {
-    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+) -> Result<Map<String, Value>, FieldErrors> {
+    let mut errors = FieldErrors::new();
     let mut out = body.clone();
     for field in fields {
         match body.get(field.name) {
@@ -175,15 +249,26 @@ pub fn validate(
         }
     }
     if errors.is_empty() {
-        return Ok(out);
+        Ok(out)
+    } else {
+        Err(errors)
     }
-    let summary = errors
-        .iter()
-        .map(|(f, p)| format!("{f}: {}", p.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Err(ApiError::bad_request(format!("Invalid fields: {summary}"))
-        .with_details(serde_json::json!({ "formErrors": [], "fieldErrors": errors })))
+}
+
+/// A 400 listing the problem of each field, in the reference's `fieldErrors` shape.
+pub fn field_errors(errors: &BTreeMap<String, Vec<String>>) -> ApiError {
+    ApiError::bad_request(format!("Invalid fields: {}", summary(errors)))
+        .with_details(serde_json::json!({ "formErrors": [], "fieldErrors": errors }))
+}
+
+/// Validate a create (`partial = false`) or patch body against `fields`. The result keeps
+/// unknown keys, normalises known ones, and on failure lists every bad field.
+pub fn validate(
+    fields: &[Field],
+    body: &Map<String, Value>,
+    partial: bool,
+) -> Result<Map<String, Value>, ApiError> {
+    check_fields(fields, body, partial).map_err(|errors| field_errors(&errors))
 }
 
 #[cfg(test)]
@@ -228,6 +313,24 @@ mod tests {
             .cloned()
             .collect::<Vec<_>>();
         assert_eq!(fields, ["bot_id", "day", "name", "port", "status"]);
+    }
+
+    const INNER: &[Field] = &[req("name", Rule::NonEmpty), opt("max", Rule::Int(1, 10))];
+
+    #[test]
+    fn nested_shapes_maps_and_lists_are_checked() {
+        const MAP: Rule = Rule::MapOf(&Rule::Shape(INNER));
+        let ok = check(MAP, &json!({"a": {"name": "x", "max": "3"}, "gone": null})).unwrap();
+        assert_eq!(ok, json!({"a": {"name": "x", "max": 3}}));
+        let err = check(MAP, &json!({"a": {"max": 11}})).unwrap_err();
+        assert!(err.contains("a: max: must be between 1 and 10"), "{err}");
+        assert!(err.contains("name: is required"), "{err}");
+        const LIST: Rule = Rule::ListOf(&Rule::Time, 2);
+        assert!(check(LIST, &json!(["08:30", "23:59"])).is_ok());
+        assert!(check(LIST, &json!(["24:00"])).is_err());
+        assert!(check(LIST, &json!(["01:00", "02:00", "03:00"])).is_err());
+        assert!(check(Rule::Positive, &json!(0)).is_err());
+        assert_eq!(check(Rule::Positive, &json!("0.5")).unwrap(), json!(0.5));
     }
 
     #[test]

@@ -1,0 +1,282 @@
+//! Reading and writing the settings tree: path rules, body rules, merge, sealing, and the
+//! project references that must not dangle.
+
+use botmox_proto::ErrorCode;
+use serde_json::{Map, Value, json};
+
+use super::schema::rule_at;
+use super::store;
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::http::{ApiError, ApiResult};
+use crate::records;
+use crate::schema::{Rule, check};
+use crate::sealed::{Sealer, at_path, mask_tree};
+
+const MAX_PATH: usize = 512;
+const WRITE_ATTEMPTS: usize = 8;
+/// Days before expiry that licences and subscriptions are flagged, when `alerts.warning_days`
+/// is not set.
+pub const DEFAULT_WARNING_DAYS: i64 = 7;
+
+/// The segments of a settings path; a leading `settings/` is ignored, empty is the root.
+pub fn parse_path(raw: &str) -> ApiResult<Vec<String>> {
+    let invalid = || ApiError::bad_request("Invalid settings path");
+    if raw.len() > MAX_PATH {
+        return Err(invalid());
+    }
+    let mut segments: Vec<String> = raw
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if segments.first().map(String::as_str) == Some("settings") {
+        segments.remove(0);
+    }
+    let bad = |s: &String| s.contains(['.', '#', '$', '[', ']']);
+    if segments.iter().any(bad) {
+        return Err(invalid());
+    }
+    Ok(segments)
+}
+
+/// Where sealed values of a tenant's settings are bound.
+fn place(tenant: &str) -> String {
+    format!("{tenant}/settings")
+}
+
+/// The stored tree (credentials sealed) and its version.
+async fn load(state: &AppState, tenant: &str) -> ApiResult<(Value, i64)> {
+    Ok(match store::load(&state.db, tenant).await? {
+        Some(row) => (
+            serde_json::from_str(&row.data).unwrap_or_else(|_| json!({})),
+            row.version,
+        ),
+        None => (json!({}), 0),
+    })
+}
+
+/// The value at `path` for reads: credentials masked, `null` when missing.
+pub async fn read(state: &AppState, auth: &Auth, path: &[String]) -> ApiResult<Value> {
+    let (tree, _) = load(state, &auth.tenant_id).await?;
+    let mut value = at_path(&tree, &path.join("/"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    mask_tree(&mut value);
+    Ok(value)
+}
+
+/// The whole tree for in-process readers (pages, checks), credentials masked.
+pub async fn tree(state: &AppState, tenant: &str) -> ApiResult<Value> {
+    let (mut tree, _) = load(state, tenant).await?;
+    mask_tree(&mut tree);
+    Ok(tree)
+}
+
+fn body_allowed(rule: Rule, body: &Value) -> ApiResult<()> {
+    let empty_object = body.as_object().is_some_and(Map::is_empty);
+    let ok = match rule {
+        Rule::Shape(_) | Rule::MapOf(_) => body.is_object() && !empty_object,
+        _ => !empty_object,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "Request body must be a non-empty object for this settings path",
+        ))
+    }
+}
+
+/// The new value at a path: objects merge shallowly into objects, anything else replaces.
+fn merged(current: Option<&Value>, body: Value) -> Value {
+    match (current, body) {
+        (Some(Value::Object(old)), Value::Object(new)) => {
+            let mut out = old.clone();
+            out.extend(new);
+            Value::Object(out)
+        }
+        (_, body) => body,
+    }
+}
+
+/// Put `value` at `path` of `tree`, creating objects on the way; `null` removes the key.
+fn put(tree: &mut Value, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *tree = value;
+        return;
+    };
+    let mut node = tree;
+    for part in parents {
+        if !node.is_object() {
+            *node = json!({});
+        }
+        node = node
+            .as_object_mut()
+            .expect("just made an object")
+            .entry(part.clone())
+            .or_insert_with(|| json!({}));
+    }
+    if !node.is_object() {
+        *node = json!({});
+    }
+    let map = node.as_object_mut().expect("just made an object");
+    if value.is_null() {
+        map.remove(last);
+    } else {
+        map.insert(last.clone(), value);
+    }
+}
+
+fn project_ids(tree: &Value) -> Vec<String> {
+    tree.get("projects")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.is_object())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Write `body` at `path` (PUT and PATCH alike) and return the whole tree, masked.
+pub async fn write(
+    state: &AppState,
+    auth: &Auth,
+    path: &[String],
+    body: Value,
+) -> ApiResult<Value> {
+    let rule = rule_at(&path.iter().map(String::as_str).collect::<Vec<_>>());
+    body_allowed(rule, &body)?;
+    if path.is_empty() && !body.is_object() {
+        return Err(ApiError::bad_request("The settings root must be an object"));
+    }
+    let label = if path.is_empty() {
+        "settings".to_owned()
+    } else {
+        path.join("/")
+    };
+    for _ in 0..WRITE_ATTEMPTS {
+        let (mut tree, version) = load(state, &auth.tenant_id).await?;
+        let previous = tree.clone();
+        let value = merged(at_path(&tree, &path.join("/")), body.clone());
+        let value = if value.is_null() {
+            value
+        } else {
+            check(rule, &value).map_err(|problem| ApiError::field(&label, problem))?
+        };
+        put(&mut tree, path, value);
+        state
+            .sealer
+            .seal_tree(&place(&auth.tenant_id), &mut tree, Some(&previous));
+        let kept = project_ids(&tree);
+        for gone in project_ids(&previous).iter().filter(|p| !kept.contains(p)) {
+            refuse_if_used(state, &auth.tenant_id, gone).await?;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        if store::save(&state.db, &auth.tenant_id, tree.to_string(), version, now).await? {
+            mask_tree(&mut tree);
+            return Ok(tree);
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::Conflict,
+        "Settings are being changed by others right now; try again",
+    ))
+}
+
+async fn refuse_if_used(state: &AppState, tenant: &str, project: &str) -> ApiResult<()> {
+    let used = records::store::count_by_project(&state.db, tenant, project).await?;
+    if used.is_empty() {
+        return Ok(());
+    }
+    let summary = used
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ApiError::new(
+        ErrorCode::InUse,
+        format!("Project '{project}' is used by {summary}; move or delete them first"),
+    )
+    .with_details(json!({ "project_id": project, "references": used.into_iter().collect::<Map<String, Value>>() })))
+}
+
+/// Whether the tenant defines project `id`.
+pub async fn project_exists(state: &AppState, tenant: &str, id: &str) -> ApiResult<bool> {
+    let (tree, _) = load(state, tenant).await?;
+    Ok(tree
+        .get("projects")
+        .and_then(|p| p.get(id))
+        .is_some_and(Value::is_object))
+}
+
+/// `alerts.warning_days` of the tenant, or the default.
+pub fn warning_days(tree: &Value) -> i64 {
+    tree.pointer("/alerts/warning_days")
+        .and_then(Value::as_i64)
+        .unwrap_or(DEFAULT_WARNING_DAYS)
+}
+
+/// The tenant's projects as (id, name), sorted by name.
+pub fn projects(tree: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = tree
+        .get("projects")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(id, p)| {
+                    let name = p.get("name")?.as_str()?.to_owned();
+                    Some((id.clone(), name))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|p| p.1.to_lowercase());
+    out
+}
+
+/// The plaintext of the credential at `path`: admins only (settings belong to the tenant).
+pub async fn reveal(state: &AppState, auth: &Auth, path: &[String]) -> ApiResult<String> {
+    auth.require_admin()?;
+    let (tree, _) = load(state, &auth.tenant_id).await?;
+    let joined = path.join("/");
+    let sealed = at_path(&tree, &joined)
+        .and_then(Value::as_str)
+        .filter(|s| Sealer::is_sealed(s))
+        .ok_or_else(|| ApiError::not_found("Credential"))?;
+    state
+        .sealer
+        .open(&format!("{}/{joined}", place(&auth.tenant_id)), sealed)
+        .ok_or_else(|| ApiError::internal("a sealed setting does not open with this server key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_reference_rules() {
+        assert_eq!(parse_path("settings/alerts").unwrap(), ["alerts"]);
+        assert_eq!(parse_path("").unwrap(), Vec::<String>::new());
+        assert_eq!(parse_path("a//b/").unwrap(), ["a", "b"]);
+        for bad in ["a/../b", "a.b", "x#", "$y", "a[0]"] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+        assert!(parse_path(&"a/".repeat(300)).is_err());
+    }
+
+    #[test]
+    fn objects_merge_shallowly_and_null_removes() {
+        let mut tree = json!({"a": {"x": 1, "y": {"z": 1}}});
+        let at = |t: &Value| t.get("a").cloned();
+        let m = merged(at(&tree).as_ref(), json!({"y": {"w": 2}}));
+        put(&mut tree, &["a".into()], m);
+        assert_eq!(tree, json!({"a": {"x": 1, "y": {"w": 2}}}));
+        put(&mut tree, &["a".into(), "x".into()], Value::Null);
+        assert_eq!(tree, json!({"a": {"y": {"w": 2}}}));
+        put(&mut tree, &["n".into(), "m".into()], json!([1]));
+        assert_eq!(tree["n"], json!({"m": [1]}));
+    }
+}

@@ -1,0 +1,176 @@
+//! Bots over the API: the lifecycle (transitions, ban, unban) with its log and archive,
+//! references checked on delete, and audited reveal of a bot's credentials, on SQLite and
+//! PostgreSQL.
+
+use botmox_proto::auth::Role;
+use botmox_testkit::{TestServer, both_backends};
+use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+
+async fn transition(server: &TestServer, t: &str, bot: &str, status: &str) -> (StatusCode, Value) {
+    server
+        .post(
+            &format!("/api/v1/bots/{bot}/lifecycle/transition"),
+            t,
+            json!({ "status": status }),
+        )
+        .await
+}
+
+fn ban_body() -> Value {
+    json!({"ban_date": "05.03.2026", "ban_reason": "detected by warden", "ban_mechanism": "game_suspension"})
+}
+
+both_backends! {
+    async fn a_bot_moves_through_its_lifecycle_with_log_and_archive(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        let bot = server.create("/api/v1/bots", t, json!({"name": "Thrall", "status": "prepare",
+            "character": {"level": 12}, "farm": {"all_farmed_gold": 500}})).await;
+
+        let (status, moved) = transition(&server, t, &bot, "leveling").await;
+        assert_eq!(status, StatusCode::OK, "{moved}");
+        assert_eq!(moved["data"]["status"], "leveling");
+        assert_eq!(transition(&server, t, &bot, "farming").await.0, StatusCode::OK);
+        let (status, same) = transition(&server, t, &bot, "farming").await;
+        assert_eq!(status, StatusCode::OK, "moving to the current status changes nothing");
+        assert_eq!(same["data"]["lifecycle"]["stage_transitions"].as_array().unwrap().len(), 2);
+        let (status, err) = transition(&server, t, &bot, "banned").await;
+        assert_eq!((status, err["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("BAD_REQUEST")));
+
+        let (_, transitions) = server.get(&format!("/api/v1/bots/{bot}/lifecycle/transitions"), t).await;
+        let pairs: Vec<(String, String)> = transitions["data"].as_array().unwrap().iter()
+            .map(|x| (x["from"].as_str().unwrap().into(), x["to"].as_str().unwrap().into())).collect();
+        assert_eq!(pairs, [("prepare".into(), "leveling".into()), ("leveling".into(), "farming".into())]);
+
+        let (status, banned) = server.post(&format!("/api/v1/bots/{bot}/lifecycle/ban"), t, ban_body()).await;
+        assert_eq!(status, StatusCode::OK, "{banned}");
+        assert_eq!(banned["data"]["status"], "banned");
+        assert_eq!(banned["data"]["lifecycle"]["ban_details"]["ban_mechanism"], "game_suspension");
+        let (_, is_banned) = server.get(&format!("/api/v1/bots/{bot}/lifecycle/is-banned"), t).await;
+        assert_eq!(is_banned["data"], json!({"banned": true}));
+
+        // The guard the reference lacked: out of `banned` only through unban.
+        let (status, err) = transition(&server, t, &bot, "farming").await;
+        assert_eq!((status, err["error"]["code"].clone()), (StatusCode::CONFLICT, json!("CONFLICT")));
+        let (status, _) = server.post(&format!("/api/v1/bots/{bot}/lifecycle/ban"), t, ban_body()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "already banned");
+
+        let (status, back) = server.post(&format!("/api/v1/bots/{bot}/lifecycle/unban"), t, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{back}");
+        assert_eq!(back["data"]["status"], "farming", "restored to the status before the ban");
+        assert!(back["data"]["lifecycle"]["ban_details"]["unbanned_at"].is_i64());
+        let (status, _) = server.post(&format!("/api/v1/bots/{bot}/lifecycle/unban"), t, json!({})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "not banned any more");
+
+        let (_, log) = server.get(&format!("/api/v1/bots/{bot}/lifecycle/log"), t).await;
+        let kinds: Vec<&str> = log["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["unban", "ban", "status_change", "status_change"], "newest first: {log}");
+        assert_eq!(log["meta"]["total"], 4);
+        assert_eq!(log["data"][1]["details"]["mechanism"], "game_suspension");
+        assert_eq!(log["data"][3]["details"], json!({"from": "prepare", "to": "leveling"}));
+
+        let (_, archive) = server.get(&format!("/api/v1/bots/{bot}/archive"), t).await;
+        let entries = archive["data"].as_array().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0]["reason"], "banned");
+        assert_eq!(entries[0]["snapshot"]["final_level"], 12);
+        assert_eq!(entries[0]["snapshot"]["total_farmed"], 500.0);
+
+        // History outlives the bot; unknown bots are 404.
+        assert_eq!(server.delete(&format!("/api/v1/bots/{bot}"), t).await.0, StatusCode::OK);
+        assert_eq!(server.get(&format!("/api/v1/bots/{bot}/lifecycle/log"), t).await.1["meta"]["total"], 4);
+        assert_eq!(server.get(&format!("/api/v1/bots/{bot}/archive"), t).await.0, StatusCode::OK);
+        assert_eq!(server.get(&format!("/api/v1/bots/{bot}/lifecycle"), t).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(transition(&server, t, "nope", "farming").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(server.get("/api/v1/bots/nope/lifecycle/log", t).await.0, StatusCode::NOT_FOUND);
+    }
+
+    async fn deleting_a_referenced_bot_is_refused_or_detaches(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        let bot = server.create("/api/v1/bots", t, json!({"name": "a"})).await;
+        let other = server.create("/api/v1/bots", t, json!({"name": "b"})).await;
+        let (status, err) = server.post("/api/v1/resources/proxies", t, json!({"ip": "10.0.0.1", "port": 1080, "bot_id": "ghost"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "no reference to a missing bot: {err}");
+        let (status, _) = server.post("/api/v1/resources/licenses", t, json!({"key": "K", "bot_ids": [bot, "ghost"]})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let proxy = server.create("/api/v1/resources/proxies", t, json!({"ip": "10.0.0.1", "port": 1080, "bot_id": bot})).await;
+        let licence = server.create("/api/v1/resources/licenses", t,
+            json!({"key": "K", "bot_ids": [other, bot], "bot_names": ["b", "a"]})).await;
+        let op = server.create("/api/v1/finance/operations", t, json!({"type": "expense", "category": "proxy",
+            "amount": 3, "currency": "USD", "date": 1_700_000_000_000i64, "bot_id": bot})).await;
+
+        let (status, err) = server.delete(&format!("/api/v1/bots/{bot}"), t).await;
+        assert_eq!((status, err["error"]["code"].clone()), (StatusCode::CONFLICT, json!("IN_USE")), "{err}");
+        let refs = &err["error"]["details"]["references"];
+        assert_eq!(refs["proxies"]["ids"], json!([proxy]));
+        assert_eq!(refs["licenses"]["ids"], json!([licence]));
+        assert_eq!(refs["finance_operations"]["count"], 1);
+        assert_eq!(server.get(&format!("/api/v1/bots/{bot}"), t).await.0, StatusCode::OK, "nothing deleted");
+
+        // A proxy or licence attached to a bot is in use too.
+        let (status, err) = server.delete(&format!("/api/v1/resources/proxies/{proxy}"), t).await;
+        assert_eq!((status, err["error"]["details"]["attached_to"].clone()), (StatusCode::CONFLICT, json!(bot)));
+
+        let (status, _) = server.delete(&format!("/api/v1/bots/{bot}?detach=true"), t).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, p) = server.get(&format!("/api/v1/resources/proxies/{proxy}"), t).await;
+        assert_eq!(p["data"]["bot_id"], Value::Null);
+        let (_, l) = server.get(&format!("/api/v1/resources/licenses/{licence}"), t).await;
+        assert_eq!((l["data"]["bot_ids"].clone(), l["data"]["bot_names"].clone()), (json!([other]), json!(["b"])));
+        let (_, o) = server.get(&format!("/api/v1/finance/operations/{op}"), t).await;
+        assert_eq!(o["data"]["bot_id"], Value::Null);
+        let (_, of_other) = server.get(&format!("/api/v1/resources/licenses?bot_id={other}"), t).await;
+        assert_eq!(of_other["meta"]["total"], 1, "the licence's other bot is still found");
+
+        assert_eq!(server.delete(&format!("/api/v1/resources/proxies/{proxy}"), t).await.0, StatusCode::OK);
+        assert_eq!(server.delete(&format!("/api/v1/resources/licenses/{licence}?detach=true"), t).await.0, StatusCode::OK);
+    }
+
+    async fn credentials_are_sealed_and_revealed_only_to_owner_or_admin_with_audit(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let peer = server.user_session("acme", "peer@example.com", Role::User).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let t = &owner.access_token;
+        let bot = server.create("/api/v1/bots", t, json!({"name": "a",
+            "account": {"email": "a@mail.example", "password": "s3cret-pw"}})).await;
+
+        let (_, read) = server.get(&format!("/api/v1/bots/{bot}"), t).await;
+        assert_eq!(read["data"]["account"], json!({"email": "a@mail.example", "password": "********"}));
+        let stored = botmox_server::db::entity::record::Entity::find().all(&server.state().db).await.unwrap();
+        assert!(stored.iter().all(|r| !r.data.contains("s3cret-pw") && !r.search.contains("s3cret")));
+        let (_, found) = server.get("/api/v1/bots?q=s3cret", t).await;
+        assert_eq!(found["meta"]["total"], 0, "credentials are not searchable");
+
+        // Sending the mask back keeps the credential.
+        server.patch(&format!("/api/v1/bots/{bot}"), t, json!({"account": {"email": "b@mail.example", "password": "********"}})).await;
+        let reveal = |token: String| {
+            let server = &server;
+            let path = format!("/api/v1/bots/{bot}/reveal");
+            async move { server.post(&path, &token, json!({"field": "account/password"})).await }
+        };
+        let (status, revealed) = reveal(t.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{revealed}");
+        assert_eq!(revealed["data"]["value"], "s3cret-pw");
+        let (status, _) = reveal(peer.access_token.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "not the owner, not an admin");
+        let (status, by_admin) = reveal(admin.access_token.clone()).await;
+        assert_eq!((status, by_admin["data"]["value"].clone()), (StatusCode::OK, json!("s3cret-pw")));
+        let (status, _) = server.post(&format!("/api/v1/bots/{bot}/reveal"), t, json!({"field": "account/email"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "only sealed fields are revealed");
+
+        let (_, audit) = server.get("/api/v1/audit?action=secret.reveal&limit=50", &admin.access_token).await;
+        let rows = audit["data"].as_array().unwrap();
+        let results: Vec<(&str, &str)> = rows.iter()
+            .map(|r| (r["actor_email"].as_str().unwrap(), r["result"].as_str().unwrap())).collect();
+        for expected in [("owner@example.com", "ok"), ("peer@example.com", "denied"), ("admin@example.com", "ok")] {
+            assert!(results.contains(&expected), "{expected:?} missing from {results:?}");
+        }
+        assert!(rows.iter().all(|r| r["target"] == format!("bots:{bot}/account/password") || r["target"] == format!("bots:{bot}/account/email")));
+    }
+}

@@ -1,0 +1,80 @@
+//! Finance aggregates over the API, computed from the operations in SQL: per day, week and
+//! month, per category and project, one currency at a time, on SQLite and PostgreSQL.
+
+use botmox_proto::auth::Role;
+use botmox_testkit::{TestServer, both_backends};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Epoch ms of a UTC date.
+fn ms(y: i32, m: u32, d: u32) -> i64 {
+    chrono::NaiveDate::from_ymd_opt(y, m, d)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis()
+}
+
+fn day(y: i32, m: u32, d: u32) -> i64 {
+    ms(y, m, d) - 12 * 3_600_000
+}
+
+both_backends! {
+    async fn aggregates_add_up_per_period_category_and_project(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        server.put("/api/v1/settings/projects", t, json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}})).await;
+        let a = server.create("/api/v1/bots", t, json!({"name": "a"})).await;
+        let b = server.create("/api/v1/bots", t, json!({"name": "b"})).await;
+        for (kind, category, amount, currency, date, project, bot) in [
+            ("income", "sale", 100.0, "USD", ms(2026, 1, 5), "tbc", Some(&a)),
+            ("income", "sale", 50.5, "USD", ms(2026, 1, 5), "mid", Some(&b)),
+            ("expense", "proxy", 20.0, "USD", ms(2026, 1, 6), "tbc", Some(&a)),
+            ("expense", "subscription_game", 15.0, "USD", ms(2026, 2, 1), "tbc", None),
+            ("income", "sale", 30.0, "USD", ms(2026, 3, 31), "mid", Some(&a)),
+            ("income", "sale", 9999.0, "gold", ms(2026, 1, 5), "tbc", Some(&a)),
+            ("income", "sale", 7.0, "USD", ms(2025, 12, 31), "tbc", Some(&a)),
+        ] {
+            server.create("/api/v1/finance/operations", t, json!({"type": kind, "category": category, "amount": amount,
+                "currency": currency, "date": date, "project_id": project, "bot_id": bot})).await;
+        }
+        let q = format!("from={}&to={}", day(2026, 1, 1), day(2026, 4, 1));
+        let (status, month) = server.get(&format!("/api/v1/finance/summary?{q}&period=month"), t).await;
+        assert_eq!(status, StatusCode::OK, "{month}");
+        let m = &month["data"];
+        assert_eq!(m["totals"], json!({"income": 180.5, "expense": 35.0, "profit": 145.5, "operations": 5, "active_bots": 2}));
+        let series: Vec<(String, f64, f64, i64)> = m["series"].as_array().unwrap().iter().map(|b| (
+            b["period"].as_str().unwrap().to_owned(), b["income"].as_f64().unwrap(), b["expense"].as_f64().unwrap(),
+            b["active_bots"].as_i64().unwrap())).collect();
+        assert_eq!(series, [("2026-01-01".into(), 150.5, 20.0, 2), ("2026-02-01".into(), 0.0, 15.0, 0), ("2026-03-01".into(), 30.0, 0.0, 1)]);
+        let categories: Vec<Value> = m["by_category"].as_array().unwrap().clone();
+        assert!(categories.contains(&json!({"type": "income", "category": "sale", "total": 180.5})), "{categories:?}");
+        assert!(categories.contains(&json!({"type": "expense", "category": "proxy", "total": 20.0})));
+        assert_eq!(m["by_project"], json!([
+            {"project_id": "mid", "income": 80.5, "expense": 0.0, "profit": 80.5},
+            {"project_id": "tbc", "income": 100.0, "expense": 35.0, "profit": 65.0},
+        ]));
+
+        let (_, week) = server.get(&format!("/api/v1/finance/summary?from={}&to={}&period=week", day(2026, 1, 5), day(2026, 1, 19)), t).await;
+        let weeks: Vec<(&str, f64)> = week["data"]["series"].as_array().unwrap().iter()
+            .map(|b| (b["period"].as_str().unwrap(), b["profit"].as_f64().unwrap())).collect();
+        assert_eq!(weeks, [("2026-01-05", 130.5), ("2026-01-12", 0.0)], "Monday-based weeks");
+
+        let (_, gold) = server.get(&format!("/api/v1/finance/summary?{q}&currency=gold&project_id=tbc"), t).await;
+        assert_eq!(gold["data"]["totals"]["income"], 9999.0);
+
+        let (_, daily) = server.get(&format!("/api/v1/finance/daily-stats?{q}"), t).await;
+        assert_eq!(daily["data"]["2026-01-05"], json!({"date": "2026-01-05", "total_expenses": 0.0, "total_revenue": 150.5, "net_profit": 150.5, "active_bots": 2}));
+        assert_eq!(daily["data"].as_object().unwrap().len(), 4, "days with operations only");
+
+        for bad in ["period=year", "from=10&to=5", "from=0&to=1900000000000&period=day", "from=x"] {
+            let (status, _) = server.get(&format!("/api/v1/finance/summary?{bad}"), t).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let other = server.user_session("other", "x@other.example", Role::User).await;
+        let (_, theirs) = server.get(&format!("/api/v1/finance/summary?{q}&period=month"), &other.access_token).await;
+        assert_eq!(theirs["data"]["totals"]["operations"], 0, "per tenant");
+    }
+}
