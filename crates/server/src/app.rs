@@ -157,6 +157,7 @@ pub fn api_routes() -> RouteTable<AppState> {
             records::routes::delete_operation,
         )
         .get("/api/v1/finance/summary", records::finance_routes::summary)
+        .get("/api/v1/overview", records::finance_routes::get_overview)
         .get(
             "/api/v1/finance/daily-stats",
             records::finance_routes::daily_stats,

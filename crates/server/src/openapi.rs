@@ -24,7 +24,7 @@ use crate::{api_tokens, audit, auth, health, records, settings, users};
         records::routes::patch_bot, records::routes::delete_bot,
         records::routes::list_operations, records::routes::create_operation, records::routes::get_operation,
         records::routes::patch_operation, records::routes::delete_operation,
-        records::finance_routes::summary, records::finance_routes::daily_stats,
+        records::finance_routes::summary, records::finance_routes::daily_stats, records::finance_routes::get_overview,
         records::lifecycle_routes::get_lifecycle, records::lifecycle_routes::get_transitions,
         records::lifecycle_routes::get_is_banned, records::lifecycle_routes::transition,
         records::lifecycle_routes::ban, records::lifecycle_routes::unban,

@@ -1,5 +1,6 @@
 //! Finance aggregates over the API, computed from the operations in SQL: per day, week and
-//! month, per category and project, one currency at a time, on SQLite and PostgreSQL.
+//! month, per category and project, one currency at a time; and the Overview figures; on
+//! SQLite and PostgreSQL.
 
 use botmox_proto::auth::Role;
 use botmox_testkit::{TestServer, both_backends};
@@ -76,5 +77,59 @@ both_backends! {
         let other = server.user_session("other", "x@other.example", Role::User).await;
         let (_, theirs) = server.get(&format!("/api/v1/finance/summary?{q}&period=month"), &other.access_token).await;
         assert_eq!(theirs["data"]["totals"]["operations"], 0, "per tenant");
+    }
+
+    async fn overview_counts_bots_resources_money_and_what_expires(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        server.put("/api/v1/settings", t, json!({"alerts": {"warning_days": 10},
+            "projects": {"p1": {"name": "Alpha"}, "p2": {"name": "Beta"}}})).await;
+        let mut p1 = Vec::new();
+        for status in ["farming", "farming", "leveling"] {
+            p1.push(server.create("/api/v1/bots", t, json!({"name": "x", "project_id": "p1", "status": status})).await);
+        }
+        server.post(&format!("/api/v1/bots/{}/lifecycle/ban", p1[2]), t,
+            json!({"ban_date": "01.11.2026", "ban_reason": "r", "ban_mechanism": "other"})).await;
+        server.create("/api/v1/bots", t, json!({"name": "y", "project_id": "p2", "status": "prepare"})).await;
+        server.create("/api/v1/bots", t, json!({"name": "z"})).await;
+
+        let now = chrono::Utc::now().timestamp_millis();
+        let days = |n: i64| now + n * 86_400_000 + 3_600_000;
+        server.create("/api/v1/resources/licenses", t, json!({"key": "A", "type": "pro", "status": "active", "expires_at": days(3), "bot_ids": [p1[0]]})).await;
+        server.create("/api/v1/resources/licenses", t, json!({"key": "B", "status": "active", "expires_at": days(100)})).await;
+        server.create("/api/v1/resources/licenses", t, json!({"key": "C", "status": "active", "expires_at": days(-2)})).await;
+        server.create("/api/v1/resources/proxies", t, json!({"ip": "10.1.1.1", "port": 8000, "status": "active", "expires_at": days(5)})).await;
+        server.create("/api/v1/resources/proxies", t, json!({"ip": "10.1.1.2", "port": 8000, "status": "banned", "expires_at": days(1)})).await;
+        server.create("/api/v1/resources/subscriptions", t, json!({"type": "wow", "status": "active", "expires_at": days(20)})).await;
+        server.create("/api/v1/workspace/notes", t, json!({"title": "pinned one", "is_pinned": true})).await;
+        server.create("/api/v1/workspace/notes", t, json!({"title": "two"})).await;
+        server.create("/api/v1/workspace/notes", t, json!({"title": "three"})).await;
+        for (kind, amount, currency) in [("income", 100.0, "USD"), ("expense", 40.0, "USD"), ("income", 5.0, "gold")] {
+            server.create("/api/v1/finance/operations", t, json!({"type": kind, "category": "sale", "amount": amount,
+                "currency": currency, "date": now - 3_600_000})).await;
+        }
+
+        let (status, o) = server.get("/api/v1/overview", t).await;
+        assert_eq!(status, StatusCode::OK, "{o}");
+        let o = &o["data"];
+        assert_eq!(o["warning_days"], 10);
+        assert_eq!(o["bots_total"], 5);
+        assert_eq!(o["bots_by_status"], json!([{"status": "banned", "count": 1}, {"status": "farming", "count": 2},
+            {"status": "offline", "count": 1}, {"status": "prepare", "count": 1}]));
+        assert_eq!(o["projects"][0]["name"], "Alpha");
+        assert_eq!(o["projects"][0]["total"], 3);
+        assert_eq!(o["projects"][1]["total"], 1);
+        assert_eq!(o["licenses"], json!({"total": 3, "active": 2, "expiring": 1, "expired": 1, "unassigned": 2}));
+        assert_eq!(o["proxies"], json!({"total": 2, "active": 1, "expiring": 1, "expired": 0, "unassigned": 2}));
+        assert_eq!(o["subscriptions"]["expiring"], 0, "20 days is beyond the 10-day warning");
+        assert_eq!((o["finance"]["income"].clone(), o["finance"]["expense"].clone(), o["finance"]["profit"].clone()),
+            (json!(100.0), json!(40.0), json!(60.0)), "USD only");
+        assert_eq!((o["notes"]["pinned"].clone(), o["notes"]["regular"].clone()), (json!(1), json!(2)));
+        assert_eq!(o["notes"]["recent"].as_array().unwrap().len(), 3);
+        let expiring: Vec<(&str, i64)> = o["expiring"].as_array().unwrap().iter()
+            .map(|e| (e["label"].as_str().unwrap(), e["days_left"].as_i64().unwrap())).collect();
+        assert_eq!(expiring, [("License (pro)", 3), ("Proxy (10.1.1.1:8000)", 5)], "banned proxies never expire");
+        assert_eq!(o["expiring"][0]["bot_id"], json!(p1[0]));
     }
 }

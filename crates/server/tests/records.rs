@@ -189,6 +189,16 @@ both_backends! {
         let mut statuses = [a.status().as_u16(), b.status().as_u16()];
         statuses.sort();
         assert_eq!(statuses, [200, 412]);
+
+        // Without If-Match, racing patches of different keys all land: each re-applies itself
+        // to the newer document instead of overwriting it.
+        let patches = (0..8).map(|i| server.patch("/api/v1/resources/licenses/l1", t, json!({ format!("k{i}"): i })));
+        let results = futures::future::join_all(patches).await;
+        assert!(results.iter().all(|(st, _)| *st == StatusCode::OK), "{results:?}");
+        let (_, now) = server.get("/api/v1/resources/licenses/l1", t).await;
+        for i in 0..8 {
+            assert_eq!(now["data"][format!("k{i}")], i, "{now}");
+        }
     }
 
     async fn proxy_passwords_are_sealed_and_never_read_back(backend) {

@@ -40,7 +40,7 @@ both_backends! {
             let (status, body) = server.put(&format!("/api/v1/settings/{path}"), t, body.clone()).await;
             assert_eq!((status, body["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("BAD_REQUEST")), "{path}: {body}");
         }
-        for bad in ["a.b", "x/../y", "x%23y", "a[0]"] {
+        for bad in ["a.b", "x%23y", "a[0]", "x/%24y"] {
             let (status, _) = server.get(&format!("/api/v1/settings/{bad}"), t).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         }

@@ -1,56 +1,10 @@
 //! The web UI in real headless Chromium: first-run setup, sign-in and sign-out, a form
 //! without its CSRF token refused, and the administration pages.
 
-use std::time::Duration;
-
 use botmox_proto::auth::Role;
-use botmox_testkit::browser::Browser;
+use botmox_testkit::browser::{Browser, click, fill, path, text_of};
 use botmox_testkit::{Backend, TestServer};
-use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
-
-async fn text_of(client: &Client, css: &str) -> String {
-    match client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-    {
-        Ok(element) => element.text().await.unwrap(),
-        Err(e) => {
-            let url = client
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            let source = client.source().await.unwrap_or_default();
-            panic!("{css} not found at {url}: {e}\n{source}")
-        }
-    }
-}
-
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    field.clear().await.unwrap();
-    field.send_keys(value).await.unwrap();
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn path(client: &Client) -> String {
-    client.current_url().await.unwrap().path().to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_setup_login_logout_and_csrf() {

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 
 /// A chromedriver process and a browser session; both end when this is dropped.
 pub struct Browser {
@@ -77,4 +77,120 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The text of the first element matching `css`, waiting up to 10 s for it; on timeout the
+/// panic shows the page. An element that goes stale while read (the page it was found on was
+/// just replaced by a form's answer) is looked up again on the new page.
+pub async fn text_of(client: &Client, css: &str) -> String {
+    loop {
+        let found = client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
+            Ok(element) => match element.text().await {
+                Ok(text) => return text,
+                Err(e) if e.is_stale_element_reference() => continue,
+                Err(e) => panic!("{css}: {e}"),
+            },
+            Err(e) => {
+                let url = client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                let source = client.source().await.unwrap_or_default();
+                panic!("{css} not found at {url}: {e}\n{source}")
+            }
+        }
+    }
+}
+
+/// Replace the value of the input matching `css`.
+pub async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+pub async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The path of the current page.
+pub async fn path(client: &Client) -> String {
+    client.current_url().await.unwrap().path().to_owned()
+}
+
+/// Sign in through the login form and wait for the signed-in page.
+pub async fn sign_in(client: &Client, base_url: &str, email: &str, password: &str) {
+    client.goto(&format!("{base_url}/login")).await.unwrap();
+    fill(client, "input[name=email]", email).await;
+    fill(client, "input[name=password]", password).await;
+    click(client, "#sign-in").await;
+    text_of(client, "#who").await;
+}
+
+/// Wait (up to 10 s) until the element matching `css` reads `expected`: the page before a
+/// click may hold the same element with other text.
+pub async fn wait_for(client: &Client, css: &str, expected: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = text_of(client, css).await;
+        if text == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} reads {text:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Set an input's value directly (date inputs take typed text in the browser's locale).
+pub async fn set_value(client: &Client, css: &str, value: &str) {
+    client
+        .execute(
+            "document.querySelector(arguments[0]).value = arguments[1]",
+            vec![serde_json::json!(css), serde_json::json!(value)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+}
+
+/// An attribute of the first element matching `css` (empty when absent), waiting for it.
+pub async fn attr(client: &Client, css: &str, name: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .attr(name)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Choose the option with `value` in the select matching `css`.
+pub async fn select(client: &Client, css: &str, value: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
 }

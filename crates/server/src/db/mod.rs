@@ -81,3 +81,17 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
 }
+
+/// How often a compare-and-swap write that lost a race is retried before the caller gets a
+/// 409: each round at least one racer wins, so this covers that many simultaneous writers.
+pub const WRITE_ATTEMPTS: usize = 24;
+
+/// Wait a little before retrying a write that lost a race: longer each time, with jitter so
+/// the racers spread out instead of colliding again.
+pub async fn backoff(attempt: usize) {
+    if attempt == 0 {
+        return;
+    }
+    let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

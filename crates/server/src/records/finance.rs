@@ -30,7 +30,7 @@ pub enum Period {
 pub struct SummaryParams {
     /// Start (epoch ms, inclusive); default 30 days before `to`.
     pub from: Option<i64>,
-    /// End (epoch ms, exclusive); default now.
+    /// End (epoch ms, exclusive); default the end of today (UTC).
     pub to: Option<i64>,
     /// `day` (default), `week` (Monday-based) or `month`; UTC.
     pub period: Option<Period>,
@@ -184,7 +184,8 @@ fn operations(
 }
 
 pub async fn summary(state: &AppState, auth: &Auth, p: SummaryParams) -> ApiResult<Summary> {
-    let to = p.to.unwrap_or_else(|| Utc::now().timestamp_millis());
+    let to =
+        p.to.unwrap_or_else(|| start_ms(Utc::now().date_naive()) + DAY_MS);
     let from = p.from.unwrap_or(to - DEFAULT_DAYS * DAY_MS);
     if from >= to || from < 0 {
         return Err(ApiError::field(

@@ -1,5 +1,5 @@
 //! `/api/v1/finance/summary` and the reference's `/api/v1/finance/daily-stats`, both
-//! computed from the operations.
+//! computed from the operations, and `/api/v1/overview`, the dashboard's figures.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
 
 use super::finance::{self, Period, SummaryParams};
+use super::overview;
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::http::{ApiQuery, ApiResult};
@@ -67,4 +68,12 @@ pub async fn daily_stats(
         })
         .collect();
     Ok(Json(Envelope::ok(Value::Object(days))).into_response())
+}
+
+/// The Overview dashboard's figures: bots per project and status, resources by state, money
+/// of the last 30 days (USD), notes, and what expires within `alerts.warning_days`.
+#[utoipa::path(get, path = "/api/v1/overview", tag = "finance", security(("bearer" = [])),
+    responses((status = 200, description = "Envelope with the figures", body = overview::Overview)))]
+pub async fn get_overview(State(s): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    Ok(Json(Envelope::ok(overview::overview(&s, &auth).await?)).into_response())
 }

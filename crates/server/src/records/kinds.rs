@@ -271,6 +271,9 @@ impl Kind {
                 p.expires_at_ms = int(doc, "expires_at");
             }
             Kind::Note => {
+                // A note's only state is whether it is pinned.
+                p.status =
+                    (doc.get("is_pinned") == Some(&Value::Bool(true))).then(|| "pinned".into());
                 p.project_id = text(doc, "project_id");
                 p.bot_id = text(doc, "bot_id");
                 p.name = text(doc, "title");
@@ -317,6 +320,11 @@ fn bot_list(doc: &Map<String, Value>) -> Option<String> {
 
 /// Separator of the ids in a licence's `bot_id` column.
 pub const LIST_SEP: &str = "\u{1f}";
+
+/// The bot ids in a `bot_id` column: one id, or a licence's separated list.
+pub fn bots_in_column(column: &str) -> impl Iterator<Item = &str> {
+    column.split(LIST_SEP).filter(|s| !s.is_empty())
+}
 
 /// Lower-cased top-level scalar values (credentials left out), for the `q` filter.
 fn search_text(doc: &Map<String, Value>) -> String {

@@ -18,6 +18,7 @@ use super::store;
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::db::entity::{bot_archive, bot_event, record};
+use crate::db::{WRITE_ATTEMPTS, backoff};
 use crate::http::{ApiError, ApiResult};
 use crate::schema::{Field, Rule, req, validate};
 
@@ -35,7 +36,6 @@ const BAN_BODY: &[Field] = &[
     req("ban_reason", Rule::Str(Some(1000))),
     req("ban_mechanism", Rule::OneOf(BAN_MECHANISMS)),
 ];
-const WRITE_ATTEMPTS: usize = 5;
 
 /// The stage a status belongs to (`offline` and `banned` have none).
 fn stage(status: &str) -> Option<&'static str> {
@@ -239,7 +239,8 @@ async fn apply(
     id: &str,
     plan: impl Fn(&Map<String, Value>, i64) -> ApiResult<Option<Change>>,
 ) -> ApiResult<record::Model> {
-    for _ in 0..WRITE_ATTEMPTS {
+    for attempt in 0..WRITE_ATTEMPTS {
+        backoff(attempt).await;
         let current = service::get(state, auth, Kind::Bot, id).await?;
         let now = service::now_ms();
         let Some(change) = plan(&service::document(&current), now)? else {

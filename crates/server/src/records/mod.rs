@@ -8,6 +8,7 @@ pub mod finance_routes;
 pub mod kinds;
 pub mod lifecycle;
 pub mod lifecycle_routes;
+pub mod overview;
 pub mod routes;
 pub mod service;
 pub mod store;

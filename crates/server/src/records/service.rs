@@ -14,7 +14,7 @@ use super::store::{self, ListQuery, NewRecord};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::db::entity::record;
-use crate::db::is_unique_violation;
+use crate::db::{WRITE_ATTEMPTS, backoff, is_unique_violation};
 use crate::http::{ApiError, ApiResult};
 use crate::schema::validate;
 use crate::sealed::{Sealer, at_path, mask_tree};
@@ -347,46 +347,67 @@ pub async fn patch(
     let patch = body_object(body)?;
     refuse_lifecycle(kind, &patch)?;
     let expected = expected_version(if_match)?;
-    let current = get(state, auth, kind, id).await?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(precondition_failed());
-    }
-    let before = document(&current);
-    if kind == Kind::Bot {
-        let was = before
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("offline");
-        let wants = patch.get("status").and_then(Value::as_str);
-        if was == "banned" && wants.is_some_and(|s| s != "banned") {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                "A banned bot leaves 'banned' only through POST /bots/{id}/lifecycle/unban",
-            ));
+    // Without If-Match, a PATCH that lost a race re-reads and re-applies itself: its keys
+    // merge onto the newer document, so nothing is lost.
+    for attempt in 0..WRITE_ATTEMPTS {
+        backoff(attempt).await;
+        let current = get(state, auth, kind, id).await?;
+        if expected.is_some_and(|v| v != current.version) {
+            return Err(precondition_failed());
         }
-        if was != "banned" && wants == Some("banned") {
-            return Err(ApiError::field(
-                "status",
-                "a bot is banned through POST /bots/{id}/lifecycle/ban",
-            ));
+        let before = document(&current);
+        if kind == Kind::Bot {
+            check_status_change(&before, &patch)?;
+        }
+        let doc = validate_document(kind, &merge(&before, &patch))?;
+        check_project(state, auth, &doc, Some(&before)).await?;
+        check_bots(state, auth, kind, &doc, Some(&before)).await?;
+        let new = prepare(
+            state,
+            auth,
+            kind,
+            id,
+            doc,
+            Some(&before),
+            now_ms().max(current.updated_at),
+        );
+        // The write only lands if nobody wrote in between (same version): no lost updates.
+        if let Some(written) = store::update(&state.db, new, &current).await? {
+            return Ok(written);
+        }
+        if expected.is_some() {
+            return Err(precondition_failed());
         }
     }
-    let doc = validate_document(kind, &merge(&before, &patch))?;
-    check_project(state, auth, &doc, Some(&before)).await?;
-    check_bots(state, auth, kind, &doc, Some(&before)).await?;
-    let new = prepare(
-        state,
-        auth,
-        kind,
-        id,
-        doc,
-        Some(&before),
-        now_ms().max(current.updated_at),
-    );
-    // The write only lands if nobody wrote in between (same version): no lost updates.
-    store::update(&state.db, new, &current)
-        .await?
-        .ok_or_else(precondition_failed)
+    Err(ApiError::new(
+        ErrorCode::Conflict,
+        format!(
+            "{} {id} is being changed by others right now; try again",
+            kind.label()
+        ),
+    ))
+}
+
+/// `banned` is entered through the ban endpoint and left through unban, never by PATCH.
+fn check_status_change(before: &Map<String, Value>, patch: &Map<String, Value>) -> ApiResult<()> {
+    let was = before
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("offline");
+    let wants = patch.get("status").and_then(Value::as_str);
+    if was == "banned" && wants.is_some_and(|s| s != "banned") {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "A banned bot leaves 'banned' only through POST /bots/{id}/lifecycle/unban",
+        ));
+    }
+    if was != "banned" && wants == Some("banned") {
+        return Err(ApiError::field(
+            "status",
+            "a bot is banned through POST /bots/{id}/lifecycle/ban",
+        ));
+    }
+    Ok(())
 }
 
 /// What points at a record: a bot is referred to by proxies, licences, subscriptions, notes

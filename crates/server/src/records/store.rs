@@ -57,6 +57,18 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewRecord<'_>) -> Result<rec
     Ok(model)
 }
 
+/// Insert many new records in one statement (bulk imports and benchmark seeding).
+pub async fn insert_many(db: &impl ConnectionTrait, new: Vec<NewRecord<'_>>) -> Result<(), DbErr> {
+    let rows = new.into_iter().map(|n| {
+        let now = n.now_ms;
+        row(n, 1, now).into_active_model().reset_all()
+    });
+    record::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
 pub async fn get(
     db: &impl ConnectionTrait,
     tenant_id: &str,
@@ -171,6 +183,27 @@ pub struct ListQuery {
     pub descending: bool,
     pub page: u64,
     pub limit: u64,
+}
+
+/// Everything of a kind, oldest first, first page of 50.
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            q: None,
+            status: None,
+            r#type: None,
+            project_id: None,
+            bot_id: None,
+            category: None,
+            currency: None,
+            from: None,
+            to: None,
+            sort: SortKey::Created,
+            descending: false,
+            page: 1,
+            limit: 50,
+        }
+    }
 }
 
 fn escape_like(s: &str) -> String {

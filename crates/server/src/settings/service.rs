@@ -8,13 +8,13 @@ use super::schema::rule_at;
 use super::store;
 use crate::app::AppState;
 use crate::auth::Auth;
+use crate::db::{WRITE_ATTEMPTS, backoff};
 use crate::http::{ApiError, ApiResult};
 use crate::records;
 use crate::schema::{Rule, check};
 use crate::sealed::{Sealer, at_path, mask_tree};
 
 const MAX_PATH: usize = 512;
-const WRITE_ATTEMPTS: usize = 8;
 /// Days before expiry that licences and subscriptions are flagged, when `alerts.warning_days`
 /// is not set.
 pub const DEFAULT_WARNING_DAYS: i64 = 7;
@@ -73,9 +73,12 @@ pub async fn tree(state: &AppState, tenant: &str) -> ApiResult<Value> {
     Ok(tree)
 }
 
+/// A write needs a non-empty object where the rules expect one; `null` (removal) is fine
+/// anywhere below the root.
 fn body_allowed(rule: Rule, body: &Value) -> ApiResult<()> {
     let empty_object = body.as_object().is_some_and(Map::is_empty);
     let ok = match rule {
+        _ if body.is_null() => true,
         Rule::Shape(_) | Rule::MapOf(_) => body.is_object() && !empty_object,
         _ => !empty_object,
     };
@@ -157,7 +160,8 @@ pub async fn write(
     } else {
         path.join("/")
     };
-    for _ in 0..WRITE_ATTEMPTS {
+    for attempt in 0..WRITE_ATTEMPTS {
+        backoff(attempt).await;
         let (mut tree, version) = load(state, &auth.tenant_id).await?;
         let previous = tree.clone();
         let value = merged(at_path(&tree, &path.join("/")), body.clone());

@@ -3,8 +3,13 @@
 
 pub mod admin;
 pub mod assets;
+pub mod charts;
+pub mod dashboard;
+pub mod finance;
 pub mod pages;
+pub mod records;
 pub mod session;
+pub mod settings;
 
 use askama::Template;
 use axum::Router;
@@ -25,7 +30,21 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(pages::logout))
         .route("/setup", get(pages::setup_page).post(pages::setup_submit))
         .route("/ui/theme", post(pages::set_theme))
-        .route("/", get(pages::overview))
+        .route("/", get(dashboard::overview))
+        .route("/finance", get(finance::finance_page))
+        .route("/finance/operations", post(finance::create_operation))
+        .route(
+            "/finance/operations/{id}/delete",
+            post(finance::delete_operation),
+        )
+        .route("/settings", get(settings::settings_page))
+        .route("/settings/cards/{id}", post(settings::save_card))
+        .route("/settings/projects", post(settings::save_project))
+        .route(
+            "/settings/projects/{id}/remove",
+            post(settings::remove_project),
+        )
+        .route("/settings/reveal", post(settings::reveal))
         .route(
             "/admin/users",
             get(admin::users_page).post(admin::create_user),
@@ -35,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/admin/audit", get(admin::audit_page))
         .route("/assets/{file}", get(assets::serve))
+        .merge(records::router())
 }
 
 /// Render a template, or a plain 500 when rendering fails.

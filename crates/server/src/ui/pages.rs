@@ -280,54 +280,6 @@ pub async fn set_theme(
 }
 
 #[derive(Template)]
-#[template(path = "overview.html")]
-struct OverviewPage {
-    layout: Layout,
-    tenant: String,
-    database: &'static str,
-    users: u64,
-    tokens: u64,
-}
-
-pub async fn overview(
-    State(state): State<AppState>,
-    UiUser(auth): UiUser,
-    headers: HeaderMap,
-) -> Response {
-    let (layout, csrf) = Layout::new(
-        &state,
-        &auth,
-        &headers,
-        "/",
-        "overview",
-        &[("Overview", None)],
-    );
-    let counts = async {
-        let users = crate::users::store::list_users(&state.db, &auth.tenant_id, 1, 1)
-            .await?
-            .1;
-        let tokens = crate::api_tokens::store::count_active(&state.db, &auth.tenant_id).await?;
-        Ok::<_, sea_orm::DbErr>((users, tokens))
-    };
-    let (users, tokens) = match counts.await {
-        Ok(c) => c,
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
-    };
-    let page = OverviewPage {
-        layout,
-        tenant: auth.tenant_id.clone(),
-        database: if state.config.is_sqlite() {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        },
-        users,
-        tokens,
-    };
-    csrf.attach(render(&page))
-}
-
-#[derive(Template)]
 #[template(path = "section.html")]
 struct SectionPage {
     layout: Layout,
@@ -344,58 +296,10 @@ pub struct Section {
 
 pub const SECTIONS: &[Section] = &[
     Section {
-        path: "/licenses",
-        active: "licenses",
-        trail: &["Resources", "Licenses"],
-        description: "Bot-software licence keys and the bots they are assigned to.",
-    },
-    Section {
-        path: "/proxies",
-        active: "proxies",
-        trail: &["Resources", "Proxies"],
-        description: "The proxy inventory, with IP-quality checks and bot assignments.",
-    },
-    Section {
-        path: "/subscriptions",
-        active: "subscriptions",
-        trail: &["Resources", "Subscriptions"],
-        description: "Game and service subscriptions per bot, with expiry alerts.",
-    },
-    Section {
         path: "/vms",
         active: "vms",
         trail: &["Resources", "Virtual Machines"],
         description: "Proxmox VMs: create, provision and operate them through your agent.",
-    },
-    Section {
-        path: "/notes",
-        active: "notes",
-        trail: &["Workspace", "Notes"],
-        description: "Markdown notes, optionally linked to bots and projects.",
-    },
-    Section {
-        path: "/workspace/calendar",
-        active: "calendar",
-        trail: &["Workspace", "Calendar"],
-        description: "Events with optional note links.",
-    },
-    Section {
-        path: "/workspace/kanban",
-        active: "kanban",
-        trail: &["Workspace", "Kanban"],
-        description: "A three-column task board.",
-    },
-    Section {
-        path: "/finance",
-        active: "finance",
-        trail: &["Finance"],
-        description: "Income and expenses, with charts per period, project and category.",
-    },
-    Section {
-        path: "/settings",
-        active: "settings",
-        trail: &["Settings"],
-        description: "Projects, alerts, notifications, storage policy and theme.",
     },
     Section {
         path: "/agents",

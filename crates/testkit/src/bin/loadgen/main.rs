@@ -5,13 +5,16 @@
 //! debug build measures the machine, not the server, and would either fail at random or assert
 //! nothing. A benchmark here is a separate, deliberate run whose numbers are read by a person.
 //!
-//! Two subcommands:
+//! Three subcommands:
 //!
-//! * `run` keeps N HTTP/1.1 keep-alive connections busy with GET requests for a fixed time
-//!   (after a warm-up that is not recorded) and prints one summary line: request count,
-//!   requests per second, latency percentiles from an HDR histogram, non-2xx and errors.
+//! * `run` keeps N HTTP/1.1 keep-alive connections busy with requests (GET, or PATCH/POST
+//!   with a body; `{n}` in the URL becomes a random number below `--n-range`, so writes
+//!   spread over many records) for a fixed time (after a warm-up that is not recorded) and
+//!   prints one summary line: request count, requests per second, latency percentiles from
+//!   an HDR histogram, non-2xx and errors.
 //! * `hello` serves a bare axum "hello" on the same kind of runtime as the server: the ceiling
 //!   the server's figures are compared with on the same machine.
+//! * `seed` fills a tenant with bots and finance operations for the records benchmark.
 //!
 //! Only loopback targets are accepted: this is a benchmark of a local server, not a tool to
 //! point at someone else's.
@@ -24,8 +27,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use hdrhistogram::Histogram;
+use rand::Rng;
+use reqwest::Method;
 use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::HeaderMap;
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+
+mod seed;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,13 +56,28 @@ enum Command {
     },
     /// Load a URL with concurrent keep-alive connections and print one summary line.
     Run(RunArgs),
+    /// Fill a tenant's database with bots and finance operations (benchmark data).
+    Seed(seed::SeedArgs),
 }
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// URL to GET; its host must be 127.0.0.1, localhost or [::1].
+    /// URL to request; its host must be 127.0.0.1, localhost or [::1]. `{n}` in it is
+    /// replaced by a random number below `--n-range` on every request.
     #[arg(long)]
-    url: Url,
+    url: String,
+    /// HTTP method.
+    #[arg(long, default_value = "GET")]
+    method: Method,
+    /// JSON body sent with every request (for PATCH or POST).
+    #[arg(long)]
+    body: Option<String>,
+    /// Extra header `Name: value` (repeatable), e.g. a session cookie.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Upper bound (exclusive) of the random `{n}` in the URL.
+    #[arg(long, default_value_t = 1)]
+    n_range: u64,
     /// Number of concurrent connections, each driven by its own worker.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
@@ -106,6 +129,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Hello { listen } => hello(listen).await.map(|()| ExitCode::SUCCESS),
             Command::Run(args) => run(args).await,
+            Command::Seed(args) => seed::seed(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
@@ -237,11 +261,42 @@ impl Tally {
     }
 }
 
-/// Send GETs back to back on one connection until `end`; record those started after `measure_from`.
+/// What every request of a run looks like.
+#[derive(Clone)]
+struct Target {
+    method: Method,
+    /// The URL, possibly with `{n}`.
+    url: String,
+    n_range: u64,
+    body: Option<String>,
+    headers: HeaderMap,
+}
+
+impl Target {
+    fn request(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+        let url = if self.url.contains("{n}") {
+            let n = rand::thread_rng().gen_range(0..self.n_range.max(1));
+            self.url.replace("{n}", &n.to_string())
+        } else {
+            self.url.clone()
+        };
+        let mut request = client
+            .request(self.method.clone(), url)
+            .headers(self.headers.clone());
+        if let Some(body) = &self.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        request
+    }
+}
+
+/// Send requests back to back on one connection until `end`; record those started after
+/// `measure_from`.
 async fn worker(
     client: reqwest::Client,
-    url: Url,
-    auth: Option<HeaderValue>,
+    target: Target,
     measure_from: Instant,
     end: Instant,
 ) -> anyhow::Result<Tally> {
@@ -251,10 +306,7 @@ async fn worker(
         if started >= end {
             break;
         }
-        let mut request = client.get(url.clone());
-        if let Some(value) = &auth {
-            request = request.header(AUTHORIZATION, value.clone());
-        }
+        let request = target.request(&client);
         // The body is read to the end so that the connection goes back to the pool.
         let outcome = match request.send().await {
             Ok(response) => {
@@ -290,15 +342,15 @@ async fn worker(
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    check_loopback(&args.url, "--url")?;
+    let url = Url::parse(&args.url.replace("{n}", "0")).context("invalid --url")?;
+    check_loopback(&url, "--url")?;
     let timeout = Duration::from_secs(args.timeout);
     let token = match (&args.token, &args.login) {
         (Some(token), _) => Some(token.clone()),
         (None, Some(credentials)) => {
             let base = match &args.login_url {
                 Some(base) => base.clone(),
-                None => args
-                    .url
+                None => url
                     .join("/")
                     .context("cannot derive --login-url from --url")?,
             };
@@ -307,32 +359,40 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => None,
     };
-    let auth = match token {
-        Some(token) => {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-                .context("the token is not a valid header value")?;
-            value.set_sensitive(true);
-            Some(value)
-        }
-        None => None,
+    let mut headers = HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .context("the token is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--header {header:?} is not NAME: VALUE"))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).context("invalid header name")?;
+        let mut value = HeaderValue::from_str(value.trim()).context("invalid header value")?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    let target = Target {
+        method: args.method.clone(),
+        url: args.url.clone(),
+        n_range: args.n_range,
+        body: args.body.clone(),
+        headers,
     };
 
     eprintln!(
-        "{}: {} connections to {}, warm-up {}s, measuring {}s",
-        args.label, args.connections, args.url, args.warmup, args.duration
+        "{}: {} connections, {} {}, warm-up {}s, measuring {}s",
+        args.label, args.connections, args.method, args.url, args.warmup, args.duration
     );
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
     let end = measure_from + Duration::from_secs(args.duration);
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.connections {
-        workers.spawn(worker(
-            client(timeout)?,
-            args.url.clone(),
-            auth.clone(),
-            measure_from,
-            end,
-        ));
+        workers.spawn(worker(client(timeout)?, target.clone(), measure_from, end));
     }
     let mut total = Tally::new()?;
     // Every worker stops starting requests at `end` and each request times out, so this ends

@@ -1,0 +1,88 @@
+//! The Overview page (spec ui.md §3.1): the dashboard's figures from
+//! `records::overview`, the same ones `GET /api/v1/overview` serves.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::charts::BarChart;
+use super::session::UiUser;
+use super::{Layout, render};
+use crate::app::AppState;
+use crate::records::overview::{self, Overview, ResourceCounts};
+
+struct ResourceCard {
+    title: &'static str,
+    path: &'static str,
+    counts: ResourceCounts,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    layout: Layout,
+    tenant: String,
+    o: Overview,
+    resources: Vec<ResourceCard>,
+    bots_chart: String,
+}
+
+impl OverviewPage {
+    /// `1 day` / `N days`.
+    fn days(&self, n: &i64) -> String {
+        if *n == 1 {
+            "1 day".into()
+        } else {
+            format!("{n} days")
+        }
+    }
+
+    fn money(&self, v: &f64) -> String {
+        format!("{v:.2}")
+    }
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let (layout, csrf) = Layout::new(
+        &state,
+        &auth,
+        &headers,
+        "/",
+        "overview",
+        &[("Overview", None)],
+    );
+    let mut o = match overview::overview(&state, &auth).await {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let bars = o
+        .bots_by_status
+        .iter()
+        .map(|s| (s.status.clone(), s.count as f64))
+        .collect();
+    let bots_chart = BarChart::new("bots-by-status", "Bots by status", "bots", bars)
+        .render()
+        .unwrap_or_default();
+    let card = |title, path, counts: &mut ResourceCounts| ResourceCard {
+        title,
+        path,
+        counts: std::mem::take(counts),
+    };
+    let resources = vec![
+        card("Licenses", "licenses", &mut o.licenses),
+        card("Proxies", "proxies", &mut o.proxies),
+        card("Subscriptions", "subscriptions", &mut o.subscriptions),
+    ];
+    csrf.attach(render(&OverviewPage {
+        layout,
+        tenant: auth.tenant_id.clone(),
+        o,
+        resources,
+        bots_chart,
+    }))
+}

@@ -1,0 +1,500 @@
+//! A bot's page (`/bot/{id}`, spec ui.md §3.3): the summary tab edits the bot with the
+//! version it was read at (a concurrent edit answers 412), and the proxy, licence and
+//! subscription tabs list what is attached to the bot and attach or detach records by
+//! changing their `bot_id` / `bot_ids`.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use botmox_proto::ErrorCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::form::{self, FormView, Opt, Posted, Source};
+use super::lifecycle::{self, HistoryView, LifecycleView};
+use super::rows::{RowView, bot_ids, display_date, rows};
+use super::specs::{BOT_FIELDS, BOTS, LICENSES, PROXIES, SUBSCRIPTIONS};
+use super::table::{self, TableSpec};
+use super::{Ctx, all, failure, notice_text, seg, with_notice};
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::db::entity::record;
+use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
+use crate::records::kinds::Kind;
+use crate::records::service;
+use crate::records::store::ListQuery;
+use crate::ui::session::{CsrfForm, UiUser};
+use crate::ui::{Layout, render};
+
+/// A kind of record that points at bots: by one `bot_id`, or by a `bot_ids` list.
+struct Attachment {
+    tab: &'static str,
+    label: &'static str,
+    table: &'static TableSpec,
+    many: bool,
+}
+
+/// The tab with the lifecycle log and archive.
+const HISTORY: &str = "history";
+
+const ATTACHMENTS: [Attachment; 3] = [
+    Attachment {
+        tab: "proxy",
+        label: "Proxy",
+        table: &PROXIES,
+        many: false,
+    },
+    Attachment {
+        tab: "license",
+        label: "Licenses",
+        table: &LICENSES,
+        many: true,
+    },
+    Attachment {
+        tab: "subscription",
+        label: "Subscriptions",
+        table: &SUBSCRIPTIONS,
+        many: false,
+    },
+];
+
+impl Attachment {
+    fn find(tab: &str) -> ApiResult<&'static Attachment> {
+        ATTACHMENTS
+            .iter()
+            .find(|a| a.tab == tab)
+            .ok_or_else(|| ApiError::not_found("Tab"))
+    }
+
+    fn field(&self) -> &'static str {
+        if self.many { "bot_ids" } else { "bot_id" }
+    }
+
+    fn holders(&self, doc: &Value) -> Vec<String> {
+        bot_ids(doc.get(self.field()))
+    }
+
+    /// Records attached to `bot`, and records that could be attached to it.
+    async fn load(
+        &self,
+        state: &AppState,
+        auth: &Auth,
+        bot: &str,
+    ) -> ApiResult<(Vec<record::Model>, Vec<record::Model>)> {
+        let kind = self.table.kind;
+        let query = ListQuery {
+            bot_id: Some(bot.to_owned()),
+            ..all()
+        };
+        let (linked, _) = service::list(state, auth, kind, &query).await?;
+        let (models, _) = service::list(state, auth, kind, &all()).await?;
+        // A licence serves several bots; a proxy or subscription only an unattached one.
+        let free = models
+            .into_iter()
+            .filter(|m| {
+                let holders = self.holders(&service::view(kind, m));
+                if self.many {
+                    !holders.iter().any(|b| b == bot)
+                } else {
+                    holders.is_empty()
+                }
+            })
+            .collect();
+        Ok((linked, free))
+    }
+
+    /// The patch that attaches `bot` to (or detaches it from) the record `doc`.
+    fn relink(&self, doc: &Value, bot: &str, attach: bool) -> ApiResult<Value> {
+        let mut ids = self.holders(doc);
+        let holds = ids.iter().any(|b| b == bot);
+        if !attach && !holds {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "This {} is not attached to this bot",
+                    self.table.kind.label()
+                ),
+            ));
+        }
+        if self.many {
+            ids.retain(|b| b != bot);
+            if attach {
+                ids.push(bot.to_owned());
+            }
+            return Ok(json!({ "bot_ids": ids }));
+        }
+        if attach && !ids.is_empty() && !holds {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "This {} is attached to another bot",
+                    self.table.kind.label()
+                ),
+            ));
+        }
+        Ok(json!({ "bot_id": if attach { Value::from(bot) } else { Value::Null } }))
+    }
+}
+
+pub struct TabView {
+    key: &'static str,
+    label: &'static str,
+    href: String,
+    active: bool,
+}
+
+pub struct Linked {
+    row: RowView,
+    detach: String,
+}
+
+/// One resource tab: what is attached, and the choice of what to attach.
+pub struct ResourcesView {
+    tab: &'static str,
+    noun: &'static str,
+    list_path: &'static str,
+    headers: Vec<&'static str>,
+    linked: Vec<Linked>,
+    options: Vec<Opt>,
+    attach: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "bot_page.html")]
+struct BotPage {
+    layout: Layout,
+    href: String,
+    status: String,
+    lifecycle: LifecycleView,
+    history: Option<HistoryView>,
+    history_error: Option<String>,
+    facts: Vec<(&'static str, String)>,
+    tabs: Vec<TabView>,
+    notice: Option<String>,
+    resources: Option<ResourcesView>,
+    form: Option<FormView>,
+}
+
+/// A failed submission to re-show: the summary form's typed values, or a tab's error.
+pub struct Failed<'a> {
+    pub posted: Option<&'a Posted>,
+    pub error: ApiError,
+}
+
+fn row_label(row: &RowView) -> String {
+    row.cells
+        .iter()
+        .map(|c| {
+            c.parts
+                .iter()
+                .map(|p| p.text.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+async fn resources(
+    state: &AppState,
+    auth: &Auth,
+    bot: &str,
+    att: &'static Attachment,
+    error: Option<String>,
+) -> ApiResult<ResourcesView> {
+    let (linked, free) = att.load(state, auth, bot).await?;
+    let ctx = Ctx::load(state, auth, true).await?;
+    let href = format!("/bot/{}", seg(bot));
+    let linked = rows(att.table, &linked, &ctx)
+        .into_iter()
+        .map(|row| Linked {
+            detach: format!("{href}/{}/{}/detach", att.tab, seg(&row.id)),
+            row,
+        })
+        .collect();
+    let options = rows(att.table, &free, &ctx)
+        .iter()
+        .map(|row| Opt {
+            value: row.id.clone(),
+            label: row_label(row),
+            selected: false,
+        })
+        .collect();
+    Ok(ResourcesView {
+        tab: att.tab,
+        noun: att.table.kind.label(),
+        list_path: att.table.path,
+        headers: att.table.columns.iter().map(|c| c.label).collect(),
+        linked,
+        options,
+        attach: format!("{href}/{}/attach", att.tab),
+        error,
+    })
+}
+
+pub async fn page_response(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    id: &str,
+    tab: Option<&str>,
+    notice: Option<&str>,
+    failed: Option<Failed<'_>>,
+) -> Response {
+    let on_history = tab == Some(HISTORY);
+    let att = match tab
+        .filter(|t| *t != "summary" && *t != HISTORY)
+        .map(Attachment::find)
+    {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => return failure(e),
+    };
+    let m = match service::get(state, auth, Kind::Bot, id).await {
+        Ok(m) => m,
+        Err(e) => return failure(e),
+    };
+    let doc = service::view(Kind::Bot, &m);
+    let text = |key: &str| {
+        doc.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let status_code = failed.as_ref().map_or(StatusCode::OK, |f| f.error.status());
+    let mut history_error = None;
+    let (form, resources) = match att {
+        Some(att) => match resources(state, auth, id, att, failed.map(|f| f.error.message)).await {
+            Ok(r) => (None, Some(r)),
+            Err(e) => return failure(e),
+        },
+        None if on_history => {
+            history_error = failed.map(|f| f.error.message);
+            (None, None)
+        }
+        None => {
+            let (source, version, error) = match &failed {
+                Some(Failed {
+                    posted: Some(posted),
+                    error,
+                }) => (
+                    Source::Posted(posted),
+                    posted.get("_version").cloned().unwrap_or_default(),
+                    Some(error),
+                ),
+                _ => (
+                    Source::Record(&doc),
+                    service::etag(&m),
+                    failed.as_ref().map(|f| &f.error),
+                ),
+            };
+            let form = form::form_view(BOT_FIELDS, source, error, &[], version);
+            (Some(form), None)
+        }
+    };
+    let history = if on_history {
+        match lifecycle::history(state, auth, id).await {
+            Ok(h) => Some(h),
+            Err(e) => return failure(e),
+        }
+    } else {
+        None
+    };
+    let href = BOTS.item_href(&m.id);
+    let active = if on_history {
+        HISTORY
+    } else {
+        att.map_or("summary", |a| a.tab)
+    };
+    let mut tabs = vec![TabView {
+        key: "summary",
+        label: "Summary",
+        href: format!("{href}?tab=summary"),
+        active: active == "summary",
+    }];
+    tabs.extend(ATTACHMENTS.iter().map(|a| TabView {
+        key: a.tab,
+        label: a.label,
+        href: format!("{href}?tab={}", a.tab),
+        active: active == a.tab,
+    }));
+    tabs.push(TabView {
+        key: HISTORY,
+        label: "History",
+        href: format!("{href}?tab={HISTORY}"),
+        active: active == HISTORY,
+    });
+    let name = Some(text("name"))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| m.id.clone());
+    let notice_kind = match notice {
+        Some("attached" | "detached") => att.map_or(Kind::Bot, |a| a.table.kind),
+        _ => Kind::Bot,
+    };
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        &href,
+        BOTS.active,
+        &[
+            (BOTS.section, None),
+            (BOTS.title, Some(BOTS.path)),
+            (&name, None),
+        ],
+    );
+    let status = Some(text("status"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "offline".into());
+    let view = BotPage {
+        layout,
+        facts: vec![
+            ("Bot ID", m.id.clone()),
+            ("Project", text("project_id")),
+            ("Created", display_date(m.created_at)),
+            ("Updated", display_date(m.updated_at)),
+        ],
+        href,
+        lifecycle: LifecycleView::for_status(&status),
+        history,
+        history_error,
+        status,
+        tabs,
+        notice: notice.and_then(|n| notice_text(notice_kind, n)),
+        resources,
+        form,
+    };
+    csrf.attach((status_code, render(&view)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BotQuery {
+    tab: Option<String>,
+    notice: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<BotQuery>,
+) -> Response {
+    page_response(
+        &state,
+        &auth,
+        &headers,
+        &id,
+        q.tab.as_deref(),
+        q.notice.as_deref(),
+        None,
+    )
+    .await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(posted): CsrfForm<Posted>,
+) -> Response {
+    match table::patch_from_form(&state, &auth, Kind::Bot, BOT_FIELDS, &id, &posted).await {
+        Ok(m) => Redirect::to(&with_notice(&BOTS.item_href(&m.id), "updated")).into_response(),
+        Err(error) => {
+            let failed = Failed {
+                posted: Some(&posted),
+                error,
+            };
+            page_response(&state, &auth, &headers, &id, None, None, Some(failed)).await
+        }
+    }
+}
+
+/// Attach or detach record `record` of the tab's kind, guarded by the version just read.
+async fn relink(
+    state: &AppState,
+    auth: &Auth,
+    bot: &str,
+    att: &Attachment,
+    record: &str,
+    attach: bool,
+) -> ApiResult<()> {
+    service::get(state, auth, Kind::Bot, bot).await?;
+    let kind = att.table.kind;
+    let current = service::get(state, auth, kind, record).await?;
+    let body = att.relink(&service::view(kind, &current), bot, attach)?;
+    let version = service::etag(&current);
+    service::patch(state, auth, kind, record, body, Some(&version)).await?;
+    Ok(())
+}
+
+async fn relink_response(
+    state: AppState,
+    auth: Auth,
+    headers: HeaderMap,
+    bot: String,
+    tab: String,
+    record: String,
+    attach: bool,
+) -> Response {
+    let att = match Attachment::find(&tab) {
+        Ok(a) => a,
+        Err(e) => return failure(e),
+    };
+    let verb = if attach { "attached" } else { "detached" };
+    match relink(&state, &auth, &bot, att, &record, attach).await {
+        Ok(()) => {
+            let to = format!("{}?tab={}", BOTS.item_href(&bot), att.tab);
+            Redirect::to(&with_notice(&to, verb)).into_response()
+        }
+        Err(error) => {
+            let failed = Failed {
+                posted: None,
+                error,
+            };
+            page_response(
+                &state,
+                &auth,
+                &headers,
+                &bot,
+                Some(&tab),
+                None,
+                Some(failed),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AttachForm {
+    #[serde(default)]
+    record_id: String,
+}
+
+pub async fn attach(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath((id, tab)): ApiPath<(String, String)>,
+    CsrfForm(form): CsrfForm<AttachForm>,
+) -> Response {
+    relink_response(state, auth, headers, id, tab, form.record_id, true).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn detach(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath((id, tab, record)): ApiPath<(String, String, String)>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    relink_response(state, auth, headers, id, tab, record, false).await
+}

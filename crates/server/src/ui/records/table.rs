@@ -1,0 +1,447 @@
+//! One table page for every record kind that is a plain list (licences, proxies,
+//! subscriptions, notes, bots): a [`TableSpec`] names the columns, filters and form inputs,
+//! and the handlers here list (sorted, filtered and paged by the database through
+//! `ListParams`), create, edit and delete records of any such kind.
+
+use askama::Template;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::form::{self, FieldSpec, FormView, Mode, Opt, Posted, Source};
+use super::rows::{Cell, Column, RowView, rows};
+use super::{Ctx, failure, with_notice};
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::db::entity::record;
+use crate::http::ApiError;
+use crate::records::kinds::Kind;
+use crate::records::routes::ListParams;
+use crate::records::service;
+use crate::ui::{Layout, render};
+
+const PAGE_SIZE: u64 = 20;
+
+/// A select filter on a projected column (`status` or `type`).
+pub struct Filter {
+    pub param: &'static str,
+    pub label: &'static str,
+    pub options: &'static [&'static str],
+}
+
+pub struct TableSpec {
+    pub kind: Kind,
+    /// Prefix of element ids (`{slug}-create`, `{slug}-edit`).
+    pub slug: &'static str,
+    /// The list page; records are created by posting to it.
+    pub path: &'static str,
+    /// Records are at `{item_path}/{id}`; when it differs from `path`, another module owns
+    /// those pages and a created record opens there.
+    pub item_path: &'static str,
+    pub active: &'static str,
+    pub section: &'static str,
+    pub title: &'static str,
+    pub columns: &'static [Column],
+    pub filters: &'static [Filter],
+    pub fields: &'static [FieldSpec],
+    /// Sort field and descending, when the query names none.
+    pub default_sort: (&'static str, bool),
+    /// Rows are marked `expiring` / `expired` by `expires_at`.
+    pub expiry: bool,
+}
+
+impl TableSpec {
+    pub fn needs_bots(&self) -> bool {
+        self.columns.iter().any(|c| matches!(c.cell, Cell::Bots(_)))
+            || self
+                .fields
+                .iter()
+                .any(|f| matches!(f.input, form::Input::Bot))
+    }
+
+    pub fn item_href(&self, id: &str) -> String {
+        format!("{}/{}", self.item_path, super::seg(id))
+    }
+
+    pub fn delete_href(&self, id: &str) -> String {
+        format!("{}/{}/delete", self.path, super::seg(id))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TableQuery {
+    q: Option<String>,
+    status: Option<String>,
+    #[serde(rename = "type")]
+    r#type: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    page: Option<u64>,
+    notice: Option<String>,
+}
+
+impl TableQuery {
+    fn filter(&self, param: &str) -> Option<&str> {
+        match param {
+            "status" => self.status.as_deref(),
+            "type" => self.r#type.as_deref(),
+            _ => None,
+        }
+        .filter(|v| !v.is_empty())
+    }
+
+    /// This listing's URL with another sort, order and page.
+    fn href(&self, spec: &TableSpec, sort: &str, order: &str, page: u64) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = self.q.as_deref().filter(|q| !q.is_empty()) {
+            query.append_pair("q", q);
+        }
+        for f in spec.filters {
+            if let Some(v) = self.filter(f.param) {
+                query.append_pair(f.param, v);
+            }
+        }
+        query
+            .append_pair("sort", sort)
+            .append_pair("order", order)
+            .append_pair("page", &page.to_string());
+        format!("{}?{}", spec.path, query.finish())
+    }
+}
+
+pub struct HeaderView {
+    pub label: &'static str,
+    pub key: &'static str,
+    pub href: Option<String>,
+    pub arrow: &'static str,
+}
+
+pub struct FilterView {
+    pub param: &'static str,
+    pub label: &'static str,
+    pub options: Vec<Opt>,
+}
+
+#[derive(Template)]
+#[template(path = "records_table.html")]
+struct TablePage {
+    layout: Layout,
+    path: &'static str,
+    slug: &'static str,
+    noun: &'static str,
+    open_label: &'static str,
+    q: String,
+    sort: String,
+    order: &'static str,
+    filters: Vec<FilterView>,
+    headers: Vec<HeaderView>,
+    rows: Vec<RowView>,
+    total: u64,
+    page: u64,
+    pages: u64,
+    prev: Option<String>,
+    next: Option<String>,
+    notice: Option<String>,
+    form: FormView,
+}
+
+/// The list page; `failed` re-shows the create form with what was typed and what was wrong.
+async fn table_response(
+    spec: &'static TableSpec,
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    tq: TableQuery,
+    failed: Option<(&Posted, ApiError)>,
+) -> Response {
+    let sort = tq
+        .sort
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| spec.default_sort.0.into());
+    let descending = match tq.order.as_deref() {
+        Some(o) if !o.is_empty() => o == "desc",
+        _ => tq.sort.is_none() && spec.default_sort.1,
+    };
+    let order = if descending { "desc" } else { "asc" };
+    let params = ListParams {
+        q: tq.q.clone(),
+        status: tq.filter("status").map(str::to_owned),
+        r#type: tq.filter("type").map(str::to_owned),
+        sort: Some(sort.clone()),
+        order: tq.order.clone().or(Some(order.into())),
+        page: tq.page,
+        limit: Some(PAGE_SIZE),
+        ..super::no_params()
+    };
+    let loaded = async {
+        let query = params.resolve()?;
+        let (models, total) = service::list(state, auth, spec.kind, &query).await?;
+        let ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
+        Ok::<_, ApiError>((query, models, total, ctx))
+    };
+    let (query, models, total, ctx) = match loaded.await {
+        Ok(v) => v,
+        Err(e) => return failure(e),
+    };
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = query.page;
+    let headers_view = spec
+        .columns
+        .iter()
+        .map(|c| HeaderView {
+            label: c.label,
+            key: c.sort.unwrap_or_default(),
+            href: c.sort.map(|key| {
+                let flip = key == sort && !descending;
+                tq.href(spec, key, if flip { "desc" } else { "asc" }, 1)
+            }),
+            arrow: match c.sort {
+                Some(key) if key == sort => {
+                    if descending {
+                        " ▼"
+                    } else {
+                        " ▲"
+                    }
+                }
+                _ => "",
+            },
+        })
+        .collect();
+    let filters = spec
+        .filters
+        .iter()
+        .map(|f| {
+            let current = tq.filter(f.param).unwrap_or_default();
+            let mut options = vec![Opt {
+                value: String::new(),
+                label: "All".into(),
+                selected: current.is_empty(),
+            }];
+            options.extend(f.options.iter().map(|o| Opt {
+                value: (*o).into(),
+                label: o.replace('_', " "),
+                selected: *o == current,
+            }));
+            FilterView {
+                param: f.param,
+                label: f.label,
+                options,
+            }
+        })
+        .collect();
+    let (status, form) = match &failed {
+        Some((posted, e)) => (
+            e.status(),
+            form::form_view(
+                spec.fields,
+                Source::Posted(posted),
+                Some(e),
+                &ctx.bots,
+                String::new(),
+            ),
+        ),
+        None => (
+            StatusCode::OK,
+            form::form_view(spec.fields, Source::Blank, None, &ctx.bots, String::new()),
+        ),
+    };
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        spec.path,
+        spec.active,
+        &[(spec.section, None), (spec.title, Some(spec.path))],
+    );
+    let view = TablePage {
+        layout,
+        path: spec.path,
+        slug: spec.slug,
+        noun: spec.kind.label(),
+        open_label: if spec.item_path == spec.path {
+            "Edit"
+        } else {
+            "Open"
+        },
+        q: tq.q.clone().unwrap_or_default(),
+        rows: rows(spec, &models, &ctx),
+        total,
+        page,
+        pages,
+        prev: (page > 1).then(|| tq.href(spec, &sort, order, page - 1)),
+        next: (page < pages).then(|| tq.href(spec, &sort, order, page + 1)),
+        notice: tq
+            .notice
+            .as_deref()
+            .and_then(|n| super::notice_text(spec.kind, n)),
+        sort,
+        order,
+        filters,
+        headers: headers_view,
+        form,
+    };
+    csrf.attach((status, render(&view)).into_response())
+}
+
+pub async fn list(
+    spec: &'static TableSpec,
+    state: AppState,
+    auth: Auth,
+    headers: HeaderMap,
+    tq: TableQuery,
+) -> Response {
+    table_response(spec, &state, &auth, &headers, tq, None).await
+}
+
+pub async fn create(
+    spec: &'static TableSpec,
+    state: AppState,
+    auth: Auth,
+    headers: HeaderMap,
+    posted: Posted,
+) -> Response {
+    let created = async {
+        let body = form::body(spec.fields, &posted, Mode::Create)?;
+        service::create(&state, &auth, spec.kind, body).await
+    };
+    match created.await {
+        Ok(m) if spec.item_path != spec.path => {
+            Redirect::to(&with_notice(&spec.item_href(&m.id), "created")).into_response()
+        }
+        Ok(_) => Redirect::to(&with_notice(spec.path, "created")).into_response(),
+        Err(e) => {
+            let tq = TableQuery::default();
+            table_response(spec, &state, &auth, &headers, tq, Some((&posted, e))).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "records_edit.html")]
+struct EditPage {
+    layout: Layout,
+    slug: &'static str,
+    noun: &'static str,
+    action: String,
+    delete: String,
+    back: &'static str,
+    form: FormView,
+}
+
+/// The edit page of one record; `failed` re-shows what was typed and what was wrong.
+async fn edit_response(
+    spec: &'static TableSpec,
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    id: &str,
+    failed: Option<(&Posted, ApiError)>,
+) -> Response {
+    let loaded = async {
+        let m = service::get(state, auth, spec.kind, id).await?;
+        let ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
+        Ok::<_, ApiError>((m, ctx))
+    };
+    let (m, ctx) = match loaded.await {
+        Ok(v) => v,
+        Err(e) => return failure(e),
+    };
+    let doc = service::view(spec.kind, &m);
+    let (status, form) = match &failed {
+        Some((posted, e)) => {
+            let version = posted.get("_version").cloned().unwrap_or_default();
+            (
+                e.status(),
+                form::form_view(
+                    spec.fields,
+                    Source::Posted(posted),
+                    Some(e),
+                    &ctx.bots,
+                    version,
+                ),
+            )
+        }
+        None => (
+            StatusCode::OK,
+            form::form_view(
+                spec.fields,
+                Source::Record(&doc),
+                None,
+                &ctx.bots,
+                service::etag(&m),
+            ),
+        ),
+    };
+    let name = spec
+        .fields
+        .first()
+        .and_then(|f| form::value_at(&doc, f.name))
+        .map(form::scalar_text)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| m.id.clone());
+    let href = spec.item_href(&m.id);
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        &href,
+        spec.active,
+        &[
+            (spec.section, None),
+            (spec.title, Some(spec.path)),
+            (&name, None),
+        ],
+    );
+    let view = EditPage {
+        layout,
+        slug: spec.slug,
+        noun: spec.kind.label(),
+        delete: spec.delete_href(&m.id),
+        action: href,
+        back: spec.path,
+        form,
+    };
+    csrf.attach((status, render(&view)).into_response())
+}
+
+pub async fn edit(
+    spec: &'static TableSpec,
+    state: AppState,
+    auth: Auth,
+    headers: HeaderMap,
+    id: String,
+) -> Response {
+    edit_response(spec, &state, &auth, &headers, &id, None).await
+}
+
+/// Apply a posted edit form to a record, guarded by the version the form was read at.
+pub async fn patch_from_form(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    fields: &[FieldSpec],
+    id: &str,
+    posted: &Posted,
+) -> Result<record::Model, ApiError> {
+    let body = form::body(fields, posted, Mode::Patch)?;
+    let version = posted
+        .get("_version")
+        .map(String::as_str)
+        .filter(|v| !v.is_empty());
+    service::patch(state, auth, kind, id, body, version).await
+}
+
+pub async fn update(
+    spec: &'static TableSpec,
+    state: AppState,
+    auth: Auth,
+    headers: HeaderMap,
+    id: String,
+    posted: Posted,
+) -> Response {
+    match patch_from_form(&state, &auth, spec.kind, spec.fields, &id, &posted).await {
+        Ok(_) => Redirect::to(&with_notice(spec.path, "updated")).into_response(),
+        Err(e) => edit_response(spec, &state, &auth, &headers, &id, Some((&posted, e))).await,
+    }
+}

@@ -1,0 +1,398 @@
+//! The workspace pages that are not plain tables (spec ui.md §3.10–3.11): the calendar as a
+//! month grid of events, and the kanban board whose tasks move between three columns.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Datelike, Months, NaiveDate};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::form::{self, FieldSpec, FormView, Input, Mode, Posted, Source, field, required};
+use super::{all, failure, notice_text, seg, with_notice};
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
+use crate::records::kinds::Kind;
+use crate::records::service;
+use crate::records::store::{ListQuery, SortKey};
+use crate::ui::session::{CsrfForm, UiUser};
+use crate::ui::{Layout, render};
+
+const EVENT_FIELDS: &[FieldSpec] = &[
+    required("title", "Title", Input::Text),
+    required("date", "Date", Input::Day),
+    field("description", "Description", Input::TextArea),
+];
+
+const COLUMNS: [(&str, &str); 3] = [
+    ("todo", "Todo"),
+    ("in_progress", "In progress"),
+    ("done", "Done"),
+];
+const STATUSES: &[&str] = &["todo", "in_progress", "done"];
+
+const TASK_FIELDS: &[FieldSpec] = &[
+    required("title", "Title", Input::Text),
+    required("status", "Column", Input::Select(STATUSES)),
+    field("due_date", "Due date", Input::Day),
+    field("description", "Description", Input::TextArea),
+];
+
+/// A failed submission: the create form's typed values, or only an error to show.
+type Failed<'a> = Option<(Option<&'a Posted>, ApiError)>;
+
+/// The form and the answer's status after an optional failure.
+fn form_after(specs: &[FieldSpec], failed: &Failed<'_>) -> (StatusCode, Option<String>, FormView) {
+    match failed {
+        Some((Some(posted), e)) => (
+            e.status(),
+            None,
+            form::form_view(specs, Source::Posted(posted), Some(e), &[], String::new()),
+        ),
+        Some((None, e)) => (
+            e.status(),
+            Some(e.message.clone()),
+            form::form_view(specs, Source::Blank, None, &[], String::new()),
+        ),
+        None => (
+            StatusCode::OK,
+            None,
+            form::form_view(specs, Source::Blank, None, &[], String::new()),
+        ),
+    }
+}
+
+fn text(doc: &Value, key: &str) -> String {
+    doc.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn midnight_ms(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .map_or(0, |d| d.and_utc().timestamp_millis())
+}
+
+pub struct EventView {
+    title: String,
+    description: String,
+    delete: String,
+}
+
+pub struct DayView {
+    day: u32,
+    date: String,
+    in_month: bool,
+    today: bool,
+    events: Vec<EventView>,
+}
+
+#[derive(Template)]
+#[template(path = "calendar.html")]
+struct CalendarPage {
+    layout: Layout,
+    month_label: String,
+    back: String,
+    prev: String,
+    next: String,
+    weeks: Vec<Vec<DayView>>,
+    notice: Option<String>,
+    error: Option<String>,
+    form: FormView,
+}
+
+/// The first day of `YYYY-MM`, or of the current month.
+fn month_start(month: Option<&str>) -> NaiveDate {
+    month
+        .and_then(|m| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok())
+        .unwrap_or_else(|| {
+            let today = chrono::Utc::now().date_naive();
+            today.with_day(1).unwrap_or(today)
+        })
+}
+
+fn month_href(first: NaiveDate) -> String {
+    format!("/workspace/calendar?month={}", first.format("%Y-%m"))
+}
+
+async fn calendar_response(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    first: NaiveDate,
+    notice: Option<&str>,
+    failed: Failed<'_>,
+) -> Response {
+    let next_month = first + Months::new(1);
+    let grid_start = first - chrono::Days::new(u64::from(first.weekday().num_days_from_monday()));
+    let weeks_shown = ((next_month - grid_start).num_days().max(0) as u64).div_ceil(7);
+    let grid_end = grid_start + chrono::Days::new(7 * weeks_shown);
+    let query = ListQuery {
+        from: Some(midnight_ms(grid_start)),
+        to: Some(midnight_ms(grid_end)),
+        sort: SortKey::Date,
+        ..all()
+    };
+    let models = match service::list(state, auth, Kind::CalendarEvent, &query).await {
+        Ok((models, _)) => models,
+        Err(e) => return failure(e),
+    };
+    let back = month_href(first);
+    let mut by_day: HashMap<String, Vec<EventView>> = HashMap::new();
+    for m in &models {
+        let doc = service::view(Kind::CalendarEvent, m);
+        by_day
+            .entry(text(&doc, "date"))
+            .or_default()
+            .push(EventView {
+                title: text(&doc, "title"),
+                description: text(&doc, "description"),
+                delete: format!("/workspace/calendar/{}/delete", seg(&m.id)),
+            });
+    }
+    let today = chrono::Utc::now().date_naive();
+    let weeks = (0..weeks_shown)
+        .map(|w| {
+            (0..7)
+                .map(|d| {
+                    let day = grid_start + chrono::Days::new(w * 7 + d);
+                    let date = day.format("%Y-%m-%d").to_string();
+                    DayView {
+                        day: day.day(),
+                        events: by_day.remove(&date).unwrap_or_default(),
+                        date,
+                        in_month: day.month() == first.month(),
+                        today: day == today,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let (status, error, form) = form_after(EVENT_FIELDS, &failed);
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        &back,
+        "calendar",
+        &[
+            ("Workspace", None),
+            ("Calendar", Some("/workspace/calendar")),
+        ],
+    );
+    let view = CalendarPage {
+        layout,
+        month_label: first.format("%B %Y").to_string(),
+        prev: month_href(first - Months::new(1)),
+        next: month_href(next_month),
+        back,
+        weeks,
+        notice: notice.and_then(|n| notice_text(Kind::CalendarEvent, n)),
+        error,
+        form,
+    };
+    csrf.attach((status, render(&view)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MonthQuery {
+    month: Option<String>,
+    notice: Option<String>,
+}
+
+pub async fn calendar(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<MonthQuery>,
+) -> Response {
+    let first = month_start(q.month.as_deref());
+    calendar_response(&state, &auth, &headers, first, q.notice.as_deref(), None).await
+}
+
+pub async fn create_event(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(posted): CsrfForm<Posted>,
+) -> Response {
+    // The month of the event's day is shown next (the day is `YYYY-MM-DD`).
+    let first = month_start(posted.get("date").and_then(|d| d.get(..7)));
+    let created = async {
+        let body = form::body(EVENT_FIELDS, &posted, Mode::Create)?;
+        service::create(&state, &auth, Kind::CalendarEvent, body).await
+    };
+    match created.await {
+        Ok(_) => Redirect::to(&with_notice(&month_href(first), "created")).into_response(),
+        Err(e) => {
+            let failed = Some((Some(&posted), e));
+            calendar_response(&state, &auth, &headers, first, None, failed).await
+        }
+    }
+}
+
+pub struct TaskView {
+    title: String,
+    description: String,
+    due: String,
+    action: String,
+    delete: String,
+    /// The other columns, as (status, label).
+    moves: Vec<(&'static str, &'static str)>,
+}
+
+pub struct ColumnView {
+    status: &'static str,
+    label: &'static str,
+    tasks: Vec<TaskView>,
+}
+
+#[derive(Template)]
+#[template(path = "kanban.html")]
+struct KanbanPage {
+    layout: Layout,
+    columns: Vec<ColumnView>,
+    notice: Option<String>,
+    error: Option<String>,
+    form: FormView,
+}
+
+fn order_of(doc: &Value) -> i64 {
+    doc.get("order").and_then(Value::as_i64).unwrap_or(0)
+}
+
+async fn kanban_response(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    notice: Option<&str>,
+    failed: Failed<'_>,
+) -> Response {
+    let models = match service::list(state, auth, Kind::KanbanTask, &all()).await {
+        Ok((models, _)) => models,
+        Err(e) => return failure(e),
+    };
+    let mut docs: Vec<Value> = models
+        .iter()
+        .map(|m| service::view(Kind::KanbanTask, m))
+        .collect();
+    docs.sort_by_key(order_of);
+    let columns = COLUMNS
+        .iter()
+        .map(|&(status, label)| ColumnView {
+            status,
+            label,
+            tasks: docs
+                .iter()
+                .filter(|d| text(d, "status") == status)
+                .map(|d| {
+                    let id = seg(&text(d, "id"));
+                    TaskView {
+                        title: text(d, "title"),
+                        description: text(d, "description"),
+                        due: text(d, "due_date"),
+                        action: format!("/workspace/kanban/{id}/move"),
+                        delete: format!("/workspace/kanban/{id}/delete"),
+                        moves: COLUMNS
+                            .iter()
+                            .copied()
+                            .filter(|(s, _)| *s != status)
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let (status, error, form) = form_after(TASK_FIELDS, &failed);
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        "/workspace/kanban",
+        "kanban",
+        &[("Workspace", None), ("Kanban", Some("/workspace/kanban"))],
+    );
+    let view = KanbanPage {
+        layout,
+        columns,
+        notice: notice.and_then(|n| notice_text(Kind::KanbanTask, n)),
+        error,
+        form,
+    };
+    csrf.attach((status, render(&view)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+pub async fn kanban(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<NoticeQuery>,
+) -> Response {
+    kanban_response(&state, &auth, &headers, q.notice.as_deref(), None).await
+}
+
+/// The `order` that puts a task last in column `status`.
+async fn next_order(state: &AppState, auth: &Auth, status: &str) -> ApiResult<i64> {
+    let query = ListQuery {
+        status: Some(status.to_owned()),
+        ..all()
+    };
+    let (models, _) = service::list(state, auth, Kind::KanbanTask, &query).await?;
+    Ok(models
+        .iter()
+        .map(|m| order_of(&service::view(Kind::KanbanTask, m)))
+        .max()
+        .map_or(1, |o| o + 1))
+}
+
+pub async fn create_task(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(posted): CsrfForm<Posted>,
+) -> Response {
+    let created = async {
+        let mut body = form::body(TASK_FIELDS, &posted, Mode::Create)?;
+        let status = text(&body, "status");
+        body["order"] = Value::from(next_order(&state, &auth, &status).await?);
+        service::create(&state, &auth, Kind::KanbanTask, body).await
+    };
+    match created.await {
+        Ok(_) => Redirect::to(&with_notice("/workspace/kanban", "created")).into_response(),
+        Err(e) => kanban_response(&state, &auth, &headers, None, Some((Some(&posted), e))).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn move_task(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(form): CsrfForm<MoveForm>,
+) -> Response {
+    let moved = async {
+        let order = next_order(&state, &auth, &form.status).await?;
+        let body = serde_json::json!({ "status": form.status, "order": order });
+        service::patch(&state, &auth, Kind::KanbanTask, &id, body, None).await
+    };
+    match moved.await {
+        Ok(_) => Redirect::to(&with_notice("/workspace/kanban", "moved")).into_response(),
+        Err(e) => kanban_response(&state, &auth, &headers, None, Some((None, e))).await,
+    }
+}

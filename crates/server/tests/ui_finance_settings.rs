@@ -1,0 +1,137 @@
+//! The Overview, Finance and Settings pages in real headless Chromium: recording income and
+//! expenses changes the totals and the server-drawn charts, settings are saved with the API's
+//! rules, credentials stay write-only with an audited reveal, projects are managed.
+
+use botmox_proto::auth::Role;
+use botmox_testkit::browser::{Browser, attr, click, fill, select, sign_in, text_of};
+use botmox_testkit::{Backend, TestServer};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_income_and_expenses_changes_totals_and_charts() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let session = server
+        .user_session("acme", "op@example.com", Role::User)
+        .await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, "op@example.com", "correct-horse-battery").await;
+
+    c.goto(&format!("{}/finance", server.url)).await.unwrap();
+    assert_eq!(text_of(c, "#total-income").await, "0.00");
+    let flat = attr(c, "polyline[data-series=income]", "points").await;
+
+    fill(c, "#operation-create input[name=amount]", "120").await;
+    click(c, "#operation-create button").await;
+    assert_eq!(text_of(c, "#notice").await, "Operation recorded.");
+    assert_eq!(text_of(c, "#total-income").await, "120.00");
+    let risen = attr(c, "polyline[data-series=income]", "points").await;
+    assert_ne!(flat, risen, "the income line moved");
+
+    select(c, "#operation-create select[name=type]", "expense").await;
+    select(c, "#operation-create select[name=category]", "proxy").await;
+    fill(c, "#operation-create input[name=amount]", "20.5").await;
+    fill(c, "#operation-create input[name=description]", "proxy pack").await;
+    click(c, "#operation-create button").await;
+    assert_eq!(text_of(c, "#notice").await, "Operation recorded.");
+    assert_eq!(text_of(c, "#total-expense").await, "20.50");
+    assert_eq!(text_of(c, "#total-profit").await, "99.50");
+    assert!(
+        text_of(c, "svg[data-chart=expenses-by-category]")
+            .await
+            .contains("proxy")
+    );
+    assert!(text_of(c, "#operations").await.contains("proxy pack"));
+
+    // A refused form keeps what was typed and says why.
+    fill(c, "#operation-create input[name=amount]", "lots").await;
+    fill(c, "#operation-create input[name=description]", "kept text").await;
+    click(c, "#operation-create button").await;
+    assert!(text_of(c, ".error").await.contains("amount"));
+    assert_eq!(
+        attr(c, "#operation-create input[name=description]", "value").await,
+        "kept text"
+    );
+
+    // The API agrees, and so does the Overview.
+    let (_, summary) = server
+        .get("/api/v1/finance/summary", &session.access_token)
+        .await;
+    assert_eq!(summary["data"]["totals"]["profit"], json!(99.5));
+    c.goto(&format!("{}/", server.url)).await.unwrap();
+    assert_eq!(text_of(c, "#ov-income").await, "120.00");
+    assert_eq!(text_of(c, "#ov-profit").await, "99.50");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let admin = server
+        .user_session("acme", "admin@example.com", Role::Admin)
+        .await;
+    let t = &admin.access_token;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, "admin@example.com", "correct-horse-battery").await;
+    c.goto(&format!("{}/settings", server.url)).await.unwrap();
+
+    fill(c, "#form-alerts input[name=warning_days]", "0").await;
+    click(c, "#form-alerts button").await;
+    assert!(text_of(c, "#alerts .error").await.contains("warning_days"));
+    fill(c, "#form-alerts input[name=warning_days]", "21").await;
+    click(c, "#form-alerts button").await;
+    assert_eq!(text_of(c, "#notice").await, "Settings saved.");
+    assert_eq!(
+        server
+            .get("/api/v1/settings/alerts/warning_days", t)
+            .await
+            .1["data"],
+        21
+    );
+
+    fill(c, "#project-form input[name=id]", "wow").await;
+    fill(c, "#project-form input[name=name]", "WoW Classic").await;
+    fill(c, "#project-form input[name=max_level]", "60").await;
+    click(c, "#project-form button").await;
+    assert_eq!(text_of(c, "#notice").await, "Project saved.");
+    assert!(text_of(c, "#project-table").await.contains("WoW Classic"));
+    assert_eq!(
+        server
+            .get("/api/v1/settings/projects/wow/max_level", t)
+            .await
+            .1["data"],
+        60
+    );
+
+    // A project in use cannot be removed.
+    server
+        .create("/api/v1/bots", t, json!({"name": "b", "project_id": "wow"}))
+        .await;
+    click(c, "tr[data-id=wow] button").await;
+    let refused = text_of(c, "#projects .error").await;
+    assert!(refused.contains("used by 1 bots"), "{refused}");
+
+    fill(
+        c,
+        "#form-api_keys input[name='ipqs/api_key']",
+        "ipqs-secret-1",
+    )
+    .await;
+    click(c, "#form-api_keys button").await;
+    assert_eq!(text_of(c, "#notice").await, "Settings saved.");
+    assert_eq!(
+        attr(c, "#form-api_keys input[name='ipqs/api_key']", "value").await,
+        "",
+        "never echoed"
+    );
+    assert!(!c.source().await.unwrap().contains("ipqs-secret-1"));
+    // Saving the card again with the field blank keeps the key.
+    click(c, "#form-api_keys button").await;
+    assert_eq!(text_of(c, "#notice").await, "Settings saved.");
+    click(c, "#api_keys form.inline button").await;
+    assert_eq!(text_of(c, "#revealed code").await, "ipqs-secret-1");
+    let (_, audit) = server.get("/api/v1/audit?action=secret.reveal", t).await;
+    assert_eq!(audit["data"][0]["target"], "settings:api_keys/ipqs/api_key");
+    browser.close().await;
+}

@@ -1,0 +1,340 @@
+//! The record pages in real headless Chromium: a bot created, edited (with a field error
+//! and a stale-version conflict) and given a proxy; the licence table's filter, sort, paging
+//! and expiry marks; a kanban task moved and a calendar event placed on its day. Changes
+//! made in the browser are checked through the JSON API.
+
+use botmox_proto::auth::Role;
+use botmox_testkit::browser::{
+    Browser, attr, click, fill, path, select, set_value, sign_in, text_of, wait_for,
+};
+use botmox_testkit::{Backend, Session, TestServer};
+use fantoccini::{Client, Locator};
+use serde_json::json;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A server, a user with an API token, and a browser signed in as that user.
+async fn signed_in() -> (TestServer, Session, Browser) {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let session = server
+        .user_session("acme", "ops@example.com", Role::User)
+        .await;
+    let browser = Browser::start().await;
+    sign_in(
+        &browser.client,
+        &server.url,
+        &session.email,
+        &session.password,
+    )
+    .await;
+    (server, session, browser)
+}
+
+/// The text of column `column` (1-based) in each row of `table#records`.
+async fn column_texts(c: &Client, column: usize) -> Vec<String> {
+    let cells = c
+        .find_all(Locator::Css(&format!(
+            "table#records tbody tr td:nth-child({column})"
+        )))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for cell in cells {
+        out.push(cell.text().await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_are_created_edited_and_given_a_proxy() {
+    let (server, session, browser) = signed_in().await;
+    let (c, token) = (&browser.client, session.access_token.as_str());
+
+    // A level out of range is refused next to its input; what was typed stays.
+    c.goto(&format!("{}/bots", server.url)).await.unwrap();
+    fill(c, "form#bot-create input[name=name]", "Thrall").await;
+    fill(c, "form#bot-create input[name='character/class']", "Shaman").await;
+    fill(c, "form#bot-create input[name='character/level']", "500").await;
+    click(c, "form#bot-create button[type=submit]").await;
+    let problem = text_of(c, ".field-error[data-field='character/level']").await;
+    assert!(problem.contains("between 1 and 100"), "{problem}");
+    assert_eq!(
+        attr(c, "form#bot-create input[name=name]", "value").await,
+        "Thrall"
+    );
+
+    fill(c, "form#bot-create input[name='character/level']", "60").await;
+    click(c, "form#bot-create button[type=submit]").await;
+    assert_eq!(text_of(c, "#notice").await, "Bot created.");
+    assert_eq!(text_of(c, "main h1").await, "Thrall");
+    assert_eq!(text_of(c, "#bot-status").await, "prepare");
+    text_of(c, "#lifecycle-actions").await;
+    let bot_id = path(c).await.trim_start_matches("/bot/").to_owned();
+    let (_, bot) = server.get(&format!("/api/v1/bots/{bot_id}"), token).await;
+    assert_eq!(
+        bot["data"]["character"],
+        json!({"class": "Shaman", "level": 60})
+    );
+
+    c.goto(&format!("{}/bots", server.url)).await.unwrap();
+    assert!(text_of(c, "table#records").await.contains("Thrall"));
+
+    // Edit on the summary tab; the API sees the change.
+    click(c, "table#records a.open").await;
+    text_of(c, "form#bot-edit").await;
+    fill(c, "form#bot-edit input[name='character/name']", "Go'el").await;
+    click(c, "form#bot-edit button[type=submit]").await;
+    assert_eq!(text_of(c, "#notice").await, "Bot updated.");
+    let (_, bot) = server.get(&format!("/api/v1/bots/{bot_id}"), token).await;
+    assert_eq!(bot["data"]["character"]["name"], "Go'el");
+    assert_eq!(bot["data"]["character"]["level"], 60);
+
+    // A form read before someone else's change is refused with 412's message.
+    server
+        .patch(
+            &format!("/api/v1/bots/{bot_id}"),
+            token,
+            json!({"character/server": "Nordrassil"}),
+        )
+        .await;
+    fill(c, "form#bot-edit input[name='character/name']", "Late").await;
+    click(c, "form#bot-edit button[type=submit]").await;
+    assert!(
+        text_of(c, "#error")
+            .await
+            .contains("changed since it was read")
+    );
+    let (_, bot) = server.get(&format!("/api/v1/bots/{bot_id}"), token).await;
+    assert_eq!(bot["data"]["character"]["name"], "Go'el");
+
+    // Add a proxy; its password never comes back to the page.
+    c.goto(&format!("{}/proxies", server.url)).await.unwrap();
+    fill(c, "form#proxy-create input[name=ip]", "203.0.113.7").await;
+    fill(c, "form#proxy-create input[name=port]", "8080").await;
+    fill(c, "form#proxy-create input[name=login]", "user1").await;
+    fill(
+        c,
+        "form#proxy-create input[name=password]",
+        "hunter2-secret",
+    )
+    .await;
+    click(c, "form#proxy-create button[type=submit]").await;
+    assert_eq!(text_of(c, "#notice").await, "Proxy created.");
+    assert!(
+        text_of(c, "table#records")
+            .await
+            .contains("203.0.113.7:8080")
+    );
+    assert!(!c.source().await.unwrap().contains("hunter2-secret"));
+
+    // Edit it: the password input starts empty, and left empty keeps the stored password.
+    click(c, "table#records a.open").await;
+    text_of(c, "form#proxy-edit").await;
+    assert_eq!(
+        attr(c, "form#proxy-edit input[name=password]", "value").await,
+        ""
+    );
+    fill(c, "form#proxy-edit input[name=port]", "8081").await;
+    click(c, "form#proxy-edit button[type=submit]").await;
+    assert_eq!(text_of(c, "#notice").await, "Proxy updated.");
+    let (_, proxies) = server.get("/api/v1/resources/proxies", token).await;
+    let proxy_id = proxies["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(proxies["data"][0]["port"], 8081);
+    let (_, revealed) = server
+        .post(
+            &format!("/api/v1/resources/proxies/{proxy_id}/reveal"),
+            token,
+            json!({"field": "password"}),
+        )
+        .await;
+    assert_eq!(revealed["data"]["value"], "hunter2-secret");
+
+    // Attach it on the bot's proxy tab.
+    c.goto(&format!("{}/bot/{bot_id}?tab=proxy", server.url))
+        .await
+        .unwrap();
+    text_of(c, "#none-linked").await;
+    click(c, "form#attach-proxy button[type=submit]").await;
+    assert_eq!(text_of(c, "#notice").await, "Proxy attached.");
+    assert!(
+        text_of(c, "table#linked")
+            .await
+            .contains("203.0.113.7:8081")
+    );
+    let (_, proxy) = server
+        .get(&format!("/api/v1/resources/proxies/{proxy_id}"), token)
+        .await;
+    assert_eq!(proxy["data"]["bot_id"], json!(bot_id));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn licence_table_filters_sorts_pages_and_marks_expiry() {
+    let (server, session, browser) = signed_in().await;
+    let (c, token) = (&browser.client, session.access_token.as_str());
+    let now = chrono::Utc::now().timestamp_millis();
+    for (key, kind, expires) in [
+        ("BETA-2", "SIN", now + 30 * DAY_MS),
+        ("ALPHA-1", "SIN", now + 3 * DAY_MS),
+        ("GAMMA-3", "SIN-old", now - DAY_MS),
+    ] {
+        let body = json!({"key": key, "type": kind, "status": "active", "expires_at": expires});
+        let (status, _) = server.post("/api/v1/resources/licenses", token, body).await;
+        assert!(status.is_success());
+    }
+    for n in 0..20 {
+        let body = json!({"key": format!("BULK-{n:02}"), "type": "bulk"});
+        server.post("/api/v1/resources/licenses", token, body).await;
+    }
+
+    c.goto(&format!("{}/licenses", server.url)).await.unwrap();
+    wait_for(c, "#page-info", "Page 1 of 2 · Total 23").await;
+    click(c, "#next").await;
+    wait_for(c, "#page-info", "Page 2 of 2 · Total 23").await;
+    assert_eq!(column_texts(c, 2).await.len(), 3);
+
+    // Filter by text, then sort by key both ways; expiring and expired rows are marked.
+    fill(c, "#filter input[name=q]", "sin").await;
+    click(c, "#filter button[type=submit]").await;
+    wait_for(c, "#page-info", "Page 1 of 1 · Total 3").await;
+    click(c, "a[data-sort=key]").await;
+    wait_for(c, "a[data-sort=key]", "License key ▲").await;
+    assert_eq!(column_texts(c, 2).await, ["ALPHA-1", "BETA-2", "GAMMA-3"]);
+    assert!(text_of(c, "tr.expiring").await.contains("ALPHA-1"));
+    assert!(text_of(c, "tr.expired").await.contains("GAMMA-3"));
+    assert_eq!(
+        c.find_all(Locator::Css("tr.expiring, tr.expired"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    click(c, "a[data-sort=key]").await;
+    wait_for(c, "a[data-sort=key]", "License key ▼").await;
+    assert_eq!(column_texts(c, 2).await, ["GAMMA-3", "BETA-2", "ALPHA-1"]);
+    assert!(
+        c.current_url().await.unwrap().as_str().contains("q=sin"),
+        "sorting keeps the filter"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
+    let (server, session, browser) = signed_in().await;
+    let (c, token) = (&browser.client, session.access_token.as_str());
+
+    c.goto(&format!("{}/workspace/kanban", server.url))
+        .await
+        .unwrap();
+    fill(c, "form#task-create input[name=title]", "Buy gold").await;
+    click(c, "form#task-create button[type=submit]").await;
+    assert_eq!(text_of(c, "#notice").await, "Kanban task created.");
+    assert!(text_of(c, "#column-todo").await.contains("Buy gold"));
+    // Each step starts from a page without a notice, so the next notice is the new page's.
+    c.goto(&format!("{}/workspace/kanban", server.url))
+        .await
+        .unwrap();
+    click(
+        c,
+        "#column-todo li[data-title='Buy gold'] button[value=done]",
+    )
+    .await;
+    assert_eq!(text_of(c, "#notice").await, "Kanban task moved.");
+    assert!(text_of(c, "#column-done").await.contains("Buy gold"));
+    assert!(!text_of(c, "#column-todo").await.contains("Buy gold"));
+    let (_, tasks) = server.get("/api/v1/workspace/kanban", token).await;
+    assert_eq!(tasks["data"][0]["status"], "done");
+
+    let day = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-15")
+        .to_string();
+    c.goto(&format!("{}/workspace/calendar", server.url))
+        .await
+        .unwrap();
+    fill(c, "form#event-create input[name=title]", "Raid night").await;
+    set_value(c, "form#event-create input[name=date]", &day).await;
+    click(c, "form#event-create button[type=submit]").await;
+    assert_eq!(text_of(c, "#notice").await, "Calendar event created.");
+    let cell = format!("td[data-date='{day}']");
+    assert!(text_of(c, &cell).await.contains("Raid night"));
+
+    // Delete it (confirming the dialog); the month stays in view.
+    let month = &day[..7];
+    c.goto(&format!("{}/workspace/calendar?month={month}", server.url))
+        .await
+        .unwrap();
+    c.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(c, &format!("{cell} .event button")).await;
+    assert_eq!(text_of(c, "#notice").await, "Calendar event deleted.");
+    assert!(!text_of(c, &cell).await.contains("Raid night"));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_moves_through_its_lifecycle_and_is_banned_and_unbanned() {
+    let (server, session, browser) = signed_in().await;
+    let t = &session.access_token;
+    let c = &browser.client;
+    let bot = server
+        .create(
+            "/api/v1/bots",
+            t,
+            json!({"name": "Lich", "status": "prepare", "character": {"level": 33}}),
+        )
+        .await;
+    c.goto(&format!("{}/bot/{bot}", server.url)).await.unwrap();
+
+    for status in ["leveling", "farming"] {
+        select(c, "#transition select[name=status]", status).await;
+        click(c, "#transition button").await;
+        wait_for(c, "#bot-status", status).await;
+    }
+    assert_eq!(text_of(c, "#notice").await, "Bot moved.");
+
+    click(c, "#ban-panel summary").await;
+    select(c, "#ban select[name=ban_mechanism]", "ip_ban").await;
+    fill(
+        c,
+        "#ban textarea[name=ban_reason]",
+        "flagged by the anti-cheat",
+    )
+    .await;
+    click(c, "#ban button").await;
+    wait_for(c, "#bot-status", "banned").await;
+    assert!(
+        c.find(Locator::Css("#transition")).await.is_err(),
+        "a banned bot offers only unban"
+    );
+    let (_, archive) = server.get(&format!("/api/v1/bots/{bot}/archive"), t).await;
+    assert_eq!(archive["data"][0]["ban_details"]["ban_mechanism"], "ip_ban");
+
+    click(c, "#unban button").await;
+    wait_for(c, "#bot-status", "farming").await;
+    assert_eq!(text_of(c, "#notice").await, "Bot unbanned.");
+
+    click(c, "a[data-tab=history]").await;
+    text_of(c, "#lifecycle-log").await;
+    let kinds = c
+        .find_all(Locator::Css("#lifecycle-log tbody tr"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for row in kinds {
+        seen.push(row.attr("data-type").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(seen, ["unban", "ban", "status_change", "status_change"]);
+    let archived = text_of(c, "#archive").await;
+    assert!(
+        archived.contains("ip_ban")
+            && archived.contains("flagged by the anti-cheat")
+            && archived.contains("33"),
+        "{archived}"
+    );
+    let (_, api) = server.get(&format!("/api/v1/bots/{bot}"), t).await;
+    assert_eq!(api["data"]["status"], "farming");
+    browser.close().await;
+}
