@@ -16,7 +16,8 @@ pub enum Kind {
     FinanceOperation,
 }
 
-const BOT_STATUSES: &[&str] = &[
+/// Every status a bot can have.
+pub const BOT_STATUSES: &[&str] = &[
     "offline",
     "prepare",
     "leveling",

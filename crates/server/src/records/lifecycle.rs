@@ -23,7 +23,8 @@ use crate::http::{ApiError, ApiResult};
 use crate::schema::{Field, Rule, req, validate};
 
 const STAGES: [&str; 4] = ["prepare", "leveling", "profession", "farming"];
-const BAN_MECHANISMS: &[&str] = &[
+/// How a ban came about.
+pub const BAN_MECHANISMS: [&str; 6] = [
     "battlenet_account_closure",
     "battlenet_account_suspension",
     "game_suspension",
@@ -34,7 +35,7 @@ const BAN_MECHANISMS: &[&str] = &[
 const BAN_BODY: &[Field] = &[
     req("ban_date", Rule::NonEmpty),
     req("ban_reason", Rule::Str(Some(1000))),
-    req("ban_mechanism", Rule::OneOf(BAN_MECHANISMS)),
+    req("ban_mechanism", Rule::OneOf(&BAN_MECHANISMS)),
 ];
 
 /// The stage a status belongs to (`offline` and `banned` have none).

@@ -19,7 +19,7 @@ use crate::db::entity::record;
 use crate::http::paging::Paging;
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 pub struct ListParams {
     /// Case-insensitive text found in any top-level value.
     pub q: Option<String>,

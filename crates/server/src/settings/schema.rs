@@ -2,18 +2,11 @@
 //! is checked against the rule found by walking the tree down that path, so deep writes
 //! (`projects/wow/gold_price_usd`) meet the same rules as whole-object writes.
 
+use crate::records::kinds::BOT_STATUSES;
 use crate::schema::{Field, Rule, opt, req};
 
 const STR: Rule = Rule::Str(Some(2000));
 const TS: Rule = Rule::Timestamp;
-const BOT_STATUSES: &[&str] = &[
-    "offline",
-    "prepare",
-    "leveling",
-    "profession",
-    "farming",
-    "banned",
-];
 
 const ALERTS: &[Field] = &[
     opt("warning_days", Rule::Int(1, 365)),

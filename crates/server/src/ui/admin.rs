@@ -9,7 +9,7 @@ use botmox_proto::auth::{
 };
 use serde::Deserialize;
 
-use super::pages::error_page;
+use super::pages::{EmptyForm, error_page};
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
 use crate::app::AppState;
@@ -303,9 +303,6 @@ pub async fn create_token(
         Err(e) => failed(&state, &auth, &headers, e).await,
     }
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn revoke_token(
     State(state): State<AppState>,

@@ -6,11 +6,13 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::charts::{BarChart, LineChart, Series};
+use super::pages::EmptyForm;
+use super::records::form::{day_ms, iso_day};
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
 use crate::app::AppState;
@@ -111,17 +113,6 @@ struct FinancePage {
     error: Option<String>,
 }
 
-fn day_ms(s: &str) -> Option<i64> {
-    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
-}
-
-fn day_str(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.date_naive().to_string())
-        .unwrap_or_default()
-}
-
 fn fmt(v: f64) -> String {
     format!("{v:.2}")
 }
@@ -158,11 +149,11 @@ async fn page(
     let today = Utc::now().date_naive();
     let to_day = blank(&q.to)
         .and_then(|s| day_ms(&s))
-        .map(day_str)
+        .map(iso_day)
         .unwrap_or_else(|| today.to_string());
     let from_day = blank(&q.from)
         .and_then(|s| day_ms(&s))
-        .map(day_str)
+        .map(iso_day)
         .unwrap_or_else(|| (today - chrono::Duration::days(29)).to_string());
     let period = match q.period.as_deref() {
         Some("week") => Period::Week,
@@ -290,7 +281,7 @@ async fn page(
             };
             Row {
                 id: m.id.clone(),
-                date: m.date_ms.map(day_str).unwrap_or_default(),
+                date: m.date_ms.map(iso_day).unwrap_or_default(),
                 kind: text("type"),
                 category: text("category"),
                 project: m
@@ -428,9 +419,6 @@ pub async fn create_operation(
         }
     }
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn delete_operation(
     State(state): State<AppState>,

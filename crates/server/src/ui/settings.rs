@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
+use super::pages::EmptyForm;
+use super::records::form::insert_nested;
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
 use crate::app::AppState;
@@ -224,7 +226,7 @@ fn field_views(
 
 /// The JSON a card's form stands for: typed values at their nested keys.
 fn body_of(fields: &[Field], form: &HashMap<String, String>) -> Value {
-    let mut body = Value::Object(Map::new());
+    let mut body = Map::new();
     for field in fields {
         let raw = form.get(field.key).map(|s| s.trim()).unwrap_or("");
         let value = match field.input {
@@ -241,20 +243,9 @@ fn body_of(fields: &[Field], form: &HashMap<String, String>) -> Value {
                 .unwrap_or_else(|_| json!(raw)),
             _ => json!(raw),
         };
-        let mut node = &mut body;
-        let parts: Vec<&str> = field.key.split('/').collect();
-        for part in &parts[..parts.len() - 1] {
-            node = node
-                .as_object_mut()
-                .expect("objects all the way down")
-                .entry(*part)
-                .or_insert_with(|| json!({}));
-        }
-        node.as_object_mut()
-            .expect("objects all the way down")
-            .insert(parts[parts.len() - 1].to_owned(), value);
+        insert_nested(&mut body, field.key, value);
     }
-    body
+    Value::Object(body)
 }
 
 #[derive(Default)]
@@ -342,6 +333,26 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
     csrf.attach((feedback.status.unwrap_or(StatusCode::OK), render(&body)).into_response())
 }
 
+/// After a form: back to the page at `to`, or the page again with the error (and its status).
+async fn outcome<T>(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    result: Result<T, ApiError>,
+    to: &str,
+    feedback: impl FnOnce(ApiError) -> Feedback,
+) -> Response {
+    match result {
+        Ok(_) => Redirect::to(to).into_response(),
+        Err(e) => {
+            let status = Some(e.status());
+            let mut feedback = feedback(e);
+            feedback.status = status;
+            page(state, auth, headers, feedback).await
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     notice: Option<String>,
@@ -389,23 +400,12 @@ pub async fn save_card(
         let path: Vec<String> = card.path.split('/').map(str::to_owned).collect();
         service::write(&state, &auth, &path, body).await.map(|_| ())
     };
-    match saved {
-        Ok(()) => Redirect::to(&format!("/settings?notice=saved#{}", card.id)).into_response(),
-        Err(e) => {
-            let status = Some(e.status());
-            page(
-                &state,
-                &auth,
-                &headers,
-                Feedback {
-                    status,
-                    card: Some((card.id, form, e)),
-                    ..Default::default()
-                },
-            )
-            .await
-        }
-    }
+    let to = format!("/settings?notice=saved#{}", card.id);
+    outcome(&state, &auth, &headers, saved, &to, |e| Feedback {
+        card: Some((card.id, form, e)),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Add or change a project.
@@ -431,27 +431,13 @@ pub async fn save_project(
         body["id"] = json!(id);
         service::write(&state, &auth, &path, body).await
     };
-    match result.await {
-        Ok(_) => Redirect::to("/settings?notice=project-saved#projects").into_response(),
-        Err(e) => {
-            let status = Some(e.status());
-            page(
-                &state,
-                &auth,
-                &headers,
-                Feedback {
-                    status,
-                    project: Some((form, e)),
-                    ..Default::default()
-                },
-            )
-            .await
-        }
-    }
+    let to = "/settings?notice=project-saved#projects";
+    outcome(&state, &auth, &headers, result.await, to, |e| Feedback {
+        project: Some((form, e)),
+        ..Default::default()
+    })
+    .await
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 /// Remove a project (409 while bots, subscriptions, notes or operations use it).
 pub async fn remove_project(
@@ -465,24 +451,12 @@ pub async fn remove_project(
         let path = service::parse_path(&format!("projects/{id}"))?;
         service::write(&state, &auth, &path, Value::Null).await
     };
-    match result.await {
-        Ok(_) => Redirect::to("/settings?notice=project-removed#projects").into_response(),
-        Err(e) => {
-            let status = Some(e.status());
-            let form = HashMap::from([("id".to_owned(), id)]);
-            page(
-                &state,
-                &auth,
-                &headers,
-                Feedback {
-                    status,
-                    project: Some((form, e)),
-                    ..Default::default()
-                },
-            )
-            .await
-        }
-    }
+    let to = "/settings?notice=project-removed#projects";
+    outcome(&state, &auth, &headers, result.await, to, |e| Feedback {
+        project: Some((HashMap::from([("id".to_owned(), id)]), e)),
+        ..Default::default()
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,7 @@ use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::records::kinds::Kind;
 use crate::records::service;
 use crate::records::store::ListQuery;
+use crate::ui::pages::EmptyForm;
 use crate::ui::session::{CsrfForm, UiUser};
 use crate::ui::{Layout, render};
 
@@ -485,9 +486,6 @@ pub async fn attach(
 ) -> Response {
     relink_response(state, auth, headers, id, tab, form.record_id, true).await
 }
-
-#[derive(Debug, Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn detach(
     State(state): State<AppState>,

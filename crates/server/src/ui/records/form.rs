@@ -164,7 +164,8 @@ pub fn iso_day(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn day_ms(day: &str) -> Option<i64> {
+/// Epoch milliseconds of the start (UTC) of a `YYYY-MM-DD` day.
+pub fn day_ms(day: &str) -> Option<i64> {
     let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
     Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
 }
@@ -279,7 +280,8 @@ pub enum Mode {
     Patch,
 }
 
-fn insert_nested(doc: &mut Map<String, Value>, path: &str, value: Value) {
+/// Put `value` at the `/`-separated `path` of `doc`, creating objects on the way.
+pub fn insert_nested(doc: &mut Map<String, Value>, path: &str, value: Value) {
     match path.split_once('/') {
         None => {
             doc.insert(path.to_owned(), value);

@@ -20,14 +20,6 @@ use crate::records::lifecycle;
 use crate::ui::session::{CsrfForm, UiUser};
 
 const TARGETS: [&str; 5] = ["offline", "prepare", "leveling", "profession", "farming"];
-pub const MECHANISMS: [&str; 6] = [
-    "battlenet_account_closure",
-    "battlenet_account_suspension",
-    "game_suspension",
-    "hardware_ban",
-    "ip_ban",
-    "other",
-];
 const HISTORY_ROWS: u64 = 100;
 
 /// The actions offered for a bot in `status`.
@@ -44,7 +36,7 @@ impl LifecycleView {
         Self {
             banned: status == "banned",
             targets: TARGETS.iter().copied().filter(|t| *t != status).collect(),
-            mechanisms: MECHANISMS,
+            mechanisms: lifecycle::BAN_MECHANISMS,
             today: chrono::Utc::now().format("%d.%m.%Y").to_string(),
         }
     }

@@ -25,7 +25,6 @@ use crate::app::AppState;
 use crate::auth::Auth;
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::records::kinds::Kind;
-use crate::records::routes::ListParams;
 use crate::records::service;
 use crate::records::store::{ListQuery, SortKey};
 
@@ -83,41 +82,11 @@ impl Ctx {
     }
 }
 
-/// List parameters with nothing set.
-pub fn no_params() -> ListParams {
-    ListParams {
-        q: None,
-        status: None,
-        r#type: None,
-        project_id: None,
-        bot_id: None,
-        category: None,
-        currency: None,
-        from: None,
-        to: None,
-        sort: None,
-        order: None,
-        page: None,
-        limit: None,
-    }
-}
-
 /// The first [`LOAD_LIMIT`] records, oldest first, unfiltered.
 pub fn all() -> ListQuery {
     ListQuery {
-        q: None,
-        status: None,
-        r#type: None,
-        project_id: None,
-        bot_id: None,
-        category: None,
-        currency: None,
-        from: None,
-        to: None,
-        sort: SortKey::Created,
-        descending: false,
-        page: 1,
         limit: LOAD_LIMIT,
+        ..ListQuery::default()
     }
 }
 

@@ -4,22 +4,13 @@
 use super::form::{FieldSpec, Input, field, required};
 use super::rows::{Cell, Column};
 use super::table::{Filter, TableSpec};
-use crate::records::kinds::Kind;
+use crate::records::kinds::{BOT_STATUSES, Kind};
 
 const LICENSE_STATUSES: &[&str] = &["active", "expired", "revoked"];
 const PROXY_STATUSES: &[&str] = &["active", "expired", "banned"];
 const PROXY_TYPES: &[&str] = &["http", "socks5"];
 const SUBSCRIPTION_STATUSES: &[&str] = &["active", "cancelled"];
 const SUBSCRIPTION_TYPES: &[&str] = &["wow", "bot", "proxy", "vpn", "other"];
-/// Every bot status, for filtering.
-const BOT_STATUSES: &[&str] = &[
-    "offline",
-    "prepare",
-    "leveling",
-    "profession",
-    "farming",
-    "banned",
-];
 /// The statuses a form may set: `banned` only comes from the lifecycle endpoints.
 const BOT_SETTABLE: &[&str] = &["prepare", "offline", "leveling", "profession", "farming"];
 const FACTIONS: &[&str] = &["alliance", "horde"];

@@ -172,7 +172,7 @@ async fn table_response(
         order: tq.order.clone().or(Some(order.into())),
         page: tq.page,
         limit: Some(PAGE_SIZE),
-        ..super::no_params()
+        ..ListParams::default()
     };
     let loaded = async {
         let query = params.resolve()?;

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use botmox_server::records::kinds::Kind;
+use botmox_server::records::kinds::{BOT_STATUSES, Kind};
 use botmox_server::records::store::{self, NewRecord};
 use clap::Args;
 use rand::rngs::StdRng;
@@ -34,14 +34,6 @@ pub struct SeedArgs {
 
 const BATCH: usize = 1_000;
 const DAY_MS: i64 = 86_400_000;
-const STATUSES: [&str; 6] = [
-    "offline",
-    "prepare",
-    "leveling",
-    "profession",
-    "farming",
-    "banned",
-];
 const CATEGORIES: [&str; 5] = [
     "sale",
     "proxy",
@@ -117,7 +109,7 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         .map(|i| {
             let doc = json!({
                 "name": format!("bot-{i:06}"),
-                "status": STATUSES[i % STATUSES.len()],
+                "status": BOT_STATUSES[i % BOT_STATUSES.len()],
                 "project_id": format!("p{}", i % args.projects),
                 "character": {"name": format!("Char{i}"), "level": 1 + (i % 70), "faction": "horde"},
             });
