@@ -12,130 +12,13 @@
 # The load generator and the server share the machine, so absolute numbers depend on it;
 # compare runs made on the same host only.
 #
-# Knobs (environment):
-#   CONNECTIONS   concurrent keep-alive connections            [64]
-#   DURATION      measured seconds per run                     [10]
-#   WARMUP        unrecorded seconds before each measurement   [2]
-#   PG_ADMIN_URL  PostgreSQL server to create the bench DB on  [postgres://postgres@127.0.0.1:5432]
-#   SKIP_BUILD=1  use the binaries already in $CARGO_TARGET_DIR/release
-#   KEEP=1        keep the temporary directory (logs, data) for inspection
-#   CARGO_TARGET_DIR  where cargo builds                       [<repo>/target]
+# Knobs: see bench/lib.sh (CONNECTIONS, DURATION, WARMUP, PG_ADMIN_URL, SKIP_BUILD, KEEP).
 #
 # Usage: bench/foundation.sh
 set -euo pipefail
-
 CONNECTIONS="${CONNECTIONS:-64}"
-DURATION="${DURATION:-10}"
-WARMUP="${WARMUP:-2}"
-PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
-BENCH_EMAIL="bench@example.com"
-BENCH_PASSWORD="bench-password-1"
-# Limits high enough that the limiter never refuses the benchmark (a 429 is cheap and would
-# inflate the figures; the load generator fails the run on any non-2xx anyway).
-HIGH_LIMIT=100000000
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BOTMOX="$CARGO_TARGET_DIR/release/botmox"
-LOADGEN="$CARGO_TARGET_DIR/release/botmox-loadgen"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/botmox-bench.XXXXXX")"
-PG_DB="botmox_bench_$$"
-PG_CREATED=0
-SERVER_PID=""
-
-log() { printf '==> %s\n' "$*" >&2; }
-
-# Stop a process we started: SIGTERM, then SIGKILL if it has not exited after 10 s.
-stop_pid() {
-    local pid="$1"
-    [[ -n "$pid" ]] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# On any exit: stop the running server, drop the bench database, remove the temp dir.
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    stop_pid "$SERVER_PID"
-    SERVER_PID=""
-    if [[ "$PG_CREATED" == 1 ]]; then
-        psql "$PG_ADMIN_URL/postgres" -qX -v ON_ERROR_STOP=1 \
-            -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 \
-            || echo "warning: could not drop database $PG_DB" >&2
-    fi
-    if [[ "${KEEP:-0}" == 1 || $status -ne 0 ]]; then
-        echo "logs and data kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A TCP port on 127.0.0.1 that nothing listens on right now (random, retried). There is a
-# small window before the server binds it; a lost race shows up as a server that dies early.
-free_port() {
-    local port
-    for _ in $(seq 50); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "no free port found" >&2
-    return 1
-}
-
-# Poll URL until it answers 2xx (at most 30 s), failing early if PID dies. Polls every
-# 0.2 s: the public rate limit (60/min per address) only counts once the server listens.
-wait_ready() {
-    local url="$1" pid="$2" logfile="$3"
-    for _ in $(seq 150); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "process $pid exited before $url answered; log:" >&2
-            tail -n 30 "$logfile" >&2 || true
-            return 1
-        fi
-        if curl -fsS -o /dev/null --max-time 2 --noproxy '*' "$url" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    echo "$url did not answer within 30 s; log:" >&2
-    tail -n 30 "$logfile" >&2 || true
-    return 1
-}
-
-# Resident memory of PID in MB (VmRSS, or another /proc/PID/status field given as $2).
-rss_mb() {
-    awk -v field="${2:-VmRSS}:" '$1 == field { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
-}
-
-# Run the load generator; its one summary line goes to stdout and to $WORK/LABEL.txt.
-load() {
-    local label="$1" url="$2"
-    shift 2
-    "$LOADGEN" run --label "$label" --url "$url" \
-        --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" "$@" \
-        | tee "$WORK/$label.txt"
-}
-
-# Pull key=value (e.g. rps, p99) out of a saved summary line.
-field() {
-    grep -o "$2=[0-9.]*" "$WORK/$1.txt" | head -n1 | cut -d= -f2
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Benchmark `botmox serve` on one backend.
 #   $1 label suffix (sqlite|postgres); $2 database URL or "" for SQLite in the data dir.
@@ -178,13 +61,7 @@ bench_server() {
     SERVER_PID=""
 }
 
-# --- build ---------------------------------------------------------------------------------
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "building release binaries into $CARGO_TARGET_DIR"
-    cargo build --release -p botmox-server --bin botmox
-    cargo build --release -p botmox-testkit --bin botmox-loadgen
-fi
-[[ -x "$BOTMOX" && -x "$LOADGEN" ]] || { echo "missing $BOTMOX or $LOADGEN" >&2; exit 1; }
+build_release
 
 # --- SQLite --------------------------------------------------------------------------------
 bench_server sqlite ""

@@ -112,6 +112,22 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     let refused = text_of(c, "#projects .error").await;
     assert!(refused.contains("used by 1 bots"), "{refused}");
 
+    // The project is in the navigation and has its page.
+    click(c, "aside.tree a[data-project=wow]").await;
+    assert_eq!(text_of(c, "#project-total").await, "1 total");
+    assert_eq!(text_of(c, "dd[data-status=offline]").await, "1");
+    server
+        .create("/api/v1/bots", t, json!({"name": "outside the project"}))
+        .await;
+    click(c, "#project-bots-link").await;
+    text_of(c, "table#records").await;
+    let rows = c
+        .find_all(fantoccini::Locator::Css("table#records tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only the project's bot");
+    c.goto(&format!("{}/settings", server.url)).await.unwrap();
+
     fill(
         c,
         "#form-api_keys input[name='ipqs/api_key']",

@@ -273,22 +273,23 @@ pub async fn existing_ids(
         .await
 }
 
-/// How many records of `kind` the tenant has in each status.
+/// How many records of `kind` the tenant has in each status (of one project, if given).
 pub async fn count_by_status(
     db: &impl ConnectionTrait,
     tenant_id: &str,
     kind: Kind,
+    project: Option<&str>,
 ) -> Result<Vec<(Option<String>, i64)>, DbErr> {
-    record::Entity::find()
+    let mut select = record::Entity::find()
         .select_only()
         .column(Column::Status)
         .column_as(Column::Id.count(), "n")
         .filter(Column::TenantId.eq(tenant_id))
-        .filter(Column::Kind.eq(kind.as_str()))
-        .group_by(Column::Status)
-        .into_tuple()
-        .all(db)
-        .await
+        .filter(Column::Kind.eq(kind.as_str()));
+    if let Some(p) = project {
+        select = select.filter(Column::ProjectId.eq(p));
+    }
+    select.group_by(Column::Status).into_tuple().all(db).await
 }
 
 /// How many records of each kind use project `project`.

@@ -65,7 +65,8 @@ async fn users_response(
         "/admin/users",
         "users",
         &[("Administration", None), ("Users & API tokens", None)],
-    );
+    )
+    .await;
     let loaded = async {
         let (users, _) =
             users::store::list_users(&state.db, &auth.tenant_id, 1, TABLE_LIMIT).await?;
@@ -385,7 +386,8 @@ pub async fn audit_page(
         "/admin/audit",
         "audit",
         &[("Administration", None), ("Audit log", None)],
-    );
+    )
+    .await;
     let view = AuditPage {
         layout,
         entries,

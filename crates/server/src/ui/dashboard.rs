@@ -55,7 +55,8 @@ pub async fn overview(
         "/",
         "overview",
         &[("Overview", None)],
-    );
+    )
+    .await;
     let mut o = match overview::overview(&state, &auth).await {
         Ok(o) => o,
         Err(e) => return e.into_response(),

@@ -145,7 +145,8 @@ async fn page(
         "/finance",
         "finance",
         &[("Finance", None)],
-    );
+    )
+    .await;
     let today = Utc::now().date_naive();
     let to_day = blank(&q.to)
         .and_then(|s| day_ms(&s))

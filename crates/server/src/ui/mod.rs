@@ -7,6 +7,7 @@ pub mod charts;
 pub mod dashboard;
 pub mod finance;
 pub mod pages;
+pub mod project;
 pub mod records;
 pub mod session;
 pub mod settings;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/setup", get(pages::setup_page).post(pages::setup_submit))
         .route("/ui/theme", post(pages::set_theme))
         .route("/", get(dashboard::overview))
+        .route("/project/{id}", get(project::project_page))
         .route("/finance", get(finance::finance_page))
         .route("/finance/operations", post(finance::create_operation))
         .route(
@@ -81,10 +83,12 @@ pub struct Layout {
     pub csrf: String,
     pub theme: String,
     pub path: String,
+    /// The tenant's projects (id, name) for the navigation.
+    pub projects: Vec<(String, String)>,
 }
 
 impl Layout {
-    pub fn new(
+    pub async fn new(
         state: &AppState,
         auth: &Auth,
         headers: &HeaderMap,
@@ -113,6 +117,13 @@ impl Layout {
             csrf: csrf.token.clone(),
             theme: session::theme(headers),
             path: path.to_owned(),
+            projects: match crate::settings::service::tree(state, &auth.tenant_id).await {
+                Ok(tree) => crate::settings::service::projects(&tree),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "navigation without projects");
+                    Vec::new()
+                }
+            },
         };
         (layout, csrf)
     }

@@ -336,7 +336,8 @@ pub async fn section(
         section.path,
         section.active,
         &trail,
-    );
+    )
+    .await;
     csrf.attach(render(&SectionPage {
         layout,
         description: section.description,

@@ -265,7 +265,8 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
         "/settings",
         "settings",
         &[("Settings", None)],
-    );
+    )
+    .await;
     let loaded = async {
         Ok::<_, ApiError>((
             service::tree(state, &auth.tenant_id).await?,

@@ -346,7 +346,8 @@ pub async fn page_response(
             (BOTS.title, Some(BOTS.path)),
             (&name, None),
         ],
-    );
+    )
+    .await;
     let status = Some(text("status"))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "offline".into());

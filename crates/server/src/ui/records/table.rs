@@ -74,6 +74,8 @@ pub struct TableQuery {
     status: Option<String>,
     #[serde(rename = "type")]
     r#type: Option<String>,
+    /// Only records of this project (the Project page links here).
+    project_id: Option<String>,
     sort: Option<String>,
     order: Option<String>,
     page: Option<u64>,
@@ -100,6 +102,9 @@ impl TableQuery {
             if let Some(v) = self.filter(f.param) {
                 query.append_pair(f.param, v);
             }
+        }
+        if let Some(p) = self.project_id.as_deref().filter(|p| !p.is_empty()) {
+            query.append_pair("project_id", p);
         }
         query
             .append_pair("sort", sort)
@@ -131,6 +136,8 @@ struct TablePage {
     noun: &'static str,
     open_label: &'static str,
     q: String,
+    /// Kept across filter submissions (`/bots?project_id=...`).
+    project_id: String,
     sort: String,
     order: &'static str,
     filters: Vec<FilterView>,
@@ -168,6 +175,7 @@ async fn table_response(
         q: tq.q.clone(),
         status: tq.filter("status").map(str::to_owned),
         r#type: tq.filter("type").map(str::to_owned),
+        project_id: tq.project_id.clone().filter(|p| !p.is_empty()),
         sort: Some(sort.clone()),
         order: tq.order.clone().or(Some(order.into())),
         page: tq.page,
@@ -253,7 +261,8 @@ async fn table_response(
         spec.path,
         spec.active,
         &[(spec.section, None), (spec.title, Some(spec.path))],
-    );
+    )
+    .await;
     let view = TablePage {
         layout,
         path: spec.path,
@@ -265,6 +274,7 @@ async fn table_response(
             "Open"
         },
         q: tq.q.clone().unwrap_or_default(),
+        project_id: tq.project_id.clone().unwrap_or_default(),
         rows: rows(spec, &models, &ctx),
         total,
         page,
@@ -392,7 +402,8 @@ async fn edit_response(
             (spec.title, Some(spec.path)),
             (&name, None),
         ],
-    );
+    )
+    .await;
     let view = EditPage {
         layout,
         slug: spec.slug,

@@ -184,7 +184,8 @@ async fn calendar_response(
             ("Workspace", None),
             ("Calendar", Some("/workspace/calendar")),
         ],
-    );
+    )
+    .await;
     let view = CalendarPage {
         layout,
         month_label: first.format("%B %Y").to_string(),
@@ -316,7 +317,8 @@ async fn kanban_response(
         "/workspace/kanban",
         "kanban",
         &[("Workspace", None), ("Kanban", Some("/workspace/kanban"))],
-    );
+    )
+    .await;
     let view = KanbanPage {
         layout,
         columns,

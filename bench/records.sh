@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Records benchmark of Bot-Mox: 100,000 bots and 200,000 finance operations in one tenant,
+# then, with release builds, on SQLite and on PostgreSQL:
+#   list       GET /api/v1/bots, filtered by status and project, sorted by name descending,
+#              page 20 of 50 rows (filter, sort and paging all in the database)
+#   aggregate  GET /api/v1/finance/summary for the last 365 days by month (SQL aggregates)
+#   patch      PATCH /api/v1/bots/<random one of the 100,000> {"character/level": 42}
+#   overview   GET / : the Overview page, signed in through the login form (cookie session)
+#
+# The targets are latencies at the server, so the default concurrency is low (CONNECTIONS=4):
+# with 2 cores shared by the load generator, more connections measure queueing instead.
+# The load generator and server share the machine; compare runs on the same host only.
+#
+# Knobs: those of bench/lib.sh (CONNECTIONS here defaults to 4), plus BOTS [100000] and
+# OPERATIONS [200000].
+#
+# Usage: bench/records.sh
+set -euo pipefail
+CONNECTIONS="${CONNECTIONS:-4}"
+BOTS="${BOTS:-100000}"
+OPERATIONS="${OPERATIONS:-200000}"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# A session cookie from the login form: fetch the form (CSRF cookie and token), post it.
+ui_cookie() {
+    local base="$1" jar="$WORK/cookies.txt" token
+    rm -f "$jar"
+    token="$(curl -fsS --noproxy '*' -c "$jar" "$base/login" \
+        | grep -o 'name="_csrf" value="[^"]*"' | head -n1 | sed 's/.*value="//; s/"$//')"
+    curl -fsS --noproxy '*' -b "$jar" -c "$jar" -o /dev/null -H "Origin: $base" \
+        --data-urlencode "_csrf=$token" --data-urlencode "email=$BENCH_EMAIL" \
+        --data-urlencode "password=$BENCH_PASSWORD" "$base/login"
+    awk '$6 == "botmox_session" { print "botmox_session=" $7 }' "$jar"
+}
+
+# Seed, serve and load one backend. $1 label (sqlite|postgres); $2 database URL.
+bench_records() {
+    local backend="$1" database_url="$2"
+    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log" port base cookie
+    mkdir -p "$data"
+    local db_args=(--data-dir "$data" --database-url "$database_url")
+    "$BOTMOX" user create --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
+        --role user "${db_args[@]}" >"$WORK/user-$backend.log" 2>&1 \
+        || { cat "$WORK/user-$backend.log" >&2; return 1; }
+    log "seeding $BOTS bots and $OPERATIONS operations ($backend)"
+    "$LOADGEN" seed --database-url "$database_url" --bots "$BOTS" --operations "$OPERATIONS" \
+        2> >(tee "$WORK/seed-$backend.log" >&2)
+
+    port="$(free_port)"
+    base="http://127.0.0.1:$port"
+    log "botmox serve ($backend) on $base"
+    RUST_LOG="${BENCH_RUST_LOG:-info,sqlx=warn,sea_orm=warn}" "$BOTMOX" serve "${db_args[@]}" \
+        --listen "127.0.0.1:$port" \
+        --rate-limit-per-address "$HIGH_LIMIT" \
+        --rate-limit-per-principal "$HIGH_LIMIT" \
+        >"$logfile" 2>&1 &
+    SERVER_PID=$!
+    wait_ready "$base/api/v1/health/live" "$SERVER_PID" "$logfile"
+    local login=(--login "$BENCH_EMAIL:$BENCH_PASSWORD" --login-url "$base")
+    local now year_ago
+    now="$(date +%s)000"
+    year_ago="$(( $(date +%s) - 365 * 86400 ))000"
+
+    load "list-$backend" \
+        "$base/api/v1/bots?status=farming&project_id=p1&sort=name&order=desc&page=20&limit=50" "${login[@]}"
+    load "aggregate-$backend" \
+        "$base/api/v1/finance/summary?from=$year_ago&to=$now&period=month" "${login[@]}"
+    load "patch-$backend" "$base/api/v1/bots/bench-bot-{n}" --n-range "$BOTS" \
+        --method PATCH --body '{"character/level": 42}' "${login[@]}"
+    cookie="$(ui_cookie "$base")"
+    [[ -n "$cookie" ]] || { echo "could not sign in through the login form" >&2; return 1; }
+    load "overview-$backend" "$base/" --header "Cookie: $cookie"
+    rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-peak-$backend.txt"
+
+    stop_pid "$SERVER_PID"
+    SERVER_PID=""
+}
+
+build_release
+bench_records sqlite "sqlite://$WORK/data-sqlite/botmox.db"
+log "creating database $PG_DB on $PG_ADMIN_URL"
+psql "$PG_ADMIN_URL/postgres" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $PG_DB" >/dev/null
+PG_CREATED=1
+bench_records postgres "$PG_ADMIN_URL/$PG_DB"
+
+echo
+echo "Bot-Mox records benchmark: $BOTS bots, $OPERATIONS operations; $CONNECTIONS connections, ${DURATION}s measured (+${WARMUP}s warm-up), $(nproc) CPUs"
+printf '%-22s %10s %10s %10s %10s\n' label rps p50_ms p99_ms peak_rss_MB
+for backend in sqlite postgres; do
+    for what in list aggregate patch overview; do
+        label="$what-$backend"
+        printf '%-22s %10s %10s %10s %10s\n' "$label" "$(field "$label" rps)" \
+            "$(field "$label" p50)" "$(field "$label" p99)" "$(cat "$WORK/rss-peak-$backend.txt")"
+    done
+done
