@@ -128,8 +128,9 @@ field() {
 build_release() {
     if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
         log "building release binaries into $CARGO_TARGET_DIR"
-        cargo build --release -p botmox-server --bin botmox
-        cargo build --release -p botmox-testkit --bin botmox-loadgen
+        # One invocation: built together, the two share one feature set of their dependencies
+        # (built apart, cargo compiles the shared dependencies twice).
+        cargo build --release -p botmox-server --bin botmox -p botmox-testkit --bin botmox-loadgen
     fi
     [[ -x "$BOTMOX" && -x "$LOADGEN" ]] || { echo "missing $BOTMOX or $LOADGEN" >&2; exit 1; }
 }

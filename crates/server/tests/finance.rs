@@ -27,9 +27,10 @@ both_backends! {
         let s = server.user_session("acme", "op@example.com", Role::User).await;
         let t = &s.access_token;
         server.put("/api/v1/settings/projects", t, json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}})).await;
-        let a = server.create("/api/v1/bots", t, json!({"name": "a"})).await;
+        let a = server.create("/api/v1/bots", t, json!({"name": "a", "status": "farming"})).await;
         let b = server.create("/api/v1/bots", t, json!({"name": "b"})).await;
-        for (kind, category, amount, currency, date, project, bot) in [
+        let mut ids = vec![String::new(); 7];
+        for (i, (kind, category, amount, currency, date, project, bot)) in [
             ("income", "sale", 100.0, "USD", ms(2026, 1, 5), "tbc", Some(&a)),
             ("income", "sale", 50.5, "USD", ms(2026, 1, 5), "mid", Some(&b)),
             ("expense", "proxy", 20.0, "USD", ms(2026, 1, 6), "tbc", Some(&a)),
@@ -37,19 +38,19 @@ both_backends! {
             ("income", "sale", 30.0, "USD", ms(2026, 3, 31), "mid", Some(&a)),
             ("income", "sale", 9999.0, "gold", ms(2026, 1, 5), "tbc", Some(&a)),
             ("income", "sale", 7.0, "USD", ms(2025, 12, 31), "tbc", Some(&a)),
-        ] {
-            server.create("/api/v1/finance/operations", t, json!({"type": kind, "category": category, "amount": amount,
+        ].into_iter().enumerate() {
+            ids[i] = server.create("/api/v1/finance/operations", t, json!({"type": kind, "category": category, "amount": amount,
                 "currency": currency, "date": date, "project_id": project, "bot_id": bot})).await;
         }
         let q = format!("from={}&to={}", day(2026, 1, 1), day(2026, 4, 1));
         let (status, month) = server.get(&format!("/api/v1/finance/summary?{q}&period=month"), t).await;
         assert_eq!(status, StatusCode::OK, "{month}");
         let m = &month["data"];
-        assert_eq!(m["totals"], json!({"income": 180.5, "expense": 35.0, "profit": 145.5, "operations": 5, "active_bots": 2}));
+        assert_eq!(m["totals"], json!({"income": 180.5, "expense": 35.0, "profit": 145.5, "operations": 5, "active_bots": 1}));
         let series: Vec<(String, f64, f64, i64)> = m["series"].as_array().unwrap().iter().map(|b| (
             b["period"].as_str().unwrap().to_owned(), b["income"].as_f64().unwrap(), b["expense"].as_f64().unwrap(),
-            b["active_bots"].as_i64().unwrap())).collect();
-        assert_eq!(series, [("2026-01-01".into(), 150.5, 20.0, 2), ("2026-02-01".into(), 0.0, 15.0, 0), ("2026-03-01".into(), 30.0, 0.0, 1)]);
+            b["operations"].as_i64().unwrap())).collect();
+        assert_eq!(series, [("2026-01-01".into(), 150.5, 20.0, 3), ("2026-02-01".into(), 0.0, 15.0, 1), ("2026-03-01".into(), 30.0, 0.0, 1)]);
         let categories: Vec<Value> = m["by_category"].as_array().unwrap().clone();
         assert!(categories.contains(&json!({"type": "income", "category": "sale", "total": 180.5})), "{categories:?}");
         assert!(categories.contains(&json!({"type": "expense", "category": "proxy", "total": 20.0})));
@@ -57,6 +58,19 @@ both_backends! {
             {"project_id": "mid", "income": 80.5, "expense": 0.0, "profit": 80.5},
             {"project_id": "tbc", "income": 100.0, "expense": 35.0, "profit": 65.0},
         ]));
+
+        // The totals follow edits and deletes of operations.
+        let (status, _) = server.patch(&format!("/api/v1/finance/operations/{}", ids[2]), t, json!({"amount": 25, "category": "other"})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(server.delete(&format!("/api/v1/finance/operations/{}", ids[3]), t).await.0, StatusCode::OK);
+        let (_, after) = server.get(&format!("/api/v1/finance/summary?{q}&period=month"), t).await;
+        let months: Vec<f64> = after["data"]["series"].as_array().unwrap().iter().map(|b| b["expense"].as_f64().unwrap()).collect();
+        assert_eq!(months, [25.0, 0.0, 0.0]);
+        let categories = after["data"]["by_category"].as_array().unwrap();
+        assert!(!categories.iter().any(|c| c["category"] == "proxy" || c["category"] == "subscription_game"), "{categories:?}");
+        server.patch(&format!("/api/v1/finance/operations/{}", ids[2]), t, json!({"amount": 20, "category": "proxy"})).await;
+        server.create("/api/v1/finance/operations", t, json!({"type": "expense", "category": "subscription_game", "amount": 15,
+            "currency": "USD", "date": ms(2026, 2, 1), "project_id": "tbc"})).await;
 
         let (_, week) = server.get(&format!("/api/v1/finance/summary?from={}&to={}&period=week", day(2026, 1, 5), day(2026, 1, 19)), t).await;
         let weeks: Vec<(&str, f64)> = week["data"]["series"].as_array().unwrap().iter()
@@ -67,7 +81,7 @@ both_backends! {
         assert_eq!(gold["data"]["totals"]["income"], 9999.0);
 
         let (_, daily) = server.get(&format!("/api/v1/finance/daily-stats?{q}"), t).await;
-        assert_eq!(daily["data"]["2026-01-05"], json!({"date": "2026-01-05", "total_expenses": 0.0, "total_revenue": 150.5, "net_profit": 150.5, "active_bots": 2}));
+        assert_eq!(daily["data"]["2026-01-05"], json!({"date": "2026-01-05", "total_expenses": 0.0, "total_revenue": 150.5, "net_profit": 150.5, "operations": 2}));
         assert_eq!(daily["data"].as_object().unwrap().len(), 4, "days with operations only");
 
         for bad in ["period=year", "from=10&to=5", "from=0&to=1900000000000&period=day", "from=x"] {

@@ -56,7 +56,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 
 /// Apply every migration not applied yet. Migrations are forward-only.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    migrations::Migrator::up(db, None).await
+    migrations::Migrator::up(db, None).await?;
+    refresh_statistics(db).await
+}
+
+/// Let the query planner know the data: SQLite keeps no statistics unless asked
+/// (`PRAGMA optimize` analyses the tables that need it); PostgreSQL's autovacuum does this
+/// by itself, but after a bulk load an explicit `ANALYZE` saves waiting for it.
+pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::ConnectionTrait;
+    let sql = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => "PRAGMA optimize=0x10002",
+        _ => "ANALYZE",
+    };
+    db.execute_unprepared(sql).await.map(|_| ())
 }
 
 /// Pool figures for the metrics endpoint: (open connections, idle connections).

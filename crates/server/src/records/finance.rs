@@ -1,17 +1,23 @@
-//! Finance aggregates computed in SQL from the operations (the reference only served a
-//! stored blob): income, expenses and profit per day, week or month, per category and per
-//! project, for one currency, plus how many bots had operations in each period.
+//! Finance aggregates (the reference only served a stored blob): income, expenses and
+//! profit per day, week or month, per category and per project, for one currency. They are
+//! read from `finance_daily`, the per-day totals the records service keeps in the same
+//! transaction as every operation's write, so a year is a few thousand rows at most.
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
-use sea_orm::sea_query::{Expr, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Statement,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::kinds::Kind;
+use super::store;
 use crate::app::AppState;
 use crate::auth::Auth;
-use crate::db::entity::record::{Column, Entity};
+use crate::db::entity::finance_daily::{self, Column, Entity};
+use crate::db::entity::record;
 use crate::http::{ApiError, ApiResult};
 
 const DAY_MS: i64 = 86_400_000;
@@ -47,8 +53,7 @@ pub struct Bucket {
     pub income: f64,
     pub expense: f64,
     pub profit: f64,
-    /// Distinct bots with an operation in the period.
-    pub active_bots: i64,
+    pub operations: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,6 +78,8 @@ pub struct Totals {
     pub expense: f64,
     pub profit: f64,
     pub operations: i64,
+    /// Bots working now (status prepare, leveling, profession or farming), of the project
+    /// when one is chosen.
     pub active_bots: i64,
 }
 
@@ -135,19 +142,19 @@ fn boundaries(period: Period, from: i64, to: i64) -> ApiResult<Vec<i64>> {
     Ok(out)
 }
 
-/// SQL for the index of an operation's period among `starts` (one comparison per period
-/// boundary for months; arithmetic for days and weeks).
+/// SQL for the index of a day's period among `starts` (days since the epoch): arithmetic
+/// for days and weeks, one comparison per boundary for months.
 fn bucket_sql(period: Period, starts: &[i64]) -> String {
     let first = starts.first().copied().unwrap_or_default();
     match period {
-        Period::Day => format!("CAST((date_ms - {first}) / {DAY_MS} AS BIGINT)"),
-        Period::Week => format!("CAST((date_ms - {first}) / {} AS BIGINT)", 7 * DAY_MS),
+        Period::Day => format!("CAST(day - {first} AS BIGINT)"),
+        Period::Week => format!("CAST((day - {first}) / 7 AS BIGINT)"),
         Period::Month => {
             let whens: String = starts
                 .iter()
                 .enumerate()
                 .skip(1)
-                .map(|(i, s)| format!(" WHEN date_ms < {s} THEN {}", i - 1))
+                .map(|(i, s)| format!(" WHEN day < {s} THEN {}", i - 1))
                 .collect();
             format!(
                 "CAST(CASE{whens} ELSE {} END AS BIGINT)",
@@ -157,30 +164,75 @@ fn bucket_sql(period: Period, starts: &[i64]) -> String {
     }
 }
 
-fn sum_of(kind: &str) -> SimpleExpr {
-    Expr::cust(format!(
-        "COALESCE(SUM(CASE WHEN type = '{kind}' THEN amount ELSE 0.0 END), 0.0)"
-    ))
+/// Sums kept as running totals can carry float noise from many additions and removals.
+fn tidy(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
 }
 
-/// Operations of the tenant in the range, currency and project.
-fn operations(
-    auth: &Auth,
-    from: i64,
-    to: i64,
-    currency: &str,
-    project: Option<&str>,
-) -> sea_orm::Select<Entity> {
-    let mut q = Entity::find()
-        .filter(Column::TenantId.eq(&auth.tenant_id))
-        .filter(Column::Kind.eq(Kind::FinanceOperation.as_str()))
-        .filter(Column::Currency.eq(currency))
-        .filter(Column::DateMs.gte(from))
-        .filter(Column::DateMs.lt(to));
-    if let Some(p) = project {
-        q = q.filter(Column::ProjectId.eq(p));
-    }
-    q
+/// What one operation adds to (or, with `sign` -1, removes from) the daily totals.
+pub async fn apply(db: &impl ConnectionTrait, m: &record::Model, sign: f64) -> Result<(), DbErr> {
+    let (Some(date), Some(currency), Some(kind), Some(amount)) =
+        (m.date_ms, m.currency.as_ref(), m.r#type.as_ref(), m.amount)
+    else {
+        return Ok(());
+    };
+    let row = finance_daily::ActiveModel {
+        tenant_id: Set(m.tenant_id.clone()),
+        currency: Set(currency.clone()),
+        day: Set(date.div_euclid(DAY_MS)),
+        project_id: Set(m.project_id.clone().unwrap_or_default()),
+        category: Set(m.category.clone().unwrap_or_default()),
+        r#type: Set(kind.clone()),
+        amount: Set(sign * amount),
+        operations: Set(sign as i64),
+    };
+    Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                Column::TenantId,
+                Column::Currency,
+                Column::Day,
+                Column::ProjectId,
+                Column::Category,
+                Column::Type,
+            ])
+            .value(
+                Column::Amount,
+                Expr::col((Entity, Column::Amount)).add(Expr::cust("excluded.amount")),
+            )
+            .value(
+                Column::Operations,
+                Expr::col((Entity, Column::Operations)).add(Expr::cust("excluded.operations")),
+            )
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+/// Recompute a tenant's daily totals from its operations (after a bulk import).
+pub async fn rebuild(db: &impl ConnectionTrait, tenant: &str) -> Result<(), DbErr> {
+    Entity::delete_many()
+        .filter(Column::TenantId.eq(tenant))
+        .exec(db)
+        .await?;
+    let backend = db.get_database_backend();
+    let sql = "INSERT INTO finance_daily \
+        (tenant_id, day, currency, project_id, category, type, amount, operations) \
+        SELECT tenant_id, date_ms / 86400000, currency, COALESCE(project_id, ''), \
+        COALESCE(category, ''), type, SUM(amount), COUNT(*) FROM records \
+        WHERE tenant_id = $1 AND kind = 'finance_operations' AND date_ms IS NOT NULL \
+        AND currency IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL \
+        GROUP BY tenant_id, date_ms / 86400000, currency, COALESCE(project_id, ''), \
+        COALESCE(category, ''), type";
+    db.execute(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [tenant.into()],
+    ))
+    .await
+    .map(|_| ())
 }
 
 pub async fn summary(state: &AppState, auth: &Auth, p: SummaryParams) -> ApiResult<Summary> {
@@ -205,19 +257,33 @@ pub async fn summary(state: &AppState, auth: &Auth, p: SummaryParams) -> ApiResu
         .map(str::trim)
         .filter(|s| !s.is_empty());
     let starts = boundaries(period, from, to)?;
-    let db = &state.db;
-    let base = || operations(auth, from, to, &currency, project);
-
-    let rows: Vec<(i64, f64, f64, i64)> = base()
+    let days: Vec<i64> = starts.iter().map(|s| s.div_euclid(DAY_MS)).collect();
+    // Whole UTC days: the day holding `from` up to the day holding the last instant before `to`.
+    let (first_day, end_day) = (from.div_euclid(DAY_MS), (to - 1).div_euclid(DAY_MS) + 1);
+    let mut select = Entity::find()
+        .filter(Column::TenantId.eq(&auth.tenant_id))
+        .filter(Column::Currency.eq(&currency))
+        .filter(Column::Day.gte(first_day))
+        .filter(Column::Day.lt(end_day));
+    if let Some(p) = project {
+        select = select.filter(Column::ProjectId.eq(p));
+    }
+    let rows: Vec<(i64, String, String, String, f64, i64)> = select
         .select_only()
-        .column_as(Expr::cust(bucket_sql(period, &starts)), "bucket")
-        .column_as(sum_of("income"), "income")
-        .column_as(sum_of("expense"), "expense")
-        .column_as(Expr::cust("COUNT(DISTINCT bot_id)"), "bots")
+        .column_as(Expr::cust(bucket_sql(period, &days)), "bucket")
+        .column(Column::Type)
+        .column(Column::Category)
+        .column(Column::ProjectId)
+        .column_as(Expr::cust("SUM(amount)"), "amount")
+        .column_as(Expr::cust("CAST(SUM(operations) AS BIGINT)"), "operations")
         .group_by(Expr::cust("1"))
+        .group_by(Column::Type)
+        .group_by(Column::Category)
+        .group_by(Column::ProjectId)
         .into_tuple()
-        .all(db)
+        .all(&state.db)
         .await?;
+
     let mut series: Vec<Bucket> = starts
         .iter()
         .map(|s| Bucket {
@@ -226,58 +292,83 @@ pub async fn summary(state: &AppState, auth: &Auth, p: SummaryParams) -> ApiResu
             income: 0.0,
             expense: 0.0,
             profit: 0.0,
-            active_bots: 0,
+            operations: 0,
         })
         .collect();
-    for (i, income, expense, bots) in rows {
-        if let Some(b) = usize::try_from(i).ok().and_then(|i| series.get_mut(i)) {
-            b.income = income;
-            b.expense = expense;
-            b.profit = income - expense;
-            b.active_bots = bots;
+    let mut by_category: Vec<CategoryTotal> = Vec::new();
+    let mut by_project: Vec<ProjectTotal> = Vec::new();
+    // Rows whose operations were all edited away or deleted sum to nothing.
+    for (bucket, kind, category, project_id, amount, operations) in
+        rows.into_iter().filter(|r| r.5 != 0)
+    {
+        let income = kind == "income";
+        if let Some(b) = usize::try_from(bucket).ok().and_then(|i| series.get_mut(i)) {
+            if income {
+                b.income += amount;
+            } else {
+                b.expense += amount;
+            }
+            b.operations += operations;
+        }
+        match by_category
+            .iter_mut()
+            .find(|c| c.r#type == kind && c.category == category)
+        {
+            Some(c) => c.total += amount,
+            None => by_category.push(CategoryTotal {
+                r#type: kind.clone(),
+                category,
+                total: amount,
+            }),
+        }
+        let project_id = Some(project_id).filter(|p| !p.is_empty());
+        let entry = match by_project.iter().position(|p| p.project_id == project_id) {
+            Some(i) => &mut by_project[i],
+            None => {
+                by_project.push(ProjectTotal {
+                    project_id,
+                    income: 0.0,
+                    expense: 0.0,
+                    profit: 0.0,
+                });
+                by_project.last_mut().expect("just pushed")
+            }
+        };
+        if income {
+            entry.income += amount;
+        } else {
+            entry.expense += amount;
         }
     }
-
-    let by_category: Vec<CategoryTotal> = base()
-        .select_only()
-        .column(Column::Type)
-        .column(Column::Category)
-        .column_as(Expr::cust("COALESCE(SUM(amount), 0.0)"), "total")
-        .group_by(Column::Type)
-        .group_by(Column::Category)
-        .into_tuple::<(Option<String>, Option<String>, f64)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|(t, c, total)| CategoryTotal {
-            r#type: t.unwrap_or_default(),
-            category: c.unwrap_or_default(),
-            total,
-        })
-        .collect();
-
-    let mut by_project: Vec<ProjectTotal> = base()
-        .select_only()
-        .column(Column::ProjectId)
-        .column_as(sum_of("income"), "income")
-        .column_as(sum_of("expense"), "expense")
-        .group_by(Column::ProjectId)
-        .into_tuple::<(Option<String>, f64, f64)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|(project_id, income, expense)| ProjectTotal {
-            project_id,
-            income,
-            expense,
-            profit: income - expense,
-        })
-        .collect();
+    for b in &mut series {
+        b.income = tidy(b.income);
+        b.expense = tidy(b.expense);
+        b.profit = tidy(b.income - b.expense);
+    }
+    for c in &mut by_category {
+        c.total = tidy(c.total);
+    }
+    by_category.sort_by(|a, b| (&a.r#type, &a.category).cmp(&(&b.r#type, &b.category)));
+    for p in &mut by_project {
+        p.income = tidy(p.income);
+        p.expense = tidy(p.expense);
+        p.profit = tidy(p.income - p.expense);
+    }
     by_project.sort_by(|a, b| a.project_id.cmp(&b.project_id));
 
-    let (operations, active_bots) = counts(db, base()).await?;
-    let income: f64 = series.iter().map(|b| b.income).sum();
-    let expense: f64 = series.iter().map(|b| b.expense).sum();
+    let working = store::count_by_status(&state.db, &auth.tenant_id, Kind::Bot, project).await?;
+    let active_bots = working
+        .iter()
+        .filter(|(s, _)| {
+            matches!(
+                s.as_deref(),
+                Some("prepare" | "leveling" | "profession" | "farming")
+            )
+        })
+        .map(|(_, n)| n)
+        .sum();
+    let income = tidy(series.iter().map(|b| b.income).sum());
+    let expense = tidy(series.iter().map(|b| b.expense).sum());
     Ok(Summary {
         from,
         to,
@@ -286,28 +377,14 @@ pub async fn summary(state: &AppState, auth: &Auth, p: SummaryParams) -> ApiResu
         totals: Totals {
             income,
             expense,
-            profit: income - expense,
-            operations,
+            profit: tidy(income - expense),
+            operations: series.iter().map(|b| b.operations).sum(),
             active_bots,
         },
         series,
         by_category,
         by_project,
     })
-}
-
-async fn counts(
-    db: &impl ConnectionTrait,
-    select: sea_orm::Select<Entity>,
-) -> Result<(i64, i64), DbErr> {
-    let row: Option<(i64, i64)> = select
-        .select_only()
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .column_as(Expr::cust("COUNT(DISTINCT bot_id)"), "bots")
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(row.unwrap_or((0, 0)))
 }
 
 #[cfg(test)]
@@ -339,7 +416,11 @@ mod tests {
         let sql = bucket_sql(Period::Month, &[10, 20, 30]);
         assert_eq!(
             sql,
-            "CAST(CASE WHEN date_ms < 20 THEN 0 WHEN date_ms < 30 THEN 1 ELSE 2 END AS BIGINT)"
+            "CAST(CASE WHEN day < 20 THEN 0 WHEN day < 30 THEN 1 ELSE 2 END AS BIGINT)"
+        );
+        assert_eq!(
+            bucket_sql(Period::Week, &[7, 14]),
+            "CAST((day - 7) / 7 AS BIGINT)"
         );
     }
 }

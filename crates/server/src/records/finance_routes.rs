@@ -35,7 +35,7 @@ pub struct DailyParams {
 }
 
 /// The reference's shape: `{ "YYYY-MM-DD": {date, total_expenses, total_revenue,
-/// net_profit, active_bots} }` for days with operations.
+/// net_profit, operations} }` for days with operations.
 #[utoipa::path(get, path = "/api/v1/finance/daily-stats", tag = "finance", security(("bearer" = [])),
     params(DailyParams), responses((status = 200), (status = 400)))]
 pub async fn daily_stats(
@@ -58,11 +58,11 @@ pub async fn daily_stats(
     let days: Map<String, Value> = summary
         .series
         .into_iter()
-        .filter(|b| b.income != 0.0 || b.expense != 0.0 || b.active_bots > 0)
+        .filter(|b| b.operations > 0)
         .map(|b| {
             let value = json!({
                 "date": b.period, "total_expenses": b.expense, "total_revenue": b.income,
-                "net_profit": b.profit, "active_bots": b.active_bots,
+                "net_profit": b.profit, "operations": b.operations,
             });
             (b.period, value)
         })

@@ -9,6 +9,7 @@ use botmox_proto::auth::Role;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Map, Value, json};
 
+use super::finance;
 use super::kinds::{CHARACTER, Kind};
 use super::store::{self, ListQuery, NewRecord};
 use crate::app::AppState;
@@ -227,9 +228,28 @@ pub async fn rewrite(
         Some(&before),
         now_ms().max(current.updated_at),
     );
-    store::update(db, new, current)
+    let written = store::update(db, new, current)
         .await?
-        .ok_or_else(precondition_failed)
+        .ok_or_else(precondition_failed)?;
+    track_totals(db, Some(current), Some(&written)).await?;
+    Ok(written)
+}
+
+/// Keep the finance daily totals in step with a finance operation's write (same
+/// transaction): take out what it was, add what it is.
+async fn track_totals(
+    db: &impl ConnectionTrait,
+    before: Option<&record::Model>,
+    after: Option<&record::Model>,
+) -> Result<(), sea_orm::DbErr> {
+    let finance = Kind::FinanceOperation.as_str();
+    if let Some(old) = before.filter(|m| m.kind == finance) {
+        finance::apply(db, old, -1.0).await?;
+    }
+    if let Some(new) = after.filter(|m| m.kind == finance) {
+        finance::apply(db, new, 1.0).await?;
+    }
+    Ok(())
 }
 
 pub async fn create(
@@ -259,7 +279,14 @@ pub async fn create(
     check_project(state, auth, &doc, None).await?;
     check_bots(state, auth, kind, &doc, None).await?;
     let new = prepare(state, auth, kind, &id, doc, None, now_ms());
-    match store::insert(&state.db, new).await {
+    let inserted = async {
+        let txn = state.db.begin().await?;
+        let m = store::insert(&txn, new).await?;
+        track_totals(&txn, None, Some(&m)).await?;
+        txn.commit().await?;
+        Ok::<_, sea_orm::DbErr>(m)
+    };
+    match inserted.await {
         Ok(m) => Ok(m),
         Err(e) if is_unique_violation(&e) => Err(ApiError::new(
             ErrorCode::AlreadyExists,
@@ -372,9 +399,13 @@ pub async fn patch(
             now_ms().max(current.updated_at),
         );
         // The write only lands if nobody wrote in between (same version): no lost updates.
-        if let Some(written) = store::update(&state.db, new, &current).await? {
+        let txn = state.db.begin().await?;
+        if let Some(written) = store::update(&txn, new, &current).await? {
+            track_totals(&txn, Some(&current), Some(&written)).await?;
+            txn.commit().await?;
             return Ok(written);
         }
+        drop(txn);
         if expected.is_some() {
             return Err(precondition_failed());
         }
@@ -517,6 +548,7 @@ pub async fn delete(
     if !store::delete(&txn, &auth.tenant_id, kind, id).await? {
         return Err(ApiError::not_found(kind.label()));
     }
+    track_totals(&txn, Some(&current), None).await?;
     txn.commit().await?;
     Ok(())
 }

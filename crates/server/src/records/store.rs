@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::Value;
 
@@ -348,6 +348,14 @@ pub async fn list(
         let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
         cond = cond.add(Expr::col(Column::Search).like(LikeExpr::new(pattern).escape('\\')));
     }
+    // The count reads the index only: no columns, no ordering.
+    let total: Option<i64> = record::Entity::find()
+        .filter(cond.clone())
+        .select_only()
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .into_tuple()
+        .one(db)
+        .await?;
     let select = record::Entity::find().filter(cond);
     let select = if q.descending {
         select
@@ -358,7 +366,10 @@ pub async fn list(
             .order_by_asc(q.sort.column())
             .order_by_asc(Column::Id)
     };
-    let paginator = select.paginate(db, q.limit);
-    let total = paginator.num_items().await?;
-    Ok((paginator.fetch_page(q.page.saturating_sub(1)).await?, total))
+    let rows = select
+        .offset(q.page.saturating_sub(1).saturating_mul(q.limit))
+        .limit(q.limit)
+        .all(db)
+        .await?;
+    Ok((rows, total.unwrap_or(0).max(0) as u64))
 }

@@ -4,6 +4,7 @@
 mod m20261126_000001_foundation;
 mod m20261126_000002_records;
 mod m20261126_000003_bot_history_settings;
+mod m20261126_000004_finance_daily;
 
 use sea_orm_migration::prelude::*;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_foundation::Migration),
             Box::new(m20261126_000002_records::Migration),
             Box::new(m20261126_000003_bot_history_settings::Migration),
+            Box::new(m20261126_000004_finance_daily::Migration),
         ]
     }
 
