@@ -46,6 +46,7 @@ pub struct Shared {
     pub blob: BlobStore,
     pub auth_cache: Arc<PrincipalCache>,
     pub sealer: Arc<Sealer>,
+    pub writes: db::WriteGate,
 }
 
 impl AppState {
@@ -69,6 +70,7 @@ impl AppState {
         Ok(Self(Arc::new(Shared {
             auth_cache,
             sealer: Arc::new(Sealer::new(&key)),
+            writes: db::WriteGate::for_database(&db),
             access: Arc::new(AccessTokens::new(&key)),
             key: Arc::new(key),
             limits: RateLimits::new(&config),

@@ -108,3 +108,22 @@ pub async fn backoff(attempt: usize) {
     let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
+
+/// Queues this process's record and settings writes on SQLite, which allows one writer at a
+/// time: without it, concurrent writers meet `SQLITE_BUSY` and wait in SQLite's sleeping
+/// busy handler, which shows as a long latency tail. PostgreSQL needs no gate.
+pub struct WriteGate(Option<tokio::sync::Mutex<()>>);
+
+impl WriteGate {
+    pub fn for_database(db: &DatabaseConnection) -> Self {
+        Self(matches!(db, DatabaseConnection::SqlxSqlitePoolConnection(_)).then(Default::default))
+    }
+
+    /// Hold the returned guard for the whole write transaction.
+    pub async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        }
+    }
+}

@@ -247,6 +247,7 @@ async fn apply(
         let Some(change) = plan(&service::document(&current), now)? else {
             return Ok(current);
         };
+        let _gate = state.writes.enter().await;
         let txn = state.db.begin().await?;
         let written = match service::rewrite(&txn, state, auth, &current, change.doc).await {
             Ok(m) => m,

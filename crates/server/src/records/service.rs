@@ -280,6 +280,7 @@ pub async fn create(
     check_bots(state, auth, kind, &doc, None).await?;
     let new = prepare(state, auth, kind, &id, doc, None, now_ms());
     let inserted = async {
+        let _gate = state.writes.enter().await;
         let txn = state.db.begin().await?;
         let m = store::insert(&txn, new).await?;
         track_totals(&txn, None, Some(&m)).await?;
@@ -399,6 +400,7 @@ pub async fn patch(
             now_ms().max(current.updated_at),
         );
         // The write only lands if nobody wrote in between (same version): no lost updates.
+        let gate = state.writes.enter().await;
         let txn = state.db.begin().await?;
         if let Some(written) = store::update(&txn, new, &current).await? {
             track_totals(&txn, Some(&current), Some(&written)).await?;
@@ -406,6 +408,7 @@ pub async fn patch(
             return Ok(written);
         }
         drop(txn);
+        drop(gate);
         if expected.is_some() {
             return Err(precondition_failed());
         }
@@ -532,6 +535,7 @@ pub async fn delete(
     id: &str,
     detach: bool,
 ) -> ApiResult<()> {
+    let _gate = state.writes.enter().await;
     let txn = state.db.begin().await?;
     let current = store::get(&txn, &auth.tenant_id, kind, id)
         .await?

@@ -283,7 +283,7 @@ pub async fn count_by_status(
     let mut select = record::Entity::find()
         .select_only()
         .column(Column::Status)
-        .column_as(Column::Id.count(), "n")
+        .column_as(Expr::cust("COUNT(*)"), "n")
         .filter(Column::TenantId.eq(tenant_id))
         .filter(Column::Kind.eq(kind.as_str()));
     if let Some(p) = project {
@@ -301,7 +301,7 @@ pub async fn count_by_project(
     let rows: Vec<(String, i64)> = record::Entity::find()
         .select_only()
         .column(Column::Kind)
-        .column_as(Column::Id.count(), "n")
+        .column_as(Expr::cust("COUNT(*)"), "n")
         .filter(Column::TenantId.eq(tenant_id))
         .filter(Column::ProjectId.eq(project))
         .group_by(Column::Kind)

@@ -179,7 +179,11 @@ pub async fn write(
             refuse_if_used(state, &auth.tenant_id, gone).await?;
         }
         let now = chrono::Utc::now().timestamp_millis();
-        if store::save(&state.db, &auth.tenant_id, tree.to_string(), version, now).await? {
+        let saved = {
+            let _gate = state.writes.enter().await;
+            store::save(&state.db, &auth.tenant_id, tree.to_string(), version, now).await?
+        };
+        if saved {
             mask_tree(&mut tree);
             return Ok(tree);
         }
