@@ -67,6 +67,7 @@ impl AppState {
         let blob = crate::blob::open_local(&config.blob_dir())?;
         let auth_cache = Arc::new(PrincipalCache::default());
         crate::auth::cache::listen_for_changes(&db, auth_cache.clone());
+        db::spawn_checkpointer(&db);
         Ok(Self(Arc::new(Shared {
             auth_cache,
             sealer: Arc::new(Sealer::new(&key)),

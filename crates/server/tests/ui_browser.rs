@@ -2,7 +2,7 @@
 //! without its CSRF token refused, and the administration pages.
 
 use botmox_proto::auth::Role;
-use botmox_testkit::browser::{Browser, click, fill, path, text_of};
+use botmox_testkit::browser::{Browser, click, fill, path, text_of, wait_for_url};
 use botmox_testkit::{Backend, TestServer};
 use reqwest::StatusCode;
 
@@ -186,6 +186,7 @@ async fn admins_create_users_and_tokens_and_read_the_audit_log() {
     }
     fill(c, "#audit-filter input[name=action]", "token.").await;
     click(c, "#audit-filter button").await;
+    wait_for_url(c, "action=token.").await;
     let filtered = text_of(c, "#audit").await;
     assert!(
         filtered.contains("token.revoke") && !filtered.contains("auth.login"),

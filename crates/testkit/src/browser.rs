@@ -194,3 +194,19 @@ pub async fn select(client: &Client, css: &str, value: &str) {
         .await
         .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
 }
+
+/// Wait (up to 10 s) until the current URL contains `fragment`: a form's answer has loaded.
+pub async fn wait_for_url(client: &Client, fragment: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await.unwrap().to_string();
+        if url.contains(fragment) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page stayed at {url}, expected {fragment}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

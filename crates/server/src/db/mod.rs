@@ -26,7 +26,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Checkpoints run in the background (see `spawn_checkpointer`), not inside the
+            // commit that happens to cross the threshold: no write pays for them.
+            .pragma("wal_autocheckpoint", "0");
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
@@ -58,6 +61,28 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     migrations::Migrator::up(db, None).await?;
     refresh_statistics(db).await
+}
+
+/// With SQLite, copy the write-ahead log back into the database every second, off the
+/// request path (writers never wait for a checkpoint; readers are not blocked by it).
+pub fn spawn_checkpointer(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return;
+    }
+    let db = db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db
+                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    });
 }
 
 /// Let the query planner know the data: SQLite keeps no statistics unless asked

@@ -11,7 +11,7 @@ use botmox_server::records::store::{self, NewRecord};
 use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Args)]
@@ -141,6 +141,13 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         .collect();
     insert_all(&db, &args.tenant, Kind::FinanceOperation, ops, now).await?;
     botmox_server::records::finance::rebuild(&db, &args.tenant).await?;
+    // As after any bulk load: statistics for the planner, and on PostgreSQL the visibility
+    // map (index-only scans) that autovacuum would otherwise set some time later.
+    let after_load = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => "VACUUM ANALYZE",
+        _ => "PRAGMA wal_checkpoint(TRUNCATE)",
+    };
+    db.execute_unprepared(after_load).await?;
     botmox_server::db::refresh_statistics(&db).await?;
     eprintln!(
         "seed: {} bots and {} operations in tenant '{}' in {:.1}s",
