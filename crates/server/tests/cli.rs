@@ -133,6 +133,21 @@ fn help_explains_every_option() {
     );
 }
 
+/// Whether `GET /api/v1/health/live` on the port answers 200.
+fn answers_live(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request =
+        "GET /api/v1/health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
+}
+
 #[test]
 fn serve_with_no_configuration_prints_a_setup_link_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,7 +165,8 @@ fn serve_with_no_configuration_prints_a_setup_link_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // The port is bound before the database and blob store are opened: wait for an answer.
+    while !answers_live(port) {
         assert!(std::time::Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
