@@ -5,6 +5,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,
 };
+use sea_orm::{Iterable, ModelTrait};
 use serde_json::Value;
 
 use super::kinds::{Kind, LIST_SEP, Projection};
@@ -92,8 +93,16 @@ pub async fn update(
 ) -> Result<Option<record::Model>, DbErr> {
     new.owner_id = current.owner_id.clone();
     let model = row(new, current.version + 1, current.created_at);
+    // Only the columns that changed: indexes on unchanged columns are left alone.
+    let mut changes = current.clone().into_active_model();
+    for column in Column::iter() {
+        let value = model.get(column);
+        if value != current.get(column) {
+            changes.set(column, value);
+        }
+    }
     let res = record::Entity::update_many()
-        .set(model.clone().into_active_model().reset_all())
+        .set(changes)
         .filter(Column::TenantId.eq(&current.tenant_id))
         .filter(Column::Kind.eq(&current.kind))
         .filter(Column::Id.eq(&current.id))
