@@ -67,9 +67,7 @@ build_release
 bench_server sqlite ""
 
 # --- PostgreSQL ----------------------------------------------------------------------------
-log "creating database $PG_DB on $PG_ADMIN_URL"
-psql "$PG_ADMIN_URL/postgres" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $PG_DB" >/dev/null
-PG_CREATED=1
+create_pg_db
 bench_server postgres "$PG_ADMIN_URL/$PG_DB"
 
 # --- ceiling: bare axum hello-world ---------------------------------------------------------

@@ -124,6 +124,13 @@ field() {
     grep -o "$2=[0-9.]*" "$WORK/$1.txt" | head -n1 | cut -d= -f2
 }
 
+# Create the throw-away PostgreSQL database $PG_DB (dropped again on exit).
+create_pg_db() {
+    log "creating database $PG_DB on $PG_ADMIN_URL"
+    psql "$PG_ADMIN_URL/postgres" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $PG_DB" >/dev/null
+    PG_CREATED=1
+}
+
 # Build the release binaries unless SKIP_BUILD=1, and check they exist.
 build_release() {
     if [[ "${SKIP_BUILD:-0}" != 1 ]]; then

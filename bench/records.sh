@@ -79,9 +79,7 @@ bench_records() {
 
 build_release
 bench_records sqlite "sqlite://$WORK/data-sqlite/botmox.db"
-log "creating database $PG_DB on $PG_ADMIN_URL"
-psql "$PG_ADMIN_URL/postgres" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $PG_DB" >/dev/null
-PG_CREATED=1
+create_pg_db
 bench_records postgres "$PG_ADMIN_URL/$PG_DB"
 
 echo
