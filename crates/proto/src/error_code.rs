@@ -20,6 +20,10 @@ pub enum ErrorCode {
     LastAdmin,
     SetupTokenInvalid,
     PreconditionFailed,
+    /// A pairing code that is unknown, used or revoked.
+    PairingNotFound,
+    /// A pairing code past its expiry.
+    PairingExpired,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
@@ -38,6 +42,8 @@ impl ErrorCode {
             Self::MethodNotAllowed => 405,
             Self::AlreadyExists | Self::Conflict | Self::InUse | Self::LastAdmin => 409,
             Self::PreconditionFailed => 412,
+            Self::PairingNotFound => 404,
+            Self::PairingExpired => 410,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
@@ -62,6 +68,8 @@ impl ErrorCode {
             Self::LastAdmin => "LAST_ADMIN",
             Self::SetupTokenInvalid => "SETUP_TOKEN_INVALID",
             Self::PreconditionFailed => "PRECONDITION_FAILED",
+            Self::PairingNotFound => "PAIRING_NOT_FOUND",
+            Self::PairingExpired => "PAIRING_EXPIRED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimited => "RATE_LIMITED",

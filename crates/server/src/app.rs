@@ -21,7 +21,9 @@ use crate::http::rate_limit::RateLimits;
 use crate::http::route_table::RouteTable;
 use crate::http::{client_addr, layers, metrics, rate_limit};
 use crate::sealed::Sealer;
-use crate::{api_tokens, audit, auth, db, health, openapi, records, settings, setup, ui, users};
+use crate::{
+    agents, api_tokens, audit, auth, db, health, openapi, records, settings, setup, ui, users,
+};
 
 /// Everything a request handler may need. Cloning is one reference-count increment.
 #[derive(Clone)]
@@ -205,6 +207,13 @@ pub fn api_routes() -> RouteTable<AppState> {
             "/api/v1/bots/{id}/archive",
             records::lifecycle_routes::get_archive,
         )
+        .post("/api/v1/agents/pairings", agents::routes::create_pairing)
+        .post("/api/v1/agents/register", agents::routes::register)
+        .post("/api/v1/agents/heartbeat", agents::routes::heartbeat)
+        .post("/api/v1/agents/token/rotate", agents::routes::rotate)
+        .get("/api/v1/agents", agents::routes::list)
+        .get("/api/v1/agents/{id}", agents::routes::get)
+        .post("/api/v1/agents/{id}/revoke", agents::routes::revoke)
         .get("/api/v1/settings", settings::routes::get_root)
         .put("/api/v1/settings", settings::routes::put_root)
         .patch("/api/v1/settings", settings::routes::patch_root)

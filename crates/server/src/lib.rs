@@ -1,6 +1,7 @@
 //! The Bot-Mox control plane as a library: the `botmox` binary is a thin CLI over it, and the
 //! test harness starts it in-process.
 
+pub mod agents;
 pub mod api_tokens;
 pub mod app;
 pub mod audit;

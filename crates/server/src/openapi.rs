@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api_tokens, audit, auth, health, records, settings, users};
+use crate::{agents, api_tokens, audit, auth, health, records, settings, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,8 +33,10 @@ use crate::{api_tokens, audit, auth, health, records, settings, users};
         settings::routes::get_root, settings::routes::put_root, settings::routes::patch_root,
         settings::routes::get_path, settings::routes::put_path, settings::routes::patch_path,
         settings::routes::reveal,
+        agents::routes::create_pairing, agents::routes::register, agents::routes::heartbeat,
+        agents::routes::rotate, agents::routes::list, agents::routes::get, agents::routes::revoke,
     ),
-    components(schemas(botmox_proto::ErrorEnvelope)),
+    components(schemas(botmox_proto::ErrorEnvelope, agents::service::AgentView)),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness"),
@@ -46,6 +48,7 @@ use crate::{api_tokens, audit, auth, health, records, settings, users};
         (name = "bots", description = "Bot lifecycle (transition, ban, unban), its log and archive"),
         (name = "finance", description = "Finance aggregates computed from the operations"),
         (name = "settings", description = "The tenant's settings tree and storage policy"),
+        (name = "agents", description = "Agent pairing, registration, heartbeats and revocation"),
     )
 )]
 pub struct ApiDoc;

@@ -141,6 +141,10 @@ both_backends! {
             last = server.call(Method::GET, "/api/v1/health/live", None, None).await.0;
         }
         assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+        // Agent registration shares that budget: pairing codes cannot be guessed at speed.
+        let (status, _) = server.call(Method::POST, "/api/v1/agents/register", None,
+            Some(serde_json::json!({"pairing_code": "guess"}))).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     }
 
     async fn health_reports_readiness_of_database_and_blob_store(backend) {

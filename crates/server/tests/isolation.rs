@@ -70,6 +70,10 @@ both_backends! {
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/reveal", &bot).with_body(json!({"field": "account/password"})));
         probes.push(Probe::new(Method::POST, "/api/v1/resources/{kind}/{id}/reveal", &proxy)
             .with_kind("proxies").with_body(json!({"field": "password"})));
+        let (_, pairing) = server.post("/api/v1/agents/pairings", t, json!({"name": "a-agent"})).await;
+        let agent = pairing["data"]["id"].as_str().unwrap().to_owned();
+        probes.push(Probe::new(Method::GET, "/api/v1/agents/{id}", &agent));
+        probes.push(Probe::new(Method::POST, "/api/v1/agents/{id}/revoke", &agent).with_body(json!({})));
         assert_every_id_route_is_covered(&probes);
         assert_not_found_for_other_tenant(&server, &b.access_token, &probes).await;
 

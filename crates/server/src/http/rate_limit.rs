@@ -86,7 +86,11 @@ impl RateLimits {
 /// Endpoints anyone can call without a credential: they get the tighter public limit.
 fn is_public(method: &Method, path: &str) -> bool {
     path.starts_with("/api/v1/health")
-        || (method == Method::POST && matches!(path, "/api/v1/auth/login" | "/api/v1/auth/refresh"))
+        || (method == Method::POST
+            && matches!(
+                path,
+                "/api/v1/auth/login" | "/api/v1/auth/refresh" | "/api/v1/agents/register"
+            ))
         || path == "/login"
         || path.starts_with("/setup")
 }

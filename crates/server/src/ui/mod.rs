@@ -2,6 +2,7 @@
 //! stylesheet and script served from memory, a cookie session and CSRF-checked forms.
 
 pub mod admin;
+pub mod agents;
 pub mod assets;
 pub mod charts;
 pub mod dashboard;
@@ -33,6 +34,9 @@ pub fn router() -> Router<AppState> {
         .route("/ui/theme", post(pages::set_theme))
         .route("/", get(dashboard::overview))
         .route("/project/{id}", get(project::project_page))
+        .route("/agents", get(agents::agents_page))
+        .route("/agents/pairings", post(agents::create_pairing))
+        .route("/agents/{id}/revoke", post(agents::revoke))
         .route("/finance", get(finance::finance_page))
         .route("/finance/operations", post(finance::create_operation))
         .route(

@@ -302,12 +302,6 @@ pub const SECTIONS: &[Section] = &[
         description: "Proxmox VMs: create, provision and operate them through your agent.",
     },
     Section {
-        path: "/agents",
-        active: "agents",
-        trail: &["Operations", "Agents"],
-        description: "Agents paired inside your network, their status and pairing codes.",
-    },
-    Section {
         path: "/vm-ops",
         active: "vm-ops",
         trail: &["Operations", "VM operations"],

@@ -1,5 +1,6 @@
 //! SeaORM entities, one module per table, mirroring the migrations.
 
+pub mod agent;
 pub mod api_token;
 pub mod audit_log;
 pub mod bot_archive;

@@ -5,6 +5,7 @@ mod m20261126_000001_foundation;
 mod m20261126_000002_records;
 mod m20261126_000003_bot_history_settings;
 mod m20261126_000004_finance_daily;
+mod m20261126_000005_agents;
 
 use sea_orm_migration::prelude::*;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_records::Migration),
             Box::new(m20261126_000003_bot_history_settings::Migration),
             Box::new(m20261126_000004_finance_daily::Migration),
+            Box::new(m20261126_000005_agents::Migration),
         ]
     }
 

@@ -1,0 +1,101 @@
+//! `/api/v1/agents/*` (spec api.md §13): pairings and agent management for humans;
+//! registration (public, rate-limited), heartbeat and token rotation for agents.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use botmox_proto::Envelope;
+use serde_json::Value;
+
+use super::principal::AgentAuth;
+use super::service::{self, AgentView};
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::http::{ApiJson, ApiPath, ApiResult};
+
+fn ok(status: StatusCode, value: impl serde::Serialize) -> Response {
+    (status, Json(Envelope::ok(value))).into_response()
+}
+
+/// Create a one-time pairing code (default 15 minutes) with its one-paste bundle, URI and link.
+#[utoipa::path(post, path = "/api/v1/agents/pairings", tag = "agents", security(("bearer" = [])),
+    request_body = Object, responses((status = 201, description = "The pairing; the code is shown only here"), (status = 400), (status = 403)))]
+pub async fn create_pairing(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    Ok(ok(
+        StatusCode::CREATED,
+        service::create_pairing(&s, &auth, body).await?,
+    ))
+}
+
+/// Exchange a pairing code for an agent token (public; limited like sign-in).
+#[utoipa::path(post, path = "/api/v1/agents/register", tag = "agents", request_body = Object,
+    responses((status = 201, description = "The agent with `agent_token`"), (status = 400), (status = 404, description = "PAIRING_NOT_FOUND"), (status = 410, description = "PAIRING_EXPIRED"), (status = 429)))]
+pub async fn register(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    Ok(ok(StatusCode::CREATED, service::register(&s, body).await?))
+}
+
+/// The agent's heartbeat (agent token): version, platform, capabilities, host facts.
+#[utoipa::path(post, path = "/api/v1/agents/heartbeat", tag = "agents", security(("bearer" = [])),
+    request_body = Object, responses((status = 200), (status = 401), (status = 403)))]
+pub async fn heartbeat(
+    State(s): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    Ok(ok(
+        StatusCode::OK,
+        service::heartbeat(&s, agent, body).await?,
+    ))
+}
+
+/// A new agent token (agent token); the old one stops working.
+#[utoipa::path(post, path = "/api/v1/agents/token/rotate", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, description = "`{agent_token, agent_token_expires_at}`"), (status = 401)))]
+pub async fn rotate(State(s): State<AppState>, AgentAuth(agent): AgentAuth) -> ApiResult<Response> {
+    Ok(ok(StatusCode::OK, service::rotate(&s, agent).await?))
+}
+
+/// The caller's agents (admins: the tenant's), newest first, with `online`.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, body = [AgentView])))]
+pub async fn list(State(s): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    Ok(ok(StatusCode::OK, service::list(&s, &auth).await?))
+}
+
+/// One agent (its owner or an admin).
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = AgentView), (status = 404)))]
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(ok(
+        StatusCode::OK,
+        service::view(&service::get(&s, &auth, &id).await?),
+    ))
+}
+
+/// Revoke an agent (its owner or an admin): its token fails on its next request.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/revoke", tag = "agents", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = AgentView), (status = 404), (status = 409)))]
+pub async fn revoke(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    Ok(ok(
+        StatusCode::OK,
+        service::view(&service::revoke(&s, &auth, &id, body).await?),
+    ))
+}

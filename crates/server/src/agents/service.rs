@@ -1,0 +1,373 @@
+//! Pairing, registration, heartbeats, token rotation, listing and revocation of agents.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use botmox_proto::ErrorCode;
+use botmox_proto::auth::Role;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use super::principal::TOKEN_PREFIX;
+use super::store;
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::auth::keys::{hash_secret, random_bytes, random_secret};
+use crate::db::entity::agent::{self, Column};
+use crate::http::{ApiError, ApiResult};
+use crate::schema::{Field, Rule, opt, req, validate};
+use crate::settings;
+
+const DEFAULT_NAME: &str = "Unnamed Agent";
+const MINUTE_MS: i64 = 60_000;
+/// Agent tokens live 30 days; an agent rotates its token before then.
+pub const TOKEN_TTL_MS: i64 = 30 * 24 * 60 * MINUTE_MS;
+
+const PAIRING: &[Field] = &[
+    opt("name", Rule::Str(Some(200))),
+    opt("expires_in_minutes", Rule::Int(5, 1440)),
+    opt("owner_user_id", Rule::Str(Some(200))),
+];
+const CAPABILITIES: Rule = Rule::ListOf(&Rule::Str(Some(200)), 50);
+const REGISTER: &[Field] = &[
+    req("pairing_code", Rule::NonEmpty),
+    opt("machine_name", Rule::Str(Some(200))),
+    opt("version", Rule::Str(Some(100))),
+    opt("platform", Rule::Str(Some(100))),
+    opt("capabilities", CAPABILITIES),
+    opt("public_key", Rule::Str(Some(8192))),
+];
+const HEARTBEAT: &[Field] = &[
+    opt("agent_id", Rule::Str(Some(200))),
+    opt("version", Rule::Str(Some(100))),
+    opt("platform", Rule::Str(Some(100))),
+    opt("capabilities", CAPABILITIES),
+    opt("host", Rule::Object),
+];
+const REVOKE: &[Field] = &[opt("reason", Rule::Str(Some(500)))];
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 time of epoch milliseconds (the reference's agent fields are ISO strings).
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn object(body: Value) -> ApiResult<Map<String, Value>> {
+    match body {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        _ => Err(ApiError::bad_request("Request body must be a JSON object")),
+    }
+}
+
+fn text(body: &Map<String, Value>, key: &str) -> Option<String> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentView {
+    pub id: String,
+    pub tenant_id: String,
+    pub owner_user_id: Option<String>,
+    pub name: String,
+    /// `pending`, `active` or `revoked`.
+    pub status: String,
+    /// Active and seen within the last 120 seconds.
+    pub online: bool,
+    pub version: Option<String>,
+    pub platform: Option<String>,
+    pub capabilities: Vec<String>,
+    pub public_key: Option<String>,
+    pub metadata: Value,
+    pub last_seen_at: Option<String>,
+    pub paired_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn is_online(a: &agent::Model, now: i64) -> bool {
+    a.status == "active"
+        && a.last_seen_at
+            .is_some_and(|t| now - t < super::ONLINE_WINDOW_MS)
+}
+
+pub fn view(a: &agent::Model) -> AgentView {
+    AgentView {
+        id: a.id.clone(),
+        tenant_id: a.tenant_id.clone(),
+        owner_user_id: a.owner_user_id.clone(),
+        name: a.name.clone(),
+        status: a.status.clone(),
+        online: is_online(a, now_ms()),
+        version: a.version.clone(),
+        platform: a.platform.clone(),
+        capabilities: serde_json::from_str(&a.capabilities).unwrap_or_default(),
+        public_key: a.public_key.clone(),
+        metadata: serde_json::from_str(&a.metadata).unwrap_or_else(|_| json!({})),
+        last_seen_at: a.last_seen_at.map(iso),
+        paired_at: a.paired_at.map(iso),
+        revoked_at: a.revoked_at.map(iso),
+        revoke_reason: a.revoke_reason.clone(),
+        created_at: iso(a.created_at),
+        updated_at: iso(a.updated_at),
+    }
+}
+
+/// A pending agent's pairing: the code (shown once) and the one-paste forms of it.
+pub async fn create_pairing(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Value> {
+    let body = validate(PAIRING, &object(body)?, false)?;
+    let me = auth.uid();
+    let owner = text(&body, "owner_user_id").unwrap_or_else(|| me.clone());
+    if owner != me {
+        auth.require_admin()?;
+    }
+    let minutes = body
+        .get("expires_in_minutes")
+        .and_then(Value::as_i64)
+        .unwrap_or(15);
+    let code = hex::encode(random_bytes::<16>());
+    let now = now_ms();
+    let agent = store::insert(
+        &state.db,
+        agent::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: auth.tenant_id.clone(),
+            owner_user_id: Some(owner),
+            name: text(&body, "name").unwrap_or_else(|| DEFAULT_NAME.into()),
+            status: "pending".into(),
+            version: None,
+            platform: None,
+            capabilities: "[]".into(),
+            public_key: None,
+            pairing_code_hash: Some(hash_secret(&code)),
+            pairing_expires_at: Some(now + minutes * MINUTE_MS),
+            paired_at: None,
+            paired_by: None,
+            last_seen_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            revoke_reason: None,
+            metadata: "{}".into(),
+            token_hash: None,
+            token_expires_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
+    let tree = settings::service::tree(state, &auth.tenant_id).await?;
+    let proxmox: Map<String, Value> = ["url", "username", "node"]
+        .iter()
+        .filter_map(|k| {
+            let v = tree
+                .pointer(&format!("/vmgenerator/proxmox/{k}"))?
+                .as_str()?;
+            (!v.is_empty()).then(|| ((*k).to_owned(), json!(v)))
+        })
+        .collect();
+    let server_url = state
+        .config
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let mut bundle = json!({"v": 1, "pairing_code": code, "server_url": server_url});
+    if !proxmox.is_empty() {
+        bundle["proxmox"] = Value::Object(proxmox.clone());
+    }
+    let bundle = URL_SAFE_NO_PAD.encode(bundle.to_string());
+    Ok(json!({
+        "id": agent.id, "tenant_id": agent.tenant_id, "owner_user_id": agent.owner_user_id,
+        "name": agent.name, "status": agent.status, "pairing_code": code,
+        "pairing_expires_at": agent.pairing_expires_at.map(iso), "created_at": iso(agent.created_at),
+        "proxmox_defaults": if proxmox.is_empty() { Value::Null } else { Value::Object(proxmox) },
+        "server_url": server_url,
+        "pairing_bundle": bundle,
+        "pairing_uri": format!("botmox://pair?bundle={bundle}"),
+        "pairing_url": format!("{server_url}/agent/pair?bundle={bundle}"),
+    }))
+}
+
+fn issued(agent: &agent::Model, token: &str) -> Value {
+    let mut v = serde_json::to_value(view(agent)).unwrap_or_default();
+    v["agent_token"] = json!(token);
+    v["agent_token_expires_at"] = json!(agent.token_expires_at.map(iso));
+    v
+}
+
+/// Exchange a pairing code (once, before it expires) for an agent token.
+pub async fn register(state: &AppState, body: Value) -> ApiResult<Value> {
+    let body = validate(REGISTER, &object(body)?, false)?;
+    let code = text(&body, "pairing_code").unwrap_or_default();
+    let code_hash = hash_secret(&code);
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::PairingNotFound,
+            "Pairing code not found or already used",
+        )
+    };
+    let mut agent = store::by_pairing_code(&state.db, &code_hash)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = now_ms();
+    if agent.pairing_expires_at.is_none_or(|e| e < now) {
+        return Err(ApiError::new(
+            ErrorCode::PairingExpired,
+            "Pairing code expired; create a new pairing",
+        ));
+    }
+    let machine = text(&body, "machine_name");
+    if agent.name == DEFAULT_NAME
+        && let Some(m) = &machine
+    {
+        agent.name = m.clone();
+    }
+    let token = random_secret(TOKEN_PREFIX);
+    agent.status = "active".into();
+    agent.version = text(&body, "version");
+    agent.platform = text(&body, "platform");
+    agent.capabilities = body
+        .get("capabilities")
+        .cloned()
+        .unwrap_or_else(|| json!([]))
+        .to_string();
+    agent.public_key = text(&body, "public_key");
+    agent.metadata = json!({ "machine_name": machine }).to_string();
+    agent.pairing_code_hash = None;
+    agent.pairing_expires_at = None;
+    agent.paired_at = Some(now);
+    agent.last_seen_at = Some(now);
+    agent.token_hash = Some(hash_secret(&token));
+    agent.token_expires_at = Some(now + TOKEN_TTL_MS);
+    agent.updated_at = now;
+    // Only one registration can win the code.
+    if !store::replace_if(
+        &state.db,
+        &agent,
+        "pending",
+        Some((Column::PairingCodeHash, &code_hash)),
+    )
+    .await?
+    {
+        return Err(not_found());
+    }
+    Ok(issued(&agent, &token))
+}
+
+/// The agent reports that it is alive, with what it runs on.
+pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -> ApiResult<Value> {
+    let body = validate(HEARTBEAT, &object(body)?, false)?;
+    if text(&body, "agent_id").is_some_and(|id| id != agent.id) {
+        return Err(ApiError::forbidden("An agent may only report for itself"));
+    }
+    let now = now_ms();
+    for (key, field) in [
+        ("version", &mut agent.version),
+        ("platform", &mut agent.platform),
+    ] {
+        if let Some(v) = text(&body, key) {
+            *field = Some(v);
+        }
+    }
+    if let Some(c) = body.get("capabilities") {
+        agent.capabilities = c.to_string();
+    }
+    if let Some(host) = body.get("host") {
+        let mut metadata: Map<String, Value> =
+            serde_json::from_str(&agent.metadata).unwrap_or_default();
+        metadata.insert("host".into(), host.clone());
+        agent.metadata = Value::Object(metadata).to_string();
+    }
+    agent.last_seen_at = Some(now);
+    agent.updated_at = now;
+    let token = agent.token_hash.clone().unwrap_or_default();
+    if !store::replace_if(
+        &state.db,
+        &agent,
+        "active",
+        Some((Column::TokenHash, &token)),
+    )
+    .await?
+    {
+        return Err(ApiError::unauthorized("A valid agent token is required"));
+    }
+    Ok(json!({"id": agent.id, "status": agent.status, "online": true, "last_seen_at": iso(now)}))
+}
+
+/// A new token for the agent; the one it used stops working.
+pub async fn rotate(state: &AppState, mut agent: agent::Model) -> ApiResult<Value> {
+    let old = agent.token_hash.clone().unwrap_or_default();
+    let token = random_secret(TOKEN_PREFIX);
+    let now = now_ms();
+    agent.token_hash = Some(hash_secret(&token));
+    agent.token_expires_at = Some(now + TOKEN_TTL_MS);
+    agent.updated_at = now;
+    if !store::replace_if(&state.db, &agent, "active", Some((Column::TokenHash, &old))).await? {
+        return Err(ApiError::unauthorized("A valid agent token is required"));
+    }
+    Ok(json!({"agent_token": token, "agent_token_expires_at": agent.token_expires_at.map(iso)}))
+}
+
+/// Owners see their agents, admins all of the tenant's.
+fn owner_filter(auth: &Auth) -> Option<String> {
+    (auth.role != Role::Admin).then(|| auth.uid())
+}
+
+pub async fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<AgentView>> {
+    let owner = owner_filter(auth);
+    let rows = store::list(&state.db, &auth.tenant_id, owner.as_deref()).await?;
+    Ok(rows.iter().map(view).collect())
+}
+
+pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent::Model> {
+    store::get(&state.db, &auth.tenant_id, id)
+        .await?
+        .filter(|a| {
+            owner_filter(auth).is_none_or(|o| a.owner_user_id.as_deref() == Some(o.as_str()))
+        })
+        .ok_or_else(|| ApiError::not_found("Agent"))
+}
+
+/// Revoke (admins, or the agent's owner): its token and any pairing code stop working now.
+pub async fn revoke(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    body: Value,
+) -> ApiResult<agent::Model> {
+    let body = validate(REVOKE, &object(body)?, false)?;
+    let mut agent = get(state, auth, id).await?;
+    if agent.status == "revoked" {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "Agent is already revoked",
+        ));
+    }
+    let was = agent.status.clone();
+    let now = now_ms();
+    agent.status = "revoked".into();
+    agent.revoked_at = Some(now);
+    agent.revoked_by = Some(auth.uid());
+    agent.revoke_reason = text(&body, "reason");
+    agent.token_hash = None;
+    agent.pairing_code_hash = None;
+    agent.updated_at = now;
+    if !store::replace_if(&state.db, &agent, &was, None).await? {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "The agent changed meanwhile; try again",
+        ));
+    }
+    Ok(agent)
+}

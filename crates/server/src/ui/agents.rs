@@ -1,0 +1,173 @@
+//! The Agents page (spec ui.md §4.3): create a pairing and show the one-paste string and
+//! the agent's command line, the agent list with online state, version and last seen, and
+//! revoke. (Live updates over SSE come with the command bus.)
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::pages::EmptyForm;
+use super::records::failure;
+use super::session::{CsrfForm, UiUser};
+use super::{Layout, render};
+use crate::agents::service::{self, AgentView};
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::http::{ApiPath, ApiQuery};
+
+/// A pairing just created: shown once.
+struct NewPairing {
+    uri: String,
+    command: String,
+    expires_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "agents.html")]
+struct AgentsPage {
+    layout: Layout,
+    agents: Vec<AgentView>,
+    pairing: Option<NewPairing>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    status: StatusCode,
+    pairing: Option<NewPairing>,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let agents = match service::list(state, auth).await {
+        Ok(a) => a,
+        Err(e) => return failure(e),
+    };
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        "/agents",
+        "agents",
+        &[("Operations", None), ("Agents", None)],
+    )
+    .await;
+    let body = AgentsPage {
+        layout,
+        agents,
+        pairing,
+        notice,
+        error,
+    };
+    csrf.attach((status, render(&body)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+pub async fn agents_page(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<NoticeQuery>,
+) -> Response {
+    let notice = (q.notice.as_deref() == Some("revoked")).then(|| "Agent revoked.".to_owned());
+    page(&state, &auth, &headers, StatusCode::OK, None, notice, None).await
+}
+
+#[derive(Deserialize)]
+pub struct PairingForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    expires_in_minutes: String,
+}
+
+pub async fn create_pairing(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<PairingForm>,
+) -> Response {
+    let mut body = json!({});
+    if !form.name.trim().is_empty() {
+        body["name"] = json!(form.name.trim());
+    }
+    if let Ok(m) = form.expires_in_minutes.trim().parse::<i64>() {
+        body["expires_in_minutes"] = json!(m);
+    }
+    match service::create_pairing(&state, &auth, body).await {
+        Ok(p) => {
+            let text = |k: &str| {
+                p.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let uri = text("pairing_uri");
+            let pairing = NewPairing {
+                command: format!("botmox-agent pair '{uri}'"),
+                uri,
+                expires_at: text("pairing_expires_at"),
+            };
+            let mut response = page(
+                &state,
+                &auth,
+                &headers,
+                StatusCode::CREATED,
+                Some(pairing),
+                None,
+                None,
+            )
+            .await;
+            response.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+        Err(e) => {
+            page(
+                &state,
+                &auth,
+                &headers,
+                e.status(),
+                None,
+                None,
+                Some(e.message),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    match service::revoke(&state, &auth, &id, json!({})).await {
+        Ok(_) => Redirect::to("/agents?notice=revoked").into_response(),
+        Err(e) => {
+            page(
+                &state,
+                &auth,
+                &headers,
+                e.status(),
+                None,
+                None,
+                Some(e.message),
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Agents over the API: pairing (one-paste bundle), registration that works once and
+//! expires, agent tokens checked on every request and accepted only on agent routes,
+//! heartbeats and `online`, rotation, revocation taking effect on the next request, and
+//! who sees which agent; on SQLite and PostgreSQL.
+
+use base64::Engine;
+use botmox_proto::auth::Role;
+use botmox_testkit::{TestServer, both_backends};
+use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+async fn pair(server: &TestServer, token: &str, body: Value) -> Value {
+    let (status, pairing) = server.post("/api/v1/agents/pairings", token, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{pairing}");
+    pairing["data"].clone()
+}
+
+async fn register(server: &TestServer, code: &str) -> (StatusCode, Value) {
+    server
+        .call(Method::POST, "/api/v1/agents/register", None,
+            Some(json!({"pairing_code": code, "machine_name": "vm-host-1", "version": "1.2.0",
+                "platform": "windows", "capabilities": ["proxmox"], "public_key": "age1examplekey"})))
+        .await
+}
+
+both_backends! {
+    async fn an_agent_pairs_once_heartbeats_rotates_and_is_revoked(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let p = pair(&server, t, json!({"expires_in_minutes": 30})).await;
+        let code = p["pairing_code"].as_str().unwrap().to_owned();
+        assert_eq!(code.len(), 32, "128 random bits as hex");
+        let bundle: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p["pairing_bundle"].as_str().unwrap()).unwrap()).unwrap();
+        assert_eq!((bundle["v"].clone(), bundle["pairing_code"].clone()), (json!(1), json!(code)));
+        assert!(p["pairing_uri"].as_str().unwrap().starts_with("botmox://pair?bundle="));
+        assert!(p["pairing_url"].as_str().unwrap().contains("/agent/pair?bundle="));
+        let stored = server.state().db.query_one(sea_orm::Statement::from_string(
+            server.state().db.get_database_backend(), "SELECT pairing_code_hash FROM agents")).await.unwrap().unwrap();
+        let hash: String = stored.try_get("", "pairing_code_hash").unwrap();
+        assert_ne!(hash, code, "only the hash is stored");
+
+        let (status, agent) = register(&server, &code).await;
+        assert_eq!(status, StatusCode::CREATED, "{agent}");
+        let agent = agent["data"].clone();
+        assert_eq!((agent["status"].clone(), agent["name"].clone()), (json!("active"), json!("vm-host-1")));
+        assert_eq!(agent["public_key"], "age1examplekey");
+        let token = agent["agent_token"].as_str().unwrap().to_owned();
+        let (status, again) = register(&server, &code).await;
+        assert_eq!((status, again["error"]["code"].clone()), (StatusCode::NOT_FOUND, json!("PAIRING_NOT_FOUND")), "a code works once");
+
+        // The agent token works on agent routes only.
+        let (status, beat) = server.post("/api/v1/agents/heartbeat", &token,
+            json!({"version": "1.3.0", "host": {"cpus": 8}})).await;
+        assert_eq!(status, StatusCode::OK, "{beat}");
+        for path in ["/api/v1/bots", "/api/v1/agents", "/api/v1/auth/whoami"] {
+            assert_eq!(server.get(path, &token).await.0, StatusCode::UNAUTHORIZED, "{path}");
+        }
+        let (status, _) = server.post("/api/v1/agents/heartbeat", &token, json!({"agent_id": "someone-else"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = server.post("/api/v1/agents/heartbeat", t, json!({})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "a human token is not an agent token");
+
+        let id = agent["id"].as_str().unwrap();
+        let (_, listed) = server.get("/api/v1/agents", t).await;
+        let first = &listed["data"][0];
+        assert_eq!((first["id"].clone(), first["online"].clone(), first["version"].clone()), (json!(id), json!(true), json!("1.3.0")));
+        assert_eq!(first["metadata"]["host"], json!({"cpus": 8}));
+
+        // Rotation: the old token stops, the new one works.
+        let (status, rotated) = server.post("/api/v1/agents/token/rotate", &token, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        let new_token = rotated["data"]["agent_token"].as_str().unwrap().to_owned();
+        assert_eq!(server.post("/api/v1/agents/heartbeat", &token, json!({})).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(server.post("/api/v1/agents/heartbeat", &new_token, json!({})).await.0, StatusCode::OK);
+
+        // Another user of the tenant neither sees nor revokes it; the owner can.
+        let other = server.user_session("acme", "other@example.com", Role::User).await;
+        assert_eq!(server.get(&format!("/api/v1/agents/{id}"), &other.access_token).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(server.get("/api/v1/agents", &other.access_token).await.1["data"], json!([]));
+        assert_eq!(server.post(&format!("/api/v1/agents/{id}/revoke"), &other.access_token, json!({})).await.0, StatusCode::NOT_FOUND);
+        let (status, revoked) = server.post(&format!("/api/v1/agents/{id}/revoke"), t, json!({"reason": "decommissioned"})).await;
+        assert_eq!(status, StatusCode::OK, "{revoked}");
+        assert_eq!((revoked["data"]["status"].clone(), revoked["data"]["online"].clone()), (json!("revoked"), json!(false)));
+        assert_eq!(server.post("/api/v1/agents/heartbeat", &new_token, json!({})).await.0, StatusCode::UNAUTHORIZED, "revocation applies on the next request");
+        assert_eq!(server.post(&format!("/api/v1/agents/{id}/revoke"), t, json!({})).await.0, StatusCode::CONFLICT);
+    }
+
+    async fn pairings_expire_and_are_checked(backend) {
+        let server = TestServer::start(backend).await;
+        let user = server.user_session("acme", "u@example.com", Role::User).await;
+        let admin = server.user_session("acme", "a@example.com", Role::Admin).await;
+        for bad in [json!({"expires_in_minutes": 2}), json!({"expires_in_minutes": 5000}), json!({"name": 5})] {
+            assert_eq!(server.post("/api/v1/agents/pairings", &user.access_token, bad).await.0, StatusCode::BAD_REQUEST);
+        }
+        let (status, _) = server.post("/api/v1/agents/pairings", &user.access_token, json!({"owner_user_id": admin.user_id})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "only admins pair for someone else");
+        let p = pair(&server, &admin.access_token, json!({"owner_user_id": user.user_id, "name": "rack 2"})).await;
+        assert_eq!(p["owner_user_id"], json!(user.user_id));
+        server.state().db.execute_unprepared("UPDATE agents SET pairing_expires_at = 1").await.unwrap();
+        let (status, body) = register(&server, p["pairing_code"].as_str().unwrap()).await;
+        assert_eq!((status, body["error"]["code"].clone()), (StatusCode::GONE, json!("PAIRING_EXPIRED")));
+        let (status, _) = register(&server, "0123456789abcdef0123456789abcdef").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, listed) = server.get("/api/v1/agents", &user.access_token).await;
+        assert_eq!((listed["data"][0]["status"].clone(), listed["data"][0]["name"].clone()), (json!("pending"), json!("rack 2")));
+    }
+}
