@@ -24,6 +24,8 @@ pub enum ErrorCode {
     PairingNotFound,
     /// A pairing code past its expiry.
     PairingExpired,
+    /// The agent has not been seen within the online window.
+    AgentOffline,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
@@ -44,6 +46,7 @@ impl ErrorCode {
             Self::PreconditionFailed => 412,
             Self::PairingNotFound => 404,
             Self::PairingExpired => 410,
+            Self::AgentOffline => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
@@ -70,6 +73,7 @@ impl ErrorCode {
             Self::PreconditionFailed => "PRECONDITION_FAILED",
             Self::PairingNotFound => "PAIRING_NOT_FOUND",
             Self::PairingExpired => "PAIRING_EXPIRED",
+            Self::AgentOffline => "AGENT_OFFLINE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimited => "RATE_LIMITED",

@@ -23,6 +23,7 @@ use crate::http::{client_addr, layers, metrics, rate_limit};
 use crate::sealed::Sealer;
 use crate::{
     agents, api_tokens, audit, auth, db, health, openapi, records, settings, setup, ui, users,
+    vm_ops,
 };
 
 /// Everything a request handler may need. Cloning is one reference-count increment.
@@ -49,6 +50,7 @@ pub struct Shared {
     pub auth_cache: Arc<PrincipalCache>,
     pub sealer: Arc<Sealer>,
     pub writes: db::WriteGate,
+    pub wakers: vm_ops::Wakers,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             auth_cache,
             sealer: Arc::new(Sealer::new(&key)),
             writes: db::WriteGate::for_database(&db),
+            wakers: vm_ops::Wakers::default(),
             access: Arc::new(AccessTokens::new(&key)),
             key: Arc::new(key),
             limits: RateLimits::new(&config),
@@ -214,6 +217,19 @@ pub fn api_routes() -> RouteTable<AppState> {
         .get("/api/v1/agents", agents::routes::list)
         .get("/api/v1/agents/{id}", agents::routes::get)
         .post("/api/v1/agents/{id}/revoke", agents::routes::revoke)
+        .post("/api/v1/vm-ops/commands", vm_ops::routes::dispatch)
+        .get("/api/v1/vm-ops/commands", vm_ops::routes::list)
+        .post(
+            "/api/v1/vm-ops/proxmox/{action}",
+            vm_ops::routes::dispatch_proxmox,
+        )
+        .get("/api/v1/vm-ops/commands/next", vm_ops::routes::next)
+        .get("/api/v1/vm-ops/commands/{id}", vm_ops::routes::get)
+        .patch("/api/v1/vm-ops/commands/{id}", vm_ops::routes::report)
+        .post(
+            "/api/v1/vm-ops/commands/{id}/cancel",
+            vm_ops::routes::cancel,
+        )
         .get("/api/v1/settings", settings::routes::get_root)
         .put("/api/v1/settings", settings::routes::put_root)
         .patch("/api/v1/settings", settings::routes::patch_root)

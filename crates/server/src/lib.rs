@@ -21,3 +21,4 @@ pub mod setup;
 pub mod telemetry;
 pub mod ui;
 pub mod users;
+pub mod vm_ops;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{agents, api_tokens, audit, auth, health, records, settings, users};
+use crate::{agents, api_tokens, audit, auth, health, records, settings, users, vm_ops};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,8 +35,10 @@ use crate::{agents, api_tokens, audit, auth, health, records, settings, users};
         settings::routes::reveal,
         agents::routes::create_pairing, agents::routes::register, agents::routes::heartbeat,
         agents::routes::rotate, agents::routes::list, agents::routes::get, agents::routes::revoke,
+        vm_ops::routes::dispatch, vm_ops::routes::dispatch_proxmox, vm_ops::routes::next,
+        vm_ops::routes::report, vm_ops::routes::get, vm_ops::routes::cancel, vm_ops::routes::list,
     ),
-    components(schemas(botmox_proto::ErrorEnvelope, agents::service::AgentView)),
+    components(schemas(botmox_proto::ErrorEnvelope, agents::service::AgentView, vm_ops::service::CommandView)),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness"),
@@ -49,6 +51,7 @@ use crate::{agents, api_tokens, audit, auth, health, records, settings, users};
         (name = "finance", description = "Finance aggregates computed from the operations"),
         (name = "settings", description = "The tenant's settings tree and storage policy"),
         (name = "agents", description = "Agent pairing, registration, heartbeats and revocation"),
+        (name = "vm-ops", description = "Commands for agents: dispatch, claim, report, cancel"),
     )
 )]
 pub struct ApiDoc;

@@ -74,8 +74,26 @@ both_backends! {
         let agent = pairing["data"]["id"].as_str().unwrap().to_owned();
         probes.push(Probe::new(Method::GET, "/api/v1/agents/{id}", &agent));
         probes.push(Probe::new(Method::POST, "/api/v1/agents/{id}/revoke", &agent).with_body(json!({})));
-        assert_every_id_route_is_covered(&probes);
+        // A's own active agent with a queued command, and B's agent to try it with.
+        let (_, pairing) = server.post("/api/v1/agents/pairings", t, json!({})).await;
+        let (_, registered) = server.call(Method::POST, "/api/v1/agents/register", None,
+            Some(json!({"pairing_code": pairing["data"]["pairing_code"]}))).await;
+        let a_agent = registered["data"]["id"].as_str().unwrap().to_owned();
+        let command = server.call(Method::POST, "/api/v1/vm-ops/commands", Some(t),
+            Some(json!({"agent_id": a_agent, "command_type": "proxmox.status"}))).await.1["data"]["id"].as_str().unwrap().to_owned();
+        probes.push(Probe::new(Method::GET, "/api/v1/vm-ops/commands/{id}", &command));
+        probes.push(Probe::new(Method::POST, "/api/v1/vm-ops/commands/{id}/cancel", &command).with_body(json!({})));
+        let (_, b_pairing) = server.post("/api/v1/agents/pairings", &b.access_token, json!({})).await;
+        let (_, b_agent) = server.call(Method::POST, "/api/v1/agents/register", None,
+            Some(json!({"pairing_code": b_pairing["data"]["pairing_code"]}))).await;
+        let agent_probes = vec![Probe::new(Method::PATCH, "/api/v1/vm-ops/commands/{id}", &command)
+            .with_body(json!({"claim_id": "x", "status": "running"}))];
+        let all: Vec<Probe> = probes.iter().cloned().chain(agent_probes.iter().cloned()).collect();
+        assert_every_id_route_is_covered(&all);
         assert_not_found_for_other_tenant(&server, &b.access_token, &probes).await;
+        assert_not_found_for_other_tenant(&server, b_agent["data"]["agent_token"].as_str().unwrap(), &agent_probes).await;
+        let (_, still) = server.get(&format!("/api/v1/vm-ops/commands/{command}"), t).await;
+        assert_eq!(still["data"]["status"], "queued", "B changed nothing");
 
         // Nothing changed for tenant A.
         let (_, still) = server.get(&format!("/api/v1/users/{member}"), t).await;

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::TestServer;
 
 /// One route with an `{id}`, how to call it, and the id of tenant A's object to try.
+#[derive(Clone)]
 pub struct Probe {
     pub method: Method,
     /// Route as registered, e.g. `/api/v1/users/{id}`.

@@ -369,5 +369,7 @@ pub async fn revoke(
             "The agent changed meanwhile; try again",
         ));
     }
+    // A poll the agent has waiting returns at once.
+    state.wakers.wake(&agent.id);
     Ok(agent)
 }

@@ -1,6 +1,7 @@
 //! SeaORM entities, one module per table, mirroring the migrations.
 
 pub mod agent;
+pub mod agent_command;
 pub mod api_token;
 pub mod audit_log;
 pub mod bot_archive;

@@ -6,6 +6,7 @@ mod m20261126_000002_records;
 mod m20261126_000003_bot_history_settings;
 mod m20261126_000004_finance_daily;
 mod m20261126_000005_agents;
+mod m20261126_000006_agent_commands;
 
 use sea_orm_migration::prelude::*;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_bot_history_settings::Migration),
             Box::new(m20261126_000004_finance_daily::Migration),
             Box::new(m20261126_000005_agents::Migration),
+            Box::new(m20261126_000006_agent_commands::Migration),
         ]
     }
 

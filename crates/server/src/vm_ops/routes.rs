@@ -1,0 +1,158 @@
+//! `/api/v1/vm-ops/*`: dispatch, the agent's long-poll and reports, cancel and reads.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use botmox_proto::Envelope;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+
+use super::service::{self, CommandView};
+use crate::agents::principal::AgentAuth;
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+
+fn answer(status: StatusCode, value: impl serde::Serialize) -> Response {
+    (status, Json(Envelope::ok(value))).into_response()
+}
+
+/// Queue a command for an agent (`{agent_id, command_type, payload?, expires_in_seconds? 10..3600,
+/// queue_if_offline?}`); 409 `AGENT_OFFLINE` when the agent is offline and queuing was not asked.
+#[utoipa::path(post, path = "/api/v1/vm-ops/commands", tag = "vm-ops", security(("bearer" = [])),
+    request_body = Object, responses((status = 202, body = CommandView), (status = 400), (status = 404), (status = 409)))]
+pub async fn dispatch(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    Ok(answer(
+        StatusCode::ACCEPTED,
+        service::view(&service::dispatch(&s, &auth, body).await?),
+    ))
+}
+
+/// Queue `proxmox.<action>` with `{agent_id, params?, queue_if_offline?}` (the reference's route).
+#[utoipa::path(post, path = "/api/v1/vm-ops/proxmox/{action}", tag = "vm-ops", security(("bearer" = [])),
+    params(("action" = String, Path)), request_body = Object,
+    responses((status = 202, body = CommandView), (status = 400), (status = 404), (status = 409)))]
+pub async fn dispatch_proxmox(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(action): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let Value::Object(mut body) = body else {
+        return Err(ApiError::bad_request("Request body must be a JSON object"));
+    };
+    let params = body.remove("params").unwrap_or_else(|| json!({}));
+    body.insert("payload".into(), params);
+    body.insert("command_type".into(), json!(format!("proxmox.{action}")));
+    Ok(answer(
+        StatusCode::ACCEPTED,
+        service::view(&service::dispatch(&s, &auth, Value::Object(body)).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct NextParams {
+    /// How long to wait for a command, 1000..60000 ms (default 25000).
+    pub timeout_ms: Option<u64>,
+}
+
+/// The agent's next command, claimed for it (with `claim_id`), or `null` after the wait.
+#[utoipa::path(get, path = "/api/v1/vm-ops/commands/next", tag = "vm-ops", security(("bearer" = [])),
+    params(NextParams), responses((status = 200, description = "A claimed command or null"), (status = 401)))]
+pub async fn next(
+    State(s): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+    ApiQuery(p): ApiQuery<NextParams>,
+) -> ApiResult<Response> {
+    let timeout = p.timeout_ms.unwrap_or(25_000);
+    if !(1000..=60_000).contains(&timeout) {
+        return Err(ApiError::field(
+            "timeout_ms",
+            "must be between 1000 and 60000",
+        ));
+    }
+    let command = service::next(&s, &agent, Duration::from_millis(timeout)).await?;
+    Ok(answer(StatusCode::OK, command.as_ref().map(service::view)))
+}
+
+/// The claiming agent reports: `{claim_id, status: running|succeeded|failed, result?, error_message?}`.
+#[utoipa::path(patch, path = "/api/v1/vm-ops/commands/{id}", tag = "vm-ops", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = CommandView), (status = 401), (status = 404), (status = 409)))]
+pub async fn report(
+    State(s): State<AppState>,
+    AgentAuth(agent): AgentAuth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        service::view(&service::report(&s, &agent, &id, body).await?),
+    ))
+}
+
+/// One command (its dispatcher or an admin).
+#[utoipa::path(get, path = "/api/v1/vm-ops/commands/{id}", tag = "vm-ops", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = CommandView), (status = 404)))]
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        service::view(&service::get(&s, &auth, &id).await?),
+    ))
+}
+
+/// Cancel a queued command (its dispatcher or an admin); 409 once claimed.
+#[utoipa::path(post, path = "/api/v1/vm-ops/commands/{id}/cancel", tag = "vm-ops", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = CommandView), (status = 404), (status = 409)))]
+pub async fn cancel(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        service::view(&service::cancel(&s, &auth, &id).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    pub agent_id: Option<String>,
+    pub status: Option<String>,
+    pub command_type: Option<String>,
+}
+
+/// The caller's commands (admins: the tenant's), newest first, at most 100.
+#[utoipa::path(get, path = "/api/v1/vm-ops/commands", tag = "vm-ops", security(("bearer" = [])),
+    params(ListParams), responses((status = 200, body = [CommandView])))]
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Response> {
+    let filters: Map<String, Value> = [
+        ("agent_id", p.agent_id),
+        ("status", p.status),
+        ("command_type", p.command_type),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), json!(v))))
+    .collect();
+    let commands = service::list(&s, &auth, &filters).await?;
+    Ok(answer(
+        StatusCode::OK,
+        commands.iter().map(service::view).collect::<Vec<_>>(),
+    ))
+}

@@ -1,0 +1,154 @@
+//! The command bus over the API: dispatch, atomic claim with a claim id, checked reports,
+//! offline handling, cancel, a waiting poll woken by a dispatch or a revocation, and many
+//! concurrent pollers claiming each command exactly once; on SQLite and PostgreSQL.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use botmox_proto::auth::Role;
+use botmox_testkit::{Session, TestServer, both_backends};
+use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+/// A paired, active agent of `owner`: (agent id, agent token).
+async fn agent_of(server: &TestServer, owner: &Session) -> (String, String) {
+    let (_, pairing) = server
+        .post("/api/v1/agents/pairings", &owner.access_token, json!({}))
+        .await;
+    let (status, agent) = server
+        .call(
+            Method::POST,
+            "/api/v1/agents/register",
+            None,
+            Some(json!({"pairing_code": pairing["data"]["pairing_code"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+    (
+        agent["data"]["id"].as_str().unwrap().to_owned(),
+        agent["data"]["agent_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn next(server: &TestServer, agent_token: &str, timeout_ms: u64) -> (StatusCode, Value) {
+    server
+        .get(
+            &format!("/api/v1/vm-ops/commands/next?timeout_ms={timeout_ms}"),
+            agent_token,
+        )
+        .await
+}
+
+both_backends! {
+    async fn a_command_is_dispatched_claimed_run_and_reported(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, token) = agent_of(&server, &owner).await;
+        let (status, queued) = server.post("/api/v1/vm-ops/proxmox/list-vms", t, json!({"agent_id": agent, "params": {"node": "pve1"}})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        let id = queued["data"]["id"].as_str().unwrap().to_owned();
+        assert_eq!((queued["data"]["command_type"].clone(), queued["data"]["status"].clone()), (json!("proxmox.list-vms"), json!("queued")));
+
+        let (status, claimed) = next(&server, &token, 1000).await;
+        assert_eq!(status, StatusCode::OK);
+        let c = &claimed["data"];
+        assert_eq!((c["id"].clone(), c["status"].clone(), c["payload"].clone()), (json!(id), json!("dispatched"), json!({"node": "pve1"})));
+        let claim = c["claim_id"].as_str().unwrap().to_owned();
+        let started = Instant::now();
+        assert_eq!(next(&server, &token, 1000).await.1["data"], Value::Null, "claimed once");
+        assert!(started.elapsed() >= Duration::from_millis(900), "an empty poll waits");
+
+        let path = format!("/api/v1/vm-ops/commands/{id}");
+        let (status, _) = server.patch(&path, &token, json!({"claim_id": "not-mine", "status": "running"})).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(server.patch(&path, t, json!({"claim_id": claim, "status": "running"})).await.0, StatusCode::UNAUTHORIZED, "humans do not report");
+        assert_eq!(server.patch(&path, &token, json!({"claim_id": claim, "status": "running"})).await.0, StatusCode::OK);
+        let (status, done) = server.patch(&path, &token, json!({"claim_id": claim, "status": "succeeded", "result": {"vms": [100, 101]}})).await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        assert_eq!(server.patch(&path, &token, json!({"claim_id": claim, "status": "running"})).await.0, StatusCode::CONFLICT, "no way back");
+
+        let (_, seen) = server.get(&path, t).await;
+        assert_eq!((seen["data"]["status"].clone(), seen["data"]["result"].clone()), (json!("succeeded"), json!({"vms": [100, 101]})));
+        let other = server.user_session("acme", "other@example.com", Role::User).await;
+        assert_eq!(server.get(&path, &other.access_token).await.0, StatusCode::NOT_FOUND);
+        let (status, _) = server.post("/api/v1/vm-ops/commands", &other.access_token, json!({"agent_id": agent, "command_type": "proxmox.start"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "only the agent's owner or an admin dispatches to it");
+        let (_, listed) = server.get(&format!("/api/v1/vm-ops/commands?agent_id={agent}&status=succeeded"), t).await;
+        assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    }
+
+    async fn offline_agents_fail_fast_unless_queued_and_queued_commands_cancel(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, _) = agent_of(&server, &owner).await;
+        let (status, err) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start",
+            "payload": {"vmid": 100, "ssh": {"password": "x"}}})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "no credentials in payloads: {err}");
+        server.state().db.execute_unprepared("UPDATE agents SET last_seen_at = 0").await.unwrap();
+        let (status, err) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start"})).await;
+        assert_eq!((status, err["error"]["code"].clone()), (StatusCode::CONFLICT, json!("AGENT_OFFLINE")));
+        let (status, queued) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start",
+            "queue_if_offline": true, "expires_in_seconds": 600})).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let id = queued["data"]["id"].as_str().unwrap();
+        let (status, cancelled) = server.post(&format!("/api/v1/vm-ops/commands/{id}/cancel"), t, json!({})).await;
+        assert_eq!((status, cancelled["data"]["status"].clone()), (StatusCode::OK, json!("cancelled")));
+        assert_eq!(server.post(&format!("/api/v1/vm-ops/commands/{id}/cancel"), t, json!({})).await.0, StatusCode::CONFLICT);
+    }
+
+    async fn a_waiting_poll_wakes_on_dispatch_and_on_revocation(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let (agent, token) = agent_of(&server, &owner).await;
+        let started = Instant::now();
+        let (polled, dispatched) = tokio::join!(next(&server, &token, 20_000), async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            server.post("/api/v1/vm-ops/commands", &owner.access_token, json!({"agent_id": agent, "command_type": "proxmox.status"})).await
+        });
+        assert_eq!(dispatched.0, StatusCode::ACCEPTED);
+        assert_eq!(polled.1["data"]["id"], dispatched.1["data"]["id"]);
+        assert!(started.elapsed() < Duration::from_secs(5), "woken, not timed out: {:?}", started.elapsed());
+
+        let started = Instant::now();
+        let (polled, revoked) = tokio::join!(next(&server, &token, 20_000), async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            server.post(&format!("/api/v1/agents/{agent}/revoke"), &owner.access_token, json!({})).await
+        });
+        assert_eq!(revoked.0, StatusCode::OK);
+        assert_eq!(polled.0, StatusCode::UNAUTHORIZED, "a revoked agent's poll ends at once");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    async fn concurrent_pollers_claim_each_command_exactly_once(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let (agent, token) = agent_of(&server, &owner).await;
+        const COMMANDS: usize = 200;
+        for i in 0..COMMANDS {
+            let (status, _) = server.post("/api/v1/vm-ops/commands", &owner.access_token,
+                json!({"agent_id": agent, "command_type": "proxmox.vm-status", "payload": {"n": i}})).await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+        }
+        let pollers = (0..20).map(|_| {
+            let server = &server;
+            let token = token.clone();
+            async move {
+                let mut got = Vec::new();
+                loop {
+                    let (status, c) = next(server, &token, 1000).await;
+                    assert_eq!(status, StatusCode::OK, "{c}");
+                    match c["data"]["id"].as_str() {
+                        Some(id) => got.push(id.to_owned()),
+                        None => return got,
+                    }
+                }
+            }
+        });
+        let claims: Vec<String> = futures::future::join_all(pollers).await.into_iter().flatten().collect();
+        let unique: HashSet<&String> = claims.iter().collect();
+        assert_eq!((claims.len(), unique.len()), (COMMANDS, COMMANDS), "every command claimed, none twice");
+    }
+}
