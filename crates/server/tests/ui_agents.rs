@@ -1,6 +1,7 @@
-//! The Agents page in real headless Chromium: a pairing created on the page gives a
-//! one-paste string an agent registers with; the agent then shows online with its version,
-//! and revoking it on the page stops its token.
+//! The Agents and VM operations pages in real headless Chromium: a pairing created on the
+//! page gives a one-paste string an agent registers with; the agent shows online with its
+//! version; a command dispatched through the API appears in the command log and, after the
+//! agent reports, with its result; revoking the agent on the page stops its token.
 
 use base64::Engine;
 use botmox_proto::auth::Role;
@@ -46,6 +47,54 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
         row.contains("rack-1") && row.contains("online") && row.contains("0.9.1"),
         "{row}"
     );
+
+    // A command dispatched through the API shows on the VM operations page, and its result
+    // once the agent has reported.
+    let agent_id = agent["data"]["id"].as_str().unwrap();
+    let (status, queued) = server
+        .post(
+            "/api/v1/vm-ops/proxmox/list-vms",
+            &session.access_token,
+            json!({"agent_id": agent_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    c.goto(&format!("{}/vm-ops", server.url)).await.unwrap();
+    let row = text_of(c, "#commands tbody tr").await;
+    assert!(
+        row.contains("proxmox.list-vms") && row.contains("queued") && row.contains("rack-1"),
+        "{row}"
+    );
+    let (_, claimed) = server
+        .get("/api/v1/vm-ops/commands/next?timeout_ms=1000", &token)
+        .await;
+    assert_eq!(claimed["data"]["id"], queued["data"]["id"]);
+    let claim = claimed["data"]["claim_id"].clone();
+    let path = format!(
+        "/api/v1/vm-ops/commands/{}",
+        claimed["data"]["id"].as_str().unwrap()
+    );
+    server
+        .patch(
+            &path,
+            &token,
+            json!({"claim_id": claim, "status": "running"}),
+        )
+        .await;
+    server
+        .patch(
+            &path,
+            &token,
+            json!({"claim_id": claim, "status": "succeeded", "result": {"vms": 3}}),
+        )
+        .await;
+    c.goto(&format!("{}/vm-ops", server.url)).await.unwrap();
+    let row = text_of(c, "#commands tbody tr").await;
+    assert!(
+        row.contains("succeeded") && row.contains("\"vms\":3"),
+        "{row}"
+    );
+    c.goto(&format!("{}/agents", server.url)).await.unwrap();
     click(c, "#agents tbody tr button").await;
     wait_for(c, "#notice", "Agent revoked.").await;
     assert!(text_of(c, "#agents tbody tr").await.contains("revoked"));

@@ -12,6 +12,7 @@ pub mod project;
 pub mod records;
 pub mod session;
 pub mod settings;
+pub mod vm_ops;
 
 use askama::Template;
 use axum::Router;
@@ -34,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/theme", post(pages::set_theme))
         .route("/", get(dashboard::overview))
         .route("/project/{id}", get(project::project_page))
+        .route("/vm-ops", get(vm_ops::page))
+        .route("/vm-ops/commands/{id}/cancel", post(vm_ops::cancel))
         .route("/agents", get(agents::agents_page))
         .route("/agents/pairings", post(agents::create_pairing))
         .route("/agents/{id}/revoke", post(agents::revoke))

@@ -294,20 +294,12 @@ pub struct Section {
     description: &'static str,
 }
 
-pub const SECTIONS: &[Section] = &[
-    Section {
-        path: "/vms",
-        active: "vms",
-        trail: &["Resources", "Virtual Machines"],
-        description: "Proxmox VMs: create, provision and operate them through your agent.",
-    },
-    Section {
-        path: "/vm-ops",
-        active: "vm-ops",
-        trail: &["Operations", "VM operations"],
-        description: "The live log of commands sent to your agents.",
-    },
-];
+pub const SECTIONS: &[Section] = &[Section {
+    path: "/vms",
+    active: "vms",
+    trail: &["Resources", "Virtual Machines"],
+    description: "Proxmox VMs: create, provision and operate them through your agent.",
+}];
 
 pub async fn section(
     State(state): State<AppState>,

@@ -1,0 +1,160 @@
+//! The VM operations page: the command log (who dispatched what to which agent, status,
+//! duration, result or error), filtered by agent, status and type, with cancel for queued
+//! commands. (Live updates over SSE come with the event stream.)
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::pages::EmptyForm;
+use super::records::failure;
+use super::session::{CsrfForm, UiUser};
+use super::{Layout, render};
+use crate::agents;
+use crate::app::AppState;
+use crate::http::{ApiPath, ApiQuery};
+use crate::vm_ops::service;
+
+const STATUSES: [&str; 7] = [
+    "queued",
+    "dispatched",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "expired",
+];
+
+struct Row {
+    id: String,
+    agent: String,
+    command_type: String,
+    status: String,
+    created_by: String,
+    queued_at: String,
+    duration: String,
+    outcome: String,
+    cancellable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "vm_ops.html")]
+struct VmOpsPage {
+    layout: Layout,
+    rows: Vec<Row>,
+    agents: Vec<(String, String)>,
+    statuses: [&'static str; 7],
+    agent_id: String,
+    status: String,
+    command_type: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    agent_id: Option<String>,
+    status: Option<String>,
+    command_type: Option<String>,
+    notice: Option<String>,
+}
+
+fn seconds(from: Option<i64>, to: Option<i64>) -> String {
+    match (from, to) {
+        (Some(a), Some(b)) => format!("{:.1} s", (b - a) as f64 / 1000.0),
+        _ => String::new(),
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(f): ApiQuery<Filters>,
+) -> Response {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let filters: Map<String, Value> = [
+        ("agent_id", &f.agent_id),
+        ("status", &f.status),
+        ("command_type", &f.command_type),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), json!(v))))
+    .collect();
+    let loaded = async {
+        Ok::<_, crate::http::ApiError>((
+            service::list(&state, &auth, &filters).await?,
+            agents::service::list(&state, &auth).await?,
+        ))
+    };
+    let (commands, agents) = match loaded.await {
+        Ok(v) => v,
+        Err(e) => return failure(e),
+    };
+    let agents: Vec<(String, String)> = agents.into_iter().map(|a| (a.id, a.name)).collect();
+    let name_of = |id: &str| {
+        agents
+            .iter()
+            .find(|(a, _)| a == id)
+            .map_or(id.to_owned(), |(_, n)| n.clone())
+    };
+    let rows = commands
+        .iter()
+        .map(|c| {
+            let v = service::view(c);
+            Row {
+                agent: name_of(&c.agent_id),
+                command_type: c.command_type.clone(),
+                status: c.status.clone(),
+                created_by: c.created_by.clone().unwrap_or_default(),
+                queued_at: v.queued_at,
+                duration: seconds(c.started_at.or(c.claimed_at), c.completed_at),
+                outcome: c.error_message.clone().unwrap_or_else(|| {
+                    if v.result.is_null() {
+                        String::new()
+                    } else {
+                        v.result.to_string()
+                    }
+                }),
+                cancellable: c.status == "queued",
+                id: c.id.clone(),
+            }
+        })
+        .collect();
+    let (layout, csrf) = Layout::new(
+        &state,
+        &auth,
+        &headers,
+        "/vm-ops",
+        "vm-ops",
+        &[("Operations", None), ("VM operations", None)],
+    )
+    .await;
+    let body = VmOpsPage {
+        layout,
+        rows,
+        agents,
+        statuses: STATUSES,
+        agent_id: text(&f.agent_id),
+        status: text(&f.status),
+        command_type: text(&f.command_type),
+        notice: (f.notice.as_deref() == Some("cancelled")).then(|| "Command cancelled.".to_owned()),
+        error: None,
+    };
+    csrf.attach((StatusCode::OK, render(&body)).into_response())
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    match service::cancel(&state, &auth, &id).await {
+        Ok(_) => Redirect::to("/vm-ops?notice=cancelled").into_response(),
+        Err(e) => failure(e),
+    }
+}
