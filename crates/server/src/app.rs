@@ -51,6 +51,7 @@ pub struct Shared {
     pub sealer: Arc<Sealer>,
     pub writes: db::WriteGate,
     pub wakers: vm_ops::Wakers,
+    pub events: vm_ops::events::Bus,
 }
 
 impl AppState {
@@ -77,6 +78,7 @@ impl AppState {
             sealer: Arc::new(Sealer::new(&key)),
             writes: db::WriteGate::for_database(&db),
             wakers: vm_ops::Wakers::default(),
+            events: vm_ops::events::bus(),
             access: Arc::new(AccessTokens::new(&key)),
             key: Arc::new(key),
             limits: RateLimits::new(&config),
@@ -224,6 +226,7 @@ pub fn api_routes() -> RouteTable<AppState> {
             vm_ops::routes::dispatch_proxmox,
         )
         .get("/api/v1/vm-ops/commands/next", vm_ops::routes::next)
+        .get("/api/v1/vm-ops/events", vm_ops::routes::events)
         .get("/api/v1/vm-ops/commands/{id}", vm_ops::routes::get)
         .patch("/api/v1/vm-ops/commands/{id}", vm_ops::routes::report)
         .post(

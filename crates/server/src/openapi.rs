@@ -37,6 +37,7 @@ use crate::{agents, api_tokens, audit, auth, health, records, settings, users, v
         agents::routes::rotate, agents::routes::list, agents::routes::get, agents::routes::revoke,
         vm_ops::routes::dispatch, vm_ops::routes::dispatch_proxmox, vm_ops::routes::next,
         vm_ops::routes::report, vm_ops::routes::get, vm_ops::routes::cancel, vm_ops::routes::list,
+        vm_ops::routes::events,
     ),
     components(schemas(botmox_proto::ErrorEnvelope, agents::service::AgentView, vm_ops::service::CommandView)),
     modifiers(&BearerAuth),

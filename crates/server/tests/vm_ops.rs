@@ -40,6 +40,51 @@ async fn next(server: &TestServer, agent_token: &str, timeout_ms: u64) -> (Statu
         .await
 }
 
+/// Read an SSE stream until `until` appears in what was received (at most 10 s).
+async fn read_sse(server: &TestServer, token: &str, last: Option<&str>, until: &str) -> String {
+    let mut req = server
+        .http
+        .get(format!("{}/api/v1/vm-ops/events", server.url))
+        .bearer_auth(token);
+    if let Some(id) = last {
+        req = req.header("last-event-id", id);
+    }
+    let mut res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains(until) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, res.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => panic!("{until} not received; got: {seen}"),
+        }
+    }
+    seen
+}
+
+/// The `(id, event_type)` of each event frame.
+fn frames(text: &str) -> Vec<(i64, String)> {
+    text.split("\n\n")
+        .filter_map(|f| {
+            let id = f
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))?
+                .parse()
+                .ok()?;
+            let data: Value =
+                serde_json::from_str(f.lines().find_map(|l| l.strip_prefix("data: "))?).ok()?;
+            Some((id, data["event_type"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
 both_backends! {
     async fn a_command_is_dispatched_claimed_run_and_reported(backend) {
         let server = TestServer::start(backend).await;
@@ -150,5 +195,42 @@ both_backends! {
         let claims: Vec<String> = futures::future::join_all(pollers).await.into_iter().flatten().collect();
         let unique: HashSet<&String> = claims.iter().collect();
         assert_eq!((claims.len(), unique.len()), (COMMANDS, COMMANDS), "every command claimed, none twice");
+    }
+
+    async fn events_stream_live_and_replay_after_reconnect(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, token) = agent_of(&server, &owner).await;
+        let (live, queued) = tokio::join!(read_sse(&server, t, None, "command.queued"), async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.status"})).await
+        });
+        assert_eq!(queued.0, StatusCode::ACCEPTED);
+        let first = frames(&live);
+        assert_eq!(first.len(), 1, "{live}");
+        let (queued_id, _) = first[0].clone();
+
+        // While disconnected the command runs to the end; a reconnect replays exactly that.
+        let (_, claimed) = next(&server, &token, 1000).await;
+        let claim = claimed["data"]["claim_id"].clone();
+        let path = format!("/api/v1/vm-ops/commands/{}", claimed["data"]["id"].as_str().unwrap());
+        server.patch(&path, &token, json!({"claim_id": claim, "status": "running"})).await;
+        server.patch(&path, &token, json!({"claim_id": claim, "status": "succeeded", "result": {"ok": true}})).await;
+        let replay = read_sse(&server, t, Some(&queued_id.to_string()), "command.succeeded").await;
+        let events = frames(&replay);
+        let kinds: Vec<&str> = events.iter().map(|(_, k)| k.as_str()).collect();
+        assert_eq!(kinds, ["command.dispatched", "command.running", "command.succeeded"], "{replay}");
+        assert!(events.windows(2).all(|w| w[0].0 < w[1].0) && events[0].0 > queued_id, "ids only grow");
+
+        // Another tenant's stream shows none of it.
+        let other = server.user_session("other", "x@other.example", Role::Admin).await;
+        let mut res = server.http.get(format!("{}/api/v1/vm-ops/events?last_event_id=0", server.url))
+            .bearer_auth(&other.access_token).send().await.unwrap();
+        let mut seen = String::new();
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_millis(800), res.chunk()).await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(seen.contains(": connected") && !seen.contains("vm-command"), "{seen}");
     }
 }

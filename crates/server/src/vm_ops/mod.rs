@@ -4,6 +4,7 @@
 //! with that claim id. A waiting poll sleeps on a per-agent wake-up, not a polling loop,
 //! and is woken by a dispatch to its agent or by the agent's revocation.
 
+pub mod events;
 pub mod routes;
 pub mod service;
 

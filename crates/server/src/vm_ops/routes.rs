@@ -156,3 +156,31 @@ pub async fn list(
         commands.iter().map(service::view).collect::<Vec<_>>(),
     ))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventParams {
+    pub agent_id: Option<String>,
+    pub command_id: Option<String>,
+    /// Replay events after this id (the `Last-Event-ID` header takes precedence).
+    pub last_event_id: Option<i64>,
+}
+
+/// Server-Sent Events of command changes (`event: vm-command`, `id:` the durable event id):
+/// the caller's commands (admins: the tenant's); replays after `Last-Event-ID`.
+#[utoipa::path(get, path = "/api/v1/vm-ops/events", tag = "vm-ops", security(("bearer" = [])),
+    params(EventParams), responses((status = 200, description = "text/event-stream"), (status = 400)))]
+pub async fn events(
+    State(s): State<AppState>,
+    auth: Auth,
+    headers: axum::http::HeaderMap,
+    ApiQuery(p): ApiQuery<EventParams>,
+) -> ApiResult<Response> {
+    let header = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()))
+        .map(|v| v.ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event id")))
+        .transpose()?;
+    let last = header.or(p.last_event_id).unwrap_or(0).max(0);
+    let filter = super::events::Filter::for_caller(&auth, p.agent_id, p.command_id);
+    Ok(super::events::stream(s, filter, last).into_response())
+}

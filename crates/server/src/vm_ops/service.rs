@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+use super::events;
 use crate::agents;
 use crate::app::AppState;
 use crate::auth::Auth;
@@ -177,6 +178,7 @@ pub async fn dispatch(
     Entity::insert(agent_command::ActiveModel::from(command.clone()))
         .exec_without_returning(&state.db)
         .await?;
+    events::publish(state, &state.db, &command).await?;
     state.wakers.wake(&agent.id);
     Ok(command)
 }
@@ -225,6 +227,7 @@ async fn claim(state: &AppState, agent: &agent::Model) -> ApiResult<Option<agent
             next.claimed_at = Some(now);
             next.attempts += 1;
             next.updated_at = now;
+            events::publish(state, &state.db, &next).await?;
             return Ok(Some(next));
         }
     }
@@ -334,6 +337,7 @@ pub async fn report(
             "The command changed meanwhile",
         ));
     }
+    events::publish(state, &state.db, &command).await?;
     Ok(command)
 }
 
@@ -372,6 +376,7 @@ pub async fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent_
     command.status = "cancelled".into();
     command.completed_at = Some(now);
     command.updated_at = now;
+    events::publish(state, &state.db, &command).await?;
     Ok(command)
 }
 

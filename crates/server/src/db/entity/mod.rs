@@ -6,6 +6,7 @@ pub mod api_token;
 pub mod audit_log;
 pub mod bot_archive;
 pub mod bot_event;
+pub mod command_event;
 pub mod finance_daily;
 pub mod record;
 pub mod refresh_token;

@@ -7,6 +7,7 @@ mod m20261126_000003_bot_history_settings;
 mod m20261126_000004_finance_daily;
 mod m20261126_000005_agents;
 mod m20261126_000006_agent_commands;
+mod m20261126_000007_command_events;
 
 use sea_orm_migration::prelude::*;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_finance_daily::Migration),
             Box::new(m20261126_000005_agents::Migration),
             Box::new(m20261126_000006_agent_commands::Migration),
+            Box::new(m20261126_000007_command_events::Migration),
         ]
     }
 
