@@ -30,6 +30,17 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
+impl AppState {
+    /// A handle for background tasks that must not keep the state alive.
+    pub fn downgrade(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.0)
+    }
+
+    pub fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<Self> {
+        weak.upgrade().map(Self)
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Shared;
 
@@ -73,7 +84,7 @@ impl AppState {
         let auth_cache = Arc::new(PrincipalCache::default());
         crate::auth::cache::listen_for_changes(&db, auth_cache.clone());
         db::spawn_checkpointer(&db);
-        Ok(Self(Arc::new(Shared {
+        let state = Self(Arc::new(Shared {
             auth_cache,
             sealer: Arc::new(Sealer::new(&key)),
             writes: db::WriteGate::for_database(&db),
@@ -86,7 +97,9 @@ impl AppState {
             blob,
             db,
             config: Arc::new(config),
-        })))
+        }));
+        vm_ops::events::listen(&state);
+        Ok(state)
     }
 }
 

@@ -234,3 +234,40 @@ both_backends! {
         assert!(seen.contains(": connected") && !seen.contains("vm-command"), "{seen}");
     }
 }
+
+/// Two servers on one PostgreSQL database: a dispatch through one wakes a poll waiting on
+/// the other, and the other's event stream carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatch_on_one_replica_wakes_a_poll_on_another() {
+    let a = TestServer::start(botmox_testkit::Backend::Postgres).await;
+    let b = a.replica().await;
+    let owner = a
+        .user_session("acme", "owner@example.com", Role::User)
+        .await;
+    let (agent, token) = agent_of(&a, &owner).await;
+    let started = Instant::now();
+    let (polled, streamed, dispatched) = tokio::join!(
+        next(&b, &token, 20_000),
+        read_sse(&b, &owner.access_token, None, "command.queued"),
+        async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            a.post(
+                "/api/v1/vm-ops/commands",
+                &owner.access_token,
+                json!({"agent_id": agent, "command_type": "proxmox.status"}),
+            )
+            .await
+        }
+    );
+    assert_eq!(dispatched.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        polled.1["data"]["id"], dispatched.1["data"]["id"],
+        "claimed on replica B"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken, not timed out: {:?}",
+        started.elapsed()
+    );
+    assert!(streamed.contains(dispatched.1["data"]["id"].as_str().unwrap()));
+}

@@ -64,9 +64,63 @@ pub async fn publish(
     .exec(db)
     .await?;
     event.id = inserted.last_insert_id;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Other replicas deliver it to their streams and wake their polls (`listen`).
+        db.execute_unprepared(&format!("NOTIFY {CHANNEL}, '{}'", event.id))
+            .await?;
+    }
     // No open stream is not an error.
     let _ = state.events.send(Arc::new(event));
     Ok(())
+}
+
+const CHANNEL: &str = "botmox_commands";
+
+/// With PostgreSQL: deliver the events other replicas announce to this replica's streams,
+/// and wake this replica's polls for the agent concerned. (A stream sees an event once:
+/// it skips ids it already sent.)
+pub fn listen(state: &AppState) {
+    let sea_orm::DatabaseConnection::SqlxPostgresPoolConnection(_) = &state.db else {
+        return;
+    };
+    let pool = state.db.get_postgres_connection_pool().clone();
+    let weak = state.downgrade();
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(error = %e, "command listener cannot connect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if listener.listen(CHANNEL).await.is_err() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            while let Ok(note) = listener.recv().await {
+                let Some(state) = AppState::upgrade(&weak) else {
+                    return;
+                };
+                let Ok(id) = note.payload().parse::<i64>() else {
+                    continue;
+                };
+                match Entity::find_by_id(id).one(&state.db).await {
+                    Ok(Some(event)) => {
+                        state.wakers.wake(&event.agent_id);
+                        let _ = state.events.send(Arc::new(event));
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not read an announced event"),
+                }
+            }
+        }
+    });
 }
 
 /// Which events a stream shows.
