@@ -99,6 +99,7 @@ impl AppState {
             config: Arc::new(config),
         }));
         vm_ops::events::listen(&state);
+        vm_ops::sweeper::spawn(&state);
         Ok(state)
     }
 }

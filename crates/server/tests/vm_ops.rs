@@ -271,3 +271,88 @@ async fn a_dispatch_on_one_replica_wakes_a_poll_on_another() {
     );
     assert!(streamed.contains(dispatched.1["data"]["id"].as_str().unwrap()));
 }
+
+/// The sweeper gives a lapsed claim back to the queue (the old claim id stops working),
+/// fails a command claimed too often, and expires queued commands past their time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lapsed_claims_return_to_the_queue_and_nothing_stays_claimed_forever() {
+    use botmox_server::vm_ops::sweeper::{CLAIM_LEASE_MS, MAX_ATTEMPTS, sweep};
+    let server = TestServer::start(botmox_testkit::Backend::Sqlite).await;
+    let owner = server
+        .user_session("acme", "owner@example.com", Role::User)
+        .await;
+    let (agent, token) = agent_of(&server, &owner).await;
+    let (_, queued) = server
+        .post(
+            "/api/v1/vm-ops/commands",
+            &owner.access_token,
+            json!({"agent_id": agent, "command_type": "proxmox.start"}),
+        )
+        .await;
+    let id = queued["data"]["id"].as_str().unwrap().to_owned();
+    let later = || chrono::Utc::now().timestamp_millis() + CLAIM_LEASE_MS + 1000;
+    let mut old_claim = Value::Null;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let (_, claimed) = next(&server, &token, 1000).await;
+        assert_eq!(
+            (
+                claimed["data"]["id"].clone(),
+                claimed["data"]["attempts"].clone()
+            ),
+            (json!(id), json!(attempt))
+        );
+        assert_ne!(claimed["data"]["claim_id"], old_claim);
+        old_claim = claimed["data"]["claim_id"].clone();
+        sweep(server.state(), later()).await.unwrap();
+    }
+    let path = format!("/api/v1/vm-ops/commands/{id}");
+    let (_, failed) = server.get(&path, &owner.access_token).await;
+    assert_eq!(failed["data"]["status"], "failed", "{failed}");
+    assert!(
+        failed["data"]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("3 times")
+    );
+    let (status, _) = server
+        .patch(
+            &path,
+            &token,
+            json!({"claim_id": old_claim, "status": "running"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a lapsed claim reports nothing"
+    );
+
+    let (_, queued) = server
+        .post(
+            "/api/v1/vm-ops/commands",
+            &owner.access_token,
+            json!({"agent_id": agent, "command_type": "proxmox.stop", "expires_in_seconds": 10}),
+        )
+        .await;
+    sweep(
+        server.state(),
+        chrono::Utc::now().timestamp_millis() + 11_000,
+    )
+    .await
+    .unwrap();
+    let (_, expired) = server
+        .get(
+            &format!(
+                "/api/v1/vm-ops/commands/{}",
+                queued["data"]["id"].as_str().unwrap()
+            ),
+            &owner.access_token,
+        )
+        .await;
+    assert_eq!(expired["data"]["status"], "expired");
+    assert_eq!(
+        next(&server, &token, 1000).await.1["data"],
+        Value::Null,
+        "nothing left to claim"
+    );
+}

@@ -183,23 +183,16 @@ pub async fn dispatch(
     Ok(command)
 }
 
-/// Claim the oldest queued command of `agent` (after expiring stale ones): a conditional
-/// update, so of two racing polls exactly one gets it.
+/// Claim the oldest unexpired queued command of `agent`: a conditional update, so of two
+/// racing polls exactly one gets it.
 async fn claim(state: &AppState, agent: &agent::Model) -> ApiResult<Option<agent_command::Model>> {
     let now = now_ms();
-    Entity::update_many()
-        .col_expr(Column::Status, Expr::value("expired"))
-        .col_expr(Column::CompletedAt, Expr::value(now))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::AgentId.eq(&agent.id))
-        .filter(Column::Status.eq("queued"))
-        .filter(Column::ExpiresAt.lte(now))
-        .exec(&state.db)
-        .await?;
     for _ in 0..CLAIM_ATTEMPTS {
         let Some(mut next) = Entity::find()
             .filter(Column::AgentId.eq(&agent.id))
             .filter(Column::Status.eq("queued"))
+            // Expired ones are left to the sweeper, which records why.
+            .filter(Column::ExpiresAt.gt(now))
             .order_by_asc(Column::QueuedAt)
             .order_by_asc(Column::Id)
             .limit(1)
