@@ -2,7 +2,7 @@
 //! without its CSRF token refused, and the administration pages.
 
 use botmox_proto::auth::Role;
-use botmox_testkit::browser::{Browser, click, fill, path, text_of, wait_for_url};
+use botmox_testkit::browser::{Browser, click, fill, path, text_of, wait_for, wait_for_url};
 use botmox_testkit::{Backend, TestServer};
 use reqwest::StatusCode;
 
@@ -30,7 +30,7 @@ async fn first_run_setup_login_logout_and_csrf() {
     click(c, "#create-admin").await;
     assert!(text_of(c, "#who").await.contains("owner@example.com"));
     assert_eq!(path(c).await, "/");
-    assert_eq!(text_of(c, "#tenant").await, "acme");
+    wait_for(c, "#tenant", "acme").await;
 
     // Nothing readable by scripts: the session cookie is HttpOnly, browser storage is empty.
     let cookies = c.execute("return document.cookie", vec![]).await.unwrap();
@@ -133,7 +133,7 @@ async fn admins_create_users_and_tokens_and_read_the_audit_log() {
     fill(c, "#create-user input[name=email]", "worker@example.com").await;
     fill(c, "#create-user input[name=password]", "worker-password").await;
     click(c, "#create-user button").await;
-    assert_eq!(text_of(c, "#notice").await, "User added.");
+    wait_for(c, "#notice", "User added.").await;
     assert!(text_of(c, "#users").await.contains("worker@example.com"));
     server.login("worker@example.com", "worker-password").await;
 
@@ -149,7 +149,7 @@ async fn admins_create_users_and_tokens_and_read_the_audit_log() {
         "tr[data-email='worker@example.com'] input[name=password] + button",
     )
     .await;
-    assert_eq!(text_of(c, "#notice").await, "User updated.");
+    wait_for(c, "#notice", "User updated.").await;
     server
         .login("worker@example.com", "replaced-password")
         .await;
@@ -171,7 +171,7 @@ async fn admins_create_users_and_tokens_and_read_the_audit_log() {
         .await
         .unwrap();
     click(c, "tr[data-name=deploy] button.danger").await;
-    assert_eq!(text_of(c, "#notice").await, "Token revoked.");
+    wait_for(c, "#notice", "Token revoked.").await;
     assert_eq!(
         server.get("/api/v1/auth/whoami", &secret).await.0,
         StatusCode::UNAUTHORIZED

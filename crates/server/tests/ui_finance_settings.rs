@@ -3,7 +3,7 @@
 //! rules, credentials stay write-only with an audited reveal, projects are managed.
 
 use botmox_proto::auth::Role;
-use botmox_testkit::browser::{Browser, attr, click, fill, select, sign_in, text_of};
+use botmox_testkit::browser::{Browser, attr, click, fill, select, sign_in, text_of, wait_for};
 use botmox_testkit::{Backend, TestServer};
 use serde_json::json;
 
@@ -18,13 +18,13 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     sign_in(c, &server.url, "op@example.com", "correct-horse-battery").await;
 
     c.goto(&format!("{}/finance", server.url)).await.unwrap();
-    assert_eq!(text_of(c, "#total-income").await, "0.00");
+    wait_for(c, "#total-income", "0.00").await;
     let flat = attr(c, "polyline[data-series=income]", "points").await;
 
     fill(c, "#operation-create input[name=amount]", "120").await;
     click(c, "#operation-create button").await;
-    assert_eq!(text_of(c, "#notice").await, "Operation recorded.");
-    assert_eq!(text_of(c, "#total-income").await, "120.00");
+    wait_for(c, "#notice", "Operation recorded.").await;
+    wait_for(c, "#total-income", "120.00").await;
     let risen = attr(c, "polyline[data-series=income]", "points").await;
     assert_ne!(flat, risen, "the income line moved");
 
@@ -33,9 +33,9 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     fill(c, "#operation-create input[name=amount]", "20.5").await;
     fill(c, "#operation-create input[name=description]", "proxy pack").await;
     click(c, "#operation-create button").await;
-    assert_eq!(text_of(c, "#notice").await, "Operation recorded.");
-    assert_eq!(text_of(c, "#total-expense").await, "20.50");
-    assert_eq!(text_of(c, "#total-profit").await, "99.50");
+    wait_for(c, "#notice", "Operation recorded.").await;
+    wait_for(c, "#total-expense", "20.50").await;
+    wait_for(c, "#total-profit", "99.50").await;
     assert!(
         text_of(c, "svg[data-chart=expenses-by-category]")
             .await
@@ -59,8 +59,8 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
         .await;
     assert_eq!(summary["data"]["totals"]["profit"], json!(99.5));
     c.goto(&format!("{}/", server.url)).await.unwrap();
-    assert_eq!(text_of(c, "#ov-income").await, "120.00");
-    assert_eq!(text_of(c, "#ov-profit").await, "99.50");
+    wait_for(c, "#ov-income", "120.00").await;
+    wait_for(c, "#ov-profit", "99.50").await;
     browser.close().await;
 }
 
@@ -81,7 +81,7 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     assert!(text_of(c, "#alerts .error").await.contains("warning_days"));
     fill(c, "#form-alerts input[name=warning_days]", "21").await;
     click(c, "#form-alerts button").await;
-    assert_eq!(text_of(c, "#notice").await, "Settings saved.");
+    wait_for(c, "#notice", "Settings saved.").await;
     assert_eq!(
         server
             .get("/api/v1/settings/alerts/warning_days", t)
@@ -94,7 +94,7 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     fill(c, "#project-form input[name=name]", "WoW Classic").await;
     fill(c, "#project-form input[name=max_level]", "60").await;
     click(c, "#project-form button").await;
-    assert_eq!(text_of(c, "#notice").await, "Project saved.");
+    wait_for(c, "#notice", "Project saved.").await;
     assert!(text_of(c, "#project-table").await.contains("WoW Classic"));
     assert_eq!(
         server
@@ -114,8 +114,8 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
 
     // The project is in the navigation and has its page.
     click(c, "aside.tree a[data-project=wow]").await;
-    assert_eq!(text_of(c, "#project-total").await, "1 total");
-    assert_eq!(text_of(c, "dd[data-status=offline]").await, "1");
+    wait_for(c, "#project-total", "1 total").await;
+    wait_for(c, "dd[data-status=offline]", "1").await;
     server
         .create("/api/v1/bots", t, json!({"name": "outside the project"}))
         .await;
@@ -135,7 +135,7 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     )
     .await;
     click(c, "#form-api_keys button").await;
-    assert_eq!(text_of(c, "#notice").await, "Settings saved.");
+    wait_for(c, "#notice", "Settings saved.").await;
     assert_eq!(
         attr(c, "#form-api_keys input[name='ipqs/api_key']", "value").await,
         "",
@@ -144,9 +144,9 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     assert!(!c.source().await.unwrap().contains("ipqs-secret-1"));
     // Saving the card again with the field blank keeps the key.
     click(c, "#form-api_keys button").await;
-    assert_eq!(text_of(c, "#notice").await, "Settings saved.");
+    wait_for(c, "#notice", "Settings saved.").await;
     click(c, "#api_keys form.inline button").await;
-    assert_eq!(text_of(c, "#revealed code").await, "ipqs-secret-1");
+    wait_for(c, "#revealed code", "ipqs-secret-1").await;
     let (_, audit) = server.get("/api/v1/audit?action=secret.reveal", t).await;
     assert_eq!(audit["data"][0]["target"], "settings:api_keys/ipqs/api_key");
     browser.close().await;

@@ -65,9 +65,9 @@ async fn bots_are_created_edited_and_given_a_proxy() {
 
     fill(c, "form#bot-create input[name='character/level']", "60").await;
     click(c, "form#bot-create button[type=submit]").await;
-    assert_eq!(text_of(c, "#notice").await, "Bot created.");
-    assert_eq!(text_of(c, "main h1").await, "Thrall");
-    assert_eq!(text_of(c, "#bot-status").await, "prepare");
+    wait_for(c, "#notice", "Bot created.").await;
+    wait_for(c, "main h1", "Thrall").await;
+    wait_for(c, "#bot-status", "prepare").await;
     text_of(c, "#lifecycle-actions").await;
     let bot_id = path(c).await.trim_start_matches("/bot/").to_owned();
     let (_, bot) = server.get(&format!("/api/v1/bots/{bot_id}"), token).await;
@@ -84,7 +84,7 @@ async fn bots_are_created_edited_and_given_a_proxy() {
     text_of(c, "form#bot-edit").await;
     fill(c, "form#bot-edit input[name='character/name']", "Go'el").await;
     click(c, "form#bot-edit button[type=submit]").await;
-    assert_eq!(text_of(c, "#notice").await, "Bot updated.");
+    wait_for(c, "#notice", "Bot updated.").await;
     let (_, bot) = server.get(&format!("/api/v1/bots/{bot_id}"), token).await;
     assert_eq!(bot["data"]["character"]["name"], "Go'el");
     assert_eq!(bot["data"]["character"]["level"], 60);
@@ -119,7 +119,7 @@ async fn bots_are_created_edited_and_given_a_proxy() {
     )
     .await;
     click(c, "form#proxy-create button[type=submit]").await;
-    assert_eq!(text_of(c, "#notice").await, "Proxy created.");
+    wait_for(c, "#notice", "Proxy created.").await;
     assert!(
         text_of(c, "table#records")
             .await
@@ -136,7 +136,7 @@ async fn bots_are_created_edited_and_given_a_proxy() {
     );
     fill(c, "form#proxy-edit input[name=port]", "8081").await;
     click(c, "form#proxy-edit button[type=submit]").await;
-    assert_eq!(text_of(c, "#notice").await, "Proxy updated.");
+    wait_for(c, "#notice", "Proxy updated.").await;
     let (_, proxies) = server.get("/api/v1/resources/proxies", token).await;
     let proxy_id = proxies["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(proxies["data"][0]["port"], 8081);
@@ -155,7 +155,7 @@ async fn bots_are_created_edited_and_given_a_proxy() {
         .unwrap();
     text_of(c, "#none-linked").await;
     click(c, "form#attach-proxy button[type=submit]").await;
-    assert_eq!(text_of(c, "#notice").await, "Proxy attached.");
+    wait_for(c, "#notice", "Proxy attached.").await;
     assert!(
         text_of(c, "table#linked")
             .await
@@ -229,7 +229,7 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
         .unwrap();
     fill(c, "form#task-create input[name=title]", "Buy gold").await;
     click(c, "form#task-create button[type=submit]").await;
-    assert_eq!(text_of(c, "#notice").await, "Kanban task created.");
+    wait_for(c, "#notice", "Kanban task created.").await;
     assert!(text_of(c, "#column-todo").await.contains("Buy gold"));
     // Each step starts from a page without a notice, so the next notice is the new page's.
     c.goto(&format!("{}/workspace/kanban", server.url))
@@ -240,7 +240,7 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
         "#column-todo li[data-title='Buy gold'] button[value=done]",
     )
     .await;
-    assert_eq!(text_of(c, "#notice").await, "Kanban task moved.");
+    wait_for(c, "#notice", "Kanban task moved.").await;
     assert!(text_of(c, "#column-done").await.contains("Buy gold"));
     assert!(!text_of(c, "#column-todo").await.contains("Buy gold"));
     let (_, tasks) = server.get("/api/v1/workspace/kanban", token).await;
@@ -256,7 +256,7 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
     fill(c, "form#event-create input[name=title]", "Raid night").await;
     set_value(c, "form#event-create input[name=date]", &day).await;
     click(c, "form#event-create button[type=submit]").await;
-    assert_eq!(text_of(c, "#notice").await, "Calendar event created.");
+    wait_for(c, "#notice", "Calendar event created.").await;
     let cell = format!("td[data-date='{day}']");
     assert!(text_of(c, &cell).await.contains("Raid night"));
 
@@ -269,7 +269,7 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
         .await
         .unwrap();
     click(c, &format!("{cell} .event button")).await;
-    assert_eq!(text_of(c, "#notice").await, "Calendar event deleted.");
+    wait_for(c, "#notice", "Calendar event deleted.").await;
     assert!(!text_of(c, &cell).await.contains("Raid night"));
     browser.close().await;
 }
@@ -293,7 +293,7 @@ async fn a_bot_moves_through_its_lifecycle_and_is_banned_and_unbanned() {
         click(c, "#transition button").await;
         wait_for(c, "#bot-status", status).await;
     }
-    assert_eq!(text_of(c, "#notice").await, "Bot moved.");
+    wait_for(c, "#notice", "Bot moved.").await;
 
     click(c, "#ban-panel summary").await;
     select(c, "#ban select[name=ban_mechanism]", "ip_ban").await;
@@ -314,7 +314,7 @@ async fn a_bot_moves_through_its_lifecycle_and_is_banned_and_unbanned() {
 
     click(c, "#unban button").await;
     wait_for(c, "#bot-status", "farming").await;
-    assert_eq!(text_of(c, "#notice").await, "Bot unbanned.");
+    wait_for(c, "#notice", "Bot unbanned.").await;
 
     click(c, "a[data-tab=history]").await;
     text_of(c, "#lifecycle-log").await;

@@ -80,9 +80,10 @@ impl Drop for Browser {
 }
 
 /// The text of the first element matching `css`, waiting up to 10 s for it; on timeout the
-/// panic shows the page. An element that goes stale while read (the page it was found on was
-/// just replaced by a form's answer) is looked up again on the new page.
+/// panic shows the page. An element that cannot be read because its page is being replaced
+/// (a form's answer is loading) is looked up again on the new page.
 pub async fn text_of(client: &Client, css: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let found = client
             .wait()
@@ -92,7 +93,11 @@ pub async fn text_of(client: &Client, css: &str) -> String {
         match found {
             Ok(element) => match element.text().await {
                 Ok(text) => return text,
-                Err(e) if e.is_stale_element_reference() => continue,
+                // The page is being replaced (a form's answer is loading): look again.
+                Err(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
                 Err(e) => panic!("{css}: {e}"),
             },
             Err(e) => {
