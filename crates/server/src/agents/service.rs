@@ -13,6 +13,7 @@ use super::store;
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::auth::keys::{hash_secret, random_bytes, random_secret};
+use crate::clock::{iso, now_ms};
 use crate::db::entity::agent::{self, Column};
 use crate::http::{ApiError, ApiResult};
 use crate::schema::{Field, Rule, opt, req, validate};
@@ -45,17 +46,6 @@ const HEARTBEAT: &[Field] = &[
     opt("host", Rule::Object),
 ];
 const REVOKE: &[Field] = &[opt("reason", Rule::Str(Some(500)))];
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// RFC 3339 time of epoch milliseconds (the reference's agent fields are ISO strings).
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
 
 fn object(body: Value) -> ApiResult<Map<String, Value>> {
     match body {

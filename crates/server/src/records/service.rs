@@ -14,6 +14,7 @@ use super::kinds::{CHARACTER, Kind};
 use super::store::{self, ListQuery, NewRecord};
 use crate::app::AppState;
 use crate::auth::Auth;
+pub use crate::clock::now_ms;
 use crate::db::entity::record;
 use crate::db::{WRITE_ATTEMPTS, backoff, is_unique_violation};
 use crate::http::{ApiError, ApiResult};
@@ -172,10 +173,6 @@ fn refuse_lifecycle(kind: Kind, input: &Map<String, Value>) -> ApiResult<()> {
         ));
     }
     Ok(())
-}
-
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// The row to write for `doc`: credentials sealed (a masked value keeps the one in

@@ -14,6 +14,7 @@ use super::events;
 use crate::agents;
 use crate::app::AppState;
 use crate::auth::Auth;
+use crate::clock::{iso, now_ms};
 use crate::db::entity::agent;
 use crate::db::entity::agent_command::{self, Column, Entity};
 use crate::http::{ApiError, ApiResult};
@@ -38,16 +39,6 @@ const REPORT: &[Field] = &[
     opt("result", Rule::Any),
     opt("error_message", Rule::Str(Some(2000))),
 ];
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CommandView {
