@@ -135,9 +135,9 @@ fn ban_timestamp(date: &str) -> Option<i64> {
 
 /// What the archive keeps of a bot when it is banned (data-model.md §3.2).
 fn snapshot(doc: &Map<String, Value>) -> Value {
-    let num = |ptr: &str| {
-        Value::Object(doc.clone())
-            .pointer(ptr)
+    let num = |object: &str, key: &str| {
+        doc.get(object)
+            .and_then(|o| o.get(key))
             .and_then(Value::as_f64)
             .unwrap_or(0.0)
     };
@@ -146,9 +146,9 @@ fn snapshot(doc: &Map<String, Value>) -> Value {
         "project_id": doc.get("project_id").and_then(Value::as_str).unwrap_or(""),
         "character": doc.get("character").cloned().unwrap_or(Value::Null),
         "final_level": doc.get("character").and_then(|c| c.get("level")).and_then(Value::as_i64).unwrap_or(0),
-        "total_farmed": num("/farm/all_farmed_gold"),
-        "total_earned_gold": num("/farm/all_earned_gold"),
-        "total_runtime_hours": num("/monitor/total_runtime_hours"),
+        "total_farmed": num("farm", "all_farmed_gold"),
+        "total_earned_gold": num("farm", "all_earned_gold"),
+        "total_runtime_hours": num("monitor", "total_runtime_hours"),
     })
 }
 
@@ -259,7 +259,7 @@ async fn apply(
         if let Some((ban_details, snapshot)) = change.archive {
             bot_archive::Entity::insert(bot_archive::ActiveModel {
                 tenant_id: Set(auth.tenant_id.clone()),
-                id: Set(uuid::Uuid::new_v4().to_string()),
+                id: Set(uuid::Uuid::now_v7().to_string()),
                 bot_id: Set(id.to_owned()),
                 reason: Set("banned".into()),
                 archived_at_ms: Set(now),
@@ -289,7 +289,7 @@ async fn insert_event(
 ) -> Result<(), DbErr> {
     bot_event::Entity::insert(bot_event::ActiveModel {
         tenant_id: Set(tenant.to_owned()),
-        id: Set(uuid::Uuid::new_v4().to_string()),
+        id: Set(uuid::Uuid::now_v7().to_string()),
         bot_id: Set(bot.to_owned()),
         r#type: Set(kind.to_owned()),
         message: Set(message),
@@ -385,6 +385,7 @@ pub async fn log(
         .filter(bot_event::Column::TenantId.eq(&auth.tenant_id))
         .filter(bot_event::Column::BotId.eq(id))
         .order_by_desc(bot_event::Column::TimestampMs)
+        // Ids are time-ordered (UUID v7, monotonic in the process): ties keep their order.
         .order_by_desc(bot_event::Column::Id)
         .paginate(&state.db, limit);
     let total = paginator.num_items().await?;
