@@ -75,47 +75,13 @@ impl PrincipalCache {
     }
 }
 
-/// With PostgreSQL: clear `cache` whenever another replica announces an access change.
+/// With PostgreSQL: clear `cache` whenever another replica announces an access change (and
+/// after every reconnection, which may have missed announcements).
 pub fn listen_for_changes(db: &DatabaseConnection, cache: std::sync::Arc<PrincipalCache>) {
-    let DatabaseConnection::SqlxPostgresPoolConnection(_) = db else {
-        return;
-    };
-    let pool = db.get_postgres_connection_pool().clone();
     let weak = std::sync::Arc::downgrade(&cache);
-    drop(cache);
-    tokio::spawn(async move {
-        loop {
-            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await
-            {
-                Ok(l) => l,
-                Err(e) => {
-                    if pool.is_closed() {
-                        return;
-                    }
-                    tracing::warn!(error = %e, "auth change listener cannot connect; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if listener.listen(CHANNEL).await.is_err() {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            // Anything missed while (re)connecting is covered by starting clean.
-            match weak.upgrade() {
-                Some(cache) => cache.clear(),
-                None => return,
-            }
-            while listener.recv().await.is_ok() {
-                match weak.upgrade() {
-                    Some(cache) => cache.clear(),
-                    None => return,
-                }
-            }
-            if pool.is_closed() {
-                return;
-            }
-        }
+    crate::db::listen(db, CHANNEL, move |_| {
+        let cache = weak.upgrade();
+        async move { cache.map(|c| c.clear()).is_some() }
     });
 }
 

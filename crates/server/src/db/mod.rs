@@ -152,3 +152,49 @@ impl WriteGate {
         }
     }
 }
+
+/// With PostgreSQL: listen on `channel` in the background, reconnecting after errors. After
+/// each (re)connection `on_event(None)` runs (a chance to resynchronise: notifications sent
+/// meanwhile are lost), then `on_event(Some(payload))` for every notification. Listening
+/// stops when `on_event` answers `false` (its owner is gone) or the pool closes.
+pub fn listen<F, Fut>(db: &DatabaseConnection, channel: &'static str, on_event: F)
+where
+    F: Fn(Option<String>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let DatabaseConnection::SqlxPostgresPoolConnection(_) = db else {
+        return;
+    };
+    let pool = db.get_postgres_connection_pool().clone();
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(error = %e, channel, "listener cannot connect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if listener.listen(channel).await.is_err() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            if !on_event(None).await {
+                return;
+            }
+            while let Ok(note) = listener.recv().await {
+                if !on_event(Some(note.payload().to_owned())).await {
+                    return;
+                }
+            }
+            if pool.is_closed() {
+                return;
+            }
+        }
+    });
+}

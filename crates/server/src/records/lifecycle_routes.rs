@@ -76,7 +76,7 @@ pub async fn transition(
     ApiJson(body): ApiJson<TransitionRequest>,
 ) -> ApiResult<Response> {
     let bot = lifecycle::transition(&s, &auth, &id, &body.status).await?;
-    Ok(with_etag(StatusCode::OK, Kind::Bot, &bot))
+    Ok(with_etag(StatusCode::OK, &bot))
 }
 
 /// Ban: `{ban_date: "DD.MM.YYYY", ban_reason, ban_mechanism}`. Logged and archived; a
@@ -91,7 +91,7 @@ pub async fn ban(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
     let bot = lifecycle::ban(&s, &auth, &id, body).await?;
-    Ok(with_etag(StatusCode::OK, Kind::Bot, &bot))
+    Ok(with_etag(StatusCode::OK, &bot))
 }
 
 /// Unban: back to the status before the ban. Logged.
@@ -104,7 +104,7 @@ pub async fn unban(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let bot = lifecycle::unban(&s, &auth, &id).await?;
-    Ok(with_etag(StatusCode::OK, Kind::Bot, &bot))
+    Ok(with_etag(StatusCode::OK, &bot))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

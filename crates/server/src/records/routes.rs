@@ -85,8 +85,8 @@ impl ListParams {
     }
 }
 
-pub fn with_etag(status: StatusCode, kind: Kind, m: &record::Model) -> Response {
-    let mut response = (status, Json(Envelope::ok(service::view(kind, m)))).into_response();
+pub fn with_etag(status: StatusCode, m: &record::Model) -> Response {
+    let mut response = (status, Json(Envelope::ok(service::view(m)))).into_response();
     if let Ok(tag) = HeaderValue::from_str(&service::etag(m)) {
         response.headers_mut().insert(header::ETAG, tag);
     }
@@ -101,7 +101,7 @@ async fn list_in(
 ) -> ApiResult<Response> {
     let query = params.resolve()?;
     let (rows, total) = service::list(state, auth, kind, &query).await?;
-    let data: Vec<Value> = rows.iter().map(|m| service::view(kind, m)).collect();
+    let data: Vec<Value> = rows.iter().map(service::view).collect();
     Ok(Json(Envelope::page(
         data,
         PageMeta {
@@ -116,7 +116,6 @@ async fn list_in(
 async fn get_in(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<Response> {
     Ok(with_etag(
         StatusCode::OK,
-        kind,
         &service::get(state, auth, kind, id).await?,
     ))
 }
@@ -124,7 +123,6 @@ async fn get_in(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResul
 async fn create_in(state: &AppState, auth: &Auth, kind: Kind, body: Value) -> ApiResult<Response> {
     Ok(with_etag(
         StatusCode::CREATED,
-        kind,
         &service::create(state, auth, kind, body).await?,
     ))
 }
@@ -140,7 +138,6 @@ async fn patch_in(
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
     Ok(with_etag(
         StatusCode::OK,
-        kind,
         &service::patch(state, auth, kind, id, body, if_match).await?,
     ))
 }

@@ -38,7 +38,7 @@ pub fn document(m: &record::Model) -> Map<String, Value> {
 }
 
 /// The API view: the document with `id`, `created_at` and `updated_at` (ms), credentials masked.
-pub fn view(_kind: Kind, m: &record::Model) -> Value {
+pub fn view(m: &record::Model) -> Value {
     let mut doc = Value::Object(document(m));
     mask_tree(&mut doc);
     let map = doc.as_object_mut().expect("documents are objects");

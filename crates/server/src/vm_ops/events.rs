@@ -80,45 +80,25 @@ const CHANNEL: &str = "botmox_commands";
 /// and wake this replica's polls for the agent concerned. (A stream sees an event once:
 /// it skips ids it already sent.)
 pub fn listen(state: &AppState) {
-    let sea_orm::DatabaseConnection::SqlxPostgresPoolConnection(_) = &state.db else {
-        return;
-    };
-    let pool = state.db.get_postgres_connection_pool().clone();
     let weak = state.downgrade();
-    tokio::spawn(async move {
-        loop {
-            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await
-            {
-                Ok(l) => l,
-                Err(e) => {
-                    if pool.is_closed() {
-                        return;
-                    }
-                    tracing::warn!(error = %e, "command listener cannot connect; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
+    crate::db::listen(&state.db, CHANNEL, move |payload| {
+        let state = AppState::upgrade(&weak);
+        async move {
+            let Some(state) = state else {
+                return false;
             };
-            if listener.listen(CHANNEL).await.is_err() {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            while let Ok(note) = listener.recv().await {
-                let Some(state) = AppState::upgrade(&weak) else {
-                    return;
-                };
-                let Ok(id) = note.payload().parse::<i64>() else {
-                    continue;
-                };
-                match Entity::find_by_id(id).one(&state.db).await {
-                    Ok(Some(event)) => {
-                        state.wakers.wake(&event.agent_id);
-                        let _ = state.events.send(Arc::new(event));
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not read an announced event"),
+            let Some(id) = payload.and_then(|p| p.parse::<i64>().ok()) else {
+                return true;
+            };
+            match Entity::find_by_id(id).one(&state.db).await {
+                Ok(Some(event)) => {
+                    state.wakers.wake(&event.agent_id);
+                    let _ = state.events.send(Arc::new(event));
                 }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read an announced event"),
             }
+            true
         }
     });
 }

@@ -94,7 +94,7 @@ impl Attachment {
         let free = models
             .into_iter()
             .filter(|m| {
-                let holders = self.holders(&service::view(kind, m));
+                let holders = self.holders(&service::view(m));
                 if self.many {
                     !holders.iter().any(|b| b == bot)
                 } else {
@@ -258,7 +258,7 @@ pub async fn page_response(
         Ok(m) => m,
         Err(e) => return failure(e),
     };
-    let doc = service::view(Kind::Bot, &m);
+    let doc = service::view(&m);
     let text = |key: &str| {
         doc.get(key)
             .and_then(Value::as_str)
@@ -428,7 +428,7 @@ async fn relink(
     service::get(state, auth, Kind::Bot, bot).await?;
     let kind = att.table.kind;
     let current = service::get(state, auth, kind, record).await?;
-    let body = att.relink(&service::view(kind, &current), bot, attach)?;
+    let body = att.relink(&service::view(&current), bot, attach)?;
     let version = service::etag(&current);
     service::patch(state, auth, kind, record, body, Some(&version)).await?;
     Ok(())

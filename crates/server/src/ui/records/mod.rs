@@ -57,7 +57,7 @@ impl Ctx {
             models
                 .iter()
                 .map(|m| {
-                    let doc = service::view(Kind::Bot, m);
+                    let doc = service::view(m);
                     let name = doc.get("name").and_then(|n| n.as_str()).unwrap_or(&m.id);
                     (m.id.clone(), name.to_owned())
                 })

@@ -66,7 +66,7 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
     models
         .iter()
         .map(|m| {
-            let doc = service::view(spec.kind, m);
+            let doc = service::view(m);
             let at = |path: &str| {
                 form::value_at(&doc, path)
                     .map(form::scalar_text)

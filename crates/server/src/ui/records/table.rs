@@ -357,7 +357,7 @@ async fn edit_response(
         Ok(v) => v,
         Err(e) => return failure(e),
     };
-    let doc = service::view(spec.kind, &m);
+    let doc = service::view(&m);
     let (status, form) = match &failed {
         Some((posted, e)) => {
             let version = posted.get("_version").cloned().unwrap_or_default();

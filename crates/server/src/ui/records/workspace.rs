@@ -145,7 +145,7 @@ async fn calendar_response(
     let back = month_href(first);
     let mut by_day: HashMap<String, Vec<EventView>> = HashMap::new();
     for m in &models {
-        let doc = service::view(Kind::CalendarEvent, m);
+        let doc = service::view(m);
         by_day
             .entry(text(&doc, "date"))
             .or_default()
@@ -278,10 +278,7 @@ async fn kanban_response(
         Ok((models, _)) => models,
         Err(e) => return failure(e),
     };
-    let mut docs: Vec<Value> = models
-        .iter()
-        .map(|m| service::view(Kind::KanbanTask, m))
-        .collect();
+    let mut docs: Vec<Value> = models.iter().map(service::view).collect();
     docs.sort_by_key(order_of);
     let columns = COLUMNS
         .iter()
@@ -352,7 +349,7 @@ async fn next_order(state: &AppState, auth: &Auth, status: &str) -> ApiResult<i6
     let (models, _) = service::list(state, auth, Kind::KanbanTask, &query).await?;
     Ok(models
         .iter()
-        .map(|m| order_of(&service::view(Kind::KanbanTask, m)))
+        .map(|m| order_of(&service::view(m)))
         .max()
         .map_or(1, |o| o + 1))
 }
