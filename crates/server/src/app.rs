@@ -89,7 +89,7 @@ impl AppState {
             sealer: Arc::new(Sealer::new(&key)),
             writes: db::WriteGate::for_database(&db),
             wakers: vm_ops::Wakers::default(),
-            events: vm_ops::events::bus(),
+            events: vm_ops::events::Bus::new(&db),
             access: Arc::new(AccessTokens::new(&key)),
             key: Arc::new(key),
             limits: RateLimits::new(&config),
@@ -228,6 +228,7 @@ pub fn api_routes() -> RouteTable<AppState> {
         )
         .post("/api/v1/agents/pairings", agents::routes::create_pairing)
         .post("/api/v1/agents/register", agents::routes::register)
+        .post("/api/v1/agents/quick-pair", agents::routes::quick_pair)
         .post("/api/v1/agents/heartbeat", agents::routes::heartbeat)
         .post("/api/v1/agents/token/rotate", agents::routes::rotate)
         .get("/api/v1/agents", agents::routes::list)

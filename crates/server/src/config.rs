@@ -121,6 +121,11 @@ pub struct Settings {
     /// Required `aud` of external JWTs [default: authenticated].
     #[arg(long, env = "BOTMOX_EXTERNAL_JWT_AUDIENCE")]
     pub external_jwt_audience: Option<String>,
+
+    /// Let agents pair with an account's e-mail and password (`POST /agents/quick-pair`),
+    /// throttled like sign-in [default: false; pairing codes are the safer way].
+    #[arg(long, env = "BOTMOX_AGENT_QUICK_PAIR", num_args = 0..=1, default_missing_value = "true")]
+    pub agent_quick_pair: Option<bool>,
 }
 
 /// The resolved configuration the server runs with.
@@ -145,6 +150,7 @@ pub struct Config {
     pub rate_limit_public: u32,
     pub login_attempts_per_account: u32,
     pub external_jwt: Option<ExternalJwtConfig>,
+    pub agent_quick_pair: bool,
 }
 
 /// Acceptance of JWTs issued by another identity provider (off unless a key is configured).
@@ -195,7 +201,7 @@ impl Settings {
             ui_session_ttl, setup_link_ttl, body_limit, rate_limit_per_address,
             rate_limit_per_principal, rate_limit_public, login_attempts_per_account,
             external_jwt_hs256_secret, external_jwt_rs256_keys, external_jwt_issuer,
-            external_jwt_audience,
+            external_jwt_audience, agent_quick_pair,
         ))
     }
 
@@ -318,6 +324,7 @@ impl Settings {
                 settings.login_attempts_per_account.unwrap_or(5).into(),
             )? as u32,
             external_jwt,
+            agent_quick_pair: settings.agent_quick_pair.unwrap_or(false),
         })
     }
 }

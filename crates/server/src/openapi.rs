@@ -33,7 +33,7 @@ use crate::{agents, api_tokens, audit, auth, health, records, settings, users, v
         settings::routes::get_root, settings::routes::put_root, settings::routes::patch_root,
         settings::routes::get_path, settings::routes::put_path, settings::routes::patch_path,
         settings::routes::reveal,
-        agents::routes::create_pairing, agents::routes::register, agents::routes::heartbeat,
+        agents::routes::create_pairing, agents::routes::register, agents::routes::quick_pair, agents::routes::heartbeat,
         agents::routes::rotate, agents::routes::list, agents::routes::get, agents::routes::revoke,
         vm_ops::routes::dispatch, vm_ops::routes::dispatch_proxmox, vm_ops::routes::next,
         vm_ops::routes::report, vm_ops::routes::get, vm_ops::routes::cancel, vm_ops::routes::list,

@@ -15,6 +15,8 @@ pub enum Rule {
     Str(Option<usize>),
     /// A string with at least one non-blank character.
     NonEmpty,
+    /// A string with at least one non-blank character, at most this many characters.
+    Label(usize),
     /// One of the listed strings.
     OneOf(&'static [&'static str]),
     /// An integer in the inclusive range.
@@ -102,6 +104,12 @@ pub fn check(rule: Rule, v: &Value) -> Result<Value, String> {
         Rule::NonEmpty => match v {
             Value::String(s) if !s.trim().is_empty() => Ok(Value::String(s.trim().to_owned())),
             _ => Err("must be a non-empty string".into()),
+        },
+        Rule::Label(max) => match v {
+            Value::String(s) if s.trim().chars().count() > max => {
+                Err(format!("must be at most {max} characters"))
+            }
+            _ => check(Rule::NonEmpty, v),
         },
         Rule::OneOf(allowed) => match v {
             Value::String(s) if allowed.contains(&s.as_str()) => Ok(v.clone()),

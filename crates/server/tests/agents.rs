@@ -107,4 +107,39 @@ both_backends! {
         let (_, listed) = server.get("/api/v1/agents", &user.access_token).await;
         assert_eq!((listed["data"][0]["status"].clone(), listed["data"][0]["name"].clone()), (json!("pending"), json!("rack 2")));
     }
+
+    async fn quick_pair_is_off_by_default_and_throttled_like_sign_in_when_on(backend) {
+        let quick = |login: &str, password: &str| json!({"login": login, "password": password,
+            "machine_name": "host-7", "version": "0.1.0", "platform": "win32", "capabilities": ["proxmox"]});
+        let off = TestServer::start(backend).await;
+        let user = off.user_session("acme", "owner@example.com", Role::User).await;
+        let (status, err) = off.call(Method::POST, "/api/v1/agents/quick-pair", None, Some(quick(&user.email, &user.password))).await;
+        assert_eq!((status, err["error"]["code"].clone()), (StatusCode::NOT_FOUND, json!("NOT_FOUND")), "off unless configured");
+        off.stop().await;
+
+        let server = TestServer::start_with(backend, |s| {
+            s.agent_quick_pair = Some(true);
+            s.login_attempts_per_account = Some(3);
+        }).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let (status, agent) = server.call(Method::POST, "/api/v1/agents/quick-pair", None, Some(quick(&owner.email, &owner.password))).await;
+        assert_eq!(status, StatusCode::CREATED, "{agent}");
+        let a = &agent["data"];
+        assert_eq!((a["name"].clone(), a["owner_user_id"].clone(), a["status"].clone(), a["online"].clone()),
+            (json!("host-7"), json!(owner.user_id), json!("active"), json!(true)));
+        let token = a["agent_token"].as_str().unwrap();
+        assert_eq!(server.post("/api/v1/agents/heartbeat", token, json!({})).await.0, StatusCode::OK);
+        let (_, seen) = server.get(&format!("/api/v1/agents/{}", a["id"].as_str().unwrap()), &owner.access_token).await;
+        assert_eq!(seen["data"]["platform"], "win32");
+
+        let (status, err) = server.call(Method::POST, "/api/v1/agents/quick-pair", None, Some(quick(&owner.email, "wrong-password"))).await;
+        assert_eq!((status, err["error"]["code"].clone()), (StatusCode::UNAUTHORIZED, json!("INVALID_CREDENTIALS")));
+        server.call(Method::POST, "/api/v1/agents/quick-pair", None, Some(quick(&owner.email, "wrong-password"))).await;
+        // Three attempts on this account this minute (one right, two wrong): sign-in is refused too.
+        let (status, _) = server.call(Method::POST, "/api/v1/auth/login", None,
+            Some(json!({"email": owner.email, "password": owner.password}))).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "quick-pair and sign-in share the throttle");
+        let (status, _) = server.call(Method::POST, "/api/v1/agents/quick-pair", None, Some(quick(&owner.email, &owner.password))).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
 }

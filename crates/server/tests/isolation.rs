@@ -94,6 +94,12 @@ both_backends! {
         assert_not_found_for_other_tenant(&server, b_agent["data"]["agent_token"].as_str().unwrap(), &agent_probes).await;
         let (_, still) = server.get(&format!("/api/v1/vm-ops/commands/{command}"), t).await;
         assert_eq!(still["data"]["status"], "queued", "B changed nothing");
+        // Ids in query strings too: B cannot watch A's agent, nor dispatch to it.
+        let (status, _) = server.get(&format!("/api/v1/vm-ops/events?agent_id={a_agent}"), &b.access_token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = server.post("/api/v1/vm-ops/commands", &b.access_token,
+            json!({"agent_id": a_agent, "command_type": "proxmox.status"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
 
         // Nothing changed for tenant A.
         let (_, still) = server.get(&format!("/api/v1/users/{member}"), t).await;

@@ -1,6 +1,7 @@
 //! The command bus over the API: dispatch, atomic claim with a claim id, checked reports,
-//! offline handling, cancel, a waiting poll woken by a dispatch or a revocation, and many
-//! concurrent pollers claiming each command exactly once; on SQLite and PostgreSQL.
+//! offline handling, cancel, a waiting poll woken by a dispatch or a revocation, 50
+//! concurrent pollers claiming 10,000 commands each exactly once, read-only de-duplication,
+//! presence events, event streams for humans and agents; on SQLite and PostgreSQL.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -167,17 +168,29 @@ both_backends! {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
-    async fn concurrent_pollers_claim_each_command_exactly_once(backend) {
-        let server = TestServer::start(backend).await;
+    async fn fifty_pollers_claim_ten_thousand_commands_each_exactly_once(backend) {
+        use futures::StreamExt;
+        let server = TestServer::start_with(backend, |s| {
+            s.rate_limit_per_address = Some(1_000_000);
+            s.rate_limit_per_principal = Some(1_000_000);
+        }).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let (agent, token) = agent_of(&server, &owner).await;
-        const COMMANDS: usize = 200;
-        for i in 0..COMMANDS {
-            let (status, _) = server.post("/api/v1/vm-ops/commands", &owner.access_token,
-                json!({"agent_id": agent, "command_type": "proxmox.vm-status", "payload": {"n": i}})).await;
-            assert_eq!(status, StatusCode::ACCEPTED);
-        }
-        let pollers = (0..20).map(|_| {
+        const COMMANDS: usize = 10_000;
+        let acknowledged: Vec<String> = futures::stream::iter(0..COMMANDS)
+            .map(|i| {
+                let (server, owner, agent) = (&server, &owner, &agent);
+                async move {
+                    let (status, c) = server.post("/api/v1/vm-ops/commands", &owner.access_token,
+                        json!({"agent_id": agent, "command_type": "test.echo", "payload": {"n": i}})).await;
+                    assert_eq!(status, StatusCode::ACCEPTED, "{c}");
+                    c["data"]["id"].as_str().unwrap().to_owned()
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let pollers = (0..50).map(|_| {
             let server = &server;
             let token = token.clone();
             async move {
@@ -195,6 +208,86 @@ both_backends! {
         let claims: Vec<String> = futures::future::join_all(pollers).await.into_iter().flatten().collect();
         let unique: HashSet<&String> = claims.iter().collect();
         assert_eq!((claims.len(), unique.len()), (COMMANDS, COMMANDS), "every command claimed, none twice");
+        assert_eq!(unique, acknowledged.iter().collect(), "the claimed commands are the dispatched ones");
+    }
+
+    async fn equal_read_only_dispatches_within_seconds_share_one_command(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, _) = agent_of(&server, &owner).await;
+        let dispatch = |command_type: &'static str, payload: Value| {
+            let agent = agent.clone();
+            let server = &server;
+            async move {
+                let (status, c) = server.post("/api/v1/vm-ops/commands", t,
+                    json!({"agent_id": agent, "command_type": command_type, "payload": payload})).await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{c}");
+                c["data"]["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let first = dispatch("proxmox.vm-status", json!({"vmid": 100, "node": "pve1"})).await;
+        assert_eq!(dispatch("proxmox.vm-status", json!({"node": "pve1", "vmid": 100})).await, first, "key order does not matter");
+        assert_ne!(dispatch("proxmox.vm-status", json!({"vmid": 101, "node": "pve1"})).await, first, "another payload is another command");
+        let start = dispatch("proxmox.start", json!({"vmid": 100})).await;
+        assert_ne!(dispatch("proxmox.start", json!({"vmid": 100})).await, start, "actions are never merged");
+        // Older than the window: a fresh command.
+        server.state().db.execute_unprepared(&format!(
+            "UPDATE agent_commands SET queued_at = queued_at - 11000 WHERE id = '{first}'")).await.unwrap();
+        assert_ne!(dispatch("proxmox.vm-status", json!({"vmid": 100, "node": "pve1"})).await, first);
+        let (_, listed) = server.get(&format!("/api/v1/vm-ops/commands?agent_id={agent}"), t).await;
+        assert_eq!(listed["data"].as_array().unwrap().len(), 5);
+    }
+
+    async fn presence_changes_are_events_for_the_owner_and_the_agent(backend) {
+        use botmox_server::agents::{ONLINE_WINDOW_MS, service::announce_offline};
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, token) = agent_of(&server, &owner).await;
+        let now = || chrono::Utc::now().timestamp_millis();
+        announce_offline(server.state(), now()).await.unwrap();
+        server.state().db.execute_unprepared(&format!(
+            "UPDATE agents SET last_seen_at = {} WHERE id = '{agent}'", now() - ONLINE_WINDOW_MS - 1000)).await.unwrap();
+        announce_offline(server.state(), now()).await.unwrap();
+        announce_offline(server.state(), now()).await.unwrap();
+        let (_, listed) = server.get("/api/v1/agents", t).await;
+        assert_eq!(listed["data"][0]["online"], false);
+        assert_eq!(server.post("/api/v1/agents/heartbeat", &token, json!({})).await.0, StatusCode::OK);
+        assert_eq!(server.post("/api/v1/agents/heartbeat", &token, json!({})).await.0, StatusCode::OK);
+        assert_eq!(server.post(&format!("/api/v1/agents/{agent}/revoke"), t, json!({})).await.0, StatusCode::OK);
+
+        let seen = read_sse(&server, t, Some("0"), "agent.revoked").await;
+        let kinds: Vec<String> = frames(&seen).into_iter().map(|(_, k)| k).collect();
+        assert_eq!(kinds, ["agent.online", "agent.offline", "agent.online", "agent.revoked"], "each change once: {seen}");
+        assert!(seen.contains("event: agent-status") && seen.contains(&agent));
+
+        // Another user of the tenant sees none of it.
+        let other = server.user_session("acme", "other@example.com", Role::User).await;
+        let mut res = server.http.get(format!("{}/api/v1/vm-ops/events?last_event_id=0", server.url))
+            .bearer_auth(&other.access_token).send().await.unwrap();
+        let mut quiet = String::new();
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_millis(800), res.chunk()).await {
+            quiet.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(quiet.contains(": connected") && !quiet.contains("agent-status"), "{quiet}");
+    }
+
+    async fn an_agent_watches_its_own_events_only(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, token) = agent_of(&server, &owner).await;
+        let (other_agent, _) = agent_of(&server, &owner).await;
+        server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": other_agent, "command_type": "test.other"})).await;
+        let (_, mine) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "test.mine"})).await;
+        let seen = read_sse(&server, &token, Some("0"), "test.mine").await;
+        assert!(seen.contains(mine["data"]["id"].as_str().unwrap()) && !seen.contains("test.other") && !seen.contains(&other_agent), "{seen}");
+        let (status, _) = server.get(&format!("/api/v1/vm-ops/events?agent_id={other_agent}"), &token).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "not another agent's stream");
+        let stranger = server.user_session("acme", "stranger@example.com", Role::User).await;
+        let (status, _) = server.get(&format!("/api/v1/vm-ops/events?agent_id={agent}"), &stranger.access_token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "not an agent the caller may see");
     }
 
     async fn events_stream_live_and_replay_after_reconnect(backend) {

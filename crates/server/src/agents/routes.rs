@@ -12,7 +12,8 @@ use super::principal::AgentAuth;
 use super::service::{self, AgentView};
 use crate::app::AppState;
 use crate::auth::Auth;
-use crate::http::{ApiJson, ApiPath, ApiResult};
+use crate::http::layers::RequestId;
+use crate::http::{ApiJson, ApiPath, ApiResult, ClientAddr};
 
 fn ok(status: StatusCode, value: impl serde::Serialize) -> Response {
     (status, Json(Envelope::ok(value))).into_response()
@@ -40,6 +41,24 @@ pub async fn register(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
     Ok(ok(StatusCode::CREATED, service::register(&s, body).await?))
+}
+
+/// Pair with an account's e-mail and password (`{login, password, machine_name?, name?,
+/// version?, platform?, capabilities?, public_key?}`): only when the server runs with
+/// `agent_quick_pair` (off by default: 404 otherwise); throttled like sign-in.
+#[utoipa::path(post, path = "/api/v1/agents/quick-pair", tag = "agents", request_body = Object,
+    responses((status = 201, description = "The agent with `agent_token`"), (status = 400), (status = 401, description = "INVALID_CREDENTIALS"), (status = 404, description = "quick-pair disabled"), (status = 429)))]
+pub async fn quick_pair(
+    State(s): State<AppState>,
+    addr: ClientAddr,
+    id: Option<axum::Extension<RequestId>>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let request_id = id.map(|e| e.0.0);
+    Ok(ok(
+        StatusCode::CREATED,
+        service::quick_pair(&s, body, addr, request_id).await?,
+    ))
 }
 
 /// The agent's heartbeat (agent token): version, platform, capabilities, host facts.

@@ -4,6 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use botmox_proto::ErrorCode;
 use botmox_proto::auth::Role;
+use sea_orm::TransactionTrait;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -11,13 +12,14 @@ use utoipa::ToSchema;
 use super::principal::TOKEN_PREFIX;
 use super::store;
 use crate::app::AppState;
-use crate::auth::Auth;
 use crate::auth::keys::{hash_secret, random_bytes, random_secret};
+use crate::auth::{self, Auth};
 use crate::clock::{iso, now_ms};
 use crate::db::entity::agent::{self, Column};
-use crate::http::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult, ClientAddr};
 use crate::schema::{Field, Rule, opt, req, validate};
 use crate::settings;
+use crate::vm_ops::events;
 
 const DEFAULT_NAME: &str = "Unnamed Agent";
 const MINUTE_MS: i64 = 60_000;
@@ -32,6 +34,16 @@ const PAIRING: &[Field] = &[
 const CAPABILITIES: Rule = Rule::ListOf(&Rule::Str(Some(200)), 50);
 const REGISTER: &[Field] = &[
     req("pairing_code", Rule::NonEmpty),
+    opt("machine_name", Rule::Str(Some(200))),
+    opt("version", Rule::Str(Some(100))),
+    opt("platform", Rule::Str(Some(100))),
+    opt("capabilities", CAPABILITIES),
+    opt("public_key", Rule::Str(Some(8192))),
+];
+const QUICK_PAIR: &[Field] = &[
+    req("login", Rule::Label(320)),
+    req("password", Rule::Label(512)),
+    opt("name", Rule::Str(Some(200))),
     opt("machine_name", Rule::Str(Some(200))),
     opt("version", Rule::Str(Some(100))),
     opt("platform", Rule::Str(Some(100))),
@@ -114,27 +126,23 @@ pub fn view(a: &agent::Model) -> AgentView {
     }
 }
 
-/// A pending agent's pairing: the code (shown once) and the one-paste forms of it.
-pub async fn create_pairing(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Value> {
-    let body = validate(PAIRING, &object(body)?, false)?;
-    let me = auth.uid();
-    let owner = text(&body, "owner_user_id").unwrap_or_else(|| me.clone());
-    if owner != me {
-        auth.require_admin()?;
-    }
-    let minutes = body
-        .get("expires_in_minutes")
-        .and_then(Value::as_i64)
-        .unwrap_or(15);
+/// A pending agent of `owner` with a fresh one-time pairing code (returned in clear once).
+async fn pending(
+    state: &AppState,
+    tenant_id: &str,
+    owner: &str,
+    name: String,
+    minutes: i64,
+) -> ApiResult<(agent::Model, String)> {
     let code = hex::encode(random_bytes::<16>());
     let now = now_ms();
     let agent = store::insert(
         &state.db,
         agent::Model {
             id: uuid::Uuid::new_v4().to_string(),
-            tenant_id: auth.tenant_id.clone(),
-            owner_user_id: Some(owner),
-            name: text(&body, "name").unwrap_or_else(|| DEFAULT_NAME.into()),
+            tenant_id: tenant_id.to_owned(),
+            owner_user_id: Some(owner.to_owned()),
+            name,
             status: "pending".into(),
             version: None,
             platform: None,
@@ -151,11 +159,29 @@ pub async fn create_pairing(state: &AppState, auth: &Auth, body: Value) -> ApiRe
             metadata: "{}".into(),
             token_hash: None,
             token_expires_at: None,
+            presence: "offline".into(),
             created_at: now,
             updated_at: now,
         },
     )
     .await?;
+    Ok((agent, code))
+}
+
+/// A pending agent's pairing: the code (shown once) and the one-paste forms of it.
+pub async fn create_pairing(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Value> {
+    let body = validate(PAIRING, &object(body)?, false)?;
+    let me = auth.uid();
+    let owner = text(&body, "owner_user_id").unwrap_or_else(|| me.clone());
+    if owner != me {
+        auth.require_admin()?;
+    }
+    let minutes = body
+        .get("expires_in_minutes")
+        .and_then(Value::as_i64)
+        .unwrap_or(15);
+    let name = text(&body, "name").unwrap_or_else(|| DEFAULT_NAME.into());
+    let (agent, code) = pending(state, &auth.tenant_id, &owner, name, minutes).await?;
     let tree = settings::service::tree(state, &auth.tenant_id).await?;
     let proxmox: Map<String, Value> = ["url", "username", "node"]
         .iter()
@@ -199,7 +225,46 @@ fn issued(agent: &agent::Model, token: &str) -> Value {
 /// Exchange a pairing code (once, before it expires) for an agent token.
 pub async fn register(state: &AppState, body: Value) -> ApiResult<Value> {
     let body = validate(REGISTER, &object(body)?, false)?;
-    let code = text(&body, "pairing_code").unwrap_or_default();
+    redeem(state, &body, None).await
+}
+
+/// Pair with an account's e-mail and password instead of a code (only when the server is
+/// configured for it): the sign-in's checks and throttling, then a pairing owned by that
+/// account, redeemed at once.
+pub async fn quick_pair(
+    state: &AppState,
+    body: Value,
+    addr: ClientAddr,
+    request_id: Option<String>,
+) -> ApiResult<Value> {
+    if !state.config.agent_quick_pair {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "Quick-pair is disabled on this server; pair with a pairing code",
+        ));
+    }
+    let mut body = validate(QUICK_PAIR, &object(body)?, false)?;
+    let login = text(&body, "login").unwrap_or_default();
+    let password = body
+        .remove("password")
+        .and_then(|p| p.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let user = auth::service::check_credentials(state, &login, &password, addr, request_id).await?;
+    let name = text(&body, "name")
+        .or_else(|| text(&body, "machine_name"))
+        .unwrap_or_else(|| DEFAULT_NAME.into());
+    let (_, code) = pending(state, &user.tenant_id, &user.id, name, 15).await?;
+    body.insert("pairing_code".into(), json!(code));
+    redeem(state, &body, Some(user.id)).await
+}
+
+/// Exchange a validated registration (`pairing_code`, agent facts) for an agent token.
+async fn redeem(
+    state: &AppState,
+    body: &Map<String, Value>,
+    paired_by: Option<String>,
+) -> ApiResult<Value> {
+    let code = text(body, "pairing_code").unwrap_or_default();
     let code_hash = hash_secret(&code);
     let not_found = || {
         ApiError::new(
@@ -217,7 +282,7 @@ pub async fn register(state: &AppState, body: Value) -> ApiResult<Value> {
             "Pairing code expired; create a new pairing",
         ));
     }
-    let machine = text(&body, "machine_name");
+    let machine = text(body, "machine_name");
     if agent.name == DEFAULT_NAME
         && let Some(m) = &machine
     {
@@ -225,18 +290,19 @@ pub async fn register(state: &AppState, body: Value) -> ApiResult<Value> {
     }
     let token = random_secret(TOKEN_PREFIX);
     agent.status = "active".into();
-    agent.version = text(&body, "version");
-    agent.platform = text(&body, "platform");
+    agent.version = text(body, "version");
+    agent.platform = text(body, "platform");
     agent.capabilities = body
         .get("capabilities")
         .cloned()
         .unwrap_or_else(|| json!([]))
         .to_string();
-    agent.public_key = text(&body, "public_key");
+    agent.public_key = text(body, "public_key");
     agent.metadata = json!({ "machine_name": machine }).to_string();
     agent.pairing_code_hash = None;
     agent.pairing_expires_at = None;
     agent.paired_at = Some(now);
+    agent.paired_by = paired_by;
     agent.last_seen_at = Some(now);
     agent.token_hash = Some(hash_secret(&token));
     agent.token_expires_at = Some(now + TOKEN_TTL_MS);
@@ -252,6 +318,7 @@ pub async fn register(state: &AppState, body: Value) -> ApiResult<Value> {
     {
         return Err(not_found());
     }
+    announce_online(state, &mut agent).await?;
     Ok(issued(&agent, &token))
 }
 
@@ -292,7 +359,56 @@ pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -
     {
         return Err(ApiError::unauthorized("A valid agent token is required"));
     }
+    announce_online(state, &mut agent).await?;
     Ok(json!({"id": agent.id, "status": agent.status, "online": true, "last_seen_at": iso(now)}))
+}
+
+/// Announce `agent.online` if the agent was announced offline (once, whoever gets there first).
+async fn announce_online(state: &AppState, agent: &mut agent::Model) -> ApiResult<()> {
+    if agent.presence != "online" {
+        change_presence(state, agent, "offline", "online", None, "agent.online").await?;
+    }
+    Ok(())
+}
+
+/// Move the agent's announced presence from `from` to `to` and record `event_type`, in one
+/// transaction; `false` when another request or replica got there first.
+async fn change_presence(
+    state: &AppState,
+    agent: &mut agent::Model,
+    from: &str,
+    to: &str,
+    seen_before: Option<i64>,
+    event_type: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    let _gate = state.writes.enter().await;
+    let txn = state.db.begin().await?;
+    if !store::set_presence(&txn, &agent.id, from, to, seen_before).await? {
+        return Ok(false);
+    }
+    agent.presence = to.into();
+    let event = events::record_agent(&txn, agent, event_type).await?;
+    txn.commit().await?;
+    event.announce(state);
+    Ok(true)
+}
+
+/// Announce `agent.offline` for every agent announced online but silent for the online
+/// window (run by the sweeper on every replica; each change is announced once).
+pub async fn announce_offline(state: &AppState, now: i64) -> Result<(), sea_orm::DbErr> {
+    let cutoff = now - super::ONLINE_WINDOW_MS;
+    for mut agent in store::gone_quiet(&state.db, cutoff).await? {
+        change_presence(
+            state,
+            &mut agent,
+            "online",
+            "offline",
+            Some(cutoff),
+            "agent.offline",
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A new token for the agent; the one it used stops working.
@@ -353,12 +469,19 @@ pub async fn revoke(
     agent.token_hash = None;
     agent.pairing_code_hash = None;
     agent.updated_at = now;
-    if !store::replace_if(&state.db, &agent, &was, None).await? {
+    let _gate = state.writes.enter().await;
+    let txn = state.db.begin().await?;
+    if !store::replace_if(&txn, &agent, &was, None).await? {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "The agent changed meanwhile; try again",
         ));
     }
+    store::set_presence(&txn, &agent.id, "online", "offline", None).await?;
+    agent.presence = "offline".into();
+    let event = events::record_agent(&txn, &agent, "agent.revoked").await?;
+    txn.commit().await?;
+    event.announce(state);
     // A poll the agent has waiting returns at once.
     state.wakers.wake(&agent.id);
     Ok(agent)

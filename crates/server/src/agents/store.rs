@@ -1,5 +1,6 @@
 //! Queries for agents, always within one tenant except the lookups by secret hash.
 
+use sea_orm::ActiveValue::NotSet;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -60,7 +61,7 @@ pub async fn list(
     q.order_by_desc(Column::CreatedAt).all(db).await
 }
 
-/// Write `m` if the row still has `expect_status` and `expect_hash` in the column that
+/// Write `m` (all but its presence) if the row still has `expect_status` and `expect_hash` in the column that
 /// identifies the secret being used (pairing code or token): a code works once, a rotated
 /// or revoked token never again. `false` when another request got there first.
 pub async fn replace_if(
@@ -69,12 +70,47 @@ pub async fn replace_if(
     expect_status: &str,
     secret: Option<(Column, &str)>,
 ) -> Result<bool, DbErr> {
+    let mut row = m.clone().into_active_model().reset_all();
+    // Presence changes only through `set_presence`, which announces them.
+    row.presence = NotSet;
     let mut q = Entity::update_many()
-        .set(m.clone().into_active_model().reset_all())
+        .set(row)
         .filter(Column::Id.eq(&m.id))
         .filter(Column::Status.eq(expect_status));
     if let Some((column, hash)) = secret {
         q = q.filter(Expr::col(column).eq(hash));
     }
     Ok(q.exec(db).await?.rows_affected == 1)
+}
+
+/// Move an active agent's announced presence from `from` to `to`; with `seen_before`, only if
+/// it was last seen before then. `true` for the one caller that made the change (it
+/// announces it).
+pub async fn set_presence(
+    db: &impl ConnectionTrait,
+    id: &str,
+    from: &str,
+    to: &str,
+    seen_before: Option<i64>,
+) -> Result<bool, DbErr> {
+    let mut q = Entity::update_many()
+        .col_expr(Column::Presence, Expr::value(to))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Presence.eq(from));
+    if let Some(t) = seen_before {
+        q = q.filter(Column::LastSeenAt.lt(t));
+    }
+    Ok(q.exec(db).await?.rows_affected == 1)
+}
+
+/// Active agents announced online but not seen since `cutoff`.
+pub async fn gone_quiet(
+    db: &impl ConnectionTrait,
+    cutoff: i64,
+) -> Result<Vec<agent::Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Presence.eq("online"))
+        .filter(Column::LastSeenAt.lt(cutoff))
+        .all(db)
+        .await
 }

@@ -89,7 +89,10 @@ fn is_public(method: &Method, path: &str) -> bool {
         || (method == Method::POST
             && matches!(
                 path,
-                "/api/v1/auth/login" | "/api/v1/auth/refresh" | "/api/v1/agents/register"
+                "/api/v1/auth/login"
+                    | "/api/v1/auth/refresh"
+                    | "/api/v1/agents/register"
+                    | "/api/v1/agents/quick-pair"
             ))
         || path == "/login"
         || path.starts_with("/setup")

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(dashboard::overview))
         .route("/project/{id}", get(project::project_page))
         .route("/vm-ops", get(vm_ops::page))
+        .route("/events", get(vm_ops::events))
         .route("/vm-ops/commands/{id}/cancel", post(vm_ops::cancel))
         .route("/agents", get(agents::agents_page))
         .route("/agents/pairings", post(agents::create_pairing))

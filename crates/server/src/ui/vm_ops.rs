@@ -1,6 +1,6 @@
 //! The VM operations page: the command log (who dispatched what to which agent, status,
 //! duration, result or error), filtered by agent, status and type, with cancel for queued
-//! commands. (Live updates over SSE come with the event stream.)
+//! commands. The log updates live: the page's script re-renders it on each event of `/events`.
 
 use askama::Template;
 use axum::extract::State;
@@ -16,7 +16,7 @@ use super::{Layout, render};
 use crate::agents;
 use crate::app::AppState;
 use crate::http::{ApiPath, ApiQuery};
-use crate::vm_ops::service;
+use crate::vm_ops::{events, service};
 
 const STATUSES: [&str; 7] = [
     "queued",
@@ -44,6 +44,8 @@ struct Row {
 #[template(path = "vm_ops.html")]
 struct VmOpsPage {
     layout: Layout,
+    /// This page with its filters: what the live section re-renders from.
+    live_url: String,
     rows: Vec<Row>,
     agents: Vec<(String, String)>,
     statuses: [&'static str; 7],
@@ -133,7 +135,12 @@ pub async fn page(
         &[("Operations", None), ("VM operations", None)],
     )
     .await;
+    let mut live_url = url::form_urlencoded::Serializer::new(String::from("/vm-ops?"));
+    for (k, v) in &filters {
+        live_url.append_pair(k, v.as_str().unwrap_or_default());
+    }
     let body = VmOpsPage {
+        live_url: live_url.finish(),
         layout,
         rows,
         agents,
@@ -145,6 +152,24 @@ pub async fn page(
         error: None,
     };
     csrf.attach((StatusCode::OK, render(&body)).into_response())
+}
+
+/// `GET /events`: the command bus event stream for a signed-in browser (the API's
+/// `/vm-ops/events` takes bearer tokens); live sections of the pages re-render on its events.
+pub async fn events(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let live = async {
+        let after = events::resume_after(&headers, None)?;
+        let filter = events::Filter::for_caller(&auth, None, None);
+        Ok::<_, crate::http::ApiError>(events::stream(state, filter, after).await?)
+    };
+    match live.await {
+        Ok(stream) => stream.into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 pub async fn cancel(

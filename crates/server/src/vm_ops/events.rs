@@ -1,5 +1,5 @@
-//! Command events: each state change is a row in `command_events` (its id is the SSE event
-//! id) and is broadcast in process to open streams. `GET /vm-ops/events` replays what a
+//! Command bus events: each command state change and each agent presence change is a row in
+//! `command_events` (its id is the SSE event id) and is broadcast in process to open streams. `GET /vm-ops/events` replays what a
 //! reconnecting client missed (`Last-Event-ID` header or `last_event_id` query) from the
 //! database, then follows the broadcast; a stream that falls behind catches up from the
 //! database too, so nothing is skipped.
@@ -9,48 +9,150 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use botmox_proto::auth::Role;
 use futures::Stream;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use super::service::view;
+use crate::agents;
 use crate::app::AppState;
 use crate::auth::Auth;
-use crate::db::entity::agent_command;
+use crate::clock::{iso, now_ms};
 use crate::db::entity::command_event::{self, Column, Entity};
+use crate::db::entity::{agent, agent_command};
+use crate::http::ApiError;
 
-/// In-process fan-out of new events to open streams.
-pub type Bus = broadcast::Sender<Arc<command_event::Model>>;
+/// Where committed events go: this process's open streams (an in-process broadcast) and,
+/// with PostgreSQL, the other replicas. Those are told by `NOTIFY` in batches of event ids,
+/// sent after commit by one background task: PostgreSQL serialises the commits of
+/// transactions that notify, so a `NOTIFY` inside every command's transaction would cap the
+/// whole bus at one commit (one disk flush) at a time.
+pub struct Bus {
+    local: broadcast::Sender<Arc<command_event::Model>>,
+    /// This replica, so it skips its own notifications.
+    replica: String,
+    notifier: Option<mpsc::UnboundedSender<i64>>,
+}
 const BUS_CAPACITY: usize = 1024;
 const REPLAY_BATCH: u64 = 500;
 const KEEP_ALIVE: Duration = Duration::from_secs(25);
+/// Event ids per `NOTIFY` (its payload is limited to 8000 bytes).
+const NOTIFY_BATCH: usize = 300;
 
-pub fn bus() -> Bus {
-    broadcast::channel(BUS_CAPACITY).0
+impl Bus {
+    pub fn new(db: &DatabaseConnection) -> Self {
+        let replica = uuid::Uuid::new_v4().simple().to_string();
+        let notifier = (db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(notify_replicas(db.clone(), replica.clone(), rx));
+            tx
+        });
+        Self {
+            local: broadcast::channel(BUS_CAPACITY).0,
+            replica,
+            notifier,
+        }
+    }
+
+    fn deliver(&self, event: Arc<command_event::Model>) {
+        // No open stream is not an error.
+        let _ = self.local.send(event);
+    }
 }
 
-/// Record that `command` entered its current status, and tell the open streams.
-pub async fn publish(
-    state: &AppState,
+/// Send the ids of this replica's committed events to the other replicas, as many per
+/// `NOTIFY` as have queued up meanwhile: `<replica>:<id>,<id>,...`.
+async fn notify_replicas(
+    db: DatabaseConnection,
+    replica: String,
+    mut ids: mpsc::UnboundedReceiver<i64>,
+) {
+    let mut batch = Vec::with_capacity(NOTIFY_BATCH);
+    while ids.recv_many(&mut batch, NOTIFY_BATCH).await > 0 {
+        let list: Vec<String> = batch.drain(..).map(|id| id.to_string()).collect();
+        let payload = format!("{replica}:{}", list.join(","));
+        let notify = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), payload.into()],
+        );
+        if let Err(e) = db.execute(notify).await {
+            tracing::warn!(error = %e, "could not notify the other replicas");
+        }
+    }
+}
+
+/// An event written in the caller's transaction, to be announced to this process's streams
+/// once that transaction has committed (PostgreSQL delivers its NOTIFY at commit, too), so
+/// no stream ever shows a change that did not happen.
+#[must_use = "announce the event after the transaction commits"]
+pub struct Recorded(command_event::Model);
+
+impl Recorded {
+    pub fn announce(self, state: &AppState) {
+        if let Some(notifier) = &state.events.notifier {
+            let _ = notifier.send(self.0.id);
+        }
+        state.events.deliver(Arc::new(self.0));
+    }
+}
+
+/// Record, in `db`'s transaction, that `command` entered its current status.
+pub async fn record_command(
     db: &impl ConnectionTrait,
     command: &agent_command::Model,
-) -> Result<(), DbErr> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut event = command_event::Model {
-        id: 0,
-        tenant_id: command.tenant_id.clone(),
-        agent_id: command.agent_id.clone(),
-        command_id: command.id.clone(),
-        created_by: command.created_by.clone(),
-        event_type: format!("command.{}", command.status),
-        data: serde_json::to_string(&view(command)).unwrap_or_default(),
-        created_at: now,
-    };
+) -> Result<Recorded, DbErr> {
+    record(
+        db,
+        command_event::Model {
+            id: 0,
+            tenant_id: command.tenant_id.clone(),
+            agent_id: command.agent_id.clone(),
+            command_id: command.id.clone(),
+            created_by: command.created_by.clone(),
+            event_type: format!("command.{}", command.status),
+            data: serde_json::to_string(&view(command)).unwrap_or_default(),
+            created_at: 0,
+        },
+    )
+    .await
+}
+
+/// Record an agent's presence change (`agent.online`, `agent.offline`, `agent.revoked`),
+/// seen by the agent's owner, admins and the agent itself.
+pub async fn record_agent(
+    db: &impl ConnectionTrait,
+    agent: &agent::Model,
+    event_type: &str,
+) -> Result<Recorded, DbErr> {
+    record(
+        db,
+        command_event::Model {
+            id: 0,
+            tenant_id: agent.tenant_id.clone(),
+            agent_id: agent.id.clone(),
+            command_id: String::new(),
+            created_by: agent.owner_user_id.clone(),
+            event_type: event_type.to_owned(),
+            data: serde_json::to_string(&agents::service::view(agent)).unwrap_or_default(),
+            created_at: 0,
+        },
+    )
+    .await
+}
+
+async fn record(
+    db: &impl ConnectionTrait,
+    mut event: command_event::Model,
+) -> Result<Recorded, DbErr> {
+    event.created_at = now_ms();
     let inserted = Entity::insert(command_event::ActiveModel {
         id: NotSet,
         tenant_id: Set(event.tenant_id.clone()),
@@ -59,25 +161,18 @@ pub async fn publish(
         created_by: Set(event.created_by.clone()),
         event_type: Set(event.event_type.clone()),
         data: Set(event.data.clone()),
-        created_at: Set(now),
+        created_at: Set(event.created_at),
     })
     .exec(db)
     .await?;
     event.id = inserted.last_insert_id;
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        // Other replicas deliver it to their streams and wake their polls (`listen`).
-        db.execute_unprepared(&format!("NOTIFY {CHANNEL}, '{}'", event.id))
-            .await?;
-    }
-    // No open stream is not an error.
-    let _ = state.events.send(Arc::new(event));
-    Ok(())
+    Ok(Recorded(event))
 }
 
 const CHANNEL: &str = "botmox_commands";
 
 /// With PostgreSQL: deliver the events other replicas announce to this replica's streams,
-/// and wake this replica's polls for the agent concerned. (A stream sees an event once:
+/// and wake this replica's polls for the agents concerned. (A stream sees an event once:
 /// it skips ids it already sent.)
 pub fn listen(state: &AppState) {
     let weak = state.downgrade();
@@ -87,16 +182,32 @@ pub fn listen(state: &AppState) {
             let Some(state) = state else {
                 return false;
             };
-            let Some(id) = payload.and_then(|p| p.parse::<i64>().ok()) else {
+            let Some((replica, list)) = payload.as_deref().and_then(|p| p.split_once(':')) else {
                 return true;
             };
-            match Entity::find_by_id(id).one(&state.db).await {
-                Ok(Some(event)) => {
-                    state.wakers.wake(&event.agent_id);
-                    let _ = state.events.send(Arc::new(event));
+            if replica == state.events.replica {
+                return true;
+            }
+            let ids: Vec<i64> = list.split(',').filter_map(|id| id.parse().ok()).collect();
+            let found = Entity::find()
+                .filter(Column::Id.is_in(ids))
+                .order_by_asc(Column::Id)
+                .all(&state.db)
+                .await;
+            match found {
+                Ok(events) => {
+                    for event in events {
+                        // Polls care about a command to claim, or their agent's revocation.
+                        if matches!(
+                            event.event_type.as_str(),
+                            "command.queued" | "agent.revoked"
+                        ) {
+                            state.wakers.wake(&event.agent_id);
+                        }
+                        state.events.deliver(Arc::new(event));
+                    }
                 }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "could not read an announced event"),
+                Err(e) => tracing::warn!(error = %e, "could not read announced events"),
             }
             true
         }
@@ -119,6 +230,16 @@ impl Filter {
             tenant_id: auth.tenant_id.clone(),
             created_by: (auth.role != Role::Admin).then(|| auth.uid()),
             agent_id,
+            command_id,
+        }
+    }
+
+    /// An agent sees the events of its own commands and its own presence.
+    pub fn for_agent(agent: &agent::Model, command_id: Option<String>) -> Self {
+        Self {
+            tenant_id: agent.tenant_id.clone(),
+            created_by: None,
+            agent_id: Some(agent.id.clone()),
             command_id,
         }
     }
@@ -153,19 +274,22 @@ impl Filter {
     }
 }
 
+/// `event: vm-command` with `command`, or `event: agent-status` with `agent`.
 fn frame(e: &command_event::Model) -> Event {
+    let (name, key) = if e.command_id.is_empty() {
+        ("agent-status", "agent")
+    } else {
+        ("vm-command", "command")
+    };
     let data = format!(
-        "{{\"event_id\":{},\"event_type\":\"{}\",\"tenant_id\":{},\"command\":{},\"server_time\":{}}}",
+        "{{\"event_id\":{},\"event_type\":\"{}\",\"tenant_id\":{},\"{key}\":{},\"server_time\":{}}}",
         e.id,
         e.event_type,
         serde_json::to_string(&e.tenant_id).unwrap_or_default(),
         e.data,
-        e.created_at
+        serde_json::to_string(&iso(e.created_at)).unwrap_or_default(),
     );
-    Event::default()
-        .id(e.id.to_string())
-        .event("vm-command")
-        .data(data)
+    Event::default().id(e.id.to_string()).event(name).data(data)
 }
 
 struct Cursor {
@@ -177,14 +301,40 @@ struct Cursor {
     caught_up: bool,
 }
 
-/// The SSE stream: a `connected` comment, the replay after `last`, then live events.
-pub fn stream(
+/// Where a stream resumes: after the `Last-Event-ID` header (sent by a reconnecting
+/// `EventSource`), else after the `last_event_id` query; `None`: from now on.
+pub fn resume_after(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i64>, ApiError> {
+    let header = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()))
+        .map(|v| v.ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event id")))
+        .transpose()?;
+    Ok(header.or(query).map(|id| id.max(0)))
+}
+
+/// The newest event id (0 when there is none): a new stream's starting point.
+async fn latest(state: &AppState) -> Result<i64, DbErr> {
+    let newest = Entity::find()
+        .order_by_desc(Column::Id)
+        .limit(1)
+        .one(&state.db)
+        .await?;
+    Ok(newest.map_or(0, |e| e.id))
+}
+
+/// The SSE stream: a `connected` comment, the replay of what came after `after` (when
+/// given), then live events.
+pub async fn stream(
     state: AppState,
     filter: Filter,
-    last: i64,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    after: Option<i64>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DbErr> {
     // Subscribe before reading the replay, so nothing falls between the two.
-    let rx = state.events.subscribe();
+    let rx = state.events.local.subscribe();
+    let last = match after {
+        Some(id) => id,
+        None => latest(&state).await?,
+    };
     let cursor = Cursor {
         state,
         filter,
@@ -221,6 +371,6 @@ pub fn stream(
             }
         }
     });
-    Sse::new(futures::StreamExt::chain(hello, events))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Ok(Sse::new(futures::StreamExt::chain(hello, events))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

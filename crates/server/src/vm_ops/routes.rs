@@ -3,18 +3,23 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use botmox_proto::Envelope;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
 
+use super::events::Filter;
 use super::service::{self, CommandView};
-use crate::agents::principal::AgentAuth;
+use crate::agents;
+use crate::agents::principal::{AgentAuth, TOKEN_PREFIX};
 use crate::app::AppState;
 use crate::auth::Auth;
+use crate::auth::principal::bearer;
+use crate::db::entity::agent;
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 
 fn answer(status: StatusCode, value: impl serde::Serialize) -> Response {
@@ -165,22 +170,56 @@ pub struct EventParams {
     pub last_event_id: Option<i64>,
 }
 
-/// Server-Sent Events of command changes (`event: vm-command`, `id:` the durable event id):
-/// the caller's commands (admins: the tenant's); replays after `Last-Event-ID`.
+/// Who watches the event stream: a human (session, API token) or an agent (agent token).
+pub enum Watcher {
+    Human(Auth),
+    Agent(Box<agent::Model>),
+}
+
+impl FromRequestParts<AppState> for Watcher {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if bearer(parts).is_some_and(|t| t.starts_with(TOKEN_PREFIX)) {
+            let AgentAuth(agent) = AgentAuth::from_request_parts(parts, state).await?;
+            Ok(Self::Agent(Box::new(agent)))
+        } else {
+            Ok(Self::Human(Auth::from_request_parts(parts, state).await?))
+        }
+    }
+}
+
+/// Server-Sent Events of the command bus: `event: vm-command` for command changes and
+/// `event: agent-status` for agents going online, offline or revoked; `id:` is the durable
+/// event id. Humans see their own commands and agents (admins: the tenant's); an agent sees
+/// its own. Replays after `Last-Event-ID` (or `last_event_id`).
 #[utoipa::path(get, path = "/api/v1/vm-ops/events", tag = "vm-ops", security(("bearer" = [])),
-    params(EventParams), responses((status = 200, description = "text/event-stream"), (status = 400)))]
+    params(EventParams), responses((status = 200, description = "text/event-stream"), (status = 400), (status = 403), (status = 404)))]
 pub async fn events(
     State(s): State<AppState>,
-    auth: Auth,
+    watcher: Watcher,
     headers: axum::http::HeaderMap,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> ApiResult<Response> {
-    let header = headers
-        .get("last-event-id")
-        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()))
-        .map(|v| v.ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event id")))
-        .transpose()?;
-    let last = header.or(p.last_event_id).unwrap_or(0).max(0);
-    let filter = super::events::Filter::for_caller(&auth, p.agent_id, p.command_id);
-    Ok(super::events::stream(s, filter, last).into_response())
+    let last = super::events::resume_after(&headers, p.last_event_id)?;
+    let filter = match watcher {
+        Watcher::Agent(agent) => {
+            if p.agent_id.as_ref().is_some_and(|a| a != &agent.id) {
+                return Err(ApiError::forbidden(
+                    "An agent may only watch its own events",
+                ));
+            }
+            Filter::for_agent(&agent, p.command_id)
+        }
+        Watcher::Human(auth) => {
+            if let Some(a) = &p.agent_id {
+                // Only an agent the caller may see (404 otherwise, like its other routes).
+                agents::service::get(&s, &auth, a).await?;
+            }
+            Filter::for_caller(&auth, p.agent_id, p.command_id)
+        }
+    };
+    Ok(super::events::stream(s, filter, last)
+        .await?
+        .into_response())
 }

@@ -5,7 +5,10 @@ use std::time::Duration;
 use botmox_proto::ErrorCode;
 use botmox_proto::auth::Role;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -24,11 +27,10 @@ use crate::sealed::is_secret_key;
 /// A stored result may be at most this large (serialised JSON).
 const MAX_RESULT_BYTES: usize = 64 * 1024;
 const LIST_LIMIT: u64 = 100;
-const CLAIM_ATTEMPTS: usize = 32;
 
 const DISPATCH: &[Field] = &[
-    req("agent_id", Rule::NonEmpty),
-    req("command_type", Rule::NonEmpty),
+    req("agent_id", Rule::Label(200)),
+    req("command_type", Rule::Label(200)),
     opt("payload", Rule::Object),
     opt("expires_in_seconds", Rule::Int(10, 3600)),
     opt("queue_if_offline", Rule::Bool),
@@ -106,8 +108,64 @@ fn refuse_secrets(v: &Value, path: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Read-only command types: a dispatch equal to a recent one returns that one (spec §14.1).
+const READ_ONLY: &[&str] = &[
+    "proxmox.status",
+    "proxmox.ssh-status",
+    "proxmox.ssh-test",
+    "proxmox.list-vms",
+    "proxmox.list-targets",
+    "proxmox.cluster-resources",
+    "proxmox.get-config",
+    "proxmox.vm-status",
+];
+/// How recent a twin must be: queued (or completed, once succeeded) within this time.
+const TWIN_WINDOW_MS: i64 = 10_000;
+/// How many of the newest commands of the same type are looked at.
+const TWIN_SCAN: u64 = 25;
+
+/// A recent command equal to this read-only dispatch (same agent, type and payload; for
+/// non-admins also the same dispatcher) still in flight or just succeeded: asking twice
+/// within seconds is answered by the one command.
+async fn recent_twin(
+    state: &AppState,
+    auth: &Auth,
+    agent_id: &str,
+    command_type: &str,
+    payload: &Value,
+    now: i64,
+) -> ApiResult<Option<agent_command::Model>> {
+    if !READ_ONLY.contains(&command_type) {
+        return Ok(None);
+    }
+    let mut q = Entity::find()
+        .filter(Column::TenantId.eq(&auth.tenant_id))
+        .filter(Column::AgentId.eq(agent_id))
+        .filter(Column::CommandType.eq(command_type))
+        .filter(Column::Status.is_in(["queued", "dispatched", "running", "succeeded"]));
+    if auth.role != Role::Admin {
+        q = q.filter(Column::CreatedBy.eq(auth.uid()));
+    }
+    let recent = q
+        .order_by_desc(Column::QueuedAt)
+        .limit(TWIN_SCAN)
+        .all(&state.db)
+        .await?;
+    Ok(recent.into_iter().find(|c| {
+        let fresh_at = if c.status == "succeeded" {
+            c.completed_at
+        } else {
+            Some(c.queued_at)
+        };
+        // JSON objects compare as maps: key order does not matter.
+        fresh_at.is_some_and(|t| now - t <= TWIN_WINDOW_MS)
+            && serde_json::from_str::<Value>(&c.payload).is_ok_and(|p| &p == payload)
+    }))
+}
+
 /// Queue a command for an agent the caller owns (admins: any of the tenant's). An offline
-/// agent answers 409 `AGENT_OFFLINE` unless `queue_if_offline` is set.
+/// agent answers 409 `AGENT_OFFLINE` unless `queue_if_offline` is set. A read-only command
+/// equal to a recent one answers with that one instead of queuing another.
 pub async fn dispatch(
     state: &AppState,
     auth: &Auth,
@@ -138,6 +196,10 @@ pub async fn dispatch(
     }
     let payload = body.get("payload").cloned().unwrap_or_else(|| json!({}));
     refuse_secrets(&payload, "")?;
+    let command_type = body["command_type"].as_str().unwrap_or_default();
+    if let Some(twin) = recent_twin(state, auth, &agent.id, command_type, &payload, now).await? {
+        return Ok(twin);
+    }
     let ttl = body
         .get("expires_in_seconds")
         .and_then(Value::as_i64)
@@ -146,12 +208,7 @@ pub async fn dispatch(
         id: uuid::Uuid::new_v4().to_string(),
         tenant_id: auth.tenant_id.clone(),
         agent_id: agent.id.clone(),
-        command_type: body["command_type"]
-            .as_str()
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect(),
+        command_type: command_type.to_owned(),
         payload: payload.to_string(),
         status: "queued".into(),
         result: None,
@@ -166,56 +223,62 @@ pub async fn dispatch(
         expires_at: now + ttl * 1000,
         updated_at: now,
     };
+    let _gate = state.writes.enter().await;
+    let txn = state.db.begin().await?;
     Entity::insert(agent_command::ActiveModel::from(command.clone()))
-        .exec_without_returning(&state.db)
+        .exec_without_returning(&txn)
         .await?;
-    events::publish(state, &state.db, &command).await?;
+    let event = events::record_command(&txn, &command).await?;
+    txn.commit().await?;
+    event.announce(state);
     state.wakers.wake(&agent.id);
     Ok(command)
 }
 
-/// Claim the oldest unexpired queued command of `agent`: a conditional update, so of two
-/// racing polls exactly one gets it.
+/// Claim the oldest unexpired queued command of `agent` in one statement. PostgreSQL: the
+/// row is picked and locked with `FOR UPDATE SKIP LOCKED` in a CTE, so racing polls get
+/// different rows and never wait on each other. SQLite runs one writer at a time, so its
+/// update of the row a subquery picks is atomic as it stands. Either way no command is
+/// claimed twice, and a poll finds a command whenever one is free.
 async fn claim(state: &AppState, agent: &agent::Model) -> ApiResult<Option<agent_command::Model>> {
     let now = now_ms();
-    for _ in 0..CLAIM_ATTEMPTS {
-        let Some(mut next) = Entity::find()
-            .filter(Column::AgentId.eq(&agent.id))
-            .filter(Column::Status.eq("queued"))
-            // Expired ones are left to the sweeper, which records why.
-            .filter(Column::ExpiresAt.gt(now))
-            .order_by_asc(Column::QueuedAt)
-            .order_by_asc(Column::Id)
-            .limit(1)
-            .one(&state.db)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let claim_id = uuid::Uuid::new_v4().to_string();
-        let won = Entity::update_many()
-            .col_expr(Column::Status, Expr::value("dispatched"))
-            .col_expr(Column::ClaimId, Expr::value(claim_id.clone()))
-            .col_expr(Column::ClaimedAt, Expr::value(now))
-            .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.eq(&next.id))
-            .filter(Column::Status.eq("queued"))
-            .exec(&state.db)
-            .await?
-            .rows_affected
-            == 1;
-        if won {
-            next.status = "dispatched".into();
-            next.claim_id = Some(claim_id);
-            next.claimed_at = Some(now);
-            next.attempts += 1;
-            next.updated_at = now;
-            events::publish(state, &state.db, &next).await?;
-            return Ok(Some(next));
+    let claim_id = uuid::Uuid::new_v4().to_string();
+    let backend = state.db.get_database_backend();
+    // Expired commands are not claimed: the sweeper settles them and says why.
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            "WITH next AS (SELECT id FROM agent_commands \
+               WHERE agent_id = $1 AND status = 'queued' AND expires_at > $2 \
+               ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             UPDATE agent_commands c SET status = 'dispatched', claim_id = $3, claimed_at = $2, \
+               attempts = c.attempts + 1, updated_at = $2 \
+             FROM next WHERE c.id = next.id RETURNING c.*"
         }
+        _ => {
+            "UPDATE agent_commands SET status = 'dispatched', claim_id = ?3, claimed_at = ?2, \
+               attempts = attempts + 1, updated_at = ?2 \
+             WHERE id = (SELECT id FROM agent_commands \
+               WHERE agent_id = ?1 AND status = 'queued' AND expires_at > ?2 \
+               ORDER BY queued_at, id LIMIT 1) RETURNING *"
+        }
+    };
+    let statement = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [agent.id.clone().into(), now.into(), claim_id.into()],
+    );
+    let _gate = state.writes.enter().await;
+    let txn = state.db.begin().await?;
+    let claimed = Entity::find().from_raw_sql(statement).one(&txn).await?;
+    let event = match &claimed {
+        Some(command) => Some(events::record_command(&txn, command).await?),
+        None => None,
+    };
+    txn.commit().await?;
+    if let Some(event) = event {
+        event.announce(state);
     }
-    Ok(None)
+    Ok(claimed)
 }
 
 /// The agent's next command, waiting up to `timeout` for one to be dispatched; `None` when
@@ -300,6 +363,8 @@ pub async fn report(
         command.error_message = Some(m.to_owned());
     }
     command.updated_at = now;
+    let _gate = state.writes.enter().await;
+    let txn = state.db.begin().await?;
     let updated = Entity::update_many()
         .set(agent_command::ActiveModel {
             status: Set(command.status.clone()),
@@ -313,7 +378,7 @@ pub async fn report(
         .filter(Column::Id.eq(&command.id))
         .filter(Column::Status.eq(from))
         .filter(Column::ClaimId.eq(claim))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
     if updated.rows_affected != 1 {
         return Err(ApiError::new(
@@ -321,7 +386,9 @@ pub async fn report(
             "The command changed meanwhile",
         ));
     }
-    events::publish(state, &state.db, &command).await?;
+    let event = events::record_command(&txn, &command).await?;
+    txn.commit().await?;
+    event.announce(state);
     Ok(command)
 }
 
@@ -341,13 +408,15 @@ pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent_com
 pub async fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent_command::Model> {
     let mut command = get(state, auth, id).await?;
     let now = now_ms();
+    let _gate = state.writes.enter().await;
+    let txn = state.db.begin().await?;
     let done = Entity::update_many()
         .col_expr(Column::Status, Expr::value("cancelled"))
         .col_expr(Column::CompletedAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(&command.id))
         .filter(Column::Status.eq("queued"))
-        .exec(&state.db)
+        .exec(&txn)
         .await?
         .rows_affected
         == 1;
@@ -360,7 +429,9 @@ pub async fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent_
     command.status = "cancelled".into();
     command.completed_at = Some(now);
     command.updated_at = now;
-    events::publish(state, &state.db, &command).await?;
+    let event = events::record_command(&txn, &command).await?;
+    txn.commit().await?;
+    event.announce(state);
     Ok(command)
 }
 

@@ -2,14 +2,16 @@
 //! commands past their expiry, gives commands whose claim lapsed (claimed, never started)
 //! back to the queue (failing them after [`MAX_ATTEMPTS`] claims), and fails commands
 //! running longer than [`RUNNING_LIMIT_MS`]. Every change is a conditional update with its
-//! event, so sweepers on several replicas never double-apply.
+//! event, so sweepers on several replicas never double-apply. It also announces agents that
+//! went silent as offline.
 
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::events;
+use crate::agents;
 use crate::app::AppState;
 use crate::db::entity::agent_command::{self, Column, Entity};
 
@@ -30,14 +32,18 @@ pub fn spawn(state: &AppState) {
             let Some(state) = AppState::upgrade(&weak) else {
                 return;
             };
-            if let Err(e) = sweep(&state, chrono::Utc::now().timestamp_millis()).await {
+            let now = chrono::Utc::now().timestamp_millis();
+            if let Err(e) = sweep(&state, now).await {
                 tracing::warn!(error = %e, "command sweep failed");
+            }
+            if let Err(e) = agents::service::announce_offline(&state, now).await {
+                tracing::warn!(error = %e, "agent presence sweep failed");
             }
         }
     });
 }
 
-/// Move `c` from its status to `to` if nobody changed it meanwhile; publish the event.
+/// Move `c` from its status to `to` if nobody changed it meanwhile, with its event.
 async fn settle(
     state: &AppState,
     mut c: agent_command::Model,
@@ -65,10 +71,14 @@ async fn settle(
         update = update.col_expr(Column::ErrorMessage, Expr::value(message));
         c.error_message = Some(message.to_owned());
     }
-    if update.exec(&state.db).await?.rows_affected == 1 {
+    let _gate = state.writes.enter().await;
+    let txn = state.db.begin().await?;
+    if update.exec(&txn).await?.rows_affected == 1 {
         c.status = to.to_owned();
         c.updated_at = now;
-        events::publish(state, &state.db, &c).await?;
+        let event = events::record_command(&txn, &c).await?;
+        txn.commit().await?;
+        event.announce(state);
         if to == "queued" {
             state.wakers.wake(&c.agent_id);
         }

@@ -28,6 +28,9 @@ pub struct Model {
     pub metadata: String,
     pub token_hash: Option<String>,
     pub token_expires_at: Option<i64>,
+    /// `online` or `offline`: the presence last announced as an event (online itself is
+    /// computed from `last_seen_at`).
+    pub presence: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -1,7 +1,10 @@
 use sea_orm::entity::prelude::*;
 
-/// A command state change (`command.queued`, `command.dispatched`, ...), with the command as
-/// it was then (JSON text).
+/// An event of the command bus: a command state change (`command.queued`,
+/// `command.dispatched`, ...) with the command as it was then, or an agent's presence change
+/// (`agent.online`, `agent.offline`, `agent.revoked`, with an empty `command_id`) with the
+/// agent as it was then (JSON text). `created_by` is whom a non-admin must be to see it: the
+/// command's dispatcher, or the agent's owner.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "command_events")]
 pub struct Model {

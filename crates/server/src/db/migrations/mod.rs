@@ -8,6 +8,7 @@ mod m20261126_000004_finance_daily;
 mod m20261126_000005_agents;
 mod m20261126_000006_agent_commands;
 mod m20261126_000007_command_events;
+mod m20261126_000008_agent_presence;
 
 use sea_orm_migration::prelude::*;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_agents::Migration),
             Box::new(m20261126_000006_agent_commands::Migration),
             Box::new(m20261126_000007_command_events::Migration),
+            Box::new(m20261126_000008_agent_presence::Migration),
         ]
     }
 
