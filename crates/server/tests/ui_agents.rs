@@ -1,14 +1,30 @@
 //! The Agents and VM operations pages in real headless Chromium: a pairing created on the
-//! page gives a one-paste string an agent registers with; the agent shows online with its
-//! version; a command dispatched through the API appears in the command log and, after the
-//! agent reports, with its result; revoking the agent on the page stops its token.
+//! page gives a one-paste string an agent registers with; the agent shows up online with its
+//! version; a command dispatched through the API appears in the open command log and goes
+//! through dispatched, running and succeeded with its result, all live (no reload);
+//! revoking the agent on the page stops its token.
 
 use base64::Engine;
 use botmox_proto::auth::Role;
-use botmox_testkit::browser::{Browser, click, fill, sign_in, text_of, wait_for};
+use botmox_testkit::browser::{Browser, click, fill, sign_in, text_of, wait_for, wait_for_parts};
 use botmox_testkit::{Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+/// Mark the page: a reload would lose the mark.
+async fn set_marker(c: &fantoccini::Client) {
+    c.execute("window.botmoxMarker = 'still here'; return true;", vec![])
+        .await
+        .unwrap();
+}
+
+async fn marker(c: &fantoccini::Client) -> String {
+    let v = c
+        .execute("return window.botmoxMarker || 'reloaded';", vec![])
+        .await
+        .unwrap();
+    v.as_str().unwrap_or_default().to_owned()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_from_the_page_see_it_online_and_revoke_it() {
@@ -34,6 +50,7 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
     )
     .unwrap();
 
+    set_marker(c).await;
     let (status, agent) = server
         .call(Method::POST, "/api/v1/agents/register", None,
             Some(json!({"pairing_code": bundle["pairing_code"], "version": "0.9.1", "platform": "linux"})))
@@ -41,15 +58,18 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
     assert_eq!(status, StatusCode::CREATED, "{agent}");
     let token = agent["data"]["agent_token"].as_str().unwrap().to_owned();
 
-    c.goto(&format!("{}/agents", server.url)).await.unwrap();
-    let row = text_of(c, "#agents tbody tr").await;
-    assert!(
-        row.contains("rack-1") && row.contains("online") && row.contains("0.9.1"),
-        "{row}"
+    // The list updates by itself (the agent's `agent.online` event), without a reload.
+    wait_for_parts(c, "#agents tbody tr", &["rack-1", "online", "0.9.1"]).await;
+    assert_eq!(
+        marker(c).await,
+        "still here",
+        "updated in place, not reloaded"
     );
 
-    // A command dispatched through the API shows on the VM operations page, and its result
-    // once the agent has reported.
+    // A command dispatched through the API appears on the open VM operations page, then
+    // runs and shows its result as the agent reports: all without a reload.
+    c.goto(&format!("{}/vm-ops", server.url)).await.unwrap();
+    set_marker(c).await;
     let agent_id = agent["data"]["id"].as_str().unwrap();
     let (status, queued) = server
         .post(
@@ -59,16 +79,17 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    c.goto(&format!("{}/vm-ops", server.url)).await.unwrap();
-    let row = text_of(c, "#commands tbody tr").await;
-    assert!(
-        row.contains("proxmox.list-vms") && row.contains("queued") && row.contains("rack-1"),
-        "{row}"
-    );
+    wait_for_parts(
+        c,
+        "#commands tbody tr",
+        &["proxmox.list-vms", "queued", "rack-1"],
+    )
+    .await;
     let (_, claimed) = server
         .get("/api/v1/vm-ops/commands/next?timeout_ms=1000", &token)
         .await;
     assert_eq!(claimed["data"]["id"], queued["data"]["id"]);
+    wait_for_parts(c, "#commands tbody tr", &["dispatched"]).await;
     let claim = claimed["data"]["claim_id"].clone();
     let path = format!(
         "/api/v1/vm-ops/commands/{}",
@@ -81,6 +102,7 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
             json!({"claim_id": claim, "status": "running"}),
         )
         .await;
+    wait_for_parts(c, "#commands tbody tr", &["running"]).await;
     server
         .patch(
             &path,
@@ -88,11 +110,11 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
             json!({"claim_id": claim, "status": "succeeded", "result": {"vms": 3}}),
         )
         .await;
-    c.goto(&format!("{}/vm-ops", server.url)).await.unwrap();
-    let row = text_of(c, "#commands tbody tr").await;
-    assert!(
-        row.contains("succeeded") && row.contains("\"vms\":3"),
-        "{row}"
+    wait_for_parts(c, "#commands tbody tr", &["succeeded", "\"vms\":3"]).await;
+    assert_eq!(
+        marker(c).await,
+        "still here",
+        "updated in place, not reloaded"
     );
     c.goto(&format!("{}/agents", server.url)).await.unwrap();
     click(c, "#agents tbody tr button").await;

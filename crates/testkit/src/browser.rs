@@ -164,6 +164,23 @@ pub async fn wait_for(client: &Client, css: &str, expected: &str) {
     }
 }
 
+/// Wait (up to 10 s) until the element matching `css` holds every one of `parts` (a live
+/// section re-rendering by itself, say).
+pub async fn wait_for_parts(client: &Client, css: &str, parts: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = text_of(client, css).await;
+        if parts.iter().all(|p| text.contains(p)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} reads {text:?}, not all of {parts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Set an input's value directly (date inputs take typed text in the browser's locale).
 pub async fn set_value(client: &Client, css: &str, value: &str) {
     client

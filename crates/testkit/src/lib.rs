@@ -3,13 +3,16 @@
 //! [`TestServer`] starts the real server in-process on port 0, on a fresh SQLite file or a
 //! fresh PostgreSQL database that is dropped afterwards. [`both_backends!`] turns one test
 //! body into a SQLite test and a PostgreSQL test. [`isolation`] proves that one tenant cannot
-//! reach another tenant's ids, and [`browser`] drives headless Chromium.
+//! reach another tenant's ids, [`browser`] drives headless Chromium, and [`ServerProcess`]
+//! runs the `botmox` binary as a child process (to kill it with SIGKILL).
 
 pub mod browser;
 pub mod isolation;
+mod process;
 mod server;
 
-pub use server::{Backend, Session, TestServer, postgres_admin_url};
+pub use process::ServerProcess;
+pub use server::{Backend, Session, TEST_SECRET_KEY, TestServer, postgres_admin_url};
 
 /// Expand each `async fn name(backend) { body }` into a module `name` with two tests,
 /// `sqlite` and `postgres`, each running `body` with `backend` set accordingly.

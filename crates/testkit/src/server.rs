@@ -51,7 +51,7 @@ pub struct TestServer {
 }
 
 /// Every test server signs with this key, so replicas accept each other's tokens.
-const TEST_SECRET_KEY: &str = "botmox-test-secret-key-0123456789abcdef";
+pub const TEST_SECRET_KEY: &str = "botmox-test-secret-key-0123456789abcdef";
 
 impl TestServer {
     pub async fn start(backend: Backend) -> Self {
@@ -126,6 +126,11 @@ impl TestServer {
             database_url,
             _dir: dir,
         }
+    }
+
+    /// The database this server runs on (another process may share it).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
     }
 
     pub fn state(&self) -> &app::AppState {

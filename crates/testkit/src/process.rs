@@ -1,0 +1,71 @@
+//! The `botmox` binary as a child process on a [`TestServer`]'s database, for what only a
+//! real process shows: being killed with SIGKILL mid-run and started again.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::server::{TEST_SECRET_KEY, TestServer};
+
+pub struct ServerProcess {
+    child: Child,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Run `bin serve` on `shared`'s database with its signing key (so its tokens work),
+    /// limits out of the way, and wait until it answers.
+    pub async fn start(bin: &str, shared: &TestServer) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new(bin)
+            .arg("serve")
+            .env("DATABASE_URL", shared.database_url())
+            .env("BOTMOX_DATA_DIR", dir.path())
+            .env("BOTMOX_SECRET_KEY", TEST_SECRET_KEY)
+            .env("BOTMOX_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BOTMOX_RATE_LIMIT_PER_ADDRESS", "100000000")
+            .env("BOTMOX_RATE_LIMIT_PER_PRINCIPAL", "100000000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the botmox binary");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = shared
+                .http
+                .get(format!("{url}/api/v1/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if up {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{bin} did not start on {url}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, as a crash or the OOM killer would.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
