@@ -349,14 +349,17 @@ pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -
     agent.last_seen_at = Some(now);
     agent.updated_at = now;
     let token = agent.token_hash.clone().unwrap_or_default();
-    if !store::replace_if(
-        &state.db,
-        &agent,
-        "active",
-        Some((Column::TokenHash, &token)),
-    )
-    .await?
-    {
+    let written = {
+        let _gate = state.writes.enter().await;
+        store::replace_if(
+            &state.db,
+            &agent,
+            "active",
+            Some((Column::TokenHash, &token)),
+        )
+        .await?
+    };
+    if !written {
         return Err(ApiError::unauthorized("A valid agent token is required"));
     }
     announce_online(state, &mut agent).await?;

@@ -267,6 +267,20 @@ async fn claim(state: &AppState, agent: &agent::Model) -> ApiResult<Option<agent
         sql,
         [agent.id.clone().into(), now.into(), claim_id.into()],
     );
+    // Most polls find nothing: a plain read says so without queuing for the writer.
+    let queued = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::AgentId.eq(&agent.id))
+        .filter(Column::Status.eq("queued"))
+        .filter(Column::ExpiresAt.gt(now))
+        .limit(1)
+        .into_tuple::<String>()
+        .one(&state.db)
+        .await?;
+    if queued.is_none() {
+        return Ok(None);
+    }
     let _gate = state.writes.enter().await;
     let txn = state.db.begin().await?;
     let claimed = Entity::find().from_raw_sql(statement).one(&txn).await?;
@@ -290,15 +304,21 @@ pub async fn next(
 ) -> ApiResult<Option<agent_command::Model>> {
     let deadline = tokio::time::Instant::now() + timeout;
     let wake = state.wakers.for_agent(&agent.id);
+    // The agent was just read with its token; after a wake-up it is read again, since a
+    // revocation wakes the poll too.
+    let mut woken_up = false;
     loop {
         // Listen before looking, so a dispatch between the look and the wait is not missed.
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let still = agents::store::get(&state.db, &agent.tenant_id, &agent.id).await?;
-        if still.is_none_or(|a| a.status != "active" || a.token_hash != agent.token_hash) {
-            return Err(ApiError::unauthorized("A valid agent token is required"));
+        if woken_up {
+            let still = agents::store::get(&state.db, &agent.tenant_id, &agent.id).await?;
+            if still.is_none_or(|a| a.status != "active" || a.token_hash != agent.token_hash) {
+                return Err(ApiError::unauthorized("A valid agent token is required"));
+            }
         }
+        woken_up = true;
         if let Some(command) = claim(state, agent).await? {
             return Ok(Some(command));
         }

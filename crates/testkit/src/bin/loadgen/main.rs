@@ -5,7 +5,7 @@
 //! debug build measures the machine, not the server, and would either fail at random or assert
 //! nothing. A benchmark here is a separate, deliberate run whose numbers are read by a person.
 //!
-//! Three subcommands:
+//! Subcommands:
 //!
 //! * `run` keeps N HTTP/1.1 keep-alive connections busy with requests (GET, or PATCH/POST
 //!   with a body; `{n}` in the URL becomes a random number below `--n-range`, so writes
@@ -15,6 +15,8 @@
 //! * `hello` serves a bare axum "hello" on the same kind of runtime as the server: the ceiling
 //!   the server's figures are compared with on the same machine.
 //! * `seed` fills a tenant with bots and finance operations for the records benchmark.
+//! * `seed-agents` and `agents`: thousands of simulated agents (heartbeats, waiting polls)
+//!   against one server, for the command bus benchmark (`bench/agents.sh`).
 //!
 //! Only loopback targets are accepted: this is a benchmark of a local server, not a tool to
 //! point at someone else's.
@@ -33,6 +35,7 @@ use reqwest::Url;
 use reqwest::header::HeaderMap;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 
+mod agents;
 mod seed;
 
 #[derive(Debug, Parser)]
@@ -58,6 +61,10 @@ enum Command {
     Run(RunArgs),
     /// Fill a tenant's database with bots and finance operations (benchmark data).
     Seed(seed::SeedArgs),
+    /// Insert active agents into the database and write their tokens to a file.
+    SeedAgents(agents::SeedAgentsArgs),
+    /// Simulate agents (heartbeats, long-polls) and measure dispatch → claim and cycles.
+    Agents(agents::AgentsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +137,8 @@ fn main() -> ExitCode {
             Command::Hello { listen } => hello(listen).await.map(|()| ExitCode::SUCCESS),
             Command::Run(args) => run(args).await,
             Command::Seed(args) => seed::seed(args).await.map(|()| ExitCode::SUCCESS),
+            Command::SeedAgents(args) => agents::seed(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Agents(args) => agents::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Agents benchmark of Bot-Mox: the command bus under a fleet of simulated agents
+# (`botmox-loadgen agents`), with release builds, on SQLite and then on PostgreSQL:
+#   held    AGENTS agents, seeded straight into the database, each sending a heartbeat every
+#           HEARTBEAT (30) s ± 5 s and keeping one long-poll (GET /api/v1/vm-ops/commands/next, 25 s)
+#           waiting. The server's VmRSS before they connect and while every poll waits gives
+#           the memory per waiting poll (connection, request and wait together).
+#   hold    while all of them wait, RATE dispatches a second (POST /api/v1/vm-ops/commands, a
+#           bench.echo to a random idle agent) for DURATION s: dispatch -> claim latency, from
+#           sending the dispatch to the agent's poll returning the command.
+#   cycles  CYCLE_AGENTS dispatch loops, one per agent, each dispatch -> claim -> report
+#           (PATCH succeeded) and then the next, for DURATION s after WARMUP s: complete
+#           cycles a second. The rest of the fleet keeps heartbeating and polling meanwhile.
+# Targets: 10,000 agents held with a dispatch -> claim p99 under 50 ms; at least 2,000
+# cycles a second on SQLite; the same figures reported on PostgreSQL.
+#
+# The agents start evenly over RAMP s (one heartbeat period by default, so the start is as
+# busy as the steady state, not a reconnect storm).
+#
+# The load generator runs on the same machine as the server (all we have): it holds one
+# connection per waiting poll and plays every agent, so it takes CPU the server would
+# otherwise have. Each phase line shows the split: server_cpu and loadgen_cpu in % of one
+# core, machine_cpu in % of all cores (the database and anything else running included: a
+# figure taken while something else kept the machine busy is not the server's).
+# Compare runs made on the same host only.
+#
+# Each process needs AGENTS + ~500 open files; the script raises the soft limit to the hard
+# one and stops if that is not enough.
+#
+# Knobs: those of bench/lib.sh (DURATION, WARMUP, PG_ADMIN_URL, SKIP_BUILD, KEEP; not
+# CONNECTIONS), plus
+#   AGENTS        simulated agents                                  [10000]
+#   RATE          dispatches a second in the hold phase              [200]
+#   CYCLE_AGENTS  agents, each with its own dispatch loop, in cycles [16: on this machine
+#                 throughput stops growing at 4 to 16 loops on either database; more loops
+#                 only add queueing to the cycle latency]
+#   RAMP          seconds over which the agents start                [30]
+#   HEARTBEAT     seconds between an agent's heartbeats (± 5 s)      [30]
+#   BACKENDS      databases to run, in order                         [sqlite postgres]
+#   BOTMOX_DB_MAX_CONNECTIONS  the server's database pool            [the server's default]
+#
+# Usage: bench/agents.sh
+#        AGENTS=500 DURATION=5 RAMP=3 bench/agents.sh   (a quick check)
+set -euo pipefail
+AGENTS="${AGENTS:-10000}"
+RATE="${RATE:-200}"
+CYCLE_AGENTS="${CYCLE_AGENTS:-16}"
+RAMP="${RAMP:-30}"
+HEARTBEAT="${HEARTBEAT:-30}"
+BACKENDS="${BACKENDS:-sqlite postgres}"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt $(( AGENTS + 500 )) ]]; then
+    echo "AGENTS=$AGENTS needs about $(( AGENTS + 500 )) open files per process; ulimit -n is $(ulimit -n)" >&2
+    exit 1
+fi
+
+# One key=value of a saved summary (the keys are unique across its lines).
+value() {
+    grep -o " $2=[0-9.]*" "$WORK/$1.txt" | head -n1 | cut -d= -f2
+}
+
+# Seed, serve and load one backend. $1 label (sqlite|postgres); $2 database URL.
+bench_agents() {
+    local backend="$1" database_url="$2"
+    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log" port base
+    mkdir -p "$data"
+    local db_args=(--data-dir "$data" --database-url "$database_url")
+    "$BOTMOX" user create --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
+        --role user "${db_args[@]}" >"$WORK/user-$backend.log" 2>&1 \
+        || { cat "$WORK/user-$backend.log" >&2; return 1; }
+    log "seeding $AGENTS agents ($backend)"
+    "$LOADGEN" seed-agents --database-url "$database_url" --owner-email "$BENCH_EMAIL" \
+        --agents "$AGENTS" --out "$WORK/tokens-$backend.txt"
+
+    port="$(free_port)"
+    base="http://127.0.0.1:$port"
+    log "botmox serve ($backend) on $base"
+    RUST_LOG="${BENCH_RUST_LOG:-info,sqlx=warn,sea_orm=warn}" "$BOTMOX" serve "${db_args[@]}" \
+        --listen "127.0.0.1:$port" \
+        --rate-limit-per-address "$HIGH_LIMIT" \
+        --rate-limit-per-principal "$HIGH_LIMIT" \
+        >"$logfile" 2>&1 &
+    SERVER_PID=$!
+    wait_ready "$base/api/v1/health/live" "$SERVER_PID" "$logfile"
+    # Idle memory is read by the load generator before its agents connect.
+    sleep 2
+
+    log "$AGENTS agents against $backend"
+    BOTMOX_LOADGEN_LOGIN="$BENCH_EMAIL:$BENCH_PASSWORD" "$LOADGEN" agents \
+        --label "agents-$backend" --url "$base" --agents-file "$WORK/tokens-$backend.txt" \
+        --agents "$AGENTS" --ramp "$RAMP" --heartbeat "$HEARTBEAT" --rate "$RATE" --duration "$DURATION" \
+        --warmup "$WARMUP" --cycle-agents "$CYCLE_AGENTS" --server-pid "$SERVER_PID" \
+        | tee "$WORK/agents-$backend.txt"
+
+    stop_pid "$SERVER_PID"
+    SERVER_PID=""
+}
+
+build_release
+for backend in $BACKENDS; do
+    case "$backend" in
+        sqlite) bench_agents sqlite "sqlite://$WORK/data-sqlite/botmox.db" ;;
+        postgres)
+            create_pg_db
+            bench_agents postgres "$PG_ADMIN_URL/$PG_DB"
+            ;;
+        *) echo "unknown backend $backend (sqlite or postgres)" >&2; exit 1 ;;
+    esac
+done
+
+echo
+echo "Bot-Mox agents benchmark: $AGENTS agents, $RATE dispatches/s in hold; ${DURATION}s measured per phase, $(nproc) CPUs (load generator on the same machine)"
+printf '%-10s %7s %13s %13s %13s %13s %6s %9s %13s %13s\n' backend held per_poll_KiB \
+    claim_p50_ms claim_p99_ms claim_max_ms loops cycles/s cycle_p50_ms cycle_p99_ms
+for backend in $BACKENDS; do
+    label="agents-$backend"
+    printf '%-10s %7s %13s %13s %13s %13s %6s %9s %13s %13s\n' "$backend" \
+        "$(value "$label" waiting)" "$(value "$label" per_poll_kib)" \
+        "$(value "$label" claim_p50)" "$(value "$label" claim_p99)" "$(value "$label" claim_max)" \
+        "$(value "$label" loops)" "$(value "$label" cps)" "$(value "$label" cycle_p50)" \
+        "$(value "$label" cycle_p99)"
+done
