@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 use botmox_proto::ErrorCode;
 use botmox_proto::auth::Role;
 use sea_orm::sea_query::Expr;
@@ -302,8 +304,19 @@ pub async fn next(
     agent: &agent::Model,
     timeout: Duration,
 ) -> ApiResult<Option<agent_command::Model>> {
-    let deadline = tokio::time::Instant::now() + timeout;
     let wake = state.wakers.for_agent(&agent.id);
+    let found = wait_for_command(state, agent, timeout, &wake).await;
+    state.wakers.release(&agent.id, wake);
+    found
+}
+
+async fn wait_for_command(
+    state: &AppState,
+    agent: &agent::Model,
+    timeout: Duration,
+    wake: &Notify,
+) -> ApiResult<Option<agent_command::Model>> {
+    let deadline = tokio::time::Instant::now() + timeout;
     // The agent was just read with its token; after a wake-up it is read again, since a
     // revocation wakes the poll too.
     let mut woken_up = false;

@@ -9,6 +9,7 @@ mod m20261126_000005_agents;
 mod m20261126_000006_agent_commands;
 mod m20261126_000007_command_events;
 mod m20261126_000008_agent_presence;
+mod m20261126_000009_bus_indexes;
 
 use sea_orm_migration::prelude::*;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_agent_commands::Migration),
             Box::new(m20261126_000007_command_events::Migration),
             Box::new(m20261126_000008_agent_presence::Migration),
+            Box::new(m20261126_000009_bus_indexes::Migration),
         ]
     }
 
