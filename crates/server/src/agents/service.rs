@@ -329,6 +329,7 @@ pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -
         return Err(ApiError::forbidden("An agent may only report for itself"));
     }
     let now = now_ms();
+    let before = agent.clone();
     for (key, field) in [
         ("version", &mut agent.version),
         ("platform", &mut agent.platform),
@@ -346,18 +347,24 @@ pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -
         metadata.insert("host".into(), host.clone());
         agent.metadata = Value::Object(metadata).to_string();
     }
+    // Usually only the time changes: then only the time is written.
+    let facts_changed = agent != before;
     agent.last_seen_at = Some(now);
     agent.updated_at = now;
     let token = agent.token_hash.clone().unwrap_or_default();
     let written = {
         let _gate = state.writes.enter().await;
-        store::replace_if(
-            &state.db,
-            &agent,
-            "active",
-            Some((Column::TokenHash, &token)),
-        )
-        .await?
+        if facts_changed {
+            store::replace_if(
+                &state.db,
+                &agent,
+                "active",
+                Some((Column::TokenHash, &token)),
+            )
+            .await?
+        } else {
+            store::touch(&state.db, &agent.id, &token, now).await?
+        }
     };
     if !written {
         return Err(ApiError::unauthorized("A valid agent token is required"));

@@ -83,6 +83,23 @@ pub async fn replace_if(
     Ok(q.exec(db).await?.rows_affected == 1)
 }
 
+/// Record that the active agent holding this token was seen at `now`; `false` when it is no
+/// longer active or its token changed.
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    id: &str,
+    token_hash: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let q = Entity::update_many()
+        .col_expr(Column::LastSeenAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq("active"))
+        .filter(Column::TokenHash.eq(token_hash));
+    Ok(q.exec(db).await?.rows_affected == 1)
+}
+
 /// Move an active agent's announced presence from `from` to `to`; with `seen_before`, only if
 /// it was last seen before then. `true` for the one caller that made the change (it
 /// announces it).
