@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use botmox_proto::auth::Role;
 use botmox_testkit::{Session, TestServer, both_backends};
 use reqwest::{Method, StatusCode};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::{Value, json};
 
 /// A paired, active agent of `owner`: (agent id, agent token).
@@ -271,6 +271,33 @@ both_backends! {
             quiet.push_str(&String::from_utf8_lossy(&chunk));
         }
         assert!(quiet.contains(": connected") && !quiet.contains("agent-status"), "{quiet}");
+    }
+
+    async fn a_stream_sends_events_that_arrive_out_of_id_order(backend) {
+        use botmox_server::vm_ops::events::record_command;
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, _) = agent_of(&server, &owner).await;
+        let (_, queued) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "test.first"})).await;
+        let id = queued["data"]["id"].as_str().unwrap();
+        let state = server.state();
+        let command = botmox_server::db::entity::agent_command::Entity::find_by_id(id.to_owned())
+            .one(&state.db).await.unwrap().unwrap();
+        // Two changes whose transactions commit in the other order than they took their ids
+        // (as concurrent commits on PostgreSQL, or another replica's late notification, do).
+        let (mut early, mut late) = (command.clone(), command);
+        early.status = "running".into();
+        late.status = "succeeded".into();
+        let (stream, _) = tokio::join!(read_sse(&server, t, None, "command.running"), async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let lower = record_command(&state.db, &early).await.unwrap();
+            let higher = record_command(&state.db, &late).await.unwrap();
+            higher.announce(state);
+            lower.announce(state);
+        });
+        let kinds: Vec<String> = frames(&stream).into_iter().map(|(_, k)| k).collect();
+        assert_eq!(kinds, ["command.succeeded", "command.running"], "the lower id is not dropped: {stream}");
     }
 
     async fn an_agent_watches_its_own_events_only(backend) {

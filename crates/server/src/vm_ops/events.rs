@@ -4,7 +4,7 @@
 //! database, then follows the broadcast; a stream that falls behind catches up from the
 //! database too, so nothing is skipped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,7 +173,7 @@ const CHANNEL: &str = "botmox_commands";
 
 /// With PostgreSQL: deliver the events other replicas announce to this replica's streams,
 /// and wake this replica's polls for the agents concerned. (A stream sees an event once:
-/// it skips ids it already sent.)
+/// it skips ids it already sent, whatever order they come in.)
 pub fn listen(state: &AppState) {
     let weak = state.downgrade();
     crate::db::listen(&state.db, CHANNEL, move |payload| {
@@ -292,13 +292,39 @@ fn frame(e: &command_event::Model) -> Event {
     Event::default().id(e.id.to_string()).event(name).data(data)
 }
 
+/// How many sent ids a stream remembers. Events can arrive a little out of id order (on
+/// PostgreSQL transactions commit in another order than they took their ids, and other
+/// replicas' events come a moment later), so a stream sends every event it has not sent yet,
+/// not only ids above the last one.
+const SENT_WINDOW: usize = 4096;
+
 struct Cursor {
     state: AppState,
     filter: Filter,
     rx: broadcast::Receiver<Arc<command_event::Model>>,
     pending: VecDeque<command_event::Model>,
-    last: i64,
+    /// Ids at or below this are not sent (before the stream began, or out of the window).
+    floor: i64,
+    /// Ids above `floor` already sent.
+    sent: BTreeSet<i64>,
+    /// Where the next database read continues.
+    replay_from: i64,
     caught_up: bool,
+}
+
+impl Cursor {
+    fn unsent(&self, id: i64) -> bool {
+        id > self.floor && !self.sent.contains(&id)
+    }
+
+    fn mark_sent(&mut self, id: i64) {
+        self.sent.insert(id);
+        while self.sent.len() > SENT_WINDOW {
+            if let Some(oldest) = self.sent.pop_first() {
+                self.floor = oldest;
+            }
+        }
+    }
 }
 
 /// Where a stream resumes: after the `Last-Event-ID` header (sent by a reconnecting
@@ -340,20 +366,26 @@ pub async fn stream(
         filter,
         rx,
         pending: VecDeque::new(),
-        last,
+        floor: last,
+        sent: BTreeSet::new(),
+        replay_from: last,
         caught_up: false,
     };
     let hello = futures::stream::once(async { Ok(Event::default().comment("connected")) });
     let events = futures::stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(e) = c.pending.pop_front() {
-                c.last = e.id;
+                if !c.unsent(e.id) {
+                    continue;
+                }
+                c.mark_sent(e.id);
                 return Some((Ok(frame(&e)), c));
             }
             if !c.caught_up {
-                match c.filter.after(&c.state, c.last).await {
+                match c.filter.after(&c.state, c.replay_from).await {
                     Ok(rows) => {
                         c.caught_up = (rows.len() as u64) < REPLAY_BATCH;
+                        c.replay_from = rows.last().map_or(c.replay_from, |r| r.id);
                         c.pending.extend(rows);
                         continue;
                     }
@@ -364,9 +396,13 @@ pub async fn stream(
                 }
             }
             match c.rx.recv().await {
-                Ok(e) if e.id > c.last && c.filter.shows(&e) => c.pending.push_back((*e).clone()),
+                Ok(e) if c.unsent(e.id) && c.filter.shows(&e) => c.pending.push_back((*e).clone()),
                 Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => c.caught_up = false,
+                // Fell behind the broadcast: read the whole window again (sent ids are skipped).
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    c.caught_up = false;
+                    c.replay_from = c.floor;
+                }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
