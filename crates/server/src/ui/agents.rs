@@ -67,6 +67,25 @@ async fn page(
     csrf.attach((status, render(&body)).into_response())
 }
 
+/// The page again, with the error the service answered.
+async fn refused(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    e: crate::http::ApiError,
+) -> Response {
+    page(
+        state,
+        auth,
+        headers,
+        e.status(),
+        None,
+        None,
+        Some(e.message),
+    )
+    .await
+}
+
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     notice: Option<String>,
@@ -133,18 +152,7 @@ pub async fn create_pairing(
             );
             response
         }
-        Err(e) => {
-            page(
-                &state,
-                &auth,
-                &headers,
-                e.status(),
-                None,
-                None,
-                Some(e.message),
-            )
-            .await
-        }
+        Err(e) => refused(&state, &auth, &headers, e).await,
     }
 }
 
@@ -157,17 +165,6 @@ pub async fn revoke(
 ) -> Response {
     match service::revoke(&state, &auth, &id, json!({})).await {
         Ok(_) => Redirect::to("/agents?notice=revoked").into_response(),
-        Err(e) => {
-            page(
-                &state,
-                &auth,
-                &headers,
-                e.status(),
-                None,
-                None,
-                Some(e.message),
-            )
-            .await
-        }
+        Err(e) => refused(&state, &auth, &headers, e).await,
     }
 }
