@@ -1,11 +1,9 @@
 //! `/api/v1/agents/*` (spec api.md §13): pairings and agent management for humans;
 //! registration (public, rate-limited), heartbeat and token rotation for agents.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use botmox_proto::Envelope;
+use axum::response::Response;
 use serde_json::Value;
 
 use super::principal::AgentAuth;
@@ -13,11 +11,7 @@ use super::service::{self, AgentView};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::http::layers::RequestId;
-use crate::http::{ApiJson, ApiPath, ApiResult, ClientAddr};
-
-fn ok(status: StatusCode, value: impl serde::Serialize) -> Response {
-    (status, Json(Envelope::ok(value))).into_response()
-}
+use crate::http::{ApiJson, ApiPath, ApiResult, ClientAddr, answer};
 
 /// Create a one-time pairing code (default 15 minutes) with its one-paste bundle, URI and link.
 #[utoipa::path(post, path = "/api/v1/agents/pairings", tag = "agents", security(("bearer" = [])),
@@ -27,7 +21,7 @@ pub async fn create_pairing(
     auth: Auth,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    Ok(ok(
+    Ok(answer(
         StatusCode::CREATED,
         service::create_pairing(&s, &auth, body).await?,
     ))
@@ -40,7 +34,10 @@ pub async fn register(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    Ok(ok(StatusCode::CREATED, service::register(&s, body).await?))
+    Ok(answer(
+        StatusCode::CREATED,
+        service::register(&s, body).await?,
+    ))
 }
 
 /// Pair with an account's e-mail and password (`{login, password, machine_name?, name?,
@@ -55,7 +52,7 @@ pub async fn quick_pair(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
     let request_id = id.map(|e| e.0.0);
-    Ok(ok(
+    Ok(answer(
         StatusCode::CREATED,
         service::quick_pair(&s, body, addr, request_id).await?,
     ))
@@ -69,7 +66,7 @@ pub async fn heartbeat(
     AgentAuth(agent): AgentAuth,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    Ok(ok(
+    Ok(answer(
         StatusCode::OK,
         service::heartbeat(&s, agent, body).await?,
     ))
@@ -79,14 +76,14 @@ pub async fn heartbeat(
 #[utoipa::path(post, path = "/api/v1/agents/token/rotate", tag = "agents", security(("bearer" = [])),
     responses((status = 200, description = "`{agent_token, agent_token_expires_at}`"), (status = 401)))]
 pub async fn rotate(State(s): State<AppState>, AgentAuth(agent): AgentAuth) -> ApiResult<Response> {
-    Ok(ok(StatusCode::OK, service::rotate(&s, agent).await?))
+    Ok(answer(StatusCode::OK, service::rotate(&s, agent).await?))
 }
 
 /// The caller's agents (admins: the tenant's), newest first, with `online`.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
     responses((status = 200, body = [AgentView])))]
 pub async fn list(State(s): State<AppState>, auth: Auth) -> ApiResult<Response> {
-    Ok(ok(StatusCode::OK, service::list(&s, &auth).await?))
+    Ok(answer(StatusCode::OK, service::list(&s, &auth).await?))
 }
 
 /// One agent (its owner or an admin).
@@ -97,7 +94,7 @@ pub async fn get(
     auth: Auth,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    Ok(ok(
+    Ok(answer(
         StatusCode::OK,
         service::view(&service::get(&s, &auth, &id).await?),
     ))
@@ -113,7 +110,7 @@ pub async fn revoke(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    Ok(ok(
+    Ok(answer(
         StatusCode::OK,
         service::view(&service::revoke(&s, &auth, &id, body).await?),
     ))

@@ -14,3 +14,12 @@ pub mod route_table;
 pub use client_addr::ClientAddr;
 pub use error::{ApiError, ApiResult};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
+
+/// A successful answer: `value` in the `{success: true, data}` envelope, with `status`.
+pub fn answer(
+    status: axum::http::StatusCode,
+    value: impl serde::Serialize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(botmox_proto::Envelope::ok(value))).into_response()
+}

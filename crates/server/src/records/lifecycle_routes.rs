@@ -18,10 +18,10 @@ use crate::app::AppState;
 use crate::audit::AuditSlot;
 use crate::auth::Auth;
 use crate::http::paging::Paging;
-use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult, answer};
 
 fn ok(value: Value) -> Response {
-    Json(Envelope::ok(value)).into_response()
+    answer(StatusCode::OK, value)
 }
 
 /// The bot's `lifecycle` object, or `null`.

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use botmox_proto::Envelope;
 use serde_json::{Value, json};
@@ -12,13 +12,13 @@ use super::{policy, service};
 use crate::app::AppState;
 use crate::audit::AuditSlot;
 use crate::auth::Auth;
-use crate::http::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiPath, ApiResult, answer};
 
 const POLICY_PATH: &str = "storage_policy";
 const REVEAL: &str = "reveal";
 
 fn ok(value: Value) -> Response {
-    Json(Envelope::ok(value)).into_response()
+    answer(StatusCode::OK, value)
 }
 
 /// Read the whole settings tree (credentials masked).

@@ -2,12 +2,10 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use botmox_proto::Envelope;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
@@ -20,11 +18,7 @@ use crate::app::AppState;
 use crate::auth::Auth;
 use crate::auth::principal::bearer;
 use crate::db::entity::agent;
-use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
-
-fn answer(status: StatusCode, value: impl serde::Serialize) -> Response {
-    (status, Json(Envelope::ok(value))).into_response()
-}
+use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, answer};
 
 /// Queue a command for an agent (`{agent_id, command_type, payload?, expires_in_seconds? 10..3600,
 /// queue_if_offline?}`); 409 `AGENT_OFFLINE` when the agent is offline and queuing was not asked.
