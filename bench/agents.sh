@@ -65,32 +65,21 @@ value() {
 # Seed, serve and load one backend. $1 label (sqlite|postgres); $2 database URL.
 bench_agents() {
     local backend="$1" database_url="$2"
-    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log" port base
+    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log"
     mkdir -p "$data"
     local db_args=(--data-dir "$data" --database-url "$database_url")
-    "$BOTMOX" user create --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
-        --role user "${db_args[@]}" >"$WORK/user-$backend.log" 2>&1 \
-        || { cat "$WORK/user-$backend.log" >&2; return 1; }
+    create_bench_user "$backend" "${db_args[@]}"
     log "seeding $AGENTS agents ($backend)"
     "$LOADGEN" seed-agents --database-url "$database_url" --owner-email "$BENCH_EMAIL" \
         --agents "$AGENTS" --out "$WORK/tokens-$backend.txt"
 
-    port="$(free_port)"
-    base="http://127.0.0.1:$port"
-    log "botmox serve ($backend) on $base"
-    RUST_LOG="${BENCH_RUST_LOG:-info,sqlx=warn,sea_orm=warn}" "$BOTMOX" serve "${db_args[@]}" \
-        --listen "127.0.0.1:$port" \
-        --rate-limit-per-address "$HIGH_LIMIT" \
-        --rate-limit-per-principal "$HIGH_LIMIT" \
-        >"$logfile" 2>&1 &
-    SERVER_PID=$!
-    wait_ready "$base/api/v1/health/live" "$SERVER_PID" "$logfile"
+    start_server "$backend" "$logfile" "${db_args[@]}"
     # Idle memory is read by the load generator before its agents connect.
     sleep 2
 
     log "$AGENTS agents against $backend"
     BOTMOX_LOADGEN_LOGIN="$BENCH_EMAIL:$BENCH_PASSWORD" "$LOADGEN" agents \
-        --label "agents-$backend" --url "$base" --agents-file "$WORK/tokens-$backend.txt" \
+        --label "agents-$backend" --url "$BASE_URL" --agents-file "$WORK/tokens-$backend.txt" \
         --agents "$AGENTS" --ramp "$RAMP" --heartbeat "$HEARTBEAT" --rate "$RATE" --duration "$DURATION" \
         --warmup "$WARMUP" --cycle-agents "$CYCLE_AGENTS" --server-pid "$SERVER_PID" \
         | tee "$WORK/agents-$backend.txt"

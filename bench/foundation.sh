@@ -24,36 +24,24 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   $1 label suffix (sqlite|postgres); $2 database URL or "" for SQLite in the data dir.
 bench_server() {
     local backend="$1" database_url="$2"
-    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log" port
+    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log"
     mkdir -p "$data"
     local db_args=(--data-dir "$data")
     if [[ -n "$database_url" ]]; then
         db_args+=(--database-url "$database_url")
     fi
 
-    # The bench user, created directly in the database before the server starts.
-    "$BOTMOX" user create --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
-        --role user "${db_args[@]}" >"$WORK/user-$backend.log" 2>&1 \
-        || { cat "$WORK/user-$backend.log" >&2; return 1; }
+    create_bench_user "$backend" "${db_args[@]}"
 
-    port="$(free_port)"
-    log "botmox serve ($backend) on 127.0.0.1:$port"
-    # Default log filter (one line per request, as in production), written to a file.
-    RUST_LOG="${BENCH_RUST_LOG:-info,sqlx=warn,sea_orm=warn}" "$BOTMOX" serve "${db_args[@]}" \
-        --listen "127.0.0.1:$port" \
-        --rate-limit-per-address "$HIGH_LIMIT" \
-        --rate-limit-per-principal "$HIGH_LIMIT" \
-        >"$logfile" 2>&1 &
-    SERVER_PID=$!
-    wait_ready "http://127.0.0.1:$port/api/v1/health/live" "$SERVER_PID" "$logfile"
+    start_server "$backend" "$logfile" "${db_args[@]}"
 
     # Idle memory: after start-up and one health check, before any load.
     sleep 3
     rss_mb "$SERVER_PID" >"$WORK/rss-idle-$backend.txt"
     log "idle VmRSS ($backend): $(cat "$WORK/rss-idle-$backend.txt") MB"
 
-    load "whoami-$backend" "http://127.0.0.1:$port/api/v1/auth/whoami" \
-        --login "$BENCH_EMAIL:$BENCH_PASSWORD" --login-url "http://127.0.0.1:$port"
+    load "whoami-$backend" "$BASE_URL/api/v1/auth/whoami" \
+        --login "$BENCH_EMAIL:$BENCH_PASSWORD" --login-url "$BASE_URL"
     # Peak resident memory over the whole life of the process, load included.
     rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-peak-$backend.txt"
 

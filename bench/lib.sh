@@ -105,6 +105,35 @@ wait_ready() {
     return 1
 }
 
+# The benchmark user, created directly in the database before the server starts.
+# $1 label (sqlite|postgres); the rest: the database arguments of `botmox`.
+create_bench_user() {
+    local backend="$1"
+    shift
+    "$BOTMOX" user create --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
+        --role user "$@" >"$WORK/user-$backend.log" 2>&1 \
+        || { cat "$WORK/user-$backend.log" >&2; return 1; }
+}
+
+# Start `botmox serve` on a free port with the limits out of the way and wait until it is
+# live. $1 label; $2 log file; the rest: the database arguments. Sets SERVER_PID and
+# BASE_URL.
+start_server() {
+    local backend="$1" logfile="$2" port
+    shift 2
+    port="$(free_port)"
+    BASE_URL="http://127.0.0.1:$port"
+    log "botmox serve ($backend) on $BASE_URL"
+    # Default log filter (one line per request, as in production), written to a file.
+    RUST_LOG="${BENCH_RUST_LOG:-info,sqlx=warn,sea_orm=warn}" "$BOTMOX" serve "$@" \
+        --listen "127.0.0.1:$port" \
+        --rate-limit-per-address "$HIGH_LIMIT" \
+        --rate-limit-per-principal "$HIGH_LIMIT" \
+        >"$logfile" 2>&1 &
+    SERVER_PID=$!
+    wait_ready "$BASE_URL/api/v1/health/live" "$SERVER_PID" "$logfile"
+}
+
 # Resident memory of PID in MB (VmRSS, or another /proc/PID/status field given as $2).
 rss_mb() {
     awk -v field="${2:-VmRSS}:" '$1 == field { printf "%.1f", $2 / 1024 }' "/proc/$1/status"

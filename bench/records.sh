@@ -37,40 +37,29 @@ ui_cookie() {
 # Seed, serve and load one backend. $1 label (sqlite|postgres); $2 database URL.
 bench_records() {
     local backend="$1" database_url="$2"
-    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log" port base cookie
+    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log" cookie
     mkdir -p "$data"
     local db_args=(--data-dir "$data" --database-url "$database_url")
-    "$BOTMOX" user create --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
-        --role user "${db_args[@]}" >"$WORK/user-$backend.log" 2>&1 \
-        || { cat "$WORK/user-$backend.log" >&2; return 1; }
+    create_bench_user "$backend" "${db_args[@]}"
     log "seeding $BOTS bots and $OPERATIONS operations ($backend)"
     "$LOADGEN" seed --database-url "$database_url" --bots "$BOTS" --operations "$OPERATIONS" \
         2> >(tee "$WORK/seed-$backend.log" >&2)
 
-    port="$(free_port)"
-    base="http://127.0.0.1:$port"
-    log "botmox serve ($backend) on $base"
-    RUST_LOG="${BENCH_RUST_LOG:-info,sqlx=warn,sea_orm=warn}" "$BOTMOX" serve "${db_args[@]}" \
-        --listen "127.0.0.1:$port" \
-        --rate-limit-per-address "$HIGH_LIMIT" \
-        --rate-limit-per-principal "$HIGH_LIMIT" \
-        >"$logfile" 2>&1 &
-    SERVER_PID=$!
-    wait_ready "$base/api/v1/health/live" "$SERVER_PID" "$logfile"
-    local login=(--login "$BENCH_EMAIL:$BENCH_PASSWORD" --login-url "$base")
+    start_server "$backend" "$logfile" "${db_args[@]}"
+    local login=(--login "$BENCH_EMAIL:$BENCH_PASSWORD" --login-url "$BASE_URL")
     local now year_ago
     now="$(date +%s)000"
     year_ago="$(( $(date +%s) - 365 * 86400 ))000"
 
     load "list-$backend" \
-        "$base/api/v1/bots?status=farming&project_id=p1&sort=name&order=desc&page=20&limit=50" "${login[@]}"
+        "$BASE_URL/api/v1/bots?status=farming&project_id=p1&sort=name&order=desc&page=20&limit=50" "${login[@]}"
     load "aggregate-$backend" \
-        "$base/api/v1/finance/summary?from=$year_ago&to=$now&period=month" "${login[@]}"
-    load "patch-$backend" "$base/api/v1/bots/bench-bot-{n}" --n-range "$BOTS" \
+        "$BASE_URL/api/v1/finance/summary?from=$year_ago&to=$now&period=month" "${login[@]}"
+    load "patch-$backend" "$BASE_URL/api/v1/bots/bench-bot-{n}" --n-range "$BOTS" \
         --method PATCH --body '{"character/level": 42}' "${login[@]}"
-    cookie="$(ui_cookie "$base")"
+    cookie="$(ui_cookie "$BASE_URL")"
     [[ -n "$cookie" ]] || { echo "could not sign in through the login form" >&2; return 1; }
-    load "overview-$backend" "$base/" --header "Cookie: $cookie"
+    load "overview-$backend" "$BASE_URL/" --header "Cookie: $cookie"
     rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-peak-$backend.txt"
 
     stop_pid "$SERVER_PID"
