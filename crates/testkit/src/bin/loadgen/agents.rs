@@ -38,7 +38,8 @@ use anyhow::{Context, bail};
 use botmox_server::agents::principal::TOKEN_PREFIX;
 use botmox_server::agents::service::TOKEN_TTL_MS;
 use botmox_server::auth::keys::{hash_secret, random_secret};
-use botmox_server::db::entity::{agent, user};
+use botmox_server::auth::store::user_by_email;
+use botmox_server::db::entity::agent;
 use clap::Args;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
@@ -46,7 +47,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{StatusCode, Url};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -72,17 +73,10 @@ const BATCH: usize = 1_000;
 /// Insert active agents as `register` leaves them, and write their tokens to `--out`.
 pub async fn seed(args: SeedAgentsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let db = botmox_server::db::connect(&args.database_url, 4)
-        .await
-        .context("cannot open the database")?;
-    botmox_server::db::migrate(&db)
-        .await
-        .context("migrations")?;
-    let owner = user::Entity::find()
-        .filter(user::Column::TenantId.eq(&args.tenant))
-        .filter(user::Column::Email.eq(args.owner_email.to_lowercase()))
-        .one(&db)
+    let db = super::seed::open(&args.database_url).await?;
+    let owner = user_by_email(&db, &args.owner_email.to_lowercase())
         .await?
+        .filter(|u| u.tenant_id == args.tenant)
         .with_context(|| {
             format!(
                 "no user {} in tenant '{}'; create it first (botmox user create)",

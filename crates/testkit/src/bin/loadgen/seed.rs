@@ -78,14 +78,20 @@ async fn insert_all(
     Ok(())
 }
 
-pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let db = botmox_server::db::connect(&args.database_url, 4)
+/// The database at `url`, migrated to this build's schema.
+pub async fn open(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = botmox_server::db::connect(url, 4)
         .await
         .context("cannot open the database")?;
     botmox_server::db::migrate(&db)
         .await
         .context("migrations")?;
+    Ok(db)
+}
+
+pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let db = open(&args.database_url).await?;
     let mut rng = StdRng::seed_from_u64(7);
     let now = chrono::Utc::now().timestamp_millis();
     let projects: Map<String, Value> = (0..args.projects)
