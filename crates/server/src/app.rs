@@ -61,6 +61,8 @@ pub struct Shared {
     pub auth_cache: Arc<PrincipalCache>,
     pub sealer: Arc<Sealer>,
     pub writes: db::WriteGate,
+    /// With SQLite, direct connections for the command bus (see [`db::sqlite_direct`]).
+    pub sqlite: Option<db::sqlite_direct::SqliteDirect>,
     pub wakers: vm_ops::Wakers,
     pub events: vm_ops::events::Bus,
 }
@@ -84,10 +86,13 @@ impl AppState {
         let auth_cache = Arc::new(PrincipalCache::default());
         crate::auth::cache::listen_for_changes(&db, auth_cache.clone());
         db::spawn_checkpointer(&db);
+        let writes = db::WriteGate::for_database(&db);
+        let sqlite = db::sqlite_direct::SqliteDirect::for_url(&config.database_url, &writes)?;
         let state = Self(Arc::new(Shared {
             auth_cache,
             sealer: Arc::new(Sealer::new(&key)),
-            writes: db::WriteGate::for_database(&db),
+            writes,
+            sqlite,
             wakers: vm_ops::Wakers::default(),
             events: vm_ops::events::Bus::new(&db),
             access: Arc::new(AccessTokens::new(&key)),
@@ -301,6 +306,9 @@ impl Running {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         self.task.await??;
+        if let Some(direct) = &self.state.sqlite {
+            direct.close().await;
+        }
         self.state.db.clone().close().await?;
         Ok(())
     }

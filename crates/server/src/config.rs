@@ -232,6 +232,15 @@ impl Settings {
                 reason: "must start with sqlite:// or postgres://".into(),
             });
         }
+        // The server opens the file from several connections (see `db::sqlite_direct`).
+        if database_url.starts_with("sqlite:")
+            && (database_url.contains(":memory:") || database_url.contains("mode=memory"))
+        {
+            return Err(ConfigError::Invalid {
+                option: "database_url",
+                reason: "an in-memory SQLite database is not supported; give a file".into(),
+            });
+        }
         let listen = settings
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -397,6 +406,13 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(err.to_string().contains("database_url"));
+        let err = Settings {
+            database_url: Some("sqlite::memory:".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("in-memory"), "{err}");
         let err = Settings {
             secret_key: Some("short".into()),
             ..Default::default()

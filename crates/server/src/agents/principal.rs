@@ -25,7 +25,7 @@ impl FromRequestParts<AppState> for AgentAuth {
         let token = bearer(parts)
             .filter(|t| t.starts_with(TOKEN_PREFIX))
             .ok_or_else(unauthorized)?;
-        let agent = store::by_token(&state.db, &hash_secret(token))
+        let agent = store::by_token(state, &hash_secret(token))
             .await?
             .filter(|a| a.status == "active")
             .filter(|a| {

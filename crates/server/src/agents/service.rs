@@ -352,19 +352,17 @@ pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -
     agent.last_seen_at = Some(now);
     agent.updated_at = now;
     let token = agent.token_hash.clone().unwrap_or_default();
-    let written = {
+    let written = if facts_changed {
         let _gate = state.writes.enter().await;
-        if facts_changed {
-            store::replace_if(
-                &state.db,
-                &agent,
-                "active",
-                Some((Column::TokenHash, &token)),
-            )
-            .await?
-        } else {
-            store::touch(&state.db, &agent.id, &token, now).await?
-        }
+        store::replace_if(
+            &state.db,
+            &agent,
+            "active",
+            Some((Column::TokenHash, &token)),
+        )
+        .await?
+    } else {
+        store::touch(state, &agent.id, &token, now).await?
     };
     if !written {
         return Err(ApiError::unauthorized("A valid agent token is required"));
@@ -447,7 +445,7 @@ pub async fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<AgentView>> {
 }
 
 pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent::Model> {
-    store::get(&state.db, &auth.tenant_id, id)
+    store::get(state, &auth.tenant_id, id)
         .await?
         .filter(|a| {
             owner_filter(auth).is_none_or(|o| a.owner_user_id.as_deref() == Some(o.as_str()))

@@ -7,7 +7,10 @@ use sea_orm::{
     QueryFilter, QueryOrder,
 };
 
+use crate::app::AppState;
 use crate::db::entity::agent::{self, Column, Entity};
+use crate::db::sqlite_direct::first_row;
+use crate::http::ApiResult;
 
 pub async fn insert(db: &impl ConnectionTrait, m: agent::Model) -> Result<agent::Model, DbErr> {
     Entity::insert(m.clone().into_active_model())
@@ -16,15 +19,22 @@ pub async fn insert(db: &impl ConnectionTrait, m: agent::Model) -> Result<agent:
     Ok(m)
 }
 
-pub async fn get(
-    db: &impl ConnectionTrait,
-    tenant_id: &str,
-    id: &str,
-) -> Result<Option<agent::Model>, DbErr> {
-    Entity::find_by_id(id.to_owned())
+/// One agent of the tenant. With SQLite this and [`by_token`] read directly: one or the
+/// other is on every request of the command bus.
+pub async fn get(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<Option<agent::Model>> {
+    if let Some(direct) = &state.sqlite {
+        return direct.read(|conn| {
+            first_row(
+                conn,
+                "SELECT * FROM agents WHERE id = ?1 AND tenant_id = ?2",
+                [id, tenant_id],
+            )
+        });
+    }
+    Ok(Entity::find_by_id(id.to_owned())
         .filter(Column::TenantId.eq(tenant_id))
-        .one(db)
-        .await
+        .one(&state.db)
+        .await?)
 }
 
 pub async fn by_pairing_code(
@@ -38,14 +48,16 @@ pub async fn by_pairing_code(
         .await
 }
 
-pub async fn by_token(
-    db: &impl ConnectionTrait,
-    hash: &str,
-) -> Result<Option<agent::Model>, DbErr> {
-    Entity::find()
+/// The agent holding the token with this hash, whatever its state.
+pub async fn by_token(state: &AppState, hash: &str) -> ApiResult<Option<agent::Model>> {
+    if let Some(direct) = &state.sqlite {
+        return direct
+            .read(|conn| first_row(conn, "SELECT * FROM agents WHERE token_hash = ?1", [hash]));
+    }
+    Ok(Entity::find()
         .filter(Column::TokenHash.eq(hash))
-        .one(db)
-        .await
+        .one(&state.db)
+        .await?)
 }
 
 /// The tenant's agents, newest first; only `owner`'s when given.
@@ -84,20 +96,30 @@ pub async fn replace_if(
 }
 
 /// Record that the active agent holding this token was seen at `now`; `false` when it is no
-/// longer active or its token changed.
-pub async fn touch(
-    db: &impl ConnectionTrait,
-    id: &str,
-    token_hash: &str,
-    now: i64,
-) -> Result<bool, DbErr> {
+/// longer active or its token changed. (Every heartbeat does this: with SQLite it joins the
+/// direct writer's group commits.)
+pub async fn touch(state: &AppState, id: &str, token_hash: &str, now: i64) -> ApiResult<bool> {
+    const TOUCH: &str = "UPDATE agents SET last_seen_at = ?3, updated_at = ?3 \
+         WHERE id = ?1 AND status = 'active' AND token_hash = ?2";
+    if let Some(direct) = &state.sqlite {
+        let (id, token_hash) = (id.to_owned(), token_hash.to_owned());
+        return direct
+            .write(move |conn| {
+                let touched = conn
+                    .prepare_cached(TOUCH)?
+                    .execute(rusqlite::params![id, token_hash, now])?;
+                Ok(touched == 1)
+            })
+            .await;
+    }
+    let _gate = state.writes.enter().await;
     let q = Entity::update_many()
         .col_expr(Column::LastSeenAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(id))
         .filter(Column::Status.eq("active"))
         .filter(Column::TokenHash.eq(token_hash));
-    Ok(q.exec(db).await?.rows_affected == 1)
+    Ok(q.exec(&state.db).await?.rows_affected == 1)
 }
 
 /// Move an active agent's announced presence from `from` to `to`; with `seen_before`, only if

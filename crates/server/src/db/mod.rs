@@ -5,8 +5,10 @@
 
 pub mod entity;
 pub mod migrations;
+pub mod sqlite_direct;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -137,11 +139,16 @@ pub async fn backoff(attempt: usize) {
 /// Queues this process's record and settings writes on SQLite, which allows one writer at a
 /// time: without it, concurrent writers meet `SQLITE_BUSY` and wait in SQLite's sleeping
 /// busy handler, which shows as a long latency tail. PostgreSQL needs no gate.
-pub struct WriteGate(Option<tokio::sync::Mutex<()>>);
+pub struct WriteGate(Option<Arc<tokio::sync::Mutex<()>>>);
 
 impl WriteGate {
     pub fn for_database(db: &DatabaseConnection) -> Self {
         Self(matches!(db, DatabaseConnection::SqlxSqlitePoolConnection(_)).then(Default::default))
+    }
+
+    /// The gate itself, for a writer outside the async world (see [`sqlite_direct`]).
+    fn shared(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        self.0.clone()
     }
 
     /// Hold the returned guard for the whole write transaction.

@@ -102,6 +102,18 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+impl From<rusqlite::Error> for ApiError {
+    fn from(err: rusqlite::Error) -> Self {
+        ApiError::internal(format!("database: {err}"))
+    }
+}
+
+impl From<serde_rusqlite::Error> for ApiError {
+    fn from(err: serde_rusqlite::Error) -> Self {
+        ApiError::internal(format!("database: {err}"))
+    }
+}
+
 impl From<sea_orm::TransactionError<ApiError>> for ApiError {
     fn from(err: sea_orm::TransactionError<ApiError>) -> Self {
         match err {

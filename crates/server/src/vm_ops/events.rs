@@ -109,20 +109,45 @@ pub async fn record_command(
     db: &impl ConnectionTrait,
     command: &agent_command::Model,
 ) -> Result<Recorded, DbErr> {
-    record(
-        db,
-        command_event::Model {
-            id: 0,
-            tenant_id: command.tenant_id.clone(),
-            agent_id: command.agent_id.clone(),
-            command_id: command.id.clone(),
-            created_by: command.created_by.clone(),
-            event_type: format!("command.{}", command.status),
-            data: serde_json::to_string(&view(command)).unwrap_or_default(),
-            created_at: 0,
-        },
-    )
-    .await
+    record(db, command_event(command)).await
+}
+
+/// [`record_command`] on a direct SQLite connection, in the writer's transaction.
+pub fn record_command_direct(
+    conn: &rusqlite::Connection,
+    command: &agent_command::Model,
+) -> rusqlite::Result<Recorded> {
+    let mut event = command_event(command);
+    event.created_at = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO command_events (tenant_id, agent_id, command_id, created_by, event_type, \
+           data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(rusqlite::params![
+        event.tenant_id,
+        event.agent_id,
+        event.command_id,
+        event.created_by,
+        event.event_type,
+        event.data,
+        event.created_at,
+    ])?;
+    event.id = conn.last_insert_rowid();
+    Ok(Recorded(event))
+}
+
+/// The event saying `command` entered its current status.
+fn command_event(command: &agent_command::Model) -> command_event::Model {
+    command_event::Model {
+        id: 0,
+        tenant_id: command.tenant_id.clone(),
+        agent_id: command.agent_id.clone(),
+        command_id: command.id.clone(),
+        created_by: command.created_by.clone(),
+        event_type: format!("command.{}", command.status),
+        data: serde_json::to_string(&view(command)).unwrap_or_default(),
+        created_at: 0,
+    }
 }
 
 /// Record an agent's presence change (`agent.online`, `agent.offline`, `agent.revoked`),

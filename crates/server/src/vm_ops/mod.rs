@@ -7,6 +7,7 @@
 pub mod events;
 pub mod routes;
 pub mod service;
+mod store;
 pub mod sweeper;
 
 use std::collections::HashMap;

@@ -6,16 +6,12 @@ use tokio::sync::Notify;
 
 use botmox_proto::ErrorCode;
 use botmox_proto::auth::Role;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::events;
+use super::store::{self, Claim};
 use crate::agents;
 use crate::app::AppState;
 use crate::auth::Auth;
@@ -225,76 +221,10 @@ pub async fn dispatch(
         expires_at: now + ttl * 1000,
         updated_at: now,
     };
-    let _gate = state.writes.enter().await;
-    let txn = state.db.begin().await?;
-    Entity::insert(agent_command::ActiveModel::from(command.clone()))
-        .exec_without_returning(&txn)
-        .await?;
-    let event = events::record_command(&txn, &command).await?;
-    txn.commit().await?;
+    let event = store::queue(state, command.clone()).await?;
     event.announce(state);
     state.wakers.wake(&agent.id);
     Ok(command)
-}
-
-/// Claim the oldest unexpired queued command of `agent` in one statement. PostgreSQL: the
-/// row is picked and locked with `FOR UPDATE SKIP LOCKED` in a CTE, so racing polls get
-/// different rows and never wait on each other. SQLite runs one writer at a time, so its
-/// update of the row a subquery picks is atomic as it stands. Either way no command is
-/// claimed twice, and a poll finds a command whenever one is free.
-async fn claim(state: &AppState, agent: &agent::Model) -> ApiResult<Option<agent_command::Model>> {
-    let now = now_ms();
-    let claim_id = uuid::Uuid::new_v4().to_string();
-    let backend = state.db.get_database_backend();
-    // Expired commands are not claimed: the sweeper settles them and says why.
-    let sql = match backend {
-        DatabaseBackend::Postgres => {
-            "WITH next AS (SELECT id FROM agent_commands \
-               WHERE agent_id = $1 AND status = 'queued' AND expires_at > $2 \
-               ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             UPDATE agent_commands c SET status = 'dispatched', claim_id = $3, claimed_at = $2, \
-               attempts = c.attempts + 1, updated_at = $2 \
-             FROM next WHERE c.id = next.id RETURNING c.*"
-        }
-        _ => {
-            "UPDATE agent_commands SET status = 'dispatched', claim_id = ?3, claimed_at = ?2, \
-               attempts = attempts + 1, updated_at = ?2 \
-             WHERE id = (SELECT id FROM agent_commands \
-               WHERE agent_id = ?1 AND status = 'queued' AND expires_at > ?2 \
-               ORDER BY queued_at, id LIMIT 1) RETURNING *"
-        }
-    };
-    let statement = Statement::from_sql_and_values(
-        backend,
-        sql,
-        [agent.id.clone().into(), now.into(), claim_id.into()],
-    );
-    // Most polls find nothing: a plain read says so without queuing for the writer.
-    let queued = Entity::find()
-        .select_only()
-        .column(Column::Id)
-        .filter(Column::AgentId.eq(&agent.id))
-        .filter(Column::Status.eq("queued"))
-        .filter(Column::ExpiresAt.gt(now))
-        .limit(1)
-        .into_tuple::<String>()
-        .one(&state.db)
-        .await?;
-    if queued.is_none() {
-        return Ok(None);
-    }
-    let _gate = state.writes.enter().await;
-    let txn = state.db.begin().await?;
-    let claimed = Entity::find().from_raw_sql(statement).one(&txn).await?;
-    let event = match &claimed {
-        Some(command) => Some(events::record_command(&txn, command).await?),
-        None => None,
-    };
-    txn.commit().await?;
-    if let Some(event) = event {
-        event.announce(state);
-    }
-    Ok(claimed)
 }
 
 /// The agent's next command, waiting up to `timeout` for one to be dispatched; `None` when
@@ -317,7 +247,7 @@ async fn wait_for_command(
     wake: &Notify,
 ) -> ApiResult<Option<agent_command::Model>> {
     let deadline = tokio::time::Instant::now() + timeout;
-    // The agent was just read with its token; after a wake-up it is read again, since a
+    // The agent was just read with its token; after a wake-up it is checked again, since a
     // revocation wakes the poll too.
     let mut woken_up = false;
     loop {
@@ -325,23 +255,72 @@ async fn wait_for_command(
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        if woken_up {
-            let still = agents::store::get(&state.db, &agent.tenant_id, &agent.id).await?;
-            if still.is_none_or(|a| a.status != "active" || a.token_hash != agent.token_hash) {
+        match store::claim(state, agent, woken_up).await? {
+            Claim::Command(claimed) => {
+                let (command, event) = *claimed;
+                event.announce(state);
+                return Ok(Some(command));
+            }
+            Claim::Revoked => {
                 return Err(ApiError::unauthorized("A valid agent token is required"));
             }
+            Claim::Nothing => {}
         }
         woken_up = true;
-        if let Some(command) = claim(state, agent).await? {
-            return Ok(Some(command));
-        }
         if tokio::time::timeout_at(deadline, woken).await.is_err() {
             return Ok(None);
         }
     }
 }
 
-/// The agent reports on a command it claimed: `running`, then `succeeded` or `failed`.
+/// What an agent reports on a command it claimed: `running`, then `succeeded` or `failed`.
+pub struct Report {
+    claim_id: String,
+    status: String,
+    result: Option<String>,
+    error_message: Option<String>,
+}
+
+impl Report {
+    /// Check the report against `command` as stored (the claim must be the current one and
+    /// the transition allowed) and bring the command to the reported state.
+    pub(super) fn apply(self, command: &mut agent_command::Model, now: i64) -> ApiResult<()> {
+        if command.claim_id.as_deref() != Some(self.claim_id.as_str()) {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "This claim is not the command's current claim",
+            ));
+        }
+        let to = self.status;
+        let allowed = matches!(
+            (command.status.as_str(), to.as_str()),
+            ("dispatched", "running" | "succeeded" | "failed")
+                | ("running", "succeeded" | "failed")
+        );
+        if !allowed {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("A {} command cannot become {to}", command.status),
+            ));
+        }
+        if to == "running" {
+            command.started_at = Some(now);
+        } else {
+            command.completed_at = Some(now);
+        }
+        command.status = to;
+        if self.result.is_some() {
+            command.result = self.result;
+        }
+        if self.error_message.is_some() {
+            command.error_message = self.error_message;
+        }
+        command.updated_at = now;
+        Ok(())
+    }
+}
+
+/// The agent reports on a command it claimed.
 pub async fn report(
     state: &AppState,
     agent: &agent::Model,
@@ -352,29 +331,6 @@ pub async fn report(
         return Err(ApiError::bad_request("Request body must be a JSON object"));
     };
     let body = validate(REPORT, &body, false)?;
-    let mut command = Entity::find_by_id(id.to_owned())
-        .filter(Column::AgentId.eq(&agent.id))
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Command"))?;
-    let claim = body["claim_id"].as_str().unwrap_or_default();
-    if command.claim_id.as_deref() != Some(claim) {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "This claim is not the command's current claim",
-        ));
-    }
-    let to = body["status"].as_str().unwrap_or_default().to_owned();
-    let allowed = matches!(
-        (command.status.as_str(), to.as_str()),
-        ("dispatched", "running" | "succeeded" | "failed") | ("running", "succeeded" | "failed")
-    );
-    if !allowed {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!("A {} command cannot become {to}", command.status),
-        ));
-    }
     let result = body.get("result").map(Value::to_string);
     if result.as_ref().is_some_and(|r| r.len() > MAX_RESULT_BYTES) {
         return Err(ApiError::field(
@@ -382,45 +338,14 @@ pub async fn report(
             format!("must be at most {MAX_RESULT_BYTES} bytes of JSON"),
         ));
     }
-    let now = now_ms();
-    let from = std::mem::replace(&mut command.status, to.clone());
-    if to == "running" {
-        command.started_at = Some(now);
-    } else {
-        command.completed_at = Some(now);
-    }
-    if result.is_some() {
-        command.result = result;
-    }
-    if let Some(m) = body.get("error_message").and_then(Value::as_str) {
-        command.error_message = Some(m.to_owned());
-    }
-    command.updated_at = now;
-    let _gate = state.writes.enter().await;
-    let txn = state.db.begin().await?;
-    let updated = Entity::update_many()
-        .set(agent_command::ActiveModel {
-            status: Set(command.status.clone()),
-            started_at: Set(command.started_at),
-            completed_at: Set(command.completed_at),
-            result: Set(command.result.clone()),
-            error_message: Set(command.error_message.clone()),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .filter(Column::Id.eq(&command.id))
-        .filter(Column::Status.eq(from))
-        .filter(Column::ClaimId.eq(claim))
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "The command changed meanwhile",
-        ));
-    }
-    let event = events::record_command(&txn, &command).await?;
-    txn.commit().await?;
+    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+    let report = Report {
+        claim_id: text("claim_id").unwrap_or_default(),
+        status: text("status").unwrap_or_default(),
+        result,
+        error_message: text("error_message"),
+    };
+    let (command, event) = store::report(state, &agent.id, id, report).await?;
     event.announce(state);
     Ok(command)
 }
@@ -439,31 +364,14 @@ pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent_com
 
 /// Cancel a command still queued (its dispatcher or an admin).
 pub async fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent_command::Model> {
-    let mut command = get(state, auth, id).await?;
-    let now = now_ms();
-    let _gate = state.writes.enter().await;
-    let txn = state.db.begin().await?;
-    let done = Entity::update_many()
-        .col_expr(Column::Status, Expr::value("cancelled"))
-        .col_expr(Column::CompletedAt, Expr::value(now))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.eq(&command.id))
-        .filter(Column::Status.eq("queued"))
-        .exec(&txn)
-        .await?
-        .rows_affected
-        == 1;
-    if !done {
+    let command = get(state, auth, id).await?;
+    let status = command.status.clone();
+    let Some((command, event)) = store::cancel(state, command).await? else {
         return Err(ApiError::new(
             ErrorCode::Conflict,
-            format!("A {} command cannot be cancelled", command.status),
+            format!("A {status} command cannot be cancelled"),
         ));
-    }
-    command.status = "cancelled".into();
-    command.completed_at = Some(now);
-    command.updated_at = now;
-    let event = events::record_command(&txn, &command).await?;
-    txn.commit().await?;
+    };
     event.announce(state);
     Ok(command)
 }

@@ -2,7 +2,8 @@ use sea_orm::entity::prelude::*;
 
 /// An agent: `pending` until it registers with its pairing code, then `active` until
 /// revoked. Times are epoch milliseconds; codes and tokens are stored as hashes.
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// (`Deserialize` reads it from a direct SQLite row, see `agents::store`.)
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "agents")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

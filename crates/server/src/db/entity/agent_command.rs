@@ -2,7 +2,8 @@ use sea_orm::entity::prelude::*;
 
 /// A command for an agent: `queued` → `dispatched` (claimed, with `claim_id`) → `running` →
 /// `succeeded` | `failed`, or `queued` → `cancelled` | `expired`. Times in epoch ms.
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// (`Deserialize` reads it from a direct SQLite row, see `vm_ops::store`.)
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "agent_commands")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
