@@ -47,8 +47,13 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
             .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
         Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else {
+        // Plan each statement for its parameters and the table as it is now. A prepared
+        // statement's generic plan is made once, often while a table is still near empty
+        // (a fresh install, or a bus table between bursts), and then keeps scanning it
+        // whole long after it has grown; planning a point lookup costs microseconds.
         let options = PgConnectOptions::from_str(url)
-            .map_err(|e| DbErr::Custom(format!("invalid postgres url: {e}")))?;
+            .map_err(|e| DbErr::Custom(format!("invalid postgres url: {e}")))?
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
