@@ -413,7 +413,23 @@ async fn lapsed_claims_return_to_the_queue_and_nothing_stays_claimed_forever() {
     let later = || chrono::Utc::now().timestamp_millis() + CLAIM_LEASE_MS + 1000;
     let mut old_claim = Value::Null;
     for attempt in 1..=MAX_ATTEMPTS {
-        let (_, claimed) = next(&server, &token, 1000).await;
+        let claimed = if attempt == 1 {
+            next(&server, &token, 1000).await.1
+        } else {
+            // The poll already waits when the sweeper gives the command back: that wakes it.
+            let started = Instant::now();
+            let requeue = async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                sweep(server.state(), later()).await.unwrap();
+            };
+            let ((_, claimed), ()) = tokio::join!(next(&server, &token, 10_000), requeue);
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "woken by the re-queue, not timed out: {:?}",
+                started.elapsed()
+            );
+            claimed
+        };
         assert_eq!(
             (
                 claimed["data"]["id"].clone(),
@@ -423,8 +439,8 @@ async fn lapsed_claims_return_to_the_queue_and_nothing_stays_claimed_forever() {
         );
         assert_ne!(claimed["data"]["claim_id"], old_claim);
         old_claim = claimed["data"]["claim_id"].clone();
-        sweep(server.state(), later()).await.unwrap();
     }
+    sweep(server.state(), later()).await.unwrap();
     let path = format!("/api/v1/vm-ops/commands/{id}");
     let (_, failed) = server.get(&path, &owner.access_token).await;
     assert_eq!(failed["data"]["status"], "failed", "{failed}");

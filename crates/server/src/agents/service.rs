@@ -489,8 +489,7 @@ pub async fn revoke(
     agent.presence = "offline".into();
     let event = events::record_agent(&txn, &agent, "agent.revoked").await?;
     txn.commit().await?;
+    // Announcing it also wakes a poll the agent has waiting, which returns at once.
     event.announce(state);
-    // A poll the agent has waiting returns at once.
-    state.wakers.wake(&agent.id);
     Ok(agent)
 }

@@ -100,8 +100,20 @@ impl Recorded {
         if let Some(notifier) = &state.events.notifier {
             let _ = notifier.send(self.0.id);
         }
-        state.events.deliver(Arc::new(self.0));
+        publish(state, self.0);
     }
+}
+
+/// Hand a committed event (this replica's or another's) to this process: wake the polls it
+/// concerns (a command to claim, or their agent's revocation), then the open streams.
+fn publish(state: &AppState, event: command_event::Model) {
+    if matches!(
+        event.event_type.as_str(),
+        "command.queued" | "agent.revoked"
+    ) {
+        state.wakers.wake(&event.agent_id);
+    }
+    state.events.deliver(Arc::new(event));
 }
 
 /// Record, in `db`'s transaction, that `command` entered its current status.
@@ -222,14 +234,7 @@ pub fn listen(state: &AppState) {
             match found {
                 Ok(events) => {
                     for event in events {
-                        // Polls care about a command to claim, or their agent's revocation.
-                        if matches!(
-                            event.event_type.as_str(),
-                            "command.queued" | "agent.revoked"
-                        ) {
-                            state.wakers.wake(&event.agent_id);
-                        }
-                        state.events.deliver(Arc::new(event));
+                        publish(&state, event);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not read announced events"),

@@ -223,7 +223,6 @@ pub async fn dispatch(
     };
     let event = store::queue(state, command.clone()).await?;
     event.announce(state);
-    state.wakers.wake(&agent.id);
     Ok(command)
 }
 

@@ -79,9 +79,6 @@ async fn settle(
         let event = events::record_command(&txn, &c).await?;
         txn.commit().await?;
         event.announce(state);
-        if to == "queued" {
-            state.wakers.wake(&c.agent_id);
-        }
     }
     Ok(())
 }
