@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod envelope;
 pub mod error_code;
+pub mod records;
 
 pub use envelope::{ApiErrorBody, Envelope, ErrorEnvelope, PageMeta};
 pub use error_code::ErrorCode;

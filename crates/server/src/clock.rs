@@ -1,6 +1,9 @@
 //! Time as the API speaks it: epoch milliseconds, and RFC 3339 strings where the reference's
 //! fields are ISO times (agents and commands).
 
+/// One day in milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
 /// Now, in epoch milliseconds.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -3,7 +3,8 @@
 use clap::Parser;
 
 use botmox_server::cli::{Cli, Command, UserCommand};
-use botmox_server::{app, db, telemetry, users};
+use botmox_server::db::Db;
+use botmox_server::{app, telemetry, users};
 
 #[tokio::main]
 async fn main() {
@@ -24,9 +25,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { settings } => {
             let config = settings.resolve()?;
             let _log = telemetry::init(config.log_format);
-            let conn = db::connect(&config.database_url, 1).await?;
-            db::migrate(&conn).await?;
-            conn.close().await?;
+            let db = Db::open(&config.database_url, 1).await?;
+            db.close().await?;
             println!("migrations applied");
             Ok(())
         }
@@ -42,11 +42,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = settings.resolve()?;
             let _log = telemetry::init(config.log_format);
-            let conn = db::connect(&config.database_url, 1).await?;
-            db::migrate(&conn).await?;
-            let created =
-                users::service::create_user(&conn, &tenant, &email, &password, role).await;
-            conn.close().await?;
+            let db = Db::open(&config.database_url, 1).await?;
+            let created = match users::service::check_tenant_name(&tenant) {
+                Ok(tenant) => {
+                    users::service::create_user(&db, &tenant, &email, &password, role).await
+                }
+                Err(e) => Err(e),
+            };
+            db.close().await?;
             let user = created.map_err(|e| anyhow::anyhow!("{}", e.message))?;
             println!(
                 "created {} user {} in tenant {} (id {})",

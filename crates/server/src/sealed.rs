@@ -10,7 +10,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 
 use serde_json::Value;
 
-use crate::auth::keys::{ServerKey, random_bytes};
+use crate::keys::{ServerKey, random_bytes};
 
 pub const MASK: &str = "********";
 const PREFIX: &str = "sealed:v1:";

@@ -37,8 +37,8 @@ both_backends! {
         assert_eq!((bundle["v"].clone(), bundle["pairing_code"].clone()), (json!(1), json!(code)));
         assert!(p["pairing_uri"].as_str().unwrap().starts_with("botmox://pair?bundle="));
         assert!(p["pairing_url"].as_str().unwrap().contains("/agent/pair?bundle="));
-        let stored = server.state().db.query_one(sea_orm::Statement::from_string(
-            server.state().db.get_database_backend(), "SELECT pairing_code_hash FROM agents")).await.unwrap().unwrap();
+        let stored = server.state().db.read().query_one(sea_orm::Statement::from_string(
+            server.state().db.read().get_database_backend(), "SELECT pairing_code_hash FROM agents")).await.unwrap().unwrap();
         let hash: String = stored.try_get("", "pairing_code_hash").unwrap();
         assert_ne!(hash, code, "only the hash is stored");
 
@@ -99,7 +99,7 @@ both_backends! {
         assert_eq!(status, StatusCode::FORBIDDEN, "only admins pair for someone else");
         let p = pair(&server, &admin.access_token, json!({"owner_user_id": user.user_id, "name": "rack 2"})).await;
         assert_eq!(p["owner_user_id"], json!(user.user_id));
-        server.state().db.execute_unprepared("UPDATE agents SET pairing_expires_at = 1").await.unwrap();
+        server.execute("UPDATE agents SET pairing_expires_at = 1").await.unwrap();
         let (status, body) = register(&server, p["pairing_code"].as_str().unwrap()).await;
         assert_eq!((status, body["error"]["code"].clone()), (StatusCode::GONE, json!("PAIRING_EXPIRED")));
         let (status, _) = register(&server, "0123456789abcdef0123456789abcdef").await;

@@ -142,7 +142,7 @@ both_backends! {
 
         let (_, read) = server.get(&format!("/api/v1/bots/{bot}"), t).await;
         assert_eq!(read["data"]["account"], json!({"email": "a@mail.example", "password": "********"}));
-        let stored = botmox_server::db::entity::record::Entity::find().all(&server.state().db).await.unwrap();
+        let stored = botmox_server::db::entity::record::Entity::find().all(server.state().db.read()).await.unwrap();
         assert!(stored.iter().all(|r| !r.data.contains("s3cret-pw") && !r.search.contains("s3cret")));
         let (_, found) = server.get("/api/v1/bots?q=s3cret", t).await;
         assert_eq!(found["meta"]["total"], 0, "credentials are not searchable");

@@ -88,8 +88,8 @@ both_backends! {
         assert!(!out.status.success());
 
         // The user exists in the database the server would use.
-        let conn = botmox_server::db::connect(&db.url, 1).await.unwrap();
-        let found = botmox_server::auth::store::user_by_email(&conn, "a@example.com").await.unwrap().unwrap();
+        let conn = botmox_server::db::Db::open(&db.url, 1).await.unwrap();
+        let found = botmox_server::auth::store::user_by_email(conn.read(), "a@example.com").await.unwrap().unwrap();
         assert_eq!((found.role.as_str(), found.tenant_id.as_str()), ("admin", "acme"));
         conn.close().await.unwrap();
         db.drop_pg().await;

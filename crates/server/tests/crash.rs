@@ -113,7 +113,7 @@ both_backends! {
         let seen = std::mem::take(&mut *seen.lock().unwrap());
         let claimed: HashSet<&String> = seen.claimed.iter().collect();
         assert_eq!(claimed.len(), seen.claimed.len(), "no command was handed out twice");
-        let rows = keeper.state().db.query_all(Statement::from_string(keeper.state().db.get_database_backend(),
+        let rows = keeper.state().db.read().query_all(Statement::from_string(keeper.state().db.read().get_database_backend(),
             "SELECT id, status, attempts FROM agent_commands")).await.unwrap();
         let stored: Vec<(String, String, i32)> = rows.iter()
             .map(|r| (r.try_get("", "id").unwrap(), r.try_get("", "status").unwrap(), r.try_get("", "attempts").unwrap()))

@@ -214,7 +214,7 @@ both_backends! {
             let db = server.state().db.clone();
             async move {
                 let row = botmox_server::db::entity::record::Entity::find_by_id(("acme".to_owned(), "proxies".to_owned(), "p1".to_owned()))
-                    .one(&db).await.unwrap().unwrap();
+                    .one(db.read()).await.unwrap().unwrap();
                 row.data
             }
         };

@@ -91,7 +91,7 @@ both_backends! {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(tree["data"]["api_keys"]["ipqs"], json!({"api_key": "********", "enabled": true}));
         server.put("/api/v1/settings/vmgenerator", t, json!({"proxmox": {"url": "https://pve:8006", "username": "root@pam", "password": "pve-pass"}})).await;
-        let rows = botmox_server::db::entity::settings::Entity::find().all(&server.state().db).await.unwrap();
+        let rows = botmox_server::db::entity::settings::Entity::find().all(server.state().db.read()).await.unwrap();
         assert!(rows.iter().all(|r| !r.data.contains("ipqs-key-123") && !r.data.contains("pve-pass")), "sealed at rest");
 
         // Writing the masked tree back changes no credential.

@@ -68,7 +68,7 @@ async fn first_run_setup_login_logout_and_csrf() {
     .unwrap();
     assert!(text_of(c, "#error-message").await.contains("CSRF"));
     assert!(
-        botmox_server::auth::store::user_by_email(&server.state().db, "intruder@example.com")
+        botmox_server::auth::store::user_by_email(server.state().db.read(), "intruder@example.com")
             .await
             .unwrap()
             .is_none()

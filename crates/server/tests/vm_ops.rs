@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use botmox_proto::auth::Role;
 use botmox_testkit::{Session, TestServer, both_backends};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 /// A paired, active agent of `owner`: (agent id, agent token).
@@ -133,7 +133,7 @@ both_backends! {
         let (status, err) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start",
             "payload": {"vmid": 100, "ssh": {"password": "x"}}})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "no credentials in payloads: {err}");
-        server.state().db.execute_unprepared("UPDATE agents SET last_seen_at = 0").await.unwrap();
+        server.execute("UPDATE agents SET last_seen_at = 0").await.unwrap();
         let (status, err) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start"})).await;
         assert_eq!((status, err["error"]["code"].clone()), (StatusCode::CONFLICT, json!("AGENT_OFFLINE")));
         let (status, queued) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start",
@@ -232,7 +232,7 @@ both_backends! {
         let start = dispatch("proxmox.start", json!({"vmid": 100})).await;
         assert_ne!(dispatch("proxmox.start", json!({"vmid": 100})).await, start, "actions are never merged");
         // Older than the window: a fresh command.
-        server.state().db.execute_unprepared(&format!(
+        server.execute(&format!(
             "UPDATE agent_commands SET queued_at = queued_at - 11000 WHERE id = '{first}'")).await.unwrap();
         assert_ne!(dispatch("proxmox.vm-status", json!({"vmid": 100, "node": "pve1"})).await, first);
         let (_, listed) = server.get(&format!("/api/v1/vm-ops/commands?agent_id={agent}"), t).await;
@@ -240,14 +240,15 @@ both_backends! {
     }
 
     async fn presence_changes_are_events_for_the_owner_and_the_agent(backend) {
-        use botmox_server::agents::{ONLINE_WINDOW_MS, service::announce_offline};
+        use botmox_server::agents::service::announce_offline;
+        use botmox_server::db::entity::agent::ONLINE_WINDOW_MS;
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
         let (agent, token) = agent_of(&server, &owner).await;
         let now = || chrono::Utc::now().timestamp_millis();
         announce_offline(server.state(), now()).await.unwrap();
-        server.state().db.execute_unprepared(&format!(
+        server.execute(&format!(
             "UPDATE agents SET last_seen_at = {} WHERE id = '{agent}'", now() - ONLINE_WINDOW_MS - 1000)).await.unwrap();
         announce_offline(server.state(), now()).await.unwrap();
         announce_offline(server.state(), now()).await.unwrap();
@@ -274,7 +275,7 @@ both_backends! {
     }
 
     async fn a_stream_sends_events_that_arrive_out_of_id_order(backend) {
-        use botmox_server::vm_ops::events::record_command;
+        use botmox_server::bus::events::record_command;
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
@@ -283,7 +284,7 @@ both_backends! {
         let id = queued["data"]["id"].as_str().unwrap();
         let state = server.state();
         let command = botmox_server::db::entity::agent_command::Entity::find_by_id(id.to_owned())
-            .one(&state.db).await.unwrap().unwrap();
+            .one(state.db.read()).await.unwrap().unwrap();
         // Two changes whose transactions commit in the other order than they took their ids
         // (as concurrent commits on PostgreSQL, or another replica's late notification, do).
         let (mut early, mut late) = (command.clone(), command);
@@ -291,10 +292,10 @@ both_backends! {
         late.status = "succeeded".into();
         let (stream, _) = tokio::join!(read_sse(&server, t, None, "command.running"), async {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let lower = record_command(&state.db, &early).await.unwrap();
-            let higher = record_command(&state.db, &late).await.unwrap();
-            higher.announce(state);
-            lower.announce(state);
+            let lower = state.db.write(async |txn| record_command(txn, &early).await).await.unwrap();
+            let higher = state.db.write(async |txn| record_command(txn, &late).await).await.unwrap();
+            higher.announce(&state.bus.hub);
+            lower.announce(&state.bus.hub);
         });
         let kinds: Vec<String> = frames(&stream).into_iter().map(|(_, k)| k).collect();
         assert_eq!(kinds, ["command.succeeded", "command.running"], "the lower id is not dropped: {stream}");

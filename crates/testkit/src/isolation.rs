@@ -85,9 +85,7 @@ pub async fn assert_not_found_for_other_tenant(
 
 /// Every API route with an `{id}` must appear among `probes`.
 pub fn assert_every_id_route_is_covered(probes: &[Probe]) {
-    let table = botmox_server::app::api_routes();
-    let missing: Vec<String> = table
-        .routes()
+    let missing: Vec<String> = botmox_server::api::operations()
         .iter()
         .filter(|(_, path)| path.contains("{id}"))
         .filter(|(method, path)| {

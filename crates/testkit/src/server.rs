@@ -133,8 +133,20 @@ impl TestServer {
         &self.database_url
     }
 
-    pub fn state(&self) -> &app::AppState {
+    pub fn state(&self) -> &botmox_server::state::AppState {
         &self.running.as_ref().expect("server running").state
+    }
+
+    /// Run a raw SQL statement in a write transaction (tests that stage a state the API
+    /// cannot make, such as an old timestamp); the number of rows it changed.
+    pub async fn execute(&self, sql: &str) -> Result<u64, botmox_server::db::StoreError> {
+        self.state()
+            .db
+            .write(async |txn| {
+                let done = txn.execute_unprepared(sql).await?;
+                Ok::<_, botmox_server::db::StoreError>(done.rows_affected())
+            })
+            .await
     }
 
     /// Shut down gracefully (in-flight requests finish, database closes).
@@ -147,7 +159,8 @@ impl TestServer {
     /// Create a user directly, as `botmox user create` does.
     pub async fn create_user(&self, tenant: &str, email: &str, role: Role) -> String {
         let password = "correct-horse-battery";
-        botmox_server::users::service::create_user(&self.state().db, tenant, email, password, role)
+        let tenant = botmox_server::db::TenantId::trusted(tenant);
+        botmox_server::users::service::create_user(&self.state().db, &tenant, email, password, role)
             .await
             .unwrap_or_else(|e| panic!("create user {email}: {e}"))
             .id

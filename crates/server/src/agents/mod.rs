@@ -9,6 +9,3 @@ pub mod principal;
 pub mod routes;
 pub mod service;
 pub mod store;
-
-/// An agent counts as online when it was seen this recently (heartbeats come every 30 s).
-pub const ONLINE_WINDOW_MS: i64 = 120_000;

@@ -5,12 +5,11 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::store;
-use crate::app::AppState;
-use crate::auth::keys::hash_secret;
-use crate::auth::principal::bearer;
+use crate::auth::extract::bearer;
 use crate::db::entity::agent;
 use crate::http::ApiError;
+use crate::keys::hash_secret;
+use crate::state::AppState;
 
 /// Prefix of agent tokens.
 pub const TOKEN_PREFIX: &str = "bma_";
@@ -25,7 +24,10 @@ impl FromRequestParts<AppState> for AgentAuth {
         let token = bearer(parts)
             .filter(|t| t.starts_with(TOKEN_PREFIX))
             .ok_or_else(unauthorized)?;
-        let agent = store::by_token(state, &hash_secret(token))
+        let agent = state
+            .bus
+            .store
+            .agent_by_token(&hash_secret(token))
             .await?
             .filter(|a| a.status == "active")
             .filter(|a| {

@@ -6,12 +6,29 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::principal::AgentAuth;
-use super::service::{self, AgentView};
-use crate::app::AppState;
-use crate::auth::Auth;
+use super::service;
+use crate::clock::now_ms;
+use crate::db::entity::agent::AgentView;
 use crate::http::layers::RequestId;
 use crate::http::{ApiJson, ApiPath, ApiResult, ClientAddr, answer};
+use crate::principal::Auth;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_pairing))
+        .routes(routes!(register))
+        .routes(routes!(quick_pair))
+        .routes(routes!(heartbeat))
+        .routes(routes!(rotate))
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(revoke))
+}
 
 /// Create a one-time pairing code (default 15 minutes) with its one-paste bundle, URI and link.
 #[utoipa::path(post, path = "/api/v1/agents/pairings", tag = "agents", security(("bearer" = [])),
@@ -96,7 +113,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::OK,
-        service::view(&service::get(&s, &auth, &id).await?),
+        service::get(&s, &auth, &id).await?.view(now_ms()),
     ))
 }
 
@@ -112,6 +129,6 @@ pub async fn revoke(
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::OK,
-        service::view(&service::revoke(&s, &auth, &id, body).await?),
+        service::revoke(&s, &auth, &id, body).await?.view(now_ms()),
     ))
 }

@@ -3,23 +3,21 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use botmox_proto::ErrorCode;
-use botmox_proto::auth::Role;
-use sea_orm::TransactionTrait;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
-use utoipa::ToSchema;
 
 use super::principal::TOKEN_PREFIX;
 use super::store;
-use crate::app::AppState;
-use crate::auth::keys::{hash_secret, random_bytes, random_secret};
-use crate::auth::{self, Auth};
+use crate::auth;
+use crate::bus::events;
 use crate::clock::{iso, now_ms};
-use crate::db::entity::agent::{self, Column};
+use crate::db::entity::agent::{self, AgentView, Column, ONLINE_WINDOW_MS};
+use crate::db::{StoreError, TenantId};
 use crate::http::{ApiError, ApiResult, ClientAddr};
+use crate::keys::{hash_secret, random_bytes, random_secret};
+use crate::principal::Auth;
 use crate::schema::{Field, Rule, opt, req, validate};
 use crate::settings;
-use crate::vm_ops::events;
+use crate::state::AppState;
 
 const DEFAULT_NAME: &str = "Unnamed Agent";
 const MINUTE_MS: i64 = 60_000;
@@ -75,114 +73,62 @@ fn text(body: &Map<String, Value>, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AgentView {
-    pub id: String,
-    pub tenant_id: String,
-    pub owner_user_id: Option<String>,
-    pub name: String,
-    /// `pending`, `active` or `revoked`.
-    pub status: String,
-    /// Active and seen within the last 120 seconds.
-    pub online: bool,
-    pub version: Option<String>,
-    pub platform: Option<String>,
-    pub capabilities: Vec<String>,
-    pub public_key: Option<String>,
-    pub metadata: Value,
-    pub last_seen_at: Option<String>,
-    pub paired_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub revoke_reason: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-pub fn is_online(a: &agent::Model, now: i64) -> bool {
-    a.status == "active"
-        && a.last_seen_at
-            .is_some_and(|t| now - t < super::ONLINE_WINDOW_MS)
-}
-
-pub fn view(a: &agent::Model) -> AgentView {
-    AgentView {
-        id: a.id.clone(),
-        tenant_id: a.tenant_id.clone(),
-        owner_user_id: a.owner_user_id.clone(),
-        name: a.name.clone(),
-        status: a.status.clone(),
-        online: is_online(a, now_ms()),
-        version: a.version.clone(),
-        platform: a.platform.clone(),
-        capabilities: serde_json::from_str(&a.capabilities).unwrap_or_default(),
-        public_key: a.public_key.clone(),
-        metadata: serde_json::from_str(&a.metadata).unwrap_or_else(|_| json!({})),
-        last_seen_at: a.last_seen_at.map(iso),
-        paired_at: a.paired_at.map(iso),
-        revoked_at: a.revoked_at.map(iso),
-        revoke_reason: a.revoke_reason.clone(),
-        created_at: iso(a.created_at),
-        updated_at: iso(a.updated_at),
-    }
-}
-
 /// A pending agent of `owner` with a fresh one-time pairing code (returned in clear once).
 async fn pending(
     state: &AppState,
-    tenant_id: &str,
+    tenant: &TenantId,
     owner: &str,
     name: String,
     minutes: i64,
 ) -> ApiResult<(agent::Model, String)> {
     let code = hex::encode(random_bytes::<16>());
     let now = now_ms();
-    let agent = store::insert(
-        &state.db,
-        agent::Model {
-            id: uuid::Uuid::new_v4().to_string(),
-            tenant_id: tenant_id.to_owned(),
-            owner_user_id: Some(owner.to_owned()),
-            name,
-            status: "pending".into(),
-            version: None,
-            platform: None,
-            capabilities: "[]".into(),
-            public_key: None,
-            pairing_code_hash: Some(hash_secret(&code)),
-            pairing_expires_at: Some(now + minutes * MINUTE_MS),
-            paired_at: None,
-            paired_by: None,
-            last_seen_at: None,
-            revoked_at: None,
-            revoked_by: None,
-            revoke_reason: None,
-            metadata: "{}".into(),
-            token_hash: None,
-            token_expires_at: None,
-            presence: "offline".into(),
-            created_at: now,
-            updated_at: now,
-        },
-    )
-    .await?;
+    let agent = agent::Model {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant.as_str().to_owned(),
+        owner_user_id: Some(owner.to_owned()),
+        name,
+        status: "pending".into(),
+        version: None,
+        platform: None,
+        capabilities: "[]".into(),
+        public_key: None,
+        pairing_code_hash: Some(hash_secret(&code)),
+        pairing_expires_at: Some(now + minutes * MINUTE_MS),
+        paired_at: None,
+        paired_by: None,
+        last_seen_at: None,
+        revoked_at: None,
+        revoked_by: None,
+        revoke_reason: None,
+        metadata: "{}".into(),
+        token_hash: None,
+        token_expires_at: None,
+        presence: "offline".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .db
+        .write(async |txn| store::insert(txn, &agent).await)
+        .await?;
     Ok((agent, code))
 }
 
 /// A pending agent's pairing: the code (shown once) and the one-paste forms of it.
 pub async fn create_pairing(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Value> {
     let body = validate(PAIRING, &object(body)?, false)?;
-    let me = auth.uid();
-    let owner = text(&body, "owner_user_id").unwrap_or_else(|| me.clone());
-    if owner != me {
-        auth.require_admin()?;
+    let owner = text(&body, "owner_user_id").unwrap_or_else(|| auth.caller().to_owned());
+    if owner != auth.caller() {
+        auth.admin()?;
     }
     let minutes = body
         .get("expires_in_minutes")
         .and_then(Value::as_i64)
         .unwrap_or(15);
     let name = text(&body, "name").unwrap_or_else(|| DEFAULT_NAME.into());
-    let (agent, code) = pending(state, &auth.tenant_id, &owner, name, minutes).await?;
-    let tree = settings::service::tree(state, &auth.tenant_id).await?;
+    let (agent, code) = pending(state, auth.tenant(), &owner, name, minutes).await?;
+    let tree = settings::service::tree(&state.db, auth.tenant()).await?;
     let proxmox: Map<String, Value> = ["url", "username", "node"]
         .iter()
         .filter_map(|k| {
@@ -216,7 +162,7 @@ pub async fn create_pairing(state: &AppState, auth: &Auth, body: Value) -> ApiRe
 }
 
 fn issued(agent: &agent::Model, token: &str) -> Value {
-    let mut v = serde_json::to_value(view(agent)).unwrap_or_default();
+    let mut v = serde_json::to_value(agent.view(now_ms())).unwrap_or_default();
     v["agent_token"] = json!(token);
     v["agent_token_expires_at"] = json!(agent.token_expires_at.map(iso));
     v
@@ -253,7 +199,8 @@ pub async fn quick_pair(
     let name = text(&body, "name")
         .or_else(|| text(&body, "machine_name"))
         .unwrap_or_else(|| DEFAULT_NAME.into());
-    let (_, code) = pending(state, &user.tenant_id, &user.id, name, 15).await?;
+    let tenant = TenantId::trusted(user.tenant_id.clone());
+    let (_, code) = pending(state, &tenant, &user.id, name, 15).await?;
     body.insert("pairing_code".into(), json!(code));
     redeem(state, &body, Some(user.id)).await
 }
@@ -272,7 +219,7 @@ async fn redeem(
             "Pairing code not found or already used",
         )
     };
-    let mut agent = store::by_pairing_code(&state.db, &code_hash)
+    let mut agent = store::by_pairing_code(state.db.read(), &code_hash)
         .await?
         .ok_or_else(not_found)?;
     let now = now_ms();
@@ -308,14 +255,14 @@ async fn redeem(
     agent.token_expires_at = Some(now + TOKEN_TTL_MS);
     agent.updated_at = now;
     // Only one registration can win the code.
-    if !store::replace_if(
-        &state.db,
-        &agent,
-        "pending",
-        Some((Column::PairingCodeHash, &code_hash)),
-    )
-    .await?
-    {
+    let won = state
+        .db
+        .write(async |txn| {
+            let secret = Some((Column::PairingCodeHash, code_hash.as_str()));
+            store::replace_if(txn, &agent, "pending", secret).await
+        })
+        .await?;
+    if !won {
         return Err(not_found());
     }
     announce_online(state, &mut agent).await?;
@@ -353,16 +300,15 @@ pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -
     agent.updated_at = now;
     let token = agent.token_hash.clone().unwrap_or_default();
     let written = if facts_changed {
-        let _gate = state.writes.enter().await;
-        store::replace_if(
-            &state.db,
-            &agent,
-            "active",
-            Some((Column::TokenHash, &token)),
-        )
-        .await?
+        state
+            .db
+            .write(async |txn| {
+                let secret = Some((Column::TokenHash, token.as_str()));
+                store::replace_if(txn, &agent, "active", secret).await
+            })
+            .await?
     } else {
-        store::touch(state, &agent.id, &token, now).await?
+        state.bus.store.touch(&agent.id, &token, now).await?
     };
     if !written {
         return Err(ApiError::unauthorized("A valid agent token is required"));
@@ -388,24 +334,33 @@ async fn change_presence(
     to: &str,
     seen_before: Option<i64>,
     event_type: &str,
-) -> Result<bool, sea_orm::DbErr> {
-    let _gate = state.writes.enter().await;
-    let txn = state.db.begin().await?;
-    if !store::set_presence(&txn, &agent.id, from, to, seen_before).await? {
+) -> Result<bool, StoreError> {
+    let mut changed = agent.clone();
+    changed.presence = to.into();
+    let event = state
+        .db
+        .write(async |txn| {
+            if !store::set_presence(txn, &agent.id, from, to, seen_before).await? {
+                return Ok(None);
+            }
+            events::record_agent(txn, &changed, event_type)
+                .await
+                .map(Some)
+        })
+        .await?;
+    let Some(event) = event else {
         return Ok(false);
-    }
-    agent.presence = to.into();
-    let event = events::record_agent(&txn, agent, event_type).await?;
-    txn.commit().await?;
-    event.announce(state);
+    };
+    *agent = changed;
+    event.announce(&state.bus.hub);
     Ok(true)
 }
 
 /// Announce `agent.offline` for every agent announced online but silent for the online
 /// window (run by the sweeper on every replica; each change is announced once).
-pub async fn announce_offline(state: &AppState, now: i64) -> Result<(), sea_orm::DbErr> {
-    let cutoff = now - super::ONLINE_WINDOW_MS;
-    for mut agent in store::gone_quiet(&state.db, cutoff).await? {
+pub async fn announce_offline(state: &AppState, now: i64) -> Result<(), StoreError> {
+    let cutoff = now - ONLINE_WINDOW_MS;
+    for mut agent in store::gone_quiet(state.db.read(), cutoff).await? {
         change_presence(
             state,
             &mut agent,
@@ -427,29 +382,34 @@ pub async fn rotate(state: &AppState, mut agent: agent::Model) -> ApiResult<Valu
     agent.token_hash = Some(hash_secret(&token));
     agent.token_expires_at = Some(now + TOKEN_TTL_MS);
     agent.updated_at = now;
-    if !store::replace_if(&state.db, &agent, "active", Some((Column::TokenHash, &old))).await? {
+    let replaced = state
+        .db
+        .write(async |txn| {
+            let secret = Some((Column::TokenHash, old.as_str()));
+            store::replace_if(txn, &agent, "active", secret).await
+        })
+        .await?;
+    if !replaced {
         return Err(ApiError::unauthorized("A valid agent token is required"));
     }
     Ok(json!({"agent_token": token, "agent_token_expires_at": agent.token_expires_at.map(iso)}))
 }
 
 /// Owners see their agents, admins all of the tenant's.
-fn owner_filter(auth: &Auth) -> Option<String> {
-    (auth.role != Role::Admin).then(|| auth.uid())
-}
-
 pub async fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<AgentView>> {
-    let owner = owner_filter(auth);
-    let rows = store::list(&state.db, &auth.tenant_id, owner.as_deref()).await?;
-    Ok(rows.iter().map(view).collect())
+    let rows = store::list(state.db.read(), auth.tenant(), auth.own_only()).await?;
+    let now = now_ms();
+    Ok(rows.iter().map(|a| a.view(now)).collect())
 }
 
+/// One agent, for its owner or an admin (404 for anyone else).
 pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent::Model> {
-    store::get(state, &auth.tenant_id, id)
+    state
+        .bus
+        .store
+        .agent(auth.tenant(), id)
         .await?
-        .filter(|a| {
-            owner_filter(auth).is_none_or(|o| a.owner_user_id.as_deref() == Some(o.as_str()))
-        })
+        .filter(|a| auth.may_act_on(a.owner_user_id.as_deref()))
         .ok_or_else(|| ApiError::not_found("Agent"))
 }
 
@@ -472,24 +432,26 @@ pub async fn revoke(
     let now = now_ms();
     agent.status = "revoked".into();
     agent.revoked_at = Some(now);
-    agent.revoked_by = Some(auth.uid());
+    agent.revoked_by = Some(auth.caller().to_owned());
     agent.revoke_reason = text(&body, "reason");
     agent.token_hash = None;
     agent.pairing_code_hash = None;
     agent.updated_at = now;
-    let _gate = state.writes.enter().await;
-    let txn = state.db.begin().await?;
-    if !store::replace_if(&txn, &agent, &was, None).await? {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "The agent changed meanwhile; try again",
-        ));
-    }
-    store::set_presence(&txn, &agent.id, "online", "offline", None).await?;
     agent.presence = "offline".into();
-    let event = events::record_agent(&txn, &agent, "agent.revoked").await?;
-    txn.commit().await?;
+    let event = state
+        .db
+        .write(async |txn| {
+            if !store::replace_if(txn, &agent, &was, None).await? {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "The agent changed meanwhile; try again",
+                ));
+            }
+            store::set_presence(txn, &agent.id, "online", "offline", None).await?;
+            Ok(events::record_agent(txn, &agent, "agent.revoked").await?)
+        })
+        .await?;
     // Announcing it also wakes a poll the agent has waiting, which returns at once.
-    event.announce(state);
+    event.announce(&state.bus.hub);
     Ok(agent)
 }

@@ -6,23 +6,32 @@ use axum::http::StatusCode;
 use botmox_proto::auth::{ApiTokenView, CreateApiTokenRequest, CreatedApiToken};
 use botmox_proto::{Envelope, PageMeta};
 
-use super::{service, store};
-use crate::app::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::service;
 use crate::audit::AuditSlot;
-use crate::auth::principal::Admin;
 use crate::http::paging::Paging;
 use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::principal::Admin;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
+}
 
 /// The tenant's API tokens (without secrets).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(Paging), security(("bearer" = [])),
     responses((status = 200, body = Envelope<Vec<ApiTokenView>>), (status = 403)))]
 pub async fn list(
     State(state): State<AppState>,
-    Admin(auth): Admin,
+    admin: Admin,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> ApiResult<Json<Envelope<Vec<ApiTokenView>>>> {
     let (page, limit) = paging.resolve()?;
-    let (rows, total) = store::list(&state.db, &auth.tenant_id, page, limit).await?;
+    let (rows, total) = service::list(&state.db, &admin, page, limit).await?;
     Ok(Json(Envelope::page(
         rows.into_iter().map(service::view).collect(),
         PageMeta { total, page, limit },
@@ -34,12 +43,12 @@ pub async fn list(
     responses((status = 201, body = Envelope<CreatedApiToken>), (status = 400), (status = 403)))]
 pub async fn create(
     State(state): State<AppState>,
-    Admin(auth): Admin,
+    admin: Admin,
     audit: AuditSlot,
     ApiJson(body): ApiJson<CreateApiTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<Envelope<CreatedApiToken>>)> {
     audit.describe("token.create", format!("name:{}", body.name.trim()));
-    let created = service::create(&state.db, &auth, body).await?;
+    let created = service::create(&state.db, &admin, body).await?;
     audit.describe("token.create", format!("token:{}", created.view.id));
     Ok((StatusCode::CREATED, Json(Envelope::ok(created))))
 }
@@ -49,12 +58,12 @@ pub async fn create(
     responses((status = 200, body = Envelope<ApiTokenView>), (status = 404), (status = 409, description = "already revoked")))]
 pub async fn revoke(
     State(state): State<AppState>,
-    Admin(auth): Admin,
+    admin: Admin,
     audit: AuditSlot,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Envelope<ApiTokenView>>> {
     audit.describe("token.revoke", format!("token:{id}"));
     Ok(Json(Envelope::ok(
-        service::revoke(&state, &auth.tenant_id, &id).await?,
+        service::revoke(&state, &admin, &id).await?,
     )))
 }

@@ -4,15 +4,15 @@
 use botmox_proto::ErrorCode;
 use botmox_proto::auth::{ApiTokenView, CreateApiTokenRequest, CreatedApiToken, Role};
 use chrono::Utc;
-use sea_orm::DatabaseConnection;
 
 use super::store::{self, NewToken};
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::auth::keys::{hash_secret, random_secret};
 use crate::auth::service::API_TOKEN_PREFIX;
+use crate::db::Db;
 use crate::db::entity::api_token;
 use crate::http::{ApiError, ApiResult};
+use crate::keys::{hash_secret, random_secret};
+use crate::principal::Admin;
+use crate::state::AppState;
 
 pub fn view(t: api_token::Model) -> ApiTokenView {
     ApiTokenView {
@@ -28,51 +28,63 @@ pub fn view(t: api_token::Model) -> ApiTokenView {
     }
 }
 
+/// A page of the tenant's tokens, newest first.
+pub async fn list(
+    db: &Db,
+    admin: &Admin,
+    page: u64,
+    limit: u64,
+) -> ApiResult<(Vec<api_token::Model>, u64)> {
+    Ok(store::list(db.read(), admin.tenant(), page, limit).await?)
+}
+
 pub async fn create(
-    db: &DatabaseConnection,
-    auth: &Auth,
+    db: &Db,
+    admin: &Admin,
     req: CreateApiTokenRequest,
 ) -> ApiResult<CreatedApiToken> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::field("name", "must be 1 to 100 characters"));
     }
-    if !auth.role.can_grant(req.role) {
+    if !admin.role().can_grant(req.role) {
         return Err(ApiError::forbidden(format!(
             "A {} cannot create a token with role {}",
-            auth.role, req.role
+            admin.role(),
+            req.role
         )));
     }
     if req.expires_at.is_some_and(|e| e <= Utc::now()) {
         return Err(ApiError::field("expires_at", "must be in the future"));
     }
     let secret = random_secret(API_TOKEN_PREFIX);
-    let row = store::insert(
-        db,
-        NewToken {
-            tenant_id: &auth.tenant_id,
-            name,
-            role: req.role.as_str(),
-            token_hash: hash_secret(&secret),
-            prefix: secret.chars().take(API_TOKEN_PREFIX.len() + 6).collect(),
-            created_by: Some(auth.uid()),
-            expires_at: req.expires_at,
-        },
-    )
-    .await?;
+    let new = NewToken {
+        tenant_id: admin.tenant(),
+        name,
+        role: req.role.as_str(),
+        token_hash: hash_secret(&secret),
+        prefix: secret.chars().take(API_TOKEN_PREFIX.len() + 6).collect(),
+        created_by: Some(admin.caller().to_owned()),
+        expires_at: req.expires_at,
+    };
+    let row = db.write(async |txn| store::insert(txn, new).await).await?;
     Ok(CreatedApiToken {
         view: view(row),
         token: secret,
     })
 }
 
-pub async fn revoke(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<ApiTokenView> {
+pub async fn revoke(state: &AppState, admin: &Admin, id: &str) -> ApiResult<ApiTokenView> {
     let db = &state.db;
-    let mut row = store::get(db, tenant_id, id)
+    let tenant = admin.tenant();
+    let mut row = store::get(db.read(), tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Token"))?;
     let now = Utc::now();
-    if !store::revoke(db, tenant_id, id, now).await? {
+    let revoked = db
+        .write(async |txn| store::revoke(txn, tenant, id, now).await)
+        .await?;
+    if !revoked {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "Token is already revoked",

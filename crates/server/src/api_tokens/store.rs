@@ -3,14 +3,15 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
 };
 
 use crate::db::entity::api_token;
+use crate::db::{StoreResult, TenantId};
 
 pub struct NewToken<'a> {
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub name: &'a str,
     pub role: &'a str,
     pub token_hash: String,
@@ -19,10 +20,10 @@ pub struct NewToken<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert(db: &DatabaseConnection, new: NewToken<'_>) -> Result<api_token::Model, DbErr> {
-    api_token::ActiveModel {
+pub async fn insert(db: &impl ConnectionTrait, new: NewToken<'_>) -> StoreResult<api_token::Model> {
+    Ok(api_token::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
-        tenant_id: Set(new.tenant_id.into()),
+        tenant_id: Set(new.tenant_id.as_str().into()),
         name: Set(new.name.into()),
         role: Set(new.role.into()),
         token_hash: Set(new.token_hash),
@@ -34,17 +35,17 @@ pub async fn insert(db: &DatabaseConnection, new: NewToken<'_>) -> Result<api_to
         last_used_at: Set(None),
     }
     .insert(db)
-    .await
+    .await?)
 }
 
 pub async fn list(
-    db: &DatabaseConnection,
-    tenant_id: &str,
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
     page: u64,
     limit: u64,
-) -> Result<(Vec<api_token::Model>, u64), DbErr> {
+) -> StoreResult<(Vec<api_token::Model>, u64)> {
     let paginator = api_token::Entity::find()
-        .filter(api_token::Column::TenantId.eq(tenant_id))
+        .filter(api_token::Column::TenantId.eq(tenant.as_str()))
         .order_by_desc(api_token::Column::CreatedAt)
         .paginate(db, limit);
     let total = paginator.num_items().await?;
@@ -52,38 +53,29 @@ pub async fn list(
 }
 
 pub async fn get(
-    db: &DatabaseConnection,
-    tenant_id: &str,
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
     id: &str,
-) -> Result<Option<api_token::Model>, DbErr> {
-    api_token::Entity::find_by_id(id)
-        .filter(api_token::Column::TenantId.eq(tenant_id))
+) -> StoreResult<Option<api_token::Model>> {
+    Ok(api_token::Entity::find_by_id(id)
+        .filter(api_token::Column::TenantId.eq(tenant.as_str()))
         .one(db)
-        .await
+        .await?)
 }
 
 /// Revoke; `false` when it was already revoked.
 pub async fn revoke(
-    db: &DatabaseConnection,
-    tenant_id: &str,
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
     id: &str,
     at: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+) -> StoreResult<bool> {
     let res = api_token::Entity::update_many()
         .col_expr(api_token::Column::RevokedAt, Expr::value(at))
         .filter(api_token::Column::Id.eq(id))
-        .filter(api_token::Column::TenantId.eq(tenant_id))
+        .filter(api_token::Column::TenantId.eq(tenant.as_str()))
         .filter(api_token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
-}
-
-/// Tokens of a tenant that are not revoked (expired ones included).
-pub async fn count_active(db: &DatabaseConnection, tenant_id: &str) -> Result<u64, DbErr> {
-    api_token::Entity::find()
-        .filter(api_token::Column::TenantId.eq(tenant_id))
-        .filter(api_token::Column::RevokedAt.is_null())
-        .count(db)
-        .await
 }

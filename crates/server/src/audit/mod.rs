@@ -6,17 +6,16 @@ pub mod store;
 
 use std::sync::{Arc, Mutex};
 
+use crate::db::Db;
+use crate::http::layers::RequestId;
+use crate::http::{ApiError, ClientAddr};
+use crate::principal::Auth;
+use crate::state::AppState;
 use axum::extract::{FromRequestParts, MatchedPath, Request};
 use axum::http::Method;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use sea_orm::DatabaseConnection;
-
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::http::layers::RequestId;
-use crate::http::{ApiError, ClientAddr};
 
 /// One row to append.
 #[derive(Debug, Clone)]
@@ -34,7 +33,7 @@ pub struct AuditEvent {
 }
 
 /// Append an event. A failure to write is logged, and does not hide the real outcome.
-pub async fn record(db: &DatabaseConnection, event: AuditEvent) {
+pub async fn record(db: &Db, event: AuditEvent) {
     if let Err(e) = store::insert(db, &event).await {
         tracing::error!(error = %e, action = %event.action, "audit write failed");
     }
@@ -133,20 +132,20 @@ pub async fn track_privileged(
     };
     let Some(principal) = facts
         .principal
-        .filter(|p| facts.always || p.role.is_privileged())
+        .filter(|p| facts.always || p.role().is_privileged())
     else {
         return response;
     };
     record(
         &state.db,
         AuditEvent {
-            tenant_id: Some(principal.tenant_id.clone()),
+            tenant_id: Some(principal.tenant().to_string()),
             actor_type: if principal.token_id.is_some() {
                 "api_token"
             } else {
                 "user"
             },
-            actor_id: Some(principal.uid()),
+            actor_id: Some(principal.caller().to_owned()),
             actor_email: principal.email.clone(),
             action: facts.action.unwrap_or_else(|| format!("{method} {route}")),
             target: facts.target,

@@ -7,14 +7,21 @@ use botmox_proto::{Envelope, PageMeta};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store::{self, AuditFilter};
-use crate::app::AppState;
-use crate::auth::principal::Admin;
 use crate::http::paging::Paging;
 use crate::http::{ApiError, ApiQuery, ApiResult};
+use crate::principal::Admin;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Action, or its prefix (e.g. `auth.` or `user.create`).
     pub action: Option<String>,
@@ -54,11 +61,11 @@ impl AuditQuery {
 }
 
 /// The tenant's audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = Envelope<Vec<AuditEntry>>), (status = 403, description = "not an admin")))]
 pub async fn list(
     State(state): State<AppState>,
-    Admin(auth): Admin,
+    admin: Admin,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Envelope<Vec<AuditEntry>>>> {
     let (page, limit) = Paging {
@@ -66,6 +73,6 @@ pub async fn list(
         limit: q.limit,
     }
     .resolve()?;
-    let (rows, total) = store::list(&state.db, &auth.tenant_id, &q.filter()?, page, limit).await?;
+    let (rows, total) = store::list(&state.db, admin.tenant(), &q.filter()?, page, limit).await?;
     Ok(Json(Envelope::page(rows, PageMeta { total, page, limit })))
 }

@@ -3,15 +3,15 @@
 use botmox_proto::auth::AuditEntry;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::AuditEvent;
 use crate::db::entity::audit_log;
+use crate::db::{Db, StoreError, StoreResult, TenantId};
 
-pub async fn insert(db: &DatabaseConnection, e: &AuditEvent) -> Result<(), DbErr> {
-    audit_log::ActiveModel {
+pub async fn insert(db: &Db, e: &AuditEvent) -> StoreResult<()> {
+    let row = audit_log::ActiveModel {
         tenant_id: Set(e.tenant_id.clone()),
         actor_type: Set(e.actor_type.into()),
         actor_id: Set(e.actor_id.clone()),
@@ -23,10 +23,12 @@ pub async fn insert(db: &DatabaseConnection, e: &AuditEvent) -> Result<(), DbErr
         request_id: Set(e.request_id.clone()),
         created_at: Set(Utc::now()),
         ..Default::default()
-    }
-    .insert(db)
+    };
+    db.write(async |txn| {
+        row.insert(txn).await?;
+        Ok::<_, StoreError>(())
+    })
     .await
-    .map(|_| ())
 }
 
 #[derive(Debug, Default, Clone)]
@@ -40,13 +42,14 @@ pub struct AuditFilter {
 
 /// Newest first. Returns (rows, total).
 pub async fn list(
-    db: &DatabaseConnection,
-    tenant_id: &str,
+    db: &Db,
+    tenant: &TenantId,
     filter: &AuditFilter,
     page: u64,
     limit: u64,
-) -> Result<(Vec<AuditEntry>, u64), DbErr> {
-    let mut query = audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant_id));
+) -> StoreResult<(Vec<AuditEntry>, u64)> {
+    let mut query =
+        audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant.as_str()));
     if let Some(action) = &filter.action {
         query = query.filter(audit_log::Column::Action.starts_with(action));
     }
@@ -68,7 +71,7 @@ pub async fn list(
     }
     let paginator = query
         .order_by_desc(audit_log::Column::Id)
-        .paginate(db, limit);
+        .paginate(db.read(), limit);
     let total = paginator.num_items().await?;
     let rows = paginator.fetch_page(page.saturating_sub(1)).await?;
     Ok((rows.into_iter().map(to_entry).collect(), total))

@@ -6,10 +6,23 @@ use axum::http::StatusCode;
 use botmox_proto::Envelope;
 use botmox_proto::auth::{LoginRequest, Principal, RefreshRequest, TokenPair, VerifyResult};
 
-use super::{Auth, service};
-use crate::app::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::service;
 use crate::http::layers::RequestId;
 use crate::http::{ApiJson, ApiResult, ClientAddr};
+use crate::principal::Auth;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(verify))
+        .routes(routes!(whoami))
+}
 
 fn request_id(id: Option<axum::Extension<RequestId>>) -> Option<String> {
     id.map(|e| e.0.0)

@@ -4,15 +4,16 @@
 use botmox_proto::ErrorCode;
 use botmox_proto::auth::{PrincipalType, Role, TokenPair};
 use chrono::Utc;
-use sea_orm::TransactionTrait;
 
-use super::keys::{hash_secret, random_secret};
+use super::password;
 use super::store::{self, NewSession, RefreshUse};
-use super::{Auth, password};
-use crate::app::AppState;
 use crate::audit::{self, AuditEvent};
-use crate::db::entity::user;
+use crate::db::TenantId;
+use crate::db::entity::{api_token, user};
 use crate::http::{ApiError, ApiResult, ClientAddr};
+use crate::keys::{hash_secret, random_secret};
+use crate::principal::{Auth, Scope};
+use crate::state::AppState;
 
 /// Prefix of API token secrets, so they are recognisable (and findable by secret scanners).
 pub const API_TOKEN_PREFIX: &str = "bmx_";
@@ -38,7 +39,7 @@ pub async fn check_credentials(
     let email = normalize_email(email);
     state.limits.login_per_address.check(&addr.0)?;
     state.limits.login_per_account.check(&email)?;
-    let found = store::user_by_email(&state.db, &email).await?;
+    let found = store::user_by_email(state.db.read(), &email).await?;
     let event = |result: &'static str, user: Option<&user::Model>| AuditEvent {
         tenant_id: user.map(|u| u.tenant_id.clone()),
         actor_type: "user",
@@ -93,21 +94,25 @@ pub async fn login(
     request_id: Option<String>,
 ) -> ApiResult<TokenPair> {
     let user = check_credentials(state, email, password_given, addr, request_id).await?;
-    let txn = state.db.begin().await?;
-    let session = store::create_session(
-        &txn,
-        NewSession {
-            user: &user,
-            kind: "api",
-            ttl_secs: state.config.refresh_token_ttl,
-            client_addr: Some(addr.to_string()),
-            ui_token_hash: None,
-        },
-    )
-    .await?;
     let refresh = random_secret(REFRESH_PREFIX);
-    store::insert_refresh(&txn, &session.id, &hash_secret(&refresh)).await?;
-    txn.commit().await?;
+    let session = state
+        .db
+        .write(async |txn| {
+            let session = store::create_session(
+                txn,
+                NewSession {
+                    user: &user,
+                    kind: "api",
+                    ttl_secs: state.config.refresh_token_ttl,
+                    client_addr: Some(addr.to_string()),
+                    ui_token_hash: None,
+                },
+            )
+            .await?;
+            store::insert_refresh(txn, &session.id, &hash_secret(&refresh)).await?;
+            Ok::<_, ApiError>(session)
+        })
+        .await?;
     Ok(token_pair(state, &user, &session.id, refresh))
 }
 
@@ -140,16 +145,41 @@ pub async fn refresh(
 ) -> ApiResult<TokenPair> {
     let unauthorized = || ApiError::unauthorized("Refresh token is invalid or expired");
     let hash = hash_secret(refresh_token.trim());
-    let txn = state.db.begin().await?;
-    let session_id = match store::use_refresh(&txn, &hash).await? {
-        RefreshUse::Fresh(session_id) => session_id,
-        RefreshUse::Unknown => return Err(unauthorized()),
-        RefreshUse::Reused(session_id) => {
-            let revoked = store::revoke_session(&txn, &session_id, "refresh token reuse").await?;
-            let owner = store::session_with_user(&txn, &session_id).await?;
-            txn.commit().await?;
+    let next = random_secret(REFRESH_PREFIX);
+    let spent = state
+        .db
+        .write(async |txn| {
+            Ok::<_, ApiError>(match store::use_refresh(txn, &hash).await? {
+                RefreshUse::Fresh(session_id) => {
+                    // Refused here rolls the spend back: the token stays as it was.
+                    let Some((session, user)) =
+                        store::live_session_with_user(txn, &session_id).await?
+                    else {
+                        return Err(unauthorized());
+                    };
+                    if user.disabled || session.kind != "api" {
+                        return Err(unauthorized());
+                    }
+                    store::insert_refresh(txn, &session.id, &hash_secret(&next)).await?;
+                    Spent::Fresh(Box::new(user), session.id)
+                }
+                RefreshUse::Unknown => Spent::Unknown,
+                RefreshUse::Reused(session_id) => {
+                    let revoked =
+                        store::revoke_session(txn, &session_id, "refresh token reuse").await?;
+                    let owner = store::session_with_user(txn, &session_id).await?;
+                    Spent::Reused(session_id, revoked.then_some(owner).flatten().map(Box::new))
+                }
+            })
+        })
+        .await?;
+    match spent {
+        Spent::Fresh(user, session_id) => Ok(token_pair(state, &user, &session_id, next)),
+        Spent::Unknown => Err(unauthorized()),
+        Spent::Reused(session_id, owner) => {
             state.auth_cache.changed(&state.db).await;
-            if revoked && let Some((session, user)) = owner {
+            if let Some(owner) = owner {
+                let (session, user) = *owner;
                 audit::record(
                     &state.db,
                     AuditEvent {
@@ -166,19 +196,21 @@ pub async fn refresh(
                 )
                 .await;
             }
-            return Err(unauthorized());
+            Err(unauthorized())
         }
-    };
-    let Some((session, user)) = store::live_session_with_user(&txn, &session_id).await? else {
-        return Err(unauthorized());
-    };
-    if user.disabled || session.kind != "api" {
-        return Err(unauthorized());
     }
-    let next = random_secret(REFRESH_PREFIX);
-    store::insert_refresh(&txn, &session.id, &hash_secret(&next)).await?;
-    txn.commit().await?;
-    Ok(token_pair(state, &user, &session.id, next))
+}
+
+/// What spending a refresh token came to.
+enum Spent {
+    /// The next pair can be issued for this user and session.
+    Fresh(Box<user::Model>, String),
+    Unknown,
+    /// A replay: the session (and, when this spend revoked it, its owner for the audit).
+    Reused(
+        String,
+        Option<Box<(crate::db::entity::session::Model, user::Model)>>,
+    ),
 }
 
 /// Revoke the caller's session (API: the session of the access token).
@@ -188,7 +220,10 @@ pub async fn logout(state: &AppState, auth: &Auth) -> ApiResult<()> {
             "Only a signed-in session can log out; revoke API tokens instead",
         ));
     };
-    store::revoke_session(&state.db, session_id, "logout").await?;
+    state
+        .db
+        .write(async |txn| store::revoke_session(txn, session_id, "logout").await)
+        .await?;
     state.auth_cache.changed(&state.db).await;
     Ok(())
 }
@@ -203,14 +238,13 @@ fn user_auth(
     }
     let role: Role = user.role.parse().map_err(ApiError::internal)?;
     Ok(Auth {
-        tenant_id: user.tenant_id,
+        scope: Scope::new(TenantId::trusted(user.tenant_id), user.id.clone(), role),
         kind: PrincipalType::User,
         source,
         user_id: Some(user.id),
         token_id: None,
         session_id,
         email: Some(user.email),
-        role,
     })
 }
 
@@ -226,24 +260,30 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
             return Ok(auth);
         }
         let generation = state.auth_cache.generation();
-        let Some(row) = store::api_token_by_hash(&state.db, &hash).await? else {
+        let Some(row) = store::api_token_by_hash(state.db.read(), &hash).await? else {
             return Err(failed());
         };
         if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= Utc::now()) {
             return Err(failed());
         }
-        store::touch_api_token(&state.db, &row).await?;
-        let role: Role = row.role.parse().map_err(ApiError::internal)?;
+        let role = token_role(state, &row).await?.ok_or_else(failed)?;
+        state
+            .db
+            .write(async |txn| store::touch_api_token(txn, &row).await)
+            .await?;
         let expires_in = row.expires_at.map(|e| until(e).unwrap_or_default());
         let auth = Auth {
-            tenant_id: row.tenant_id,
+            scope: Scope::new(
+                TenantId::trusted(row.tenant_id),
+                format!("token:{}", row.id),
+                role,
+            ),
             kind: PrincipalType::ApiToken,
             source: "api_token",
             user_id: None,
             token_id: Some(row.id),
             session_id: None,
             email: None,
-            role,
         };
         state
             .auth_cache
@@ -258,7 +298,8 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
             return Ok(auth);
         }
         let generation = state.auth_cache.generation();
-        let Some((session, user)) = store::live_session_with_user(&state.db, &claims.sid).await?
+        let Some((session, user)) =
+            store::live_session_with_user(state.db.read(), &claims.sid).await?
         else {
             return Err(failed());
         };
@@ -275,7 +316,7 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
     if let Some(external) = &state.external_jwt
         && let Some(email) = external.verify(token)
     {
-        let Some(user) = store::user_by_email(&state.db, &email).await? else {
+        let Some(user) = store::user_by_email(state.db.read(), &email).await? else {
             return Err(ApiError::unauthorized("No local account for this identity"));
         };
         return user_auth(user, "external", None);
@@ -289,7 +330,7 @@ pub async fn authenticate_ui_session(
     cookie_value: &str,
 ) -> ApiResult<Option<Auth>> {
     let Some((session, user)) =
-        store::live_ui_session_with_user(&state.db, &hash_secret(cookie_value)).await?
+        store::live_ui_session_with_user(state.db.read(), &hash_secret(cookie_value)).await?
     else {
         return Ok(None);
     };
@@ -306,16 +347,43 @@ pub async fn start_ui_session(
     addr: ClientAddr,
 ) -> ApiResult<String> {
     let cookie = random_secret("");
-    store::create_session(
-        &state.db,
-        NewSession {
-            user,
-            kind: "ui",
-            ttl_secs: state.config.ui_session_ttl,
-            client_addr: Some(addr.to_string()),
-            ui_token_hash: Some(hash_secret(&cookie)),
-        },
-    )
-    .await?;
+    let new = NewSession {
+        user,
+        kind: "ui",
+        ttl_secs: state.config.ui_session_ttl,
+        client_addr: Some(addr.to_string()),
+        ui_token_hash: Some(hash_secret(&cookie)),
+    };
+    state
+        .db
+        .write(async |txn| store::create_session(txn, new).await)
+        .await?;
     Ok(cookie)
+}
+
+/// What an API token may do now: at most what its creator may (the lower of the two
+/// roles), and nothing once the creator is disabled or gone. `None`: the token fails.
+async fn token_role(state: &AppState, token: &api_token::Model) -> ApiResult<Option<Role>> {
+    let own: Role = token.role.parse().map_err(ApiError::internal)?;
+    let Some(creator) = &token.created_by else {
+        return Ok(Some(own));
+    };
+    let Some(user) = store::user_by_id(state.db.read(), creator).await? else {
+        return Ok(None);
+    };
+    if user.disabled || user.tenant_id != token.tenant_id {
+        return Ok(None);
+    }
+    let theirs: Role = user.role.parse().map_err(ApiError::internal)?;
+    Ok(Some(lower(own, theirs)))
+}
+
+/// The lesser of two roles: `user` below `infra` below `admin`.
+fn lower(a: Role, b: Role) -> Role {
+    let rank = |r: Role| match r {
+        Role::User => 0,
+        Role::Infra => 1,
+        Role::Admin => 2,
+    };
+    if rank(a) <= rank(b) { a } else { b }
 }

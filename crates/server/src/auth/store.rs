@@ -2,20 +2,23 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
+use crate::db::StoreResult;
 use crate::db::entity::{api_token, refresh_token, session, user};
 
 pub async fn user_by_email<C: ConnectionTrait>(
     db: &C,
     email: &str,
-) -> Result<Option<user::Model>, DbErr> {
-    user::Entity::find()
+) -> StoreResult<Option<user::Model>> {
+    Ok(user::Entity::find()
         .filter(user::Column::Email.eq(email))
         .one(db)
-        .await
+        .await?)
+}
+
+pub async fn user_by_id<C: ConnectionTrait>(db: &C, id: &str) -> StoreResult<Option<user::Model>> {
+    Ok(user::Entity::find_by_id(id).one(db).await?)
 }
 
 pub struct NewSession<'a> {
@@ -29,9 +32,9 @@ pub struct NewSession<'a> {
 pub async fn create_session<C: ConnectionTrait>(
     db: &C,
     new: NewSession<'_>,
-) -> Result<session::Model, DbErr> {
+) -> StoreResult<session::Model> {
     let now = Utc::now();
-    session::ActiveModel {
+    Ok(session::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
         user_id: Set(new.user.id.clone()),
         tenant_id: Set(new.user.tenant_id.clone()),
@@ -44,14 +47,14 @@ pub async fn create_session<C: ConnectionTrait>(
         revoked_reason: Set(None),
     }
     .insert(db)
-    .await
+    .await?)
 }
 
 /// A session in any state, with its user.
 pub async fn session_with_user<C: ConnectionTrait>(
     db: &C,
     session_id: &str,
-) -> Result<Option<(session::Model, user::Model)>, DbErr> {
+) -> StoreResult<Option<(session::Model, user::Model)>> {
     let found = session::Entity::find_by_id(session_id)
         .find_also_related(user::Entity)
         .one(db)
@@ -63,7 +66,7 @@ pub async fn session_with_user<C: ConnectionTrait>(
 pub async fn live_session_with_user<C: ConnectionTrait>(
     db: &C,
     session_id: &str,
-) -> Result<Option<(session::Model, user::Model)>, DbErr> {
+) -> StoreResult<Option<(session::Model, user::Model)>> {
     let found = session_with_user(db, session_id).await?;
     Ok(found.filter(|(s, _)| is_live(s, Utc::now())))
 }
@@ -71,7 +74,7 @@ pub async fn live_session_with_user<C: ConnectionTrait>(
 pub async fn live_ui_session_with_user<C: ConnectionTrait>(
     db: &C,
     token_hash: &str,
-) -> Result<Option<(session::Model, user::Model)>, DbErr> {
+) -> StoreResult<Option<(session::Model, user::Model)>> {
     let found = session::Entity::find()
         .filter(session::Column::UiTokenHash.eq(token_hash))
         .find_also_related(user::Entity)
@@ -90,7 +93,7 @@ pub async fn insert_refresh<C: ConnectionTrait>(
     db: &C,
     session_id: &str,
     token_hash: &str,
-) -> Result<(), DbErr> {
+) -> StoreResult<()> {
     refresh_token::ActiveModel {
         token_hash: Set(token_hash.into()),
         session_id: Set(session_id.into()),
@@ -98,8 +101,8 @@ pub async fn insert_refresh<C: ConnectionTrait>(
         used_at: Set(None),
     }
     .insert(db)
-    .await
-    .map(|_| ())
+    .await?;
+    Ok(())
 }
 
 /// What presenting a refresh token meant.
@@ -112,10 +115,7 @@ pub enum RefreshUse {
 }
 
 /// Spend a refresh token atomically: of two concurrent uses only one can be `Fresh`.
-pub async fn use_refresh<C: ConnectionTrait>(
-    db: &C,
-    token_hash: &str,
-) -> Result<RefreshUse, DbErr> {
+pub async fn use_refresh<C: ConnectionTrait>(db: &C, token_hash: &str) -> StoreResult<RefreshUse> {
     let updated = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(Utc::now()))
         .filter(refresh_token::Column::TokenHash.eq(token_hash))
@@ -139,7 +139,7 @@ pub async fn revoke_session<C: ConnectionTrait>(
     db: &C,
     session_id: &str,
     reason: &str,
-) -> Result<bool, DbErr> {
+) -> StoreResult<bool> {
     let res = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
         .col_expr(session::Column::RevokedReason, Expr::value(reason))
@@ -154,7 +154,7 @@ pub async fn revoke_user_sessions<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
     reason: &str,
-) -> Result<u64, DbErr> {
+) -> StoreResult<u64> {
     let res = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
         .col_expr(session::Column::RevokedReason, Expr::value(reason))
@@ -168,18 +168,18 @@ pub async fn revoke_user_sessions<C: ConnectionTrait>(
 pub async fn api_token_by_hash<C: ConnectionTrait>(
     db: &C,
     token_hash: &str,
-) -> Result<Option<api_token::Model>, DbErr> {
-    api_token::Entity::find()
+) -> StoreResult<Option<api_token::Model>> {
+    Ok(api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(token_hash))
         .one(db)
-        .await
+        .await?)
 }
 
 /// Record use of a token, at most once a minute per token to keep reads read-only.
 pub async fn touch_api_token<C: ConnectionTrait>(
     db: &C,
     token: &api_token::Model,
-) -> Result<(), DbErr> {
+) -> StoreResult<()> {
     let now = Utc::now();
     if token
         .last_used_at
@@ -191,6 +191,6 @@ pub async fn touch_api_token<C: ConnectionTrait>(
         .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
         .filter(api_token::Column::Id.eq(&token.id))
         .exec(db)
-        .await
-        .map(|_| ())
+        .await?;
+    Ok(())
 }

@@ -1,10 +1,17 @@
-//! Database access: one connection type for SQLite and PostgreSQL, the versioned migrations
-//! and the entity definitions that mirror the schema.
+//! Database access through one handle, [`Db`], for SQLite and PostgreSQL alike: the
+//! engine, the connections, and the rule that every write runs in [`Db::write`].
 //!
-//! All queries go through SeaORM, so one set of queries serves both engines.
+//! With SQLite the pool that serves reads is opened `query_only`, so a write that tried to
+//! go around [`Db::write`] fails at once instead of racing the single writer; writes run on
+//! one dedicated connection, in this process's turn at SQLite's single write slot (shared
+//! with the command bus's direct writer, see [`sqlite_direct`]). PostgreSQL takes concurrent
+//! writers as they come: there both sides are the same pool and the turn is free.
+//!
+//! Stores answer with [`StoreError`]; only the HTTP layer turns it into an API error.
 
 pub mod entity;
 pub mod migrations;
+pub mod refs;
 pub mod sqlite_direct;
 
 use std::str::FromStr;
@@ -15,107 +22,368 @@ use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sea_orm::{DatabaseConnection, DbErr, SqlxPostgresConnector, SqlxSqliteConnector};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlxPostgresConnector,
+    SqlxSqliteConnector, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
-/// Open the database named by `url` with settings suited to a server: for SQLite the
-/// write-ahead log, foreign keys and a busy timeout; the file is created when missing.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    if url.starts_with("sqlite:") {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| DbErr::Custom(format!("invalid sqlite url: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            // Checkpoints run in the background (see `spawn_checkpointer`), not inside the
-            // commit that happens to cross the threshold: no write pays for them.
-            .pragma("wal_autocheckpoint", "0");
-        if let Some(parent) = options.get_filename().parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
+/// Which database engine the handle talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
-        Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
-    } else {
-        // Plan each statement for its parameters and the table as it is now. A prepared
-        // statement's generic plan is made once, often while a table is still near empty
-        // (a fresh install, or a bus table between bursts), and then keeps scanning it
-        // whole long after it has grown; planning a point lookup costs microseconds.
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| DbErr::Custom(format!("invalid postgres url: {e}")))?
-            .options([("plan_cache_mode", "force_custom_plan")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
-        Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
     }
 }
 
-/// Apply every migration not applied yet. Migrations are forward-only.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    migrations::Migrator::up(db, None).await?;
-    refresh_statistics(db).await
+/// What a store can fail with. Rule violations are not store errors: a store reports them
+/// in its return value (`Option`, `bool`, an outcome enum) and the service decides.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database row: {0}")]
+    Row(#[from] serde_rusqlite::Error),
+    /// The transaction a direct write shared with others did not commit.
+    #[error("database: {0}")]
+    Batch(String),
+    #[error("the database connections are closed")]
+    Closed,
 }
 
-/// With SQLite, copy the write-ahead log back into the database every second, off the
-/// request path (writers never wait for a checkpoint; readers are not blocked by it).
-pub fn spawn_checkpointer(db: &DatabaseConnection) {
-    use sea_orm::ConnectionTrait;
-    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
-        return;
+impl StoreError {
+    /// A unique-constraint violation (a duplicate), which callers usually answer with 409.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            Self::Db(e) => is_unique_violation(e),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            _ => false,
+        }
     }
-    let db = db.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if let Err(e) = db
-                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
-                .await
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A tenant's id. It comes from an authenticated principal, an agent, or a stored row that
+/// names its tenant, so a store function that takes one cannot be called with a tenant
+/// nobody proved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// A tenant id from a trusted source: a principal, an agent, or a row read from the
+    /// database (background jobs act on the tenant of the row they found).
+    pub fn trusted(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The one storage handle. Cloning shares the connections.
+#[derive(Clone)]
+pub struct Db {
+    engine: Engine,
+    /// Reads (with SQLite: `query_only` connections).
+    read: DatabaseConnection,
+    /// Writes, inside [`Db::write`] only (with SQLite: one connection).
+    write: DatabaseConnection,
+    /// This process's turn at SQLite's single write slot.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    url: Arc<str>,
+}
+
+impl Db {
+    /// Open the database named by `url` with settings suited to a server (for SQLite the
+    /// write-ahead log, foreign keys and a busy timeout; the file is created when missing),
+    /// and apply pending migrations.
+    pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let db = Self::connect(url, max_connections).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let conn_err = |e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e));
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| DbErr::Custom(format!("invalid sqlite url: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                // Checkpoints run in the background (see `spawn_checkpointer`), not inside
+                // the commit that happens to cross the threshold: no write pays for them.
+                .pragma("wal_autocheckpoint", "0");
+            if let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
             {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    DbErr::Custom(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            // The writer first: it creates the file and switches it to the write-ahead log.
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await
+                .map_err(conn_err)?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options.pragma("query_only", "1"))
+                .await
+                .map_err(conn_err)?;
+            Ok(Self {
+                engine: Engine::Sqlite,
+                read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
+                write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
+                turn: Arc::default(),
+                url: url.into(),
+            })
+        } else {
+            // Plan each statement for its parameters and the table as it is now. A prepared
+            // statement's generic plan is made once, often while a table is still near empty
+            // (a fresh install, or a bus table between bursts), and then keeps scanning it
+            // whole long after it has grown; planning a point lookup costs microseconds.
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| DbErr::Custom(format!("invalid postgres url: {e}")))?
+                .options([("plan_cache_mode", "force_custom_plan")]);
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(conn_err)?;
+            let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+            Ok(Self {
+                engine: Engine::Postgres,
+                read: conn.clone(),
+                write: conn,
+                turn: Arc::default(),
+                url: url.into(),
+            })
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The URL the handle was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The connection for reads.
+    pub fn read(&self) -> &DatabaseConnection {
+        &self.read
+    }
+
+    /// Run `work` in a transaction, in this process's turn to write: committed when it
+    /// answers `Ok`, rolled back when it answers `Err`.
+    pub async fn write<R, E, F>(&self, work: F) -> Result<R, E>
+    where
+        F: AsyncFnOnce(&DatabaseTransaction) -> Result<R, E>,
+        E: From<StoreError>,
+    {
+        let _turn = self.turn().await;
+        let txn = self.write.begin().await.map_err(StoreError::from)?;
+        let out = work(&txn).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// This process's turn to write (a no-op with PostgreSQL).
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.engine {
+            Engine::Sqlite => Some(self.turn.lock().await),
+            Engine::Postgres => None,
+        }
+    }
+
+    /// The turn itself, for a writer outside the async world ([`sqlite_direct`]).
+    pub fn shared_turn(&self) -> Arc<tokio::sync::Mutex<()>> {
+        self.turn.clone()
+    }
+
+    /// Apply every migration not applied yet. Migrations are forward-only.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let _turn = self.turn().await;
+        migrations::Migrator::up(&self.write, None).await?;
+        self.refresh_statistics_in_turn().await
+    }
+
+    /// Let the query planner know the data: SQLite keeps no statistics unless asked
+    /// (`PRAGMA optimize` analyses the tables that need it); PostgreSQL's autovacuum does
+    /// this by itself, but after a bulk load an explicit `ANALYZE` saves waiting for it.
+    pub async fn refresh_statistics(&self) -> StoreResult<()> {
+        let _turn = self.turn().await;
+        self.refresh_statistics_in_turn().await
+    }
+
+    async fn refresh_statistics_in_turn(&self) -> StoreResult<()> {
+        let sql = match self.engine {
+            Engine::Sqlite => "PRAGMA optimize=0x10002",
+            Engine::Postgres => "ANALYZE",
+        };
+        self.write.execute_unprepared(sql).await?;
+        Ok(())
+    }
+
+    /// After a bulk load (the benchmark seeders): statistics for the planner, and with
+    /// PostgreSQL the visibility map (index-only scans) that autovacuum would otherwise set
+    /// some time later; with SQLite the write-ahead log folded back into the file.
+    pub async fn after_bulk_load(&self) -> StoreResult<()> {
+        let _turn = self.turn().await;
+        let sql = match self.engine {
+            Engine::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
+            Engine::Postgres => "VACUUM ANALYZE",
+        };
+        self.write.execute_unprepared(sql).await?;
+        self.refresh_statistics_in_turn().await
+    }
+
+    /// With SQLite, copy the write-ahead log back into the database every second, off the
+    /// request path (writers never wait for a checkpoint; readers are not blocked by it).
+    pub fn spawn_checkpointer(&self) {
+        if self.engine != Engine::Sqlite {
+            return;
+        }
+        let read = self.read.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if read.get_sqlite_connection_pool().is_closed() {
+                    return;
+                }
+                if let Err(e) = read
+                    .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        });
+    }
+
+    /// Pool figures for the metrics endpoint: (open connections, idle connections).
+    pub fn pool_stats(&self) -> (u32, u32) {
+        match self.engine {
+            Engine::Sqlite => {
+                let pool = self.read.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle() as u32)
+            }
+            Engine::Postgres => {
+                let pool = self.read.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle() as u32)
             }
         }
-    });
-}
+    }
 
-/// Let the query planner know the data: SQLite keeps no statistics unless asked
-/// (`PRAGMA optimize` analyses the tables that need it); PostgreSQL's autovacuum does this
-/// by itself, but after a bulk load an explicit `ANALYZE` saves waiting for it.
-pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), DbErr> {
-    use sea_orm::ConnectionTrait;
-    let sql = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Sqlite => "PRAGMA optimize=0x10002",
-        _ => "ANALYZE",
-    };
-    db.execute_unprepared(sql).await.map(|_| ())
-}
+    /// A quick probe that the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
 
-/// Pool figures for the metrics endpoint: (open connections, idle connections).
-pub fn pool_stats(db: &DatabaseConnection) -> (u32, u32) {
-    match db {
-        DatabaseConnection::SqlxSqlitePoolConnection(_) => {
-            let pool = db.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle() as u32)
+    /// With PostgreSQL: `NOTIFY channel, payload` to every replica (a no-op with SQLite,
+    /// where this process is the only one).
+    pub async fn notify(&self, channel: &str, payload: &str) -> StoreResult<()> {
+        if self.engine != Engine::Postgres {
+            return Ok(());
         }
-        DatabaseConnection::SqlxPostgresPoolConnection(_) => {
-            let pool = db.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle() as u32)
+        let statement = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [channel.into(), payload.into()],
+        );
+        self.write.execute(statement).await?;
+        Ok(())
+    }
+
+    /// With PostgreSQL: listen on `channel` in the background, reconnecting after errors.
+    /// After each (re)connection `on_event(None)` runs (a chance to resynchronise:
+    /// notifications sent meanwhile are lost), then `on_event(Some(payload))` for every
+    /// notification. Listening stops when `on_event` answers `false` (its owner is gone)
+    /// or the pool closes.
+    pub fn listen<F, Fut>(&self, channel: &'static str, on_event: F)
+    where
+        F: Fn(Option<String>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = bool> + Send,
+    {
+        if self.engine != Engine::Postgres {
+            return;
         }
-        _ => (0, 0),
+        let pool = self.read.get_postgres_connection_pool().clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool)
+                    .await
+                {
+                    Ok(l) => l,
+                    Err(e) => {
+                        if pool.is_closed() {
+                            return;
+                        }
+                        tracing::warn!(error = %e, channel, "listener cannot connect; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if listener.listen(channel).await.is_err() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                if !on_event(None).await {
+                    return;
+                }
+                while let Ok(note) = listener.recv().await {
+                    if !on_event(Some(note.payload().to_owned())).await {
+                        return;
+                    }
+                }
+                if pool.is_closed() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Close every connection: the reads first, then the writer (with SQLite the last
+    /// connection to go folds the write-ahead log back into the database file).
+    pub async fn close(&self) -> StoreResult<()> {
+        self.read.clone().close().await?;
+        if self.engine == Engine::Sqlite {
+            self.write.clone().close().await?;
+        }
+        Ok(())
     }
 }
 
@@ -139,74 +407,4 @@ pub async fn backoff(attempt: usize) {
     }
     let ms = rand::random::<u64>() % (1 + 2 * attempt as u64);
     tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-/// Queues this process's record and settings writes on SQLite, which allows one writer at a
-/// time: without it, concurrent writers meet `SQLITE_BUSY` and wait in SQLite's sleeping
-/// busy handler, which shows as a long latency tail. PostgreSQL needs no gate.
-pub struct WriteGate(Option<Arc<tokio::sync::Mutex<()>>>);
-
-impl WriteGate {
-    pub fn for_database(db: &DatabaseConnection) -> Self {
-        Self(matches!(db, DatabaseConnection::SqlxSqlitePoolConnection(_)).then(Default::default))
-    }
-
-    /// The gate itself, for a writer outside the async world (see [`sqlite_direct`]).
-    fn shared(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        self.0.clone()
-    }
-
-    /// Hold the returned guard for the whole write transaction.
-    pub async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.0 {
-            Some(m) => Some(m.lock().await),
-            None => None,
-        }
-    }
-}
-
-/// With PostgreSQL: listen on `channel` in the background, reconnecting after errors. After
-/// each (re)connection `on_event(None)` runs (a chance to resynchronise: notifications sent
-/// meanwhile are lost), then `on_event(Some(payload))` for every notification. Listening
-/// stops when `on_event` answers `false` (its owner is gone) or the pool closes.
-pub fn listen<F, Fut>(db: &DatabaseConnection, channel: &'static str, on_event: F)
-where
-    F: Fn(Option<String>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let DatabaseConnection::SqlxPostgresPoolConnection(_) = db else {
-        return;
-    };
-    let pool = db.get_postgres_connection_pool().clone();
-    tokio::spawn(async move {
-        loop {
-            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await
-            {
-                Ok(l) => l,
-                Err(e) => {
-                    if pool.is_closed() {
-                        return;
-                    }
-                    tracing::warn!(error = %e, channel, "listener cannot connect; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if listener.listen(channel).await.is_err() {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            if !on_event(None).await {
-                return;
-            }
-            while let Ok(note) = listener.recv().await {
-                if !on_event(Some(note.payload().to_owned())).await {
-                    return;
-                }
-            }
-            if pool.is_closed() {
-                return;
-            }
-        }
-    });
 }

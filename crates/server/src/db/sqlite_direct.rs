@@ -12,20 +12,20 @@
 //!   savepoint of its own so a refused one leaves no trace. A caller hears back only after
 //!   the commit.
 //!
-//! The writer holds the process's [`WriteGate`] for each batch, so it takes turns with the
-//! writes that still go through sqlx instead of colliding with them.
+//! The writer takes this process's turn at SQLite's write slot ([`super::Db::shared_turn`])
+//! for each batch, so it takes turns with the writes of [`super::Db::write`] instead of
+//! colliding with them.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use tokio::sync::oneshot;
 
-use super::WriteGate;
-use crate::http::{ApiError, ApiResult};
+use super::{Db, Engine, StoreError, StoreResult};
 
 /// At most this many writes share one transaction.
 const MAX_BATCH: usize = 256;
@@ -50,27 +50,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const CLOSED: &str = "the SQLite connections are closed";
+type Turn = Arc<tokio::sync::Mutex<()>>;
 
 impl SqliteDirect {
-    /// For a `sqlite:` database URL, the direct connections to its file; `None` for others.
-    pub fn for_url(url: &str, gate: &WriteGate) -> anyhow::Result<Option<Self>> {
-        if !url.starts_with("sqlite:") {
+    /// The direct connections to the file of a SQLite [`Db`]; `None` for PostgreSQL.
+    pub fn for_db(db: &Db) -> anyhow::Result<Option<Self>> {
+        if db.engine() != Engine::Sqlite {
             return Ok(None);
         }
-        let options = SqliteConnectOptions::from_str(url)?;
-        Self::open(options.get_filename(), gate).map(Some)
+        let options = SqliteConnectOptions::from_str(db.url())?;
+        Self::open(options.get_filename(), Some(db.shared_turn())).map(Some)
     }
 
     /// Start the writer thread on the database at `path` (which must exist: the sqlx pool
-    /// creates and migrates it first). The thread ends when this is dropped.
-    pub fn open(path: &Path, gate: &WriteGate) -> anyhow::Result<Self> {
+    /// creates and migrates it first), taking `turn` for each batch. The thread ends when
+    /// this is dropped.
+    pub fn open(path: &Path, turn: Option<Turn>) -> anyhow::Result<Self> {
         let conn = connect(path)?;
-        let gate = gate.shared();
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(&conn, &queue, gate.as_deref()))?;
+            .spawn(move || write_loop(&conn, &queue, turn.as_deref()))?;
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(Some(Vec::new())),
@@ -92,10 +92,10 @@ impl SqliteDirect {
     }
 
     /// Run `read` on a read connection, synchronously: keep it to indexed lookups.
-    pub fn read<R>(&self, read: impl FnOnce(&Connection) -> ApiResult<R>) -> ApiResult<R> {
+    pub fn read<R>(&self, read: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
         let idle = match lock(&self.readers).as_mut() {
             Some(idle) => idle.pop(),
-            None => return Err(ApiError::internal(CLOSED)),
+            None => return Err(StoreError::Closed),
         };
         let conn = match idle {
             Some(conn) => conn,
@@ -113,10 +113,11 @@ impl SqliteDirect {
     /// Run `write` in the writer's next transaction and return its outcome once that
     /// transaction has committed. An `Err` from `write` undoes its statements (and only
     /// its own).
-    pub async fn write<R, F>(&self, write: F) -> ApiResult<R>
+    pub async fn write<R, E, F>(&self, write: F) -> Result<R, E>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> ApiResult<R> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, E> + Send + 'static,
     {
         let (reply, outcome) = oneshot::channel();
         let job = Pending {
@@ -129,9 +130,9 @@ impl SqliteDirect {
             None => false,
         };
         if !sent {
-            return Err(ApiError::internal(CLOSED));
+            return Err(StoreError::Closed.into());
         }
-        outcome.await.map_err(|_| ApiError::internal(CLOSED))?
+        outcome.await.map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -140,7 +141,7 @@ pub fn first_row<T: serde::de::DeserializeOwned>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-) -> ApiResult<Option<T>> {
+) -> StoreResult<Option<T>> {
     let mut statement = conn.prepare_cached(sql)?;
     let mut rows = statement.query(params)?;
     match rows.next()? {
@@ -171,16 +172,17 @@ trait Job: Send {
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
 
-struct Pending<R, F> {
+struct Pending<R, E, F> {
     work: Option<F>,
-    outcome: Option<ApiResult<R>>,
-    reply: oneshot::Sender<ApiResult<R>>,
+    outcome: Option<Result<R, E>>,
+    reply: oneshot::Sender<Result<R, E>>,
 }
 
-impl<R, F> Job for Pending<R, F>
+impl<R, E, F> Job for Pending<R, E, F>
 where
     R: Send,
-    F: FnOnce(&Connection) -> ApiResult<R> + Send,
+    E: From<StoreError> + Send,
+    F: FnOnce(&Connection) -> Result<R, E> + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(work) = self.work.take() else {
@@ -195,8 +197,8 @@ where
     fn finish(self: Box<Self>, committed: Result<(), String>) {
         let outcome = match (committed, self.outcome) {
             (Ok(()), Some(outcome)) => outcome,
-            (Err(e), _) => Err(ApiError::internal(format!("database: {e}"))),
-            (Ok(()), None) => Err(ApiError::internal("database: write not run")),
+            (Err(e), _) => Err(StoreError::Batch(e).into()),
+            (Ok(()), None) => Err(StoreError::Batch("the write was not run".into()).into()),
         };
         // The caller may have gone (request cancelled): the write stands regardless.
         let _ = self.reply.send(outcome);
@@ -207,7 +209,7 @@ where
 fn write_loop(
     conn: &Connection,
     jobs: &mpsc::Receiver<Box<dyn Job>>,
-    gate: Option<&tokio::sync::Mutex<()>>,
+    turn: Option<&tokio::sync::Mutex<()>>,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -217,9 +219,9 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let turn = gate.map(tokio::sync::Mutex::blocking_lock);
+        let held = turn.map(tokio::sync::Mutex::blocking_lock);
         let committed = commit_batch(conn, &mut batch);
-        drop(turn);
+        drop(held);
         for job in batch {
             job.finish(committed.clone());
         }
@@ -274,7 +276,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_all_commit_and_a_failed_one_leaves_nothing() {
         let (_dir, path) = database();
-        let direct = Arc::new(SqliteDirect::open(&path, &WriteGate(None)).unwrap());
+        let direct = Arc::new(SqliteDirect::open(&path, None).unwrap());
         let mut tasks = Vec::new();
         for v in 0..200_i64 {
             let direct = direct.clone();
@@ -284,7 +286,7 @@ mod tests {
                         c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
                         if v % 10 == 3 {
                             // Written, then refused: the insert must be undone.
-                            return Err(ApiError::bad_request("refused"));
+                            return Err(StoreError::Batch("refused".into()));
                         }
                         Ok(v)
                     })
@@ -306,9 +308,12 @@ mod tests {
     #[tokio::test]
     async fn after_close_the_writes_stand_and_new_ones_are_refused() {
         let (_dir, path) = database();
-        let direct = SqliteDirect::open(&path, &WriteGate(None)).unwrap();
-        let insert =
-            |v: i64| move |c: &Connection| Ok(c.execute("INSERT INTO t (v) VALUES (?1)", [v])?);
+        let direct = SqliteDirect::open(&path, None).unwrap();
+        let insert = |v: i64| {
+            move |c: &Connection| {
+                Ok::<_, StoreError>(c.execute("INSERT INTO t (v) VALUES (?1)", [v])?)
+            }
+        };
         direct.write(insert(1)).await.unwrap();
         direct.close().await;
         assert!(direct.write(insert(2)).await.is_err());
@@ -323,14 +328,14 @@ mod tests {
     #[tokio::test]
     async fn a_statement_error_fails_only_its_own_write() {
         let (_dir, path) = database();
-        let direct = SqliteDirect::open(&path, &WriteGate(None)).unwrap();
+        let direct = SqliteDirect::open(&path, None).unwrap();
         // A statement error inside a write is that write's error, not the batch's.
         let bad = direct
-            .write(|c| Ok(c.execute("INSERT INTO missing (v) VALUES (1)", [])?))
+            .write(|c| Ok::<_, StoreError>(c.execute("INSERT INTO missing (v) VALUES (1)", [])?))
             .await;
         assert!(bad.is_err());
         let good = direct
-            .write(|c| Ok(c.execute("INSERT INTO t (v) VALUES (7)", [])?))
+            .write(|c| Ok::<_, StoreError>(c.execute("INSERT INTO t (v) VALUES (7)", [])?))
             .await;
         assert_eq!(good.unwrap(), 1);
         assert_eq!(values(&direct), vec![7]);

@@ -1,5 +1,5 @@
-//! Liveness and readiness (spec api.md §4). Readiness probes the database and the blob store
-//! with a timeout and answers 503 when either fails.
+//! Liveness and readiness (spec api.md §4), and the Prometheus metrics. Readiness probes the
+//! database and the blob store with a timeout and answers 503 when either fails.
 
 use std::time::Duration;
 
@@ -8,12 +8,21 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use botmox_proto::{Envelope, ErrorCode};
 use chrono::{DateTime, Utc};
-use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::http::ApiError;
+use crate::http::{ApiError, metrics};
+use crate::state::AppState;
+
+/// The routes of this module, with their OpenAPI description.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(summary))
+}
 
 pub const SERVICE: &str = "botmox";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -61,7 +70,7 @@ pub struct Summary {
 }
 
 async fn check_database(state: &AppState) -> Check {
-    let probe = state.db.execute_unprepared("SELECT 1");
+    let probe = state.db.ping();
     match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
         Ok(Ok(_)) => Check {
             required: true,
@@ -150,13 +159,18 @@ pub async fn summary(State(state): State<AppState>) -> Json<Envelope<Summary>> {
         service: SERVICE,
         version: env!("CARGO_PKG_VERSION"),
         timestamp: Utc::now(),
-        database: if state.config.is_sqlite() {
-            "sqlite"
-        } else {
-            "postgres"
-        },
+        database: state.db.engine().as_str(),
         blob_store: "local",
         database_ready: database.ready,
         blob_store_ready: blob_store.ready,
     }))
+}
+
+/// `GET /metrics` in Prometheus text format, with the database pool's figures.
+pub async fn render_metrics(State(state): State<AppState>) -> String {
+    let (size, idle) = state.db.pool_stats();
+    ::metrics::gauge!("db_pool_connections").set(f64::from(size));
+    ::metrics::gauge!("db_pool_idle_connections").set(f64::from(idle));
+    ::metrics::gauge!("db_pool_max_connections").set(f64::from(state.config.db_max_connections));
+    metrics::handle().render()
 }

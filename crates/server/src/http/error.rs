@@ -96,30 +96,9 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl From<sea_orm::DbErr> for ApiError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        ApiError::internal(format!("database: {err}"))
-    }
-}
-
-impl From<rusqlite::Error> for ApiError {
-    fn from(err: rusqlite::Error) -> Self {
-        ApiError::internal(format!("database: {err}"))
-    }
-}
-
-impl From<serde_rusqlite::Error> for ApiError {
-    fn from(err: serde_rusqlite::Error) -> Self {
-        ApiError::internal(format!("database: {err}"))
-    }
-}
-
-impl From<sea_orm::TransactionError<ApiError>> for ApiError {
-    fn from(err: sea_orm::TransactionError<ApiError>) -> Self {
-        match err {
-            sea_orm::TransactionError::Connection(db) => db.into(),
-            sea_orm::TransactionError::Transaction(api) => api,
-        }
+impl From<crate::db::StoreError> for ApiError {
+    fn from(err: crate::db::StoreError) -> Self {
+        ApiError::internal(err)
     }
 }
 

@@ -3,12 +3,10 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::app::AppState;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -62,13 +60,4 @@ pub async fn track(req: Request, next: Next) -> Response {
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     response
-}
-
-/// `GET /metrics` in Prometheus text format.
-pub async fn render(State(state): State<AppState>) -> String {
-    let (size, idle) = crate::db::pool_stats(&state.db);
-    metrics::gauge!("db_pool_connections").set(f64::from(size));
-    metrics::gauge!("db_pool_idle_connections").set(f64::from(idle));
-    metrics::gauge!("db_pool_max_connections").set(f64::from(state.config.db_max_connections));
-    handle().render()
 }

@@ -9,7 +9,6 @@ pub mod layers;
 pub mod metrics;
 pub mod paging;
 pub mod rate_limit;
-pub mod route_table;
 
 pub use client_addr::ClientAddr;
 pub use error::{ApiError, ApiResult};

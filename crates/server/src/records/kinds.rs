@@ -1,5 +1,6 @@
 //! The record kinds, their field rules and the columns projected from their documents.
 
+pub use botmox_proto::records::BOT_STATUSES;
 use serde_json::{Map, Value};
 
 use crate::schema::{Field, Rule, opt, req};
@@ -16,15 +17,6 @@ pub enum Kind {
     FinanceOperation,
 }
 
-/// Every status a bot can have.
-pub const BOT_STATUSES: &[&str] = &[
-    "offline",
-    "prepare",
-    "leveling",
-    "profession",
-    "farming",
-    "banned",
-];
 const TS: Rule = Rule::Timestamp;
 const NULLABLE_STR: Rule = Rule::Nullable(&Rule::Str(None));
 

@@ -1,16 +1,14 @@
 //! The tenant's storage policy (spec api.md §9.2): secrets always stay local; operational
 //! data may be `local` or `cloud`; sync on or off. Each write replaces the whole policy.
 
-use sea_orm::ActiveValue::Set;
-use sea_orm::EntityTrait;
-use sea_orm::sea_query::OnConflict;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::db::entity::storage_policy::{self, Column, Entity};
+use super::store;
+use crate::db::entity::storage_policy;
 use crate::http::{ApiError, ApiResult};
+use crate::principal::Auth;
 use crate::schema::{Field, Rule, opt, validate};
+use crate::state::AppState;
 
 const SYNC: &[Field] = &[opt("enabled", Rule::Bool)];
 const POLICY: &[Field] = &[
@@ -33,8 +31,7 @@ fn view(m: &storage_policy::Model) -> Value {
 
 /// The policy, or `null` when never set.
 pub async fn get(state: &AppState, auth: &Auth) -> ApiResult<Value> {
-    Ok(Entity::find_by_id(auth.tenant_id.clone())
-        .one(&state.db)
+    Ok(store::policy(state.db.read(), auth.tenant())
         .await?
         .as_ref()
         .map_or(Value::Null, view))
@@ -51,7 +48,7 @@ pub async fn put(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Value>
     };
     let body = validate(POLICY, &body, false)?;
     let model = storage_policy::Model {
-        tenant_id: auth.tenant_id.clone(),
+        tenant_id: auth.tenant().to_string(),
         operational: body
             .get("operational")
             .and_then(Value::as_str)
@@ -63,27 +60,11 @@ pub async fn put(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Value>
             .and_then(Value::as_bool)
             .unwrap_or(false),
         updated_at_ms: chrono::Utc::now().timestamp_millis(),
-        updated_by: Some(auth.uid()),
+        updated_by: Some(auth.caller().to_owned()),
     };
-    let row = storage_policy::ActiveModel {
-        tenant_id: Set(model.tenant_id.clone()),
-        operational: Set(model.operational.clone()),
-        sync_enabled: Set(model.sync_enabled),
-        updated_at_ms: Set(model.updated_at_ms),
-        updated_by: Set(model.updated_by.clone()),
-    };
-    Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(Column::TenantId)
-                .update_columns([
-                    Column::Operational,
-                    Column::SyncEnabled,
-                    Column::UpdatedAtMs,
-                    Column::UpdatedBy,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&state.db)
+    state
+        .db
+        .write(async |txn| store::put_policy(txn, &model).await)
         .await?;
     Ok(view(&model))
 }

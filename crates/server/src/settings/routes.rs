@@ -8,11 +8,31 @@ use axum::response::{IntoResponse, Response};
 use botmox_proto::Envelope;
 use serde_json::{Value, json};
 
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::{policy, service};
-use crate::app::AppState;
 use crate::audit::AuditSlot;
-use crate::auth::Auth;
 use crate::http::{ApiError, ApiJson, ApiPath, ApiResult, answer};
+use crate::principal::Auth;
+use crate::state::AppState;
+
+/// The operations on a path below the root, documented as `{path}`: axum routes them
+/// with a catch-all (`{*path}`), which OpenAPI has no form for.
+#[derive(OpenApi)]
+#[openapi(paths(get_path, put_path, patch_path, reveal))]
+struct PathOperations;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(PathOperations::openapi())
+        .routes(routes!(get_root, put_root, patch_root))
+        .route(
+            "/api/v1/settings/{*path}",
+            get(get_path).put(put_path).patch(patch_path).post(reveal),
+        )
+}
 
 const POLICY_PATH: &str = "storage_policy";
 const REVEAL: &str = "reveal";
@@ -116,7 +136,7 @@ pub async fn reveal(
     path.pop();
     let joined = path.join("/");
     slot.describe_always("secret.reveal", format!("settings:{joined}"));
-    let value = service::reveal(&s, &auth, &path).await?;
+    let value = service::reveal(&s, &auth.admin()?, &path).await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(Envelope::ok(json!({ "path": joined, "value": value }))),

@@ -2,8 +2,8 @@
 //! is checked against the rule found by walking the tree down that path, so deep writes
 //! (`projects/wow/gold_price_usd`) meet the same rules as whole-object writes.
 
-use crate::records::kinds::BOT_STATUSES;
 use crate::schema::{Field, Rule, opt, req};
+use botmox_proto::records::BOT_STATUSES;
 
 const STR: Rule = Rule::Str(Some(2000));
 const TS: Rule = Rule::Timestamp;

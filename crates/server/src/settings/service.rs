@@ -6,13 +6,12 @@ use serde_json::{Map, Value, json};
 
 use super::schema::rule_at;
 use super::store;
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::db::{WRITE_ATTEMPTS, backoff};
+use crate::db::{Db, TenantId, WRITE_ATTEMPTS, backoff, refs};
 use crate::http::{ApiError, ApiResult};
-use crate::records;
+use crate::principal::{Admin, Auth};
 use crate::schema::{Rule, check};
 use crate::sealed::{Sealer, at_path, mask_tree};
+use crate::state::AppState;
 
 const MAX_PATH: usize = 512;
 /// Days before expiry that licences and subscriptions are flagged, when `alerts.warning_days`
@@ -41,13 +40,13 @@ pub fn parse_path(raw: &str) -> ApiResult<Vec<String>> {
 }
 
 /// Where sealed values of a tenant's settings are bound.
-fn place(tenant: &str) -> String {
+fn place(tenant: &TenantId) -> String {
     format!("{tenant}/settings")
 }
 
 /// The stored tree (credentials sealed) and its version.
-async fn load(state: &AppState, tenant: &str) -> ApiResult<(Value, i64)> {
-    Ok(match store::load(&state.db, tenant).await? {
+async fn load(db: &Db, tenant: &TenantId) -> ApiResult<(Value, i64)> {
+    Ok(match store::load(db.read(), tenant).await? {
         Some(row) => (
             serde_json::from_str(&row.data).unwrap_or_else(|_| json!({})),
             row.version,
@@ -58,7 +57,7 @@ async fn load(state: &AppState, tenant: &str) -> ApiResult<(Value, i64)> {
 
 /// The value at `path` for reads: credentials masked, `null` when missing.
 pub async fn read(state: &AppState, auth: &Auth, path: &[String]) -> ApiResult<Value> {
-    let (tree, _) = load(state, &auth.tenant_id).await?;
+    let (tree, _) = load(&state.db, auth.tenant()).await?;
     let mut value = at_path(&tree, &path.join("/"))
         .cloned()
         .unwrap_or(Value::Null);
@@ -67,8 +66,8 @@ pub async fn read(state: &AppState, auth: &Auth, path: &[String]) -> ApiResult<V
 }
 
 /// The whole tree for in-process readers (pages, checks), credentials masked.
-pub async fn tree(state: &AppState, tenant: &str) -> ApiResult<Value> {
-    let (mut tree, _) = load(state, tenant).await?;
+pub async fn tree(db: &Db, tenant: &TenantId) -> ApiResult<Value> {
+    let (mut tree, _) = load(db, tenant).await?;
     mask_tree(&mut tree);
     Ok(tree)
 }
@@ -162,7 +161,7 @@ pub async fn write(
     };
     for attempt in 0..WRITE_ATTEMPTS {
         backoff(attempt).await;
-        let (mut tree, version) = load(state, &auth.tenant_id).await?;
+        let (mut tree, version) = load(&state.db, auth.tenant()).await?;
         let previous = tree.clone();
         let value = merged(at_path(&tree, &path.join("/")), body.clone());
         let value = if value.is_null() {
@@ -173,16 +172,17 @@ pub async fn write(
         put(&mut tree, path, value);
         state
             .sealer
-            .seal_tree(&place(&auth.tenant_id), &mut tree, Some(&previous));
+            .seal_tree(&place(auth.tenant()), &mut tree, Some(&previous));
         let kept = project_ids(&tree);
         for gone in project_ids(&previous).iter().filter(|p| !kept.contains(p)) {
-            refuse_if_used(state, &auth.tenant_id, gone).await?;
+            refuse_if_used(&state.db, auth.tenant(), gone).await?;
         }
         let now = chrono::Utc::now().timestamp_millis();
-        let saved = {
-            let _gate = state.writes.enter().await;
-            store::save(&state.db, &auth.tenant_id, tree.to_string(), version, now).await?
-        };
+        let data = tree.to_string();
+        let saved = state
+            .db
+            .write(async |txn| store::save(txn, auth.tenant(), data, version, now).await)
+            .await?;
         if saved {
             mask_tree(&mut tree);
             return Ok(tree);
@@ -194,8 +194,8 @@ pub async fn write(
     ))
 }
 
-async fn refuse_if_used(state: &AppState, tenant: &str, project: &str) -> ApiResult<()> {
-    let used = records::store::count_by_project(&state.db, tenant, project).await?;
+async fn refuse_if_used(db: &Db, tenant: &TenantId, project: &str) -> ApiResult<()> {
+    let used = refs::records_by_project(db, tenant, project).await?;
     if used.is_empty() {
         return Ok(());
     }
@@ -208,12 +208,15 @@ async fn refuse_if_used(state: &AppState, tenant: &str, project: &str) -> ApiRes
         ErrorCode::InUse,
         format!("Project '{project}' is used by {summary}; move or delete them first"),
     )
-    .with_details(json!({ "project_id": project, "references": used.into_iter().collect::<Map<String, Value>>() })))
+    .with_details(json!({
+        "project_id": project,
+        "references": used.into_iter().map(|(k, n)| (k, Value::from(n))).collect::<Map<String, Value>>(),
+    })))
 }
 
 /// Whether the tenant defines project `id`.
-pub async fn project_exists(state: &AppState, tenant: &str, id: &str) -> ApiResult<bool> {
-    let (tree, _) = load(state, tenant).await?;
+pub async fn project_exists(db: &Db, tenant: &TenantId, id: &str) -> ApiResult<bool> {
+    let (tree, _) = load(db, tenant).await?;
     Ok(tree
         .get("projects")
         .and_then(|p| p.get(id))
@@ -246,9 +249,8 @@ pub fn projects(tree: &Value) -> Vec<(String, String)> {
 }
 
 /// The plaintext of the credential at `path`: admins only (settings belong to the tenant).
-pub async fn reveal(state: &AppState, auth: &Auth, path: &[String]) -> ApiResult<String> {
-    auth.require_admin()?;
-    let (tree, _) = load(state, &auth.tenant_id).await?;
+pub async fn reveal(state: &AppState, admin: &Admin, path: &[String]) -> ApiResult<String> {
+    let (tree, _) = load(&state.db, admin.tenant()).await?;
     let joined = path.join("/");
     let sealed = at_path(&tree, &joined)
         .and_then(Value::as_str)
@@ -256,7 +258,7 @@ pub async fn reveal(state: &AppState, auth: &Auth, path: &[String]) -> ApiResult
         .ok_or_else(|| ApiError::not_found("Credential"))?;
     state
         .sealer
-        .open(&format!("{}/{joined}", place(&auth.tenant_id)), sealed)
+        .open(&format!("{}/{joined}", place(admin.tenant())), sealed)
         .ok_or_else(|| ApiError::internal("a sealed setting does not open with this server key"))
 }
 

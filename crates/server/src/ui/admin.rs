@@ -3,32 +3,25 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use botmox_proto::auth::{
-    ApiTokenView, AuditEntry, CreateApiTokenRequest, PatchUserRequest, Role, UserView,
+    ApiTokenView, AuditEntry, CreateApiTokenRequest, CreateUserRequest, PatchUserRequest, Role,
+    UserView,
 };
 use serde::Deserialize;
 
-use super::pages::{EmptyForm, error_page};
-use super::session::{CsrfForm, UiUser};
+use super::pages::{EmptyForm, PageResult, error_page};
+use super::session::{CsrfForm, UiAdmin};
 use super::{Layout, render};
-use crate::app::AppState;
 use crate::audit::AuditSlot;
-use crate::auth::Auth;
 use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::principal::Admin;
+use crate::state::AppState;
 use crate::{api_tokens, audit, users};
 
 const ROLES: [&str; 3] = ["user", "infra", "admin"];
 const RESULTS: [&str; 3] = ["ok", "denied", "error"];
 const TABLE_LIMIT: u64 = 200;
-
-fn forbidden() -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Not allowed",
-        "Only admins of this tenant can open this page.",
-    )
-}
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -51,33 +44,21 @@ struct Feedback {
 
 async fn users_response(
     state: &AppState,
-    auth: &Auth,
+    admin: &Admin,
     headers: &HeaderMap,
     feedback: Feedback,
-) -> Response {
-    if auth.require_admin().is_err() {
-        return forbidden();
-    }
+) -> PageResult {
     let (layout, csrf) = Layout::new(
         state,
-        auth,
+        admin,
         headers,
         "/admin/users",
         "users",
         &[("Administration", None), ("Users & API tokens", None)],
     )
     .await;
-    let loaded = async {
-        let (users, _) =
-            users::store::list_users(&state.db, &auth.tenant_id, 1, TABLE_LIMIT).await?;
-        let (tokens, _) =
-            api_tokens::store::list(&state.db, &auth.tenant_id, 1, TABLE_LIMIT).await?;
-        Ok::<_, sea_orm::DbErr>((users, tokens))
-    };
-    let (users, tokens) = match loaded.await {
-        Ok(v) => v,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let (users, _) = users::service::list(&state.db, admin, 1, TABLE_LIMIT).await?;
+    let (tokens, _) = api_tokens::service::list(&state.db, admin, 1, TABLE_LIMIT).await?;
     let page = UsersPage {
         layout,
         users: users.into_iter().map(users::service::view).collect(),
@@ -87,7 +68,7 @@ async fn users_response(
         error: feedback.error,
         new_token: feedback.new_token,
     };
-    csrf.attach((feedback.status, render(&page)).into_response())
+    Ok(csrf.attach((feedback.status, render(&page)).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -109,14 +90,14 @@ fn notice_text(key: &str) -> Option<String> {
 
 pub async fn users_page(
     State(state): State<AppState>,
-    UiUser(auth): UiUser,
+    UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<NoticeQuery>,
-) -> Response {
+) -> PageResult {
     let notice = q.notice.as_deref().and_then(notice_text);
     users_response(
         &state,
-        &auth,
+        &admin,
         &headers,
         Feedback {
             status: StatusCode::OK,
@@ -128,10 +109,11 @@ pub async fn users_page(
     .await
 }
 
-async fn failed(state: &AppState, auth: &Auth, headers: &HeaderMap, e: ApiError) -> Response {
+/// The page again, showing why the form was refused.
+async fn failed(state: &AppState, admin: &Admin, headers: &HeaderMap, e: ApiError) -> PageResult {
     users_response(
         state,
-        auth,
+        admin,
         headers,
         Feedback {
             status: e.status(),
@@ -152,14 +134,11 @@ pub struct CreateUserForm {
 
 pub async fn create_user(
     State(state): State<AppState>,
-    UiUser(auth): UiUser,
+    UiAdmin(admin): UiAdmin,
     audit: AuditSlot,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<CreateUserForm>,
-) -> Response {
-    if auth.require_admin().is_err() {
-        return forbidden();
-    }
+) -> PageResult {
     audit.describe(
         "user.create",
         format!("email:{}", form.email.trim().to_lowercase()),
@@ -169,21 +148,19 @@ pub async fn create_user(
             .role
             .parse()
             .map_err(|e: String| ApiError::field("role", e))?;
-        users::service::create_user(
-            &state.db,
-            &auth.tenant_id,
-            &form.email,
-            &form.password,
+        let request = CreateUserRequest {
+            email: form.email,
+            password: form.password,
             role,
-        )
-        .await
+        };
+        users::service::create(&state.db, &admin, &request).await
     };
     match result.await {
         Ok(user) => {
             audit.describe("user.create", format!("user:{}", user.id));
-            Redirect::to("/admin/users?notice=user-created").into_response()
+            Ok(Redirect::to("/admin/users?notice=user-created").into_response())
         }
-        Err(e) => failed(&state, &auth, &headers, e).await,
+        Err(e) => failed(&state, &admin, &headers, e).await,
     }
 }
 
@@ -196,15 +173,12 @@ pub struct UpdateUserForm {
 
 pub async fn update_user(
     State(state): State<AppState>,
-    UiUser(auth): UiUser,
+    UiAdmin(admin): UiAdmin,
     audit: AuditSlot,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     CsrfForm(form): CsrfForm<UpdateUserForm>,
-) -> Response {
-    if auth.require_admin().is_err() {
-        return forbidden();
-    }
+) -> PageResult {
     audit.describe("user.update", format!("user:{id}"));
     let result = async {
         let role = form
@@ -219,7 +193,7 @@ pub async fn update_user(
         };
         users::service::patch_user(
             &state,
-            &auth.tenant_id,
+            &admin,
             &id,
             PatchUserRequest {
                 role,
@@ -230,11 +204,13 @@ pub async fn update_user(
         .await
     };
     match result.await {
-        Ok(_) => Redirect::to("/admin/users?notice=user-updated").into_response(),
-        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => {
-            error_page(StatusCode::NOT_FOUND, "Not found", "There is no such user.")
-        }
-        Err(e) => failed(&state, &auth, &headers, e).await,
+        Ok(_) => Ok(Redirect::to("/admin/users?notice=user-updated").into_response()),
+        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such user.",
+        )),
+        Err(e) => failed(&state, &admin, &headers, e).await,
     }
 }
 
@@ -248,14 +224,11 @@ pub struct CreateTokenForm {
 /// Creating a token renders the page directly with the secret, so it never travels in a URL.
 pub async fn create_token(
     State(state): State<AppState>,
-    UiUser(auth): UiUser,
+    UiAdmin(admin): UiAdmin,
     audit: AuditSlot,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<CreateTokenForm>,
-) -> Response {
-    if auth.require_admin().is_err() {
-        return forbidden();
-    }
+) -> PageResult {
     audit.describe("token.create", format!("name:{}", form.name.trim()));
     let result = async {
         let role: Role = form
@@ -281,7 +254,7 @@ pub async fn create_token(
         };
         api_tokens::service::create(
             &state.db,
-            &auth,
+            &admin,
             CreateApiTokenRequest {
                 name: form.name,
                 role,
@@ -299,32 +272,29 @@ pub async fn create_token(
                 error: None,
                 new_token: Some(created.token),
             };
-            users_response(&state, &auth, &headers, feedback).await
+            users_response(&state, &admin, &headers, feedback).await
         }
-        Err(e) => failed(&state, &auth, &headers, e).await,
+        Err(e) => failed(&state, &admin, &headers, e).await,
     }
 }
 
 pub async fn revoke_token(
     State(state): State<AppState>,
-    UiUser(auth): UiUser,
+    UiAdmin(admin): UiAdmin,
     audit: AuditSlot,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
-) -> Response {
-    if auth.require_admin().is_err() {
-        return forbidden();
-    }
+) -> PageResult {
     audit.describe("token.revoke", format!("token:{id}"));
-    match api_tokens::service::revoke(&state, &auth.tenant_id, &id).await {
-        Ok(_) => Redirect::to("/admin/users?notice=token-revoked").into_response(),
-        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => error_page(
+    match api_tokens::service::revoke(&state, &admin, &id).await {
+        Ok(_) => Ok(Redirect::to("/admin/users?notice=token-revoked").into_response()),
+        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Ok(error_page(
             StatusCode::NOT_FOUND,
             "Not found",
             "There is no such token.",
-        ),
-        Err(e) => failed(&state, &auth, &headers, e).await,
+        )),
+        Err(e) => failed(&state, &admin, &headers, e).await,
     }
 }
 
@@ -346,24 +316,15 @@ struct AuditPage {
 
 pub async fn audit_page(
     State(state): State<AppState>,
-    UiUser(auth): UiUser,
+    UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<audit::routes::AuditQuery>,
-) -> Response {
-    if auth.require_admin().is_err() {
-        return forbidden();
-    }
+) -> PageResult {
     let limit = 50;
-    let page = q.page.unwrap_or(1).max(1);
-    let filter = match q.filter() {
-        Ok(f) => f,
-        Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid filter", &e.message),
-    };
+    let page = q.page.unwrap_or(1).clamp(1, crate::http::paging::MAX_PAGE);
+    let filter = q.filter()?;
     let (entries, total) =
-        match audit::store::list(&state.db, &auth.tenant_id, &filter, page, limit).await {
-            Ok(v) => v,
-            Err(e) => return ApiError::from(e).into_response(),
-        };
+        audit::store::list(&state.db, admin.tenant(), &filter, page, limit).await?;
     let pages = total.div_ceil(limit).max(1);
     let link = |p: u64| {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
@@ -381,7 +342,7 @@ pub async fn audit_page(
     };
     let (layout, csrf) = Layout::new(
         &state,
-        &auth,
+        &admin,
         &headers,
         "/admin/audit",
         "audit",
@@ -401,5 +362,5 @@ pub async fn audit_page(
         prev: (page > 1).then(|| link(page - 1)),
         next: (page < pages).then(|| link(page + 1)),
     };
-    csrf.attach(render(&view))
+    Ok(csrf.attach(render(&view)))
 }

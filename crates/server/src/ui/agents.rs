@@ -13,10 +13,11 @@ use super::pages::EmptyForm;
 use super::records::failure;
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
-use crate::agents::service::{self, AgentView};
-use crate::app::AppState;
-use crate::auth::Auth;
+use crate::agents::service;
+use crate::db::entity::agent::AgentView;
 use crate::http::{ApiPath, ApiQuery};
+use crate::principal::Auth;
+use crate::state::AppState;
 
 /// A pairing just created: shown once.
 struct NewPairing {

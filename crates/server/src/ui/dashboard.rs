@@ -4,13 +4,13 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 
 use super::charts::BarChart;
+use super::pages::PageResult;
 use super::session::UiUser;
 use super::{Layout, render};
-use crate::app::AppState;
-use crate::records::overview::{self, Overview, ResourceCounts};
+use crate::records::overview::service::{self as overview, Overview, ResourceCounts};
+use crate::state::AppState;
 
 struct ResourceCard {
     title: &'static str,
@@ -47,7 +47,7 @@ pub async fn overview(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let (layout, csrf) = Layout::new(
         &state,
         &auth,
@@ -57,10 +57,7 @@ pub async fn overview(
         &[("Overview", None)],
     )
     .await;
-    let mut o = match overview::overview(&state, &auth).await {
-        Ok(o) => o,
-        Err(e) => return e.into_response(),
-    };
+    let mut o = overview::overview(&state, &auth).await?;
     let bars = o
         .bots_by_status
         .iter()
@@ -79,11 +76,11 @@ pub async fn overview(
         card("Proxies", "proxies", &mut o.proxies),
         card("Subscriptions", "subscriptions", &mut o.subscriptions),
     ];
-    csrf.attach(render(&OverviewPage {
+    Ok(csrf.attach(render(&OverviewPage {
         layout,
-        tenant: auth.tenant_id.clone(),
+        tenant: auth.tenant().to_string(),
         o,
         resources,
         bots_chart,
-    }))
+    })))
 }

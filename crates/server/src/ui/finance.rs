@@ -15,16 +15,16 @@ use super::pages::EmptyForm;
 use super::records::form::{day_ms, iso_day};
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
-use crate::app::AppState;
-use crate::auth::Auth;
 use crate::http::{ApiError, ApiPath, ApiQuery};
-use crate::records::finance::{self, Period, Summary, SummaryParams};
+use crate::principal::Auth;
+use crate::records::documents::service;
+use crate::records::documents::store::{ListQuery, SortKey};
+use crate::records::finance::service::{self as finance, Period, Summary, SummaryParams};
 use crate::records::kinds::Kind;
-use crate::records::service;
-use crate::records::store::{ListQuery, SortKey};
 use crate::settings;
+use crate::state::AppState;
 
-const DAY_MS: i64 = 86_400_000;
+use crate::clock::DAY_MS;
 const ROWS: u64 = 50;
 const CATEGORIES: [&str; 6] = [
     "sale",
@@ -173,8 +173,8 @@ async fn page(
         project_id: project.clone(),
     };
     let loaded = async {
-        let summary = finance::summary(state, auth, params).await?;
-        let tree = settings::service::tree(state, &auth.tenant_id).await?;
+        let summary = finance::summary(&state.db, auth, params).await?;
+        let tree = settings::service::tree(&state.db, auth.tenant()).await?;
         let list = ListQuery {
             project_id: project.clone(),
             from: Some(from_ms),

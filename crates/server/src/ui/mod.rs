@@ -20,8 +20,8 @@ use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::app::AppState;
-use crate::auth::Auth;
+use crate::principal::Auth;
+use crate::state::AppState;
 use session::CsrfToken;
 
 pub fn router() -> Router<AppState> {
@@ -120,12 +120,12 @@ impl Layout {
             crumbs,
             active,
             email: auth.email.clone().unwrap_or_default(),
-            role: auth.role.to_string(),
-            is_admin: auth.role == botmox_proto::auth::Role::Admin,
+            role: auth.role().to_string(),
+            is_admin: auth.is_admin(),
             csrf: csrf.token.clone(),
             theme: session::theme(headers),
             path: path.to_owned(),
-            projects: match crate::settings::service::tree(state, &auth.tenant_id).await {
+            projects: match crate::settings::service::tree(&state.db, auth.tenant()).await {
                 Ok(tree) => crate::settings::service::projects(&tree),
                 Err(e) => {
                     tracing::warn!(error = %e.message, "navigation without projects");

@@ -10,11 +10,11 @@ use serde_json::Value;
 use super::records::failure;
 use super::session::UiUser;
 use super::{Layout, render};
-use crate::app::AppState;
 use crate::http::{ApiError, ApiPath};
+use crate::records::documents::store;
 use crate::records::kinds::{BOT_STATUSES, Kind};
-use crate::records::store;
 use crate::settings;
+use crate::state::AppState;
 
 const FACTS: [(&str, &str); 6] = [
     ("game", "Game"),
@@ -42,7 +42,7 @@ pub async fn project_page(
     ApiPath(id): ApiPath<String>,
 ) -> Response {
     let loaded = async {
-        let tree = settings::service::tree(&state, &auth.tenant_id).await?;
+        let tree = settings::service::tree(&state.db, auth.tenant()).await?;
         let project = tree
             .get("projects")
             .and_then(|p| p.get(&id))
@@ -50,7 +50,7 @@ pub async fn project_page(
             .cloned()
             .ok_or_else(|| ApiError::not_found("Project"))?;
         let counts =
-            store::count_by_status(&state.db, &auth.tenant_id, Kind::Bot, Some(&id)).await?;
+            store::count_by_status(state.db.read(), auth.tenant(), Kind::Bot, Some(&id)).await?;
         Ok::<_, ApiError>((project, counts))
     };
     let (project, counts) = match loaded.await {

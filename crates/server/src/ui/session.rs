@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::audit::AuditSlot;
-use crate::auth::Auth;
-use crate::auth::keys::random_secret;
+use crate::keys::random_secret;
+use crate::principal::{Admin, Auth};
+use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "botmox_session";
 pub const CSRF_COOKIE: &str = "botmox_csrf";
@@ -177,6 +177,27 @@ impl FromRequestParts<AppState> for UiUser {
             slot.set_principal(&auth);
         }
         Ok(Self(auth))
+    }
+}
+
+/// A signed-in UI user who is an admin of the tenant; anyone else signed in sees a 403 page.
+pub struct UiAdmin(pub Admin);
+
+impl FromRequestParts<AppState> for UiAdmin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let UiUser(auth) = UiUser::from_request_parts(parts, state).await?;
+        auth.admin().map(Self).map_err(|_| {
+            super::pages::error_page(
+                axum::http::StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Only admins of this tenant can open this page.",
+            )
+        })
     }
 }
 

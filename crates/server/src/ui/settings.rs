@@ -15,12 +15,12 @@ use super::pages::EmptyForm;
 use super::records::form::insert_nested;
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
-use crate::app::AppState;
 use crate::audit::AuditSlot;
-use crate::auth::Auth;
 use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::principal::Auth;
 use crate::sealed::{MASK, at_path};
 use crate::settings::{policy, service};
+use crate::state::AppState;
 
 #[derive(Clone, Copy)]
 pub enum Input {
@@ -269,7 +269,7 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
     .await;
     let loaded = async {
         Ok::<_, ApiError>((
-            service::tree(state, &auth.tenant_id).await?,
+            service::tree(&state.db, auth.tenant()).await?,
             policy::get(state, auth).await?,
         ))
     };
@@ -476,7 +476,7 @@ pub async fn reveal(
     let result = async {
         let path = service::parse_path(&form.path)?;
         slot.describe_always("secret.reveal", format!("settings:{}", path.join("/")));
-        service::reveal(&state, &auth, &path).await
+        service::reveal(&state, &auth.admin()?, &path).await
     };
     match result.await {
         Ok(value) => {

@@ -14,9 +14,9 @@ use super::records::failure;
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
 use crate::agents;
-use crate::app::AppState;
 use crate::http::{ApiPath, ApiQuery};
-use crate::vm_ops::{events, service};
+use crate::state::AppState;
+use crate::vm_ops::{service, stream};
 
 const STATUSES: [&str; 7] = [
     "queued",
@@ -106,7 +106,7 @@ pub async fn page(
     let rows = commands
         .iter()
         .map(|c| {
-            let v = service::view(c);
+            let v = c.view();
             Row {
                 agent: name_of(&c.agent_id),
                 command_type: c.command_type.clone(),
@@ -162,9 +162,9 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Response {
     let live = async {
-        let after = events::resume_after(&headers, None)?;
-        let filter = events::Filter::for_caller(&auth, None, None);
-        Ok::<_, crate::http::ApiError>(events::stream(state, filter, after).await?)
+        let after = stream::resume_after(&headers, None)?;
+        let filter = stream::Filter::for_caller(&auth, None, None);
+        Ok::<_, crate::http::ApiError>(stream::stream(state, filter, after).await?)
     };
     match live.await {
         Ok(stream) => stream.into_response(),

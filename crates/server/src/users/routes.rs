@@ -6,23 +6,32 @@ use axum::http::StatusCode;
 use botmox_proto::auth::{CreateUserRequest, PatchUserRequest, UserView};
 use botmox_proto::{Envelope, PageMeta};
 
-use super::{service, store};
-use crate::app::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::service;
 use crate::audit::AuditSlot;
-use crate::auth::principal::Admin;
 use crate::http::paging::Paging;
-use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::principal::Admin;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get, patch))
+}
 
 /// Members of the caller's tenant.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(Paging), security(("bearer" = [])),
     responses((status = 200, body = Envelope<Vec<UserView>>), (status = 403)))]
 pub async fn list(
     State(state): State<AppState>,
-    Admin(auth): Admin,
+    admin: Admin,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> ApiResult<Json<Envelope<Vec<UserView>>>> {
     let (page, limit) = paging.resolve()?;
-    let (rows, total) = store::list_users(&state.db, &auth.tenant_id, page, limit).await?;
+    let (rows, total) = service::list(&state.db, &admin, page, limit).await?;
     Ok(Json(Envelope::page(
         rows.into_iter().map(service::view).collect(),
         PageMeta { total, page, limit },
@@ -34,7 +43,7 @@ pub async fn list(
     responses((status = 201, body = Envelope<UserView>), (status = 400), (status = 409, description = "ALREADY_EXISTS")))]
 pub async fn create(
     State(state): State<AppState>,
-    Admin(auth): Admin,
+    admin: Admin,
     audit: AuditSlot,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<Envelope<UserView>>)> {
@@ -42,14 +51,7 @@ pub async fn create(
         "user.create",
         format!("email:{}", body.email.trim().to_lowercase()),
     );
-    let user = service::create_user(
-        &state.db,
-        &auth.tenant_id,
-        &body.email,
-        &body.password,
-        body.role,
-    )
-    .await?;
+    let user = service::create(&state.db, &admin, &body).await?;
     audit.describe("user.create", format!("user:{}", user.id));
     Ok((StatusCode::CREATED, Json(Envelope::ok(service::view(user)))))
 }
@@ -59,12 +61,10 @@ pub async fn create(
     responses((status = 200, body = Envelope<UserView>), (status = 404)))]
 pub async fn get(
     State(state): State<AppState>,
-    Admin(auth): Admin,
+    admin: Admin,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Envelope<UserView>>> {
-    let user = store::get_user(&state.db, &auth.tenant_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
+    let user = service::get(&state.db, &admin, &id).await?;
     Ok(Json(Envelope::ok(service::view(user))))
 }
 
@@ -74,12 +74,12 @@ pub async fn get(
     responses((status = 200, body = Envelope<UserView>), (status = 404), (status = 409, description = "LAST_ADMIN")))]
 pub async fn patch(
     State(state): State<AppState>,
-    Admin(auth): Admin,
+    admin: Admin,
     audit: AuditSlot,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchUserRequest>,
 ) -> ApiResult<Json<Envelope<UserView>>> {
     audit.describe("user.update", format!("user:{id}"));
-    let user = service::patch_user(&state, &auth.tenant_id, &id, body).await?;
+    let user = service::patch_user(&state, &admin, &id, body).await?;
     Ok(Json(Envelope::ok(service::view(user))))
 }

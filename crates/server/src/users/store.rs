@@ -2,48 +2,60 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use crate::db::entity::{tenant, user};
+use crate::db::{StoreResult, TenantId};
 
 pub async fn find_tenant<C: ConnectionTrait>(
     db: &C,
-    id: &str,
-) -> Result<Option<tenant::Model>, DbErr> {
-    tenant::Entity::find_by_id(id).one(db).await
+    id: &TenantId,
+) -> StoreResult<Option<tenant::Model>> {
+    Ok(tenant::Entity::find_by_id(id.as_str()).one(db).await?)
 }
 
-pub async fn insert_tenant<C: ConnectionTrait>(db: &C, id: &str) -> Result<tenant::Model, DbErr> {
-    tenant::ActiveModel {
-        id: Set(id.into()),
-        name: Set(id.into()),
+/// Read the tenant's row and hold it until the transaction ends: changes to the tenant's
+/// admins queue behind each other instead of both passing the last-admin check. (SQLite
+/// has one writer at a time already; PostgreSQL takes `FOR UPDATE`.)
+pub async fn lock_tenant<C: ConnectionTrait>(db: &C, id: &TenantId) -> StoreResult<()> {
+    tenant::Entity::find_by_id(id.as_str())
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_tenant<C: ConnectionTrait>(
+    db: &C,
+    id: &TenantId,
+) -> StoreResult<tenant::Model> {
+    Ok(tenant::ActiveModel {
+        id: Set(id.as_str().into()),
+        name: Set(id.as_str().into()),
         created_at: Set(Utc::now()),
     }
     .insert(db)
-    .await
+    .await?)
 }
 
-pub async fn count_users<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
-    user::Entity::find().count(db).await
+pub async fn count_users<C: ConnectionTrait>(db: &C) -> StoreResult<u64> {
+    Ok(user::Entity::find().count(db).await?)
 }
 
 pub struct NewUser<'a> {
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub email: &'a str,
     pub password_hash: String,
     pub role: &'a str,
 }
 
-pub async fn insert_user<C: ConnectionTrait>(
-    db: &C,
-    new: NewUser<'_>,
-) -> Result<user::Model, DbErr> {
+pub async fn insert_user<C: ConnectionTrait>(db: &C, new: NewUser<'_>) -> StoreResult<user::Model> {
     let now = Utc::now();
-    user::ActiveModel {
+    Ok(user::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
-        tenant_id: Set(new.tenant_id.into()),
+        tenant_id: Set(new.tenant_id.as_str().into()),
         email: Set(new.email.into()),
         password_hash: Set(Some(new.password_hash)),
         role: Set(new.role.into()),
@@ -52,17 +64,17 @@ pub async fn insert_user<C: ConnectionTrait>(
         updated_at: Set(now),
     }
     .insert(db)
-    .await
+    .await?)
 }
 
 pub async fn list_users<C: ConnectionTrait>(
     db: &C,
-    tenant_id: &str,
+    tenant: &TenantId,
     page: u64,
     limit: u64,
-) -> Result<(Vec<user::Model>, u64), DbErr> {
+) -> StoreResult<(Vec<user::Model>, u64)> {
     let paginator = user::Entity::find()
-        .filter(user::Column::TenantId.eq(tenant_id))
+        .filter(user::Column::TenantId.eq(tenant.as_str()))
         .order_by_asc(user::Column::Email)
         .paginate(db, limit);
     let total = paginator.num_items().await?;
@@ -71,31 +83,31 @@ pub async fn list_users<C: ConnectionTrait>(
 
 pub async fn get_user<C: ConnectionTrait>(
     db: &C,
-    tenant_id: &str,
+    tenant: &TenantId,
     id: &str,
-) -> Result<Option<user::Model>, DbErr> {
-    user::Entity::find_by_id(id)
-        .filter(user::Column::TenantId.eq(tenant_id))
+) -> StoreResult<Option<user::Model>> {
+    Ok(user::Entity::find_by_id(id)
+        .filter(user::Column::TenantId.eq(tenant.as_str()))
         .one(db)
-        .await
+        .await?)
 }
 
 /// Enabled admins of a tenant.
 pub async fn count_active_admins<C: ConnectionTrait>(
     db: &C,
-    tenant_id: &str,
-) -> Result<u64, DbErr> {
-    user::Entity::find()
-        .filter(user::Column::TenantId.eq(tenant_id))
+    tenant: &TenantId,
+) -> StoreResult<u64> {
+    Ok(user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant.as_str()))
         .filter(user::Column::Role.eq("admin"))
         .filter(user::Column::Disabled.eq(false))
         .count(db)
-        .await
+        .await?)
 }
 
 pub async fn update_user<C: ConnectionTrait>(
     db: &C,
     model: user::ActiveModel,
-) -> Result<user::Model, DbErr> {
-    model.update(db).await
+) -> StoreResult<user::Model> {
+    Ok(model.update(db).await?)
 }

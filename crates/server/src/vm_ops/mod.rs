@@ -1,47 +1,12 @@
-//! The VM command bus (spec api.md §14): humans dispatch commands to their agents; an agent
-//! long-polls for its next command, which it claims atomically (each claim has its own
-//! `claim_id`, so two polls never get the same command), then reports progress and result
-//! with that claim id. A waiting poll sleeps on a per-agent wake-up, not a polling loop,
-//! and is woken by a dispatch to its agent or by the agent's revocation.
+//! The VM command bus's surface (spec api.md §14): humans dispatch commands to their agents;
+//! an agent long-polls for its next command, which it claims atomically (each claim has its
+//! own `claim_id`, so two polls never get the same command), then reports progress and
+//! result with that claim id. A waiting poll sleeps on a per-agent wake-up, not a polling
+//! loop, and is woken by a dispatch to its agent or by the agent's revocation. The storage
+//! and event plumbing sit below, in `crate::bus`.
 
-pub mod events;
 pub mod routes;
 pub mod service;
-mod store;
+pub mod store;
+pub mod stream;
 pub mod sweeper;
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::Notify;
-
-/// One wake-up per agent with polls waiting; an entry lives while a poll holds it.
-#[derive(Default)]
-pub struct Wakers(Mutex<HashMap<String, Arc<Notify>>>);
-
-impl Wakers {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The wake-up a poll of this agent waits on; give it back with [`Wakers::release`].
-    pub fn for_agent(&self, agent_id: &str) -> Arc<Notify> {
-        self.map().entry(agent_id.to_owned()).or_default().clone()
-    }
-
-    /// A poll is done with `wake`: the entry goes when no other poll holds it.
-    pub fn release(&self, agent_id: &str, wake: Arc<Notify>) {
-        let mut map = self.map();
-        drop(wake);
-        if map.get(agent_id).is_some_and(|n| Arc::strong_count(n) == 1) {
-            map.remove(agent_id);
-        }
-    }
-
-    /// Wake every poll of this agent waiting right now.
-    pub fn wake(&self, agent_id: &str) {
-        if let Some(n) = self.map().get(agent_id) {
-            n.notify_waiters();
-        }
-    }
-}

@@ -9,16 +9,29 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::events::Filter;
-use super::service::{self, CommandView};
+use super::service;
+use super::stream::{self, Filter};
 use crate::agents;
 use crate::agents::principal::{AgentAuth, TOKEN_PREFIX};
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::auth::principal::bearer;
+use crate::auth::extract::bearer;
 use crate::db::entity::agent;
+use crate::db::entity::agent_command::CommandView;
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, answer};
+use crate::principal::Auth;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(dispatch, list))
+        .routes(routes!(dispatch_proxmox))
+        .routes(routes!(next))
+        .routes(routes!(events))
+        .routes(routes!(get, report))
+        .routes(routes!(cancel))
+}
 
 /// Queue a command for an agent (`{agent_id, command_type, payload?, expires_in_seconds? 10..3600,
 /// queue_if_offline?}`); 409 `AGENT_OFFLINE` when the agent is offline and queuing was not asked.
@@ -31,7 +44,7 @@ pub async fn dispatch(
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::ACCEPTED,
-        service::view(&service::dispatch(&s, &auth, body).await?),
+        service::dispatch(&s, &auth, body).await?.view(),
     ))
 }
 
@@ -53,11 +66,14 @@ pub async fn dispatch_proxmox(
     body.insert("command_type".into(), json!(format!("proxmox.{action}")));
     Ok(answer(
         StatusCode::ACCEPTED,
-        service::view(&service::dispatch(&s, &auth, Value::Object(body)).await?),
+        service::dispatch(&s, &auth, Value::Object(body))
+            .await?
+            .view(),
     ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NextParams {
     /// How long to wait for a command, 1000..60000 ms (default 25000).
     pub timeout_ms: Option<u64>,
@@ -79,7 +95,7 @@ pub async fn next(
         ));
     }
     let command = service::next(&s, &agent, Duration::from_millis(timeout)).await?;
-    Ok(answer(StatusCode::OK, command.as_ref().map(service::view)))
+    Ok(answer(StatusCode::OK, command.as_ref().map(|c| c.view())))
 }
 
 /// The claiming agent reports: `{claim_id, status: running|succeeded|failed, result?, error_message?}`.
@@ -94,7 +110,7 @@ pub async fn report(
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::OK,
-        service::view(&service::report(&s, &agent, &id, body).await?),
+        service::report(&s, &agent, &id, body).await?.view(),
     ))
 }
 
@@ -108,7 +124,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::OK,
-        service::view(&service::get(&s, &auth, &id).await?),
+        service::get(&s, &auth, &id).await?.view(),
     ))
 }
 
@@ -122,11 +138,12 @@ pub async fn cancel(
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::OK,
-        service::view(&service::cancel(&s, &auth, &id).await?),
+        service::cancel(&s, &auth, &id).await?.view(),
     ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     pub agent_id: Option<String>,
     pub status: Option<String>,
@@ -152,11 +169,12 @@ pub async fn list(
     let commands = service::list(&s, &auth, &filters).await?;
     Ok(answer(
         StatusCode::OK,
-        commands.iter().map(service::view).collect::<Vec<_>>(),
+        commands.iter().map(|c| c.view()).collect::<Vec<_>>(),
     ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventParams {
     pub agent_id: Option<String>,
     pub command_id: Option<String>,
@@ -195,7 +213,7 @@ pub async fn events(
     headers: axum::http::HeaderMap,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> ApiResult<Response> {
-    let last = super::events::resume_after(&headers, p.last_event_id)?;
+    let last = stream::resume_after(&headers, p.last_event_id)?;
     let filter = match watcher {
         Watcher::Agent(agent) => {
             if p.agent_id.as_ref().is_some_and(|a| a != &agent.id) {
@@ -213,7 +231,5 @@ pub async fn events(
             Filter::for_caller(&auth, p.agent_id, p.command_id)
         }
     };
-    Ok(super::events::stream(s, filter, last)
-        .await?
-        .into_response())
+    Ok(stream::stream(s, filter, last).await?.into_response())
 }

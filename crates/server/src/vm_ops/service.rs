@@ -1,26 +1,24 @@
-//! Dispatch, claim, report, cancel and read commands.
+//! Who may dispatch what, and how: dispatch (owner or admin, offline agents refused unless
+//! asked to queue, no credentials in payloads, read-only twins answered once), the agent's
+//! long-poll, its reports, cancel and the reads.
 
 use std::time::Duration;
 
+use botmox_proto::ErrorCode;
+use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
-use botmox_proto::ErrorCode;
-use botmox_proto::auth::Role;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Serialize;
-use serde_json::{Map, Value, json};
-use utoipa::ToSchema;
-
-use super::store::{self, Claim};
+use super::store::{self, ListFilter};
 use crate::agents;
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::clock::{iso, now_ms};
+use crate::bus::{Claim, Report, Reported};
+use crate::clock::now_ms;
 use crate::db::entity::agent;
-use crate::db::entity::agent_command::{self, Column, Entity};
+use crate::db::entity::agent_command::Model;
 use crate::http::{ApiError, ApiResult};
+use crate::principal::Auth;
 use crate::schema::{Field, Rule, opt, req, validate};
 use crate::sealed::is_secret_key;
+use crate::state::AppState;
 
 /// A stored result may be at most this large (serialised JSON).
 const MAX_RESULT_BYTES: usize = 64 * 1024;
@@ -39,53 +37,6 @@ const REPORT: &[Field] = &[
     opt("result", Rule::Any),
     opt("error_message", Rule::Str(Some(2000))),
 ];
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CommandView {
-    pub id: String,
-    pub tenant_id: String,
-    pub agent_id: String,
-    pub command_type: String,
-    pub payload: Value,
-    /// `queued`, `dispatched`, `running`, `succeeded`, `failed`, `cancelled` or `expired`.
-    pub status: String,
-    pub result: Value,
-    pub error_message: Option<String>,
-    pub created_by: Option<String>,
-    /// Present once claimed; the agent quotes it when it reports.
-    pub claim_id: Option<String>,
-    pub attempts: i32,
-    pub queued_at: String,
-    pub claimed_at: Option<String>,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub expires_at: String,
-}
-
-pub fn view(c: &agent_command::Model) -> CommandView {
-    let parse = |s: Option<&String>| {
-        s.and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(Value::Null)
-    };
-    CommandView {
-        id: c.id.clone(),
-        tenant_id: c.tenant_id.clone(),
-        agent_id: c.agent_id.clone(),
-        command_type: c.command_type.clone(),
-        payload: parse(Some(&c.payload)),
-        status: c.status.clone(),
-        result: parse(c.result.as_ref()),
-        error_message: c.error_message.clone(),
-        created_by: c.created_by.clone(),
-        claim_id: c.claim_id.clone(),
-        attempts: c.attempts,
-        queued_at: iso(c.queued_at),
-        claimed_at: c.claimed_at.map(iso),
-        started_at: c.started_at.map(iso),
-        completed_at: c.completed_at.map(iso),
-        expires_at: iso(c.expires_at),
-    }
-}
 
 /// Payloads never carry credentials: the agent uses its own or the vault's.
 fn refuse_secrets(v: &Value, path: &str) -> ApiResult<()> {
@@ -132,23 +83,19 @@ async fn recent_twin(
     command_type: &str,
     payload: &Value,
     now: i64,
-) -> ApiResult<Option<agent_command::Model>> {
+) -> ApiResult<Option<Model>> {
     if !READ_ONLY.contains(&command_type) {
         return Ok(None);
     }
-    let mut q = Entity::find()
-        .filter(Column::TenantId.eq(&auth.tenant_id))
-        .filter(Column::AgentId.eq(agent_id))
-        .filter(Column::CommandType.eq(command_type))
-        .filter(Column::Status.is_in(["queued", "dispatched", "running", "succeeded"]));
-    if auth.role != Role::Admin {
-        q = q.filter(Column::CreatedBy.eq(auth.uid()));
-    }
-    let recent = q
-        .order_by_desc(Column::QueuedAt)
-        .limit(TWIN_SCAN)
-        .all(&state.db)
-        .await?;
+    let recent = store::recent_of_type(
+        &state.db,
+        auth.tenant(),
+        agent_id,
+        command_type,
+        auth.own_only(),
+        TWIN_SCAN,
+    )
+    .await?;
     Ok(recent.into_iter().find(|c| {
         let fresh_at = if c.status == "succeeded" {
             c.completed_at
@@ -164,11 +111,7 @@ async fn recent_twin(
 /// Queue a command for an agent the caller owns (admins: any of the tenant's). An offline
 /// agent answers 409 `AGENT_OFFLINE` unless `queue_if_offline` is set. A read-only command
 /// equal to a recent one answers with that one instead of queuing another.
-pub async fn dispatch(
-    state: &AppState,
-    auth: &Auth,
-    body: Value,
-) -> ApiResult<agent_command::Model> {
+pub async fn dispatch(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Model> {
     let Value::Object(body) = body else {
         return Err(ApiError::bad_request("Request body must be a JSON object"));
     };
@@ -186,7 +129,7 @@ pub async fn dispatch(
         .get("queue_if_offline")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    if !agents::service::is_online(&agent, now) && !queue {
+    if !agent.is_online(now) && !queue {
         return Err(ApiError::new(
             ErrorCode::AgentOffline,
             "The agent is offline; pass queue_if_offline to queue the command",
@@ -202,16 +145,16 @@ pub async fn dispatch(
         .get("expires_in_seconds")
         .and_then(Value::as_i64)
         .unwrap_or(300);
-    let command = agent_command::Model {
+    let command = Model {
         id: uuid::Uuid::new_v4().to_string(),
-        tenant_id: auth.tenant_id.clone(),
+        tenant_id: agent.tenant_id.clone(),
         agent_id: agent.id.clone(),
         command_type: command_type.to_owned(),
         payload: payload.to_string(),
         status: "queued".into(),
         result: None,
         error_message: None,
-        created_by: Some(auth.uid()),
+        created_by: Some(auth.caller().to_owned()),
         claim_id: None,
         attempts: 0,
         queued_at: now,
@@ -221,8 +164,8 @@ pub async fn dispatch(
         expires_at: now + ttl * 1000,
         updated_at: now,
     };
-    let event = store::queue(state, command.clone()).await?;
-    event.announce(state);
+    let event = state.bus.store.queue(command.clone()).await?;
+    event.announce(&state.bus.hub);
     Ok(command)
 }
 
@@ -232,10 +175,11 @@ pub async fn next(
     state: &AppState,
     agent: &agent::Model,
     timeout: Duration,
-) -> ApiResult<Option<agent_command::Model>> {
-    let wake = state.wakers.for_agent(&agent.id);
+) -> ApiResult<Option<Model>> {
+    let wakers = &state.bus.wakers;
+    let wake = wakers.for_agent(&agent.id);
     let found = wait_for_command(state, agent, timeout, &wake).await;
-    state.wakers.release(&agent.id, wake);
+    wakers.release(&agent.id, wake);
     found
 }
 
@@ -244,7 +188,7 @@ async fn wait_for_command(
     agent: &agent::Model,
     timeout: Duration,
     wake: &Notify,
-) -> ApiResult<Option<agent_command::Model>> {
+) -> ApiResult<Option<Model>> {
     let deadline = tokio::time::Instant::now() + timeout;
     // The agent was just read with its token; after a wake-up it is checked again, since a
     // revocation wakes the poll too.
@@ -254,10 +198,10 @@ async fn wait_for_command(
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        match store::claim(state, agent, woken_up).await? {
+        match claim(state, agent, woken_up).await? {
             Claim::Command(claimed) => {
                 let (command, event) = *claimed;
-                event.announce(state);
+                event.announce(&state.bus.hub);
                 return Ok(Some(command));
             }
             Claim::Revoked => {
@@ -272,51 +216,24 @@ async fn wait_for_command(
     }
 }
 
-/// What an agent reports on a command it claimed: `running`, then `succeeded` or `failed`.
-pub struct Report {
-    claim_id: String,
-    status: String,
-    result: Option<String>,
-    error_message: Option<String>,
-}
-
-impl Report {
-    /// Check the report against `command` as stored (the claim must be the current one and
-    /// the transition allowed) and bring the command to the reported state.
-    pub(super) fn apply(self, command: &mut agent_command::Model, now: i64) -> ApiResult<()> {
-        if command.claim_id.as_deref() != Some(self.claim_id.as_str()) {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                "This claim is not the command's current claim",
-            ));
+/// Claim `agent`'s next command. With `recheck`, first make sure the agent still stands as
+/// it was when its token was checked (a revocation wakes its polls too).
+async fn claim(state: &AppState, agent: &agent::Model, recheck: bool) -> ApiResult<Claim> {
+    let store = &state.bus.store;
+    if recheck {
+        let tenant = crate::db::TenantId::trusted(agent.tenant_id.clone());
+        let still = store.agent(&tenant, &agent.id).await?;
+        if still.is_none_or(|a| a.status != "active" || a.token_hash != agent.token_hash) {
+            return Ok(Claim::Revoked);
         }
-        let to = self.status;
-        let allowed = matches!(
-            (command.status.as_str(), to.as_str()),
-            ("dispatched", "running" | "succeeded" | "failed")
-                | ("running", "succeeded" | "failed")
-        );
-        if !allowed {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!("A {} command cannot become {to}", command.status),
-            ));
-        }
-        if to == "running" {
-            command.started_at = Some(now);
-        } else {
-            command.completed_at = Some(now);
-        }
-        command.status = to;
-        if self.result.is_some() {
-            command.result = self.result;
-        }
-        if self.error_message.is_some() {
-            command.error_message = self.error_message;
-        }
-        command.updated_at = now;
-        Ok(())
     }
+    let now = now_ms();
+    // Most polls find nothing: a plain read says so without a write.
+    if !store.anything_queued(&agent.id, now).await? {
+        return Ok(Claim::Nothing);
+    }
+    let claim_id = uuid::Uuid::new_v4().to_string();
+    Ok(store.claim(agent, recheck, now, claim_id).await?)
 }
 
 /// The agent reports on a command it claimed.
@@ -325,7 +242,7 @@ pub async fn report(
     agent: &agent::Model,
     id: &str,
     body: Value,
-) -> ApiResult<agent_command::Model> {
+) -> ApiResult<Model> {
     let Value::Object(body) = body else {
         return Err(ApiError::bad_request("Request body must be a JSON object"));
     };
@@ -344,34 +261,41 @@ pub async fn report(
         result,
         error_message: text("error_message"),
     };
-    let (command, event) = store::report(state, &agent.id, id, report).await?;
-    event.announce(state);
-    Ok(command)
+    match state
+        .bus
+        .store
+        .report(&agent.id, id, report, now_ms())
+        .await?
+    {
+        Reported::Done(done) => {
+            let (command, event) = *done;
+            event.announce(&state.bus.hub);
+            Ok(command)
+        }
+        Reported::NotFound => Err(ApiError::not_found("Command")),
+        Reported::Refused(reason) => Err(ApiError::new(ErrorCode::Conflict, reason)),
+    }
 }
 
 /// A human's view of a command: the dispatcher's own, or any of the tenant's for admins.
-pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent_command::Model> {
-    Entity::find_by_id(id.to_owned())
-        .filter(Column::TenantId.eq(&auth.tenant_id))
-        .one(&state.db)
+pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Model> {
+    store::get(&state.db, auth.tenant(), id)
         .await?
-        .filter(|c| {
-            auth.role == Role::Admin || c.created_by.as_deref() == Some(auth.uid().as_str())
-        })
+        .filter(|c| auth.may_act_on(c.created_by.as_deref()))
         .ok_or_else(|| ApiError::not_found("Command"))
 }
 
 /// Cancel a command still queued (its dispatcher or an admin).
-pub async fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent_command::Model> {
+pub async fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Model> {
     let command = get(state, auth, id).await?;
     let status = command.status.clone();
-    let Some((command, event)) = store::cancel(state, command).await? else {
+    let Some((command, event)) = state.bus.store.cancel(command, now_ms()).await? else {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             format!("A {status} command cannot be cancelled"),
         ));
     };
-    event.announce(state);
+    event.announce(&state.bus.hub);
     Ok(command)
 }
 
@@ -380,26 +304,19 @@ pub async fn list(
     state: &AppState,
     auth: &Auth,
     filters: &Map<String, Value>,
-) -> ApiResult<Vec<agent_command::Model>> {
-    let mut q = Entity::find().filter(Column::TenantId.eq(&auth.tenant_id));
-    if auth.role != Role::Admin {
-        q = q.filter(Column::CreatedBy.eq(auth.uid()));
-    }
-    for (key, column) in [
-        ("agent_id", Column::AgentId),
-        ("status", Column::Status),
-        ("command_type", Column::CommandType),
-    ] {
-        if let Some(v) = filters
+) -> ApiResult<Vec<Model>> {
+    let text = |key: &str| {
+        filters
             .get(key)
             .and_then(Value::as_str)
             .filter(|v| !v.is_empty())
-        {
-            q = q.filter(column.eq(v));
-        }
-    }
-    Ok(q.order_by_desc(Column::QueuedAt)
-        .limit(LIST_LIMIT)
-        .all(&state.db)
-        .await?)
+            .map(str::to_owned)
+    };
+    let filter = ListFilter {
+        created_by: auth.own_only().map(str::to_owned),
+        agent_id: text("agent_id"),
+        status: text("status"),
+        command_type: text("command_type"),
+    };
+    Ok(store::list(&state.db, auth.tenant(), &filter, LIST_LIMIT).await?)
 }

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 use super::bots::{Failed, page_response};
 use super::rows::display_date;
 use super::{failure, with_notice};
-use crate::app::AppState;
-use crate::auth::Auth;
 use crate::http::{ApiError, ApiPath, ApiResult};
-use crate::records::lifecycle;
+use crate::principal::Auth;
+use crate::records::bots::service as lifecycle;
+use crate::state::AppState;
 use crate::ui::session::{CsrfForm, UiUser};
 
 const TARGETS: [&str; 5] = ["offline", "prepare", "leveling", "profession", "farming"];

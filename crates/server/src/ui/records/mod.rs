@@ -21,12 +21,12 @@ use self::form::Posted;
 use self::table::{TableQuery, TableSpec};
 use super::pages::error_page;
 use super::session::{CsrfForm, UiUser};
-use crate::app::AppState;
-use crate::auth::Auth;
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
+use crate::principal::Auth;
+use crate::records::documents::service;
+use crate::records::documents::store::{ListQuery, SortKey};
 use crate::records::kinds::Kind;
-use crate::records::service;
-use crate::records::store::{ListQuery, SortKey};
+use crate::state::AppState;
 
 /// The most records a page loads at once where it does not page (selects, board, month).
 pub const LOAD_LIMIT: u64 = 200;
@@ -34,7 +34,7 @@ pub const LOAD_LIMIT: u64 = 200;
 /// Days before `expires_at` from which licences and subscriptions count as expiring:
 /// settings `alerts.warning_days`.
 pub async fn warning_days(state: &AppState, auth: &Auth) -> ApiResult<i64> {
-    let tree = crate::settings::service::tree(state, &auth.tenant_id).await?;
+    let tree = crate::settings::service::tree(&state.db, auth.tenant()).await?;
     Ok(crate::settings::service::warning_days(&tree))
 }
 

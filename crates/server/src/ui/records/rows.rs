@@ -7,9 +7,9 @@ use super::Ctx;
 use super::form;
 use super::table::TableSpec;
 use crate::db::entity::record;
-use crate::records::service;
+use crate::records::documents::service;
 
-const DAY_MS: i64 = 86_400_000;
+use crate::clock::DAY_MS;
 
 /// What a table cell shows.
 pub enum Cell {

@@ -11,13 +11,13 @@ use serde::Deserialize;
 use super::form::{self, FieldSpec, FormView, Mode, Opt, Posted, Source};
 use super::rows::{Cell, Column, RowView, rows};
 use super::{Ctx, failure, with_notice};
-use crate::app::AppState;
-use crate::auth::Auth;
 use crate::db::entity::record;
 use crate::http::ApiError;
+use crate::principal::Auth;
+use crate::records::documents::routes::ListParams;
+use crate::records::documents::service;
 use crate::records::kinds::Kind;
-use crate::records::routes::ListParams;
-use crate::records::service;
+use crate::state::AppState;
 use crate::ui::{Layout, render};
 
 const PAGE_SIZE: u64 = 20;

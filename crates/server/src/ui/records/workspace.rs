@@ -13,12 +13,12 @@ use serde_json::Value;
 
 use super::form::{self, FieldSpec, FormView, Input, Mode, Posted, Source, field, required};
 use super::{all, failure, notice_text, seg, with_notice};
-use crate::app::AppState;
-use crate::auth::Auth;
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
+use crate::principal::Auth;
+use crate::records::documents::service;
+use crate::records::documents::store::{ListQuery, SortKey};
 use crate::records::kinds::Kind;
-use crate::records::service;
-use crate::records::store::{ListQuery, SortKey};
+use crate::state::AppState;
 use crate::ui::session::{CsrfForm, UiUser};
 use crate::ui::{Layout, render};
 

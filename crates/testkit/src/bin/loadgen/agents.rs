@@ -37,9 +37,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use botmox_server::agents::principal::TOKEN_PREFIX;
 use botmox_server::agents::service::TOKEN_TTL_MS;
-use botmox_server::auth::keys::{hash_secret, random_secret};
 use botmox_server::auth::store::user_by_email;
+use botmox_server::db::StoreError;
 use botmox_server::db::entity::agent;
+use botmox_server::keys::{hash_secret, random_secret};
 use clap::Args;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
@@ -47,7 +48,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{StatusCode, Url};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -74,7 +75,7 @@ const BATCH: usize = 1_000;
 pub async fn seed(args: SeedAgentsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let db = super::seed::open(&args.database_url).await?;
-    let owner = user_by_email(&db, &args.owner_email.to_lowercase())
+    let owner = user_by_email(db.read(), &args.owner_email.to_lowercase())
         .await?
         .filter(|u| u.tenant_id == args.tenant)
         .with_context(|| {
@@ -113,18 +114,16 @@ pub async fn seed(args: SeedAgentsArgs) -> anyhow::Result<()> {
     }
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let txn = db.begin().await?;
-        agent::Entity::insert_many(rows.by_ref().take(BATCH))
-            .exec_without_returning(&txn)
-            .await?;
-        txn.commit().await?;
+        let batch: Vec<_> = rows.by_ref().take(BATCH).collect();
+        db.write(async |txn| {
+            agent::Entity::insert_many(batch)
+                .exec_without_returning(txn)
+                .await?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
     }
-    let after_load = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Postgres => "VACUUM ANALYZE agents",
-        _ => "PRAGMA wal_checkpoint(TRUNCATE)",
-    };
-    db.execute_unprepared(after_load).await?;
-    botmox_server::db::refresh_statistics(&db).await?;
+    db.after_bulk_load().await?;
 
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

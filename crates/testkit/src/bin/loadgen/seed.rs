@@ -6,12 +6,13 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use botmox_server::db::{Db, TenantId};
+use botmox_server::records::documents::store::{self, NewRecord};
+use botmox_server::records::documents::totals;
 use botmox_server::records::kinds::{BOT_STATUSES, Kind};
-use botmox_server::records::store::{self, NewRecord};
 use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Args)]
@@ -43,7 +44,13 @@ const CATEGORIES: [&str; 5] = [
     "other",
 ];
 
-fn record<'a>(tenant: &'a str, kind: Kind, id: &'a str, doc: Value, now: i64) -> NewRecord<'a> {
+fn record<'a>(
+    tenant: &'a TenantId,
+    kind: Kind,
+    id: &'a str,
+    doc: Value,
+    now: i64,
+) -> NewRecord<'a> {
     let map: Map<String, Value> = match doc {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -60,33 +67,26 @@ fn record<'a>(tenant: &'a str, kind: Kind, id: &'a str, doc: Value, now: i64) ->
 }
 
 async fn insert_all(
-    db: &sea_orm::DatabaseConnection,
-    tenant: &str,
+    db: &Db,
+    tenant: &TenantId,
     kind: Kind,
     docs: Vec<(String, Value)>,
     now: i64,
 ) -> anyhow::Result<()> {
     for chunk in docs.chunks(BATCH) {
-        let txn = db.begin().await?;
         let rows = chunk
             .iter()
             .map(|(id, doc)| record(tenant, kind, id, doc.clone(), now))
             .collect();
-        store::insert_many(&txn, rows).await?;
-        txn.commit().await?;
+        db.write(async |txn| store::insert_many(txn, rows).await)
+            .await?;
     }
     Ok(())
 }
 
 /// The database at `url`, migrated to this build's schema.
-pub async fn open(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let db = botmox_server::db::connect(url, 4)
-        .await
-        .context("cannot open the database")?;
-    botmox_server::db::migrate(&db)
-        .await
-        .context("migrations")?;
-    Ok(db)
+pub async fn open(url: &str) -> anyhow::Result<Db> {
+    Db::open(url, 4).await.context("cannot open the database")
 }
 
 pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
@@ -97,14 +97,11 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let projects: Map<String, Value> = (0..args.projects)
         .map(|i| (format!("p{i}"), json!({"name": format!("Project {i}")})))
         .collect();
-    let fresh = botmox_server::settings::store::save(
-        &db,
-        &args.tenant,
-        json!({ "projects": projects }).to_string(),
-        0,
-        now,
-    )
-    .await?;
+    let tenant = TenantId::trusted(args.tenant.clone());
+    let tree = json!({ "projects": projects }).to_string();
+    let fresh = db
+        .write(async |txn| botmox_server::settings::store::save(txn, &tenant, tree, 0, now).await)
+        .await?;
     if !fresh {
         anyhow::bail!(
             "tenant '{}' already has data; seed a fresh database",
@@ -123,7 +120,7 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
             (format!("bench-bot-{i}"), doc)
         })
         .collect();
-    insert_all(&db, &args.tenant, Kind::Bot, bots, now).await?;
+    insert_all(&db, &tenant, Kind::Bot, bots, now).await?;
     eprintln!(
         "seed: {} bots in {:.1}s",
         args.bots,
@@ -145,16 +142,10 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
             (format!("bench-op-{i}"), doc)
         })
         .collect();
-    insert_all(&db, &args.tenant, Kind::FinanceOperation, ops, now).await?;
-    botmox_server::records::finance::rebuild(&db, &args.tenant).await?;
-    // As after any bulk load: statistics for the planner, and on PostgreSQL the visibility
-    // map (index-only scans) that autovacuum would otherwise set some time later.
-    let after_load = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Postgres => "VACUUM ANALYZE",
-        _ => "PRAGMA wal_checkpoint(TRUNCATE)",
-    };
-    db.execute_unprepared(after_load).await?;
-    botmox_server::db::refresh_statistics(&db).await?;
+    insert_all(&db, &tenant, Kind::FinanceOperation, ops, now).await?;
+    db.write(async |txn| totals::rebuild(txn, &tenant).await)
+        .await?;
+    db.after_bulk_load().await?;
     eprintln!(
         "seed: {} bots and {} operations in tenant '{}' in {:.1}s",
         args.bots,

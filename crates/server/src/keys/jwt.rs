@@ -4,7 +4,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-use super::keys::ServerKey;
+use super::ServerKey;
 use crate::config::ExternalJwtConfig;
 
 /// Claims of an access token. `sid` ties it to a session, which is checked on every request,

@@ -1,24 +1,102 @@
-//! `/api/v1/bots/{id}/lifecycle/*`, the bot's log and archive, and the audited reveal of a
-//! record's credential.
+//! `/api/v1/bots`: the bot records (list, read, create, patch, delete), their lifecycle
+//! (`/bots/{id}/lifecycle/*`), log and archive, and the audited reveal of a bot's credential.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use botmox_proto::{Envelope, PageMeta};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::kinds::Kind;
-use super::lifecycle::{self, TransitionRequest};
-use super::routes::{resource, with_etag};
-use super::service;
-use crate::app::AppState;
+use super::service::{self as lifecycle, TransitionRequest};
 use crate::audit::AuditSlot;
-use crate::auth::Auth;
 use crate::http::paging::Paging;
 use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult, answer};
+use crate::principal::Auth;
+use crate::records::documents::routes::{
+    DeleteParams, ListParams, RevealRequest, create_in, delete_in, get_in, list_in, patch_in,
+    reveal_in, with_etag,
+};
+use crate::records::documents::service;
+use crate::records::kinds::Kind;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_bots, create_bot))
+        .routes(routes!(get_bot, patch_bot, delete_bot))
+        .routes(routes!(reveal_bot))
+        .routes(routes!(get_lifecycle))
+        .routes(routes!(get_transitions))
+        .routes(routes!(get_is_banned))
+        .routes(routes!(get_log))
+        .routes(routes!(transition))
+        .routes(routes!(ban))
+        .routes(routes!(unban))
+        .routes(routes!(get_archive))
+}
+
+/// List bots.
+#[utoipa::path(get, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, description = "Envelope with the page of bots and `meta`"), (status = 400)))]
+pub async fn list_bots(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Response> {
+    list_in(&s, &auth, Kind::Bot, p).await
+}
+
+/// Create a bot.
+#[utoipa::path(post, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), request_body = Object,
+    responses((status = 201, description = "Envelope with the bot; ETag header"), (status = 400), (status = 409)))]
+pub async fn create_bot(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    create_in(&s, &auth, Kind::Bot, body).await
+}
+
+/// Read one bot.
+#[utoipa::path(get, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "Envelope with the bot; ETag header"), (status = 404)))]
+pub async fn get_bot(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    get_in(&s, &auth, Kind::Bot, &id).await
+}
+
+/// Change a bot; honours `If-Match`. A banned bot leaves `banned` only through unban.
+#[utoipa::path(patch, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = Object,
+    responses((status = 200, description = "Envelope with the merged bot; ETag header"), (status = 400), (status = 404), (status = 409), (status = 412)))]
+pub async fn patch_bot(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    patch_in(&s, &auth, Kind::Bot, &id, &headers, body).await
+}
+
+/// Delete a bot.
+#[utoipa::path(delete, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path), DeleteParams),
+    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
+pub async fn delete_bot(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<DeleteParams>,
+) -> ApiResult<Response> {
+    delete_in(&s, &auth, Kind::Bot, &id, p).await
+}
 
 fn ok(value: Value) -> Response {
     answer(StatusCode::OK, value)
@@ -108,6 +186,7 @@ pub async fn unban(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogParams {
     pub page: Option<u64>,
     pub limit: Option<u64>,
@@ -142,29 +221,6 @@ pub async fn get_archive(
     Ok(ok(Value::Array(lifecycle::archive(&s, &auth, &id).await?)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RevealRequest {
-    /// Path of the credential in the record, e.g. `password` or `account/password`.
-    pub field: String,
-}
-
-async fn reveal_in(
-    state: &AppState,
-    auth: &Auth,
-    slot: &AuditSlot,
-    kind: Kind,
-    id: &str,
-    field: &str,
-) -> ApiResult<Response> {
-    slot.describe_always("secret.reveal", format!("{}:{id}/{field}", kind.as_str()));
-    let value = service::reveal(state, auth, kind, id, field).await?;
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(Envelope::ok(json!({ "field": field, "value": value }))),
-    )
-        .into_response())
-}
-
 /// The plaintext of one credential of a bot, for its owner or an admin; audited.
 #[utoipa::path(post, path = "/api/v1/bots/{id}/reveal", tag = "bots", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = RevealRequest,
@@ -177,19 +233,4 @@ pub async fn reveal_bot(
     ApiJson(body): ApiJson<RevealRequest>,
 ) -> ApiResult<Response> {
     reveal_in(&s, &auth, &slot, Kind::Bot, &id, &body.field).await
-}
-
-/// The plaintext of one credential of a licence, proxy or subscription, for its owner or an
-/// admin; audited.
-#[utoipa::path(post, path = "/api/v1/resources/{kind}/{id}/reveal", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path)), request_body = RevealRequest,
-    responses((status = 200, description = "`{field, value}`; Cache-Control: no-store"), (status = 403), (status = 404)))]
-pub async fn reveal_resource(
-    State(s): State<AppState>,
-    auth: Auth,
-    slot: AuditSlot,
-    ApiPath((kind, id)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<RevealRequest>,
-) -> ApiResult<Response> {
-    reveal_in(&s, &auth, &slot, resource(&kind)?, &id, &body.field).await
 }

@@ -1,6 +1,8 @@
 //! The server's secret key and what is derived from it: the access-token signing key and the
 //! CSRF key. Also the helpers for opaque secrets (random tokens shown once, stored as SHA-256).
 
+pub mod jwt;
+
 use std::path::Path;
 
 use base64::Engine;

@@ -5,22 +5,21 @@
 use std::collections::BTreeMap;
 
 use botmox_proto::ErrorCode;
-use botmox_proto::auth::Role;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value, json};
 
-use super::finance;
-use super::kinds::{CHARACTER, Kind};
 use super::store::{self, ListQuery, NewRecord};
-use crate::app::AppState;
-use crate::auth::Auth;
+use super::totals;
 pub use crate::clock::now_ms;
 use crate::db::entity::record;
-use crate::db::{WRITE_ATTEMPTS, backoff, is_unique_violation};
+use crate::db::{StoreResult, WRITE_ATTEMPTS, backoff};
 use crate::http::{ApiError, ApiResult};
+use crate::principal::Auth;
+use crate::records::kinds::{CHARACTER, Kind};
 use crate::schema::validate;
 use crate::sealed::{Sealer, at_path, mask_tree};
 use crate::settings;
+use crate::state::AppState;
 
 /// Keys the server owns: ignored in input, set in output.
 const SERVER_KEYS: [&str; 3] = ["id", "created_at", "updated_at"];
@@ -98,7 +97,7 @@ async fn check_project(
         == Some(project);
     if project.is_empty()
         || unchanged
-        || settings::service::project_exists(state, &auth.tenant_id, project).await?
+        || settings::service::project_exists(&state.db, auth.tenant(), project).await?
     {
         return Ok(());
     }
@@ -144,7 +143,7 @@ async fn check_bots(
     if added.is_empty() {
         return Ok(());
     }
-    let found = store::existing_ids(&state.db, &auth.tenant_id, Kind::Bot, &added).await?;
+    let found = store::existing_ids(state.db.read(), auth.tenant(), Kind::Bot, &added).await?;
     let missing: Vec<&str> = added
         .into_iter()
         .filter(|id| !found.iter().any(|f| f == id))
@@ -188,20 +187,20 @@ pub fn prepare<'a>(
 ) -> NewRecord<'a> {
     let mut doc = Value::Object(doc);
     let previous = previous.map(|p| Value::Object(p.clone()));
-    let place = format!("{}/{}/{id}", auth.tenant_id, kind.as_str());
+    let place = format!("{}/{}/{id}", auth.tenant(), kind.as_str());
     state.sealer.seal_tree(&place, &mut doc, previous.as_ref());
     let projection = match &doc {
         Value::Object(map) => kind.project(map),
         _ => unreachable!("documents are objects"),
     };
     NewRecord {
-        tenant_id: &auth.tenant_id,
+        tenant_id: auth.tenant(),
         kind,
         id,
         data: doc.to_string(),
         projection,
         now_ms,
-        owner_id: Some(auth.uid()),
+        owner_id: Some(auth.caller().to_owned()),
     }
 }
 
@@ -238,13 +237,13 @@ async fn track_totals(
     db: &impl ConnectionTrait,
     before: Option<&record::Model>,
     after: Option<&record::Model>,
-) -> Result<(), sea_orm::DbErr> {
+) -> StoreResult<()> {
     let finance = Kind::FinanceOperation.as_str();
     if let Some(old) = before.filter(|m| m.kind == finance) {
-        finance::apply(db, old, -1.0).await?;
+        totals::apply(db, old, -1.0).await?;
     }
     if let Some(new) = after.filter(|m| m.kind == finance) {
-        finance::apply(db, new, 1.0).await?;
+        totals::apply(db, new, 1.0).await?;
     }
     Ok(())
 }
@@ -276,17 +275,17 @@ pub async fn create(
     check_project(state, auth, &doc, None).await?;
     check_bots(state, auth, kind, &doc, None).await?;
     let new = prepare(state, auth, kind, &id, doc, None, now_ms());
-    let inserted = async {
-        let _gate = state.writes.enter().await;
-        let txn = state.db.begin().await?;
-        let m = store::insert(&txn, new).await?;
-        track_totals(&txn, None, Some(&m)).await?;
-        txn.commit().await?;
-        Ok::<_, sea_orm::DbErr>(m)
-    };
-    match inserted.await {
+    let inserted = state
+        .db
+        .write(async |txn| {
+            let m = store::insert(txn, new).await?;
+            track_totals(txn, None, Some(&m)).await?;
+            StoreResult::Ok(m)
+        })
+        .await;
+    match inserted {
         Ok(m) => Ok(m),
-        Err(e) if is_unique_violation(&e) => Err(ApiError::new(
+        Err(e) if e.is_unique_violation() => Err(ApiError::new(
             ErrorCode::AlreadyExists,
             format!("{} {id} already exists", kind.label()),
         )),
@@ -295,7 +294,7 @@ pub async fn create(
 }
 
 pub async fn get(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<record::Model> {
-    store::get(&state.db, &auth.tenant_id, kind, id)
+    store::get(state.db.read(), auth.tenant(), kind, id)
         .await?
         .ok_or_else(|| ApiError::not_found(kind.label()))
 }
@@ -306,7 +305,7 @@ pub async fn list(
     kind: Kind,
     query: &ListQuery,
 ) -> ApiResult<(Vec<record::Model>, u64)> {
-    Ok(store::list(&state.db, &auth.tenant_id, kind, query).await?)
+    Ok(store::list(state.db.read(), auth.tenant(), kind, query).await?)
 }
 
 /// Apply a patch: plain keys replace top-level values, `a/b` keys set nested values, `null`
@@ -397,15 +396,19 @@ pub async fn patch(
             now_ms().max(current.updated_at),
         );
         // The write only lands if nobody wrote in between (same version): no lost updates.
-        let gate = state.writes.enter().await;
-        let txn = state.db.begin().await?;
-        if let Some(written) = store::update(&txn, new, &current).await? {
-            track_totals(&txn, Some(&current), Some(&written)).await?;
-            txn.commit().await?;
+        let written = state
+            .db
+            .write(async |txn| {
+                let written = store::update(txn, new, &current).await?;
+                if let Some(w) = &written {
+                    track_totals(txn, Some(&current), Some(w)).await?;
+                }
+                StoreResult::Ok(written)
+            })
+            .await?;
+        if let Some(written) = written {
             return Ok(written);
         }
-        drop(txn);
-        drop(gate);
         if expected.is_some() {
             return Err(precondition_failed());
         }
@@ -445,11 +448,12 @@ fn check_status_change(before: &Map<String, Value>, patch: &Map<String, Value>) 
 /// and finance operations; a proxy or licence is in use while attached to a bot.
 async fn references(
     db: &impl ConnectionTrait,
+    auth: &Auth,
     current: &record::Model,
 ) -> ApiResult<Vec<record::Model>> {
     let kind = Kind::parse(&current.kind);
     Ok(match kind {
-        Some(Kind::Bot) => store::referring_to_bot(db, &current.tenant_id, &current.id).await?,
+        Some(Kind::Bot) => store::referring_to_bot(db, auth.tenant(), &current.id).await?,
         Some(Kind::Proxy | Kind::License) if current.bot_id.is_some() => vec![current.clone()],
         _ => Vec::new(),
     })
@@ -532,26 +536,28 @@ pub async fn delete(
     id: &str,
     detach: bool,
 ) -> ApiResult<()> {
-    let _gate = state.writes.enter().await;
-    let txn = state.db.begin().await?;
-    let current = store::get(&txn, &auth.tenant_id, kind, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(kind.label()))?;
-    let refs = references(&txn, &current).await?;
-    if !refs.is_empty() && !detach {
-        return Err(in_use(kind, id, &refs));
-    }
-    if kind == Kind::Bot {
-        for r in &refs {
-            rewrite(&txn, state, auth, r, detached(r, id)).await?;
-        }
-    }
-    if !store::delete(&txn, &auth.tenant_id, kind, id).await? {
-        return Err(ApiError::not_found(kind.label()));
-    }
-    track_totals(&txn, Some(&current), None).await?;
-    txn.commit().await?;
-    Ok(())
+    state
+        .db
+        .write(async |txn| {
+            let current = store::get(txn, auth.tenant(), kind, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(kind.label()))?;
+            let refs = references(txn, auth, &current).await?;
+            if !refs.is_empty() && !detach {
+                return Err(in_use(kind, id, &refs));
+            }
+            if kind == Kind::Bot {
+                for r in &refs {
+                    rewrite(txn, state, auth, r, detached(r, id)).await?;
+                }
+            }
+            if !store::delete(txn, auth.tenant(), kind, id).await? {
+                return Err(ApiError::not_found(kind.label()));
+            }
+            track_totals(txn, Some(&current), None).await?;
+            Ok(())
+        })
+        .await
 }
 
 /// The plaintext of one credential of a record (`field` is a slash path such as
@@ -564,19 +570,23 @@ pub async fn reveal(
     field: &str,
 ) -> ApiResult<String> {
     let current = get(state, auth, kind, id).await?;
-    let owner = current.owner_id.as_deref() == Some(auth.uid().as_str());
-    if !owner && auth.role != Role::Admin {
+    if !auth.may_act_on(current.owner_id.as_deref()) {
         return Err(ApiError::forbidden(
             "Only the record's owner or an admin may reveal its credentials",
         ));
     }
     let doc = Value::Object(document(&current));
-    let field = field.trim_matches('/');
-    let sealed = at_path(&doc, field)
+    // One spelling of the path, as sealing bound it: `a//b/` is `a/b`.
+    let field = field
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    let sealed = at_path(&doc, &field)
         .and_then(Value::as_str)
         .filter(|s| Sealer::is_sealed(s))
         .ok_or_else(|| ApiError::not_found("Credential"))?;
-    let place = format!("{}/{}/{id}/{field}", auth.tenant_id, kind.as_str());
+    let place = format!("{}/{}/{id}/{field}", auth.tenant(), kind.as_str());
     state
         .sealer
         .open(&place, sealed)

@@ -4,23 +4,17 @@
 //! transaction as every operation's write, so a year is a few thousand rows at most.
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Statement,
-};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::kinds::Kind;
 use super::store;
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::db::entity::finance_daily::{self, Column, Entity};
-use crate::db::entity::record;
+use crate::clock::DAY_MS;
+use crate::db::Db;
 use crate::http::{ApiError, ApiResult};
+use crate::principal::Auth;
+use crate::records::documents::store as documents;
+use crate::records::kinds::Kind;
 
-const DAY_MS: i64 = 86_400_000;
 const MAX_BUCKETS: i64 = 1_000;
 const DEFAULT_DAYS: i64 = 30;
 
@@ -33,6 +27,7 @@ pub enum Period {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SummaryParams {
     /// Start (epoch ms, inclusive); default 30 days before `to`.
     pub from: Option<i64>,
@@ -169,73 +164,7 @@ fn tidy(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
-/// What one operation adds to (or, with `sign` -1, removes from) the daily totals.
-pub async fn apply(db: &impl ConnectionTrait, m: &record::Model, sign: f64) -> Result<(), DbErr> {
-    let (Some(date), Some(currency), Some(kind), Some(amount)) =
-        (m.date_ms, m.currency.as_ref(), m.r#type.as_ref(), m.amount)
-    else {
-        return Ok(());
-    };
-    let row = finance_daily::ActiveModel {
-        tenant_id: Set(m.tenant_id.clone()),
-        currency: Set(currency.clone()),
-        day: Set(date.div_euclid(DAY_MS)),
-        project_id: Set(m.project_id.clone().unwrap_or_default()),
-        category: Set(m.category.clone().unwrap_or_default()),
-        r#type: Set(kind.clone()),
-        amount: Set(sign * amount),
-        operations: Set(sign as i64),
-    };
-    Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([
-                Column::TenantId,
-                Column::Currency,
-                Column::Day,
-                Column::ProjectId,
-                Column::Category,
-                Column::Type,
-            ])
-            .value(
-                Column::Amount,
-                Expr::col((Entity, Column::Amount)).add(Expr::cust("excluded.amount")),
-            )
-            .value(
-                Column::Operations,
-                Expr::col((Entity, Column::Operations)).add(Expr::cust("excluded.operations")),
-            )
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await
-        .map(|_| ())
-}
-
-/// Recompute a tenant's daily totals from its operations (after a bulk import).
-pub async fn rebuild(db: &impl ConnectionTrait, tenant: &str) -> Result<(), DbErr> {
-    Entity::delete_many()
-        .filter(Column::TenantId.eq(tenant))
-        .exec(db)
-        .await?;
-    let backend = db.get_database_backend();
-    let sql = "INSERT INTO finance_daily \
-        (tenant_id, day, currency, project_id, category, type, amount, operations) \
-        SELECT tenant_id, date_ms / 86400000, currency, COALESCE(project_id, ''), \
-        COALESCE(category, ''), type, SUM(amount), COUNT(*) FROM records \
-        WHERE tenant_id = $1 AND kind = 'finance_operations' AND date_ms IS NOT NULL \
-        AND currency IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL \
-        GROUP BY tenant_id, date_ms / 86400000, currency, COALESCE(project_id, ''), \
-        COALESCE(category, ''), type";
-    db.execute(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [tenant.into()],
-    ))
-    .await
-    .map(|_| ())
-}
-
-pub async fn summary(state: &AppState, auth: &Auth, p: SummaryParams) -> ApiResult<Summary> {
+pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summary> {
     let to =
         p.to.unwrap_or_else(|| start_ms(Utc::now().date_naive()) + DAY_MS);
     let from = p.from.unwrap_or(to - DEFAULT_DAYS * DAY_MS);
@@ -260,29 +189,15 @@ pub async fn summary(state: &AppState, auth: &Auth, p: SummaryParams) -> ApiResu
     let days: Vec<i64> = starts.iter().map(|s| s.div_euclid(DAY_MS)).collect();
     // Whole UTC days: the day holding `from` up to the day holding the last instant before `to`.
     let (first_day, end_day) = (from.div_euclid(DAY_MS), (to - 1).div_euclid(DAY_MS) + 1);
-    let mut select = Entity::find()
-        .filter(Column::TenantId.eq(&auth.tenant_id))
-        .filter(Column::Currency.eq(&currency))
-        .filter(Column::Day.gte(first_day))
-        .filter(Column::Day.lt(end_day));
-    if let Some(p) = project {
-        select = select.filter(Column::ProjectId.eq(p));
-    }
-    let rows: Vec<(i64, String, String, String, f64, i64)> = select
-        .select_only()
-        .column_as(Expr::cust(bucket_sql(period, &days)), "bucket")
-        .column(Column::Type)
-        .column(Column::Category)
-        .column(Column::ProjectId)
-        .column_as(Expr::cust("SUM(amount)"), "amount")
-        .column_as(Expr::cust("CAST(SUM(operations) AS BIGINT)"), "operations")
-        .group_by(Expr::cust("1"))
-        .group_by(Column::Type)
-        .group_by(Column::Category)
-        .group_by(Column::ProjectId)
-        .into_tuple()
-        .all(&state.db)
-        .await?;
+    let rows = store::sums(
+        db,
+        auth.tenant(),
+        &currency,
+        (first_day, end_day),
+        project,
+        &bucket_sql(period, &days),
+    )
+    .await?;
 
     let mut series: Vec<Bucket> = starts
         .iter()
@@ -356,7 +271,7 @@ pub async fn summary(state: &AppState, auth: &Auth, p: SummaryParams) -> ApiResu
     }
     by_project.sort_by(|a, b| a.project_id.cmp(&b.project_id));
 
-    let working = store::count_by_status(&state.db, &auth.tenant_id, Kind::Bot, project).await?;
+    let working = documents::count_by_status(db.read(), auth.tenant(), Kind::Bot, project).await?;
     let active_bots = working
         .iter()
         .filter(|(s, _)| {

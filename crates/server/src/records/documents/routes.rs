@@ -1,5 +1,6 @@
-//! `/api/v1/resources/{kind}`, `/api/v1/workspace/{kind}`, `/api/v1/bots`,
-//! `/api/v1/finance/operations`: list, read, create, patch and delete (spec api.md §6).
+//! `/api/v1/resources/{kind}` and `/api/v1/workspace/{kind}`: list, read, create, patch
+//! and delete (spec api.md §6), the audited reveal of a resource's credential, and the
+//! handler pieces that the bots' and finance operations' routes share.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,16 +11,31 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 
-use super::kinds::Kind;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::service;
 use super::store::{ListQuery, SortKey};
-use crate::app::AppState;
-use crate::auth::Auth;
+use crate::audit::AuditSlot;
 use crate::db::entity::record;
 use crate::http::paging::Paging;
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::principal::Auth;
+use crate::records::kinds::Kind;
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_resources, create_resource))
+        .routes(routes!(get_resource, patch_resource, delete_resource))
+        .routes(routes!(reveal_resource))
+        .routes(routes!(list_workspace, create_workspace))
+        .routes(routes!(get_workspace, patch_workspace, delete_workspace))
+}
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Case-insensitive text found in any top-level value.
     pub q: Option<String>,
@@ -93,7 +109,7 @@ pub fn with_etag(status: StatusCode, m: &record::Model) -> Response {
     response
 }
 
-async fn list_in(
+pub async fn list_in(
     state: &AppState,
     auth: &Auth,
     kind: Kind,
@@ -113,21 +129,26 @@ async fn list_in(
     .into_response())
 }
 
-async fn get_in(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<Response> {
+pub async fn get_in(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<Response> {
     Ok(with_etag(
         StatusCode::OK,
         &service::get(state, auth, kind, id).await?,
     ))
 }
 
-async fn create_in(state: &AppState, auth: &Auth, kind: Kind, body: Value) -> ApiResult<Response> {
+pub async fn create_in(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    body: Value,
+) -> ApiResult<Response> {
     Ok(with_etag(
         StatusCode::CREATED,
         &service::create(state, auth, kind, body).await?,
     ))
 }
 
-async fn patch_in(
+pub async fn patch_in(
     state: &AppState,
     auth: &Auth,
     kind: Kind,
@@ -144,6 +165,7 @@ async fn patch_in(
 
 /// Query of a delete.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteParams {
     /// Clear the references of records that point at this one, then delete it (without it,
     /// a record in use answers 409 `IN_USE` listing them).
@@ -151,7 +173,7 @@ pub struct DeleteParams {
     pub detach: bool,
 }
 
-async fn delete_in(
+pub async fn delete_in(
     state: &AppState,
     auth: &Auth,
     kind: Kind,
@@ -300,120 +322,41 @@ pub async fn delete_workspace(
     delete_in(&s, &auth, workspace(&kind)?, &id, p).await
 }
 
-/// List bots.
-#[utoipa::path(get, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), params(ListParams),
-    responses((status = 200, description = "Envelope with the page of bots and `meta`"), (status = 400)))]
-pub async fn list_bots(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiQuery(p): ApiQuery<ListParams>,
-) -> ApiResult<Response> {
-    list_in(&s, &auth, Kind::Bot, p).await
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RevealRequest {
+    /// Path of the credential in the record, e.g. `password` or `account/password`.
+    pub field: String,
 }
 
-/// Create a bot.
-#[utoipa::path(post, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), request_body = Object,
-    responses((status = 201, description = "Envelope with the bot; ETag header"), (status = 400), (status = 409)))]
-pub async fn create_bot(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiJson(body): ApiJson<Value>,
+/// Answer a reveal of `field` of record `id`: audited whatever the outcome, never cached.
+pub async fn reveal_in(
+    state: &AppState,
+    auth: &Auth,
+    slot: &AuditSlot,
+    kind: Kind,
+    id: &str,
+    field: &str,
 ) -> ApiResult<Response> {
-    create_in(&s, &auth, Kind::Bot, body).await
+    slot.describe_always("secret.reveal", format!("{}:{id}/{field}", kind.as_str()));
+    let value = service::reveal(state, auth, kind, id, field).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(Envelope::ok(json!({ "field": field, "value": value }))),
+    )
+        .into_response())
 }
 
-/// Read one bot.
-#[utoipa::path(get, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "Envelope with the bot; ETag header"), (status = 404)))]
-pub async fn get_bot(
+/// The plaintext of one credential of a licence, proxy or subscription, for its owner or an
+/// admin; audited.
+#[utoipa::path(post, path = "/api/v1/resources/{kind}/{id}/reveal", tag = "records", security(("bearer" = [])),
+    params(("kind" = String, Path), ("id" = String, Path)), request_body = RevealRequest,
+    responses((status = 200, description = "`{field, value}`; Cache-Control: no-store"), (status = 403), (status = 404)))]
+pub async fn reveal_resource(
     State(s): State<AppState>,
     auth: Auth,
-    ApiPath(id): ApiPath<String>,
+    slot: AuditSlot,
+    ApiPath((kind, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<RevealRequest>,
 ) -> ApiResult<Response> {
-    get_in(&s, &auth, Kind::Bot, &id).await
-}
-
-/// Change a bot; honours `If-Match`. A banned bot leaves `banned` only through unban.
-#[utoipa::path(patch, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = Object,
-    responses((status = 200, description = "Envelope with the merged bot; ETag header"), (status = 400), (status = 404), (status = 409), (status = 412)))]
-pub async fn patch_bot(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Response> {
-    patch_in(&s, &auth, Kind::Bot, &id, &headers, body).await
-}
-
-/// Delete a bot.
-#[utoipa::path(delete, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path), DeleteParams),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
-pub async fn delete_bot(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(p): ApiQuery<DeleteParams>,
-) -> ApiResult<Response> {
-    delete_in(&s, &auth, Kind::Bot, &id, p).await
-}
-
-/// List finance operations.
-#[utoipa::path(get, path = "/api/v1/finance/operations", tag = "records", security(("bearer" = [])), params(ListParams),
-    responses((status = 200, description = "Envelope with the page of operations and `meta`"), (status = 400)))]
-pub async fn list_operations(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiQuery(p): ApiQuery<ListParams>,
-) -> ApiResult<Response> {
-    list_in(&s, &auth, Kind::FinanceOperation, p).await
-}
-
-/// Record an income or expense.
-#[utoipa::path(post, path = "/api/v1/finance/operations", tag = "records", security(("bearer" = [])), request_body = Object,
-    responses((status = 201, description = "Envelope with the operation; ETag header"), (status = 400), (status = 409)))]
-pub async fn create_operation(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Response> {
-    create_in(&s, &auth, Kind::FinanceOperation, body).await
-}
-
-/// Read one finance operation.
-#[utoipa::path(get, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "Envelope with the operation; ETag header"), (status = 404)))]
-pub async fn get_operation(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Response> {
-    get_in(&s, &auth, Kind::FinanceOperation, &id).await
-}
-
-/// Change a finance operation; honours `If-Match`.
-#[utoipa::path(patch, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = Object,
-    responses((status = 200, description = "Envelope with the merged operation; ETag header"), (status = 400), (status = 404), (status = 412)))]
-pub async fn patch_operation(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiPath(id): ApiPath<String>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Response> {
-    patch_in(&s, &auth, Kind::FinanceOperation, &id, &headers, body).await
-}
-
-/// Delete a finance operation.
-#[utoipa::path(delete, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path), DeleteParams),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
-pub async fn delete_operation(
-    State(s): State<AppState>,
-    auth: Auth,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(p): ApiQuery<DeleteParams>,
-) -> ApiResult<Response> {
-    delete_in(&s, &auth, Kind::FinanceOperation, &id, p).await
+    reveal_in(&s, &auth, &slot, resource(&kind)?, &id, &body.field).await
 }

@@ -2,17 +2,17 @@
 
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm::{Iterable, ModelTrait};
-use serde_json::Value;
 
-use super::kinds::{Kind, LIST_SEP, Projection};
 use crate::db::entity::record::{self, Column};
+use crate::db::{StoreResult, TenantId};
+use crate::records::kinds::{Kind, LIST_SEP, Projection};
 
 pub struct NewRecord<'a> {
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub kind: Kind,
     pub id: &'a str,
     pub data: String,
@@ -26,7 +26,7 @@ pub struct NewRecord<'a> {
 fn row(new: NewRecord<'_>, version: i64, created_at: i64) -> record::Model {
     let p = new.projection;
     record::Model {
-        tenant_id: new.tenant_id.into(),
+        tenant_id: new.tenant_id.as_str().into(),
         kind: new.kind.as_str().into(),
         id: new.id.into(),
         data: new.data,
@@ -49,7 +49,7 @@ fn row(new: NewRecord<'_>, version: i64, created_at: i64) -> record::Model {
 }
 
 /// Insert; a duplicate id fails with a unique violation (the caller answers 409).
-pub async fn insert(db: &impl ConnectionTrait, new: NewRecord<'_>) -> Result<record::Model, DbErr> {
+pub async fn insert(db: &impl ConnectionTrait, new: NewRecord<'_>) -> StoreResult<record::Model> {
     let now = new.now_ms;
     let model = row(new, 1, now);
     record::Entity::insert(model.clone().into_active_model().reset_all())
@@ -59,30 +59,30 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewRecord<'_>) -> Result<rec
 }
 
 /// Insert many new records in one statement (bulk imports and benchmark seeding).
-pub async fn insert_many(db: &impl ConnectionTrait, new: Vec<NewRecord<'_>>) -> Result<(), DbErr> {
+pub async fn insert_many(db: &impl ConnectionTrait, new: Vec<NewRecord<'_>>) -> StoreResult<()> {
     let rows = new.into_iter().map(|n| {
         let now = n.now_ms;
         row(n, 1, now).into_active_model().reset_all()
     });
     record::Entity::insert_many(rows)
         .exec_without_returning(db)
-        .await
-        .map(|_| ())
+        .await?;
+    Ok(())
 }
 
 pub async fn get(
     db: &impl ConnectionTrait,
-    tenant_id: &str,
+    tenant: &TenantId,
     kind: Kind,
     id: &str,
-) -> Result<Option<record::Model>, DbErr> {
-    record::Entity::find_by_id((
-        tenant_id.to_owned(),
+) -> StoreResult<Option<record::Model>> {
+    Ok(record::Entity::find_by_id((
+        tenant.as_str().to_owned(),
         kind.as_str().to_owned(),
         id.to_owned(),
     ))
     .one(db)
-    .await
+    .await?)
 }
 
 /// Replace `current` with `new` if nobody wrote since it was read; `None` when someone did.
@@ -90,7 +90,7 @@ pub async fn update(
     db: &impl ConnectionTrait,
     mut new: NewRecord<'_>,
     current: &record::Model,
-) -> Result<Option<record::Model>, DbErr> {
+) -> StoreResult<Option<record::Model>> {
     new.owner_id = current.owner_id.clone();
     let model = row(new, current.version + 1, current.created_at);
     // Only the columns that changed: indexes on unchanged columns are left alone.
@@ -114,12 +114,12 @@ pub async fn update(
 
 pub async fn delete(
     db: &impl ConnectionTrait,
-    tenant_id: &str,
+    tenant: &TenantId,
     kind: Kind,
     id: &str,
-) -> Result<bool, DbErr> {
+) -> StoreResult<bool> {
     let res = record::Entity::delete_many()
-        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::TenantId.eq(tenant.as_str()))
         .filter(Column::Kind.eq(kind.as_str()))
         .filter(Column::Id.eq(id))
         .exec(db)
@@ -240,9 +240,9 @@ pub fn bot_filter(kind: Kind, bot: &str) -> Condition {
 /// Every record of the tenant that refers to bot `bot`.
 pub async fn referring_to_bot(
     db: &impl ConnectionTrait,
-    tenant_id: &str,
+    tenant: &TenantId,
     bot: &str,
-) -> Result<Vec<record::Model>, DbErr> {
+) -> StoreResult<Vec<record::Model>> {
     let mut any = Condition::any();
     for kind in [
         Kind::Proxy,
@@ -257,77 +257,58 @@ pub async fn referring_to_bot(
                 .add(bot_filter(kind, bot)),
         );
     }
-    record::Entity::find()
-        .filter(Column::TenantId.eq(tenant_id))
+    Ok(record::Entity::find()
+        .filter(Column::TenantId.eq(tenant.as_str()))
         .filter(any)
         .all(db)
-        .await
+        .await?)
 }
 
 /// Which of `ids` exist as records of `kind` in the tenant.
 pub async fn existing_ids(
     db: &impl ConnectionTrait,
-    tenant_id: &str,
+    tenant: &TenantId,
     kind: Kind,
     ids: &[&str],
-) -> Result<Vec<String>, DbErr> {
-    record::Entity::find()
+) -> StoreResult<Vec<String>> {
+    Ok(record::Entity::find()
         .select_only()
         .column(Column::Id)
-        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::TenantId.eq(tenant.as_str()))
         .filter(Column::Kind.eq(kind.as_str()))
         .filter(Column::Id.is_in(ids.iter().copied()))
         .into_tuple()
         .all(db)
-        .await
+        .await?)
 }
 
 /// How many records of `kind` the tenant has in each status (of one project, if given).
 pub async fn count_by_status(
     db: &impl ConnectionTrait,
-    tenant_id: &str,
+    tenant: &TenantId,
     kind: Kind,
     project: Option<&str>,
-) -> Result<Vec<(Option<String>, i64)>, DbErr> {
+) -> StoreResult<Vec<(Option<String>, i64)>> {
     let mut select = record::Entity::find()
         .select_only()
         .column(Column::Status)
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::TenantId.eq(tenant.as_str()))
         .filter(Column::Kind.eq(kind.as_str()));
     if let Some(p) = project {
         select = select.filter(Column::ProjectId.eq(p));
     }
-    select.group_by(Column::Status).into_tuple().all(db).await
-}
-
-/// How many records of each kind use project `project`.
-pub async fn count_by_project(
-    db: &impl ConnectionTrait,
-    tenant_id: &str,
-    project: &str,
-) -> Result<Vec<(String, Value)>, DbErr> {
-    let rows: Vec<(String, i64)> = record::Entity::find()
-        .select_only()
-        .column(Column::Kind)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(Column::TenantId.eq(tenant_id))
-        .filter(Column::ProjectId.eq(project))
-        .group_by(Column::Kind)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|(k, n)| (k, Value::from(n))).collect())
+    Ok(select.group_by(Column::Status).into_tuple().all(db).await?)
 }
 
 pub async fn list(
     db: &impl ConnectionTrait,
-    tenant_id: &str,
+    tenant: &TenantId,
     kind: Kind,
     q: &ListQuery,
-) -> Result<(Vec<record::Model>, u64), DbErr> {
+) -> StoreResult<(Vec<record::Model>, u64)> {
     let mut cond = Condition::all()
-        .add(Column::TenantId.eq(tenant_id))
+        .add(Column::TenantId.eq(tenant.as_str()))
         .add(Column::Kind.eq(kind.as_str()));
     for (col, value) in [
         (Column::Status, &q.status),

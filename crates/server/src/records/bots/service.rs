@@ -4,23 +4,19 @@
 //! banned bot leaves `banned` only through unban, and banning a banned bot is refused.
 
 use botmox_proto::ErrorCode;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
-};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::kinds::Kind;
-use super::service;
-use super::store;
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::db::entity::{bot_archive, bot_event, record};
+use super::store::{self, NewEvent};
+use crate::db::entity::record;
 use crate::db::{WRITE_ATTEMPTS, backoff};
 use crate::http::{ApiError, ApiResult};
+use crate::principal::Auth;
+use crate::records::documents::{service, store as documents};
+use crate::records::kinds::Kind;
 use crate::schema::{Field, Rule, req, validate};
+use crate::state::AppState;
 
 const STAGES: [&str; 4] = ["prepare", "leveling", "profession", "farming"];
 /// How a ban came about.
@@ -247,58 +243,42 @@ async fn apply(
         let Some(change) = plan(&service::document(&current), now)? else {
             return Ok(current);
         };
-        let _gate = state.writes.enter().await;
-        let txn = state.db.begin().await?;
-        let written = match service::rewrite(&txn, state, auth, &current, change.doc).await {
-            Ok(m) => m,
-            Err(e) if e.code == ErrorCode::PreconditionFailed => continue,
-            Err(e) => return Err(e),
+        let Change {
+            doc,
+            event: (kind, message, details),
+            archive,
+        } = change;
+        let event = NewEvent {
+            tenant: auth.tenant(),
+            bot: id,
+            kind,
+            message,
+            details,
+            at: now,
         };
-        let (kind, message, details) = change.event;
-        insert_event(&txn, &auth.tenant_id, id, kind, message, details, now).await?;
-        if let Some((ban_details, snapshot)) = change.archive {
-            bot_archive::Entity::insert(bot_archive::ActiveModel {
-                tenant_id: Set(auth.tenant_id.clone()),
-                id: Set(uuid::Uuid::now_v7().to_string()),
-                bot_id: Set(id.to_owned()),
-                reason: Set("banned".into()),
-                archived_at_ms: Set(now),
-                ban_details: Set(Some(ban_details.to_string())),
-                snapshot: Set(Some(snapshot.to_string())),
+        let written = state
+            .db
+            .write(async |txn| {
+                let written = match service::rewrite(txn, state, auth, &current, doc).await {
+                    Ok(m) => m,
+                    Err(e) if e.code == ErrorCode::PreconditionFailed => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                store::insert_event(txn, &event).await?;
+                if let Some((ban_details, snapshot)) = &archive {
+                    store::insert_archive(txn, &event, ban_details, snapshot).await?;
+                }
+                Ok(Some(written))
             })
-            .exec_without_returning(&txn)
             .await?;
+        if let Some(written) = written {
+            return Ok(written);
         }
-        txn.commit().await?;
-        return Ok(written);
     }
     Err(ApiError::new(
         ErrorCode::Conflict,
         "The bot is being changed by others right now; try again",
     ))
-}
-
-async fn insert_event(
-    db: &impl ConnectionTrait,
-    tenant: &str,
-    bot: &str,
-    kind: &str,
-    message: String,
-    details: Value,
-    now: i64,
-) -> Result<(), DbErr> {
-    bot_event::Entity::insert(bot_event::ActiveModel {
-        tenant_id: Set(tenant.to_owned()),
-        id: Set(uuid::Uuid::now_v7().to_string()),
-        bot_id: Set(bot.to_owned()),
-        r#type: Set(kind.to_owned()),
-        message: Set(message),
-        details: Set(Some(details.to_string())),
-        timestamp_ms: Set(now),
-    })
-    .exec_without_returning(db)
-    .await
-    .map(|_| ())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -349,18 +329,13 @@ pub fn is_banned(m: &record::Model) -> bool {
 
 /// Bot `id` exists in the tenant, or has history there (log and archive outlive the bot).
 async fn known_bot(state: &AppState, auth: &Auth, id: &str) -> ApiResult<()> {
-    if store::get(&state.db, &auth.tenant_id, Kind::Bot, id)
+    if documents::get(state.db.read(), auth.tenant(), Kind::Bot, id)
         .await?
         .is_some()
     {
         return Ok(());
     }
-    let logged = bot_event::Entity::find()
-        .filter(bot_event::Column::TenantId.eq(&auth.tenant_id))
-        .filter(bot_event::Column::BotId.eq(id))
-        .count(&state.db)
-        .await?;
-    if logged > 0 {
+    if store::has_history(&state.db, auth.tenant(), id).await? {
         Ok(())
     } else {
         Err(ApiError::not_found("Bot"))
@@ -381,15 +356,7 @@ pub async fn log(
     limit: u64,
 ) -> ApiResult<(Vec<Value>, u64)> {
     known_bot(state, auth, id).await?;
-    let paginator = bot_event::Entity::find()
-        .filter(bot_event::Column::TenantId.eq(&auth.tenant_id))
-        .filter(bot_event::Column::BotId.eq(id))
-        .order_by_desc(bot_event::Column::TimestampMs)
-        // Ids are time-ordered (UUID v7, monotonic in the process): ties keep their order.
-        .order_by_desc(bot_event::Column::Id)
-        .paginate(&state.db, limit);
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.saturating_sub(1)).await?;
+    let (rows, total) = store::log(&state.db, auth.tenant(), id, page, limit).await?;
     let entries = rows
         .into_iter()
         .map(|e| {
@@ -405,12 +372,7 @@ pub async fn log(
 /// The bot's archive entries (one per ban), newest first.
 pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Vec<Value>> {
     known_bot(state, auth, id).await?;
-    let rows = bot_archive::Entity::find()
-        .filter(bot_archive::Column::TenantId.eq(&auth.tenant_id))
-        .filter(bot_archive::Column::BotId.eq(id))
-        .order_by_desc(bot_archive::Column::ArchivedAtMs)
-        .all(&state.db)
-        .await?;
+    let rows = store::archive(&state.db, auth.tenant(), id).await?;
     Ok(rows
         .into_iter()
         .map(|a| {

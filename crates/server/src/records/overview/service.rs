@@ -2,24 +2,19 @@
 //! query over the projection columns: bots per project and status, resources by state,
 //! money of the last 30 days, notes, and everything expiring within `alerts.warning_days`.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::finance::{self, SummaryParams, Totals};
-use super::kinds::{Kind, bots_in_column};
-use super::service;
-use crate::app::AppState;
-use crate::auth::Auth;
-use crate::db::entity::record::{Column, Entity};
+use super::store;
+use crate::clock::DAY_MS;
 use crate::http::ApiResult;
+use crate::principal::Auth;
+use crate::records::documents::service;
+use crate::records::finance::service::{self as finance, SummaryParams, Totals};
+use crate::records::kinds::{Kind, bots_in_column};
 use crate::settings;
-
-const DAY_MS: i64 = 86_400_000;
-const EXPIRING_SHOWN: u64 = 50;
-const RECENT_NOTES: u64 = 5;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusCount {
@@ -79,12 +74,6 @@ pub struct Overview {
     pub expiring: Vec<Expiring>,
 }
 
-fn tenant_kind(auth: &Auth, kind: Kind) -> sea_orm::Select<Entity> {
-    Entity::find()
-        .filter(Column::TenantId.eq(&auth.tenant_id))
-        .filter(Column::Kind.eq(kind.as_str()))
-}
-
 async fn resource_counts(
     state: &AppState,
     auth: &Auth,
@@ -92,28 +81,8 @@ async fn resource_counts(
     now: i64,
     soon: i64,
 ) -> ApiResult<ResourceCounts> {
-    let count_if = |cond: String| {
-        Expr::cust(format!(
-            "COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)"
-        ))
-    };
-    let expired = format!("(status = 'expired' OR expires_at_ms < {now})");
-    let row: Option<(i64, i64, i64, i64, i64)> = tenant_kind(auth, kind)
-        .select_only()
-        .column_as(Expr::cust("COUNT(*)"), "total")
-        .column_as(count_if(format!("status = 'active' AND NOT {expired}")), "active")
-        .column_as(
-            count_if(format!(
-                "expires_at_ms >= {now} AND expires_at_ms < {soon} AND COALESCE(status, '') NOT IN ('banned', 'expired', 'revoked', 'cancelled')"
-            )),
-            "expiring",
-        )
-        .column_as(count_if(expired), "expired")
-        .column_as(count_if("bot_id IS NULL".into()), "unassigned")
-        .into_tuple()
-        .one(&state.db)
-        .await?;
-    let (total, active, expiring, expired, unassigned) = row.unwrap_or_default();
+    let (total, active, expiring, expired, unassigned) =
+        store::resource_counts(&state.db, auth.tenant(), kind, now, soon).await?;
     Ok(ResourceCounts {
         total,
         active,
@@ -124,22 +93,7 @@ async fn resource_counts(
 }
 
 async fn expiring(state: &AppState, auth: &Auth, now: i64, soon: i64) -> ApiResult<Vec<Expiring>> {
-    let rows = Entity::find()
-        .filter(Column::TenantId.eq(&auth.tenant_id))
-        .filter(Column::Kind.is_in([
-            Kind::License.as_str(),
-            Kind::Proxy.as_str(),
-            Kind::Subscription.as_str(),
-        ]))
-        .filter(Column::ExpiresAtMs.gte(now))
-        .filter(Column::ExpiresAtMs.lt(soon))
-        .filter(Expr::cust(
-            "COALESCE(status, '') NOT IN ('banned', 'expired', 'revoked', 'cancelled')",
-        ))
-        .order_by_asc(Column::ExpiresAtMs)
-        .limit(EXPIRING_SHOWN)
-        .all(&state.db)
-        .await?;
+    let rows = store::expiring(&state.db, auth.tenant(), now, soon).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -173,21 +127,12 @@ async fn expiring(state: &AppState, auth: &Auth, now: i64, soon: i64) -> ApiResu
 }
 
 pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
-    let tree = settings::service::tree(state, &auth.tenant_id).await?;
+    let tree = settings::service::tree(&state.db, auth.tenant()).await?;
     let warning_days = settings::service::warning_days(&tree);
     let now = service::now_ms();
     let soon = now + warning_days * DAY_MS;
 
-    let per_project: Vec<(Option<String>, Option<String>, i64)> = tenant_kind(auth, Kind::Bot)
-        .select_only()
-        .column(Column::ProjectId)
-        .column(Column::Status)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(Column::ProjectId)
-        .group_by(Column::Status)
-        .into_tuple()
-        .all(&state.db)
-        .await?;
+    let per_project = store::bots_per_project(&state.db, auth.tenant()).await?;
     let mut bots_by_status: Vec<StatusCount> = Vec::new();
     for (_, status, n) in &per_project {
         let status = status.clone().unwrap_or_else(|| "offline".into());
@@ -217,22 +162,8 @@ pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
         })
         .collect();
 
-    let notes: Vec<(Option<String>, i64)> = tenant_kind(auth, Kind::Note)
-        .select_only()
-        .column(Column::Status)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(Column::Status)
-        .into_tuple()
-        .all(&state.db)
-        .await?;
-    let recent: Vec<Option<String>> = tenant_kind(auth, Kind::Note)
-        .select_only()
-        .column(Column::Name)
-        .order_by_desc(Column::UpdatedAt)
-        .limit(RECENT_NOTES)
-        .into_tuple()
-        .all(&state.db)
-        .await?;
+    let notes = store::notes_by_status(&state.db, auth.tenant()).await?;
+    let recent = store::recent_note_titles(&state.db, auth.tenant()).await?;
     let pinned = notes
         .iter()
         .filter(|(s, _)| s.as_deref() == Some("pinned"))
@@ -245,7 +176,7 @@ pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
         .sum();
 
     let money = finance::summary(
-        state,
+        &state.db,
         auth,
         SummaryParams {
             from: None,

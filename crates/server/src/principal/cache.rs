@@ -12,9 +12,8 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
-
 use super::Auth;
+use crate::db::Db;
 
 /// Upper bound on how long a cached principal is trusted without reading the database.
 pub const ENTRY_TTL: Duration = Duration::from_secs(5);
@@ -65,11 +64,9 @@ impl PrincipalCache {
     }
 
     /// Access changed: forget everything here and tell the other replicas.
-    pub async fn changed(&self, db: &DatabaseConnection) {
+    pub async fn changed(&self, db: &Db) {
         self.clear();
-        if matches!(db, DatabaseConnection::SqlxPostgresPoolConnection(_))
-            && let Err(e) = db.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await
-        {
+        if let Err(e) = db.notify(CHANNEL, "").await {
             tracing::error!(error = %e, "could not announce an access change to other replicas");
         }
     }
@@ -77,9 +74,9 @@ impl PrincipalCache {
 
 /// With PostgreSQL: clear `cache` whenever another replica announces an access change (and
 /// after every reconnection, which may have missed announcements).
-pub fn listen_for_changes(db: &DatabaseConnection, cache: std::sync::Arc<PrincipalCache>) {
+pub fn listen_for_changes(db: &Db, cache: std::sync::Arc<PrincipalCache>) {
     let weak = std::sync::Arc::downgrade(&cache);
-    crate::db::listen(db, CHANNEL, move |_| {
+    db.listen(CHANNEL, move |_| {
         let cache = weak.upgrade();
         async move { cache.map(|c| c.clear()).is_some() }
     });
@@ -88,18 +85,18 @@ pub fn listen_for_changes(db: &DatabaseConnection, cache: std::sync::Arc<Princip
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::principal::{Scope, TenantId};
     use botmox_proto::auth::{PrincipalType, Role};
 
     fn auth() -> Auth {
         Auth {
-            tenant_id: "t".into(),
+            scope: Scope::new(TenantId::trusted("t"), "u".into(), Role::User),
             kind: PrincipalType::User,
             source: "local",
             user_id: Some("u".into()),
             token_id: None,
             session_id: Some("s".into()),
             email: None,
-            role: Role::User,
         }
     }
 

@@ -1,0 +1,107 @@
+//! Every `/api/v1` route, composed from each domain's route list, and the OpenAPI document
+//! built from the same lists (served at `/api/v1/openapi.json`): a route cannot be served
+//! undocumented, nor documented without being served.
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+use crate::{agents, api_tokens, audit, auth, health, records, settings, users, vm_ops};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Bot-Mox API", description = "Control plane for fleets of Windows VMs on Proxmox VE."),
+    components(schemas(botmox_proto::ErrorEnvelope)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "auth", description = "Sign-in, sessions and the current principal"),
+        (name = "users", description = "Members of the tenant (admins)"),
+        (name = "tokens", description = "API tokens (admins)"),
+        (name = "audit", description = "Audit log (admins)"),
+        (name = "records", description = "Bots, resources, workspace and finance records of the tenant"),
+        (name = "bots", description = "Bot lifecycle (transition, ban, unban), its log and archive"),
+        (name = "finance", description = "Finance aggregates computed from the operations"),
+        (name = "settings", description = "The tenant's settings tree and storage policy"),
+        (name = "agents", description = "Agent pairing, registration, heartbeats and revocation"),
+        (name = "vm-ops", description = "Commands for agents: dispatch, claim, report, cancel"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or bmx_ API token")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every API route with its description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .merge(auth::routes::routes())
+        .merge(users::routes::routes())
+        .merge(api_tokens::routes::routes())
+        .merge(audit::routes::routes())
+        .routes(routes!(document))
+        .merge(records::routes())
+        .merge(settings::routes::routes())
+        .merge(agents::routes::routes())
+        .merge(vm_ops::routes::routes())
+}
+
+/// The `/api/v1` router.
+pub fn router() -> Router<AppState> {
+    api().split_for_parts().0
+}
+
+/// The OpenAPI document of [`router`], built once.
+pub fn openapi() -> &'static Document {
+    static DOC: OnceLock<Document> = OnceLock::new();
+    DOC.get_or_init(|| api().split_for_parts().1)
+}
+
+/// Every documented operation as (method, path), in axum's `{param}` syntax: what the
+/// router serves.
+pub fn operations() -> Vec<(axum::http::Method, String)> {
+    use axum::http::Method;
+    let mut out = Vec::new();
+    for (path, item) in &openapi().paths.paths {
+        let methods = [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+            (Method::PATCH, &item.patch),
+        ];
+        for (method, operation) in methods {
+            if operation.is_some() {
+                out.push((method, path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn document() -> axum::Json<&'static Document> {
+    axum::Json(openapi())
+}

@@ -1,0 +1,236 @@
+//! SQLite's fast path for the command store: reads on direct connections on the calling
+//! task, writes through the one writer thread that commits many changes together (see
+//! [`crate::db::sqlite_direct`] for why). Where it differs from the SeaORM store: a claim
+//! re-checks its agent inside the writer, so no revocation can slip between the check and
+//! the claim; and a report reads its command inside the writer too, so it needs no
+//! conditional update.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension};
+
+use super::events::{self, Recorded};
+use super::store::{
+    self, ANYTHING_QUEUED, CLAIM_SQLITE, Claim, CommandStore, Report, Reported, Settle, TOUCH,
+};
+use crate::db::TenantId;
+use crate::db::entity::agent;
+use crate::db::entity::agent_command::Model;
+use crate::db::sqlite_direct::{SqliteDirect, first_row};
+use crate::db::{StoreError, StoreResult};
+
+pub struct DirectStore {
+    direct: SqliteDirect,
+}
+
+impl DirectStore {
+    pub fn new(direct: SqliteDirect) -> Self {
+        Self { direct }
+    }
+
+    /// Finish the queued writes and close the direct connections.
+    pub async fn close(&self) {
+        self.direct.close().await;
+    }
+}
+
+fn still_active(conn: &Connection, id: &str, token_hash: Option<&str>) -> StoreResult<bool> {
+    let stored: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT status, token_hash FROM agents WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(stored.is_some_and(|(status, hash)| status == "active" && hash.as_deref() == token_hash))
+}
+
+#[async_trait]
+impl CommandStore for DirectStore {
+    async fn agent(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<agent::Model>> {
+        self.direct.read(|conn| {
+            first_row(
+                conn,
+                "SELECT * FROM agents WHERE id = ?1 AND tenant_id = ?2",
+                [id, tenant.as_str()],
+            )
+        })
+    }
+
+    async fn agent_by_token(&self, token_hash: &str) -> StoreResult<Option<agent::Model>> {
+        self.direct.read(|conn| {
+            first_row(
+                conn,
+                "SELECT * FROM agents WHERE token_hash = ?1",
+                [token_hash],
+            )
+        })
+    }
+
+    async fn touch(&self, agent_id: &str, token_hash: &str, now: i64) -> StoreResult<bool> {
+        let (id, token_hash) = (agent_id.to_owned(), token_hash.to_owned());
+        self.direct
+            .write(move |conn| {
+                let touched = conn
+                    .prepare_cached(TOUCH)?
+                    .execute(rusqlite::params![id, token_hash, now])?;
+                Ok(touched == 1)
+            })
+            .await
+    }
+
+    async fn queue(&self, command: Model) -> StoreResult<Recorded> {
+        self.direct
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO agent_commands (id, tenant_id, agent_id, command_type, payload, \
+                       status, result, error_message, created_by, claim_id, attempts, queued_at, \
+                       claimed_at, started_at, completed_at, expires_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+                       ?16, ?17)",
+                )?
+                .execute(rusqlite::params![
+                    command.id,
+                    command.tenant_id,
+                    command.agent_id,
+                    command.command_type,
+                    command.payload,
+                    command.status,
+                    command.result,
+                    command.error_message,
+                    command.created_by,
+                    command.claim_id,
+                    command.attempts,
+                    command.queued_at,
+                    command.claimed_at,
+                    command.started_at,
+                    command.completed_at,
+                    command.expires_at,
+                    command.updated_at,
+                ])?;
+                events::record_command_direct(conn, &command)
+            })
+            .await
+    }
+
+    async fn anything_queued(&self, agent_id: &str, now: i64) -> StoreResult<bool> {
+        self.direct.read(|conn| {
+            Ok(conn
+                .prepare_cached(ANYTHING_QUEUED)?
+                .exists(rusqlite::params![agent_id, now])?)
+        })
+    }
+
+    async fn claim(
+        &self,
+        agent: &agent::Model,
+        recheck: bool,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim> {
+        let (id, token_hash) = (agent.id.clone(), agent.token_hash.clone());
+        self.direct
+            .write(move |conn| {
+                // Checked where no revocation can slip in between.
+                if recheck && !still_active(conn, &id, token_hash.as_deref())? {
+                    return Ok(Claim::Revoked);
+                }
+                let claimed = first_row(conn, CLAIM_SQLITE, rusqlite::params![id, now, claim_id]);
+                let Some(command) = claimed? else {
+                    return Ok(Claim::Nothing);
+                };
+                let event = events::record_command_direct(conn, &command)?;
+                Ok(Claim::Command(Box::new((command, event))))
+            })
+            .await
+    }
+
+    async fn report(
+        &self,
+        agent_id: &str,
+        id: &str,
+        report: Report,
+        now: i64,
+    ) -> StoreResult<Reported> {
+        let (agent_id, id) = (agent_id.to_owned(), id.to_owned());
+        self.direct
+            .write(move |conn| {
+                let Some(mut command): Option<Model> = first_row(
+                    conn,
+                    "SELECT * FROM agent_commands WHERE id = ?1 AND agent_id = ?2",
+                    [&id, &agent_id],
+                )?
+                else {
+                    return Ok(Reported::NotFound);
+                };
+                if let Err(reason) = report.apply(&mut command, now) {
+                    return Ok(Reported::Refused(reason));
+                }
+                // The writer is alone: the command read above is the one updated here.
+                conn.prepare_cached(
+                    "UPDATE agent_commands SET status = ?2, started_at = ?3, completed_at = ?4, \
+                       result = ?5, error_message = ?6, updated_at = ?7 WHERE id = ?1",
+                )?
+                .execute(rusqlite::params![
+                    command.id,
+                    command.status,
+                    command.started_at,
+                    command.completed_at,
+                    command.result,
+                    command.error_message,
+                    command.updated_at,
+                ])?;
+                let event = events::record_command_direct(conn, &command)?;
+                Ok(Reported::Done(Box::new((command, event))))
+            })
+            .await
+    }
+
+    async fn cancel(&self, mut command: Model, now: i64) -> StoreResult<Option<(Model, Recorded)>> {
+        command.status = "cancelled".into();
+        command.completed_at = Some(now);
+        command.updated_at = now;
+        self.direct
+            .write(move |conn| {
+                let done = conn
+                    .prepare_cached(
+                        "UPDATE agent_commands SET status = 'cancelled', completed_at = ?2, \
+                           updated_at = ?2 WHERE id = ?1 AND status = 'queued'",
+                    )?
+                    .execute(rusqlite::params![command.id, now])?
+                    == 1;
+                if !done {
+                    return Ok(None);
+                }
+                let event = events::record_command_direct(conn, &command)?;
+                Ok(Some((command, event)))
+            })
+            .await
+    }
+
+    async fn settle(&self, command: Model, how: Settle, now: i64) -> StoreResult<Option<Recorded>> {
+        let (was, stamp) = (command.status.clone(), command.updated_at);
+        let next = store::settled(command, how, now);
+        self.direct
+            .write(move |conn| {
+                let done =
+                    conn.prepare_cached(
+                        "UPDATE agent_commands SET status = ?2, claim_id = ?3, claimed_at = ?4, \
+                           completed_at = ?5, error_message = ?6, updated_at = ?7 \
+                         WHERE id = ?1 AND status = ?8 AND updated_at = ?9",
+                    )?
+                    .execute(rusqlite::params![
+                        next.id,
+                        next.status,
+                        next.claim_id,
+                        next.claimed_at,
+                        next.completed_at,
+                        next.error_message,
+                        next.updated_at,
+                        was,
+                        stamp,
+                    ])? == 1;
+                if !done {
+                    return Ok::<_, StoreError>(None);
+                }
+                events::record_command_direct(conn, &next).map(Some)
+            })
+            .await
+    }
+}

@@ -1,0 +1,224 @@
+//! Events of the command bus: each command state change and each agent presence change is a
+//! row in `command_events`, written in the same transaction as the change (its id is the
+//! SSE event id), then announced once that transaction has committed: to this process's
+//! waiting polls and open streams, and with PostgreSQL to the other replicas.
+//!
+//! Replicas are told by `NOTIFY` in batches of event ids, sent after commit by one
+//! background task: PostgreSQL serialises the commits of transactions that notify, so a
+//! `NOTIFY` inside every command's transaction would cap the whole bus at one commit (one
+//! disk flush) at a time.
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use super::Wakers;
+use crate::clock::now_ms;
+use crate::db::entity::command_event::{self, Column, Entity};
+use crate::db::entity::{agent, agent_command};
+use crate::db::{Db, StoreResult};
+
+const HUB_CAPACITY: usize = 1024;
+/// Event ids per `NOTIFY` (its payload is limited to 8000 bytes).
+const NOTIFY_BATCH: usize = 300;
+const CHANNEL: &str = "botmox_commands";
+
+/// Where committed events go: waiting polls (woken), open streams (an in-process
+/// broadcast) and, with PostgreSQL, the other replicas.
+pub struct Hub {
+    local: broadcast::Sender<Arc<command_event::Model>>,
+    /// This replica, so it skips its own notifications.
+    replica: String,
+    notifier: Option<mpsc::UnboundedSender<i64>>,
+    wakers: Arc<Wakers>,
+}
+
+impl Hub {
+    pub fn new(db: &Db, wakers: Arc<Wakers>) -> Arc<Self> {
+        let replica = uuid::Uuid::new_v4().simple().to_string();
+        let notifier = (db.engine() == crate::db::Engine::Postgres).then(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(notify_replicas(db.clone(), replica.clone(), rx));
+            tx
+        });
+        let hub = Arc::new(Self {
+            local: broadcast::channel(HUB_CAPACITY).0,
+            replica,
+            notifier,
+            wakers,
+        });
+        listen(db, &hub);
+        hub
+    }
+
+    /// Follow every event this process learns of, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<command_event::Model>> {
+        self.local.subscribe()
+    }
+
+    /// Hand a committed event (this replica's or another's) to this process: wake the polls
+    /// it concerns (a command to claim, or their agent's revocation), then the open streams.
+    fn publish(&self, event: command_event::Model) {
+        if matches!(
+            event.event_type.as_str(),
+            "command.queued" | "agent.revoked"
+        ) {
+            self.wakers.wake(&event.agent_id);
+        }
+        // No open stream is not an error.
+        let _ = self.local.send(Arc::new(event));
+    }
+}
+
+/// Send the ids of this replica's committed events to the other replicas, as many per
+/// `NOTIFY` as have queued up meanwhile: `<replica>:<id>,<id>,...`.
+async fn notify_replicas(db: Db, replica: String, mut ids: mpsc::UnboundedReceiver<i64>) {
+    let mut batch = Vec::with_capacity(NOTIFY_BATCH);
+    while ids.recv_many(&mut batch, NOTIFY_BATCH).await > 0 {
+        let list: Vec<String> = batch.drain(..).map(|id| id.to_string()).collect();
+        let payload = format!("{replica}:{}", list.join(","));
+        if let Err(e) = db.notify(CHANNEL, &payload).await {
+            tracing::warn!(error = %e, "could not notify the other replicas");
+        }
+    }
+}
+
+/// With PostgreSQL: publish the events other replicas announce. (A stream sees an event
+/// once: it skips ids it already sent, whatever order they come in.)
+fn listen(db: &Db, hub: &Arc<Hub>) {
+    let weak = Arc::downgrade(hub);
+    let reader = db.clone();
+    db.listen(CHANNEL, move |payload| {
+        let hub = weak.upgrade();
+        let db = reader.clone();
+        async move {
+            let Some(hub) = hub else {
+                return false;
+            };
+            let Some((replica, list)) = payload.as_deref().and_then(|p| p.split_once(':')) else {
+                return true;
+            };
+            if replica == hub.replica {
+                return true;
+            }
+            let ids: Vec<i64> = list.split(',').filter_map(|id| id.parse().ok()).collect();
+            let found = Entity::find()
+                .filter(Column::Id.is_in(ids))
+                .order_by_asc(Column::Id)
+                .all(db.read())
+                .await;
+            match found {
+                Ok(events) => events.into_iter().for_each(|e| hub.publish(e)),
+                Err(e) => tracing::warn!(error = %e, "could not read announced events"),
+            }
+            true
+        }
+    });
+}
+
+/// An event written in the caller's transaction, to be announced once that transaction has
+/// committed, so no poll or stream ever sees a change that did not happen.
+#[must_use = "announce the event after the transaction commits"]
+pub struct Recorded(command_event::Model);
+
+impl Recorded {
+    pub fn announce(self, hub: &Hub) {
+        if let Some(notifier) = &hub.notifier {
+            let _ = notifier.send(self.0.id);
+        }
+        hub.publish(self.0);
+    }
+}
+
+/// The event saying `command` entered its current status.
+fn command_event(command: &agent_command::Model) -> command_event::Model {
+    command_event::Model {
+        id: 0,
+        tenant_id: command.tenant_id.clone(),
+        agent_id: command.agent_id.clone(),
+        command_id: command.id.clone(),
+        created_by: command.created_by.clone(),
+        event_type: format!("command.{}", command.status),
+        data: serde_json::to_string(&command.view()).unwrap_or_default(),
+        created_at: now_ms(),
+    }
+}
+
+/// Record, in `db`'s transaction, that `command` entered its current status.
+pub async fn record_command(
+    db: &impl ConnectionTrait,
+    command: &agent_command::Model,
+) -> StoreResult<Recorded> {
+    record(db, command_event(command)).await
+}
+
+/// [`record_command`] on a direct SQLite connection, in the writer's transaction.
+pub fn record_command_direct(
+    conn: &rusqlite::Connection,
+    command: &agent_command::Model,
+) -> StoreResult<Recorded> {
+    let mut event = command_event(command);
+    conn.prepare_cached(
+        "INSERT INTO command_events (tenant_id, agent_id, command_id, created_by, event_type, \
+           data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(rusqlite::params![
+        event.tenant_id,
+        event.agent_id,
+        event.command_id,
+        event.created_by,
+        event.event_type,
+        event.data,
+        event.created_at,
+    ])?;
+    event.id = conn.last_insert_rowid();
+    Ok(Recorded(event))
+}
+
+/// Record an agent's presence change (`agent.online`, `agent.offline`, `agent.revoked`),
+/// seen by the agent's owner, admins and the agent itself.
+pub async fn record_agent(
+    db: &impl ConnectionTrait,
+    agent: &agent::Model,
+    event_type: &str,
+) -> StoreResult<Recorded> {
+    let now = now_ms();
+    record(
+        db,
+        command_event::Model {
+            id: 0,
+            tenant_id: agent.tenant_id.clone(),
+            agent_id: agent.id.clone(),
+            command_id: String::new(),
+            created_by: agent.owner_user_id.clone(),
+            event_type: event_type.to_owned(),
+            data: serde_json::to_string(&agent.view(now)).unwrap_or_default(),
+            created_at: now,
+        },
+    )
+    .await
+}
+
+async fn record(
+    db: &impl ConnectionTrait,
+    mut event: command_event::Model,
+) -> StoreResult<Recorded> {
+    let inserted = Entity::insert(command_event::ActiveModel {
+        id: NotSet,
+        tenant_id: Set(event.tenant_id.clone()),
+        agent_id: Set(event.agent_id.clone()),
+        command_id: Set(event.command_id.clone()),
+        created_by: Set(event.created_by.clone()),
+        event_type: Set(event.event_type.clone()),
+        data: Set(event.data.clone()),
+        created_at: Set(event.created_at),
+    })
+    .exec(db)
+    .await?;
+    event.id = inserted.last_insert_id;
+    Ok(Recorded(event))
+}

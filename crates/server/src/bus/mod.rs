@@ -1,0 +1,89 @@
+//! The command bus's plumbing, below the agents and VM-operations domains: its storage
+//! ([`CommandStore`], with a SeaORM and a direct-SQLite implementation), its events
+//! ([`events::Hub`]: written with each change, announced after commit to this process and
+//! the other replicas) and the per-agent wake-ups that waiting polls sleep on.
+//!
+//! The rules (who may dispatch, what a payload may hold) live in `vm_ops` and `agents`;
+//! this module only keeps the bus's invariants: a claim is atomic, a report must quote the
+//! current claim and follow the allowed transitions, every change comes with its event.
+
+pub mod direct;
+pub mod events;
+pub mod seaorm;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+pub use store::{Claim, CommandStore, Report, Reported, Settle};
+
+use crate::db::Db;
+use crate::db::sqlite_direct::SqliteDirect;
+
+/// The bus as the server holds it.
+pub struct Bus {
+    pub store: Arc<dyn CommandStore>,
+    pub hub: Arc<events::Hub>,
+    pub wakers: Arc<Wakers>,
+    /// The direct store, when in use, to close before the database.
+    direct: Option<Arc<direct::DirectStore>>,
+}
+
+impl Bus {
+    /// The bus on `db`: with SQLite the direct store, with PostgreSQL the SeaORM one.
+    pub fn open(db: &Db) -> anyhow::Result<Self> {
+        let wakers = Arc::new(Wakers::default());
+        let hub = events::Hub::new(db, wakers.clone());
+        let direct = SqliteDirect::for_db(db)?.map(|d| Arc::new(direct::DirectStore::new(d)));
+        let store: Arc<dyn CommandStore> = match &direct {
+            Some(d) => d.clone(),
+            None => Arc::new(seaorm::SeaOrmStore::new(db.clone())),
+        };
+        Ok(Self {
+            store,
+            hub,
+            wakers,
+            direct,
+        })
+    }
+
+    /// Finish the direct store's queued writes and close its connections.
+    pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.close().await;
+        }
+    }
+}
+
+/// One wake-up per agent with polls waiting; an entry lives while a poll holds it.
+#[derive(Default)]
+pub struct Wakers(Mutex<HashMap<String, Arc<Notify>>>);
+
+impl Wakers {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The wake-up a poll of this agent waits on; give it back with [`Wakers::release`].
+    pub fn for_agent(&self, agent_id: &str) -> Arc<Notify> {
+        self.map().entry(agent_id.to_owned()).or_default().clone()
+    }
+
+    /// A poll is done with `wake`: the entry goes when no other poll holds it.
+    pub fn release(&self, agent_id: &str, wake: Arc<Notify>) {
+        let mut map = self.map();
+        drop(wake);
+        if map.get(agent_id).is_some_and(|n| Arc::strong_count(n) == 1) {
+            map.remove(agent_id);
+        }
+    }
+
+    /// Wake every poll of this agent waiting right now.
+    pub fn wake(&self, agent_id: &str) {
+        if let Some(n) = self.map().get(agent_id) {
+            n.notify_waiters();
+        }
+    }
+}

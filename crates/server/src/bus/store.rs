@@ -1,0 +1,182 @@
+//! The command bus's storage contract: every query and write on the bus's hot path (the
+//! agent behind a token, heartbeat touches, queue, claim, report, cancel) and the
+//! sweeper's settling, each write with its event row in the same transaction.
+//!
+//! Two implementations keep it: [`super::seaorm::SeaOrmStore`], on either engine through
+//! the [`Db`](crate::db::Db) handle, and [`super::direct::DirectStore`], SQLite's fast path
+//! with direct connections and group commit. One contract test suite runs against each.
+//! The rules that decide a change ([`Report::apply`], the claim's conditions) are written
+//! once here and used by both.
+
+use async_trait::async_trait;
+
+use super::events::Recorded;
+use crate::db::StoreResult;
+use crate::db::TenantId;
+use crate::db::entity::agent;
+use crate::db::entity::agent_command::Model;
+
+/// Claim the oldest unexpired queued command of agent `$1` at time `$2` with claim id `$3`.
+/// PostgreSQL picks and locks the row with `FOR UPDATE SKIP LOCKED`, so racing polls get
+/// different rows and never wait on each other; SQLite runs one writer at a time, so its
+/// update of the row a subquery picks is atomic as it stands. Expired commands are left to
+/// the sweeper, which settles them and says why.
+pub(super) const CLAIM_POSTGRES: &str = "WITH next AS (SELECT id FROM agent_commands \
+       WHERE agent_id = $1 AND status = 'queued' AND expires_at > $2 \
+       ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     UPDATE agent_commands c SET status = 'dispatched', claim_id = $3, claimed_at = $2, \
+       attempts = c.attempts + 1, updated_at = $2 \
+     FROM next WHERE c.id = next.id RETURNING c.*";
+pub(super) const CLAIM_SQLITE: &str = "UPDATE agent_commands SET status = 'dispatched', \
+       claim_id = ?3, claimed_at = ?2, attempts = attempts + 1, updated_at = ?2 \
+     WHERE id = (SELECT id FROM agent_commands \
+       WHERE agent_id = ?1 AND status = 'queued' AND expires_at > ?2 \
+       ORDER BY queued_at, id LIMIT 1) RETURNING *";
+/// Whether agent `?1` has a queued command unexpired at `?2` (the claim's own conditions).
+pub(super) const ANYTHING_QUEUED: &str = "SELECT 1 FROM agent_commands \
+     WHERE agent_id = ?1 AND status = 'queued' AND expires_at > ?2 LIMIT 1";
+/// A heartbeat that changed nothing but the time: agent `?1` with token hash `?2` at `?3`.
+pub(super) const TOUCH: &str = "UPDATE agents SET last_seen_at = ?3, updated_at = ?3 \
+     WHERE id = ?1 AND status = 'active' AND token_hash = ?2";
+
+/// What a poll's claim found.
+pub enum Claim {
+    Command(Box<(Model, Recorded)>),
+    Nothing,
+    /// The agent was revoked, or its token replaced, since the poll began.
+    Revoked,
+}
+
+/// What became of an agent's report.
+pub enum Reported {
+    Done(Box<(Model, Recorded)>),
+    /// The agent has no command with that id.
+    NotFound,
+    /// The report does not fit the command as stored; the reason says why.
+    Refused(String),
+}
+
+/// How the sweeper settles a command it found stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Back to the queue: the claim lapsed before the agent started it.
+    Requeue,
+    /// Queued past its expiry: `expired`.
+    Expire,
+    /// `failed`, saying why.
+    Fail(String),
+}
+
+/// What an agent reports on a command it claimed: `running`, then `succeeded` or `failed`.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub claim_id: String,
+    pub status: String,
+    pub result: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl Report {
+    /// Check the report against `command` as stored (the claim must be the current one and
+    /// the transition allowed) and bring the command to the reported state.
+    pub fn apply(self, command: &mut Model, now: i64) -> Result<(), String> {
+        if command.claim_id.as_deref() != Some(self.claim_id.as_str()) {
+            return Err("This claim is not the command's current claim".into());
+        }
+        let to = self.status;
+        let allowed = matches!(
+            (command.status.as_str(), to.as_str()),
+            ("dispatched", "running" | "succeeded" | "failed")
+                | ("running", "succeeded" | "failed")
+        );
+        if !allowed {
+            return Err(format!("A {} command cannot become {to}", command.status));
+        }
+        if to == "running" {
+            command.started_at = Some(now);
+        } else {
+            command.completed_at = Some(now);
+        }
+        command.status = to;
+        if self.result.is_some() {
+            command.result = self.result;
+        }
+        if self.error_message.is_some() {
+            command.error_message = self.error_message;
+        }
+        command.updated_at = now;
+        Ok(())
+    }
+}
+
+/// `command` as the sweeper leaves it: its new status and times, before it is written.
+pub(super) fn settled(mut command: Model, how: Settle, now: i64) -> Model {
+    match how {
+        Settle::Requeue => {
+            command.status = "queued".into();
+            command.claim_id = None;
+            command.claimed_at = None;
+        }
+        Settle::Expire => {
+            command.status = "expired".into();
+            command.completed_at = Some(now);
+            command.error_message = Some("Command expired before agent pickup".into());
+        }
+        Settle::Fail(message) => {
+            command.status = "failed".into();
+            command.completed_at = Some(now);
+            command.error_message = Some(message);
+        }
+    }
+    command.updated_at = now;
+    command
+}
+
+/// The bus's storage. Every write returns its [`Recorded`] event, which the caller
+/// announces after the call returns (the write has committed by then).
+#[async_trait]
+pub trait CommandStore: Send + Sync {
+    /// One agent of the tenant.
+    async fn agent(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<agent::Model>>;
+
+    /// The agent holding the token with this hash, whatever its state.
+    async fn agent_by_token(&self, token_hash: &str) -> StoreResult<Option<agent::Model>>;
+
+    /// Record that the active agent holding this token was seen at `now`; `false` when it
+    /// is no longer active or its token changed.
+    async fn touch(&self, agent_id: &str, token_hash: &str, now: i64) -> StoreResult<bool>;
+
+    /// Insert a new queued command.
+    async fn queue(&self, command: Model) -> StoreResult<Recorded>;
+
+    /// Whether the agent has a queued command not expired at `now`.
+    async fn anything_queued(&self, agent_id: &str, now: i64) -> StoreResult<bool>;
+
+    /// Claim the agent's oldest queued command at `now` under `claim_id`. With `recheck`,
+    /// only if the agent still stands as it was when its token was checked (active, same
+    /// token), checked where no revocation can slip in between where the engine allows.
+    async fn claim(
+        &self,
+        agent: &agent::Model,
+        recheck: bool,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim>;
+
+    /// Apply agent `agent_id`'s report to its command `id`, if the command did not change
+    /// meanwhile.
+    async fn report(
+        &self,
+        agent_id: &str,
+        id: &str,
+        report: Report,
+        now: i64,
+    ) -> StoreResult<Reported>;
+
+    /// Cancel `command` if it is still queued; `None` when it is not.
+    async fn cancel(&self, command: Model, now: i64) -> StoreResult<Option<(Model, Recorded)>>;
+
+    /// Settle a stale command found by the sweeper, if nobody changed it since it was read
+    /// (same status and `updated_at`); `None` when somebody did.
+    async fn settle(&self, command: Model, how: Settle, now: i64) -> StoreResult<Option<Recorded>>;
+}
