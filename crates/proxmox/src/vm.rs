@@ -375,7 +375,7 @@ impl ProxmoxClient {
         let name_ok = !name.is_empty()
             && name
                 .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'/' && b != b'\\');
+                .all(|b| (b == b' ' || b.is_ascii_graphic()) && !matches!(b, b'"' | b'/' | b'\\'));
         if !name_ok {
             return Err(local_param_error(
                 "filename",
