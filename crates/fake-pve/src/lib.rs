@@ -69,6 +69,7 @@ pub struct FakePve {
     addr: SocketAddr,
     url: String,
     fingerprint: Option<String>,
+    cert_pem: Option<String>,
     state: FakeState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -124,11 +125,11 @@ impl FakePve {
 
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let (acceptor, fingerprint) = if config.tls {
-            let (acceptor, fingerprint) = tls::self_signed()?;
-            (Some(acceptor), Some(fingerprint))
+        let (acceptor, fingerprint, cert_pem) = if config.tls {
+            let cert = tls::self_signed()?;
+            (Some(cert.acceptor), Some(cert.fingerprint), Some(cert.pem))
         } else {
-            (None, None)
+            (None, None, None)
         };
         let app = Arc::new(server::App {
             shared: shared.clone(),
@@ -148,6 +149,7 @@ impl FakePve {
             addr,
             url: format!("{scheme}://{addr}"),
             fingerprint,
+            cert_pem,
             state: FakeState { shared },
             stop: Some(stop_tx),
             server: Some(server),
@@ -166,6 +168,11 @@ impl FakePve {
     /// `AA:BB:...` SHA-256 fingerprint of the TLS certificate, when serving TLS.
     pub fn cert_fingerprint(&self) -> Option<&str> {
         self.fingerprint.as_deref()
+    }
+
+    /// The TLS certificate (PEM), when serving TLS; usable as a trust anchor.
+    pub fn cert_pem(&self) -> Option<&str> {
+        self.cert_pem.as_deref()
     }
 
     /// Inspect the state and inject failures.

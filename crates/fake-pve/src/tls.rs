@@ -17,13 +17,20 @@ pub(crate) fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
-/// An acceptor for a self-signed certificate valid for `localhost` and `127.0.0.1`, and its
-/// fingerprint.
-pub(crate) fn self_signed() -> io::Result<(TlsAcceptor, String)> {
+/// A generated certificate: the acceptor serving it, its fingerprint and its PEM.
+pub(crate) struct SelfSigned {
+    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) fingerprint: String,
+    pub(crate) pem: String,
+}
+
+/// A self-signed certificate valid for `localhost` and `127.0.0.1`.
+pub(crate) fn self_signed() -> io::Result<SelfSigned> {
     let other = |e: &dyn std::fmt::Display| io::Error::other(format!("TLS setup: {e}"));
     let generated =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .map_err(|e| other(&e))?;
+    let pem = generated.cert.pem();
     let cert = generated.cert.der().clone();
     let fingerprint = fingerprint(&cert);
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
@@ -38,5 +45,9 @@ pub(crate) fn self_signed() -> io::Result<(TlsAcceptor, String)> {
     .with_single_cert(vec![cert], key)
     .map_err(|e| other(&e))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((TlsAcceptor::from(Arc::new(config)), fingerprint))
+    Ok(SelfSigned {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        fingerprint,
+        pem,
+    })
 }

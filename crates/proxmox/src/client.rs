@@ -103,7 +103,11 @@ impl ProxmoxClient {
                 Auth::Token(value)
             }
             Credentials::Password { username, password } => Auth::Ticket(TicketAuth {
-                username,
+                username: if username.contains('@') {
+                    username
+                } else {
+                    format!("{username}@pam")
+                },
                 password,
                 renew_after: config.ticket_renew_after,
                 session: Mutex::new(None),

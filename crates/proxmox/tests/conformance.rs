@@ -1068,6 +1068,18 @@ async fn tls_pinning_accepts_exactly_the_pinned_certificate() {
         .unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
 
+    // the certificate as an extra CA: normal verification, host name included
+    let localhost = fake.url().replace("127.0.0.1", "localhost");
+    let pem = fake.cert_pem().unwrap().as_bytes().to_vec();
+    let with_ca = ClientConfig::new(&localhost, token())
+        .unwrap()
+        .with_tls(TlsTrust::ExtraCaPem(pem));
+    ProxmoxClient::new(with_ca)
+        .unwrap()
+        .version()
+        .await
+        .unwrap();
+
     // without a pin the self-signed certificate is not trusted: verification stays on
     let default = ClientConfig::new(fake.url(), token()).unwrap();
     let err = ProxmoxClient::new(default)
