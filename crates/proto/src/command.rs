@@ -278,7 +278,7 @@ catalogue! {
     /// Whether Proxmox answers, and its version.
     Status(OnNode) = "proxmox.status";
     /// Log in to Proxmox.
-    Login(Login) = "proxmox.login";
+    Login(ProxmoxLogin) = "proxmox.login";
     /// The agent's Proxmox targets (answered from its own config).
     ListTargets(OnNode) = "proxmox.list-targets";
     /// Whether SSH is configured and connects.

@@ -158,6 +158,22 @@ pub enum ResourceType {
 // Names and values the agent puts into Proxmox paths, parameters and files: checked here, so
 // a payload cannot steer the agent outside what the command means.
 
+/// A kind of text a payload value must be, and how to say it.
+struct Form {
+    ok: fn(&str) -> bool,
+    what: &'static str,
+}
+
+impl Form {
+    /// Record a problem for `field` when `value` is given and not of this form.
+    fn check(&self, e: &mut FieldErrors, field: &str, value: Option<&str>) {
+        if value.is_some_and(|v| !(self.ok)(v)) {
+            e.add(field, format!("must be {}", self.what));
+        }
+    }
+}
+
+/// `s` has 1..=`max` characters, the first passing `first`, the others `rest`.
 fn chars_ok(s: &str, max: usize, first: fn(char) -> bool, rest: fn(char) -> bool) -> bool {
     let mut chars = s.chars();
     s.chars().count() <= max && chars.next().is_some_and(first) && chars.all(rest)
@@ -167,41 +183,7 @@ fn alnum(c: char) -> bool {
     c.is_ascii_alphanumeric()
 }
 
-fn is_node_name(s: &str) -> bool {
-    chars_ok(s, 63, alnum, |c| alnum(c) || matches!(c, '-' | '.'))
-}
-
-fn is_target_id(s: &str) -> bool {
-    chars_ok(
-        s,
-        200,
-        |c| !c.is_whitespace(),
-        |c| alnum(c) || matches!(c, '|' | '.' | '_' | ':' | '@' | '-'),
-    )
-}
-
-fn is_storage_id(s: &str) -> bool {
-    chars_ok(s, 64, alnum, |c| alnum(c) || matches!(c, '.' | '_' | '-'))
-}
-
-fn is_vm_name(s: &str) -> bool {
-    chars_ok(s, 128, alnum, |c| alnum(c) || matches!(c, '.' | '-'))
-}
-
-fn is_file_name(s: &str) -> bool {
-    chars_ok(
-        s,
-        200,
-        |c| alnum(c) || c == '_',
-        |c| alnum(c) || matches!(c, '.' | '_' | '-'),
-    )
-}
-
-fn is_iso_name(s: &str) -> bool {
-    is_file_name(s) && s.to_ascii_lowercase().ends_with(".iso")
-}
-
-/// `<prefix><n>` with `n` at most `max` for one of the prefixes.
+/// `<prefix><n>` with `n` at most the prefix's highest number.
 fn is_drive(s: &str, kinds: &[(&str, u8)]) -> bool {
     kinds.iter().any(|(prefix, max)| {
         s.strip_prefix(prefix).is_some_and(|n| {
@@ -229,76 +211,115 @@ fn is_disk_size(s: &str) -> bool {
     digits(whole) && digits(fraction)
 }
 
-fn is_upid(s: &str) -> bool {
-    s.starts_with("UPID:")
-        && s.len() <= 512
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+fn is_storage_id(s: &str) -> bool {
+    chars_ok(s, 64, alnum, |c| alnum(c) || matches!(c, '.' | '_' | '-'))
 }
 
-fn is_qemu_key(s: &str) -> bool {
-    chars_ok(
-        s,
-        64,
-        |c| alnum(c) || matches!(c, '_' | '+' | '-'),
-        |c| alnum(c) || matches!(c, '_' | '+' | '-'),
-    )
+fn is_file_name(s: &str) -> bool {
+    let rest = |c: char| alnum(c) || matches!(c, '.' | '_' | '-');
+    chars_ok(s, 200, |c| alnum(c) || c == '_', rest)
 }
 
-fn is_ssh_host(s: &str) -> bool {
-    chars_ok(
-        s,
-        253,
-        |c| alnum(c) || c == '[',
-        |c| alnum(c) || matches!(c, '.' | '-' | ':' | '[' | ']'),
-    )
+fn is_iso_name(s: &str) -> bool {
+    is_file_name(s) && s.to_ascii_lowercase().ends_with(".iso")
 }
 
-fn is_unix_user(s: &str) -> bool {
-    chars_ok(
-        s,
-        64,
-        |c| alnum(c) || c == '_',
-        |c| alnum(c) || matches!(c, '.' | '_' | '-'),
-    )
-}
-
-/// `<storage>:iso/<file>.iso`
-fn is_iso_volume(s: &str) -> bool {
-    s.split_once(':').is_some_and(|(storage, path)| {
-        is_storage_id(storage) && path.strip_prefix("iso/").is_some_and(is_iso_name)
-    })
-}
+const NODE: Form = Form {
+    ok: |s| chars_ok(s, 63, alnum, |c| alnum(c) || matches!(c, '-' | '.')),
+    what: "a Proxmox node name (letters, digits, '-' and '.'; at most 63)",
+};
+const TARGET: Form = Form {
+    ok: |s| {
+        let rest = |c: char| alnum(c) || matches!(c, '|' | '.' | '_' | ':' | '@' | '-');
+        chars_ok(s, 200, rest, rest)
+    },
+    what: "a target id (letters, digits and |._:@-; at most 200)",
+};
+const STORAGE: Form = Form {
+    ok: is_storage_id,
+    what: "a storage id (letters, digits, '.', '_' and '-')",
+};
+const VM_NAME: Form = Form {
+    ok: |s| chars_ok(s, 128, alnum, |c| alnum(c) || matches!(c, '.' | '-')),
+    what: "a DNS name (letters, digits, '-' and '.')",
+};
+const FILE_NAME: Form = Form {
+    ok: is_file_name,
+    what: "a file name (letters, digits, '.', '_' and '-'; not starting with '.')",
+};
+const ISO_NAME: Form = Form {
+    ok: is_iso_name,
+    what: "a file name ending in .iso (letters, digits, '.', '_' and '-')",
+};
+const ISO_VOLUME: Form = Form {
+    ok: |s| {
+        s.split_once(':').is_some_and(|(storage, path)| {
+            is_storage_id(storage) && path.strip_prefix("iso/").is_some_and(is_iso_name)
+        })
+    },
+    what: "<storage>:iso/<file>.iso",
+};
+const DISK: Form = Form {
+    ok: |s| is_drive(s, DISKS),
+    what: "a disk such as scsi0, sata0, virtio0 or ide0",
+};
+const CDROM_SLOT: Form = Form {
+    ok: |s| is_drive(s, CDROM_SLOTS),
+    what: "a CD-ROM slot such as ide2, sata1 or scsi3",
+};
+const DISK_SIZE: Form = Form {
+    ok: is_disk_size,
+    what: "a size such as +64G or 128G",
+};
+const UPID: Form = Form {
+    ok: |s| {
+        s.starts_with("UPID:")
+            && s.len() <= 512
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+    },
+    what: "a Proxmox task id starting with UPID:",
+};
+const QEMU_KEY: Form = Form {
+    ok: |s| {
+        let key = |c: char| alnum(c) || matches!(c, '_' | '+' | '-');
+        chars_ok(s, 64, key, key)
+    },
+    what: "a QEMU key name such as a, ret or ctrl-alt-delete",
+};
+const SSH_HOST: Form = Form {
+    ok: |s| {
+        chars_ok(
+            s,
+            253,
+            |c| alnum(c) || c == '[',
+            |c| alnum(c) || matches!(c, '.' | '-' | ':' | '[' | ']'),
+        )
+    },
+    what: "a host name or IP address",
+};
+const UNIX_USER: Form = Form {
+    ok: |s| {
+        chars_ok(
+            s,
+            64,
+            |c| alnum(c) || c == '_',
+            |c| alnum(c) || matches!(c, '.' | '_' | '-'),
+        )
+    },
+    what: "a user name (letters, digits, '.', '_' and '-')",
+};
+const WEB_URL: Form = Form {
+    ok: |s| {
+        s.len() <= 2048 && url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    },
+    what: "an http or https URL of at most 2048 characters",
+};
 
 /// The shared `node` and `target` keys.
 pub(super) fn check_place(e: &mut FieldErrors, node: Option<&str>, target: Option<&str>) {
-    if node.is_some_and(|n| !is_node_name(n)) {
-        e.add(
-            "node",
-            "must be a Proxmox node name (letters, digits, '-' and '.'; at most 63)",
-        );
-    }
-    if target.is_some_and(|t| !is_target_id(t)) {
-        e.add(
-            "target",
-            "must be a target id (letters, digits and |._:@-; at most 200)",
-        );
-    }
+    NODE.check(e, "node", node);
+    TARGET.check(e, "target", target);
 }
-
-fn check_opt(
-    e: &mut FieldErrors,
-    field: &str,
-    value: Option<&str>,
-    ok: fn(&str) -> bool,
-    what: &str,
-) {
-    if value.is_some_and(|v| !ok(v)) {
-        e.add(field, format!("must be {what}"));
-    }
-}
-
-const STORAGE: &str = "a storage id (letters, digits, '.', '_' and '-')";
-const ISO_NAME: &str = "a file name ending in .iso (letters, digits, '.', '_' and '-')";
 
 /// Milliseconds as a [`Duration`], the default filled in.
 fn millis(value: Option<u64>, default: u64) -> Duration {
@@ -356,20 +377,8 @@ payload! {
 impl Validate for CloneVm {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        check_opt(
-            &mut e,
-            "name",
-            self.name.as_deref(),
-            is_vm_name,
-            "a DNS name (letters, digits, '-' and '.')",
-        );
-        check_opt(
-            &mut e,
-            "storage",
-            self.storage.as_deref(),
-            is_storage_id,
-            STORAGE,
-        );
+        VM_NAME.check(&mut e, "name", self.name.as_deref());
+        STORAGE.check(&mut e, "storage", self.storage.as_deref());
         e.into_result()
     }
 }
@@ -435,43 +444,12 @@ impl From<UpdateConfigWire> for UpdateConfig {
 
 /// Config keys `update-config` sets (spec proxmox-api.md §7.9). Root-only and read-only keys
 /// (`lock`, `template`, `meta`, `skiplock`) and secrets (`cipassword`) are not among them.
+#[rustfmt::skip]
 const CONFIG_KEYS: &[&str] = &[
-    "acpi",
-    "agent",
-    "args",
-    "balloon",
-    "bios",
-    "boot",
-    "cores",
-    "cpu",
-    "cpulimit",
-    "cpuunits",
-    "delete",
-    "description",
-    "digest",
-    "efidisk0",
-    "hookscript",
-    "hotplug",
-    "kvm",
-    "localtime",
-    "machine",
-    "memory",
-    "name",
-    "numa",
-    "onboot",
-    "ostype",
-    "protection",
-    "revert",
-    "scsihw",
-    "shares",
-    "smbios1",
-    "sockets",
-    "startup",
-    "tablet",
-    "tags",
-    "tpmstate0",
-    "vcpus",
-    "vga",
+    "acpi", "agent", "args", "balloon", "bios", "boot", "cores", "cpu", "cpulimit", "cpuunits",
+    "delete", "description", "digest", "efidisk0", "hookscript", "hotplug", "kvm", "localtime",
+    "machine", "memory", "name", "numa", "onboot", "ostype", "protection", "revert", "scsihw",
+    "shares", "smbios1", "sockets", "startup", "tablet", "tags", "tpmstate0", "vcpus", "vga",
     "vmgenid",
 ];
 /// Numbered config keys and their highest number.
@@ -549,16 +527,8 @@ payload! {
 impl Validate for ResizeDisk {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        e.check(
-            "disk",
-            is_drive(&self.disk, DISKS),
-            "must be a disk such as scsi0, sata0, virtio0 or ide0",
-        );
-        e.check(
-            "size",
-            is_disk_size(&self.size),
-            "must be a size such as +64G or 128G",
-        );
+        DISK.check(&mut e, "disk", Some(&self.disk));
+        DISK_SIZE.check(&mut e, "size", Some(&self.size));
         e.into_result()
     }
 }
@@ -573,18 +543,10 @@ payload! {
     }
 }
 
-fn check_upid(e: &mut FieldErrors, upid: &str) {
-    e.check(
-        "upid",
-        is_upid(upid),
-        "must be a Proxmox task id starting with UPID:",
-    );
-}
-
 impl Validate for TaskRef {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        check_upid(&mut e, &self.upid);
+        UPID.check(&mut e, "upid", Some(&self.upid));
         e.into_result()
     }
 }
@@ -622,7 +584,7 @@ fn check_polling(e: &mut FieldErrors, timeout: Option<u64>, max: u64, interval: 
 impl Validate for WaitTask {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        check_upid(&mut e, &self.upid);
+        UPID.check(&mut e, "upid", Some(&self.upid));
         check_polling(&mut e, self.timeout_ms, MAX_WAIT_MS, self.interval_ms);
         e.into_result()
     }
@@ -721,11 +683,7 @@ payload! {
 impl Validate for SendKey {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        e.check(
-            "key",
-            is_qemu_key(&self.key),
-            "must be a QEMU key name such as a, ret or ctrl-alt-delete",
-        );
+        QEMU_KEY.check(&mut e, "key", Some(&self.key));
         e.into_result()
     }
 }
@@ -741,7 +699,7 @@ payload! {
 
 payload! {
     /// `proxmox.login`
-    pub struct Login {
+    pub struct ProxmoxLogin {
         /// Log in afresh instead of reusing the cached ticket.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub force: Option<bool>,
@@ -750,7 +708,8 @@ payload! {
 
 payload! {
     /// `proxmox.ssh-status`, `ssh-test`, `ssh-bootstrap`: probe the SSH connection. The host,
-    /// port and user may be overridden; the credentials are always the agent's own.
+    /// port and user may be overridden; the credentials are always the agent's own, so an
+    /// agent must not offer its target's password to an overridden host.
     pub struct SshProbe {
         /// Default: the host of the target's Proxmox URL.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -780,21 +739,9 @@ impl SshProbe {
 impl Validate for SshProbe {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        check_opt(
-            &mut e,
-            "sshHost",
-            self.ssh_host.as_deref(),
-            is_ssh_host,
-            "a host name or IP address",
-        );
+        SSH_HOST.check(&mut e, "sshHost", self.ssh_host.as_deref());
         e.in_range("sshPort", self.ssh_port, 1, u16::MAX);
-        check_opt(
-            &mut e,
-            "sshUsername",
-            self.ssh_username.as_deref(),
-            is_unix_user,
-            "a user name (letters, digits, '.', '_' and '-')",
-        );
+        UNIX_USER.check(&mut e, "sshUsername", self.ssh_username.as_deref());
         e.in_range(
             "timeoutMs",
             self.timeout_ms,
@@ -900,9 +847,10 @@ impl Validate for SshExec {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
         e.required_text("command", &self.command, 1024);
+        let one_line = !self.command.chars().any(char::is_control);
         e.check(
             "command",
-            !self.command.chars().any(char::is_control),
+            one_line,
             "must be one line without control characters",
         );
         e.in_range(
@@ -966,47 +914,31 @@ impl CreateProvisionIso {
 impl Validate for CreateProvisionIso {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
+        let count = self.files.len();
+        e.check("files", count > 0, "must hold at least one file");
         e.check(
             "files",
-            !self.files.is_empty(),
-            "must hold at least one file",
-        );
-        e.check(
-            "files",
-            self.files.len() <= MAX_ISO_FILES,
+            count <= MAX_ISO_FILES,
             format!("must hold at most {MAX_ISO_FILES} files"),
         );
         let total: usize = self.files.values().map(String::len).sum();
+        let fits = total <= MAX_ISO_FILES_CHARS;
         e.check(
             "files",
-            total <= MAX_ISO_FILES_CHARS,
+            fits,
             format!("must be at most {MAX_ISO_FILES_CHARS} characters of base64 in all"),
         );
         for (name, content) in &self.files {
-            if !is_file_name(name) {
-                e.add(
-                    format!("files.{name}"),
-                    "file names are letters, digits, '.', '_' and '-' (not starting with '.')",
-                );
-            }
-            if FILE_BASE64.decode(content).is_err() {
-                e.add(format!("files.{name}"), "must be base64");
-            }
+            let field = format!("files.{name}");
+            FILE_NAME.check(&mut e, &field, Some(name));
+            e.check(
+                &field,
+                FILE_BASE64.decode(content).is_ok(),
+                "must be base64",
+            );
         }
-        check_opt(
-            &mut e,
-            "isoName",
-            self.iso_name.as_deref(),
-            is_iso_name,
-            ISO_NAME,
-        );
-        check_opt(
-            &mut e,
-            "isoStorage",
-            self.iso_storage.as_deref(),
-            is_storage_id,
-            STORAGE,
-        );
+        ISO_NAME.check(&mut e, "isoName", self.iso_name.as_deref());
+        STORAGE.check(&mut e, "isoStorage", self.iso_storage.as_deref());
         e.in_range(
             "timeoutMs",
             self.timeout_ms,
@@ -1016,8 +948,6 @@ impl Validate for CreateProvisionIso {
         e.into_result()
     }
 }
-
-const CDROM_SLOT: &str = "a CD-ROM slot such as ide2, sata1 or scsi3";
 
 payload! {
     /// `proxmox.attach-cdrom`: insert an ISO into a CD-ROM drive.
@@ -1042,18 +972,8 @@ impl AttachCdrom {
 impl Validate for AttachCdrom {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        e.check(
-            "isoPath",
-            is_iso_volume(&self.iso_path),
-            "must be <storage>:iso/<file>.iso",
-        );
-        check_opt(
-            &mut e,
-            "cdromSlot",
-            self.cdrom_slot.as_deref(),
-            |s| is_drive(s, CDROM_SLOTS),
-            CDROM_SLOT,
-        );
+        ISO_VOLUME.check(&mut e, "isoPath", Some(&self.iso_path));
+        CDROM_SLOT.check(&mut e, "cdromSlot", self.cdrom_slot.as_deref());
         e.into_result()
     }
 }
@@ -1081,13 +1001,7 @@ impl DetachCdrom {
 impl Validate for DetachCdrom {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        check_opt(
-            &mut e,
-            "cdromSlot",
-            self.cdrom_slot.as_deref(),
-            |s| is_drive(s, CDROM_SLOTS),
-            CDROM_SLOT,
-        );
+        CDROM_SLOT.check(&mut e, "cdromSlot", self.cdrom_slot.as_deref());
         e.into_result()
     }
 }
@@ -1109,27 +1023,14 @@ payload! {
 impl Validate for UploadIso {
     fn validate(&self) -> Result<(), FieldErrors> {
         let mut e = FieldErrors::new();
-        e.check(
-            "storage",
-            is_storage_id(&self.storage),
-            format!("must be {STORAGE}"),
-        );
-        e.check(
-            "filename",
-            is_iso_name(&self.filename),
-            format!("must be {ISO_NAME}"),
-        );
-        let web = url::Url::parse(&self.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        e.check(
-            "url",
-            web && self.url.len() <= 2048,
-            "must be an http or https URL of at most 2048 characters",
-        );
+        STORAGE.check(&mut e, "storage", Some(&self.storage));
+        ISO_NAME.check(&mut e, "filename", Some(&self.filename));
+        WEB_URL.check(&mut e, "url", Some(&self.url));
         e.into_result()
     }
 }
 
-no_limits!(OnNode, OnVm, DeleteVm, ClusterResources, Login);
+no_limits!(OnNode, OnVm, DeleteVm, ClusterResources, ProxmoxLogin);
 
 #[cfg(test)]
 mod tests {
@@ -1137,34 +1038,32 @@ mod tests {
 
     #[test]
     fn names_that_reach_paths_and_files_are_checked() {
-        assert!(is_node_name("h1") && is_node_name("pve-01.lan"));
-        assert!(!is_node_name("h1/../x") && !is_node_name("") && !is_node_name("-h"));
-        assert!(is_storage_id("local-lvm") && !is_storage_id("local lvm"));
-        assert!(
-            is_iso_name("provision-101.iso") && !is_iso_name("../x.iso") && !is_iso_name("x.img")
-        );
-        assert!(is_iso_volume("local:iso/provision-101.iso"));
-        assert!(!is_iso_volume("local:images/x.iso") && !is_iso_volume("x.iso"));
-        assert!(
-            is_drive("sata0", DISKS) && is_drive("scsi30", DISKS) && is_drive("efidisk0", DISKS)
-        );
-        assert!(
-            !is_drive("scsi31", DISKS) && !is_drive("efidisk1", DISKS) && !is_drive("sata", DISKS)
-        );
+        let ok = |form: &Form, s: &str| (form.ok)(s);
+        assert!(ok(&NODE, "h1") && ok(&NODE, "pve-01.lan"));
+        assert!(!ok(&NODE, "h1/../x") && !ok(&NODE, "") && !ok(&NODE, "-h"));
+        assert!(ok(&STORAGE, "local-lvm") && !ok(&STORAGE, "local lvm"));
+        assert!(ok(&ISO_NAME, "provision-101.iso") && !ok(&ISO_NAME, "../x.iso"));
+        assert!(!ok(&ISO_NAME, "x.img") && !ok(&FILE_NAME, ".hidden"));
+        assert!(ok(&ISO_VOLUME, "local:iso/provision-101.iso"));
+        assert!(!ok(&ISO_VOLUME, "local:images/x.iso") && !ok(&ISO_VOLUME, "x.iso"));
+        assert!(ok(&DISK, "sata0") && ok(&DISK, "scsi30") && ok(&DISK, "efidisk0"));
+        assert!(!ok(&DISK, "scsi31") && !ok(&DISK, "efidisk1") && !ok(&DISK, "sata"));
         assert!(is_drive("unused12", CONFIG_DEVICES) && is_drive("net31", CONFIG_DEVICES));
-        assert!(
-            is_disk_size("+64G")
-                && is_disk_size("128G")
-                && is_disk_size("1.5T")
-                && is_disk_size("1024")
-        );
-        assert!(!is_disk_size("+G") && !is_disk_size("64GB") && !is_disk_size("-1G"));
-        assert!(is_qemu_key("ctrl-alt-delete") && !is_qemu_key("a b"));
-        assert!(is_upid(
+        for size in ["+64G", "128G", "1.5T", "1024"] {
+            assert!(ok(&DISK_SIZE, size), "{size}");
+        }
+        for size in ["+G", "64GB", "-1G", ""] {
+            assert!(!ok(&DISK_SIZE, size), "{size}");
+        }
+        assert!(ok(&QEMU_KEY, "ctrl-alt-delete") && !ok(&QEMU_KEY, "a b"));
+        assert!(ok(
+            &UPID,
             "UPID:h1:000A1B2C:0001F2E3:67000000:qmclone:100:root@pam:"
         ));
-        assert!(!is_upid("UPID:h1 x") && !is_upid("h1:task"));
-        assert!(is_ssh_host("192.168.1.100") && is_ssh_host("[fe80::1]") && !is_ssh_host("a;b"));
-        assert!(is_target_id("pve.lan:8006|root@pam|h1") && !is_target_id("a b"));
+        assert!(!ok(&UPID, "UPID:h1 x") && !ok(&UPID, "h1:task"));
+        assert!(ok(&SSH_HOST, "192.168.1.100") && ok(&SSH_HOST, "[fe80::1]"));
+        assert!(!ok(&SSH_HOST, "a;b") && !ok(&UNIX_USER, "root@pam"));
+        assert!(ok(&TARGET, "pve.lan:8006|root@pam|h1") && !ok(&TARGET, "a b"));
+        assert!(ok(&WEB_URL, "https://example.com/x.iso") && !ok(&WEB_URL, "file:///etc/passwd"));
     }
 }
