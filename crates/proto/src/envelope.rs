@@ -1,7 +1,7 @@
 //! The response envelope every `/api/v1` answer uses (spec api.md §1).
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// A successful answer: `{"success": true, "data": ..., "meta": {...}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -36,6 +36,22 @@ pub struct PageMeta {
     pub total: u64,
     pub page: u64,
     pub limit: u64,
+}
+
+/// `page` / `limit` of list endpoints.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams,
+)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-based page number (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1)]
+    pub page: Option<u64>,
+    /// Rows per page, 1 to 200 (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u64>,
 }
 
 /// A failed answer: `{"success": false, "error": {"code", "message", "details"?}}`.
