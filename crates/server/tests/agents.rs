@@ -84,7 +84,10 @@ both_backends! {
         let (status, revoked) = server.post(&format!("/api/v1/agents/{id}/revoke"), t, json!({"reason": "decommissioned"})).await;
         assert_eq!(status, StatusCode::OK, "{revoked}");
         assert_eq!((revoked["data"]["status"].clone(), revoked["data"]["online"].clone()), (json!("revoked"), json!(false)));
-        assert_eq!(server.post("/api/v1/agents/heartbeat", &new_token, json!({})).await.0, StatusCode::UNAUTHORIZED, "revocation applies on the next request");
+        let (status, body) = server.post("/api/v1/agents/heartbeat", &new_token, json!({})).await;
+        assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("AGENT_REVOKED")), "revocation applies on the next request, and says so: {body}");
+        let (status, body) = server.get("/api/v1/vm-ops/commands/next?timeout_ms=1000", &new_token).await;
+        assert_eq!((status, body["error"]["code"].clone()), (StatusCode::CONFLICT, json!("AGENT_REVOKED")), "{body}");
         assert_eq!(server.post(&format!("/api/v1/agents/{id}/revoke"), t, json!({})).await.0, StatusCode::CONFLICT);
     }
 

@@ -125,7 +125,8 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
             .post("/api/v1/agents/heartbeat", &token, json!({}))
             .await
             .0,
-        StatusCode::UNAUTHORIZED
+        StatusCode::CONFLICT,
+        "a revoked agent's token answers AGENT_REVOKED"
     );
     browser.close().await;
 }

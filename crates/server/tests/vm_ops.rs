@@ -164,7 +164,7 @@ both_backends! {
             server.post(&format!("/api/v1/agents/{agent}/revoke"), &owner.access_token, json!({})).await
         });
         assert_eq!(revoked.0, StatusCode::OK);
-        assert_eq!(polled.0, StatusCode::UNAUTHORIZED, "a revoked agent's poll ends at once");
+        assert_eq!((polled.0, polled.1["error"]["code"].clone()), (StatusCode::CONFLICT, json!("AGENT_REVOKED")), "a revoked agent's poll ends at once, saying so");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 

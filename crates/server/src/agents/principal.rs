@@ -1,6 +1,7 @@
 //! The agent behind a request: an `Authorization: Bearer bma_...` token, hashed and looked
 //! up in the database on every request (no cache), so a revoked or rotated token fails on
-//! the very next request.
+//! the very next request: a rotated one with 401, a revoked agent's with 409
+//! `AGENT_REVOKED` (its token hash is kept for that answer; it never authenticates again).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -16,6 +17,14 @@ pub const TOKEN_PREFIX: &str = "bma_";
 
 pub struct AgentAuth(pub agent::Model);
 
+/// 409 `AGENT_REVOKED`: what a revoked agent's token answers on every agent route.
+pub fn revoked() -> ApiError {
+    ApiError::new(
+        botmox_proto::ErrorCode::AgentRevoked,
+        "This agent was revoked; pair it again to use it",
+    )
+}
+
 impl FromRequestParts<AppState> for AgentAuth {
     type Rejection = ApiError;
 
@@ -29,12 +38,16 @@ impl FromRequestParts<AppState> for AgentAuth {
             .store
             .agent_by_token(&hash_secret(token))
             .await?
-            .filter(|a| a.status == "active")
             .filter(|a| {
                 a.token_expires_at
                     .is_some_and(|e| e > chrono::Utc::now().timestamp_millis())
             })
             .ok_or_else(unauthorized)?;
-        Ok(Self(agent))
+        match agent.status.as_str() {
+            "active" => Ok(Self(agent)),
+            // The agent must stop, not retry: the answer the reference's agents stop on.
+            "revoked" => Err(revoked()),
+            _ => Err(unauthorized()),
+        }
     }
 }

@@ -434,7 +434,6 @@ pub async fn revoke(
     agent.revoked_at = Some(now);
     agent.revoked_by = Some(auth.caller().to_owned());
     agent.revoke_reason = text(&body, "reason");
-    agent.token_hash = None;
     agent.pairing_code_hash = None;
     agent.updated_at = now;
     agent.presence = "offline".into();

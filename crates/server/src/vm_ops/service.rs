@@ -170,7 +170,7 @@ pub async fn dispatch(state: &AppState, auth: &Auth, body: Value) -> ApiResult<M
 }
 
 /// The agent's next command, waiting up to `timeout` for one to be dispatched; `None` when
-/// none came. Returns 401 at once when the agent is revoked meanwhile.
+/// none came. Answers 409 `AGENT_REVOKED` at once when the agent is revoked meanwhile.
 pub async fn next(
     state: &AppState,
     agent: &agent::Model,
@@ -204,15 +204,24 @@ async fn wait_for_command(
                 event.announce(&state.bus.hub);
                 return Ok(Some(command));
             }
-            Claim::Revoked => {
-                return Err(ApiError::unauthorized("A valid agent token is required"));
-            }
+            Claim::Revoked => return Err(no_longer_valid(state, agent).await),
             Claim::Nothing => {}
         }
         woken_up = true;
         if tokio::time::timeout_at(deadline, woken).await.is_err() {
             return Ok(None);
         }
+    }
+}
+
+/// Why a poll's agent stopped standing: revoked (409 `AGENT_REVOKED`, the agent stops) or
+/// its token replaced by a rotation (401).
+async fn no_longer_valid(state: &AppState, agent: &agent::Model) -> ApiError {
+    let tenant = crate::db::TenantId::trusted(agent.tenant_id.clone());
+    match state.bus.store.agent(&tenant, &agent.id).await {
+        Ok(Some(a)) if a.status == "revoked" => crate::agents::principal::revoked(),
+        Ok(_) => ApiError::unauthorized("A valid agent token is required"),
+        Err(e) => e.into(),
     }
 }
 
