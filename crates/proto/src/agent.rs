@@ -83,6 +83,28 @@ pub enum Presence {
     Offline,
 }
 
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+impl std::str::FromStr for Presence {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "online" => Ok(Self::Online),
+            "offline" => Ok(Self::Offline),
+            other => Err(format!(
+                "unknown presence '{other}' (expected online or offline)"
+            )),
+        }
+    }
+}
+
 /// Proxmox connection hints for the agent's form: never a password.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProxmoxHints {

@@ -38,7 +38,7 @@ async fn run(
         }
         for n in 0.. {
             let sent = http.post(format!("{url}/api/v1/vm-ops/commands")).bearer_auth(human)
-                .json(&json!({"agent_id": agent_id, "command_type": "test.echo", "payload": {"n": n}})).send().await;
+                .json(&json!({"agent_id": agent_id, "command_type": "proxmox.start", "payload": {"vmid": 100 + n}})).send().await;
             let Ok(res) = sent else { return };
             if res.status() != StatusCode::ACCEPTED {
                 return;

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use botmox_proto::auth::Role;
+use botmox_proto::command::CommandStatus;
 use botmox_testkit::{Session, TestServer, both_backends};
 use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
@@ -119,7 +120,7 @@ both_backends! {
         assert_eq!((seen["data"]["status"].clone(), seen["data"]["result"].clone()), (json!("succeeded"), json!({"vms": [100, 101]})));
         let other = server.user_session("acme", "other@example.com", Role::User).await;
         assert_eq!(server.get(&path, &other.access_token).await.0, StatusCode::NOT_FOUND);
-        let (status, _) = server.post("/api/v1/vm-ops/commands", &other.access_token, json!({"agent_id": agent, "command_type": "proxmox.start"})).await;
+        let (status, _) = server.post("/api/v1/vm-ops/commands", &other.access_token, json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100}})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "only the agent's owner or an admin dispatches to it");
         let (_, listed) = server.get(&format!("/api/v1/vm-ops/commands?agent_id={agent}&status=succeeded"), t).await;
         assert_eq!(listed["data"].as_array().unwrap().len(), 1);
@@ -134,10 +135,10 @@ both_backends! {
             "payload": {"vmid": 100, "ssh": {"password": "x"}}})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "no credentials in payloads: {err}");
         server.execute("UPDATE agents SET last_seen_at = 0").await.unwrap();
-        let (status, err) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start"})).await;
+        let (status, err) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100}})).await;
         assert_eq!((status, err["error"]["code"].clone()), (StatusCode::CONFLICT, json!("AGENT_OFFLINE")));
         let (status, queued) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start",
-            "queue_if_offline": true, "expires_in_seconds": 600})).await;
+            "payload": {"vmid": 100}, "queue_if_offline": true, "expires_in_seconds": 600})).await;
         assert_eq!(status, StatusCode::ACCEPTED);
         let id = queued["data"]["id"].as_str().unwrap();
         let (status, cancelled) = server.post(&format!("/api/v1/vm-ops/commands/{id}/cancel"), t, json!({})).await;
@@ -182,7 +183,7 @@ both_backends! {
                 let (server, owner, agent) = (&server, &owner, &agent);
                 async move {
                     let (status, c) = server.post("/api/v1/vm-ops/commands", &owner.access_token,
-                        json!({"agent_id": agent, "command_type": "test.echo", "payload": {"n": i}})).await;
+                        json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100 + i}})).await;
                     assert_eq!(status, StatusCode::ACCEPTED, "{c}");
                     c["data"]["id"].as_str().unwrap().to_owned()
                 }
@@ -280,7 +281,7 @@ both_backends! {
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
         let (agent, _) = agent_of(&server, &owner).await;
-        let (_, queued) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "test.first"})).await;
+        let (_, queued) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100}})).await;
         let id = queued["data"]["id"].as_str().unwrap();
         let state = server.state();
         let command = botmox_server::db::entity::agent_command::Entity::find_by_id(id.to_owned())
@@ -288,8 +289,8 @@ both_backends! {
         // Two changes whose transactions commit in the other order than they took their ids
         // (as concurrent commits on PostgreSQL, or another replica's late notification, do).
         let (mut early, mut late) = (command.clone(), command);
-        early.status = "running".into();
-        late.status = "succeeded".into();
+        early.status = CommandStatus::Running.into();
+        late.status = CommandStatus::Succeeded.into();
         let (stream, _) = tokio::join!(read_sse(&server, t, None, "command.running"), async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let lower = state.db.write(async |txn| record_command(txn, &early).await).await.unwrap();
@@ -307,10 +308,10 @@ both_backends! {
         let t = &owner.access_token;
         let (agent, token) = agent_of(&server, &owner).await;
         let (other_agent, _) = agent_of(&server, &owner).await;
-        server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": other_agent, "command_type": "test.other"})).await;
-        let (_, mine) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "test.mine"})).await;
-        let seen = read_sse(&server, &token, Some("0"), "test.mine").await;
-        assert!(seen.contains(mine["data"]["id"].as_str().unwrap()) && !seen.contains("test.other") && !seen.contains(&other_agent), "{seen}");
+        server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": other_agent, "command_type": "proxmox.stop", "payload": {"vmid": 100}})).await;
+        let (_, mine) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100}})).await;
+        let seen = read_sse(&server, &token, Some("0"), "proxmox.start").await;
+        assert!(seen.contains(mine["data"]["id"].as_str().unwrap()) && !seen.contains("proxmox.stop") && !seen.contains(&other_agent), "{seen}");
         let (status, _) = server.get(&format!("/api/v1/vm-ops/events?agent_id={other_agent}"), &token).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "not another agent's stream");
         let stranger = server.user_session("acme", "stranger@example.com", Role::User).await;
@@ -407,7 +408,7 @@ async fn lapsed_claims_return_to_the_queue_and_nothing_stays_claimed_forever() {
         .post(
             "/api/v1/vm-ops/commands",
             &owner.access_token,
-            json!({"agent_id": agent, "command_type": "proxmox.start"}),
+            json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100}}),
         )
         .await;
     let id = queued["data"]["id"].as_str().unwrap().to_owned();
@@ -468,7 +469,7 @@ async fn lapsed_claims_return_to_the_queue_and_nothing_stays_claimed_forever() {
         .post(
             "/api/v1/vm-ops/commands",
             &owner.access_token,
-            json!({"agent_id": agent, "command_type": "proxmox.stop", "expires_in_seconds": 10}),
+            json!({"agent_id": agent, "command_type": "proxmox.stop", "payload": {"vmid": 100}, "expires_in_seconds": 10}),
         )
         .await;
     sweep(

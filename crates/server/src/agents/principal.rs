@@ -6,14 +6,13 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use botmox_proto::agent::AGENT_TOKEN_PREFIX;
+
 use crate::auth::extract::bearer;
 use crate::db::entity::agent;
 use crate::http::ApiError;
 use crate::keys::hash_secret;
 use crate::state::AppState;
-
-/// Prefix of agent tokens.
-pub const TOKEN_PREFIX: &str = "bma_";
 
 pub struct AgentAuth(pub agent::Model);
 
@@ -31,7 +30,7 @@ impl FromRequestParts<AppState> for AgentAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let unauthorized = || ApiError::unauthorized("A valid agent token is required");
         let token = bearer(parts)
-            .filter(|t| t.starts_with(TOKEN_PREFIX))
+            .filter(|t| t.starts_with(AGENT_TOKEN_PREFIX))
             .ok_or_else(unauthorized)?;
         let agent = state
             .bus

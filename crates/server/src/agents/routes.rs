@@ -4,7 +4,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::Value;
+use botmox_proto::agent::{
+    AgentView, CreatePairingRequest, HeartbeatAnswer, HeartbeatRequest, PairingCreated,
+    QuickPairRequest, RegisterRequest, RegisteredAgent, RevokeRequest, RotatedToken,
+};
+use botmox_proto::{Envelope, ErrorEnvelope};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,9 +16,8 @@ use utoipa_axum::routes;
 use super::principal::AgentAuth;
 use super::service;
 use crate::clock::now_ms;
-use crate::db::entity::agent::AgentView;
 use crate::http::layers::RequestId;
-use crate::http::{ApiJson, ApiPath, ApiResult, ClientAddr, answer};
+use crate::http::{ApiPath, ApiResult, ClientAddr, Valid, answer};
 use crate::principal::Auth;
 use crate::state::AppState;
 
@@ -32,11 +35,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Create a one-time pairing code (default 15 minutes) with its one-paste bundle, URI and link.
 #[utoipa::path(post, path = "/api/v1/agents/pairings", tag = "agents", security(("bearer" = [])),
-    request_body = Object, responses((status = 201, description = "The pairing; the code is shown only here"), (status = 400), (status = 403)))]
+    request_body = CreatePairingRequest,
+    responses((status = 201, body = Envelope<PairingCreated>, description = "The pairing; the code is shown only here"),
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope, description = "pairing for someone else without being an admin")))]
 pub async fn create_pairing(
     State(s): State<AppState>,
     auth: Auth,
-    ApiJson(body): ApiJson<Value>,
+    Valid(body): Valid<CreatePairingRequest>,
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::CREATED,
@@ -45,11 +51,13 @@ pub async fn create_pairing(
 }
 
 /// Exchange a pairing code for an agent token (public; limited like sign-in).
-#[utoipa::path(post, path = "/api/v1/agents/register", tag = "agents", request_body = Object,
-    responses((status = 201, description = "The agent with `agent_token`"), (status = 400), (status = 404, description = "PAIRING_NOT_FOUND"), (status = 410, description = "PAIRING_EXPIRED"), (status = 429)))]
+#[utoipa::path(post, path = "/api/v1/agents/register", tag = "agents", request_body = RegisterRequest,
+    responses((status = 201, body = Envelope<RegisteredAgent>, description = "The agent with `agent_token`"),
+        (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope, description = "PAIRING_NOT_FOUND"),
+        (status = 410, body = ErrorEnvelope, description = "PAIRING_EXPIRED"), (status = 429, body = ErrorEnvelope)))]
 pub async fn register(
     State(s): State<AppState>,
-    ApiJson(body): ApiJson<Value>,
+    Valid(body): Valid<RegisterRequest>,
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::CREATED,
@@ -57,16 +65,17 @@ pub async fn register(
     ))
 }
 
-/// Pair with an account's e-mail and password (`{login, password, machine_name?, name?,
-/// version?, platform?, capabilities?, public_key?}`): only when the server runs with
+/// Pair with an account's e-mail and password: only when the server runs with
 /// `agent_quick_pair` (off by default: 404 otherwise); throttled like sign-in.
-#[utoipa::path(post, path = "/api/v1/agents/quick-pair", tag = "agents", request_body = Object,
-    responses((status = 201, description = "The agent with `agent_token`"), (status = 400), (status = 401, description = "INVALID_CREDENTIALS"), (status = 404, description = "quick-pair disabled"), (status = 429)))]
+#[utoipa::path(post, path = "/api/v1/agents/quick-pair", tag = "agents", request_body = QuickPairRequest,
+    responses((status = 201, body = Envelope<RegisteredAgent>, description = "The agent with `agent_token`"),
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope, description = "INVALID_CREDENTIALS"),
+        (status = 404, body = ErrorEnvelope, description = "quick-pair disabled"), (status = 429, body = ErrorEnvelope)))]
 pub async fn quick_pair(
     State(s): State<AppState>,
     addr: ClientAddr,
     id: Option<axum::Extension<RequestId>>,
-    ApiJson(body): ApiJson<Value>,
+    Valid(body): Valid<QuickPairRequest>,
 ) -> ApiResult<Response> {
     let request_id = id.map(|e| e.0.0);
     Ok(answer(
@@ -77,11 +86,14 @@ pub async fn quick_pair(
 
 /// The agent's heartbeat (agent token): version, platform, capabilities, host facts.
 #[utoipa::path(post, path = "/api/v1/agents/heartbeat", tag = "agents", security(("bearer" = [])),
-    request_body = Object, responses((status = 200), (status = 401), (status = 403)))]
+    request_body = HeartbeatRequest,
+    responses((status = 200, body = Envelope<HeartbeatAnswer>), (status = 400, body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "AGENT_REVOKED: stop, pair again")))]
 pub async fn heartbeat(
     State(s): State<AppState>,
     AgentAuth(agent): AgentAuth,
-    ApiJson(body): ApiJson<Value>,
+    Valid(body): Valid<HeartbeatRequest>,
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::OK,
@@ -91,21 +103,23 @@ pub async fn heartbeat(
 
 /// A new agent token (agent token); the old one stops working.
 #[utoipa::path(post, path = "/api/v1/agents/token/rotate", tag = "agents", security(("bearer" = [])),
-    responses((status = 200, description = "`{agent_token, agent_token_expires_at}`"), (status = 401)))]
+    responses((status = 200, body = Envelope<RotatedToken>), (status = 401, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope, description = "AGENT_REVOKED")))]
 pub async fn rotate(State(s): State<AppState>, AgentAuth(agent): AgentAuth) -> ApiResult<Response> {
     Ok(answer(StatusCode::OK, service::rotate(&s, agent).await?))
 }
 
 /// The caller's agents (admins: the tenant's), newest first, with `online`.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
-    responses((status = 200, body = [AgentView])))]
+    responses((status = 200, body = Envelope<Vec<AgentView>>), (status = 401, body = ErrorEnvelope)))]
 pub async fn list(State(s): State<AppState>, auth: Auth) -> ApiResult<Response> {
     Ok(answer(StatusCode::OK, service::list(&s, &auth).await?))
 }
 
 /// One agent (its owner or an admin).
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = AgentView), (status = 404)))]
+    params(("id" = String, Path)),
+    responses((status = 200, body = Envelope<AgentView>), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn get(
     State(s): State<AppState>,
     auth: Auth,
@@ -119,13 +133,14 @@ pub async fn get(
 
 /// Revoke an agent (its owner or an admin): its token fails on its next request.
 #[utoipa::path(post, path = "/api/v1/agents/{id}/revoke", tag = "agents", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = Object,
-    responses((status = 200, body = AgentView), (status = 404), (status = 409)))]
+    params(("id" = String, Path)), request_body = RevokeRequest,
+    responses((status = 200, body = Envelope<AgentView>), (status = 400, body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 pub async fn revoke(
     State(s): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<Value>,
+    Valid(body): Valid<RevokeRequest>,
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::OK,

@@ -1,74 +1,32 @@
 //! Pairing, registration, heartbeats, token rotation, listing and revocation of agents.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use botmox_proto::ErrorCode;
+use botmox_proto::agent::{
+    AGENT_TOKEN_PREFIX, AgentFacts, AgentStatus, AgentView, CreatePairingRequest,
+    DEFAULT_AGENT_NAME, HeartbeatAnswer, HeartbeatRequest, PairingBundle, PairingCreated, Presence,
+    ProxmoxHints, QuickPairRequest, RegisterRequest, RegisteredAgent, RevokeRequest, RotatedToken,
+    TOKEN_TTL_MS,
+};
+use botmox_proto::time::from_epoch_ms;
 use serde_json::{Map, Value, json};
 
-use super::principal::TOKEN_PREFIX;
 use super::store;
 use crate::auth;
 use crate::bus::events;
-use crate::clock::{iso, now_ms};
-use crate::db::entity::agent::{self, AgentView, Column, ONLINE_WINDOW_MS};
+use crate::clock::now_ms;
+use crate::db::entity::agent::{self, Column, ONLINE_WINDOW_MS};
 use crate::db::{StoreError, TenantId};
 use crate::http::{ApiError, ApiResult, ClientAddr};
 use crate::keys::{hash_secret, random_bytes, random_secret};
 use crate::principal::Auth;
-use crate::schema::{Field, Rule, opt, req, validate};
 use crate::settings;
 use crate::state::AppState;
 
-const DEFAULT_NAME: &str = "Unnamed Agent";
 const MINUTE_MS: i64 = 60_000;
-/// Agent tokens live 30 days; an agent rotates its token before then.
-pub const TOKEN_TTL_MS: i64 = 30 * 24 * 60 * MINUTE_MS;
 
-const PAIRING: &[Field] = &[
-    opt("name", Rule::Str(Some(200))),
-    opt("expires_in_minutes", Rule::Int(5, 1440)),
-    opt("owner_user_id", Rule::Str(Some(200))),
-];
-const CAPABILITIES: Rule = Rule::ListOf(&Rule::Str(Some(200)), 50);
-const REGISTER: &[Field] = &[
-    req("pairing_code", Rule::NonEmpty),
-    opt("machine_name", Rule::Str(Some(200))),
-    opt("version", Rule::Str(Some(100))),
-    opt("platform", Rule::Str(Some(100))),
-    opt("capabilities", CAPABILITIES),
-    opt("public_key", Rule::Str(Some(8192))),
-];
-const QUICK_PAIR: &[Field] = &[
-    req("login", Rule::Label(320)),
-    req("password", Rule::Label(512)),
-    opt("name", Rule::Str(Some(200))),
-    opt("machine_name", Rule::Str(Some(200))),
-    opt("version", Rule::Str(Some(100))),
-    opt("platform", Rule::Str(Some(100))),
-    opt("capabilities", CAPABILITIES),
-    opt("public_key", Rule::Str(Some(8192))),
-];
-const HEARTBEAT: &[Field] = &[
-    opt("agent_id", Rule::Str(Some(200))),
-    opt("version", Rule::Str(Some(100))),
-    opt("platform", Rule::Str(Some(100))),
-    opt("capabilities", CAPABILITIES),
-    opt("host", Rule::Object),
-];
-const REVOKE: &[Field] = &[opt("reason", Rule::Str(Some(500)))];
-
-fn object(body: Value) -> ApiResult<Map<String, Value>> {
-    match body {
-        Value::Object(m) => Ok(m),
-        Value::Null => Ok(Map::new()),
-        _ => Err(ApiError::bad_request("Request body must be a JSON object")),
-    }
-}
-
-fn text(body: &Map<String, Value>, key: &str) -> Option<String> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
+/// Trimmed, and `None` when empty.
+fn text(v: Option<&str>) -> Option<String> {
+    v.map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }
@@ -79,7 +37,7 @@ async fn pending(
     tenant: &TenantId,
     owner: &str,
     name: String,
-    minutes: i64,
+    minutes: u32,
 ) -> ApiResult<(agent::Model, String)> {
     let code = hex::encode(random_bytes::<16>());
     let now = now_ms();
@@ -88,13 +46,13 @@ async fn pending(
         tenant_id: tenant.as_str().to_owned(),
         owner_user_id: Some(owner.to_owned()),
         name,
-        status: "pending".into(),
+        status: AgentStatus::Pending.into(),
         version: None,
         platform: None,
         capabilities: "[]".into(),
         public_key: None,
         pairing_code_hash: Some(hash_secret(&code)),
-        pairing_expires_at: Some(now + minutes * MINUTE_MS),
+        pairing_expires_at: Some(now + i64::from(minutes) * MINUTE_MS),
         paired_at: None,
         paired_by: None,
         last_seen_at: None,
@@ -104,7 +62,7 @@ async fn pending(
         metadata: "{}".into(),
         token_hash: None,
         token_expires_at: None,
-        presence: "offline".into(),
+        presence: Presence::Offline.into(),
         created_at: now,
         updated_at: now,
     };
@@ -115,63 +73,71 @@ async fn pending(
     Ok((agent, code))
 }
 
+/// The tenant's Proxmox hints from its settings (`vmgenerator.proxmox`), never a password.
+async fn proxmox_hints(state: &AppState, tenant: &TenantId) -> ApiResult<ProxmoxHints> {
+    let tree = settings::service::tree(&state.db, tenant).await?;
+    let hint = |key: &str| {
+        text(
+            tree.pointer(&format!("/vmgenerator/proxmox/{key}"))
+                .and_then(Value::as_str),
+        )
+    };
+    Ok(ProxmoxHints {
+        url: hint("url"),
+        username: hint("username"),
+        node: hint("node"),
+    })
+}
+
 /// A pending agent's pairing: the code (shown once) and the one-paste forms of it.
-pub async fn create_pairing(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Value> {
-    let body = validate(PAIRING, &object(body)?, false)?;
-    let owner = text(&body, "owner_user_id").unwrap_or_else(|| auth.caller().to_owned());
+pub async fn create_pairing(
+    state: &AppState,
+    auth: &Auth,
+    req: CreatePairingRequest,
+) -> ApiResult<PairingCreated> {
+    let owner = text(req.owner_user_id.as_deref()).unwrap_or_else(|| auth.caller().to_owned());
     if owner != auth.caller() {
         auth.admin()?;
     }
-    let minutes = body
-        .get("expires_in_minutes")
-        .and_then(Value::as_i64)
-        .unwrap_or(15);
-    let name = text(&body, "name").unwrap_or_else(|| DEFAULT_NAME.into());
-    let (agent, code) = pending(state, auth.tenant(), &owner, name, minutes).await?;
-    let tree = settings::service::tree(&state.db, auth.tenant()).await?;
-    let proxmox: Map<String, Value> = ["url", "username", "node"]
-        .iter()
-        .filter_map(|k| {
-            let v = tree
-                .pointer(&format!("/vmgenerator/proxmox/{k}"))?
-                .as_str()?;
-            (!v.is_empty()).then(|| ((*k).to_owned(), json!(v)))
-        })
-        .collect();
+    let name = text(req.name.as_deref()).unwrap_or_else(|| DEFAULT_AGENT_NAME.into());
+    let (agent, code) = pending(state, auth.tenant(), &owner, name, req.lifetime_minutes()).await?;
+    let hints = proxmox_hints(state, auth.tenant()).await?;
     let server_url = state
         .config
         .public_url
         .as_str()
         .trim_end_matches('/')
         .to_owned();
-    let mut bundle = json!({"v": 1, "pairing_code": code, "server_url": server_url});
-    if !proxmox.is_empty() {
-        bundle["proxmox"] = Value::Object(proxmox.clone());
-    }
-    let bundle = URL_SAFE_NO_PAD.encode(bundle.to_string());
-    Ok(json!({
-        "id": agent.id, "tenant_id": agent.tenant_id, "owner_user_id": agent.owner_user_id,
-        "name": agent.name, "status": agent.status, "pairing_code": code,
-        "pairing_expires_at": agent.pairing_expires_at.map(iso), "created_at": iso(agent.created_at),
-        "proxmox_defaults": if proxmox.is_empty() { Value::Null } else { Value::Object(proxmox) },
-        "server_url": server_url,
-        "pairing_bundle": bundle,
-        "pairing_uri": format!("botmox://pair?bundle={bundle}"),
-        "pairing_url": format!("{server_url}/agent/pair?bundle={bundle}"),
-    }))
+    let hints = (!hints.is_empty()).then_some(hints);
+    let bundle = PairingBundle::new(code.clone(), Some(server_url.clone()), hints.clone());
+    Ok(PairingCreated {
+        id: agent.id,
+        tenant_id: agent.tenant_id,
+        owner_user_id: agent.owner_user_id,
+        name: agent.name,
+        status: agent.status.0,
+        pairing_code: code,
+        pairing_expires_at: agent.pairing_expires_at.and_then(from_epoch_ms),
+        created_at: from_epoch_ms(agent.created_at).unwrap_or_default(),
+        proxmox_defaults: hints,
+        pairing_bundle: bundle.encode(),
+        pairing_uri: bundle.uri(),
+        pairing_url: bundle.link(),
+        server_url: Some(server_url),
+    })
 }
 
-fn issued(agent: &agent::Model, token: &str) -> Value {
-    let mut v = serde_json::to_value(agent.view(now_ms())).unwrap_or_default();
-    v["agent_token"] = json!(token);
-    v["agent_token_expires_at"] = json!(agent.token_expires_at.map(iso));
-    v
+fn issued(agent: &agent::Model, token: String) -> RegisteredAgent {
+    RegisteredAgent {
+        agent: agent.view(now_ms()),
+        agent_token: token,
+        agent_token_expires_at: agent.token_expires_at.and_then(from_epoch_ms),
+    }
 }
 
 /// Exchange a pairing code (once, before it expires) for an agent token.
-pub async fn register(state: &AppState, body: Value) -> ApiResult<Value> {
-    let body = validate(REGISTER, &object(body)?, false)?;
-    redeem(state, &body, None).await
+pub async fn register(state: &AppState, req: RegisterRequest) -> ApiResult<RegisteredAgent> {
+    redeem(state, &req.pairing_code, &req.facts, None).await
 }
 
 /// Pair with an account's e-mail and password instead of a code (only when the server is
@@ -179,40 +145,34 @@ pub async fn register(state: &AppState, body: Value) -> ApiResult<Value> {
 /// account, redeemed at once.
 pub async fn quick_pair(
     state: &AppState,
-    body: Value,
+    req: QuickPairRequest,
     addr: ClientAddr,
     request_id: Option<String>,
-) -> ApiResult<Value> {
+) -> ApiResult<RegisteredAgent> {
     if !state.config.agent_quick_pair {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             "Quick-pair is disabled on this server; pair with a pairing code",
         ));
     }
-    let mut body = validate(QUICK_PAIR, &object(body)?, false)?;
-    let login = text(&body, "login").unwrap_or_default();
-    let password = body
-        .remove("password")
-        .and_then(|p| p.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let user = auth::service::check_credentials(state, &login, &password, addr, request_id).await?;
-    let name = text(&body, "name")
-        .or_else(|| text(&body, "machine_name"))
-        .unwrap_or_else(|| DEFAULT_NAME.into());
+    let user = auth::service::check_credentials(state, &req.login, &req.password, addr, request_id)
+        .await?;
+    let name = text(req.name.as_deref())
+        .or_else(|| text(req.facts.machine_name.as_deref()))
+        .unwrap_or_else(|| DEFAULT_AGENT_NAME.into());
     let tenant = TenantId::trusted(user.tenant_id.clone());
     let (_, code) = pending(state, &tenant, &user.id, name, 15).await?;
-    body.insert("pairing_code".into(), json!(code));
-    redeem(state, &body, Some(user.id)).await
+    redeem(state, &code, &req.facts, Some(user.id)).await
 }
 
-/// Exchange a validated registration (`pairing_code`, agent facts) for an agent token.
+/// Exchange a pairing code and the agent's facts for an agent token.
 async fn redeem(
     state: &AppState,
-    body: &Map<String, Value>,
+    code: &str,
+    facts: &AgentFacts,
     paired_by: Option<String>,
-) -> ApiResult<Value> {
-    let code = text(body, "pairing_code").unwrap_or_default();
-    let code_hash = hash_secret(&code);
+) -> ApiResult<RegisteredAgent> {
+    let code_hash = hash_secret(code.trim());
     let not_found = || {
         ApiError::new(
             ErrorCode::PairingNotFound,
@@ -229,22 +189,18 @@ async fn redeem(
             "Pairing code expired; create a new pairing",
         ));
     }
-    let machine = text(body, "machine_name");
-    if agent.name == DEFAULT_NAME
+    let machine = text(facts.machine_name.as_deref());
+    if agent.name == DEFAULT_AGENT_NAME
         && let Some(m) = &machine
     {
         agent.name = m.clone();
     }
-    let token = random_secret(TOKEN_PREFIX);
-    agent.status = "active".into();
-    agent.version = text(body, "version");
-    agent.platform = text(body, "platform");
-    agent.capabilities = body
-        .get("capabilities")
-        .cloned()
-        .unwrap_or_else(|| json!([]))
-        .to_string();
-    agent.public_key = text(body, "public_key");
+    let token = random_secret(AGENT_TOKEN_PREFIX);
+    agent.status = AgentStatus::Active.into();
+    agent.version = text(facts.version.as_deref());
+    agent.platform = text(facts.platform.as_deref());
+    agent.capabilities = json!(facts.capabilities.clone().unwrap_or_default()).to_string();
+    agent.public_key = text(facts.public_key.as_deref());
     agent.metadata = json!({ "machine_name": machine }).to_string();
     agent.pairing_code_hash = None;
     agent.pairing_expires_at = None;
@@ -259,39 +215,40 @@ async fn redeem(
         .db
         .write(async |txn| {
             let secret = Some((Column::PairingCodeHash, code_hash.as_str()));
-            store::replace_if(txn, &agent, "pending", secret).await
+            store::replace_if(txn, &agent, AgentStatus::Pending, secret).await
         })
         .await?;
     if !won {
         return Err(not_found());
     }
     announce_online(state, &mut agent).await?;
-    Ok(issued(&agent, &token))
+    Ok(issued(&agent, token))
 }
 
 /// The agent reports that it is alive, with what it runs on.
-pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -> ApiResult<Value> {
-    let body = validate(HEARTBEAT, &object(body)?, false)?;
-    if text(&body, "agent_id").is_some_and(|id| id != agent.id) {
+pub async fn heartbeat(
+    state: &AppState,
+    mut agent: agent::Model,
+    req: HeartbeatRequest,
+) -> ApiResult<HeartbeatAnswer> {
+    if req.agent_id.as_deref().is_some_and(|id| id != agent.id) {
         return Err(ApiError::forbidden("An agent may only report for itself"));
     }
     let now = now_ms();
     let before = agent.clone();
-    for (key, field) in [
-        ("version", &mut agent.version),
-        ("platform", &mut agent.platform),
-    ] {
-        if let Some(v) = text(&body, key) {
-            *field = Some(v);
-        }
+    if let Some(v) = text(req.version.as_deref()) {
+        agent.version = Some(v);
     }
-    if let Some(c) = body.get("capabilities") {
-        agent.capabilities = c.to_string();
+    if let Some(v) = text(req.platform.as_deref()) {
+        agent.platform = Some(v);
     }
-    if let Some(host) = body.get("host") {
+    if let Some(c) = &req.capabilities {
+        agent.capabilities = json!(c).to_string();
+    }
+    if let Some(host) = &req.host {
         let mut metadata: Map<String, Value> =
             serde_json::from_str(&agent.metadata).unwrap_or_default();
-        metadata.insert("host".into(), host.clone());
+        metadata.insert("host".into(), json!(host));
         agent.metadata = Value::Object(metadata).to_string();
     }
     // Usually only the time changes: then only the time is written.
@@ -304,7 +261,7 @@ pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -
             .db
             .write(async |txn| {
                 let secret = Some((Column::TokenHash, token.as_str()));
-                store::replace_if(txn, &agent, "active", secret).await
+                store::replace_if(txn, &agent, AgentStatus::Active, secret).await
             })
             .await?
     } else {
@@ -314,24 +271,35 @@ pub async fn heartbeat(state: &AppState, mut agent: agent::Model, body: Value) -
         return Err(ApiError::unauthorized("A valid agent token is required"));
     }
     announce_online(state, &mut agent).await?;
-    Ok(json!({"id": agent.id, "status": agent.status, "online": true, "last_seen_at": iso(now)}))
+    Ok(HeartbeatAnswer {
+        id: agent.id,
+        status: agent.status.0,
+        online: true,
+        last_seen_at: from_epoch_ms(now).unwrap_or_default(),
+    })
 }
 
 /// Announce `agent.online` if the agent was announced offline (once, whoever gets there first).
 async fn announce_online(state: &AppState, agent: &mut agent::Model) -> ApiResult<()> {
-    if agent.presence != "online" {
-        change_presence(state, agent, "offline", "online", None, "agent.online").await?;
+    if agent.presence != Presence::Online {
+        change_presence(
+            state,
+            agent,
+            (Presence::Offline, Presence::Online),
+            None,
+            "agent.online",
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// Move the agent's announced presence from `from` to `to` and record `event_type`, in one
+/// Move the agent's announced presence `from` → `to` and record `event_type`, in one
 /// transaction; `false` when another request or replica got there first.
 async fn change_presence(
     state: &AppState,
     agent: &mut agent::Model,
-    from: &str,
-    to: &str,
+    (from, to): (Presence, Presence),
     seen_before: Option<i64>,
     event_type: &str,
 ) -> Result<bool, StoreError> {
@@ -364,8 +332,7 @@ pub async fn announce_offline(state: &AppState, now: i64) -> Result<(), StoreErr
         change_presence(
             state,
             &mut agent,
-            "online",
-            "offline",
+            (Presence::Online, Presence::Offline),
             Some(cutoff),
             "agent.offline",
         )
@@ -375,9 +342,9 @@ pub async fn announce_offline(state: &AppState, now: i64) -> Result<(), StoreErr
 }
 
 /// A new token for the agent; the one it used stops working.
-pub async fn rotate(state: &AppState, mut agent: agent::Model) -> ApiResult<Value> {
+pub async fn rotate(state: &AppState, mut agent: agent::Model) -> ApiResult<RotatedToken> {
     let old = agent.token_hash.clone().unwrap_or_default();
-    let token = random_secret(TOKEN_PREFIX);
+    let token = random_secret(AGENT_TOKEN_PREFIX);
     let now = now_ms();
     agent.token_hash = Some(hash_secret(&token));
     agent.token_expires_at = Some(now + TOKEN_TTL_MS);
@@ -386,13 +353,16 @@ pub async fn rotate(state: &AppState, mut agent: agent::Model) -> ApiResult<Valu
         .db
         .write(async |txn| {
             let secret = Some((Column::TokenHash, old.as_str()));
-            store::replace_if(txn, &agent, "active", secret).await
+            store::replace_if(txn, &agent, AgentStatus::Active, secret).await
         })
         .await?;
     if !replaced {
         return Err(ApiError::unauthorized("A valid agent token is required"));
     }
-    Ok(json!({"agent_token": token, "agent_token_expires_at": agent.token_expires_at.map(iso)}))
+    Ok(RotatedToken {
+        agent_token: token,
+        agent_token_expires_at: agent.token_expires_at.and_then(from_epoch_ms),
+    })
 }
 
 /// Owners see their agents, admins all of the tenant's.
@@ -418,35 +388,34 @@ pub async fn revoke(
     state: &AppState,
     auth: &Auth,
     id: &str,
-    body: Value,
+    req: RevokeRequest,
 ) -> ApiResult<agent::Model> {
-    let body = validate(REVOKE, &object(body)?, false)?;
     let mut agent = get(state, auth, id).await?;
-    if agent.status == "revoked" {
+    if agent.status == AgentStatus::Revoked {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "Agent is already revoked",
         ));
     }
-    let was = agent.status.clone();
+    let was = agent.status.0;
     let now = now_ms();
-    agent.status = "revoked".into();
+    agent.status = AgentStatus::Revoked.into();
     agent.revoked_at = Some(now);
     agent.revoked_by = Some(auth.caller().to_owned());
-    agent.revoke_reason = text(&body, "reason");
+    agent.revoke_reason = text(req.reason.as_deref());
     agent.pairing_code_hash = None;
     agent.updated_at = now;
-    agent.presence = "offline".into();
+    agent.presence = Presence::Offline.into();
     let event = state
         .db
         .write(async |txn| {
-            if !store::replace_if(txn, &agent, &was, None).await? {
+            if !store::replace_if(txn, &agent, was, None).await? {
                 return Err(ApiError::new(
                     ErrorCode::Conflict,
                     "The agent changed meanwhile; try again",
                 ));
             }
-            store::set_presence(txn, &agent.id, "online", "offline", None).await?;
+            store::set_presence(txn, &agent.id, Presence::Online, Presence::Offline, None).await?;
             Ok(events::record_agent(txn, &agent, "agent.revoked").await?)
         })
         .await?;

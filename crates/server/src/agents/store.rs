@@ -10,6 +10,8 @@ use sea_orm::{
     QueryOrder,
 };
 
+use botmox_proto::agent::{AgentStatus, Presence};
+
 use crate::db::entity::agent::{self, Column, Entity};
 use crate::db::{StoreResult, TenantId};
 
@@ -26,7 +28,7 @@ pub async fn by_pairing_code(
 ) -> StoreResult<Option<agent::Model>> {
     Ok(Entity::find()
         .filter(Column::PairingCodeHash.eq(hash))
-        .filter(Column::Status.eq("pending"))
+        .filter(Column::Status.eq(AgentStatus::Pending.as_str()))
         .one(db)
         .await?)
 }
@@ -50,7 +52,7 @@ pub async fn list(
 pub async fn replace_if(
     db: &impl ConnectionTrait,
     m: &agent::Model,
-    expect_status: &str,
+    expect_status: AgentStatus,
     secret: Option<(Column, &str)>,
 ) -> StoreResult<bool> {
     let mut row = m.clone().into_active_model().reset_all();
@@ -59,7 +61,7 @@ pub async fn replace_if(
     let mut q = Entity::update_many()
         .set(row)
         .filter(Column::Id.eq(&m.id))
-        .filter(Column::Status.eq(expect_status));
+        .filter(Column::Status.eq(expect_status.as_str()));
     if let Some((column, hash)) = secret {
         q = q.filter(Expr::col(column).eq(hash));
     }
@@ -72,14 +74,14 @@ pub async fn replace_if(
 pub async fn set_presence(
     db: &impl ConnectionTrait,
     id: &str,
-    from: &str,
-    to: &str,
+    from: Presence,
+    to: Presence,
     seen_before: Option<i64>,
 ) -> StoreResult<bool> {
     let mut q = Entity::update_many()
-        .col_expr(Column::Presence, Expr::value(to))
+        .col_expr(Column::Presence, Expr::value(to.as_str()))
         .filter(Column::Id.eq(id))
-        .filter(Column::Presence.eq(from));
+        .filter(Column::Presence.eq(from.as_str()));
     if let Some(t) = seen_before {
         q = q.filter(Column::LastSeenAt.lt(t));
     }
@@ -89,7 +91,7 @@ pub async fn set_presence(
 /// Active agents announced online but not seen since `cutoff`.
 pub async fn gone_quiet(db: &impl ConnectionTrait, cutoff: i64) -> StoreResult<Vec<agent::Model>> {
     Ok(Entity::find()
-        .filter(Column::Presence.eq("online"))
+        .filter(Column::Presence.eq(Presence::Online.as_str()))
         .filter(Column::LastSeenAt.lt(cutoff))
         .all(db)
         .await?)

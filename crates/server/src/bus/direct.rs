@@ -6,6 +6,8 @@
 //! conditional update.
 
 use async_trait::async_trait;
+use botmox_proto::agent::AgentStatus;
+use botmox_proto::command::CommandStatus;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::events::{self, Recorded};
@@ -38,7 +40,9 @@ fn still_active(conn: &Connection, id: &str, token_hash: Option<&str>) -> StoreR
         .prepare_cached("SELECT status, token_hash FROM agents WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    Ok(stored.is_some_and(|(status, hash)| status == "active" && hash.as_deref() == token_hash))
+    Ok(stored.is_some_and(|(status, hash)| {
+        status == AgentStatus::Active.as_str() && hash.as_deref() == token_hash
+    }))
 }
 
 #[async_trait]
@@ -183,7 +187,7 @@ impl CommandStore for DirectStore {
     }
 
     async fn cancel(&self, mut command: Model, now: i64) -> StoreResult<Option<(Model, Recorded)>> {
-        command.status = "cancelled".into();
+        command.status = CommandStatus::Cancelled.into();
         command.completed_at = Some(now);
         command.updated_at = now;
         self.direct
@@ -205,7 +209,7 @@ impl CommandStore for DirectStore {
     }
 
     async fn settle(&self, command: Model, how: Settle, now: i64) -> StoreResult<Option<Recorded>> {
-        let (was, stamp) = (command.status.clone(), command.updated_at);
+        let (was, stamp) = (command.status, command.updated_at);
         let next = store::settled(command, how, now);
         self.direct
             .write(move |conn| {

@@ -142,7 +142,7 @@ fn command_event(command: &agent_command::Model) -> command_event::Model {
         agent_id: command.agent_id.clone(),
         command_id: command.id.clone(),
         created_by: command.created_by.clone(),
-        event_type: format!("command.{}", command.status),
+        event_type: format!("command.{}", command.status.as_str()),
         data: serde_json::to_string(&command.view()).unwrap_or_default(),
         created_at: now_ms(),
     }

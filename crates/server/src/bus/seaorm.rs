@@ -3,6 +3,8 @@
 //! come); on SQLite it works too, and the contract tests run it there.
 
 use async_trait::async_trait;
+use botmox_proto::agent::AgentStatus;
+use botmox_proto::command::CommandStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
@@ -108,9 +110,9 @@ impl CommandStore for SeaOrmStore {
             .write(async |txn| {
                 if recheck {
                     let still = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
-                    if still
-                        .is_none_or(|a| a.status != "active" || a.token_hash != agent.token_hash)
-                    {
+                    if still.is_none_or(|a| {
+                        a.status != AgentStatus::Active || a.token_hash != agent.token_hash
+                    }) {
                         return Ok(Claim::Revoked);
                     }
                 }
@@ -137,13 +139,13 @@ impl CommandStore for SeaOrmStore {
         else {
             return Ok(Reported::NotFound);
         };
-        let (from, claim) = (command.status.clone(), command.claim_id.clone());
+        let (from, claim) = (command.status, command.claim_id.clone());
         if let Err(reason) = report.apply(&mut command, now) {
             return Ok(Reported::Refused(reason));
         }
         let update = Entity::update_many()
             .set(agent_command::ActiveModel {
-                status: Set(command.status.clone()),
+                status: Set(command.status),
                 started_at: Set(command.started_at),
                 completed_at: Set(command.completed_at),
                 result: Set(command.result.clone()),
@@ -166,7 +168,7 @@ impl CommandStore for SeaOrmStore {
     }
 
     async fn cancel(&self, mut command: Model, now: i64) -> StoreResult<Option<(Model, Recorded)>> {
-        command.status = "cancelled".into();
+        command.status = CommandStatus::Cancelled.into();
         command.completed_at = Some(now);
         command.updated_at = now;
         let update = Entity::update_many()
@@ -187,10 +189,10 @@ impl CommandStore for SeaOrmStore {
     }
 
     async fn settle(&self, command: Model, how: Settle, now: i64) -> StoreResult<Option<Recorded>> {
-        let (was, stamp) = (command.status.clone(), command.updated_at);
+        let (was, stamp) = (command.status, command.updated_at);
         let next = store::settled(command, how, now);
         let update = Entity::update_many()
-            .col_expr(Column::Status, Expr::value(next.status.clone()))
+            .col_expr(Column::Status, Expr::value(next.status))
             .col_expr(Column::ClaimId, Expr::value(next.claim_id.clone()))
             .col_expr(Column::ClaimedAt, Expr::value(next.claimed_at))
             .col_expr(Column::CompletedAt, Expr::value(next.completed_at))

@@ -9,6 +9,7 @@
 //! once here and used by both.
 
 use async_trait::async_trait;
+use botmox_proto::command::{CommandStatus, ReportStatus};
 
 use super::events::Recorded;
 use crate::db::StoreResult;
@@ -71,7 +72,8 @@ pub enum Settle {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub claim_id: String,
-    pub status: String,
+    pub status: ReportStatus,
+    /// The result as JSON text.
     pub result: Option<String>,
     pub error_message: Option<String>,
 }
@@ -83,21 +85,24 @@ impl Report {
         if command.claim_id.as_deref() != Some(self.claim_id.as_str()) {
             return Err("This claim is not the command's current claim".into());
         }
-        let to = self.status;
+        use CommandStatus::{Dispatched, Failed, Running, Succeeded};
+        let to = CommandStatus::from(self.status);
         let allowed = matches!(
-            (command.status.as_str(), to.as_str()),
-            ("dispatched", "running" | "succeeded" | "failed")
-                | ("running", "succeeded" | "failed")
+            (command.status.0, to),
+            (Dispatched, Running | Succeeded | Failed) | (Running, Succeeded | Failed)
         );
         if !allowed {
-            return Err(format!("A {} command cannot become {to}", command.status));
+            return Err(format!(
+                "A {} command cannot become {to}",
+                command.status.as_str()
+            ));
         }
-        if to == "running" {
+        if to == Running {
             command.started_at = Some(now);
         } else {
             command.completed_at = Some(now);
         }
-        command.status = to;
+        command.status = to.into();
         if self.result.is_some() {
             command.result = self.result;
         }
@@ -113,17 +118,17 @@ impl Report {
 pub(super) fn settled(mut command: Model, how: Settle, now: i64) -> Model {
     match how {
         Settle::Requeue => {
-            command.status = "queued".into();
+            command.status = CommandStatus::Queued.into();
             command.claim_id = None;
             command.claimed_at = None;
         }
         Settle::Expire => {
-            command.status = "expired".into();
+            command.status = CommandStatus::Expired.into();
             command.completed_at = Some(now);
             command.error_message = Some("Command expired before agent pickup".into());
         }
         Settle::Fail(message) => {
-            command.status = "failed".into();
+            command.status = CommandStatus::Failed.into();
             command.completed_at = Some(now);
             command.error_message = Some(message);
         }

@@ -96,6 +96,14 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// A body or query that broke the contract: 400 with every problem under its field.
+impl From<botmox_proto::validate::FieldErrors> for ApiError {
+    fn from(errors: botmox_proto::validate::FieldErrors) -> Self {
+        let details = serde_json::to_value(&errors).unwrap_or_default();
+        ApiError::bad_request(errors.to_string()).with_details(details)
+    }
+}
+
 impl From<crate::db::StoreError> for ApiError {
     fn from(err: crate::db::StoreError) -> Self {
         ApiError::internal(err)

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use botmox_proto::ErrorCode;
+use botmox_proto::validate::{Validate, from_json};
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
@@ -84,5 +85,39 @@ where
             .map_err(|e: PathRejection| {
                 ApiError::bad_request(format!("Invalid path: {}", e.body_text()))
             })
+    }
+}
+
+/// A JSON body of the typed contract: shape and limits checked (`botmox_proto::Validate`);
+/// any problem is a 400 `BAD_REQUEST` whose details name each field.
+pub struct Valid<T>(pub T);
+
+impl<S, T> FromRequest<S> for Valid<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
+        Ok(Self(from_json(value)?))
+    }
+}
+
+/// A query string of the typed contract: shape and limits checked like [`Valid`].
+pub struct ValidQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ValidQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiQuery(value) = ApiQuery::<T>::from_request_parts(parts, state).await?;
+        value.validate()?;
+        Ok(Self(value))
     }
 }

@@ -12,7 +12,7 @@ pub mod rate_limit;
 
 pub use client_addr::ClientAddr;
 pub use error::{ApiError, ApiResult};
-pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use extract::{ApiJson, ApiPath, ApiQuery, Valid, ValidQuery};
 
 /// A successful answer: `value` in the `{success: true, data}` envelope, with `status`.
 pub fn answer(

@@ -6,15 +6,14 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use botmox_proto::agent::{AgentView, CreatePairingRequest, RevokeRequest};
+use botmox_proto::validate::Validate;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::pages::EmptyForm;
-use super::records::failure;
+use super::pages::{EmptyForm, PageError};
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
 use crate::agents::service;
-use crate::db::entity::agent::AgentView;
 use crate::http::{ApiPath, ApiQuery};
 use crate::principal::Auth;
 use crate::state::AppState;
@@ -47,7 +46,7 @@ async fn page(
 ) -> Response {
     let agents = match service::list(state, auth).await {
         Ok(a) => a,
-        Err(e) => return failure(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let (layout, csrf) = Layout::new(
         state,
@@ -116,26 +115,24 @@ pub async fn create_pairing(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<PairingForm>,
 ) -> Response {
-    let mut body = json!({});
-    if !form.name.trim().is_empty() {
-        body["name"] = json!(form.name.trim());
-    }
-    if let Ok(m) = form.expires_in_minutes.trim().parse::<i64>() {
-        body["expires_in_minutes"] = json!(m);
-    }
-    match service::create_pairing(&state, &auth, body).await {
+    let request = CreatePairingRequest {
+        name: Some(form.name.trim().to_owned()).filter(|n| !n.is_empty()),
+        expires_in_minutes: form.expires_in_minutes.trim().parse().ok(),
+        owner_user_id: None,
+    };
+    let created = match request.validate() {
+        Ok(()) => service::create_pairing(&state, &auth, request).await,
+        Err(e) => Err(e.into()),
+    };
+    match created {
         Ok(p) => {
-            let text = |k: &str| {
-                p.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let uri = text("pairing_uri");
             let pairing = NewPairing {
-                command: format!("botmox-agent pair '{uri}'"),
-                uri,
-                expires_at: text("pairing_expires_at"),
+                command: format!("botmox-agent pair '{}'", p.pairing_uri),
+                expires_at: p
+                    .pairing_expires_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default(),
+                uri: p.pairing_uri,
             };
             let mut response = page(
                 &state,
@@ -164,7 +161,7 @@ pub async fn revoke(
     ApiPath(id): ApiPath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
-    match service::revoke(&state, &auth, &id, json!({})).await {
+    match service::revoke(&state, &auth, &id, RevokeRequest::default()).await {
         Ok(_) => Redirect::to("/agents?notice=revoked").into_response(),
         Err(e) => refused(&state, &auth, &headers, e).await,
     }

@@ -5,12 +5,11 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
+use botmox_proto::command::{CommandStatus, ListCommandsQuery};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 
-use super::pages::EmptyForm;
-use super::records::failure;
+use super::pages::{EmptyForm, PageResult};
 use super::session::{CsrfForm, UiUser};
 use super::{Layout, render};
 use crate::agents;
@@ -76,26 +75,16 @@ pub async fn page(
     UiUser(auth): UiUser,
     headers: HeaderMap,
     ApiQuery(f): ApiQuery<Filters>,
-) -> Response {
+) -> PageResult {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let filters: Map<String, Value> = [
-        ("agent_id", &f.agent_id),
-        ("status", &f.status),
-        ("command_type", &f.command_type),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), json!(v))))
-    .collect();
-    let loaded = async {
-        Ok::<_, crate::http::ApiError>((
-            service::list(&state, &auth, &filters).await?,
-            agents::service::list(&state, &auth).await?,
-        ))
+    let blank = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let query = ListCommandsQuery {
+        agent_id: blank(&f.agent_id),
+        status: blank(&f.status).and_then(|s| s.parse().ok()),
+        command_type: blank(&f.command_type),
     };
-    let (commands, agents) = match loaded.await {
-        Ok(v) => v,
-        Err(e) => return failure(e),
-    };
+    let commands = service::list(&state, &auth, &query).await?;
+    let agents = agents::service::list(&state, &auth).await?;
     let agents: Vec<(String, String)> = agents.into_iter().map(|a| (a.id, a.name)).collect();
     let name_of = |id: &str| {
         agents
@@ -110,9 +99,9 @@ pub async fn page(
             Row {
                 agent: name_of(&c.agent_id),
                 command_type: c.command_type.clone(),
-                status: c.status.clone(),
+                status: c.status.as_str().to_owned(),
                 created_by: c.created_by.clone().unwrap_or_default(),
-                queued_at: v.queued_at,
+                queued_at: crate::clock::iso(c.queued_at),
                 duration: seconds(c.started_at.or(c.claimed_at), c.completed_at),
                 outcome: c.error_message.clone().unwrap_or_else(|| {
                     if v.result.is_null() {
@@ -121,7 +110,7 @@ pub async fn page(
                         v.result.to_string()
                     }
                 }),
-                cancellable: c.status == "queued",
+                cancellable: c.status == CommandStatus::Queued,
                 id: c.id.clone(),
             }
         })
@@ -136,8 +125,14 @@ pub async fn page(
     )
     .await;
     let mut live_url = url::form_urlencoded::Serializer::new(String::from("/vm-ops?"));
-    for (k, v) in &filters {
-        live_url.append_pair(k, v.as_str().unwrap_or_default());
+    for (k, v) in [
+        ("agent_id", &f.agent_id),
+        ("status", &f.status),
+        ("command_type", &f.command_type),
+    ] {
+        if let Some(v) = v {
+            live_url.append_pair(k, v);
+        }
     }
     let body = VmOpsPage {
         live_url: live_url.finish(),
@@ -151,7 +146,7 @@ pub async fn page(
         notice: (f.notice.as_deref() == Some("cancelled")).then(|| "Command cancelled.".to_owned()),
         error: None,
     };
-    csrf.attach((StatusCode::OK, render(&body)).into_response())
+    Ok(csrf.attach((StatusCode::OK, render(&body)).into_response()))
 }
 
 /// `GET /events`: the command bus event stream for a signed-in browser (the API's
@@ -160,16 +155,10 @@ pub async fn events(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-) -> Response {
-    let live = async {
-        let after = stream::resume_after(&headers, None)?;
-        let filter = stream::Filter::for_caller(&auth, None, None);
-        Ok::<_, crate::http::ApiError>(stream::stream(state, filter, after).await?)
-    };
-    match live.await {
-        Ok(stream) => stream.into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> PageResult {
+    let after = stream::resume_after(&headers, None)?;
+    let filter = stream::Filter::for_caller(&auth, None, None);
+    Ok(stream::stream(state, filter, after).await?.into_response())
 }
 
 pub async fn cancel(
@@ -177,9 +166,7 @@ pub async fn cancel(
     UiUser(auth): UiUser,
     ApiPath(id): ApiPath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
-) -> Response {
-    match service::cancel(&state, &auth, &id).await {
-        Ok(_) => Redirect::to("/vm-ops?notice=cancelled").into_response(),
-        Err(e) => failure(e),
-    }
+) -> PageResult {
+    service::cancel(&state, &auth, &id).await?;
+    Ok(Redirect::to("/vm-ops?notice=cancelled").into_response())
 }

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use botmox_proto::ErrorCode;
-use serde_json::{Map, Value, json};
+use botmox_proto::agent::AgentStatus;
+use botmox_proto::command::{CommandStatus, DispatchRequest, ListCommandsQuery, ReportRequest};
+use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::store::{self, ListFilter};
@@ -16,58 +18,37 @@ use crate::db::entity::agent;
 use crate::db::entity::agent_command::Model;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
-use crate::schema::{Field, Rule, opt, req, validate};
 use crate::sealed::is_secret_key;
 use crate::state::AppState;
 
-/// A stored result may be at most this large (serialised JSON).
-const MAX_RESULT_BYTES: usize = 64 * 1024;
 const LIST_LIMIT: u64 = 100;
 
-const DISPATCH: &[Field] = &[
-    req("agent_id", Rule::Label(200)),
-    req("command_type", Rule::Label(200)),
-    opt("payload", Rule::Object),
-    opt("expires_in_seconds", Rule::Int(10, 3600)),
-    opt("queue_if_offline", Rule::Bool),
-];
-const REPORT: &[Field] = &[
-    req("claim_id", Rule::NonEmpty),
-    req("status", Rule::OneOf(&["running", "succeeded", "failed"])),
-    opt("result", Rule::Any),
-    opt("error_message", Rule::Str(Some(2000))),
-];
-
-/// Payloads never carry credentials: the agent uses its own or the vault's.
+/// Payloads never carry credentials, at any depth: the agent uses its own or the vault's.
 fn refuse_secrets(v: &Value, path: &str) -> ApiResult<()> {
-    if let Value::Object(map) = v {
-        for (k, child) in map {
-            let here = format!("{path}/{k}");
-            if is_secret_key(k) {
-                return Err(ApiError::field(
-                    "payload",
-                    format!(
-                        "{here} looks like a credential; commands carry no secrets (the agent uses its own or the vault's)"
-                    ),
-                ));
-            }
-            refuse_secrets(child, &here)?;
+    let children: Vec<(String, &Value)> = match v {
+        Value::Object(map) => map.iter().map(|(k, c)| (k.clone(), c)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i.to_string(), c))
+            .collect(),
+        _ => return Ok(()),
+    };
+    for (key, child) in children {
+        let here = format!("{path}/{key}");
+        if is_secret_key(&key) {
+            return Err(ApiError::field(
+                "payload",
+                format!(
+                    "{here} looks like a credential; commands carry no secrets (the agent uses its own or the vault's)"
+                ),
+            ));
         }
+        refuse_secrets(child, &here)?;
     }
     Ok(())
 }
 
-/// Read-only command types: a dispatch equal to a recent one returns that one (spec §14.1).
-const READ_ONLY: &[&str] = &[
-    "proxmox.status",
-    "proxmox.ssh-status",
-    "proxmox.ssh-test",
-    "proxmox.list-vms",
-    "proxmox.list-targets",
-    "proxmox.cluster-resources",
-    "proxmox.get-config",
-    "proxmox.vm-status",
-];
 /// How recent a twin must be: queued (or completed, once succeeded) within this time.
 const TWIN_WINDOW_MS: i64 = 10_000;
 /// How many of the newest commands of the same type are looked at.
@@ -84,9 +65,6 @@ async fn recent_twin(
     payload: &Value,
     now: i64,
 ) -> ApiResult<Option<Model>> {
-    if !READ_ONLY.contains(&command_type) {
-        return Ok(None);
-    }
     let recent = store::recent_of_type(
         &state.db,
         auth.tenant(),
@@ -97,7 +75,7 @@ async fn recent_twin(
     )
     .await?;
     Ok(recent.into_iter().find(|c| {
-        let fresh_at = if c.status == "succeeded" {
+        let fresh_at = if c.status == CommandStatus::Succeeded {
             c.completed_at
         } else {
             Some(c.queued_at)
@@ -111,47 +89,36 @@ async fn recent_twin(
 /// Queue a command for an agent the caller owns (admins: any of the tenant's). An offline
 /// agent answers 409 `AGENT_OFFLINE` unless `queue_if_offline` is set. A read-only command
 /// equal to a recent one answers with that one instead of queuing another.
-pub async fn dispatch(state: &AppState, auth: &Auth, body: Value) -> ApiResult<Model> {
-    let Value::Object(body) = body else {
-        return Err(ApiError::bad_request("Request body must be a JSON object"));
-    };
-    let body = validate(DISPATCH, &body, false)?;
-    let agent_id = body["agent_id"].as_str().unwrap_or_default();
-    let agent = agents::service::get(state, auth, agent_id).await?;
-    if agent.status != "active" {
+pub async fn dispatch(state: &AppState, auth: &Auth, req: DispatchRequest) -> ApiResult<Model> {
+    let agent = agents::service::get(state, auth, &req.agent_id).await?;
+    if agent.status != AgentStatus::Active {
         return Err(ApiError::new(
             ErrorCode::Conflict,
-            format!("Agent is {}", agent.status),
+            format!("Agent is {}", agent.status.as_str()),
         ));
     }
     let now = now_ms();
-    let queue = body
-        .get("queue_if_offline")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if !agent.is_online(now) && !queue {
+    if !agent.is_online(now) && !req.queue_if_offline.unwrap_or(false) {
         return Err(ApiError::new(
             ErrorCode::AgentOffline,
             "The agent is offline; pass queue_if_offline to queue the command",
         ));
     }
-    let payload = body.get("payload").cloned().unwrap_or_else(|| json!({}));
+    let payload = req.command.payload();
     refuse_secrets(&payload, "")?;
-    let command_type = body["command_type"].as_str().unwrap_or_default();
-    if let Some(twin) = recent_twin(state, auth, &agent.id, command_type, &payload, now).await? {
+    let command_type = req.command.command_type();
+    if req.command.is_read_only()
+        && let Some(twin) = recent_twin(state, auth, &agent.id, command_type, &payload, now).await?
+    {
         return Ok(twin);
     }
-    let ttl = body
-        .get("expires_in_seconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(300);
     let command = Model {
         id: uuid::Uuid::new_v4().to_string(),
         tenant_id: agent.tenant_id.clone(),
         agent_id: agent.id.clone(),
         command_type: command_type.to_owned(),
         payload: payload.to_string(),
-        status: "queued".into(),
+        status: CommandStatus::Queued.into(),
         result: None,
         error_message: None,
         created_by: Some(auth.caller().to_owned()),
@@ -161,7 +128,7 @@ pub async fn dispatch(state: &AppState, auth: &Auth, body: Value) -> ApiResult<M
         claimed_at: None,
         started_at: None,
         completed_at: None,
-        expires_at: now + ttl * 1000,
+        expires_at: now + i64::from(req.ttl_seconds()) * 1000,
         updated_at: now,
     };
     let event = state.bus.store.queue(command.clone()).await?;
@@ -219,7 +186,7 @@ async fn wait_for_command(
 async fn no_longer_valid(state: &AppState, agent: &agent::Model) -> ApiError {
     let tenant = crate::db::TenantId::trusted(agent.tenant_id.clone());
     match state.bus.store.agent(&tenant, &agent.id).await {
-        Ok(Some(a)) if a.status == "revoked" => crate::agents::principal::revoked(),
+        Ok(Some(a)) if a.status == AgentStatus::Revoked => crate::agents::principal::revoked(),
         Ok(_) => ApiError::unauthorized("A valid agent token is required"),
         Err(e) => e.into(),
     }
@@ -232,7 +199,8 @@ async fn claim(state: &AppState, agent: &agent::Model, recheck: bool) -> ApiResu
     if recheck {
         let tenant = crate::db::TenantId::trusted(agent.tenant_id.clone());
         let still = store.agent(&tenant, &agent.id).await?;
-        if still.is_none_or(|a| a.status != "active" || a.token_hash != agent.token_hash) {
+        if still.is_none_or(|a| a.status != AgentStatus::Active || a.token_hash != agent.token_hash)
+        {
             return Ok(Claim::Revoked);
         }
     }
@@ -250,25 +218,15 @@ pub async fn report(
     state: &AppState,
     agent: &agent::Model,
     id: &str,
-    body: Value,
+    req: ReportRequest,
 ) -> ApiResult<Model> {
-    let Value::Object(body) = body else {
-        return Err(ApiError::bad_request("Request body must be a JSON object"));
-    };
-    let body = validate(REPORT, &body, false)?;
-    let result = body.get("result").map(Value::to_string);
-    if result.as_ref().is_some_and(|r| r.len() > MAX_RESULT_BYTES) {
-        return Err(ApiError::field(
-            "result",
-            format!("must be at most {MAX_RESULT_BYTES} bytes of JSON"),
-        ));
-    }
-    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+    // Its size was checked with the body (`ReportRequest::validate`).
+    let result = req.result.as_ref().map(Value::to_string);
     let report = Report {
-        claim_id: text("claim_id").unwrap_or_default(),
-        status: text("status").unwrap_or_default(),
+        claim_id: req.claim_id,
+        status: req.status,
         result,
-        error_message: text("error_message"),
+        error_message: req.error_message,
     };
     match state
         .bus
@@ -297,7 +255,7 @@ pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Model> {
 /// Cancel a command still queued (its dispatcher or an admin).
 pub async fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Model> {
     let command = get(state, auth, id).await?;
-    let status = command.status.clone();
+    let status = command.status.as_str();
     let Some((command, event)) = state.bus.store.cancel(command, now_ms()).await? else {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -312,20 +270,14 @@ pub async fn cancel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Model>
 pub async fn list(
     state: &AppState,
     auth: &Auth,
-    filters: &Map<String, Value>,
+    query: &ListCommandsQuery,
 ) -> ApiResult<Vec<Model>> {
-    let text = |key: &str| {
-        filters
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+    let text = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
     let filter = ListFilter {
         created_by: auth.own_only().map(str::to_owned),
-        agent_id: text("agent_id"),
-        status: text("status"),
-        command_type: text("command_type"),
+        agent_id: text(&query.agent_id),
+        status: query.status.map(|s| s.as_str().to_owned()),
+        command_type: text(&query.command_type),
     };
     Ok(store::list(&state.db, auth.tenant(), &filter, LIST_LIMIT).await?)
 }

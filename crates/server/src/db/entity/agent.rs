@@ -1,4 +1,8 @@
+use botmox_proto::agent::{AgentStatus, AgentView, Presence};
+use botmox_proto::time::from_epoch_ms;
 use sea_orm::entity::prelude::*;
+
+use super::stored::Stored;
 
 /// An agent: `pending` until it registers with its pairing code, then `active` until
 /// revoked. Times are epoch milliseconds; codes and tokens are stored as hashes.
@@ -11,7 +15,7 @@ pub struct Model {
     pub tenant_id: String,
     pub owner_user_id: Option<String>,
     pub name: String,
-    pub status: String,
+    pub status: Stored<AgentStatus>,
     pub version: Option<String>,
     pub platform: Option<String>,
     /// JSON array of strings.
@@ -31,7 +35,7 @@ pub struct Model {
     pub token_expires_at: Option<i64>,
     /// `online` or `offline`: the presence last announced as an event (online itself is
     /// computed from `last_seen_at`).
-    pub presence: String,
+    pub presence: Stored<Presence>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -41,50 +45,25 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// An agent counts as online when it was seen this recently (heartbeats come every 30 s).
-pub const ONLINE_WINDOW_MS: i64 = 120_000;
-
-/// An agent as the API shows it.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct AgentView {
-    pub id: String,
-    pub tenant_id: String,
-    pub owner_user_id: Option<String>,
-    pub name: String,
-    /// `pending`, `active` or `revoked`.
-    pub status: String,
-    /// Active and seen within the last 120 seconds.
-    pub online: bool,
-    pub version: Option<String>,
-    pub platform: Option<String>,
-    pub capabilities: Vec<String>,
-    pub public_key: Option<String>,
-    pub metadata: serde_json::Value,
-    pub last_seen_at: Option<String>,
-    pub paired_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub revoke_reason: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+pub use botmox_proto::agent::ONLINE_WINDOW_MS;
 
 impl Model {
     /// Active and seen within [`ONLINE_WINDOW_MS`] of `now`.
     pub fn is_online(&self, now: i64) -> bool {
-        self.status == "active"
+        self.status == AgentStatus::Active
             && self
                 .last_seen_at
                 .is_some_and(|t| now - t < ONLINE_WINDOW_MS)
     }
 
+    /// The agent as the API shows it at `now`.
     pub fn view(&self, now: i64) -> AgentView {
-        use crate::clock::iso;
         AgentView {
             id: self.id.clone(),
             tenant_id: self.tenant_id.clone(),
             owner_user_id: self.owner_user_id.clone(),
             name: self.name.clone(),
-            status: self.status.clone(),
+            status: self.status.0,
             online: self.is_online(now),
             version: self.version.clone(),
             platform: self.platform.clone(),
@@ -92,12 +71,12 @@ impl Model {
             public_key: self.public_key.clone(),
             metadata: serde_json::from_str(&self.metadata)
                 .unwrap_or_else(|_| serde_json::json!({})),
-            last_seen_at: self.last_seen_at.map(iso),
-            paired_at: self.paired_at.map(iso),
-            revoked_at: self.revoked_at.map(iso),
+            last_seen_at: self.last_seen_at.and_then(from_epoch_ms),
+            paired_at: self.paired_at.and_then(from_epoch_ms),
+            revoked_at: self.revoked_at.and_then(from_epoch_ms),
             revoke_reason: self.revoke_reason.clone(),
-            created_at: iso(self.created_at),
-            updated_at: iso(self.updated_at),
+            created_at: from_epoch_ms(self.created_at).unwrap_or_default(),
+            updated_at: from_epoch_ms(self.updated_at).unwrap_or_default(),
         }
     }
 }

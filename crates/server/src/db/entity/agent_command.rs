@@ -1,4 +1,8 @@
+use botmox_proto::command::{CommandStatus, CommandView};
+use botmox_proto::time::from_epoch_ms;
 use sea_orm::entity::prelude::*;
+
+use super::stored::Stored;
 
 /// A command for an agent: `queued` → `dispatched` (claimed, with `claim_id`) → `running` →
 /// `succeeded` | `failed`, or `queued` → `cancelled` | `expired`. Times in epoch ms.
@@ -13,7 +17,7 @@ pub struct Model {
     pub command_type: String,
     /// JSON object.
     pub payload: String,
-    pub status: String,
+    pub status: Stored<CommandStatus>,
     /// JSON.
     pub result: Option<String>,
     pub error_message: Option<String>,
@@ -33,32 +37,9 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// A command as the API shows it.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct CommandView {
-    pub id: String,
-    pub tenant_id: String,
-    pub agent_id: String,
-    pub command_type: String,
-    pub payload: serde_json::Value,
-    /// `queued`, `dispatched`, `running`, `succeeded`, `failed`, `cancelled` or `expired`.
-    pub status: String,
-    pub result: serde_json::Value,
-    pub error_message: Option<String>,
-    pub created_by: Option<String>,
-    /// Present once claimed; the agent quotes it when it reports.
-    pub claim_id: Option<String>,
-    pub attempts: i32,
-    pub queued_at: String,
-    pub claimed_at: Option<String>,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub expires_at: String,
-}
-
 impl Model {
+    /// The command as the API shows it.
     pub fn view(&self) -> CommandView {
-        use crate::clock::iso;
         let parse = |s: Option<&String>| {
             s.and_then(|s| serde_json::from_str(s).ok())
                 .unwrap_or(serde_json::Value::Null)
@@ -69,17 +50,17 @@ impl Model {
             agent_id: self.agent_id.clone(),
             command_type: self.command_type.clone(),
             payload: parse(Some(&self.payload)),
-            status: self.status.clone(),
+            status: self.status.0,
             result: parse(self.result.as_ref()),
             error_message: self.error_message.clone(),
             created_by: self.created_by.clone(),
             claim_id: self.claim_id.clone(),
             attempts: self.attempts,
-            queued_at: iso(self.queued_at),
-            claimed_at: self.claimed_at.map(iso),
-            started_at: self.started_at.map(iso),
-            completed_at: self.completed_at.map(iso),
-            expires_at: iso(self.expires_at),
+            queued_at: from_epoch_ms(self.queued_at).unwrap_or_default(),
+            claimed_at: self.claimed_at.and_then(from_epoch_ms),
+            started_at: self.started_at.and_then(from_epoch_ms),
+            completed_at: self.completed_at.and_then(from_epoch_ms),
+            expires_at: from_epoch_ms(self.expires_at).unwrap_or_default(),
         }
     }
 }

@@ -14,5 +14,6 @@ pub mod session;
 pub mod settings;
 pub mod setup_token;
 pub mod storage_policy;
+pub mod stored;
 pub mod tenant;
 pub mod user;

@@ -35,8 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use botmox_server::agents::principal::TOKEN_PREFIX;
-use botmox_server::agents::service::TOKEN_TTL_MS;
+use botmox_proto::agent::{AGENT_TOKEN_PREFIX as TOKEN_PREFIX, TOKEN_TTL_MS};
 use botmox_server::auth::store::user_by_email;
 use botmox_server::db::StoreError;
 use botmox_server::db::entity::agent;
@@ -97,7 +96,7 @@ pub async fn seed(args: SeedAgentsArgs) -> anyhow::Result<()> {
             tenant_id: Set(owner.tenant_id.clone()),
             owner_user_id: Set(Some(owner.id.clone())),
             name: Set(format!("bench-agent-{i:05}")),
-            status: Set("active".into()),
+            status: Set(botmox_proto::agent::AgentStatus::Active.into()),
             version: Set(Some("loadgen".into())),
             platform: Set(Some("linux".into())),
             capabilities: Set("[]".into()),
