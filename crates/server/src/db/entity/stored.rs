@@ -117,8 +117,8 @@ mod tests {
             let value: Value = Stored(status).into();
             assert_eq!(value, Value::String(Some(Box::new(status.as_str().into()))));
             assert_eq!(
-                <Stored<CommandStatus> as ValueType>::try_from(value),
-                Ok(Stored(status))
+                <Stored<CommandStatus> as ValueType>::try_from(value).ok(),
+                Some(Stored(status))
             );
         }
         assert!(
