@@ -1,0 +1,443 @@
+//! The command store's contract, run against every implementation on every engine it
+//! supports: the SeaORM store on SQLite and PostgreSQL, and the direct store on SQLite. Each
+//! test drives the store itself (not the API), so a difference between the two
+//! implementations shows here first.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use botmox_proto::agent::{AgentStatus, Presence};
+use botmox_proto::command::{CommandStatus, ReportStatus};
+use botmox_server::bus::direct::DirectStore;
+use botmox_server::bus::seaorm::SeaOrmStore;
+use botmox_server::bus::{Claim, CommandStore, Report, Reported, Settle};
+use botmox_server::db::TenantId;
+use botmox_server::db::entity::{agent, agent_command};
+use botmox_server::db::sqlite_direct::SqliteDirect;
+use botmox_server::vm_ops::store::{EventFilter, events_after};
+use botmox_testkit::{Backend, TestServer};
+
+/// Which implementation a test runs on.
+#[derive(Clone, Copy)]
+enum Kind {
+    SeaOrm,
+    Direct,
+}
+
+/// A fresh database and the store under test on it.
+struct Bench {
+    server: TestServer,
+    store: Arc<dyn CommandStore>,
+}
+
+async fn bench(backend: Backend, kind: Kind) -> Bench {
+    let server = TestServer::start(backend).await;
+    let db = server.state().db.clone();
+    let store: Arc<dyn CommandStore> = match kind {
+        Kind::SeaOrm => Arc::new(SeaOrmStore::new(db)),
+        Kind::Direct => Arc::new(DirectStore::new(
+            SqliteDirect::for_db(&db).unwrap().expect("SQLite"),
+        )),
+    };
+    Bench { server, store }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Bench {
+    /// An active agent of tenant `tenant` holding the token hash `token`.
+    async fn agent(&self, tenant: &str, token: &str) -> agent::Model {
+        let now = now();
+        let a = agent::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant.into(),
+            owner_user_id: Some("owner".into()),
+            name: "a".into(),
+            status: AgentStatus::Active.into(),
+            version: None,
+            platform: None,
+            capabilities: "[]".into(),
+            public_key: None,
+            pairing_code_hash: None,
+            pairing_expires_at: None,
+            paired_at: Some(now),
+            paired_by: None,
+            last_seen_at: Some(now),
+            revoked_at: None,
+            revoked_by: None,
+            revoke_reason: None,
+            metadata: "{}".into(),
+            token_hash: Some(token.into()),
+            token_expires_at: Some(now + 60_000),
+            presence: Presence::Offline.into(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.server
+            .state()
+            .db
+            .write(async |txn| botmox_server::agents::store::insert(txn, &a).await)
+            .await
+            .unwrap();
+        a
+    }
+
+    fn command(&self, agent: &agent::Model, queued_at: i64) -> agent_command::Model {
+        agent_command::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: agent.tenant_id.clone(),
+            agent_id: agent.id.clone(),
+            command_type: "proxmox.start".into(),
+            payload: r#"{"vmid":100}"#.into(),
+            status: CommandStatus::Queued.into(),
+            result: None,
+            error_message: None,
+            created_by: Some("owner".into()),
+            claim_id: None,
+            attempts: 0,
+            queued_at,
+            claimed_at: None,
+            started_at: None,
+            completed_at: None,
+            expires_at: queued_at + 300_000,
+            updated_at: queued_at,
+        }
+    }
+
+    async fn queued(&self, agent: &agent::Model, queued_at: i64) -> agent_command::Model {
+        let c = self.command(agent, queued_at);
+        let _event = self.store.queue(c.clone()).await.unwrap();
+        c
+    }
+
+    async fn claimed(&self, agent: &agent::Model) -> agent_command::Model {
+        match self
+            .store
+            .claim(agent, false, now(), uuid::Uuid::new_v4().to_string())
+            .await
+        {
+            Ok(Claim::Command(c)) => c.0,
+            _ => panic!("nothing claimed"),
+        }
+    }
+
+    /// The event types recorded for a command, oldest first.
+    async fn events_of(&self, tenant: &str, command: &str) -> Vec<String> {
+        let tenant = TenantId::trusted(tenant);
+        let filter = EventFilter {
+            tenant: &tenant,
+            created_by: None,
+            agent_id: None,
+            command_id: Some(command),
+        };
+        events_after(&self.server.state().db, &filter, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect()
+    }
+}
+
+fn report(claim: &str, status: ReportStatus) -> Report {
+    Report {
+        claim_id: claim.into(),
+        status,
+        result: Some(r#"{"ok":true}"#.into()),
+        error_message: None,
+    }
+}
+
+async fn agents_are_found_by_token_and_within_their_tenant(b: Bench) {
+    let a = b.agent("t1", "hash-a").await;
+    let found = b.store.agent_by_token("hash-a").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.status),
+        (a.id.as_str(), AgentStatus::Active.into())
+    );
+    assert!(b.store.agent_by_token("other").await.unwrap().is_none());
+    assert!(
+        b.store
+            .agent(&TenantId::trusted("t1"), &a.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        b.store
+            .agent(&TenantId::trusted("t2"), &a.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "another tenant's id finds nothing"
+    );
+    let later = now() + 5;
+    assert!(b.store.touch(&a.id, "hash-a", later).await.unwrap());
+    assert!(
+        !b.store.touch(&a.id, "stolen", later).await.unwrap(),
+        "a wrong token touches nothing"
+    );
+    let seen = b.store.agent_by_token("hash-a").await.unwrap().unwrap();
+    assert_eq!(seen.last_seen_at, Some(later));
+}
+
+async fn claims_take_the_oldest_queued_command_once(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    assert!(!b.store.anything_queued(&a.id, now()).await.unwrap());
+    let t = now();
+    let first = b.queued(&a, t - 10).await;
+    let second = b.queued(&a, t).await;
+    let mut expired = b.command(&a, t - 20);
+    expired.expires_at = t - 1;
+    let _ = b.store.queue(expired).await.unwrap();
+    assert!(b.store.anything_queued(&a.id, t).await.unwrap());
+    let got = b.claimed(&a).await;
+    assert_eq!(got.id, first.id, "oldest first");
+    assert_eq!(
+        (got.status, got.attempts),
+        (CommandStatus::Dispatched.into(), 1)
+    );
+    assert!(got.claim_id.is_some());
+    assert_eq!(b.claimed(&a).await.id, second.id);
+    assert!(
+        matches!(
+            b.store.claim(&a, false, t, "c".into()).await.unwrap(),
+            Claim::Nothing
+        ),
+        "an expired command is left to the sweeper"
+    );
+    assert_eq!(
+        b.events_of("t1", &first.id).await,
+        ["command.queued", "command.dispatched"]
+    );
+}
+
+async fn concurrent_claims_never_share_a_command(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let t = now();
+    let mut ids = HashSet::new();
+    for i in 0..30 {
+        ids.insert(b.queued(&a, t + i).await.id);
+    }
+    let claims = futures::future::join_all((0..60).map(|_| {
+        let (store, a) = (b.store.clone(), a.clone());
+        async move {
+            store
+                .claim(&a, false, now(), uuid::Uuid::new_v4().to_string())
+                .await
+        }
+    }))
+    .await;
+    let claimed: Vec<String> = claims
+        .into_iter()
+        .filter_map(|c| match c.unwrap() {
+            Claim::Command(c) => Some(c.0.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(claimed.len(), 30, "each command claimed exactly once");
+    assert_eq!(claimed.into_iter().collect::<HashSet<_>>(), ids);
+}
+
+async fn a_recheck_notices_revocation_and_a_replaced_token(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let _ = b.queued(&a, now()).await;
+    let mut rotated = a.clone();
+    rotated.token_hash = Some("old".into());
+    assert!(matches!(
+        b.store
+            .claim(&rotated, true, now(), "c".into())
+            .await
+            .unwrap(),
+        Claim::Revoked
+    ));
+    b.server
+        .execute(&format!(
+            "UPDATE agents SET status = 'revoked' WHERE id = '{}'",
+            a.id
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.store.claim(&a, true, now(), "c".into()).await.unwrap(),
+        Claim::Revoked
+    ));
+    assert!(
+        b.store.anything_queued(&a.id, now()).await.unwrap(),
+        "the command is still queued"
+    );
+}
+
+async fn reports_quote_the_claim_and_follow_the_transitions(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let other = b.agent("t1", "h2").await;
+    let c = b.queued(&a, now()).await;
+    let claimed = b.claimed(&a).await;
+    let claim = claimed.claim_id.clone().unwrap();
+    let t = now();
+    assert!(matches!(
+        b.store
+            .report(&a.id, &c.id, report("not-mine", ReportStatus::Running), t)
+            .await
+            .unwrap(),
+        Reported::Refused(_)
+    ));
+    assert!(matches!(
+        b.store
+            .report(&other.id, &c.id, report(&claim, ReportStatus::Running), t)
+            .await
+            .unwrap(),
+        Reported::NotFound
+    ));
+    let Reported::Done(running) = b
+        .store
+        .report(&a.id, &c.id, report(&claim, ReportStatus::Running), t)
+        .await
+        .unwrap()
+    else {
+        panic!("running refused");
+    };
+    assert_eq!(
+        (running.0.status, running.0.started_at),
+        (CommandStatus::Running.into(), Some(t))
+    );
+    let Reported::Done(done) = b
+        .store
+        .report(&a.id, &c.id, report(&claim, ReportStatus::Succeeded), t + 1)
+        .await
+        .unwrap()
+    else {
+        panic!("success refused");
+    };
+    assert_eq!(done.0.status, CommandStatus::Succeeded);
+    assert_eq!(done.0.result.as_deref(), Some(r#"{"ok":true}"#));
+    assert!(
+        matches!(
+            b.store
+                .report(&a.id, &c.id, report(&claim, ReportStatus::Running), t + 2)
+                .await
+                .unwrap(),
+            Reported::Refused(_)
+        ),
+        "no way back from succeeded"
+    );
+    assert_eq!(
+        b.events_of("t1", &c.id).await,
+        [
+            "command.queued",
+            "command.dispatched",
+            "command.running",
+            "command.succeeded"
+        ]
+    );
+}
+
+async fn only_queued_commands_cancel(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let c = b.queued(&a, now()).await;
+    let (cancelled, _event) = b.store.cancel(c.clone(), now()).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, CommandStatus::Cancelled);
+    assert!(b.store.cancel(c, now()).await.unwrap().is_none(), "once");
+    let claimed_one = b.queued(&a, now()).await;
+    let _ = b.claimed(&a).await;
+    assert!(
+        b.store.cancel(claimed_one, now()).await.unwrap().is_none(),
+        "not once claimed"
+    );
+}
+
+async fn the_sweeper_settles_only_what_did_not_change(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let _ = b.queued(&a, now()).await;
+    let claimed = b.claimed(&a).await;
+    let t = now() + 1;
+    let event = b
+        .store
+        .settle(claimed.clone(), Settle::Requeue, t)
+        .await
+        .unwrap();
+    assert!(event.is_some());
+    assert!(
+        b.store
+            .settle(claimed.clone(), Settle::Requeue, t + 1)
+            .await
+            .unwrap()
+            .is_none(),
+        "a stale read settles nothing"
+    );
+    let again = b.claimed(&a).await;
+    assert_eq!(
+        (again.id.as_str(), again.attempts),
+        (claimed.id.as_str(), 2)
+    );
+    assert_ne!(
+        again.claim_id, claimed.claim_id,
+        "the lapsed claim id is gone"
+    );
+    let event = b
+        .store
+        .settle(again.clone(), Settle::Fail("no result".into()), t + 2)
+        .await
+        .unwrap();
+    assert!(event.is_some());
+    let expiring = b.queued(&a, now()).await;
+    assert!(
+        b.store
+            .settle(expiring.clone(), Settle::Expire, t + 3)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        b.events_of("t1", &expiring.id).await,
+        ["command.queued", "command.expired"]
+    );
+    assert_eq!(
+        b.events_of("t1", &again.id).await,
+        [
+            "command.queued",
+            "command.dispatched",
+            "command.queued",
+            "command.dispatched",
+            "command.failed"
+        ]
+    );
+}
+
+/// Every contract test, as a test per implementation and engine.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn seaorm_on_sqlite() {
+                    super::$name(bench(Backend::Sqlite, Kind::SeaOrm).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn seaorm_on_postgres() {
+                    super::$name(bench(Backend::Postgres, Kind::SeaOrm).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn direct_on_sqlite() {
+                    super::$name(bench(Backend::Sqlite, Kind::Direct).await).await;
+                }
+            }
+        )*
+    };
+}
+
+contract!(
+    agents_are_found_by_token_and_within_their_tenant,
+    claims_take_the_oldest_queued_command_once,
+    concurrent_claims_never_share_a_command,
+    a_recheck_notices_revocation_and_a_replaced_token,
+    reports_quote_the_claim_and_follow_the_transitions,
+    only_queued_commands_cancel,
+    the_sweeper_settles_only_what_did_not_change,
+);
