@@ -4,6 +4,8 @@
 pub mod routes;
 pub mod store;
 
+pub use store::AuditEvent;
+
 use std::sync::{Arc, Mutex};
 
 use crate::db::Db;
@@ -16,21 +18,6 @@ use axum::http::Method;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-
-/// One row to append.
-#[derive(Debug, Clone)]
-pub struct AuditEvent {
-    pub tenant_id: Option<String>,
-    pub actor_type: &'static str,
-    pub actor_id: Option<String>,
-    pub actor_email: Option<String>,
-    pub action: String,
-    pub target: Option<String>,
-    /// `ok`, `denied` or `error`.
-    pub result: &'static str,
-    pub client_addr: Option<String>,
-    pub request_id: Option<String>,
-}
 
 /// Append an event. A failure to write is logged, and does not hide the real outcome.
 pub async fn record(db: &Db, event: AuditEvent) {

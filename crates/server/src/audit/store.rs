@@ -6,9 +6,23 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::AuditEvent;
 use crate::db::entity::audit_log;
 use crate::db::{Db, StoreError, StoreResult, TenantId};
+
+/// One row to append.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub tenant_id: Option<String>,
+    pub actor_type: &'static str,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    /// `ok`, `denied` or `error`.
+    pub result: &'static str,
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+}
 
 pub async fn insert(db: &Db, e: &AuditEvent) -> StoreResult<()> {
     let row = audit_log::ActiveModel {

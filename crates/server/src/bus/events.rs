@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use tokio::sync::{broadcast, mpsc};
 
-use super::Wakers;
+use super::wakers::Wakers;
 use crate::clock::now_ms;
 use crate::db::entity::command_event::{self, Column, Entity};
 use crate::db::entity::{agent, agent_command};

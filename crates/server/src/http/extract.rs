@@ -8,7 +8,7 @@ use botmox_proto::ErrorCode;
 use botmox_proto::validate::{Validate, from_json};
 use serde::de::DeserializeOwned;
 
-use super::ApiError;
+use super::error::ApiError;
 
 /// JSON body. Malformed JSON → 400 `BAD_REQUEST`, too large → 413 `PAYLOAD_TOO_LARGE`,
 /// wrong content type → 415 `UNSUPPORTED_MEDIA_TYPE`.

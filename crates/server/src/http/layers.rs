@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use botmox_proto::ErrorCode;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::ApiError;
+use super::error::ApiError;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::ApiError;
+use super::error::ApiError;
 
 pub const MAX_LIMIT: u64 = 200;
 /// Past this page no list has rows (200 million at the largest page size), and the offset

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::{ApiError, ClientAddr};
+use super::client_addr::ClientAddr;
+use super::error::ApiError;
 use crate::config::Config;
 
 /// A keyed limiter allowing `per_minute` requests a minute, all of them in a burst.

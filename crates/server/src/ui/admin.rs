@@ -10,9 +10,10 @@ use botmox_proto::auth::{
 };
 use serde::Deserialize;
 
-use super::pages::{EmptyForm, PageResult, error_page};
+use super::error_page::{PageResult, error_page};
+use super::layout::{Layout, render};
+use super::session::EmptyForm;
 use super::session::{CsrfForm, UiAdmin};
-use super::{Layout, render};
 use crate::audit::AuditSlot;
 use crate::http::{ApiError, ApiPath, ApiQuery};
 use crate::principal::Admin;

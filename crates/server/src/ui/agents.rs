@@ -10,9 +10,10 @@ use botmox_proto::agent::{AgentView, CreatePairingRequest, RevokeRequest};
 use botmox_proto::validate::Validate;
 use serde::Deserialize;
 
-use super::pages::{EmptyForm, PageError};
+use super::error_page::PageError;
+use super::layout::{Layout, render};
+use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
-use super::{Layout, render};
 use crate::agents::service;
 use crate::http::{ApiPath, ApiQuery};
 use crate::principal::Auth;

@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 
 use super::charts::BarChart;
-use super::pages::PageResult;
+use super::error_page::PageResult;
+use super::layout::{Layout, render};
 use super::session::UiUser;
-use super::{Layout, render};
 use crate::records::overview::service::{self as overview, Overview, ResourceCounts};
 use crate::state::AppState;
 

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::charts::{BarChart, LineChart, Series};
-use super::pages::EmptyForm;
+use super::layout::{Layout, render};
 use super::records::form::{day_ms, iso_day};
+use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
-use super::{Layout, render};
 use crate::http::{ApiError, ApiPath, ApiQuery};
 use crate::principal::Auth;
 use crate::records::documents::service;

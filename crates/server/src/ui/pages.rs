@@ -7,67 +7,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::session::{self, CsrfForm, CsrfToken, UiUser};
-use super::{Layout, render};
+use super::error_page::error_page;
+use super::layout::{Layout, render};
+use super::session::{self, CsrfForm, CsrfToken, EmptyForm, UiUser};
 use crate::http::ClientAddr;
 use crate::http::layers::RequestId;
 use crate::setup;
 use crate::state::AppState;
-
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub title: String,
-    pub message: String,
-}
-
-/// A page handler's failure, answered with the error page: `?` on an API error gives the
-/// page with its status and message (internal causes stay in the log).
-#[derive(Debug)]
-pub struct PageError {
-    status: StatusCode,
-    message: String,
-}
-
-impl From<crate::http::ApiError> for PageError {
-    fn from(e: crate::http::ApiError) -> Self {
-        Self {
-            status: e.status(),
-            message: e.message,
-        }
-    }
-}
-
-impl From<crate::db::StoreError> for PageError {
-    fn from(e: crate::db::StoreError) -> Self {
-        crate::http::ApiError::from(e).into()
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let title = match self.status {
-            StatusCode::NOT_FOUND => "Not found",
-            StatusCode::FORBIDDEN => "Not allowed",
-            _ => "Request failed",
-        };
-        error_page(self.status, title, &self.message)
-    }
-}
-
-/// What a page handler answers.
-pub type PageResult = Result<Response, PageError>;
-
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    (
-        status,
-        render(&ErrorPage {
-            title: title.into(),
-            message: message.into(),
-        }),
-    )
-        .into_response()
-}
 
 fn redirect_with_cookies(to: &str, cookies: Vec<axum::http::HeaderValue>) -> Response {
     let mut response = Redirect::to(to).into_response();
@@ -146,9 +92,6 @@ pub async fn login_submit(
         Err(e) => e.into_response(),
     }
 }
-
-#[derive(Deserialize)]
-pub struct EmptyForm {}
 
 pub async fn logout(
     State(state): State<AppState>,

@@ -7,9 +7,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::records::failure;
+use super::error_page::PageError;
+use super::layout::{Layout, render};
 use super::session::UiUser;
-use super::{Layout, render};
 use crate::http::{ApiError, ApiPath};
 use crate::records::documents::store;
 use crate::records::kinds::{BOT_STATUSES, Kind};
@@ -55,7 +55,7 @@ pub async fn project_page(
     };
     let (project, counts) = match loaded.await {
         Ok(v) => v,
-        Err(e) => return failure(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let name = project
         .get("name")

@@ -114,12 +114,16 @@ fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
 
 /// An answer for a refused form: 403 with a short page.
 pub fn csrf_refused() -> Response {
-    let page = super::pages::ErrorPage {
-        title: "Form refused".into(),
-        message: "This form could not be verified (missing or invalid CSRF token). Reload the page and try again.".into(),
-    };
-    (axum::http::StatusCode::FORBIDDEN, super::render(&page)).into_response()
+    super::error_page::error_page(
+        axum::http::StatusCode::FORBIDDEN,
+        "Form refused",
+        "This form could not be verified (missing or invalid CSRF token). Reload the page and try again.",
+    )
 }
+
+/// A form with no fields besides its CSRF token (buttons: logout, revoke, delete).
+#[derive(serde::Deserialize)]
+pub struct EmptyForm {}
 
 /// A form body whose CSRF token (`_csrf` field) was checked.
 pub struct CsrfForm<T>(pub T);
@@ -192,7 +196,7 @@ impl FromRequestParts<AppState> for UiAdmin {
     ) -> Result<Self, Self::Rejection> {
         let UiUser(auth) = UiUser::from_request_parts(parts, state).await?;
         auth.admin().map(Self).map_err(|_| {
-            super::pages::error_page(
+            super::error_page::error_page(
                 axum::http::StatusCode::FORBIDDEN,
                 "Not allowed",
                 "Only admins of this tenant can open this page.",

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
-use super::pages::EmptyForm;
+use super::layout::{Layout, render};
 use super::records::form::insert_nested;
+use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
-use super::{Layout, render};
 use crate::audit::AuditSlot;
 use crate::http::{ApiError, ApiPath, ApiQuery};
 use crate::principal::Auth;

@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Redirect};
 use botmox_proto::command::{CommandStatus, ListCommandsQuery};
 use serde::Deserialize;
 
-use super::pages::{EmptyForm, PageResult};
+use super::error_page::PageResult;
+use super::layout::{Layout, render};
+use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
-use super::{Layout, render};
 use crate::agents;
 use crate::http::{ApiPath, ApiQuery};
 use crate::state::AppState;

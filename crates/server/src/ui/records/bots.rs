@@ -4,6 +4,8 @@
 //! changing their `bot_id` / `bot_ids`.
 
 use askama::Template;
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,22 +13,25 @@ use botmox_proto::ErrorCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::common::{Ctx, all, notice_text, seg, with_notice};
 use super::form::{self, FormView, Opt, Posted, Source};
 use super::lifecycle::{self, HistoryView, LifecycleView};
 use super::rows::{RowView, bot_ids, display_date, rows};
+use super::spec::TableSpec;
 use super::specs::{BOT_FIELDS, BOTS, LICENSES, PROXIES, SUBSCRIPTIONS};
-use super::table::{self, TableSpec};
-use super::{Ctx, all, failure, notice_text, seg, with_notice};
+use super::table;
 use crate::db::entity::record;
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::principal::Auth;
+use crate::records::bots::service as lifecycle_service;
 use crate::records::documents::service;
 use crate::records::documents::store::ListQuery;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
-use crate::ui::pages::EmptyForm;
+use crate::ui::error_page::PageError;
+use crate::ui::layout::{Layout, render};
+use crate::ui::session::EmptyForm;
 use crate::ui::session::{CsrfForm, UiUser};
-use crate::ui::{Layout, render};
 
 /// A kind of record that points at bots: by one `bot_id`, or by a `bot_ids` list.
 struct Attachment {
@@ -252,11 +257,11 @@ pub async fn page_response(
     {
         None => None,
         Some(Ok(a)) => Some(a),
-        Some(Err(e)) => return failure(e),
+        Some(Err(e)) => return PageError::from(e).into_response(),
     };
     let m = match service::get(state, auth, Kind::Bot, id).await {
         Ok(m) => m,
-        Err(e) => return failure(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let doc = service::view(&m);
     let text = |key: &str| {
@@ -270,7 +275,7 @@ pub async fn page_response(
     let (form, resources) = match att {
         Some(att) => match resources(state, auth, id, att, failed.map(|f| f.error.message)).await {
             Ok(r) => (None, Some(r)),
-            Err(e) => return failure(e),
+            Err(e) => return PageError::from(e).into_response(),
         },
         None if on_history => {
             history_error = failed.map(|f| f.error.message);
@@ -299,7 +304,7 @@ pub async fn page_response(
     let history = if on_history {
         match lifecycle::history(state, auth, id).await {
             Ok(h) => Some(h),
-            Err(e) => return failure(e),
+            Err(e) => return PageError::from(e).into_response(),
         }
     } else {
         None
@@ -445,7 +450,7 @@ async fn relink_response(
 ) -> Response {
     let att = match Attachment::find(&tab) {
         Ok(a) => a,
-        Err(e) => return failure(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let verb = if attach { "attached" } else { "detached" };
     match relink(&state, &auth, &bot, att, &record, attach).await {
@@ -496,4 +501,53 @@ pub async fn detach(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     relink_response(state, auth, headers, id, tab, record, false).await
+}
+
+/// `POST /bot/{id}/lifecycle/{transition|ban|unban}`.
+pub async fn act(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath((id, action)): ApiPath<(String, String)>,
+    CsrfForm(form): CsrfForm<HashMap<String, String>>,
+) -> Response {
+    let field = |k: &str| form.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let (result, notice) = match action.as_str() {
+        "transition" => (
+            lifecycle_service::transition(&state, &auth, &id, &field("status")).await,
+            "moved",
+        ),
+        "ban" => {
+            let body = json!({"ban_date": field("ban_date"), "ban_reason": field("ban_reason"),
+                "ban_mechanism": field("ban_mechanism")});
+            (
+                lifecycle_service::ban(&state, &auth, &id, body).await,
+                "banned",
+            )
+        }
+        "unban" => (
+            lifecycle_service::unban(&state, &auth, &id).await,
+            "unbanned",
+        ),
+        _ => return PageError::from(ApiError::not_found("Lifecycle action")).into_response(),
+    };
+    match result {
+        Ok(_) => Redirect::to(&with_notice(&format!("/bot/{}", seg(&id)), notice)).into_response(),
+        Err(error) => {
+            let failed = Failed {
+                posted: None,
+                error,
+            };
+            page_response(
+                &state,
+                &auth,
+                &headers,
+                &id,
+                Some("history"),
+                None,
+                Some(failed),
+            )
+            .await
+        }
+    }
 }

@@ -1,23 +1,15 @@
-//! A bot's lifecycle on its page: move it to another status, ban it with the details the
-//! archive keeps, unban it, and the History tab with its lifecycle log and archive, all
-//! through `records::lifecycle`, so the page obeys the API's guard (a banned bot leaves
-//! `banned` only through unban).
+//! What a bot's page shows of its lifecycle: the actions offered (move to another status,
+//! ban with the details the archive keeps, unban) and the History tab with its lifecycle log
+//! and archive, read through `records::bots`, so the page obeys the API's guard (a banned
+//! bot leaves `banned` only through unban). The actions' handler is the bot page's.
 
-use std::collections::HashMap;
+use serde_json::Value;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::{Value, json};
-
-use super::bots::{Failed, page_response};
 use super::rows::display_date;
-use super::{failure, with_notice};
-use crate::http::{ApiError, ApiPath, ApiResult};
+use crate::http::ApiResult;
 use crate::principal::Auth;
 use crate::records::bots::service as lifecycle;
 use crate::state::AppState;
-use crate::ui::session::{CsrfForm, UiUser};
 
 const TARGETS: [&str; 5] = ["offline", "prepare", "leveling", "profession", "farming"];
 const HISTORY_ROWS: u64 = 100;
@@ -96,49 +88,4 @@ pub async fn history(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Histo
             })
             .collect(),
     })
-}
-
-/// `POST /bot/{id}/lifecycle/{transition|ban|unban}`.
-pub async fn act(
-    State(state): State<AppState>,
-    UiUser(auth): UiUser,
-    headers: HeaderMap,
-    ApiPath((id, action)): ApiPath<(String, String)>,
-    CsrfForm(form): CsrfForm<HashMap<String, String>>,
-) -> Response {
-    let field = |k: &str| form.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
-    let (result, notice) = match action.as_str() {
-        "transition" => (
-            lifecycle::transition(&state, &auth, &id, &field("status")).await,
-            "moved",
-        ),
-        "ban" => {
-            let body = json!({"ban_date": field("ban_date"), "ban_reason": field("ban_reason"),
-                "ban_mechanism": field("ban_mechanism")});
-            (lifecycle::ban(&state, &auth, &id, body).await, "banned")
-        }
-        "unban" => (lifecycle::unban(&state, &auth, &id).await, "unbanned"),
-        _ => return failure(ApiError::not_found("Lifecycle action")),
-    };
-    match result {
-        Ok(_) => {
-            Redirect::to(&with_notice(&format!("/bot/{}", super::seg(&id)), notice)).into_response()
-        }
-        Err(error) => {
-            let failed = Failed {
-                posted: None,
-                error,
-            };
-            page_response(
-                &state,
-                &auth,
-                &headers,
-                &id,
-                Some("history"),
-                None,
-                Some(failed),
-            )
-            .await
-        }
-    }
 }

@@ -3,37 +3,12 @@
 
 use serde_json::Value;
 
-use super::Ctx;
+use super::common::{Ctx, seg};
 use super::form;
-use super::table::TableSpec;
+use super::spec::{Cell, TableSpec};
+use crate::clock::DAY_MS;
 use crate::db::entity::record;
 use crate::records::documents::service;
-
-use crate::clock::DAY_MS;
-
-/// What a table cell shows.
-pub enum Cell {
-    Text(&'static str),
-    /// The text, linked to the record's page.
-    Open(&'static str),
-    Badge(&'static str),
-    /// An epoch-ms time as `DD.MM.YYYY`.
-    Date(&'static str),
-    /// Whole days until `expires_at`.
-    DaysLeft,
-    /// A bot id or a list of bot ids, linked to the bots.
-    Bots(&'static str),
-    Flag(&'static str),
-    /// `ip:port` of a proxy.
-    Address,
-}
-
-pub struct Column {
-    pub label: &'static str,
-    /// The `sort` value of the list query, when the column can be sorted.
-    pub sort: Option<&'static str>,
-    pub cell: Cell,
-}
 
 pub struct Part {
     pub text: String,
@@ -105,7 +80,7 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                             .into_iter()
                             .map(|id| Part {
                                 text: ctx.bot_label(&id),
-                                href: Some(format!("/bot/{}", super::seg(&id))),
+                                href: Some(format!("/bot/{}", seg(&id))),
                             })
                             .collect(),
                         badge: false,

@@ -2,8 +2,7 @@
 //! §3.4–3.6, §3.9 and the bots list), read by the generic handlers of `table`.
 
 use super::form::{FieldSpec, Input, field, required};
-use super::rows::{Cell, Column};
-use super::table::{Filter, TableSpec};
+use super::spec::{Cell, Column, Filter, TableSpec};
 use crate::records::kinds::{BOT_STATUSES, Kind};
 
 const LICENSE_STATUSES: &[&str] = &["active", "expired", "revoked"];

@@ -8,9 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::common::{Ctx, with_notice};
 use super::form::{self, FieldSpec, FormView, Mode, Opt, Posted, Source};
-use super::rows::{Cell, Column, RowView, rows};
-use super::{Ctx, failure, with_notice};
+use super::rows::{RowView, rows};
+use super::spec::TableSpec;
 use crate::db::entity::record;
 use crate::http::ApiError;
 use crate::principal::Auth;
@@ -18,55 +19,10 @@ use crate::records::documents::routes::ListParams;
 use crate::records::documents::service;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
-use crate::ui::{Layout, render};
+use crate::ui::error_page::PageError;
+use crate::ui::layout::{Layout, render};
 
 const PAGE_SIZE: u64 = 20;
-
-/// A select filter on a projected column (`status` or `type`).
-pub struct Filter {
-    pub param: &'static str,
-    pub label: &'static str,
-    pub options: &'static [&'static str],
-}
-
-pub struct TableSpec {
-    pub kind: Kind,
-    /// Prefix of element ids (`{slug}-create`, `{slug}-edit`).
-    pub slug: &'static str,
-    /// The list page; records are created by posting to it.
-    pub path: &'static str,
-    /// Records are at `{item_path}/{id}`; when it differs from `path`, another module owns
-    /// those pages and a created record opens there.
-    pub item_path: &'static str,
-    pub active: &'static str,
-    pub section: &'static str,
-    pub title: &'static str,
-    pub columns: &'static [Column],
-    pub filters: &'static [Filter],
-    pub fields: &'static [FieldSpec],
-    /// Sort field and descending, when the query names none.
-    pub default_sort: (&'static str, bool),
-    /// Rows are marked `expiring` / `expired` by `expires_at`.
-    pub expiry: bool,
-}
-
-impl TableSpec {
-    pub fn needs_bots(&self) -> bool {
-        self.columns.iter().any(|c| matches!(c.cell, Cell::Bots(_)))
-            || self
-                .fields
-                .iter()
-                .any(|f| matches!(f.input, form::Input::Bot))
-    }
-
-    pub fn item_href(&self, id: &str) -> String {
-        format!("{}/{}", self.item_path, super::seg(id))
-    }
-
-    pub fn delete_href(&self, id: &str) -> String {
-        format!("{}/{}/delete", self.path, super::seg(id))
-    }
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TableQuery {
@@ -190,7 +146,7 @@ async fn table_response(
     };
     let (query, models, total, ctx) = match loaded.await {
         Ok(v) => v,
-        Err(e) => return failure(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = query.page;
@@ -284,7 +240,7 @@ async fn table_response(
         notice: tq
             .notice
             .as_deref()
-            .and_then(|n| super::notice_text(spec.kind, n)),
+            .and_then(|n| super::common::notice_text(spec.kind, n)),
         sort,
         order,
         filters,
@@ -355,7 +311,7 @@ async fn edit_response(
     };
     let (m, ctx) = match loaded.await {
         Ok(v) => v,
-        Err(e) => return failure(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let doc = service::view(&m);
     let (status, form) = match &failed {

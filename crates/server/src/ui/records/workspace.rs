@@ -11,16 +11,17 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::common::{all, notice_text, seg, with_notice};
 use super::form::{self, FieldSpec, FormView, Input, Mode, Posted, Source, field, required};
-use super::{all, failure, notice_text, seg, with_notice};
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::principal::Auth;
 use crate::records::documents::service;
 use crate::records::documents::store::{ListQuery, SortKey};
 use crate::records::kinds::Kind;
 use crate::state::AppState;
+use crate::ui::error_page::PageError;
+use crate::ui::layout::{Layout, render};
 use crate::ui::session::{CsrfForm, UiUser};
-use crate::ui::{Layout, render};
 
 const EVENT_FIELDS: &[FieldSpec] = &[
     required("title", "Title", Input::Text),
@@ -140,7 +141,7 @@ async fn calendar_response(
     };
     let models = match service::list(state, auth, Kind::CalendarEvent, &query).await {
         Ok((models, _)) => models,
-        Err(e) => return failure(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let back = month_href(first);
     let mut by_day: HashMap<String, Vec<EventView>> = HashMap::new();
@@ -276,7 +277,7 @@ async fn kanban_response(
 ) -> Response {
     let models = match service::list(state, auth, Kind::KanbanTask, &all()).await {
         Ok((models, _)) => models,
-        Err(e) => return failure(e),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let mut docs: Vec<Value> = models.iter().map(service::view).collect();
     docs.sort_by_key(order_of);

@@ -1,0 +1,63 @@
+//! The error page, and [`PageError`]: what a page handler answers instead of mapping each
+//! API error by hand (`?` turns one into the page with its status and message).
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::render::render;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+}
+
+/// A page handler's failure, answered with the error page: `?` on an API error gives the
+/// page with its status and message (internal causes stay in the log).
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    message: String,
+}
+
+impl From<crate::http::ApiError> for PageError {
+    fn from(e: crate::http::ApiError) -> Self {
+        Self {
+            status: e.status(),
+            message: e.message,
+        }
+    }
+}
+
+impl From<crate::db::StoreError> for PageError {
+    fn from(e: crate::db::StoreError) -> Self {
+        crate::http::ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let title = match self.status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            _ => "Request failed",
+        };
+        error_page(self.status, title, &self.message)
+    }
+}
+
+/// What a page handler answers.
+pub type PageResult = Result<Response, PageError>;
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    (
+        status,
+        render(&ErrorPage {
+            title: title.into(),
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}

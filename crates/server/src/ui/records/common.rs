@@ -1,0 +1,99 @@
+//! What the record pages share: the context rows are drawn with (time, warning window,
+//! bot names), the unpaged query, URL pieces and the sentences shown after a redirect.
+
+use crate::http::ApiResult;
+use crate::principal::Auth;
+use crate::records::documents::service;
+use crate::records::documents::store::{ListQuery, SortKey};
+use crate::records::kinds::Kind;
+use crate::state::AppState;
+
+/// The most records a page loads at once where it does not page (selects, board, month).
+pub const LOAD_LIMIT: u64 = 200;
+
+/// Days before `expires_at` from which licences and subscriptions count as expiring:
+/// settings `alerts.warning_days`.
+pub async fn warning_days(state: &AppState, auth: &Auth) -> ApiResult<i64> {
+    let tree = crate::settings::service::tree(&state.db, auth.tenant()).await?;
+    Ok(crate::settings::service::warning_days(&tree))
+}
+
+/// What rendering rows needs besides the records: the time, the warning window, the bots.
+pub struct Ctx {
+    pub now_ms: i64,
+    pub warning_days: i64,
+    /// (id, label) of the tenant's bots, by name; empty unless asked for.
+    pub bots: Vec<(String, String)>,
+}
+
+impl Ctx {
+    pub async fn load(state: &AppState, auth: &Auth, with_bots: bool) -> ApiResult<Self> {
+        let bots = if with_bots {
+            let query = ListQuery {
+                sort: SortKey::Name,
+                ..all()
+            };
+            let (models, _) = service::list(state, auth, Kind::Bot, &query).await?;
+            models
+                .iter()
+                .map(|m| {
+                    let doc = service::view(m);
+                    let name = doc.get("name").and_then(|n| n.as_str()).unwrap_or(&m.id);
+                    (m.id.clone(), name.to_owned())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            now_ms: chrono::Utc::now().timestamp_millis(),
+            warning_days: warning_days(state, auth).await?,
+            bots,
+        })
+    }
+
+    /// The bot's name when known, else its id.
+    pub fn bot_label(&self, id: &str) -> String {
+        self.bots
+            .iter()
+            .find(|(b, _)| b == id)
+            .map_or(id, |(_, name)| name.as_str())
+            .to_owned()
+    }
+}
+
+/// The first [`LOAD_LIMIT`] records, oldest first, unfiltered.
+pub fn all() -> ListQuery {
+    ListQuery {
+        limit: LOAD_LIMIT,
+        ..ListQuery::default()
+    }
+}
+
+/// An id as one URL path segment.
+pub fn seg(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `url` with `notice=key` added to its query.
+pub fn with_notice(url: &str, key: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}notice={key}")
+}
+
+/// The sentence for a `notice` key after a redirect, e.g. "License created.".
+pub fn notice_text(kind: Kind, key: &str) -> Option<String> {
+    let verb = match key {
+        "created" | "updated" | "deleted" | "attached" | "detached" | "moved" | "banned"
+        | "unbanned" => key,
+        _ => return None,
+    };
+    Some(format!("{} {verb}.", kind.label()))
+}

@@ -1,0 +1,76 @@
+//! The shape of a record table: its columns and the cell each shows, its filters and form
+//! fields. The concrete tables are in `specs`; `rows` and `table` draw them.
+
+use super::common::seg;
+use super::form::{self, FieldSpec};
+use crate::records::kinds::Kind;
+
+/// What a table cell shows.
+pub enum Cell {
+    Text(&'static str),
+    /// The text, linked to the record's page.
+    Open(&'static str),
+    Badge(&'static str),
+    /// An epoch-ms time as `DD.MM.YYYY`.
+    Date(&'static str),
+    /// Whole days until `expires_at`.
+    DaysLeft,
+    /// A bot id or a list of bot ids, linked to the bots.
+    Bots(&'static str),
+    Flag(&'static str),
+    /// `ip:port` of a proxy.
+    Address,
+}
+
+pub struct Column {
+    pub label: &'static str,
+    /// The `sort` value of the list query, when the column can be sorted.
+    pub sort: Option<&'static str>,
+    pub cell: Cell,
+}
+
+/// A select filter on a projected column (`status` or `type`).
+pub struct Filter {
+    pub param: &'static str,
+    pub label: &'static str,
+    pub options: &'static [&'static str],
+}
+
+pub struct TableSpec {
+    pub kind: Kind,
+    /// Prefix of element ids (`{slug}-create`, `{slug}-edit`).
+    pub slug: &'static str,
+    /// The list page; records are created by posting to it.
+    pub path: &'static str,
+    /// Records are at `{item_path}/{id}`; when it differs from `path`, another module owns
+    /// those pages and a created record opens there.
+    pub item_path: &'static str,
+    pub active: &'static str,
+    pub section: &'static str,
+    pub title: &'static str,
+    pub columns: &'static [Column],
+    pub filters: &'static [Filter],
+    pub fields: &'static [FieldSpec],
+    /// Sort field and descending, when the query names none.
+    pub default_sort: (&'static str, bool),
+    /// Rows are marked `expiring` / `expired` by `expires_at`.
+    pub expiry: bool,
+}
+
+impl TableSpec {
+    pub fn needs_bots(&self) -> bool {
+        self.columns.iter().any(|c| matches!(c.cell, Cell::Bots(_)))
+            || self
+                .fields
+                .iter()
+                .any(|f| matches!(f.input, form::Input::Bot))
+    }
+
+    pub fn item_href(&self, id: &str) -> String {
+        format!("{}/{}", self.item_path, seg(id))
+    }
+
+    pub fn delete_href(&self, id: &str) -> String {
+        format!("{}/{}/delete", self.path, seg(id))
+    }
+}
