@@ -137,6 +137,15 @@ impl TestServer {
         &self.running.as_ref().expect("server running").state
     }
 
+    /// The typed API client of this server, with `token` as its bearer when given.
+    pub fn client(&self, token: Option<&str>) -> botmox_client::Client {
+        let client = botmox_client::Client::new(&self.url).expect("the server's URL");
+        match token {
+            Some(t) => client.with_token(t),
+            None => client,
+        }
+    }
+
     /// Run a raw SQL statement in a write transaction (tests that stage a state the API
     /// cannot make, such as an old timestamp); the number of rows it changed.
     pub async fn execute(&self, sql: &str) -> Result<u64, botmox_server::db::StoreError> {

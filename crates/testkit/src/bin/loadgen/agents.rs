@@ -30,12 +30,15 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use botmox_client::{Client, ClientError};
+use botmox_proto::agent::HeartbeatRequest;
 use botmox_proto::agent::{AGENT_TOKEN_PREFIX as TOKEN_PREFIX, TOKEN_TTL_MS};
+use botmox_proto::command::{Command, CommandView, DispatchRequest, NextQuery, ReportRequest};
 use botmox_server::auth::store::user_by_email;
 use botmox_server::db::StoreError;
 use botmox_server::db::entity::agent;
@@ -44,11 +47,10 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::header::{AUTHORIZATION, HeaderValue};
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 use sea_orm::ActiveValue::Set;
 use sea_orm::EntityTrait;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Notify;
 
 #[derive(Debug, Args)]
@@ -207,12 +209,20 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// One simulated agent.
 struct SimAgent {
     id: String,
-    auth: HeaderValue,
+    /// The API client with this agent's token.
+    api: Client,
     /// A command was dispatched to it and not reported yet (set by the dispatcher).
     busy: AtomicBool,
+    /// The outstanding command's phase (`HOLD` or `CYCLES`) and when its dispatch was sent
+    /// (µs since `epoch`): an agent has at most one command outstanding.
+    phase: AtomicU8,
+    sent_us: AtomicU64,
     /// Told when a `cycles` command has been reported.
     reported: Notify,
 }
+
+const HOLD: u8 = 1;
+const CYCLES: u8 = 2;
 
 /// An HDR histogram of microseconds shared by tasks.
 struct Latencies(Mutex<Histogram<u64>>);
@@ -275,16 +285,11 @@ impl Failures {
 
 /// Everything the tasks share.
 struct Sim {
-    client: reqwest::Client,
-    next_url: Url,
-    heartbeat_url: Url,
-    commands_url: Url,
-    /// `<base>/api/v1/vm-ops/commands/`, for reports.
-    command_base: String,
-    dispatcher: HeaderValue,
+    /// The API client of the user who dispatches.
+    dispatcher: Client,
     agents: Vec<SimAgent>,
     epoch: Instant,
-    poll_timeout: Duration,
+    poll: NextQuery,
     heartbeat: Duration,
     jitter: Duration,
     stopping: AtomicBool,
@@ -305,29 +310,22 @@ struct Sim {
     failures: Failures,
 }
 
-/// Read an answer that must have status `want`; the error is (key, detail).
-async fn answer(
-    what: &str,
-    outcome: reqwest::Result<reqwest::Response>,
-    want: StatusCode,
-) -> Result<Value, (String, String)> {
-    let transport = |e: reqwest::Error| {
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            write!(detail, ": {s}").ok();
-            source = s.source();
-        }
-        (format!("{what}: transport error"), detail)
+/// A failure as (key, detail): the key groups failures of one kind in the summary.
+fn failure(what: &str, e: &ClientError) -> (String, String) {
+    let key = match e {
+        ClientError::Api { status, code, .. } => format!("{what}: {status} {code}"),
+        ClientError::Timeout => format!("{what}: timeout"),
+        ClientError::Transport(_) => format!("{what}: transport error"),
+        ClientError::Decode { .. } => format!("{what}: unexpected answer"),
+        ClientError::BaseUrl(_) => format!("{what}: bad base URL"),
     };
-    let response = outcome.map_err(transport)?;
-    let status = response.status();
-    let bytes = response.bytes().await.map_err(transport)?;
-    if status != want {
-        let body = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
-        return Err((format!("{what}: {status}"), body));
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        write!(detail, ": {s}").ok();
+        source = s.source();
     }
-    serde_json::from_slice(&bytes).map_err(|e| (format!("{what}: not JSON"), format!("{e}")))
+    (key, detail)
 }
 
 impl Sim {
@@ -360,19 +358,16 @@ impl Sim {
     }
 
     async fn send_heartbeat(&self, i: usize) {
-        let outcome = self
-            .client
-            .post(self.heartbeat_url.clone())
-            .header(AUTHORIZATION, self.agents[i].auth.clone())
-            .json(&json!({"version": "loadgen", "platform": "linux"}))
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await;
-        match answer("heartbeat", outcome, StatusCode::OK).await {
+        let body = HeartbeatRequest {
+            version: Some("loadgen".into()),
+            platform: Some("linux".into()),
+            ..HeartbeatRequest::default()
+        };
+        match self.agents[i].api.heartbeat(&body).await {
             Ok(_) => {
                 self.heartbeats.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail(failure("heartbeat", &e)),
         }
     }
 
@@ -397,17 +392,10 @@ impl Sim {
         let agent = &self.agents[i];
         self.polling.fetch_add(1, Ordering::Relaxed);
         while !self.stopping.load(Ordering::Relaxed) {
-            let outcome = self
-                .client
-                .get(self.next_url.clone())
-                .header(AUTHORIZATION, agent.auth.clone())
-                .timeout(self.poll_timeout + POLL_GRACE)
-                .send()
-                .await;
-            let body = match answer("poll", outcome, StatusCode::OK).await {
-                Ok(body) => body,
+            let command = match agent.api.next(&self.poll).await {
+                Ok(command) => command,
                 Err(e) => {
-                    self.fail(e);
+                    self.fail(failure("poll", &e));
                     self.polling.fetch_sub(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     self.polling.fetch_add(1, Ordering::Relaxed);
@@ -415,13 +403,12 @@ impl Sim {
                 }
             };
             self.polls.fetch_add(1, Ordering::Relaxed);
-            let command = &body["data"];
-            if command.is_null() {
+            let Some(command) = command else {
                 continue;
-            }
+            };
             self.polling.fetch_sub(1, Ordering::Relaxed);
-            let cycle = self.claimed(command);
-            self.report(i, command).await;
+            let cycle = self.claimed(i, &command);
+            self.report(i, &command).await;
             self.release(i);
             if cycle {
                 agent.reported.notify_one();
@@ -430,18 +417,26 @@ impl Sim {
         }
     }
 
-    /// Record the dispatch → claim time of a command just received; `true` for a cycle.
-    fn claimed(&self, command: &Value) -> bool {
+    /// Record the dispatch → claim time of a command agent `i` just received; `true` for a
+    /// cycle.
+    fn claimed(&self, i: usize, command: &CommandView) -> bool {
         let now = self.now_us();
-        let sent = command.pointer("/payload/sent_us").and_then(Value::as_u64);
-        let phase = command.pointer("/payload/phase").and_then(Value::as_str);
-        match (phase, sent) {
-            (Some("hold"), Some(sent)) => {
+        let agent = &self.agents[i];
+        let sent = agent.sent_us.load(Ordering::Acquire);
+        match agent.phase.swap(0, Ordering::AcqRel) {
+            _ if command.agent_id != agent.id => {
+                self.fail((
+                    "poll: another agent's command".into(),
+                    format!("{} for {}", command.id, command.agent_id),
+                ));
+                false
+            }
+            HOLD => {
                 self.hold_claim.record_us(now.saturating_sub(sent));
                 self.hold_claimed.fetch_add(1, Ordering::Relaxed);
                 false
             }
-            (Some("cycles"), Some(sent)) => {
+            CYCLES => {
                 if sent >= self.cycles_from_us.load(Ordering::Relaxed) {
                     self.cycle_claim.record_us(now.saturating_sub(sent));
                 }
@@ -450,50 +445,37 @@ impl Sim {
             _ => {
                 self.fail((
                     "poll: a command the load generator did not send".into(),
-                    command.to_string(),
+                    command.id.clone(),
                 ));
                 false
             }
         }
     }
 
-    async fn report(&self, i: usize, command: &Value) {
-        let id = command["id"].as_str().unwrap_or_default();
-        let outcome = self
-            .client
-            .patch(format!("{}{id}", self.command_base))
-            .header(AUTHORIZATION, self.agents[i].auth.clone())
-            .json(&json!({
-                "claim_id": command["claim_id"],
-                "status": "succeeded",
-                "result": {"ok": true},
-            }))
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await;
-        if let Err(e) = answer("report", outcome, StatusCode::OK).await {
-            self.fail(e);
+    async fn report(&self, i: usize, command: &CommandView) {
+        let claim = command.claim_id.clone().unwrap_or_default();
+        let body = ReportRequest::succeeded(claim, json!({"ok": true}));
+        if let Err(e) = self.agents[i].api.report(&command.id, &body).await {
+            self.fail(failure("report", &e));
         }
     }
 
-    /// Dispatch a `bench.echo` to agent `i` carrying the phase and the send instant.
-    async fn dispatch(&self, i: usize, phase: &str) -> Result<(), (String, String)> {
-        let body = json!({
-            "agent_id": self.agents[i].id,
-            "command_type": "bench.echo",
-            "payload": {"phase": phase, "sent_us": self.now_us()},
-        });
-        let outcome = self
-            .client
-            .post(self.commands_url.clone())
-            .header(AUTHORIZATION, self.dispatcher.clone())
-            .json(&body)
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await;
-        answer("dispatch", outcome, StatusCode::ACCEPTED)
+    /// Dispatch a command to agent `i` (which the caller marked busy) in `phase`; the
+    /// phase and the send instant stay with the agent until its poll receives it.
+    async fn dispatch(&self, i: usize, phase: u8) -> Result<(), (String, String)> {
+        let agent = &self.agents[i];
+        agent.sent_us.store(self.now_us(), Ordering::Release);
+        agent.phase.store(phase, Ordering::Release);
+        // A start of VM `100 + i`: an action (never de-duplicated), one per agent at a time.
+        let vmid = 100 + i as u64;
+        let command = Command::from_parts("proxmox.start", json!({ "vmid": vmid }))
+            .map_err(|e| ("dispatch: not a command".to_owned(), e.to_string()))?;
+        let body = DispatchRequest::new(agent.id.clone(), command);
+        self.dispatcher
+            .dispatch(&body)
             .await
             .map(|_| ())
+            .map_err(|e| failure("dispatch", &e))
     }
 
     /// Wait until no dispatched command is outstanding, at most `DRAIN`; `false` if some are.
@@ -597,7 +579,7 @@ impl CpuMeter {
 }
 
 /// Read `<id> <token>` lines.
-fn read_agents(path: &PathBuf, n: usize) -> anyhow::Result<Vec<SimAgent>> {
+fn read_agents(path: &PathBuf, n: usize, api: &Client) -> anyhow::Result<Vec<SimAgent>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let agents: Vec<SimAgent> = text
@@ -608,13 +590,12 @@ fn read_agents(path: &PathBuf, n: usize) -> anyhow::Result<Vec<SimAgent>> {
             let (id, token) = l
                 .split_once(' ')
                 .with_context(|| format!("{}: not `<id> <token>`", path.display()))?;
-            let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-                .context("an agent token is not a valid header value")?;
-            auth.set_sensitive(true);
             Ok(SimAgent {
                 id: id.to_owned(),
-                auth,
+                api: api.clone().with_token(token.trim()),
                 busy: AtomicBool::new(false),
+                phase: AtomicU8::new(0),
+                sent_us: AtomicU64::new(0),
                 reported: Notify::new(),
             })
         })
@@ -640,12 +621,8 @@ pub async fn run(args: AgentsArgs) -> anyhow::Result<ExitCode> {
     {
         bail!("{n} agents need about {needed} open files; the limit is {limit} (ulimit -n)");
     }
-    let agents = read_agents(&args.agents_file, n)?;
     let token = crate::login(&args.url, &args.login, REQUEST_TIMEOUT).await?;
-    let mut dispatcher = HeaderValue::from_str(&format!("Bearer {token}"))
-        .context("the access token is not a valid header value")?;
-    dispatcher.set_sensitive(true);
-    let client = reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .http1_only()
         .no_proxy()
         .tcp_nodelay(true)
@@ -654,20 +631,17 @@ pub async fn run(args: AgentsArgs) -> anyhow::Result<ExitCode> {
         .connect_timeout(REQUEST_TIMEOUT)
         .build()
         .context("cannot build the HTTP client")?;
-    let api = |path: &str| args.url.join(path).context("invalid --url");
+    let api = Client::with_http(http, args.url.as_str())
+        .context("invalid --url")?
+        .with_timeout(REQUEST_TIMEOUT);
+    let agents = read_agents(&args.agents_file, n, &api)?;
     let sim = Arc::new(Sim {
-        client,
-        next_url: api(&format!(
-            "/api/v1/vm-ops/commands/next?timeout_ms={}",
-            args.poll_timeout_ms
-        ))?,
-        heartbeat_url: api("/api/v1/agents/heartbeat")?,
-        commands_url: api("/api/v1/vm-ops/commands")?,
-        command_base: api("/api/v1/vm-ops/commands/")?.to_string(),
-        dispatcher,
+        dispatcher: api.with_token(token),
         agents,
         epoch: Instant::now(),
-        poll_timeout: Duration::from_millis(args.poll_timeout_ms),
+        poll: NextQuery {
+            timeout_ms: Some(args.poll_timeout_ms),
+        },
         heartbeat: Duration::from_secs(args.heartbeat),
         jitter: Duration::from_secs(args.heartbeat_jitter),
         stopping: AtomicBool::new(false),
@@ -792,7 +766,7 @@ async fn phases(sim: &Arc<Sim>, args: &AgentsArgs, rss_idle: Option<u64>) -> any
             let sim = sim.clone();
             sends.spawn(async move {
                 let sent = Instant::now();
-                match sim.dispatch(i, "hold").await {
+                match sim.dispatch(i, HOLD).await {
                     Ok(()) => {
                         sim.hold_post.record(sent.elapsed());
                         sim.hold_dispatched.fetch_add(1, Ordering::Relaxed);
@@ -849,7 +823,7 @@ async fn phases(sim: &Arc<Sim>, args: &AgentsArgs, rss_idle: Option<u64>) -> any
                         continue;
                     }
                     let sent = Instant::now();
-                    if let Err(e) = sim.dispatch(i, "cycles").await {
+                    if let Err(e) = sim.dispatch(i, CYCLES).await {
                         sim.fail(e);
                         sim.release(i);
                         tokio::time::sleep(Duration::from_millis(100)).await;
