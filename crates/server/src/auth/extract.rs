@@ -32,10 +32,7 @@ impl FromRequestParts<AppState> for Auth {
         let token =
             bearer(parts).ok_or_else(|| ApiError::unauthorized("Bearer token is required"))?;
         let auth = super::service::authenticate_bearer(state, token).await?;
-        state
-            .limits
-            .per_principal
-            .check(&auth.caller().to_owned())?;
+        state.limits.per_principal.check(auth.caller_key())?;
         if let Some(slot) = parts.extensions.get::<AuditSlot>() {
             slot.set_principal(&auth);
         }

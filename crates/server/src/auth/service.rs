@@ -12,7 +12,7 @@ use crate::db::TenantId;
 use crate::db::entity::{api_token, user};
 use crate::http::{ApiError, ApiResult, ClientAddr};
 use crate::keys::{hash_secret, random_secret};
-use crate::principal::{Auth, Scope};
+use crate::principal::{Auth, Identity, Scope};
 use crate::state::AppState;
 
 /// Prefix of API token secrets, so they are recognisable (and findable by secret scanners).
@@ -237,28 +237,31 @@ fn user_auth(
         return Err(ApiError::unauthorized("Account is disabled"));
     }
     let role: Role = user.role.parse().map_err(ApiError::internal)?;
-    Ok(Auth {
-        scope: Scope::new(TenantId::trusted(user.tenant_id), user.id.clone(), role),
+    Ok(Auth::new(Identity {
+        scope: Scope::new(TenantId::trusted(user.tenant_id), user.id.as_str(), role),
         kind: PrincipalType::User,
         source,
         user_id: Some(user.id),
         token_id: None,
         session_id,
         email: Some(user.email),
-    })
+    }))
 }
 
 /// Resolve a bearer token: an API token (`bmx_...`), one of our access tokens, or (when
 /// configured) an external JWT mapped to a local user by e-mail.
+///
+/// A token presented again within a few seconds is answered from the principal cache, keyed
+/// by the token itself, without verifying or reading anything again (every access change
+/// clears the cache, and an entry never outlives its token or session).
 pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Auth> {
+    if let Some(auth) = state.auth_cache.get(token) {
+        return Ok(auth);
+    }
     let failed = || ApiError::unauthorized("Token verification failed");
     let until = |t: chrono::DateTime<Utc>| (t - Utc::now()).to_std().ok();
     if token.starts_with(API_TOKEN_PREFIX) {
         let hash = hash_secret(token);
-        let key = format!("t:{hash}");
-        if let Some(auth) = state.auth_cache.get(&key) {
-            return Ok(auth);
-        }
         let generation = state.auth_cache.generation();
         let Some(row) = store::api_token_by_hash(state.db.read(), &hash).await? else {
             return Err(failed());
@@ -272,7 +275,7 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
             .write(async |txn| store::touch_api_token(txn, &row).await)
             .await?;
         let expires_in = row.expires_at.map(|e| until(e).unwrap_or_default());
-        let auth = Auth {
+        let auth = Auth::new(Identity {
             scope: Scope::new(
                 TenantId::trusted(row.tenant_id),
                 format!("token:{}", row.id),
@@ -284,19 +287,13 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
             token_id: Some(row.id),
             session_id: None,
             email: None,
-        };
+        });
         state
             .auth_cache
-            .put(key, auth.clone(), expires_in, generation);
+            .put(token.to_owned(), auth.clone(), expires_in, generation);
         return Ok(auth);
     }
     if let Some(claims) = state.access.verify(token) {
-        let key = format!("s:{}", claims.sid);
-        if let Some(auth) = state.auth_cache.get(&key)
-            && auth.user_id.as_deref() == Some(claims.sub.as_str())
-        {
-            return Ok(auth);
-        }
         let generation = state.auth_cache.generation();
         let Some((session, user)) =
             store::live_session_with_user(state.db.read(), &claims.sid).await?
@@ -306,11 +303,12 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
         if session.user_id != claims.sub {
             return Err(failed());
         }
-        let expires_in = until(session.expires_at).unwrap_or_default();
+        let token_expiry = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+        let expires_in = until(session.expires_at.min(token_expiry)).unwrap_or_default();
         let auth = user_auth(user, "local", Some(session.id))?;
         state
             .auth_cache
-            .put(key, auth.clone(), Some(expires_in), generation);
+            .put(token.to_owned(), auth.clone(), Some(expires_in), generation);
         return Ok(auth);
     }
     if let Some(external) = &state.external_jwt

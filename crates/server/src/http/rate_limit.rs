@@ -51,7 +51,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 pub struct RateLimits {
     pub per_address: Limiter<IpAddr>,
     pub public: Limiter<IpAddr>,
-    pub per_principal: Limiter<String>,
+    pub per_principal: Limiter<Arc<str>>,
     pub login_per_account: Limiter<String>,
     pub login_per_address: Limiter<IpAddr>,
 }

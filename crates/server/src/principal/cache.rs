@@ -85,19 +85,19 @@ pub fn listen_for_changes(db: &Db, cache: std::sync::Arc<PrincipalCache>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::principal::{Scope, TenantId};
+    use crate::principal::{Identity, Scope, TenantId};
     use botmox_proto::auth::{PrincipalType, Role};
 
     fn auth() -> Auth {
-        Auth {
-            scope: Scope::new(TenantId::trusted("t"), "u".into(), Role::User),
+        Auth::new(Identity {
+            scope: Scope::new(TenantId::trusted("t"), "u", Role::User),
             kind: PrincipalType::User,
             source: "local",
             user_id: Some("u".into()),
             token_id: None,
             session_id: Some("s".into()),
             email: None,
-        }
+        })
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 pub mod cache;
 
+use std::sync::Arc;
+
 use botmox_proto::auth::{Principal, PrincipalType, Role};
 
 pub use crate::db::TenantId;
@@ -16,18 +18,24 @@ use crate::http::ApiError;
 #[derive(Debug, Clone)]
 pub struct Scope {
     tenant: TenantId,
-    /// The caller's stable id: a user id, or `token:<id>` for an API token.
-    caller: String,
+    /// The caller's stable id: a user id, or `token:<id>` for an API token. Shared, since
+    /// the per-principal rate limit keys on it on every request.
+    caller: Arc<str>,
     role: Role,
 }
 
 impl Scope {
-    pub fn new(tenant: TenantId, caller: String, role: Role) -> Self {
+    pub fn new(tenant: TenantId, caller: impl Into<Arc<str>>, role: Role) -> Self {
         Self {
             tenant,
-            caller,
+            caller: caller.into(),
             role,
         }
+    }
+
+    /// The caller's id as the shared key of per-caller state (rate limits).
+    pub fn caller_key(&self) -> &Arc<str> {
+        &self.caller
     }
 
     pub fn tenant(&self) -> &TenantId {
@@ -50,19 +58,39 @@ impl Scope {
     /// The owner-or-admin rule: an admin acts on everything of the tenant, anyone else on
     /// what they own.
     pub fn may_act_on(&self, owner: Option<&str>) -> bool {
-        self.is_admin() || owner == Some(self.caller.as_str())
+        self.is_admin() || owner == Some(&*self.caller)
     }
 
     /// Whose things a list shows: the caller's own, or (`None`) the whole tenant's for admins.
     pub fn own_only(&self) -> Option<&str> {
-        (!self.is_admin()).then_some(self.caller.as_str())
+        (!self.is_admin()).then_some(&*self.caller)
     }
 }
 
-/// An authenticated principal: its [`Scope`] and how it was proven. It dereferences to the
-/// scope, so `auth.tenant()` and `auth.may_act_on(..)` read as they mean.
+/// An authenticated principal: its [`Scope`] and how it was proven. It dereferences to
+/// [`Identity`] and from there to the scope, so `auth.tenant()` and `auth.may_act_on(..)`
+/// read as they mean. Cloning is one reference-count increment (every request clones the
+/// cached principal).
 #[derive(Debug, Clone)]
-pub struct Auth {
+pub struct Auth(Arc<Identity>);
+
+impl Auth {
+    pub fn new(identity: Identity) -> Self {
+        Self(Arc::new(identity))
+    }
+}
+
+impl std::ops::Deref for Auth {
+    type Target = Identity;
+
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
+/// What an [`Auth`] knows of its caller.
+#[derive(Debug)]
+pub struct Identity {
     pub scope: Scope,
     pub kind: PrincipalType,
     /// `local`, `external` or `api_token`.
@@ -74,7 +102,7 @@ pub struct Auth {
     pub email: Option<String>,
 }
 
-impl std::ops::Deref for Auth {
+impl std::ops::Deref for Identity {
     type Target = Scope;
 
     fn deref(&self) -> &Scope {
@@ -87,7 +115,7 @@ impl Auth {
         Principal {
             source: self.source.into(),
             kind: self.kind,
-            uid: self.scope.caller.clone(),
+            uid: self.scope.caller.to_string(),
             email: self.email.clone(),
             tenant_id: self.scope.tenant.as_str().to_owned(),
             roles: vec![self.scope.role],
@@ -132,7 +160,7 @@ mod tests {
     use super::*;
 
     fn scope(role: Role) -> Scope {
-        Scope::new(TenantId::trusted("t"), "u1".into(), role)
+        Scope::new(TenantId::trusted("t"), "u1", role)
     }
 
     #[test]
