@@ -1,6 +1,6 @@
 //! The command bus over the API: dispatch, atomic claim with a claim id, checked reports,
 //! offline handling, cancel, a waiting poll woken by a dispatch or a revocation, 50
-//! concurrent pollers claiming 10,000 commands each exactly once, read-only de-duplication,
+//! concurrent pollers claiming (and starting) 10,000 commands each exactly once, read-only de-duplication,
 //! presence events, event streams for humans and agents; on SQLite and PostgreSQL.
 
 use std::collections::HashSet;
@@ -191,6 +191,8 @@ both_backends! {
             .buffer_unordered(16)
             .collect()
             .await;
+        // Each poller starts what it claims, as an agent does: a started command's claim no
+        // longer lapses, however long the run takes on a slow machine.
         let pollers = (0..50).map(|_| {
             let server = &server;
             let token = token.clone();
@@ -199,10 +201,13 @@ both_backends! {
                 loop {
                     let (status, c) = next(server, &token, 1000).await;
                     assert_eq!(status, StatusCode::OK, "{c}");
-                    match c["data"]["id"].as_str() {
-                        Some(id) => got.push(id.to_owned()),
-                        None => return got,
-                    }
+                    let Some(id) = c["data"]["id"].as_str() else {
+                        return got;
+                    };
+                    let (status, started) = server.patch(&format!("/api/v1/vm-ops/commands/{id}"), &token,
+                        json!({"claim_id": c["data"]["claim_id"], "status": "running"})).await;
+                    assert_eq!(status, StatusCode::OK, "{started}");
+                    got.push(id.to_owned());
                 }
             }
         });
@@ -493,4 +498,172 @@ async fn lapsed_claims_return_to_the_queue_and_nothing_stays_claimed_forever() {
         Value::Null,
         "nothing left to claim"
     );
+}
+
+/// Open an SSE stream (`path` with `headers`), run `withdraw`, and return whether the stream
+/// ended (the server closed it) within 10 s after; what it sent is read along the way.
+async fn ends_after(
+    server: &TestServer,
+    path: &str,
+    headers: &[(&str, String)],
+    withdraw: impl std::future::Future<Output = ()>,
+) -> bool {
+    let mut req = server.http.get(format!("{}{path}", server.url));
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    let mut res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    // The stream is open (its first bytes arrived) before access is withdrawn.
+    let first = tokio::time::timeout(Duration::from_secs(10), res.chunk()).await;
+    assert!(matches!(first, Ok(Ok(Some(_)))), "{path} opened");
+    withdraw.await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, res.chunk()).await {
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None)) | Ok(Err(_)) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+both_backends! {
+    async fn open_event_streams_end_when_access_is_withdrawn(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let bearer = |t: &str| vec![("authorization", format!("Bearer {t}"))];
+
+        // An API token, revoked.
+        let (_, created) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "ci", "role": "admin"})).await;
+        let token = created["data"]["token"].as_str().unwrap().to_owned();
+        let id = created["data"]["id"].as_str().unwrap().to_owned();
+        let revoke = async {
+            assert_eq!(server.delete(&format!("/api/v1/tokens/{id}"), &admin.access_token).await.0, StatusCode::OK);
+        };
+        assert!(ends_after(&server, "/api/v1/vm-ops/events", &bearer(&token), revoke).await, "revoked token");
+
+        // A user disabled, and one demoted (an admin's stream showed the whole tenant).
+        let user = server.user_session("acme", "user@example.com", Role::Admin).await;
+        let disable = async {
+            let (status, body) = server.patch(&format!("/api/v1/users/{}", user.user_id), &admin.access_token, json!({"disabled": true})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        };
+        assert!(ends_after(&server, "/api/v1/vm-ops/events", &bearer(&user.access_token), disable).await, "disabled user");
+        let other = server.user_session("acme", "other@example.com", Role::Admin).await;
+        let demote = async {
+            let (status, body) = server.patch(&format!("/api/v1/users/{}", other.user_id), &admin.access_token, json!({"role": "user"})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        };
+        assert!(ends_after(&server, "/api/v1/vm-ops/events", &bearer(&other.access_token), demote).await, "demoted admin");
+
+        // A stream whose holder is untouched stays open when someone else's access changes.
+        let still = server.user_session("acme", "still@example.com", Role::User).await;
+        let unrelated = async {
+            let (_, created) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "x", "role": "user"})).await;
+            let id = created["data"]["id"].as_str().unwrap().to_owned();
+            server.delete(&format!("/api/v1/tokens/{id}"), &admin.access_token).await;
+        };
+        assert!(!ends_after(&server, "/api/v1/vm-ops/events", &bearer(&still.access_token), unrelated).await, "others' changes end nothing");
+
+        // An agent revoked.
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let (agent, agent_token) = agent_of(&server, &owner).await;
+        let revoke_agent = async {
+            assert_eq!(server.post(&format!("/api/v1/agents/{agent}/revoke"), &owner.access_token, json!({})).await.0, StatusCode::OK);
+        };
+        assert!(ends_after(&server, "/api/v1/vm-ops/events", &bearer(&agent_token), revoke_agent).await, "revoked agent");
+    }
+
+    async fn a_stream_on_another_replica_ends_when_access_is_withdrawn(backend) {
+        if backend == botmox_testkit::Backend::Sqlite {
+            return; // replicas share a database only on PostgreSQL
+        }
+        let server = TestServer::start(backend).await;
+        let replica = server.replica().await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let (_, created) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "ci", "role": "user"})).await;
+        let token = created["data"]["token"].as_str().unwrap().to_owned();
+        let id = created["data"]["id"].as_str().unwrap().to_owned();
+        let revoke = async {
+            assert_eq!(server.delete(&format!("/api/v1/tokens/{id}"), &admin.access_token).await.0, StatusCode::OK);
+        };
+        let headers = [("authorization", format!("Bearer {token}"))];
+        assert!(ends_after(&replica, "/api/v1/vm-ops/events", &headers, revoke).await, "the other replica's stream ends too");
+    }
+}
+
+/// A web UI session of `email` signed in through the login form: (cookie header, CSRF token).
+async fn ui_session(server: &TestServer, email: &str) -> (String, String) {
+    let page = server
+        .http
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    let nonce = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            c.strip_prefix("botmox_csrf=")
+                .map(|v| v.split(';').next().unwrap().to_owned())
+        })
+        .expect("a CSRF nonce cookie");
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_owned();
+    let signed_in = server
+        .http
+        .post(format!("{}/login", server.url))
+        .header("cookie", format!("botmox_csrf={nonce}"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("email", email),
+            ("password", "correct-horse-battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            c.strip_prefix("botmox_session=")
+                .map(|v| v.split(';').next().unwrap().to_owned())
+        })
+        .expect("a session cookie");
+    (
+        format!("botmox_csrf={nonce}; botmox_session={session}"),
+        csrf,
+    )
+}
+
+both_backends! {
+    async fn the_pages_event_stream_ends_when_the_ui_session_logs_out(backend) {
+        let server = TestServer::start(backend).await;
+        server.create_user("acme", "ui@example.com", Role::User).await;
+        let (cookie, csrf) = ui_session(&server, "ui@example.com").await;
+        let logout = async {
+            let res = server
+                .http
+                .post(format!("{}/logout", server.url))
+                .header("cookie", &cookie)
+                .form(&[("_csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_redirection(), "{}", res.status());
+        };
+        let headers = [("cookie", cookie.clone())];
+        assert!(ends_after(&server, "/events", &headers, logout).await, "logged-out session");
+    }
 }

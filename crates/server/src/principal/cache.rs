@@ -21,15 +21,32 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 100_000;
 pub const CHANNEL: &str = "botmox_auth";
 
-#[derive(Default)]
 pub struct PrincipalCache {
     entries: RwLock<HashMap<String, (Auth, Instant)>>,
     /// Bumped by every clear; a lookup that read the database before a clear must not
     /// store its (possibly outdated) result after it.
     generation: AtomicU64,
+    /// Tells open event streams that access changed, so they check their caller again.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for PrincipalCache {
+    fn default() -> Self {
+        Self {
+            entries: RwLock::default(),
+            generation: AtomicU64::new(0),
+            changes: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 impl PrincipalCache {
+    /// Wakes whenever access changed here or (announced) on another replica: something
+    /// that holds access open (an event stream) checks its caller again then.
+    pub fn access_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     pub fn get(&self, key: &str) -> Option<Auth> {
         let entries = self.entries.read().ok()?;
         let (auth, until) = entries.get(key)?;
@@ -58,8 +75,9 @@ impl PrincipalCache {
 
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
-            self.generation.fetch_add(1, Ordering::SeqCst);
+            let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
             entries.clear();
+            self.changes.send_replace(generation);
         }
     }
 

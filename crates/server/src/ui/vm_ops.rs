@@ -159,7 +159,12 @@ pub async fn events(
 ) -> PageResult {
     let after = stream::resume_after(&headers, None)?;
     let filter = stream::Filter::for_caller(&auth, None, None);
-    Ok(stream::stream(state, filter, after).await?.into_response())
+    let cookie =
+        super::session::read_cookie(&headers, super::session::SESSION_COOKIE).unwrap_or_default();
+    let holder = stream::Holder::UiSession { cookie, auth };
+    Ok(stream::stream(state, filter, holder, after)
+        .await?
+        .into_response())
 }
 
 pub async fn cancel(

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::service;
-use super::stream::{self, Filter};
+use super::stream::{self, Filter, Holder};
 use crate::agents;
 use crate::agents::principal::AgentAuth;
 use crate::auth::extract::bearer;
@@ -156,9 +156,10 @@ pub async fn list(
     ))
 }
 
-/// Who watches the event stream: a human (session, API token) or an agent (agent token).
+/// Who watches the event stream: a human (session, API token) or an agent (agent token),
+/// with the token, so the stream can check it again when access changes.
 pub enum Watcher {
-    Human(Auth),
+    Human(Auth, String),
     Agent(Box<agent::Model>),
 }
 
@@ -170,7 +171,9 @@ impl FromRequestParts<AppState> for Watcher {
             let AgentAuth(agent) = AgentAuth::from_request_parts(parts, state).await?;
             Ok(Self::Agent(Box::new(agent)))
         } else {
-            Ok(Self::Human(Auth::from_request_parts(parts, state).await?))
+            let auth = Auth::from_request_parts(parts, state).await?;
+            let token = bearer(parts).unwrap_or_default().to_owned();
+            Ok(Self::Human(auth, token))
         }
     }
 }
@@ -191,22 +194,28 @@ pub async fn events(
     ValidQuery(p): ValidQuery<EventsQuery>,
 ) -> ApiResult<Response> {
     let last = stream::resume_after(&headers, p.last_event_id)?;
-    let filter = match watcher {
+    let (filter, holder) = match watcher {
         Watcher::Agent(agent) => {
             if p.agent_id.as_ref().is_some_and(|a| a != &agent.id) {
                 return Err(ApiError::forbidden(
                     "An agent may only watch its own events",
                 ));
             }
-            Filter::for_agent(&agent, p.command_id)
+            let holder = Holder::Agent {
+                id: agent.id.clone(),
+            };
+            (Filter::for_agent(&agent, p.command_id), holder)
         }
-        Watcher::Human(auth) => {
+        Watcher::Human(auth, token) => {
             if let Some(a) = &p.agent_id {
                 // Only an agent the caller may see (404 otherwise, like its other routes).
                 agents::service::get(&s, &auth, a).await?;
             }
-            Filter::for_caller(&auth, p.agent_id, p.command_id)
+            let filter = Filter::for_caller(&auth, p.agent_id, p.command_id);
+            (filter, Holder::Bearer { token, auth })
         }
     };
-    Ok(stream::stream(s, filter, last).await?.into_response())
+    Ok(stream::stream(s, filter, holder, last)
+        .await?
+        .into_response())
 }

@@ -2,6 +2,11 @@
 //! missed (`Last-Event-ID` header or `last_event_id` query) from the database, then live
 //! events from the bus's hub; a stream that falls behind catches up from the database, so
 //! nothing is skipped.
+//!
+//! A stream holds access open, so it is checked again whenever access changes (a token
+//! revoked, a user disabled or demoted, a session ended — here or, announced, on another
+//! replica) and ends when its holder no longer stands as it did; an agent's stream ends with
+//! the agent's revocation.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
@@ -14,6 +19,7 @@ use futures::Stream;
 use tokio::sync::broadcast;
 
 use super::store::{self, EventFilter};
+use crate::auth::service::{authenticate_bearer, authenticate_ui_session};
 use crate::clock::iso;
 use crate::db::entity::agent;
 use crate::db::entity::command_event;
@@ -81,6 +87,43 @@ impl Filter {
     }
 }
 
+/// Who holds a stream open, with what it proved when the stream opened.
+pub enum Holder {
+    /// A bearer token (an API session's access token or an API token).
+    Bearer { token: String, auth: Auth },
+    /// A web UI session cookie.
+    UiSession { cookie: String, auth: Auth },
+    /// An agent (its token): the stream ends with the agent's revocation.
+    Agent { id: String },
+}
+
+impl Holder {
+    /// Whether the holder still stands as it did when the stream opened: the same caller, in
+    /// the same tenant, with the same role (a demotion changes what the stream may show).
+    async fn still_holds(&self, state: &AppState) -> bool {
+        let same = |now: &Auth, then: &Auth| {
+            now.tenant() == then.tenant()
+                && now.caller() == then.caller()
+                && now.role() == then.role()
+        };
+        match self {
+            Self::Bearer { token, auth } => {
+                matches!(authenticate_bearer(state, token).await, Ok(now) if same(&now, auth))
+            }
+            Self::UiSession { cookie, auth } => matches!(
+                authenticate_ui_session(state, cookie).await,
+                Ok(Some(now)) if same(&now, auth)
+            ),
+            Self::Agent { .. } => true,
+        }
+    }
+
+    /// The event that ends the stream once it is sent: the agent's own revocation.
+    fn ends_with(&self, e: &command_event::Model) -> bool {
+        matches!(self, Self::Agent { id } if e.event_type == "agent.revoked" && &e.agent_id == id)
+    }
+}
+
 /// `event: vm-command` with `command`, or `event: agent-status` with `agent`.
 fn frame(e: &command_event::Model) -> Event {
     let (name, key) = if e.command_id.is_empty() {
@@ -102,6 +145,11 @@ fn frame(e: &command_event::Model) -> Event {
 struct Cursor {
     state: AppState,
     filter: Filter,
+    holder: Holder,
+    /// Access changes, after which the holder is checked again.
+    changes: tokio::sync::watch::Receiver<u64>,
+    /// The holder no longer stands: end once what is pending is sent (or at once).
+    ending: bool,
     rx: broadcast::Receiver<Arc<command_event::Model>>,
     pending: VecDeque<command_event::Model>,
     /// Ids at or below this are not sent (before the stream began, or out of the window).
@@ -144,9 +192,12 @@ pub fn resume_after(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i6
 pub async fn stream(
     state: AppState,
     filter: Filter,
+    holder: Holder,
     after: Option<i64>,
 ) -> StoreResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    // Subscribe before reading the replay, so nothing falls between the two.
+    // Subscribe before reading the replay, so nothing falls between the two; likewise
+    // watch access changes from before the holder was proven.
+    let changes = state.auth_cache.access_changes();
     let rx = state.bus.hub.subscribe();
     let last = match after {
         Some(id) => id,
@@ -155,6 +206,9 @@ pub async fn stream(
     let cursor = Cursor {
         state,
         filter,
+        holder,
+        changes,
+        ending: false,
         rx,
         pending: VecDeque::new(),
         floor: last,
@@ -170,7 +224,14 @@ pub async fn stream(
                     continue;
                 }
                 c.mark_sent(e.id);
+                if c.holder.ends_with(&e) {
+                    c.ending = true;
+                    c.pending.clear();
+                }
                 return Some((Ok(frame(&e)), c));
+            }
+            if c.ending {
+                return None;
             }
             if !c.caught_up {
                 let read = store::events_after(
@@ -193,7 +254,16 @@ pub async fn stream(
                     }
                 }
             }
-            match c.rx.recv().await {
+            let received = tokio::select! {
+                received = c.rx.recv() => received,
+                changed = c.changes.changed() => {
+                    if changed.is_err() || !c.holder.still_holds(&c.state).await {
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            match received {
                 Ok(e) if c.unsent(e.id) && c.filter.shows(&e) => c.pending.push_back((*e).clone()),
                 Ok(_) => {}
                 // Fell behind the broadcast: read the whole window again (sent ids are skipped).
