@@ -142,7 +142,7 @@ both_backends! {
         assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
         // Agent registration shares that budget: pairing codes cannot be guessed at speed.
         let (status, _) = server.call(Method::POST, "/api/v1/agents/register", None,
-            Some(serde_json::json!({"pairing_code": "guess"}))).await;
+            Some(json!({"pairing_code": "guess"}))).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     }
 
@@ -267,4 +267,34 @@ async fn the_router_serves_every_documented_operation_and_nothing_else() {
         .call(Method::GET, "/api/v1/nothing-here", None, None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+both_backends! {
+    async fn text_with_a_nul_character_is_refused_the_same_on_both_engines(backend) {
+        let server = TestServer::start(backend).await;
+        let session = server.user_session("acme", "nul@example.com", Role::Admin).await;
+        let t = &session.access_token;
+        for path in ["/api/v1/bots?q=%00", "/api/v1/vm-ops/commands?status=%00", "/api/v1/finance/summary?currency=%00",
+            "/api/v1/bots/%00", "/api/v1/agents/a%00b", "/api/v1/users/%00"] {
+            let (status, body) = server.get(path, t).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert!(body["error"]["message"].as_str().unwrap().contains("NUL"), "{path}: {body}");
+        }
+        let cases = [
+            ("/api/v1/bots", json!({"name": "a\u{0}b"})),
+            ("/api/v1/tokens", json!({"name": "a\u{0}", "role": "user"})),
+            ("/api/v1/users", json!({"email": "x\u{0}@example.com", "password": "long-enough-pw", "role": "user"})),
+            ("/api/v1/auth/login", json!({"email": "nul@example.com\u{0}", "password": "x"})),
+        ];
+        for (path, body) in cases {
+            let (status, answer) = server.call(Method::POST, path, Some(t), Some(body)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        }
+        // Nothing was written, and a text that only spells \u0000 is fine.
+        let (_, bots) = server.get("/api/v1/bots", t).await;
+        assert_eq!(bots["meta"]["total"], 0);
+        let (status, created) = server.post("/api/v1/bots", t, json!({"name": "back\\u0000slash"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["data"]["name"], "back\\u0000slash");
+    }
 }

@@ -69,7 +69,10 @@ impl ApiError {
 
     /// An unexpected failure: the cause goes to the log, the caller sees a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+        match super::layers::current_request_id() {
+            Some(id) => tracing::error!(request_id = %id, error = %cause, "internal error"),
+            None => tracing::error!(error = %cause, "internal error"),
+        }
         Self::new(ErrorCode::InternalError, "Internal server error")
     }
 

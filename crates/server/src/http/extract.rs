@@ -1,17 +1,58 @@
 //! Extractors that answer malformed input with the API envelope instead of axum's plain text.
+//!
+//! Text never carries the NUL character (U+0000): PostgreSQL cannot store it in text and
+//! SQLite would, so both engines answer the same way only if it is refused before either
+//! sees it: here, in bodies, queries and paths alike (400 `BAD_REQUEST`).
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use botmox_proto::ErrorCode;
 use botmox_proto::validate::{Validate, from_json};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
+fn nul_refused() -> ApiError {
+    ApiError::bad_request("Text must not contain the NUL character (U+0000)")
+}
+
+/// Whether a JSON text holds an escaped NUL (`\u0000`, the only way JSON can carry one) that
+/// is not itself an escaped backslash followed by `u0000`.
+fn json_has_nul(bytes: &[u8]) -> bool {
+    bytes.windows(6).enumerate().any(|(i, w)| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && &w[2..] == b"0000"
+            && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
+/// Whether a URL-encoded text (query, path, form) holds `%00`.
+pub fn url_has_nul(text: &[u8]) -> bool {
+    text.windows(3).any(|w| w == b"%00") || text.contains(&0)
+}
+
+/// `application/json`, or any `application/...+json`.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value.split(';').next().unwrap_or_default().trim();
+    mime.eq_ignore_ascii_case("application/json")
+        || (mime.len() > 17
+            && mime[..12].eq_ignore_ascii_case("application/")
+            && mime[mime.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
 /// JSON body. Malformed JSON → 400 `BAD_REQUEST`, too large → 413 `PAYLOAD_TOO_LARGE`,
-/// wrong content type → 415 `UNSUPPORTED_MEDIA_TYPE`.
+/// wrong content type → 415 `UNSUPPORTED_MEDIA_TYPE`; a value of the wrong shape is a 400
+/// naming the field.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -22,29 +63,40 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "Expected Content-Type: application/json",
+            ));
         }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large");
-    }
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "Expected Content-Type: application/json",
-        ),
-        JsonRejection::JsonDataError(e) => {
-            ApiError::bad_request(format!("Invalid request body: {}", e.body_text()))
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large")
+            } else {
+                ApiError::bad_request(r.body_text())
+            }
+        })?;
+        if json_has_nul(&bytes) {
+            return Err(nul_refused());
         }
-        JsonRejection::JsonSyntaxError(_) => {
-            ApiError::bad_request("Malformed JSON in request body")
-        }
-        other => ApiError::bad_request(other.body_text()),
+        let mut reader = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data if path != "." => {
+                    ApiError::bad_request(format!("Invalid request body: {path}: {inner}"))
+                }
+                serde_json::error::Category::Data => {
+                    ApiError::bad_request(format!("Invalid request body: {inner}"))
+                }
+                _ => ApiError::bad_request("Malformed JSON in request body"),
+            }
+        })?;
+        reader
+            .end()
+            .map_err(|_| ApiError::bad_request("Malformed JSON in request body"))?;
+        Ok(Self(value))
     }
 }
 
@@ -59,6 +111,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if url_has_nul(parts.uri.query().unwrap_or_default().as_bytes()) {
+            return Err(nul_refused());
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Self(q.0))
@@ -79,6 +134,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if url_has_nul(parts.uri.path().as_bytes()) {
+            return Err(nul_refused());
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Self(p.0))
@@ -119,5 +177,25 @@ where
         let ApiQuery(value) = ApiQuery::<T>::from_request_parts(parts, state).await?;
         value.validate()?;
         Ok(Self(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_escaped_nul_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(json_has_nul(br#"{"a":"x\u0000y"}"#));
+        assert!(
+            json_has_nul(br#"["\\\u0000"]"#),
+            "an escaped backslash, then a NUL"
+        );
+        assert!(
+            !json_has_nul(br#"{"a":"\\u0000"}"#),
+            "the text \\u0000, no NUL"
+        );
+        assert!(!json_has_nul(br#"{"a":"u0000"}"#));
+        assert!(url_has_nul(b"q=a%00b") && !url_has_nul(b"q=%0A"));
     }
 }

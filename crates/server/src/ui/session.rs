@@ -142,6 +142,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
+        if crate::http::extract::url_has_nul(&bytes) {
+            return Err(super::error_page::error_page(
+                axum::http::StatusCode::BAD_REQUEST,
+                "Request failed",
+                "Text must not contain the NUL character (U+0000)",
+            ));
+        }
         let token: WithToken = serde_urlencoded::from_bytes(&bytes).map_err(|_| csrf_refused())?;
         if !csrf_ok(state, &headers, &token.csrf) {
             tracing::warn!("form refused: CSRF check failed");

@@ -160,7 +160,7 @@ pub async fn transition(
 /// Ban: `{ban_date: "DD.MM.YYYY", ban_reason, ban_mechanism}`. Logged and archived; a
 /// banned bot answers 409.
 #[utoipa::path(post, path = "/api/v1/bots/{id}/lifecycle/ban", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = Object,
+    params(("id" = String, Path)), request_body = lifecycle::BanRequest,
     responses((status = 200, description = "Envelope with the bot"), (status = 400), (status = 404), (status = 409)))]
 pub async fn ban(
     State(s): State<AppState>,

@@ -281,6 +281,20 @@ async fn apply(
     ))
 }
 
+/// `POST /bots/{id}/lifecycle/ban`: checked by the rules of `BAN_BODY` (the reference's
+/// messages), described here for the OpenAPI document.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BanRequest {
+    /// `DD.MM.YYYY`.
+    #[schema(example = "01.12.2026")]
+    pub ban_date: String,
+    #[schema(max_length = 1000)]
+    pub ban_reason: String,
+    /// How the ban came about.
+    #[schema(example = "game_suspension")]
+    pub ban_mechanism: String,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TransitionRequest {
     pub status: String,
