@@ -9,7 +9,11 @@
 #   3. A bare axum hello-world (`botmox-loadgen hello`) loaded the same way: the ceiling this
 #      machine and this load generator allow, so the server's figures read as "% of ceiling".
 #
-# The load generator and the server share the machine, so absolute numbers depend on it;
+# Every load runs twice: with our own load generator and with wrk (Debian's, an independent
+# client, one thread, the same connections). The two clients cost the machine differently,
+# so each gives its own ratio to its own ceiling; both are printed.
+#
+# The load generators and the server share the machine, so absolute numbers depend on it;
 # compare runs made on the same host only.
 #
 # Knobs: see bench/lib.sh (CONNECTIONS, DURATION, WARMUP, PG_ADMIN_URL, SKIP_BUILD, KEEP).
@@ -42,6 +46,7 @@ bench_server() {
 
     load "whoami-$backend" "$BASE_URL/api/v1/auth/whoami" \
         --login "$BENCH_EMAIL:$BENCH_PASSWORD" --login-url "$BASE_URL"
+    wrk_load "wrk-whoami-$backend" "$BASE_URL/api/v1/auth/whoami" "$(bench_token "$BASE_URL")"
     # Peak resident memory over the whole life of the process, load included.
     rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-peak-$backend.txt"
 
@@ -65,6 +70,7 @@ log "hello-world ceiling on 127.0.0.1:$port"
 SERVER_PID=$!
 wait_ready "http://127.0.0.1:$port/" "$SERVER_PID" "$WORK/hello.log"
 load hello "http://127.0.0.1:$port/"
+wrk_load wrk-hello "http://127.0.0.1:$port/"
 stop_pid "$SERVER_PID"
 SERVER_PID=""
 
@@ -81,3 +87,11 @@ for backend in sqlite postgres; do
         "$(cat "$WORK/rss-idle-$backend.txt")" "$(cat "$WORK/rss-peak-$backend.txt")"
 done
 printf '%-16s %10s %10s %11.1f%% %14s %14s\n' hello "$ceiling" "$(field hello p99)" 100 - -
+wrk_ceiling="$(field wrk-hello rps)"
+for backend in sqlite postgres; do
+    label="wrk-whoami-$backend"
+    rps="$(field "$label" rps)"
+    printf '%-16s %10s %10s %11.1f%% %14s %14s\n' "$label" "$rps" "$(field "$label" p99)" \
+        "$(awk -v a="$rps" -v b="$wrk_ceiling" 'BEGIN { print (b > 0 ? 100 * a / b : 0) }')" - -
+done
+printf '%-16s %10s %10s %11.1f%% %14s %14s\n' wrk-hello "$wrk_ceiling" "$(field wrk-hello p99)" 100 - -

@@ -148,6 +148,33 @@ load() {
         | tee "$WORK/$label.txt"
 }
 
+# The same load with wrk (Debian's `wrk`, an independent client: one thread, the same
+# connections), its summary saved as `LABEL.txt` in the load generator's `key=value` form.
+# $1 label; $2 URL; $3 bearer token or "".
+wrk_load() {
+    local label="$1" url="$2" token="${3:-}" out
+    command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; return 1; }
+    local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency)
+    if [[ -n "$token" ]]; then
+        args+=(-H "Authorization: Bearer $token")
+    fi
+    # Warm-up, not recorded.
+    wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" ${token:+-H "Authorization: Bearer $token"} "$url" >/dev/null 2>&1 || true
+    out="$(wrk "${args[@]}" "$url")"
+    local rps p99 non2xx
+    rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
+    p99="$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }' <<<"$out")"
+    non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")"
+    printf '%s (wrk): rps=%s p99=%s non2xx=%s\n' "$label" "$rps" "$p99" "${non2xx:-0}" | tee "$WORK/$label.txt"
+}
+
+# An access token for the benchmark user from POST /api/v1/auth/login. $1 base URL.
+bench_token() {
+    curl -fsS --noproxy '*' -H 'content-type: application/json' \
+        -d "{\"email\":\"$BENCH_EMAIL\",\"password\":\"$BENCH_PASSWORD\"}" \
+        "$1/api/v1/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+
 # Pull key=value (e.g. rps, p99) out of a saved summary line.
 field() {
     grep -o "$2=[0-9.]*" "$WORK/$1.txt" | head -n1 | cut -d= -f2

@@ -2,11 +2,11 @@
 //! UI, and the listener with graceful shutdown.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -16,10 +16,15 @@ use crate::http::{client_addr, layers, metrics, rate_limit};
 use crate::state::AppState;
 use crate::{api, audit, health, setup, ui, vm_ops};
 
-/// The whole HTTP surface: API, OpenAPI document, metrics and the web UI.
+/// The whole HTTP surface: API, OpenAPI document, metrics and the web UI, inside the
+/// middleware (outermost first): the edge (request id, access log, security headers,
+/// metrics), panic catching, CORS (only with configured origins), the gate (client address,
+/// per-address rate limit, audit of privileged mutations), the body limit.
 pub fn router(state: AppState) -> Router {
     // Install the metrics recorder before the first request is counted.
     metrics::handle();
+    let cors =
+        (!state.config.cors_origins.is_empty()).then(|| layers::cors(&state.config.cors_origins));
     Router::new()
         .merge(api::router())
         .route("/metrics", get(health::render_metrics))
@@ -27,21 +32,22 @@ pub fn router(state: AppState) -> Router {
         .fallback(layers::not_found)
         .method_not_allowed_fallback(layers::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit))
-        .layer(from_fn_with_state(state.clone(), audit::track_privileged))
-        .layer(from_fn(metrics::track))
-        .layer(from_fn_with_state(
-            state.limits.clone(),
-            rate_limit::by_address,
-        ))
-        .layer(from_fn_with_state(
-            Arc::new(state.config.trusted_proxies.clone()),
-            client_addr::attach,
-        ))
-        .layer(layers::cors(&state.config.cors_origins))
+        .layer(from_fn_with_state(state.clone(), gate))
+        .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(layers::panic_response))
-        .layer(from_fn(layers::security_headers))
-        .layer(from_fn(layers::request_id))
+        .layer(from_fn_with_state(state.config.access_log, layers::edge))
         .with_state(state)
+}
+
+/// The client address, the per-address rate limit and the audit of privileged mutations,
+/// in one layer.
+async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let addr = client_addr::attach(&mut req, &state.config.trusted_proxies);
+    let checked = rate_limit::check_address(&state.limits, req.method(), req.uri().path(), addr);
+    if let Err(e) = checked {
+        return e.into_response();
+    }
+    audit::track_privileged(State(state), req, next).await
 }
 
 /// A server that is accepting connections.

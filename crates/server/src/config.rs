@@ -85,6 +85,11 @@ pub struct Settings {
     #[arg(long, env = "BOTMOX_SETUP_LINK_TTL")]
     pub setup_link_ttl: Option<u64>,
 
+    /// Log one line per request (method, path, status, duration, request id) at `info`
+    /// [default: false; errors are logged either way, with their request id].
+    #[arg(long, env = "BOTMOX_ACCESS_LOG", num_args = 0..=1, default_missing_value = "true")]
+    pub access_log: Option<bool>,
+
     /// Largest accepted request body in bytes [default: 102400].
     #[arg(long, env = "BOTMOX_BODY_LIMIT")]
     pub body_limit: Option<usize>,
@@ -151,6 +156,7 @@ pub struct Config {
     pub login_attempts_per_account: u32,
     pub external_jwt: Option<ExternalJwtConfig>,
     pub agent_quick_pair: bool,
+    pub access_log: bool,
 }
 
 /// Acceptance of JWTs issued by another identity provider (off unless a key is configured).
@@ -198,7 +204,7 @@ impl Settings {
         Ok(prefer_first!(self, file;
             data_dir, database_url, db_max_connections, log_format, listen, public_url,
             secret_key, cors_origins, trusted_proxies, access_token_ttl, refresh_token_ttl,
-            ui_session_ttl, setup_link_ttl, body_limit, rate_limit_per_address,
+            ui_session_ttl, setup_link_ttl, access_log, body_limit, rate_limit_per_address,
             rate_limit_per_principal, rate_limit_public, login_attempts_per_account,
             external_jwt_hs256_secret, external_jwt_rs256_keys, external_jwt_issuer,
             external_jwt_audience, agent_quick_pair,
@@ -334,6 +340,7 @@ impl Settings {
             )? as u32,
             external_jwt,
             agent_quick_pair: settings.agent_quick_pair.unwrap_or(false),
+            access_log: settings.access_log.unwrap_or(false),
         })
     }
 }

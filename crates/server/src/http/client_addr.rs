@@ -5,8 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::Response;
 
 use super::error::ApiError;
 
@@ -36,12 +34,9 @@ pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) ->
         .unwrap_or(peer)
 }
 
-/// Middleware that stores the [`ClientAddr`] in the request extensions.
-pub async fn attach(
-    axum::extract::State(trusted): axum::extract::State<std::sync::Arc<Vec<IpAddr>>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// The client address of a request, with `trusted` proxies: stored in its extensions for
+/// the extractor below, and returned.
+pub fn attach(req: &mut Request, trusted: &[IpAddr]) -> ClientAddr {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -51,9 +46,9 @@ pub async fn attach(
         .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
-    let addr = resolve(peer, forwarded, &trusted);
-    req.extensions_mut().insert(ClientAddr(addr));
-    next.run(req).await
+    let addr = ClientAddr(resolve(peer, forwarded, trusted));
+    req.extensions_mut().insert(addr);
+    addr
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {

@@ -28,9 +28,55 @@ fn acceptable_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// Accept `X-Request-Id` (or the reference's `X-Correlation-Id`) when it is a short token of
-/// safe characters, otherwise generate one; echo it, and log the request inside a span with it.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+tokio::task_local! {
+    /// The id of the request this task serves, for the error lines logged while serving it.
+    static CURRENT: std::sync::Arc<str>;
+}
+
+/// The id of the request being served (for log lines), if any.
+pub fn current_request_id() -> Option<std::sync::Arc<str>> {
+    CURRENT.try_with(|id| id.clone()).ok()
+}
+
+/// The hardening headers every answer carries, with a strict Content-Security-Policy: the UI
+/// loads only its own scripts and styles, no inline code, and cannot be framed.
+/// `referrer-policy` is `same-origin`, not `no-referrer`: with no-referrer browsers send
+/// `Origin: null` on form posts, which would defeat the same-origin check of the CSRF
+/// protection.
+const SECURITY_HEADERS: [(&str, &str); 8] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
+    ("cache-control", "no-store"),
+];
+
+/// The outermost layer, one pass around every request (each `from_fn` layer costs the rest
+/// of the stack a boxed clone per request, so the cross-cutting parts share one):
+///
+/// - the request id: `X-Request-Id` (or the reference's `X-Correlation-Id`) when it is a short
+///   token of safe characters, otherwise a generated one; echoed in both headers, and known
+///   to every error line logged while the request is served;
+/// - with `access_log`, one `served` line per request, inside a span carrying the id;
+/// - the security headers ([`SECURITY_HEADERS`]; `cache-control` only where the handler set
+///   none);
+/// - the request counter and latency histogram per method, matched route and status.
+pub async fn edge(
+    axum::extract::State(access_log): axum::extract::State<bool>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let start = std::time::Instant::now();
     let given = req
         .headers()
         .get(&REQUEST_ID)
@@ -38,60 +84,45 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable_id(v))
         .map(str::to_owned);
-    let id = given.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, %method, %path);
-    let start = std::time::Instant::now();
-    let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    response
-        .headers_mut()
-        .insert(REQUEST_ID.clone(), value.clone());
-    response.headers_mut().insert(CORRELATION_ID.clone(), value);
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = start.elapsed().as_millis() as u64,
-            "served"
-        )
+    let id = given.unwrap_or_else(|| {
+        uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned()
     });
-    response
-}
-
-/// Hardening headers on every answer, with a strict Content-Security-Policy: the UI loads only
-/// its own scripts and styles, no inline code, and cannot be framed.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
-    let h = response.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
-        h.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+    let shared: std::sync::Arc<str> = id.as_str().into();
+    req.extensions_mut().insert(RequestId(id));
+    let method = req.method().clone();
+    let route = super::metrics::route_of(&req);
+    let mut response = if access_log {
+        let path = req.uri().path().to_owned();
+        let span = tracing::info_span!("request", request_id = %shared, %method, %path);
+        let served = CURRENT.scope(shared.clone(), next.run(req));
+        let response = tracing::Instrument::instrument(served, span.clone()).await;
+        span.in_scope(|| {
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = start.elapsed().as_millis() as u64,
+                "served"
+            )
+        });
+        response
+    } else {
+        CURRENT.scope(shared.clone(), next.run(req)).await
     };
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
-    set(h, "x-content-type-options", "nosniff");
-    set(h, "x-frame-options", "DENY");
-    // `same-origin`, not `no-referrer`: with no-referrer browsers send `Origin: null` on form
-    // posts, which would defeat the same-origin check of the CSRF protection.
-    set(h, "referrer-policy", "same-origin");
-    set(h, "cross-origin-opener-policy", "same-origin");
-    set(h, "cross-origin-resource-policy", "same-origin");
-    set(
-        h,
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=()",
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        set(h, "cache-control", "no-store");
+    let headers = response.headers_mut();
+    let value =
+        HeaderValue::from_str(&shared).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    headers.insert(REQUEST_ID.clone(), value.clone());
+    headers.insert(CORRELATION_ID.clone(), value);
+    for (name, value) in SECURITY_HEADERS {
+        let name = HeaderName::from_static(name);
+        if name == header::CACHE_CONTROL && headers.contains_key(header::CACHE_CONTROL) {
+            continue;
+        }
+        headers.insert(name, HeaderValue::from_static(value));
     }
+    super::metrics::record(&method, route.as_ref(), response.status(), start.elapsed());
     response
 }
 

@@ -1,11 +1,10 @@
 //! Prometheus metrics: requests and latency per route, database pool figures.
 
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -46,18 +45,56 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Middleware counting requests and timing them, labelled by the matched route.
-pub async fn track(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = method_label(req.method());
-    let route: std::sync::Arc<str> = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".into(), |p| p.as_str().into());
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
-        .record(start.elapsed().as_secs_f64());
-    response
+/// The matched route of a request (cheap: the router's own shared string), or `None` when no
+/// route matched.
+pub fn route_of(req: &Request) -> Option<MatchedPath> {
+    req.extensions().get::<MatchedPath>().cloned()
+}
+
+type Handles = (metrics::Counter, metrics::Histogram);
+/// Per matched route (`""`: none matched), per (method, status): the request counter and
+/// latency histogram, so a request looks its pair up instead of building labels and
+/// registering them anew.
+type HandleMap = HashMap<Arc<str>, HashMap<(&'static str, u16), Handles>>;
+
+static HANDLES: OnceLock<RwLock<HandleMap>> = OnceLock::new();
+
+/// Count a request and its latency, labelled by method, matched route and status.
+pub fn record(
+    method: &axum::http::Method,
+    route: Option<&MatchedPath>,
+    status: axum::http::StatusCode,
+    elapsed: Duration,
+) {
+    let method = method_label(method);
+    let route = route.map_or("", MatchedPath::as_str);
+    let key = (method, status.as_u16());
+    let handles = HANDLES.get_or_init(Default::default);
+    let found = handles
+        .read()
+        .ok()
+        .and_then(|map| map.get(route)?.get(&key).cloned());
+    let (counter, histogram) = match found {
+        Some(pair) => pair,
+        None => {
+            let label: Arc<str> = if route.is_empty() {
+                "unmatched".into()
+            } else {
+                route.into()
+            };
+            let status = key.1.to_string();
+            let pair = (
+                metrics::counter!("http_requests_total", "method" => method, "route" => label.clone(), "status" => status),
+                metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => label),
+            );
+            if let Ok(mut map) = handles.write() {
+                map.entry(route.into())
+                    .or_default()
+                    .insert(key, pair.clone());
+            }
+            pair
+        }
+    };
+    counter.increment(1);
+    histogram.record(elapsed.as_secs_f64());
 }

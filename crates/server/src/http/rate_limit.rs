@@ -10,10 +10,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -99,31 +96,25 @@ fn is_public(method: &Method, path: &str) -> bool {
         || path.starts_with("/setup")
 }
 
-/// Middleware applying the per-address limits (the per-principal one is applied once the
-/// principal is known, in `auth`).
-pub async fn by_address(
-    State(limits): State<Arc<RateLimits>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if req.method() == Method::OPTIONS {
-        return next.run(req).await;
+/// The per-address limits of a request (the per-principal one is applied once the principal
+/// is known, in `auth`): every API request and the public pages count; `OPTIONS` does not.
+pub fn check_address(
+    limits: &RateLimits,
+    method: &Method,
+    path: &str,
+    addr: ClientAddr,
+) -> Result<(), ApiError> {
+    if method == Method::OPTIONS {
+        return Ok(());
     }
-    if let Some(addr) = req.extensions().get::<ClientAddr>().copied() {
-        let path = req.uri().path();
-        let limited = path.starts_with("/api/") || is_public(req.method(), path);
-        if limited {
-            if let Err(e) = limits.per_address.check(&addr.0) {
-                return e.into_response();
-            }
-            if is_public(req.method(), path)
-                && let Err(e) = limits.public.check(&addr.0)
-            {
-                return e.into_response();
-            }
+    let public = is_public(method, path);
+    if path.starts_with("/api/") || public {
+        limits.per_address.check(&addr.0)?;
+        if public {
+            limits.public.check(&addr.0)?;
         }
     }
-    next.run(req).await
+    Ok(())
 }
 
 #[cfg(test)]
