@@ -1,7 +1,8 @@
 //! End to end with separate processes: `botmox serve`, `botmox-fake-pve` and `botmox-agent`.
 //! A pairing made through the API is pasted into `botmox-agent pair`; `botmox-agent run`
 //! then executes what the API dispatches against the fake Proxmox VE, whose state changes;
-//! a revocation stops the agent; a server restart does not.
+//! a revocation stops the agent; a server restart does not; a token near its expiry is
+//! rotated.
 
 mod common;
 
@@ -286,7 +287,7 @@ async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnects_after_a_server_restart_and_stops_on_sigterm() {
+async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigterm() {
     let (shared, server, token) = servers().await;
     let base = server.url.clone();
     let port = url::Url::parse(&base).unwrap().port().unwrap();
@@ -296,8 +297,45 @@ async fn reconnects_after_a_server_restart_and_stops_on_sigterm() {
     let log = dir.path().join("agent.log");
     let uri = create_pairing(&base, &token).await;
     let agent_id = pair(&config, &uri, &fake);
+    // A token with a day left: the agent swaps it for a fresh one after its first heartbeat.
+    let paired: toml::Value = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let old_token = paired["token"].as_str().unwrap().to_owned();
+    let soon = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("token_expires_at") {
+                format!("token_expires_at = \"{soon}\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, text + "\n").unwrap();
     let mut child = start_agent(&config, &log);
     wait_online(&base, &token, &agent_id).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let rotated = loop {
+        let now: toml::Value = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        let current = now["token"].as_str().unwrap().to_owned();
+        if current != old_token {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token was not rotated\n{}",
+            log_of(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let expires = rotated["token_expires_at"].as_str().unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(expires).unwrap();
+    assert!(
+        expires > chrono::Utc::now() + chrono::TimeDelta::days(20),
+        "{expires}"
+    );
 
     // The server dies (SIGKILL) while the agent waits in a poll, and comes back on its port.
     server.kill();
@@ -306,7 +344,8 @@ async fn reconnects_after_a_server_restart_and_stops_on_sigterm() {
     let server = ServerProcess::start_at(bin.to_str().unwrap(), &shared, port).await;
     assert_eq!(server.url, base);
 
-    // The agent carries on: it comes online again and runs what is dispatched.
+    // The agent carries on (with its rotated token): it comes online again and runs what is
+    // dispatched.
     wait_online(&base, &token, &agent_id).await;
     let clone = dispatch(
         &base,
