@@ -20,6 +20,9 @@ pub const MAX_CONCURRENCY: usize = 64;
 /// How long a Proxmox task may run before the command fails (a full clone of a big disk
 /// takes minutes; the server fails a command running longer than 30 minutes).
 pub const DEFAULT_TASK_TIMEOUT_SECS: u64 = 900;
+/// After SIGTERM, running commands get this long to finish (a service manager's stop timeout
+/// should be longer).
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 60;
 /// Where a Proxmox node keeps its VM config files.
 pub const DEFAULT_VM_CONFIG_DIR: &str = "/etc/pve/qemu-server";
 /// Node name when neither the bundle nor the operator gives one (the reference's default).
@@ -50,6 +53,9 @@ pub struct AgentConfig {
     pub concurrency: usize,
     #[serde(default = "default_task_timeout")]
     pub task_timeout_secs: u64,
+    /// After SIGTERM: how long running commands may take to finish.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
     /// Target used when a command names none (default: the first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_target: Option<String>,
@@ -82,6 +88,10 @@ fn default_concurrency() -> usize {
 
 fn default_task_timeout() -> u64 {
     DEFAULT_TASK_TIMEOUT_SECS
+}
+
+fn default_shutdown_grace() -> u64 {
+    DEFAULT_SHUTDOWN_GRACE_SECS
 }
 
 /// One Proxmox VE API endpoint with its credentials.
@@ -356,6 +366,7 @@ mod tests {
             private_key,
             concurrency: DEFAULT_CONCURRENCY,
             task_timeout_secs: DEFAULT_TASK_TIMEOUT_SECS,
+            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             active_target: None,
             targets: vec![ProxmoxTarget {
                 id: DEFAULT_TARGET_ID.into(),

@@ -11,8 +11,8 @@ use botmox_proto::ErrorCode;
 use botmox_proto::agent::{AgentFacts, RegisterRequest, parse_pairing_string};
 
 use crate::config::{
-    AgentConfig, DEFAULT_CONCURRENCY, DEFAULT_NODE, DEFAULT_TARGET_ID, DEFAULT_TASK_TIMEOUT_SECS,
-    ProxmoxTarget, generate_key_pair,
+    AgentConfig, DEFAULT_CONCURRENCY, DEFAULT_NODE, DEFAULT_SHUTDOWN_GRACE_SECS, DEFAULT_TARGET_ID,
+    DEFAULT_TASK_TIMEOUT_SECS, ProxmoxTarget, generate_key_pair,
 };
 use crate::runtime::hostname;
 
@@ -179,6 +179,9 @@ pub async fn pair(path: &Path, paste: &str, options: PairOptions) -> anyhow::Res
         task_timeout_secs: previous
             .as_ref()
             .map_or(DEFAULT_TASK_TIMEOUT_SECS, |p| p.task_timeout_secs),
+        shutdown_grace_secs: previous
+            .as_ref()
+            .map_or(DEFAULT_SHUTDOWN_GRACE_SECS, |p| p.shutdown_grace_secs),
         active_target: previous
             .as_ref()
             .and_then(|p| p.active_target.clone())

@@ -32,8 +32,6 @@ use crate::scheduler::{Scheduler, Turn};
 const POLL_WAIT_MS: u64 = 25_000;
 /// Rotate the token once less than this remains of it.
 const ROTATE_BEFORE: chrono::TimeDelta = chrono::TimeDelta::days(7);
-/// After SIGTERM: how long running commands may take to finish.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 /// How often the doctor's facts for the heartbeat are refreshed.
 const DOCTOR_PERIOD: Duration = Duration::from_secs(300);
 /// A report is tried this often before the agent gives up on it.
@@ -120,6 +118,7 @@ pub async fn run(path: PathBuf, options: RunOptions) -> anyhow::Result<Outcome> 
         .unwrap_or(config.concurrency)
         .clamp(1, MAX_CONCURRENCY);
     let executor = Arc::new(Executor::new(&config));
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (exit, _) = watch::channel(None);
     let shared = Arc::new(Shared {
         path,
@@ -154,7 +153,7 @@ pub async fn run(path: PathBuf, options: RunOptions) -> anyhow::Result<Outcome> 
             warn!("the server revoked this agent; stopping (pair it again to go on)");
             running.abort_all();
         }
-        Outcome::Stopped => drain(&shared, &scheduler, running).await,
+        Outcome::Stopped => drain(&shared, &scheduler, running, grace).await,
     }
     info!(?outcome, "agent stopped");
     Ok(outcome)
@@ -322,19 +321,19 @@ async fn report(shared: &Shared, id: &str, body: &ReportRequest) -> Result<(), C
     }
 }
 
-/// After a stop: let running commands finish within [`SHUTDOWN_GRACE`]; report the rest
-/// failed, so none waits out the server's running limit.
-async fn drain(shared: &Shared, scheduler: &Scheduler, mut running: JoinSet<()>) {
+/// After a stop: let running commands finish within `grace`; report the rest failed, so
+/// none waits out the server's running limit.
+async fn drain(shared: &Shared, scheduler: &Scheduler, mut running: JoinSet<()>, grace: Duration) {
     if running.is_empty() {
         return;
     }
     info!(
         commands = scheduler.busy(),
         vms = scheduler.queued_vms(),
-        grace = ?SHUTDOWN_GRACE,
+        ?grace,
         "stopping: no new commands; letting running ones finish"
     );
-    let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+    let finished = tokio::time::timeout(grace, async {
         while running.join_next().await.is_some() {}
     })
     .await;

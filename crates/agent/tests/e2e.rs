@@ -298,6 +298,7 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
     let uri = create_pairing(&base, &token).await;
     let agent_id = pair(&config, &uri, &fake);
     // A token with a day left: the agent swaps it for a fresh one after its first heartbeat.
+    // (And a short grace after SIGTERM, for the stop at the end.)
     let paired: toml::Value = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let old_token = paired["token"].as_str().unwrap().to_owned();
     let soon = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
@@ -307,6 +308,8 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
         .map(|l| {
             if l.starts_with("token_expires_at") {
                 format!("token_expires_at = \"{soon}\"")
+            } else if l.starts_with("shutdown_grace_secs") {
+                "shutdown_grace_secs = 2".to_owned()
             } else {
                 l.to_owned()
             }
@@ -375,7 +378,31 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
         "the outage shows in the log:\n{agent_log}"
     );
 
-    // SIGTERM: the agent stops claiming and exits cleanly.
+    // SIGTERM while a command waits (for a VM that never runs): the agent stops claiming,
+    // gives it the configured grace, reports it failed and exits cleanly.
+    let waiting = dispatch(
+        &base,
+        &token,
+        &agent_id,
+        "proxmox.wait-vm-status",
+        json!({"vmid": 120, "status": "running", "timeoutMs": 600000}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, body) = call(
+            reqwest::Method::GET,
+            &format!("{base}/api/v1/vm-ops/commands/{waiting}"),
+            &token,
+            None,
+        )
+        .await;
+        if body["data"]["status"] == "running" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     #[cfg(unix)]
     {
         let killed = Command::new("kill")
@@ -388,6 +415,10 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
             .unwrap();
         assert_eq!(code, Some(0), "{}", log_of(&log));
         assert!(log_of(&log).contains("agent stopped"));
+        let stopped = finished(&base, &token, &waiting).await;
+        assert_eq!(stopped["status"], "failed", "{stopped}");
+        let message = stopped["error_message"].as_str().unwrap();
+        assert!(message.starts_with("AGENT_STOPPED: "), "{message}");
     }
     #[cfg(not(unix))]
     {

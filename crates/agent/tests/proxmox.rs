@@ -40,6 +40,7 @@ fn config(target: ProxmoxTarget) -> AgentConfig {
         private_key,
         concurrency: 4,
         task_timeout_secs: 120,
+        shutdown_grace_secs: 60,
         active_target: None,
         targets: vec![target],
         ssh: None,

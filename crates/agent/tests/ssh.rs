@@ -166,6 +166,7 @@ impl Setup {
             private_key,
             concurrency: 4,
             task_timeout_secs: 60,
+            shutdown_grace_secs: 60,
             active_target: None,
             targets: vec![ProxmoxTarget {
                 id: DEFAULT_TARGET_ID.into(),
