@@ -21,6 +21,11 @@ impl ServerProcess {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        Self::start_at(bin, shared, port).await
+    }
+
+    /// As [`ServerProcess::start`] on a given port: a restart where clients expect it.
+    pub async fn start_at(bin: &str, shared: &TestServer, port: u16) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new(bin)
             .arg("serve")

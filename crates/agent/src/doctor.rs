@@ -1,0 +1,271 @@
+//! Is everything the agent needs reachable and does it let the agent in? The same checks
+//! serve `status`, `doctor` (which exits non-zero on a failure) and the heartbeat, whose
+//! `host.doctor` facts the Agents page shows.
+
+use botmox_client::{Client, ClientError};
+use botmox_proto::ErrorCode;
+use botmox_proto::command::{Command, EventsQuery, OnNode, SshProbe};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::AgentConfig;
+use crate::error::code;
+use crate::executor::Executor;
+
+/// One service: could it be reached, and did it accept the agent's credentials.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Check {
+    /// Set up in the config at all.
+    pub configured: bool,
+    pub reachable: bool,
+    pub authenticated: bool,
+    /// What was checked, or why it failed, in words.
+    pub detail: String,
+}
+
+impl Check {
+    pub fn ok(&self) -> bool {
+        self.configured && self.reachable && self.authenticated
+    }
+
+    fn words(&self) -> &'static str {
+        match (self.configured, self.reachable, self.authenticated) {
+            (false, _, _) => "not configured",
+            (true, false, _) => "NOT reachable",
+            (true, true, false) => "reachable, but NOT authenticated",
+            (true, true, true) => "reachable and authenticated",
+        }
+    }
+}
+
+/// The three checks at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    pub checked_at: DateTime<Utc>,
+    pub server: Check,
+    pub proxmox: Check,
+    pub ssh: Check,
+}
+
+impl Facts {
+    /// The heartbeat's `host.doctor` (the server's own reachability goes without saying).
+    pub fn heartbeat_value(&self) -> Value {
+        serde_json::json!({
+            "checked_at": self.checked_at,
+            "proxmox": self.proxmox,
+            "ssh": self.ssh,
+        })
+    }
+
+    /// One line per service, in plain words.
+    pub fn lines(&self) -> Vec<String> {
+        [
+            ("Server", &self.server),
+            ("Proxmox", &self.proxmox),
+            ("SSH", &self.ssh),
+        ]
+        .iter()
+        .map(|(name, check)| format!("{name}: {} ({})", check.words(), check.detail))
+        .collect()
+    }
+
+    /// Doctor's verdict: the server and Proxmox must work; SSH must work once configured.
+    pub fn healthy(&self) -> bool {
+        self.server.ok() && self.proxmox.ok() && (self.ssh.ok() || !self.ssh.configured)
+    }
+}
+
+/// Can the agent talk to its server with its token? Opening its event stream proves the
+/// token without side effects (a heartbeat would show the agent online while it does not run).
+pub async fn check_server(config: &AgentConfig) -> Check {
+    let configured = |reachable, authenticated, detail: String| Check {
+        configured: true,
+        reachable,
+        authenticated,
+        detail,
+    };
+    let client = match Client::new(&config.server_url) {
+        Ok(c) => c,
+        Err(e) => return configured(false, false, e.to_string()),
+    };
+    if let Err(e) = client.live().await {
+        return configured(false, false, format!("{}: {e}", config.server_url));
+    }
+    let query = EventsQuery {
+        agent_id: Some(config.agent_id.clone()),
+        ..EventsQuery::default()
+    };
+    let client = client.with_token(&config.token);
+    match client.events(&query, None).await.map(drop) {
+        Ok(()) => configured(
+            true,
+            true,
+            format!("{} accepts agent {}", config.server_url, config.agent_id),
+        ),
+        Err(e) if e.is(ErrorCode::AgentRevoked) => configured(
+            true,
+            false,
+            "this agent was revoked; pair it again".to_owned(),
+        ),
+        Err(e @ ClientError::Api { status: 401, .. }) => configured(
+            true,
+            false,
+            format!("the agent token was refused ({e}); pair again if it expired"),
+        ),
+        Err(e) => configured(true, false, e.to_string()),
+    }
+}
+
+/// Does the active Proxmox target answer, and accept the agent's token or password?
+pub async fn check_proxmox(executor: &Executor, config: &AgentConfig) -> Check {
+    let Some(target) = config.target(None) else {
+        return Check {
+            configured: false,
+            reachable: false,
+            authenticated: false,
+            detail: "no [[proxmox]] target in the config".to_owned(),
+        };
+    };
+    let place = format!("{} node {}", target.url, target.node);
+    let status = Command::Status(OnNode {
+        node: None,
+        target: None,
+    });
+    let (reachable, authenticated, detail) = match executor.execute(&status).await {
+        Ok(v) => (
+            true,
+            true,
+            format!(
+                "{place}, Proxmox VE {}",
+                v["version"].as_str().unwrap_or("?")
+            ),
+        ),
+        Err(e) if matches!(e.code.as_str(), "PVE_TRANSPORT" | "PVE_TIMEOUT") => {
+            (false, false, format!("{place}: {e}"))
+        }
+        Err(e) if e.code == code::PROXMOX_NOT_CONFIGURED || e.code == "PVE_CONFIG" => {
+            (false, false, e.to_string())
+        }
+        Err(e) => (true, false, format!("{place}: {e}")),
+    };
+    Check {
+        configured: true,
+        reachable,
+        authenticated,
+        detail,
+    }
+}
+
+/// Does the node's SSH server answer with the pinned key and accept the agent's login?
+pub async fn check_ssh(executor: &Executor, config: &AgentConfig) -> Check {
+    if config.ssh.is_none() {
+        return Check {
+            configured: false,
+            reachable: false,
+            authenticated: false,
+            detail: "no [ssh] section in the config (needed only for ssh-* commands)".to_owned(),
+        };
+    }
+    let probe = SshProbe {
+        ssh_host: None,
+        ssh_port: None,
+        ssh_username: None,
+        timeout_ms: None,
+        node: None,
+        target: None,
+    };
+    let result = executor.ssh_probe(&probe, false).await;
+    let code = result["code"].as_str().unwrap_or_default();
+    let place = format!(
+        "{}@{}:{}",
+        result["username"].as_str().unwrap_or("?"),
+        result["host"].as_str().unwrap_or("?"),
+        result["port"]
+    );
+    let message = result["message"].as_str().unwrap_or_default();
+    let (configured, reachable, authenticated) = match code {
+        "OK" => (true, true, true),
+        code::SSH_AUTH_FAILED | code::SSH_HOST_KEY_CHANGED | code::SSH_EXEC_ERROR => {
+            (true, true, false)
+        }
+        code::SSH_UNREACHABLE => (true, false, false),
+        _ => (false, false, false),
+    };
+    let detail = if code == "OK" {
+        format!(
+            "{place} with {} login",
+            result["mode"].as_str().unwrap_or("?")
+        )
+    } else {
+        format!("{place}: {code}: {message}")
+    };
+    Check {
+        configured,
+        reachable,
+        authenticated,
+        detail,
+    }
+}
+
+/// All three checks.
+pub async fn check_all(executor: &Executor, config: &AgentConfig) -> Facts {
+    let (server, proxmox, ssh) = tokio::join!(
+        check_server(config),
+        check_proxmox(executor, config),
+        check_ssh(executor, config)
+    );
+    Facts {
+        checked_at: Utc::now(),
+        server,
+        proxmox,
+        ssh,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(configured: bool, reachable: bool, authenticated: bool) -> Check {
+        Check {
+            configured,
+            reachable,
+            authenticated,
+            detail: "d".into(),
+        }
+    }
+
+    #[test]
+    fn verdicts_and_words() {
+        let facts = Facts {
+            checked_at: Utc::now(),
+            server: check(true, true, true),
+            proxmox: check(true, true, false),
+            ssh: check(false, false, false),
+        };
+        assert!(!facts.healthy());
+        assert_eq!(
+            facts.lines(),
+            [
+                "Server: reachable and authenticated (d)",
+                "Proxmox: reachable, but NOT authenticated (d)",
+                "SSH: not configured (d)",
+            ]
+        );
+        let fine = Facts {
+            proxmox: check(true, true, true),
+            ..facts.clone()
+        };
+        assert!(fine.healthy(), "SSH is optional until configured");
+        let broken_ssh = Facts {
+            ssh: check(true, false, false),
+            ..fine.clone()
+        };
+        assert!(!broken_ssh.healthy());
+        let value = fine.heartbeat_value();
+        assert_eq!(value["proxmox"]["authenticated"], true);
+        assert_eq!(value["ssh"]["configured"], false);
+        assert!(value.get("server").is_none());
+    }
+}
