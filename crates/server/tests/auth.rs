@@ -195,6 +195,26 @@ both_backends! {
         assert_eq!(server.get("/api/v1/users", &token).await.0, StatusCode::OK);
     }
 
+    async fn a_wrong_password_from_one_address_does_not_lock_out_another(backend) {
+        let server = TestServer::start_with(backend, |s| s.trusted_proxies = Some(vec![[127, 0, 0, 1].into()])).await;
+        server.create_user("acme", "a@example.com", Role::User).await;
+        let login = |from: &'static str, password: &'static str| {
+            server.http.post(format!("{}/api/v1/auth/login", server.url))
+                .header("x-forwarded-for", from)
+                .json(&json!({"email": "a@example.com", "password": password}))
+                .send()
+        };
+        for _ in 0..5 {
+            assert_eq!(login("198.51.100.7", "wrong-password-1").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+        // The owner, elsewhere, still signs in.
+        assert_eq!(login("203.0.113.8", "correct-horse-battery").await.unwrap().status(), StatusCode::OK);
+        // The address that guessed is throttled, even with the right password.
+        let res = login("198.51.100.7", "correct-horse-battery").await.unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.headers().contains_key("retry-after"));
+    }
+
     async fn external_jwts_are_accepted_only_when_configured(backend) {
         use jsonwebtoken::{EncodingKey, Header, encode};
         let claims = json!({"sub": "ext-1", "aud": "authenticated", "email": "Ext@Example.com",
