@@ -133,7 +133,7 @@ pub fn check(rule: Rule, v: &Value) -> Result<Value, String> {
             .ok_or_else(|| "must be true or false".into()),
         Rule::Timestamp => {
             let n = as_number(v)
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9.0e15)
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= crate::clock::MAX_MS as f64)
                 .ok_or("must be epoch milliseconds")?;
             Ok(Value::from(n as i64))
         }
