@@ -15,7 +15,7 @@ use crate::db::entity::record;
 use crate::db::{StoreResult, WRITE_ATTEMPTS, backoff};
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
-use crate::records::kinds::{CHARACTER, Kind};
+use crate::records::kinds::{CHARACTER, Kind, finance_category_problem};
 use crate::schema::validate;
 use crate::sealed::{Sealer, at_path, mask_tree};
 use crate::settings;
@@ -76,6 +76,11 @@ fn validate_document(kind: Kind, doc: &Map<String, Value>) -> ApiResult<Map<Stri
             e
         })?;
         out.insert("character".into(), Value::Object(checked));
+    }
+    if kind == Kind::FinanceOperation
+        && let Some(problem) = finance_category_problem(&out)
+    {
+        return Err(ApiError::field("category", problem));
     }
     Ok(out)
 }
@@ -232,20 +237,18 @@ pub async fn rewrite(
 }
 
 /// Keep the finance daily totals in step with a finance operation's write (same
-/// transaction): take out what it was, add what it is.
+/// transaction): the days it was and is in are recomputed.
 async fn track_totals(
     db: &impl ConnectionTrait,
     before: Option<&record::Model>,
     after: Option<&record::Model>,
 ) -> StoreResult<()> {
-    let finance = Kind::FinanceOperation.as_str();
-    if let Some(old) = before.filter(|m| m.kind == finance) {
-        totals::apply(db, old, -1.0).await?;
-    }
-    if let Some(new) = after.filter(|m| m.kind == finance) {
-        totals::apply(db, new, 1.0).await?;
-    }
-    Ok(())
+    let keys = [before, after]
+        .into_iter()
+        .flatten()
+        .filter_map(totals::DayKey::of)
+        .collect();
+    totals::refresh(db, keys).await
 }
 
 pub async fn create(
