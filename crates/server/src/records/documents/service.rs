@@ -564,14 +564,15 @@ pub async fn delete(
 }
 
 /// The plaintext of one credential of a record (`field` is a slash path such as
-/// `account/password`), for the record's owner or an admin.
+/// `account/password`, list items by position as in `accounts/0/password`), as the JSON
+/// value it was given as, for the record's owner or an admin.
 pub async fn reveal(
     state: &AppState,
     auth: &Auth,
     kind: Kind,
     id: &str,
     field: &str,
-) -> ApiResult<String> {
+) -> ApiResult<Value> {
     let current = get(state, auth, kind, id).await?;
     if !auth.may_act_on(current.owner_id.as_deref()) {
         return Err(ApiError::forbidden(
