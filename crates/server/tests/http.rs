@@ -210,6 +210,35 @@ both_backends! {
         shutdown.await.unwrap();
     }
 
+    async fn ui_redirect_targets_stay_on_this_site(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let (cookies, token) = ui_browser(&server, &s.email, &s.password).await;
+        let post = |path: &str, back: &str| {
+            server.http.post(format!("{}{path}", server.url)).header("cookie", &cookies)
+                .form(&[("_csrf", token.as_str()), ("theme", "dark"), ("back", back)]).send()
+        };
+        let location = |res: &reqwest::Response| res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        for hostile in ["//evil.example/", "/\\evil.example/", "/\t/evil.example/", "/\n/evil.example/",
+            "/x\r\nSet-Cookie: stolen=1", "https://evil.example/", "/\\/evil.example", " /x"] {
+            let res = post("/ui/theme", hostile).await.unwrap();
+            assert_eq!((res.status(), location(&res)), (StatusCode::SEE_OTHER, Some("/".into())), "{hostile:?}");
+            assert!(res.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().contains("stolen")));
+        }
+        let res = post("/ui/theme", "/notes?q=a%20b").await.unwrap();
+        assert_eq!(location(&res).as_deref(), Some("/notes?q=a%20b"));
+
+        // After a delete, `back` leads within the section or not at all.
+        for back in ["/notes\r\nSet-Cookie: stolen=1", "/notes\\\\evil.example", "/notes/\t/x"] {
+            let id = server.create("/api/v1/workspace/notes", &s.access_token, json!({"title": "n"})).await;
+            let res = post(&format!("/notes/{id}/delete"), back).await.unwrap();
+            assert_eq!((res.status(), location(&res)), (StatusCode::SEE_OTHER, Some("/notes?notice=deleted".into())), "{back:?}");
+        }
+        let id = server.create("/api/v1/workspace/notes", &s.access_token, json!({"title": "n"})).await;
+        let res = post(&format!("/notes/{id}/delete"), "/notes?page=2").await.unwrap();
+        assert_eq!(location(&res).as_deref(), Some("/notes?page=2&notice=deleted"));
+    }
+
     async fn integer_query_parameters_out_of_range_are_400_never_500(backend) {
         let server = TestServer::start(backend).await;
         let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
@@ -280,6 +309,52 @@ both_backends! {
         let (status, body) = server.get("/api/v1/finance/summary?from=1767571200000&to=1768348800000&period=month", t).await;
         assert_eq!((status, body["data"]["series"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{body}");
     }
+}
+
+/// The value of cookie `name` set by `res`.
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// A browser signed in to the UI: its `Cookie` header and its forms' CSRF token.
+async fn ui_browser(server: &TestServer, email: &str, password: &str) -> (String, String) {
+    let page = server
+        .http
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    let nonce = set_cookie(&page, "botmox_csrf").expect("a CSRF cookie");
+    let html = page.text().await.unwrap();
+    let token = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_owned();
+    let res = server
+        .http
+        .post(format!("{}/login", server.url))
+        .header("cookie", format!("botmox_csrf={nonce}"))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&res, "botmox_session").expect("a session cookie");
+    (
+        format!("botmox_csrf={nonce}; botmox_session={session}"),
+        token,
+    )
 }
 
 fn tokio_stream_from(

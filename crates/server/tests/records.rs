@@ -291,6 +291,47 @@ both_backends! {
         assert_eq!(revealed["data"]["value"], "list-secret-3");
     }
 
+    async fn ids_that_are_not_one_path_segment_are_refused(backend) {
+        let (server, s) = setup(backend).await;
+        let t = &s.access_token;
+        for id in [".", "..", " .. ", "a/b", "a\\b", "a\tb", "a\r\nb", "\u{7f}"] {
+            for path in ["/api/v1/workspace/notes", "/api/v1/resources/proxies", "/api/v1/bots"] {
+                let (status, body) = server.post(path, t, json!({"id": id, "name": "x", "title": "x"})).await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{id:?} on {path}: {body}");
+                assert!(body["error"]["details"]["fieldErrors"]["id"].is_array(), "{body}");
+            }
+        }
+        let (_, list) = server.get("/api/v1/workspace/notes", t).await;
+        assert_eq!(list["meta"]["total"], 0);
+        for id in ["...", "a.b", "notes.txt", "ünï code"] {
+            assert_eq!(server.create("/api/v1/workspace/notes", t, json!({"id": id})).await, id);
+        }
+    }
+
+    async fn an_if_match_this_server_did_not_issue_fails_with_412(backend) {
+        let (server, s) = setup(backend).await;
+        let t = &s.access_token;
+        server.create("/api/v1/resources/licenses", t, json!({"id": "l1", "key": "K"})).await;
+        for tag in ["nonsense", "\"abc\"", "W/\"\"", "W/\"-1\"", "\"1", "W/\"99999999999999999999\"", "\"x\", W/\"y\"", " "] {
+            let res = patch_if(&server, "/api/v1/resources/licenses/l1", t, tag, json!({"type": "x"})).await;
+            assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED, "{tag}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "PRECONDITION_FAILED", "{tag}");
+        }
+        // Not even text (an obs-text byte): the condition still fails, it is not ignored.
+        let res = server.http.patch(format!("{}/api/v1/resources/licenses/l1", server.url)).bearer_auth(t)
+            .header("if-match", reqwest::header::HeaderValue::from_bytes(b"\"\xff\"").unwrap())
+            .json(&json!({"type": "x"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+        let (_, now) = server.get("/api/v1/resources/licenses/l1", t).await;
+        assert!(now["data"].get("type").is_none(), "nothing changed: {now}");
+        // A list matches when one of its tags is the current version's.
+        for tag in ["\"abc\", W/\"1\"", "*"] {
+            let res = patch_if(&server, "/api/v1/resources/licenses/l1", t, tag, json!({"type": tag})).await;
+            assert_eq!(res.status(), StatusCode::OK, "{tag}");
+        }
+    }
+
     async fn bot_status_cannot_be_banned_or_unbanned_by_patch(backend) {
         let (server, s) = setup(backend).await;
         let t = &s.access_token;

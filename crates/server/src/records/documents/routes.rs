@@ -159,7 +159,10 @@ pub async fn patch_in(
     headers: &HeaderMap,
     body: Value,
 ) -> ApiResult<Response> {
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    // An If-Match that is not even text names no tag we issued: it must fail, not vanish.
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or_default());
     Ok(with_etag(
         StatusCode::OK,
         &service::patch(state, auth, kind, id, body, if_match).await?,
