@@ -10,7 +10,7 @@ use object_store::{ObjectStore, PutPayload};
 pub type BlobStore = Arc<dyn ObjectStore>;
 
 pub fn open_local(dir: &std::path::Path) -> anyhow::Result<BlobStore> {
-    std::fs::create_dir_all(dir)?;
+    crate::data_dir::create_private_dir(dir)?;
     Ok(Arc::new(LocalFileSystem::new_with_prefix(dir)?))
 }
 

@@ -107,7 +107,9 @@ pub struct Settings {
     #[arg(long, env = "BOTMOX_RATE_LIMIT_PUBLIC")]
     pub rate_limit_public: Option<u32>,
 
-    /// Login attempts per minute for one account [default: 5].
+    /// Sign-in attempts per minute for one account from one client address; one address
+    /// gets 4 times this over all accounts, one account 10 times this over all addresses
+    /// [default: 5].
     #[arg(long, env = "BOTMOX_LOGIN_ATTEMPTS_PER_ACCOUNT")]
     pub login_attempts_per_account: Option<u32>,
 

@@ -4,8 +4,8 @@
 //! The modules form layers; each imports only from the layers below it (a test,
 //! `tests/module_graph.rs`, fails on any import cycle between them):
 //!
-//! 1. foundations: `clock`, `config`, `telemetry`, `keys`, `sealed`, `blob`, `db`, `http`,
-//!    `schema`;
+//! 1. foundations: `clock`, `config`, `telemetry`, `data_dir`, `keys`, `sealed`, `blob`, `db`,
+//!    `http`, `schema`;
 //! 2. who is calling and the shared state: `principal`, `bus`, `state`;
 //! 3. domains, each `routes` (HTTP shape) → `service` (rules) → `store` (queries): `audit`,
 //!    `auth`, `users`, `api_tokens`, `setup`, `settings`, `records`, `agents`, `vm_ops`,
@@ -18,6 +18,7 @@ pub mod config;
 pub mod telemetry;
 
 pub mod blob;
+pub mod data_dir;
 pub mod db;
 pub mod http;
 pub mod keys;

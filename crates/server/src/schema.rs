@@ -8,6 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::http::ApiError;
 
+/// The largest amount of money a field takes: a trillion, more than any one operation of a
+/// bot farm is worth, and far enough below `f64::MAX` that no sum of them can overflow.
+pub const MAX_AMOUNT: f64 = 1e12;
+
 /// What a field may hold.
 #[derive(Debug, Clone, Copy)]
 pub enum Rule {
@@ -39,6 +43,9 @@ pub enum Rule {
     Positive,
     /// A number from 0 to 1.
     Fraction,
+    /// An amount of money (or gold): a number from 0 to [`MAX_AMOUNT`]. Direction comes
+    /// from elsewhere (a finance operation's `type`), never from the sign.
+    Amount,
     /// A time of day as `HH:MM` (24 h).
     Time,
     /// Anything.
@@ -133,7 +140,7 @@ pub fn check(rule: Rule, v: &Value) -> Result<Value, String> {
             .ok_or_else(|| "must be true or false".into()),
         Rule::Timestamp => {
             let n = as_number(v)
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9.0e15)
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= crate::clock::MAX_MS as f64)
                 .ok_or("must be epoch milliseconds")?;
             Ok(Value::from(n as i64))
         }
@@ -171,6 +178,10 @@ pub fn check(rule: Rule, v: &Value) -> Result<Value, String> {
             .filter(|f| *f > 0.0)
             .map(Value::from)
             .ok_or_else(|| "must be a number greater than 0".into()),
+        Rule::Amount => as_number(v)
+            .filter(|f| (0.0..=MAX_AMOUNT).contains(f))
+            .map(Value::from)
+            .ok_or_else(|| format!("must be a number from 0 to {MAX_AMOUNT:.0}")),
         Rule::Fraction => as_number(v)
             .filter(|f| (0.0..=1.0).contains(f))
             .map(Value::from)
@@ -338,6 +349,17 @@ mod tests {
         assert!(check(LIST, &json!(["24:00"])).is_err());
         assert!(check(LIST, &json!(["01:00", "02:00", "03:00"])).is_err());
         assert!(check(Rule::Positive, &json!(0)).is_err());
+        assert_eq!(check(Rule::Amount, &json!("12.5")).unwrap(), json!(12.5));
+        assert_eq!(check(Rule::Amount, &json!(1e12)).unwrap(), json!(1e12));
+        for bad in [
+            json!(-0.01),
+            json!(1.7e308),
+            json!(1e12 + 1.0),
+            json!("NaN"),
+            json!("inf"),
+        ] {
+            assert!(check(Rule::Amount, &bad).is_err(), "{bad}");
+        }
         assert_eq!(check(Rule::Positive, &json!("0.5")).unwrap(), json!(0.5));
     }
 

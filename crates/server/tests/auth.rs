@@ -158,6 +158,63 @@ both_backends! {
         assert_eq!(body["error"]["code"], "RATE_LIMITED");
     }
 
+    async fn an_api_token_acts_as_its_creator_at_most(backend) {
+        let server = TestServer::start(backend).await;
+        let creator = server.user_session("acme", "creator@example.com", Role::Admin).await;
+        let other = server.user_session("acme", "other@example.com", Role::Admin).await;
+        let token = admin_token(&server, &creator).await;
+        let (_, who) = server.get("/api/v1/auth/whoami", &token).await;
+        assert_eq!(who["data"]["roles"], json!(["admin"]));
+        assert_eq!(server.get("/api/v1/users", &token).await.0, StatusCode::OK);
+
+        // Another admin demotes and disables the creator: the token is dead from the next request.
+        let creator_path = format!("/api/v1/users/{}", creator.user_id);
+        let (status, _) = server.patch(&creator_path, &other.access_token, json!({"role": "user", "disabled": true})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/auth/whoami", &token).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(server.get("/api/v1/users", &token).await.0, StatusCode::UNAUTHORIZED);
+        let (status, _) = server.post("/api/v1/users", &token,
+            json!({"email": "sneaky@example.com", "password": "long-enough-pw", "role": "admin"})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = server.patch(&creator_path, &token, json!({"role": "admin", "disabled": false})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (_, still) = server.get(&creator_path, &other.access_token).await;
+        assert_eq!((still["data"]["role"].clone(), still["data"]["disabled"].clone()), (json!("user"), json!(true)));
+
+        // A creator demoted to `user` (still enabled) leaves its admin token acting as a user.
+        let demoted = server.user_session("acme", "demoted@example.com", Role::Admin).await;
+        let token = admin_token(&server, &demoted).await;
+        let demoted_path = format!("/api/v1/users/{}", demoted.user_id);
+        assert_eq!(server.patch(&demoted_path, &other.access_token, json!({"role": "user"})).await.0, StatusCode::OK);
+        let (status, who) = server.get("/api/v1/auth/whoami", &token).await;
+        assert_eq!((status, who["data"]["roles"].clone()), (StatusCode::OK, json!(["user"])));
+        assert_eq!(server.get("/api/v1/users", &token).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(server.patch(&demoted_path, &token, json!({"role": "admin"})).await.0, StatusCode::FORBIDDEN);
+        // Promoted again, the token is an admin token again: the lower of the two roles.
+        assert_eq!(server.patch(&demoted_path, &other.access_token, json!({"role": "admin"})).await.0, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/users", &token).await.0, StatusCode::OK);
+    }
+
+    async fn a_wrong_password_from_one_address_does_not_lock_out_another(backend) {
+        let server = TestServer::start_with(backend, |s| s.trusted_proxies = Some(vec![[127, 0, 0, 1].into()])).await;
+        server.create_user("acme", "a@example.com", Role::User).await;
+        let login = |from: &'static str, password: &'static str| {
+            server.http.post(format!("{}/api/v1/auth/login", server.url))
+                .header("x-forwarded-for", from)
+                .json(&json!({"email": "a@example.com", "password": password}))
+                .send()
+        };
+        for _ in 0..5 {
+            assert_eq!(login("198.51.100.7", "wrong-password-1").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+        // The owner, elsewhere, still signs in.
+        assert_eq!(login("203.0.113.8", "correct-horse-battery").await.unwrap().status(), StatusCode::OK);
+        // The address that guessed is throttled, even with the right password.
+        let res = login("198.51.100.7", "correct-horse-battery").await.unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.headers().contains_key("retry-after"));
+    }
+
     async fn external_jwts_are_accepted_only_when_configured(backend) {
         use jsonwebtoken::{EncodingKey, Header, encode};
         let claims = json!({"sub": "ext-1", "aud": "authenticated", "email": "Ext@Example.com",
@@ -182,6 +239,19 @@ both_backends! {
             "exp": chrono::Utc::now().timestamp() + 300}), &EncodingKey::from_secret(b"supabase-jwt-secret")).unwrap();
         assert_eq!(on.get("/api/v1/auth/whoami", &stranger).await.0, StatusCode::UNAUTHORIZED);
     }
+}
+
+/// An admin-role API token of `creator`: its secret.
+async fn admin_token(server: &TestServer, creator: &botmox_testkit::Session) -> String {
+    let (status, created) = server
+        .post(
+            "/api/v1/tokens",
+            &creator.access_token,
+            json!({"name": "automation", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["data"]["token"].as_str().unwrap().to_owned()
 }
 
 /// RS256: tokens signed by the provider's private key verify against its configured public key.
@@ -294,5 +364,52 @@ async fn access_changes_reach_every_replica() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    b.stop().await;
+}
+
+/// Two replicas on one PostgreSQL database: a token warmed in one replica's cache stops
+/// acting as admin there once its creator is demoted and disabled through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demoted_creator_s_token_stops_on_every_replica() {
+    let a = TestServer::start(botmox_testkit::Backend::Postgres).await;
+    let b = a.replica().await;
+    let creator = a
+        .user_session("acme", "creator@example.com", Role::Admin)
+        .await;
+    let other = a
+        .user_session("acme", "other@example.com", Role::Admin)
+        .await;
+    let token = admin_token(&a, &creator).await;
+    assert_eq!(b.get("/api/v1/users", &token).await.0, StatusCode::OK);
+    let (status, _) = a
+        .patch(
+            &format!("/api/v1/users/{}", creator.user_id),
+            &other.access_token,
+            json!({"role": "user", "disabled": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The change reaches B by notification; wait for it however slow the machine is.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = b.get("/api/v1/users", &token).await.0;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica B still accepts the token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, _) = b
+        .post(
+            "/api/v1/users",
+            &token,
+            json!({"email": "sneaky@example.com", "password": "long-enough-pw", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     b.stop().await;
 }

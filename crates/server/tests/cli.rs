@@ -148,32 +148,40 @@ fn answers_live(port: u16) -> bool {
         && answer.starts_with("HTTP/1.1 200")
 }
 
-#[test]
-fn serve_with_no_configuration_prints_a_setup_link_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+/// `botmox serve` in `dir` with no configuration but `args`, its log piped; once it answers,
+/// `check` runs, then SIGTERM. The exit status was success; returns the log.
+fn serve_in(dir: &std::path::Path, args: &[&str], check: impl FnOnce(u16)) -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .env_remove("DATABASE_URL")
         .env_remove("BOTMOX_DATA_DIR")
+        .env_remove("BOTMOX_LOG_FORMAT")
+        .env_remove("NO_COLOR")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     // The port is bound before the database and blob store are opened: wait for an answer.
-    while !answers_live(port) {
-        assert!(std::time::Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        while !answers_live(port) {
+            assert!(std::time::Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        check(port);
+    }));
+    if let Err(failed) = checked {
+        // No server left behind by a failed check.
+        let _ = child.kill();
+        let _ = child.wait();
+        std::panic::resume_unwind(failed);
     }
-    // Defaults: SQLite and blobs under ./data, key generated.
-    assert!(dir.path().join("data/botmox.db").exists());
-    assert!(dir.path().join("data/blobs").is_dir());
-    assert!(dir.path().join("data/secret.key").exists());
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -184,12 +192,87 @@ fn serve_with_no_configuration_prints_a_setup_link_and_stops_on_sigterm() {
     );
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "exit status {:?}", out.status);
-    let log = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn serve_with_no_configuration_prints_a_setup_link_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut port = 0;
+    let log = serve_in(dir.path(), &[], |p| {
+        port = p;
+        // Defaults: SQLite and blobs under ./data, key generated.
+        assert!(data.join("botmox.db").exists());
+        assert!(data.join("blobs").is_dir());
+        assert!(data.join("secret.key").exists());
+        // All of it the owner's alone, the write-ahead log too.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |name: &str| {
+                std::fs::metadata(data.join(name))
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .permissions()
+                    .mode()
+                    & 0o777
+            };
+            for (name, expected) in [
+                ("", 0o700),
+                ("blobs", 0o700),
+                ("botmox.db", 0o600),
+                ("botmox.db-wal", 0o600),
+                ("botmox.db-shm", 0o600),
+                ("secret.key", 0o600),
+            ] {
+                assert_eq!(
+                    mode(name),
+                    expected,
+                    "mode of data/{name}: {:o}",
+                    mode(name)
+                );
+            }
+        }
+    });
     assert!(
         log.contains(&format!("http://127.0.0.1:{port}/setup?token=")),
         "{log}"
     );
     assert!(log.contains("stopped"), "{log}");
+    // Written to a pipe: plain text, no colour codes.
+    assert!(
+        !log.contains("\x1b["),
+        "colour codes in a piped log: {log:?}"
+    );
     // The database was closed cleanly: SQLite checkpointed and removed its write-ahead log.
-    assert!(!dir.path().join("data/botmox.db-wal").exists());
+    assert!(!data.join("botmox.db-wal").exists());
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = serve_in(dir.path(), &["--log-format", "json"], |_| {});
+    assert!(
+        !log.contains("\x1b["),
+        "colour codes in JSON lines: {log:?}"
+    );
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            assert!(l["level"].is_string() && l["timestamp"].is_string(), "{l}");
+            l["message"].as_str().unwrap_or_default()
+        })
+        .collect();
+    for expected in ["listening", "stopped"] {
+        assert!(messages.contains(&expected), "{expected} in {messages:?}");
+    }
+    assert!(
+        messages.iter().any(|m| m.contains("/setup?token=")),
+        "{messages:?}"
+    );
 }

@@ -5,6 +5,7 @@
 use botmox_proto::auth::Role;
 use botmox_testkit::{TestServer, both_backends};
 use reqwest::StatusCode;
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 /// Epoch ms of a UTC date.
@@ -119,8 +120,8 @@ both_backends! {
         server.create("/api/v1/workspace/notes", t, json!({"title": "pinned one", "is_pinned": true})).await;
         server.create("/api/v1/workspace/notes", t, json!({"title": "two"})).await;
         server.create("/api/v1/workspace/notes", t, json!({"title": "three"})).await;
-        for (kind, amount, currency) in [("income", 100.0, "USD"), ("expense", 40.0, "USD"), ("income", 5.0, "gold")] {
-            server.create("/api/v1/finance/operations", t, json!({"type": kind, "category": "sale", "amount": amount,
+        for (kind, category, amount, currency) in [("income", "sale", 100.0, "USD"), ("expense", "proxy", 40.0, "USD"), ("income", "sale", 5.0, "gold")] {
+            server.create("/api/v1/finance/operations", t, json!({"type": kind, "category": category, "amount": amount,
                 "currency": currency, "date": now - 3_600_000})).await;
         }
 
@@ -145,5 +146,117 @@ both_backends! {
             .map(|e| (e["label"].as_str().unwrap(), e["days_left"].as_i64().unwrap())).collect();
         assert_eq!(expiring, [("License (pro)", 3), ("Proxy (10.1.1.1:8000)", 5)], "banned proxies never expire");
         assert_eq!(o["expiring"][0]["bot_id"], json!(p1[0]));
+    }
+
+    async fn amounts_are_money_and_categories_fit_their_type(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        let op = |kind: &str, category: &str, amount: Value| json!({"type": kind, "category": category,
+            "amount": amount, "currency": "USD", "date": ms(2026, 1, 5)});
+        for (body, field) in [
+            (op("income", "sale", json!(1.7e308)), "amount"),
+            (op("income", "sale", json!(1e12 + 1.0)), "amount"),
+            (op("income", "sale", json!("1e309")), "amount"),
+            (op("income", "sale", json!(-50)), "amount"),
+            (op("expense", "proxy", json!(-0.01)), "amount"),
+            (op("expense", "sale", json!(10)), "category"),
+            (op("income", "proxy", json!(10)), "category"),
+            (op("income", "subscription_game", json!(10)), "category"),
+            ({ let mut b = op("income", "sale", json!(1)); b["gold_amount"] = json!(1.7e308); b }, "gold_amount"),
+        ] {
+            let (status, err) = server.post("/api/v1/finance/operations", t, body.clone()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+            assert!(err["error"]["details"]["fieldErrors"][field].is_array(), "{body}: {err}");
+        }
+        let (_, list) = server.get("/api/v1/finance/operations", t).await;
+        assert_eq!(list["meta"]["total"], 0, "nothing refused was stored");
+
+        // What fits is taken: the largest amount, `other` and the tenant's own categories either way.
+        for body in [op("income", "sale", json!(1e12)), op("expense", "other", json!(0)),
+            op("income", "other", json!("12.5")), op("expense", "hosting", json!(3))] {
+            let (status, created) = server.post("/api/v1/finance/operations", t, body.clone()).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}: {created}");
+        }
+        // A patch cannot make a pair that does not fit either.
+        let id = server.create("/api/v1/finance/operations", t, op("expense", "proxy", json!(5))).await;
+        let (status, err) = server.patch(&format!("/api/v1/finance/operations/{id}"), t, json!({"type": "income"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert!(err["error"]["details"]["fieldErrors"]["category"].is_array(), "{err}");
+    }
+
+    async fn totals_stay_finite_through_writes_and_deletes(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        let op = |amount: f64| json!({"type": "income", "category": "sale", "amount": amount,
+            "currency": "USD", "date": ms(2026, 1, 5)});
+        let summary = || async {
+            let (status, body) = server.get(&format!("/api/v1/finance/summary?from={}&to={}", day(2026, 1, 5), day(2026, 1, 6)), t).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["data"]["totals"].clone()
+        };
+        let (status, _) = server.post("/api/v1/finance/operations", t, op(1.7e308)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let big: Vec<String> = futures::future::join_all((0..2).map(|_| server.create("/api/v1/finance/operations", t, op(1e12)))).await;
+        assert_eq!(summary().await["income"], 2e12);
+        let kept = server.create("/api/v1/finance/operations", t, op(0.1)).await;
+        server.patch(&format!("/api/v1/finance/operations/{kept}"), t, json!({"amount": 0.2})).await;
+        for id in &big {
+            assert_eq!(server.delete(&format!("/api/v1/finance/operations/{id}"), t).await.0, StatusCode::OK);
+        }
+        server.create("/api/v1/finance/operations", t, op(7.0)).await;
+        let totals = summary().await;
+        assert_eq!((totals["income"].clone(), totals["operations"].clone()), (json!(7.2), json!(2)), "{totals}");
+        // Writers of the same day at the same moment: each one counts.
+        let created = futures::future::join_all((0..16).map(|_| server.post("/api/v1/finance/operations", t, op(1.25)))).await;
+        assert!(created.iter().all(|(status, _)| *status == StatusCode::CREATED), "{created:?}");
+        let totals = summary().await;
+        assert_eq!((totals["income"].clone(), totals["operations"].clone()), (json!(27.2), json!(18)), "{totals}");
+        let stored = botmox_server::db::entity::finance_daily::Entity::find().all(server.state().db.read()).await.unwrap();
+        assert!(stored.iter().all(|row| row.amount.is_finite()), "{stored:?}");
+    }
+
+    async fn the_totals_migration_repairs_poisoned_days(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let other = server.user_session("beta", "op@beta.example", Role::User).await;
+        let op = |kind: &str, category: &str, amount: f64, date: i64| json!({"type": kind, "category": category,
+            "amount": amount, "currency": "USD", "date": date});
+        server.create("/api/v1/finance/operations", &s.access_token, op("income", "sale", 100.0, ms(2026, 1, 5))).await;
+        server.create("/api/v1/finance/operations", &s.access_token, op("expense", "proxy", 30.0, ms(2026, 1, 5))).await;
+        let legacy = server.create("/api/v1/finance/operations", &s.access_token, op("income", "sale", 1.0, ms(2026, 1, 6))).await;
+        server.create("/api/v1/finance/operations", &other.access_token, op("income", "sale", 9.0, ms(2026, 1, 5))).await;
+
+        // What the unbounded amounts left behind: a day at infinity, a stray day with no
+        // operations, and an operation stored with an amount the API no longer takes.
+        let infinity = match backend {
+            botmox_testkit::Backend::Sqlite => "9e999",
+            botmox_testkit::Backend::Postgres => "'Infinity'::float8",
+        };
+        server.execute(&format!("UPDATE finance_daily SET amount = {infinity} WHERE tenant_id = 'acme' AND type = 'income'")).await.unwrap();
+        server.execute(&format!("INSERT INTO finance_daily (tenant_id, currency, day, project_id, category, type, amount, operations) \
+            VALUES ('beta', 'USD', {}, '', 'other', 'income', 1e300, 3)", day(2026, 1, 7) / 86_400_000)).await.unwrap();
+        server.execute(&format!("UPDATE records SET amount = 1.7e308 WHERE id = '{legacy}'")).await.unwrap();
+        let range = format!("from={}&to={}", day(2026, 1, 1), day(2026, 2, 1));
+        let (_, poisoned) = server.get(&format!("/api/v1/finance/summary?{range}"), &s.access_token).await;
+        assert!(poisoned["data"]["totals"]["income"].is_null(), "staged: {poisoned}");
+
+        // The migration runs again on a server started on this database.
+        let changed = server.execute("DELETE FROM schema_migrations WHERE version = 'm20261202_000010_finance_totals'").await.unwrap();
+        assert_eq!(changed, 1, "the migration was applied at start");
+        let restarted = server.replica().await;
+        let (_, repaired) = restarted.get(&format!("/api/v1/finance/summary?{range}"), &s.access_token).await;
+        assert_eq!(repaired["data"]["totals"], json!({"income": 100.0, "expense": 30.0, "profit": 70.0, "operations": 2, "active_bots": 0}),
+            "the legacy amount is left out: {repaired}");
+        let (_, theirs) = restarted.get(&format!("/api/v1/finance/summary?{range}"), &other.access_token).await;
+        assert_eq!((theirs["data"]["totals"]["income"].clone(), theirs["data"]["totals"]["operations"].clone()), (json!(9.0), json!(1)));
+        let stored = botmox_server::db::entity::finance_daily::Entity::find().all(restarted.state().db.read()).await.unwrap();
+        assert!(stored.iter().all(|row| row.amount.is_finite() && row.amount.abs() < 1e12), "{stored:?}");
+        // Deleting the legacy operation leaves the totals alone (it never counted).
+        assert_eq!(restarted.delete(&format!("/api/v1/finance/operations/{legacy}"), &s.access_token).await.0, StatusCode::OK);
+        let (_, after) = restarted.get(&format!("/api/v1/finance/summary?{range}"), &s.access_token).await;
+        assert_eq!(after["data"]["totals"]["income"], 100.0);
+        restarted.stop().await;
     }
 }

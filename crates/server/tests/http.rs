@@ -209,6 +209,152 @@ both_backends! {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         shutdown.await.unwrap();
     }
+
+    async fn ui_redirect_targets_stay_on_this_site(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let (cookies, token) = ui_browser(&server, &s.email, &s.password).await;
+        let post = |path: &str, back: &str| {
+            server.http.post(format!("{}{path}", server.url)).header("cookie", &cookies)
+                .form(&[("_csrf", token.as_str()), ("theme", "dark"), ("back", back)]).send()
+        };
+        let location = |res: &reqwest::Response| res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        for hostile in ["//evil.example/", "/\\evil.example/", "/\t/evil.example/", "/\n/evil.example/",
+            "/x\r\nSet-Cookie: stolen=1", "https://evil.example/", "/\\/evil.example", " /x"] {
+            let res = post("/ui/theme", hostile).await.unwrap();
+            assert_eq!((res.status(), location(&res)), (StatusCode::SEE_OTHER, Some("/".into())), "{hostile:?}");
+            assert!(res.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().contains("stolen")));
+        }
+        let res = post("/ui/theme", "/notes?q=a%20b").await.unwrap();
+        assert_eq!(location(&res).as_deref(), Some("/notes?q=a%20b"));
+
+        // After a delete, `back` leads within the section or not at all.
+        for back in ["/notes\r\nSet-Cookie: stolen=1", "/notes\\\\evil.example", "/notes/\t/x"] {
+            let id = server.create("/api/v1/workspace/notes", &s.access_token, json!({"title": "n"})).await;
+            let res = post(&format!("/notes/{id}/delete"), back).await.unwrap();
+            assert_eq!((res.status(), location(&res)), (StatusCode::SEE_OTHER, Some("/notes?notice=deleted".into())), "{back:?}");
+        }
+        let id = server.create("/api/v1/workspace/notes", &s.access_token, json!({"title": "n"})).await;
+        let res = post(&format!("/notes/{id}/delete"), "/notes?page=2").await.unwrap();
+        assert_eq!(location(&res).as_deref(), Some("/notes?page=2&notice=deleted"));
+    }
+
+    async fn integer_query_parameters_out_of_range_are_400_never_500(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let t = &admin.access_token;
+        let bot = server.create("/api/v1/bots", t, json!({"name": "b"})).await;
+        let (_, pairing) = server.post("/api/v1/agents/pairings", t, json!({})).await;
+        let (_, agent) = server.call(Method::POST, "/api/v1/agents/register", None,
+            Some(json!({"pairing_code": pairing["data"]["pairing_code"]}))).await;
+        let agent_token = agent["data"]["agent_token"].as_str().unwrap().to_owned();
+
+        let max = i64::MAX;
+        let min = i64::MIN;
+        let lists = ["/api/v1/bots", "/api/v1/users", "/api/v1/tokens", "/api/v1/audit", "/api/v1/workspace/notes",
+            "/api/v1/resources/proxies", "/api/v1/finance/operations"];
+        let log = format!("/api/v1/bots/{bot}/lifecycle/log");
+        let mut cases: Vec<(String, &str)> = Vec::new();
+        for list in lists.iter().copied().chain([log.as_str()]) {
+            cases.push((format!("{list}?page={max}"), "page"));
+            cases.push((format!("{list}?page=1000001"), "page"));
+            cases.push((format!("{list}?page=0"), "page"));
+            cases.push((format!("{list}?limit=201"), "limit"));
+            cases.push((format!("{list}?limit={max}"), "limit"));
+        }
+        for list in ["/api/v1/bots", "/api/v1/workspace/notes", "/api/v1/resources/proxies", "/api/v1/finance/operations"] {
+            cases.push((format!("{list}?from={max}"), "from"));
+            cases.push((format!("{list}?from={min}"), "from"));
+            cases.push((format!("{list}?to={max}"), "to"));
+            cases.push((format!("{list}?from=0&to={min}"), "to"));
+        }
+        for summary in ["/api/v1/finance/summary", "/api/v1/finance/daily-stats"] {
+            cases.push((format!("{summary}?from=0&to={max}"), "to"));
+            cases.push((format!("{summary}?to={min}"), "to"));
+            cases.push((format!("{summary}?from={max}"), "from"));
+            cases.push((format!("{summary}?from={min}&to=86400000"), "from"));
+            cases.push((format!("{summary}?from=-1&to=86400000"), "from"));
+        }
+        for (path, field) in &cases {
+            let (status, body) = server.get(path, t).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert_error(&body, "BAD_REQUEST");
+            assert!(body["error"]["details"]["fieldErrors"][field].is_array(), "{path}: {body}");
+        }
+        for timeout in [0, 999, 60_001, u64::MAX] {
+            let path = format!("/api/v1/vm-ops/commands/next?timeout_ms={timeout}");
+            let (status, body) = server.get(&path, &agent_token).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert!(body["error"]["details"]["fieldErrors"]["timeout_ms"].is_array(), "{path}: {body}");
+        }
+        // Beyond what the integer holds: still a 400 in the envelope.
+        for path in ["/api/v1/bots?page=99999999999999999999999", "/api/v1/bots?from=99999999999999999999999",
+            "/api/v1/finance/summary?to=-99999999999999999999999"] {
+            let (status, body) = server.get(path, t).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert_error(&body, "BAD_REQUEST");
+        }
+        // The largest values in range answer (an empty last page, an empty window).
+        for path in ["/api/v1/bots?page=1000000&limit=200", "/api/v1/audit?page=1000000",
+            "/api/v1/workspace/notes?from=-8000000000000000&to=8000000000000000",
+            &format!("{log}?page=1000000")] {
+            let (status, body) = server.get(path, t).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        }
+        let (status, body) = server.get("/api/v1/finance/summary?from=7999999990000000000&to=8000000000000000", t).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, body) = server.get("/api/v1/finance/summary?from=7999999000000000&to=8000000000000000&period=month", t).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // A range inside one month is one bucket.
+        let (status, body) = server.get("/api/v1/finance/summary?from=1767571200000&to=1768348800000&period=month", t).await;
+        assert_eq!((status, body["data"]["series"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{body}");
+    }
+}
+
+/// The value of cookie `name` set by `res`.
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// A browser signed in to the UI: its `Cookie` header and its forms' CSRF token.
+async fn ui_browser(server: &TestServer, email: &str, password: &str) -> (String, String) {
+    let page = server
+        .http
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    let nonce = set_cookie(&page, "botmox_csrf").expect("a CSRF cookie");
+    let html = page.text().await.unwrap();
+    let token = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_owned();
+    let res = server
+        .http
+        .post(format!("{}/login", server.url))
+        .header("cookie", format!("botmox_csrf={nonce}"))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&res, "botmox_session").expect("a session cookie");
+    (
+        format!("botmox_csrf={nonce}; botmox_session={session}"),
+        token,
+    )
 }
 
 fn tokio_stream_from(

@@ -228,7 +228,108 @@ both_backends! {
         assert!(!replaced.contains("new-secret") && replaced != stored);
         let sealed: Value = serde_json::from_str(&replaced).unwrap();
         let opened = server.state().sealer.open("acme/proxies/p1/password", sealed["password"].as_str().unwrap());
-        assert_eq!(opened.as_deref(), Some("new-secret"));
+        assert_eq!(opened, Some(json!("new-secret")));
+    }
+
+    async fn credentials_in_lists_and_of_any_type_are_sealed_masked_and_revealed(backend) {
+        let (server, s) = setup(backend).await;
+        let t = &s.access_token;
+        let (status, created) = server.post("/api/v1/bots", t, json!({"id": "b1", "name": "x",
+            "accounts": [{"login": "one", "password": "list-secret-1"}, {"login": "two", "password": "list-secret-2"}],
+            "account": {"password": 987654321},
+            "vault": {"entries": [[{"api_key": ["key-part-a", "key-part-b"]}]], "token": {"kind": "nested-secret"}},
+            "spare": {"password": ""}})).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let stored = || async {
+            botmox_server::db::entity::record::Entity::find_by_id(("acme".to_owned(), "bots".to_owned(), "b1".to_owned()))
+                .one(server.state().db.read()).await.unwrap().unwrap()
+        };
+        let row = stored().await;
+        for plain in ["list-secret-1", "list-secret-2", "987654321", "key-part-a", "nested-secret"] {
+            assert!(!row.data.contains(plain) && !row.search.contains(plain), "{plain} at rest: {}", row.data);
+        }
+        let (_, read) = server.get("/api/v1/bots/b1", t).await;
+        let d = &read["data"];
+        assert_eq!(d["accounts"], json!([{"login": "one", "password": "********"}, {"login": "two", "password": "********"}]));
+        assert_eq!(d["account"]["password"], "********");
+        assert_eq!(d["vault"], json!({"entries": [[{"api_key": "********"}]], "token": "********"}));
+        assert_eq!(d["spare"]["password"], "", "no credential, nothing to mask");
+        assert_eq!(created["data"]["accounts"], d["accounts"], "the create answer is masked too");
+        let (_, listed) = server.get("/api/v1/bots", t).await;
+        assert_eq!(listed["data"][0]["accounts"][1]["password"], "********");
+
+        // Every credential opens at its path, as the value it was given as.
+        for (field, value) in [("accounts/0/password", json!("list-secret-1")), ("accounts/1/password", json!("list-secret-2")),
+            ("account/password", json!(987654321)), ("vault/entries/0/0/api_key", json!(["key-part-a", "key-part-b"])),
+            ("vault/token", json!({"kind": "nested-secret"})),
+            // Malformed paths mean the one spelling sealing bound: never a 500.
+            ("/accounts//1/password/", json!("list-secret-2")), ("account//password", json!(987654321))] {
+            let (status, revealed) = server.post("/api/v1/bots/b1/reveal", t, json!({"field": field})).await;
+            assert_eq!((status, &revealed["data"]["value"]), (StatusCode::OK, &value), "{field}: {revealed}");
+        }
+        for field in ["accounts/2/password", "accounts/01/password", "accounts/-1/password", "accounts/x/password",
+            "accounts/0/login", "spare/password", "", "/", "//"] {
+            let (status, body) = server.post("/api/v1/bots/b1/reveal", t, json!({"field": field})).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{field}: {body}");
+        }
+
+        // The read, with its masks, written back changes no credential; a new value in a list replaces only that one.
+        let mut back = d.clone();
+        back["accounts"][1]["password"] = json!("list-secret-3");
+        for key in ["id", "created_at", "updated_at", "lifecycle"] {
+            back.as_object_mut().unwrap().remove(key);
+        }
+        let (status, body) = server.patch("/api/v1/bots/b1", t, back).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let after: Value = serde_json::from_str(&stored().await.data).unwrap();
+        let before: Value = serde_json::from_str(&row.data).unwrap();
+        assert_eq!(after["accounts"][0]["password"], before["accounts"][0]["password"]);
+        assert_eq!(after["account"], before["account"]);
+        assert_eq!(after["vault"], before["vault"]);
+        assert!(!stored().await.data.contains("list-secret-3"));
+        let (_, revealed) = server.post("/api/v1/bots/b1/reveal", t, json!({"field": "accounts/1/password"})).await;
+        assert_eq!(revealed["data"]["value"], "list-secret-3");
+    }
+
+    async fn ids_that_are_not_one_path_segment_are_refused(backend) {
+        let (server, s) = setup(backend).await;
+        let t = &s.access_token;
+        for id in [".", "..", " .. ", "a/b", "a\\b", "a\tb", "a\r\nb", "\u{7f}"] {
+            for path in ["/api/v1/workspace/notes", "/api/v1/resources/proxies", "/api/v1/bots"] {
+                let (status, body) = server.post(path, t, json!({"id": id, "name": "x", "title": "x"})).await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{id:?} on {path}: {body}");
+                assert!(body["error"]["details"]["fieldErrors"]["id"].is_array(), "{body}");
+            }
+        }
+        let (_, list) = server.get("/api/v1/workspace/notes", t).await;
+        assert_eq!(list["meta"]["total"], 0);
+        for id in ["...", "a.b", "notes.txt", "ünï code"] {
+            assert_eq!(server.create("/api/v1/workspace/notes", t, json!({"id": id})).await, id);
+        }
+    }
+
+    async fn an_if_match_this_server_did_not_issue_fails_with_412(backend) {
+        let (server, s) = setup(backend).await;
+        let t = &s.access_token;
+        server.create("/api/v1/resources/licenses", t, json!({"id": "l1", "key": "K"})).await;
+        for tag in ["nonsense", "\"abc\"", "W/\"\"", "W/\"-1\"", "\"1", "W/\"99999999999999999999\"", "\"x\", W/\"y\"", " "] {
+            let res = patch_if(&server, "/api/v1/resources/licenses/l1", t, tag, json!({"type": "x"})).await;
+            assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED, "{tag}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "PRECONDITION_FAILED", "{tag}");
+        }
+        // Not even text (an obs-text byte): the condition still fails, it is not ignored.
+        let res = server.http.patch(format!("{}/api/v1/resources/licenses/l1", server.url)).bearer_auth(t)
+            .header("if-match", reqwest::header::HeaderValue::from_bytes(b"\"\xff\"").unwrap())
+            .json(&json!({"type": "x"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+        let (_, now) = server.get("/api/v1/resources/licenses/l1", t).await;
+        assert!(now["data"].get("type").is_none(), "nothing changed: {now}");
+        // A list matches when one of its tags is the current version's.
+        for tag in ["\"abc\", W/\"1\"", "*"] {
+            let res = patch_if(&server, "/api/v1/resources/licenses/l1", t, tag, json!({"type": tag})).await;
+            assert_eq!(res.status(), StatusCode::OK, "{tag}");
+        }
     }
 
     async fn bot_status_cannot_be_banned_or_unbanned_by_patch(backend) {

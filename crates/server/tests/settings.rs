@@ -113,6 +113,32 @@ both_backends! {
         assert!(targets.contains(&("settings:api_keys/ipqs/api_key", "denied")), "{targets:?}");
     }
 
+    async fn credentials_in_settings_lists_are_sealed_masked_and_revealed(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let t = &admin.access_token;
+        let (status, tree) = server.put("/api/v1/settings/cluster", t, json!({"hosts": [
+            {"name": "pve1", "password": "host-pass-1"}, {"name": "pve2", "password": 4242, "ssh": {"secret": "ssh-secret"}},
+        ]})).await;
+        assert_eq!(status, StatusCode::OK, "{tree}");
+        assert_eq!(tree["data"]["cluster"]["hosts"], json!([
+            {"name": "pve1", "password": "********"}, {"name": "pve2", "password": "********", "ssh": {"secret": "********"}},
+        ]));
+        let rows = botmox_server::db::entity::settings::Entity::find().all(server.state().db.read()).await.unwrap();
+        for plain in ["host-pass-1", "4242", "ssh-secret"] {
+            assert!(rows.iter().all(|r| !r.data.contains(plain)), "{plain} at rest");
+        }
+        let (_, read) = server.get("/api/v1/settings/cluster/hosts", t).await;
+        assert_eq!(read["data"][1]["password"], "********");
+        for (path, value) in [("cluster/hosts/0/password", json!("host-pass-1")), ("cluster/hosts/1/password", json!(4242)),
+            ("cluster/hosts/1/ssh/secret", json!("ssh-secret"))] {
+            let (status, revealed) = server.post(&format!("/api/v1/settings/{path}/reveal"), t, json!({})).await;
+            assert_eq!((status, &revealed["data"]["value"]), (StatusCode::OK, &value), "{path}: {revealed}");
+        }
+        let (status, _) = server.post("/api/v1/settings/cluster/hosts/2/password/reveal", t, json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
     async fn concurrent_writers_lose_nothing(backend) {
         let server = TestServer::start(backend).await;
         let s = server.user_session("acme", "op@example.com", Role::User).await;

@@ -27,8 +27,10 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Check a password for an account, with per-account and per-address throttling, auditing
-/// the attempt. Unknown e-mail and wrong password are indistinguishable to the caller.
+/// Check a password for an account, throttled per (account, address), per address and per
+/// account (see [`crate::http::rate_limit::RateLimits::login_attempt`]: no one address can
+/// lock an account out for everyone), auditing the attempt. Unknown e-mail and wrong
+/// password are indistinguishable to the caller.
 pub async fn check_credentials(
     state: &AppState,
     email: &str,
@@ -37,8 +39,7 @@ pub async fn check_credentials(
     request_id: Option<String>,
 ) -> ApiResult<user::Model> {
     let email = normalize_email(email);
-    state.limits.login_per_address.check(&addr.0)?;
-    state.limits.login_per_account.check(&email)?;
+    state.limits.login_attempt(&email, addr.0)?;
     let found = store::user_by_email(state.db.read(), &email).await?;
     let event = |result: &'static str, user: Option<&user::Model>| AuditEvent {
         tenant_id: user.map(|u| u.tenant_id.clone()),

@@ -137,13 +137,18 @@ impl Db {
                 // Checkpoints run in the background (see `spawn_checkpointer`), not inside
                 // the commit that happens to cross the threshold: no write pays for them.
                 .pragma("wal_autocheckpoint", "0");
-            if let Some(parent) = options.get_filename().parent()
+            // Owner-only from the start: the folder 0700, the file 0600 (its write-ahead
+            // log and shared-memory files take the file's mode).
+            let file = options.get_filename();
+            if let Some(parent) = file.parent()
                 && !parent.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(parent).map_err(|e| {
+                crate::data_dir::create_private_dir(parent).map_err(|e| {
                     DbErr::Custom(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
+            crate::data_dir::create_private_file(file)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", file.display())))?;
             // The writer first: it creates the file and switches it to the write-ahead log.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)

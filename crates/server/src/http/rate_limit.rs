@@ -1,6 +1,7 @@
 //! Rate limits: per client address on every API request, tighter per address on public
-//! endpoints, per authenticated principal, and per account on login. Over the limit the
-//! answer is 429 `RATE_LIMITED` with `Retry-After`.
+//! endpoints, per authenticated principal, and on sign-in per (account, address), per
+//! address and per account. Over the limit the answer is 429 `RATE_LIMITED` with
+//! `Retry-After`.
 //!
 //! Counters live in process memory (one set per replica); see docs/operations.md.
 
@@ -44,13 +45,22 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 }
 
+/// How many times the per-(account, address) sign-in budget one address may spend over
+/// all accounts together.
+const LOGIN_ADDRESS_FACTOR: u32 = 4;
+/// How many times the per-(account, address) sign-in budget one account takes from all
+/// addresses together: far above what one address can spend on it, so no single address
+/// can lock an account out for everyone.
+const LOGIN_ACCOUNT_FACTOR: u32 = 10;
+
 /// Every limiter of the server.
 pub struct RateLimits {
     pub per_address: Limiter<IpAddr>,
     pub public: Limiter<IpAddr>,
     pub per_principal: Limiter<Arc<str>>,
-    pub login_per_account: Limiter<String>,
-    pub login_per_address: Limiter<IpAddr>,
+    login_per_account_address: Limiter<(String, IpAddr)>,
+    login_per_address: Limiter<IpAddr>,
+    login_per_account: Limiter<String>,
 }
 
 impl RateLimits {
@@ -59,9 +69,16 @@ impl RateLimits {
             per_address: Limiter::per_minute(config.rate_limit_per_address),
             public: Limiter::per_minute(config.rate_limit_public),
             per_principal: Limiter::per_minute(config.rate_limit_per_principal),
-            login_per_account: Limiter::per_minute(config.login_attempts_per_account),
+            login_per_account_address: Limiter::per_minute(config.login_attempts_per_account),
             login_per_address: Limiter::per_minute(
-                config.login_attempts_per_account.saturating_mul(4),
+                config
+                    .login_attempts_per_account
+                    .saturating_mul(LOGIN_ADDRESS_FACTOR),
+            ),
+            login_per_account: Limiter::per_minute(
+                config
+                    .login_attempts_per_account
+                    .saturating_mul(LOGIN_ACCOUNT_FACTOR),
             ),
         });
         let weak = Arc::downgrade(&limits);
@@ -73,11 +90,23 @@ impl RateLimits {
                 limits.per_address.forget_idle();
                 limits.public.forget_idle();
                 limits.per_principal.forget_idle();
-                limits.login_per_account.forget_idle();
+                limits.login_per_account_address.forget_idle();
                 limits.login_per_address.forget_idle();
+                limits.login_per_account.forget_idle();
             }
         });
         limits
+    }
+
+    /// Count one sign-in attempt for `account` (a normalised e-mail) from `addr`. The
+    /// limits are checked narrowest first, and a refused check spends nothing of the wider
+    /// ones: an address that used up its budget on an account adds no more to that
+    /// account's ceiling, so another address still gets in.
+    pub fn login_attempt(&self, account: &str, addr: IpAddr) -> Result<(), ApiError> {
+        self.login_per_account_address
+            .check(&(account.to_owned(), addr))?;
+        self.login_per_address.check(&addr)?;
+        self.login_per_account.check(&account.to_owned())
     }
 }
 
@@ -130,5 +159,40 @@ mod tests {
         assert_eq!(err.code, botmox_proto::ErrorCode::RateLimited);
         assert!(err.retry_after.unwrap() >= 1);
         assert!(limiter.check(&2).is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_lock_an_account_for_others() {
+        let config = crate::config::Settings {
+            login_attempts_per_account: Some(2),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let limits = RateLimits::new(&config);
+        let (a, b): (IpAddr, IpAddr) = (
+            "198.51.100.1".parse().unwrap(),
+            "203.0.113.9".parse().unwrap(),
+        );
+        // However long address `a` keeps trying, it only spends its own budget.
+        for attempt in 0..100 {
+            let refused = limits.login_attempt("x@example.com", a).is_err();
+            assert_eq!(refused, attempt >= 2, "attempt {attempt}");
+        }
+        assert!(limits.login_attempt("x@example.com", b).is_ok());
+        // `a` may try other accounts up to its per-address budget (8, of which it spent 2).
+        for n in 0..6 {
+            assert!(limits.login_attempt(&format!("{n}@example.com"), a).is_ok());
+        }
+        assert!(limits.login_attempt("7@example.com", a).is_err());
+        // Many addresses together reach the account's ceiling (20; `a` spent 2 of it, `b` 1).
+        for n in 0..8 {
+            let addr = IpAddr::from([192, 0, 2, n]);
+            assert!(limits.login_attempt("x@example.com", addr).is_ok());
+            assert!(limits.login_attempt("x@example.com", addr).is_ok());
+        }
+        let last = IpAddr::from([192, 0, 2, 100]);
+        assert!(limits.login_attempt("x@example.com", last).is_ok());
+        assert!(limits.login_attempt("x@example.com", last).is_err());
     }
 }

@@ -46,7 +46,7 @@ impl ServerKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        std::fs::create_dir_all(data_dir)?;
+        crate::data_dir::create_private_dir(data_dir)?;
         let secret = hex::encode(random_bytes::<32>());
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);

@@ -105,15 +105,38 @@ const BOT: &[Field] = &[
 const FINANCE_OPERATION: &[Field] = &[
     req("type", Rule::OneOf(&["income", "expense"])),
     req("category", Rule::NonEmpty),
-    req("amount", Rule::Num),
+    req("amount", Rule::Amount),
     req("currency", Rule::NonEmpty),
     req("date", TS),
     opt("description", Rule::Str(Some(1000))),
     opt("bot_id", NULLABLE_STR),
     opt("project_id", NULLABLE_STR),
-    opt("gold_amount", Rule::Nullable(&Rule::Num)),
-    opt("gold_price_at_time", Rule::Nullable(&Rule::Num)),
+    opt("gold_amount", Rule::Nullable(&Rule::Amount)),
+    opt("gold_price_at_time", Rule::Nullable(&Rule::Amount)),
 ];
+
+/// The reference's finance categories that only money coming in can have.
+pub const INCOME_CATEGORIES: &[&str] = &["sale"];
+/// The reference's finance categories that only money going out can have.
+pub const EXPENSE_CATEGORIES: &[&str] = &[
+    "subscription_game",
+    "subscription_bot",
+    "proxy",
+    "bot_license",
+];
+
+/// A finance operation's category must fit its type: a sale is never an expense, a proxy
+/// bill never income. `other` and categories of the tenant's own naming fit either.
+pub fn finance_category_problem(doc: &Map<String, Value>) -> Option<String> {
+    let kind = doc.get("type")?.as_str()?;
+    let category = doc.get("category")?.as_str()?;
+    let wrong = match kind {
+        "income" => EXPENSE_CATEGORIES.contains(&category),
+        "expense" => INCOME_CATEGORIES.contains(&category),
+        _ => false,
+    };
+    wrong.then(|| format!("'{category}' is not a category of {kind}"))
+}
 
 /// Fields of a bot's `character` object.
 pub const CHARACTER: &[Field] = &[

@@ -248,8 +248,10 @@ pub fn projects(tree: &Value) -> Vec<(String, String)> {
     out
 }
 
-/// The plaintext of the credential at `path`: admins only (settings belong to the tenant).
-pub async fn reveal(state: &AppState, admin: &Admin, path: &[String]) -> ApiResult<String> {
+/// The plaintext of the credential at `path` (list items by position, e.g.
+/// `hosts/0/password`), as the JSON value it was given as: admins only (settings belong to
+/// the tenant).
+pub async fn reveal(state: &AppState, admin: &Admin, path: &[String]) -> ApiResult<Value> {
     let (tree, _) = load(&state.db, admin.tenant()).await?;
     let joined = path.join("/");
     let sealed = at_path(&tree, &joined)

@@ -181,7 +181,7 @@ async fn page(
             to: Some(to_ms),
             sort: SortKey::Date,
             descending: true,
-            page: q.page.unwrap_or(1).max(1),
+            page: q.page.unwrap_or(1).clamp(1, crate::http::paging::MAX_PAGE),
             limit: ROWS,
             ..ListQuery::default()
         };

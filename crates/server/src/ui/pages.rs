@@ -15,6 +15,19 @@ use crate::http::layers::RequestId;
 use crate::setup;
 use crate::state::AppState;
 
+/// `target` when it is a path on this site, fit to redirect to; `None` otherwise. It must
+/// open with exactly one `/` and hold only visible ASCII: browsers read `/\host` as
+/// `//host` (another site), drop tabs and line breaks (so `/<TAB>/host` is `//host` too),
+/// and a CR or LF cannot go into a `Location` header at all. Links of this site are
+/// percent-encoded, so they pass.
+pub fn same_site_path(target: &str) -> Option<&str> {
+    let bytes = target.as_bytes();
+    let ok = bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/' | b'\\'))
+        && bytes.iter().all(|b| b.is_ascii_graphic() && *b != b'\\');
+    ok.then_some(target)
+}
+
 fn redirect_with_cookies(to: &str, cookies: Vec<axum::http::HeaderValue>) -> Response {
     let mut response = Redirect::to(to).into_response();
     for c in cookies {
@@ -244,12 +257,9 @@ pub async fn set_theme(
     } else {
         "light"
     };
-    let back = form
-        .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
-        .unwrap_or_else(|| "/".into());
+    let back = form.back.as_deref().and_then(same_site_path).unwrap_or("/");
     redirect_with_cookies(
-        &back,
+        back,
         vec![session::set_cookie(
             &state,
             session::THEME_COOKIE,
@@ -308,4 +318,35 @@ pub async fn section(
         layout,
         description: section.description,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_of_this_site_are_redirect_targets() {
+        for ok in [
+            "/",
+            "/bots?tab=a&notice=x",
+            "/bot/a%2Fb",
+            "/workspace/notes#top",
+        ] {
+            assert_eq!(same_site_path(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "bots",
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\t/evil.example",
+            "/x\\y",
+            "/\r\nSet-Cookie: a=b",
+            "/a b",
+            "/\u{e9}",
+            "https://evil.example/",
+        ] {
+            assert_eq!(same_site_path(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -480,7 +480,11 @@ pub async fn reveal(
     };
     match result.await {
         Ok(value) => {
-            let revealed = Some((form.path.clone(), value));
+            let shown = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            let revealed = Some((form.path.clone(), shown));
             let mut response = page(
                 &state,
                 &auth,

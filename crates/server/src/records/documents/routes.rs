@@ -19,7 +19,7 @@ use super::service;
 use super::store::{ListQuery, SortKey};
 use crate::audit::AuditSlot;
 use crate::db::entity::record;
-use crate::http::paging::Paging;
+use crate::http::paging::{Paging, time_param};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::principal::Auth;
 use crate::records::kinds::Kind;
@@ -47,9 +47,12 @@ pub struct ListParams {
     pub bot_id: Option<String>,
     pub category: Option<String>,
     pub currency: Option<String>,
-    /// From this time (epoch ms, inclusive) on the kind's date (`date`, `due_date` or `expires_at`).
+    /// From this time (epoch ms, inclusive) on the kind's date (`date`, `due_date` or
+    /// `expires_at`); at most 8e15 either side of 1970.
+    #[param(minimum = -8_000_000_000_000_000_i64, maximum = 8_000_000_000_000_000_i64)]
     pub from: Option<i64>,
-    /// Until this time (epoch ms, exclusive).
+    /// Until this time (epoch ms, exclusive); at most 8e15 either side of 1970.
+    #[param(minimum = -8_000_000_000_000_000_i64, maximum = 8_000_000_000_000_000_i64)]
     pub to: Option<i64>,
     /// `created_at` (default), `updated_at`, `name`, `status`, `type`, `date`, `expires_at`,
     /// `amount`, `category` or `project_id`.
@@ -91,8 +94,8 @@ impl ListParams {
             bot_id: blank(self.bot_id),
             category: blank(self.category),
             currency: blank(self.currency),
-            from: self.from,
-            to: self.to,
+            from: time_param("from", self.from)?,
+            to: time_param("to", self.to)?,
             sort,
             descending,
             page,
@@ -156,7 +159,10 @@ pub async fn patch_in(
     headers: &HeaderMap,
     body: Value,
 ) -> ApiResult<Response> {
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    // An If-Match that is not even text names no tag we issued: it must fail, not vanish.
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or_default());
     Ok(with_etag(
         StatusCode::OK,
         &service::patch(state, auth, kind, id, body, if_match).await?,

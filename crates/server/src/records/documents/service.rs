@@ -15,7 +15,7 @@ use crate::db::entity::record;
 use crate::db::{StoreResult, WRITE_ATTEMPTS, backoff};
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
-use crate::records::kinds::{CHARACTER, Kind};
+use crate::records::kinds::{CHARACTER, Kind, finance_category_problem};
 use crate::schema::validate;
 use crate::sealed::{Sealer, at_path, mask_tree};
 use crate::settings;
@@ -55,11 +55,18 @@ fn body_object(body: Value) -> ApiResult<Map<String, Value>> {
     }
 }
 
+/// An id must stay one path segment wherever it goes (API paths, UI links): `.` and `..`
+/// would be folded away by clients and proxies, a slash or backslash splits it, and control
+/// characters do not survive a URL.
 fn check_id(id: &str) -> ApiResult<()> {
-    if id.is_empty() || id.chars().count() > MAX_ID_LEN || id.contains('/') {
+    let hostile =
+        matches!(id, "." | "..") || id.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if id.is_empty() || id.chars().count() > MAX_ID_LEN || hostile {
         return Err(ApiError::field(
             "id",
-            format!("must be 1 to {MAX_ID_LEN} characters without '/'"),
+            format!(
+                "must be 1 to {MAX_ID_LEN} characters, not '.' or '..', without '/', '\\' or control characters"
+            ),
         ));
     }
     Ok(())
@@ -76,6 +83,11 @@ fn validate_document(kind: Kind, doc: &Map<String, Value>) -> ApiResult<Map<Stri
             e
         })?;
         out.insert("character".into(), Value::Object(checked));
+    }
+    if kind == Kind::FinanceOperation
+        && let Some(problem) = finance_category_problem(&out)
+    {
+        return Err(ApiError::field("category", problem));
     }
     Ok(out)
 }
@@ -232,20 +244,18 @@ pub async fn rewrite(
 }
 
 /// Keep the finance daily totals in step with a finance operation's write (same
-/// transaction): take out what it was, add what it is.
+/// transaction): the days it was and is in are recomputed.
 async fn track_totals(
     db: &impl ConnectionTrait,
     before: Option<&record::Model>,
     after: Option<&record::Model>,
 ) -> StoreResult<()> {
-    let finance = Kind::FinanceOperation.as_str();
-    if let Some(old) = before.filter(|m| m.kind == finance) {
-        totals::apply(db, old, -1.0).await?;
-    }
-    if let Some(new) = after.filter(|m| m.kind == finance) {
-        totals::apply(db, new, 1.0).await?;
-    }
-    Ok(())
+    let keys = [before, after]
+        .into_iter()
+        .flatten()
+        .filter_map(totals::DayKey::of)
+        .collect();
+    totals::refresh(db, keys).await
 }
 
 pub async fn create(
@@ -339,18 +349,32 @@ pub fn merge(current: &Map<String, Value>, patch: &Map<String, Value>) -> Map<St
     doc
 }
 
-fn expected_version(if_match: Option<&str>) -> ApiResult<Option<i64>> {
-    let Some(tag) = if_match.map(str::trim) else {
+/// The versions an `If-Match` accepts (`None`: any). It is a list of entity tags; a tag
+/// this server never issued matches no version of the record, so when no tag is ours the
+/// condition fails: 412, as HTTP says (RFC 9110 §13.1.1), not 400.
+fn expected_versions(if_match: Option<&str>) -> ApiResult<Option<Vec<i64>>> {
+    let Some(header) = if_match else {
         return Ok(None);
     };
-    if tag == "*" {
+    let tags: Vec<&str> = header.split(',').map(str::trim).collect();
+    if tags.contains(&"*") {
         return Ok(None);
     }
-    let digits = tag.trim_start_matches("W/").trim_matches('"');
-    digits
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|_| ApiError::bad_request("If-Match must be an ETag from this server"))
+    let versions: Vec<i64> = tags
+        .into_iter()
+        .filter_map(|tag| {
+            let digits = tag.strip_prefix("W/").unwrap_or(tag).strip_prefix('"')?;
+            let digits = digits.strip_suffix('"')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse::<i64>().ok()
+        })
+        .collect();
+    if versions.is_empty() {
+        return Err(precondition_failed());
+    }
+    Ok(Some(versions))
 }
 
 fn precondition_failed() -> ApiError {
@@ -370,13 +394,16 @@ pub async fn patch(
 ) -> ApiResult<record::Model> {
     let patch = body_object(body)?;
     refuse_lifecycle(kind, &patch)?;
-    let expected = expected_version(if_match)?;
+    let expected = expected_versions(if_match)?;
     // Without If-Match, a PATCH that lost a race re-reads and re-applies itself: its keys
     // merge onto the newer document, so nothing is lost.
     for attempt in 0..WRITE_ATTEMPTS {
         backoff(attempt).await;
         let current = get(state, auth, kind, id).await?;
-        if expected.is_some_and(|v| v != current.version) {
+        if expected
+            .as_ref()
+            .is_some_and(|v| !v.contains(&current.version))
+        {
             return Err(precondition_failed());
         }
         let before = document(&current);
@@ -561,14 +588,15 @@ pub async fn delete(
 }
 
 /// The plaintext of one credential of a record (`field` is a slash path such as
-/// `account/password`), for the record's owner or an admin.
+/// `account/password`, list items by position as in `accounts/0/password`), as the JSON
+/// value it was given as, for the record's owner or an admin.
 pub async fn reveal(
     state: &AppState,
     auth: &Auth,
     kind: Kind,
     id: &str,
     field: &str,
-) -> ApiResult<String> {
+) -> ApiResult<Value> {
     let current = get(state, auth, kind, id).await?;
     if !auth.may_act_on(current.owner_id.as_deref()) {
         return Err(ApiError::forbidden(
@@ -614,9 +642,44 @@ mod tests {
 
     #[test]
     fn if_match_accepts_weak_and_strong_etags() {
-        assert_eq!(expected_version(Some("W/\"3\"")).unwrap(), Some(3));
-        assert_eq!(expected_version(Some("\"4\"")).unwrap(), Some(4));
-        assert_eq!(expected_version(Some("*")).unwrap(), None);
-        assert!(expected_version(Some("nonsense")).is_err());
+        assert_eq!(expected_versions(Some("W/\"3\"")).unwrap(), Some(vec![3]));
+        assert_eq!(expected_versions(Some("\"4\"")).unwrap(), Some(vec![4]));
+        assert_eq!(expected_versions(Some("*")).unwrap(), None);
+        assert_eq!(
+            expected_versions(Some("W/\"1\", \"x\", W/\"2\"")).unwrap(),
+            Some(vec![1, 2])
+        );
+        for foreign in [
+            "",
+            "nonsense",
+            "\"\"",
+            "W/\"-1\"",
+            "\"1",
+            "W/\"99999999999999999999\"",
+            "\"a\", W/\"b\"",
+        ] {
+            let err = expected_versions(Some(foreign)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::PreconditionFailed, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn ids_stay_one_path_segment() {
+        for ok in ["a", "bot-1", "a.b", "...", "ünï", "a b"] {
+            assert!(check_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a\\b",
+            "a\tb",
+            "a\nb",
+            "a\u{0}b",
+            &"x".repeat(201),
+        ] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -104,7 +104,11 @@ pub async fn summary(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DailyParams {
+    /// Start (epoch ms, inclusive, 0 to 8e15).
+    #[param(minimum = 0, maximum = 8_000_000_000_000_000_i64)]
     pub from: Option<i64>,
+    /// End (epoch ms, exclusive, up to 8e15).
+    #[param(minimum = 1, maximum = 8_000_000_000_000_000_i64)]
     pub to: Option<i64>,
     pub currency: Option<String>,
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::store;
-use crate::clock::DAY_MS;
+use crate::clock::{DAY_MS, MAX_MS};
 use crate::db::Db;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
@@ -29,9 +29,11 @@ pub enum Period {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryParams {
-    /// Start (epoch ms, inclusive); default 30 days before `to`.
+    /// Start (epoch ms, inclusive, 0 to 8e15); default 30 days before `to`.
+    #[param(minimum = 0, maximum = 8_000_000_000_000_000_i64)]
     pub from: Option<i64>,
-    /// End (epoch ms, exclusive); default the end of today (UTC).
+    /// End (epoch ms, exclusive, up to 8e15); default the end of today (UTC).
+    #[param(minimum = 1, maximum = 8_000_000_000_000_000_i64)]
     pub to: Option<i64>,
     /// `day` (default), `week` (Monday-based) or `month`; UTC.
     pub period: Option<Period>,
@@ -144,6 +146,8 @@ fn bucket_sql(period: Period, starts: &[i64]) -> String {
     match period {
         Period::Day => format!("CAST(day - {first} AS BIGINT)"),
         Period::Week => format!("CAST((day - {first}) / 7 AS BIGINT)"),
+        // One month: every day is in bucket 0 (a CASE needs at least one WHEN).
+        Period::Month if starts.len() < 2 => "CAST(0 AS BIGINT)".to_owned(),
         Period::Month => {
             let whens: String = starts
                 .iter()
@@ -165,14 +169,26 @@ fn tidy(v: f64) -> f64 {
 }
 
 pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summary> {
-    let to =
-        p.to.unwrap_or_else(|| start_ms(Utc::now().date_naive()) + DAY_MS);
-    let from = p.from.unwrap_or(to - DEFAULT_DAYS * DAY_MS);
-    if from >= to || from < 0 {
-        return Err(ApiError::field(
-            "from",
-            "must be before 'to' and not negative",
-        ));
+    let in_range = |field: &str, ms: i64| {
+        if (0..=MAX_MS).contains(&ms) {
+            Ok(ms)
+        } else {
+            Err(ApiError::field(
+                field,
+                format!("must be epoch milliseconds from 0 to {MAX_MS}"),
+            ))
+        }
+    };
+    let to = match p.to {
+        Some(to) => in_range("to", to)?,
+        None => start_ms(Utc::now().date_naive()) + DAY_MS,
+    };
+    let from = match p.from {
+        Some(from) => in_range("from", from)?,
+        None => (to - DEFAULT_DAYS * DAY_MS).max(0),
+    };
+    if from >= to {
+        return Err(ApiError::field("from", "must be before 'to'"));
     }
     let period = p.period.unwrap_or(Period::Day);
     let currency = p
@@ -333,6 +349,7 @@ mod tests {
             sql,
             "CAST(CASE WHEN day < 20 THEN 0 WHEN day < 30 THEN 1 ELSE 2 END AS BIGINT)"
         );
+        assert_eq!(bucket_sql(Period::Month, &[10]), "CAST(0 AS BIGINT)");
         assert_eq!(
             bucket_sql(Period::Week, &[7, 14]),
             "CAST((day - 7) / 7 AS BIGINT)"

@@ -44,8 +44,9 @@ async fn delete_record(
         Ok(()) => {
             let back = posted
                 .get("back")
+                .and_then(|b| super::pages::same_site_path(b))
                 .filter(|b| b.starts_with(base) && !b.contains("notice="))
-                .map_or(base, String::as_str);
+                .unwrap_or(base);
             Redirect::to(&with_notice(back, "deleted")).into_response()
         }
         Err(e) => PageError::from(e).into_response(),
