@@ -236,16 +236,15 @@ async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
     let targets = dispatch(&base, &token, &agent_id, "proxmox.list-targets", json!({})).await;
     let targets = finished(&base, &token, &targets).await;
     assert_eq!(targets["result"][0]["node"], "pve");
-    let unknown = dispatch(&base, &token, &agent_id, "syncthing.restart", json!({})).await;
-    let unknown = finished(&base, &token, &unknown).await;
-    assert_eq!(unknown["status"], "failed");
-    assert!(
-        unknown["error_message"]
-            .as_str()
-            .unwrap()
-            .starts_with("UNKNOWN_COMMAND: "),
-        "{unknown}"
-    );
+    // A type outside the catalogue never reaches the agent: the server refuses it.
+    let (status, unknown) = call(
+        reqwest::Method::POST,
+        &format!("{base}/api/v1/vm-ops/commands"),
+        &token,
+        Some(json!({"agent_id": agent_id, "command_type": "syncthing.restart", "payload": {}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{unknown}");
 
     // The heartbeat carries the doctor's facts for the Agents page.
     let (_, agent_view) = call(
