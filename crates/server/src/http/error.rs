@@ -69,7 +69,7 @@ impl ApiError {
 
     /// An unexpected failure: the cause goes to the log, the caller sees a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        match super::layers::current_request_id() {
+        match current_request_id() {
             Some(id) => tracing::error!(request_id = %id, error = %cause, "internal error"),
             None => tracing::error!(error = %cause, "internal error"),
         }
@@ -123,4 +123,15 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+tokio::task_local! {
+    /// The id of the request this task serves (set by the edge layer), so that an internal
+    /// error logged while serving it names the request.
+    pub static CURRENT_REQUEST: std::sync::Arc<str>;
+}
+
+/// The id of the request being served, if any.
+fn current_request_id() -> Option<std::sync::Arc<str>> {
+    CURRENT_REQUEST.try_with(|id| id.clone()).ok()
 }

@@ -28,16 +28,6 @@ fn acceptable_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-tokio::task_local! {
-    /// The id of the request this task serves, for the error lines logged while serving it.
-    static CURRENT: std::sync::Arc<str>;
-}
-
-/// The id of the request being served (for log lines), if any.
-pub fn current_request_id() -> Option<std::sync::Arc<str>> {
-    CURRENT.try_with(|id| id.clone()).ok()
-}
-
 /// The hardening headers every answer carries, with a strict Content-Security-Policy: the UI
 /// loads only its own scripts and styles, no inline code, and cannot be framed.
 /// `referrer-policy` is `same-origin`, not `no-referrer`: with no-referrer browsers send
@@ -97,7 +87,7 @@ pub async fn edge(
     let mut response = if access_log {
         let path = req.uri().path().to_owned();
         let span = tracing::info_span!("request", request_id = %shared, %method, %path);
-        let served = CURRENT.scope(shared.clone(), next.run(req));
+        let served = super::error::CURRENT_REQUEST.scope(shared.clone(), next.run(req));
         let response = tracing::Instrument::instrument(served, span.clone()).await;
         span.in_scope(|| {
             tracing::info!(
@@ -108,7 +98,9 @@ pub async fn edge(
         });
         response
     } else {
-        CURRENT.scope(shared.clone(), next.run(req)).await
+        super::error::CURRENT_REQUEST
+            .scope(shared.clone(), next.run(req))
+            .await
     };
     let headers = response.headers_mut();
     let value =
