@@ -213,7 +213,7 @@ both_backends! {
     async fn ui_redirect_targets_stay_on_this_site(backend) {
         let server = TestServer::start(backend).await;
         let s = server.user_session("acme", "op@example.com", Role::User).await;
-        let (cookies, token) = ui_browser(&server, &s.email, &s.password).await;
+        let (cookies, token) = server.ui_session(&s.email, &s.password).await;
         let post = |path: &str, back: &str| {
             server.http.post(format!("{}{path}", server.url)).header("cookie", &cookies)
                 .form(&[("_csrf", token.as_str()), ("theme", "dark"), ("back", back)]).send()
@@ -287,12 +287,15 @@ both_backends! {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
             assert!(body["error"]["details"]["fieldErrors"]["timeout_ms"].is_array(), "{path}: {body}");
         }
-        // Beyond what the integer holds: still a 400 in the envelope.
-        for path in ["/api/v1/bots?page=99999999999999999999999", "/api/v1/bots?from=99999999999999999999999",
-            "/api/v1/finance/summary?to=-99999999999999999999999"] {
+        // Beyond what the integer holds: still a 400 in the envelope, naming the parameter.
+        for (path, field) in [("/api/v1/bots?page=99999999999999999999999", "page"),
+            ("/api/v1/bots?from=99999999999999999999999", "from"),
+            ("/api/v1/finance/summary?to=-99999999999999999999999", "to"),
+            ("/api/v1/vm-ops/events?last_event_id=99999999999999999999999", "last_event_id")] {
             let (status, body) = server.get(path, t).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
             assert_error(&body, "BAD_REQUEST");
+            assert!(body["error"]["details"]["fieldErrors"][field].is_array(), "{path}: {body}");
         }
         // The largest values in range answer (an empty last page, an empty window).
         for path in ["/api/v1/bots?page=1000000&limit=200", "/api/v1/audit?page=1000000",
@@ -309,52 +312,6 @@ both_backends! {
         let (status, body) = server.get("/api/v1/finance/summary?from=1767571200000&to=1768348800000&period=month", t).await;
         assert_eq!((status, body["data"]["series"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{body}");
     }
-}
-
-/// The value of cookie `name` set by `res`.
-fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
-}
-
-/// A browser signed in to the UI: its `Cookie` header and its forms' CSRF token.
-async fn ui_browser(server: &TestServer, email: &str, password: &str) -> (String, String) {
-    let page = server
-        .http
-        .get(format!("{}/login", server.url))
-        .send()
-        .await
-        .unwrap();
-    let nonce = set_cookie(&page, "botmox_csrf").expect("a CSRF cookie");
-    let html = page.text().await.unwrap();
-    let token = html
-        .split("name=\"_csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF token in the form")
-        .to_owned();
-    let res = server
-        .http
-        .post(format!("{}/login", server.url))
-        .header("cookie", format!("botmox_csrf={nonce}"))
-        .form(&[
-            ("_csrf", token.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let session = set_cookie(&res, "botmox_session").expect("a session cookie");
-    (
-        format!("botmox_csrf={nonce}; botmox_session={session}"),
-        token,
-    )
 }
 
 fn tokio_stream_from(

@@ -594,64 +594,11 @@ both_backends! {
     }
 }
 
-/// A web UI session of `email` signed in through the login form: (cookie header, CSRF token).
-async fn ui_session(server: &TestServer, email: &str) -> (String, String) {
-    let page = server
-        .http
-        .get(format!("{}/login", server.url))
-        .send()
-        .await
-        .unwrap();
-    let nonce = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            c.strip_prefix("botmox_csrf=")
-                .map(|v| v.split(';').next().unwrap().to_owned())
-        })
-        .expect("a CSRF nonce cookie");
-    let html = page.text().await.unwrap();
-    let csrf = html
-        .split("name=\"_csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF token in the form")
-        .to_owned();
-    let signed_in = server
-        .http
-        .post(format!("{}/login", server.url))
-        .header("cookie", format!("botmox_csrf={nonce}"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("email", email),
-            ("password", "correct-horse-battery"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let session = signed_in
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            c.strip_prefix("botmox_session=")
-                .map(|v| v.split(';').next().unwrap().to_owned())
-        })
-        .expect("a session cookie");
-    (
-        format!("botmox_csrf={nonce}; botmox_session={session}"),
-        csrf,
-    )
-}
-
 both_backends! {
     async fn the_pages_event_stream_ends_when_the_ui_session_logs_out(backend) {
         let server = TestServer::start(backend).await;
         server.create_user("acme", "ui@example.com", Role::User).await;
-        let (cookie, csrf) = ui_session(&server, "ui@example.com").await;
+        let (cookie, csrf) = server.ui_session("ui@example.com", "correct-horse-battery").await;
         let logout = async {
             let res = server
                 .http

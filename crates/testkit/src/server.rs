@@ -202,6 +202,47 @@ impl TestServer {
         serde_json::from_value(body["data"].clone()).expect("token pair")
     }
 
+    /// A web UI session signed in through the login form, as a browser does it: its
+    /// `Cookie` header and its forms' CSRF token.
+    pub async fn ui_session(&self, email: &str, password: &str) -> (String, String) {
+        let page = self
+            .http
+            .get(format!("{}/login", self.url))
+            .send()
+            .await
+            .expect("login page");
+        let nonce = set_cookie(&page, "botmox_csrf").expect("a CSRF cookie");
+        let html = page.text().await.unwrap_or_default();
+        let csrf = html
+            .split("name=\"_csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a CSRF token in the form")
+            .to_owned();
+        let signed_in = self
+            .http
+            .post(format!("{}/login", self.url))
+            .header("cookie", format!("botmox_csrf={nonce}"))
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("login form sent");
+        assert_eq!(
+            signed_in.status(),
+            StatusCode::SEE_OTHER,
+            "UI login of {email}"
+        );
+        let session = set_cookie(&signed_in, "botmox_session").expect("a session cookie");
+        (
+            format!("botmox_csrf={nonce}; botmox_session={session}"),
+            csrf,
+        )
+    }
+
     /// One JSON request; returns the status and the parsed body (`Value::Null` when not JSON).
     pub async fn call(
         &self,
@@ -250,6 +291,16 @@ impl TestServer {
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::DELETE, path, Some(token), None).await
     }
+}
+
+/// The value of cookie `name` set by `res`.
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(name)?.strip_prefix('='))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
 }
 
 impl Drop for TestServer {

@@ -5,12 +5,12 @@
 //! sees it: here, in bodies, queries and paths alike (400 `BAD_REQUEST`).
 
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use botmox_proto::ErrorCode;
-use botmox_proto::validate::{Validate, from_json};
+use botmox_proto::validate::{FieldErrors, Validate};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -50,6 +50,60 @@ fn is_json(headers: &HeaderMap) -> bool {
             && mime[mime.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
+/// A shape problem (wrong type, missing field, number out of range) as a 400 whose details
+/// name the field; at the root, a problem of the whole input.
+fn shape_refused(what: &str, path: &serde_path_to_error::Path, problem: String) -> ApiError {
+    let path = path.to_string();
+    let mut errors = FieldErrors::new();
+    if path == "." {
+        errors.add_form(problem);
+    } else {
+        errors.add(path, problem);
+    }
+    let mut error = ApiError::from(errors);
+    error.message = format!("Invalid {what}: {}", error.message);
+    error
+}
+
+/// The body of a JSON request: content type, size and NUL checked.
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Expected Content-Type: application/json",
+        ));
+    }
+    let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large")
+        } else {
+            ApiError::bad_request(r.body_text())
+        }
+    })?;
+    if json_has_nul(&bytes) {
+        return Err(nul_refused());
+    }
+    Ok(bytes)
+}
+
+/// Deserialise a JSON body straight into `T`, naming the field of a shape problem.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let malformed = || ApiError::bad_request("Malformed JSON in request body");
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let path = e.path().clone();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                shape_refused("request body", &path, inner.to_string())
+            }
+            _ => malformed(),
+        }
+    })?;
+    reader.end().map_err(|_| malformed())?;
+    Ok(value)
+}
+
 /// JSON body. Malformed JSON → 400 `BAD_REQUEST`, too large → 413 `PAYLOAD_TOO_LARGE`,
 /// wrong content type → 415 `UNSUPPORTED_MEDIA_TYPE`; a value of the wrong shape is a 400
 /// naming the field.
@@ -63,44 +117,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "Expected Content-Type: application/json",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large")
-            } else {
-                ApiError::bad_request(r.body_text())
-            }
-        })?;
-        if json_has_nul(&bytes) {
-            return Err(nul_refused());
-        }
-        let mut reader = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data if path != "." => {
-                    ApiError::bad_request(format!("Invalid request body: {path}: {inner}"))
-                }
-                serde_json::error::Category::Data => {
-                    ApiError::bad_request(format!("Invalid request body: {inner}"))
-                }
-                _ => ApiError::bad_request("Malformed JSON in request body"),
-            }
-        })?;
-        reader
-            .end()
-            .map_err(|_| ApiError::bad_request("Malformed JSON in request body"))?;
-        Ok(Self(value))
+        let bytes = json_body(req, state).await?;
+        parse_json(&bytes).map(Self)
     }
 }
 
-/// Query string. Bad values → 400 `BAD_REQUEST`.
+/// Query string. Bad values → 400 `BAD_REQUEST` naming the parameter (a number too large
+/// for its type included).
 pub struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
@@ -110,15 +133,17 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if url_has_nul(parts.uri.query().unwrap_or_default().as_bytes()) {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default().as_bytes();
+        if url_has_nul(query) {
             return Err(nul_refused());
         }
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Self(q.0))
-            .map_err(|e: QueryRejection| {
-                ApiError::bad_request(format!("Invalid query: {}", e.body_text()))
+        let reader = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
+        serde_path_to_error::deserialize(reader)
+            .map(Self)
+            .map_err(|e| {
+                let path = e.path().clone();
+                shape_refused("query", &path, e.into_inner().to_string())
             })
     }
 }
@@ -158,8 +183,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
-        Ok(Self(from_json(value)?))
+        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+        value.validate()?;
+        Ok(Self(value))
     }
 }
 
