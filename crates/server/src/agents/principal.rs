@@ -6,9 +6,10 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use botmox_proto::agent::AGENT_TOKEN_PREFIX;
+use botmox_proto::agent::{AGENT_TOKEN_PREFIX, AgentStatus};
 
 use crate::auth::extract::bearer;
+use crate::clock::now_ms;
 use crate::db::entity::agent;
 use crate::http::ApiError;
 use crate::keys::hash_secret;
@@ -37,16 +38,13 @@ impl FromRequestParts<AppState> for AgentAuth {
             .store
             .agent_by_token(&hash_secret(token))
             .await?
-            .filter(|a| {
-                a.token_expires_at
-                    .is_some_and(|e| e > chrono::Utc::now().timestamp_millis())
-            })
+            .filter(|a| a.token_expires_at.is_some_and(|e| e > now_ms()))
             .ok_or_else(unauthorized)?;
-        match agent.status.as_str() {
-            "active" => Ok(Self(agent)),
+        match agent.status.0 {
+            AgentStatus::Active => Ok(Self(agent)),
             // The agent must stop, not retry: the answer the reference's agents stop on.
-            "revoked" => Err(revoked()),
-            _ => Err(unauthorized()),
+            AgentStatus::Revoked => Err(revoked()),
+            AgentStatus::Pending => Err(unauthorized()),
         }
     }
 }

@@ -3,7 +3,6 @@
 //! come); on SQLite it works too, and the contract tests run it there.
 
 use async_trait::async_trait;
-use botmox_proto::agent::AgentStatus;
 use botmox_proto::command::CommandStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -109,10 +108,8 @@ impl CommandStore for SeaOrmStore {
         self.db
             .write(async |txn| {
                 if recheck {
-                    let still = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
-                    if still.is_none_or(|a| {
-                        a.status != AgentStatus::Active || a.token_hash != agent.token_hash
-                    }) {
+                    let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
+                    if !agent.unchanged_in(current.as_ref()) {
                         return Ok(Claim::Revoked);
                     }
                 }

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Auth;
@@ -23,10 +22,9 @@ pub const CHANNEL: &str = "botmox_auth";
 
 pub struct PrincipalCache {
     entries: RwLock<HashMap<String, (Auth, Instant)>>,
-    /// Bumped by every clear; a lookup that read the database before a clear must not
-    /// store its (possibly outdated) result after it.
-    generation: AtomicU64,
-    /// Tells open event streams that access changed, so they check their caller again.
+    /// The generation, bumped by every clear: a lookup that read the database before a
+    /// clear must not store its (possibly outdated) result after it, and open event streams
+    /// watch it to check their caller again.
     changes: tokio::sync::watch::Sender<u64>,
 }
 
@@ -34,7 +32,6 @@ impl Default for PrincipalCache {
     fn default() -> Self {
         Self {
             entries: RwLock::default(),
-            generation: AtomicU64::new(0),
             changes: tokio::sync::watch::channel(0).0,
         }
     }
@@ -55,7 +52,7 @@ impl PrincipalCache {
 
     /// Take this before reading the database; pass it to [`PrincipalCache::put`].
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+        *self.changes.borrow()
     }
 
     /// Remember `auth` for `key` until `ENTRY_TTL` from now, or `expires_in` if sooner,
@@ -63,7 +60,7 @@ impl PrincipalCache {
     pub fn put(&self, key: String, auth: Auth, expires_in: Option<Duration>, generation: u64) {
         let ttl = expires_in.map_or(ENTRY_TTL, |e| e.min(ENTRY_TTL));
         if let Ok(mut entries) = self.entries.write() {
-            if self.generation.load(Ordering::SeqCst) != generation {
+            if *self.changes.borrow() != generation {
                 return;
             }
             if entries.len() >= MAX_ENTRIES {
@@ -75,9 +72,8 @@ impl PrincipalCache {
 
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
-            let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
             entries.clear();
-            self.changes.send_replace(generation);
+            self.changes.send_modify(|generation| *generation += 1);
         }
     }
 

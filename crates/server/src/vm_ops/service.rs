@@ -192,23 +192,23 @@ async fn no_longer_valid(state: &AppState, agent: &agent::Model) -> ApiError {
     }
 }
 
-/// Claim `agent`'s next command. With `recheck`, first make sure the agent still stands as
-/// it was when its token was checked (a revocation wakes its polls too).
+/// Claim `agent`'s next command. With `recheck`, only if the agent still stands as it was
+/// when its token was checked (a revocation wakes its polls too).
 async fn claim(state: &AppState, agent: &agent::Model, recheck: bool) -> ApiResult<Claim> {
     let store = &state.bus.store;
-    if recheck {
-        let tenant = crate::db::TenantId::trusted(agent.tenant_id.clone());
-        let still = store.agent(&tenant, &agent.id).await?;
-        if still.is_none_or(|a| a.status != AgentStatus::Active || a.token_hash != agent.token_hash)
-        {
-            return Ok(Claim::Revoked);
-        }
-    }
     let now = now_ms();
     // Most polls find nothing: a plain read says so without a write.
     if !store.anything_queued(&agent.id, now).await? {
+        if recheck {
+            let tenant = crate::db::TenantId::trusted(agent.tenant_id.clone());
+            let current = store.agent(&tenant, &agent.id).await?;
+            if !agent.unchanged_in(current.as_ref()) {
+                return Ok(Claim::Revoked);
+            }
+        }
         return Ok(Claim::Nothing);
     }
+    // The store checks the agent again where no revocation can slip in between.
     let claim_id = uuid::Uuid::new_v4().to_string();
     Ok(store.claim(agent, recheck, now, claim_id).await?)
 }

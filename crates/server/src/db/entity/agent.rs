@@ -48,6 +48,12 @@ impl ActiveModelBehavior for ActiveModel {}
 pub use botmox_proto::agent::ONLINE_WINDOW_MS;
 
 impl Model {
+    /// Whether `current` (this agent's row read again) still stands as this one did when
+    /// its token was checked: there, active, with the same token.
+    pub fn unchanged_in(&self, current: Option<&Model>) -> bool {
+        current.is_some_and(|a| a.status == AgentStatus::Active && a.token_hash == self.token_hash)
+    }
+
     /// Active and seen within [`ONLINE_WINDOW_MS`] of `now`.
     pub fn is_online(&self, now: i64) -> bool {
         self.status == AgentStatus::Active
