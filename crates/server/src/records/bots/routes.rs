@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use botmox_proto::{Envelope, PageMeta};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -185,27 +184,16 @@ pub async fn unban(
     Ok(with_etag(StatusCode::OK, &bot))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct LogParams {
-    pub page: Option<u64>,
-    pub limit: Option<u64>,
-}
-
 /// The bot's lifecycle log, newest first (kept after the bot is deleted).
 #[utoipa::path(get, path = "/api/v1/bots/{id}/lifecycle/log", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path), LogParams), responses((status = 200), (status = 404)))]
+    params(("id" = String, Path), Paging), responses((status = 200), (status = 404)))]
 pub async fn get_log(
     State(s): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
-    ApiQuery(p): ApiQuery<LogParams>,
+    ApiQuery(paging): ApiQuery<Paging>,
 ) -> ApiResult<Response> {
-    let (page, limit) = Paging {
-        page: p.page,
-        limit: p.limit,
-    }
-    .resolve()?;
+    let (page, limit) = paging.resolve()?;
     let (entries, total) = lifecycle::log(&s, &auth, &id, page, limit).await?;
     Ok(Json(Envelope::page(entries, PageMeta { total, page, limit })).into_response())
 }

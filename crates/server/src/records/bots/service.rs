@@ -259,16 +259,14 @@ async fn apply(
         let written = state
             .db
             .write(async |txn| {
-                let written = match service::rewrite(txn, state, auth, &current, doc).await {
-                    Ok(m) => m,
-                    Err(e) if e.code == ErrorCode::PreconditionFailed => return Ok(None),
-                    Err(e) => return Err(e),
+                let Some(written) = service::rewrite(txn, state, auth, &current, doc).await? else {
+                    return Ok(None);
                 };
                 store::insert_event(txn, &event).await?;
                 if let Some((ban_details, snapshot)) = &archive {
                     store::insert_archive(txn, &event, ban_details, snapshot).await?;
                 }
-                Ok(Some(written))
+                Ok::<_, ApiError>(Some(written))
             })
             .await?;
         if let Some(written) = written {

@@ -216,14 +216,14 @@ pub fn prepare<'a>(
     }
 }
 
-/// Replace `current` with `doc` if nobody wrote in between; 412 when someone did.
+/// Replace `current` with `doc` if nobody wrote in between; `None` when someone did.
 pub async fn rewrite(
     db: &impl ConnectionTrait,
     state: &AppState,
     auth: &Auth,
     current: &record::Model,
     doc: Map<String, Value>,
-) -> ApiResult<record::Model> {
+) -> ApiResult<Option<record::Model>> {
     let kind =
         Kind::parse(&current.kind).ok_or_else(|| ApiError::internal("unknown record kind"))?;
     let before = document(current);
@@ -236,20 +236,36 @@ pub async fn rewrite(
         Some(&before),
         now_ms().max(current.updated_at),
     );
-    let written = store::update(db, new, current)
-        .await?
-        .ok_or_else(precondition_failed)?;
-    track_totals(db, Some(current), Some(&written)).await?;
+    Ok(update(db, new, current).await?)
+}
+
+/// Write `new` over `current` if it is still at its version, the finance totals with it;
+/// `None` when another writer got there first.
+async fn update(
+    db: &impl ConnectionTrait,
+    new: NewRecord<'_>,
+    current: &record::Model,
+) -> StoreResult<Option<record::Model>> {
+    let written = store::update(db, new, current).await?;
+    if let Some(w) = &written {
+        track_totals(db, Some(current), Some(w)).await?;
+    }
     Ok(written)
 }
 
 /// Keep the finance daily totals in step with a finance operation's write (same
-/// transaction): the days it was and is in are recomputed.
+/// transaction): the days it was and is in are recomputed, unless the write left its day
+/// and amount as they were (a description edited, a bot detached), which changes no sum.
 async fn track_totals(
     db: &impl ConnectionTrait,
     before: Option<&record::Model>,
     after: Option<&record::Model>,
 ) -> StoreResult<()> {
+    let counted =
+        |m: Option<&record::Model>| m.and_then(|m| Some((totals::DayKey::of(m)?, m.amount)));
+    if counted(before) == counted(after) {
+        return Ok(());
+    }
     let keys = [before, after]
         .into_iter()
         .flatten()
@@ -425,13 +441,7 @@ pub async fn patch(
         // The write only lands if nobody wrote in between (same version): no lost updates.
         let written = state
             .db
-            .write(async |txn| {
-                let written = store::update(txn, new, &current).await?;
-                if let Some(w) = &written {
-                    track_totals(txn, Some(&current), Some(w)).await?;
-                }
-                StoreResult::Ok(written)
-            })
+            .write(async |txn| update(txn, new, &current).await)
             .await?;
         if let Some(written) = written {
             return Ok(written);
@@ -575,7 +585,9 @@ pub async fn delete(
             }
             if kind == Kind::Bot {
                 for r in &refs {
-                    rewrite(txn, state, auth, r, detached(r, id)).await?;
+                    rewrite(txn, state, auth, r, detached(r, id))
+                        .await?
+                        .ok_or_else(precondition_failed)?;
                 }
             }
             if !store::delete(txn, auth.tenant(), kind, id).await? {

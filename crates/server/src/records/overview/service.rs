@@ -10,7 +10,7 @@ use super::store;
 use crate::clock::DAY_MS;
 use crate::http::ApiResult;
 use crate::principal::Auth;
-use crate::records::documents::service;
+use crate::records::documents::{service, store as documents};
 use crate::records::finance::service::{self as finance, SummaryParams, Totals};
 use crate::records::kinds::{Kind, bots_in_column};
 use crate::settings;
@@ -162,7 +162,8 @@ pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
         })
         .collect();
 
-    let notes = store::notes_by_status(&state.db, auth.tenant()).await?;
+    let notes =
+        documents::count_by_status(state.db.read(), auth.tenant(), Kind::Note, None).await?;
     let recent = store::recent_note_titles(&state.db, auth.tenant()).await?;
     let pinned = notes
         .iter()

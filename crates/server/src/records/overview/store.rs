@@ -94,21 +94,6 @@ pub async fn bots_per_project(
         .await?)
 }
 
-/// Notes counted per status (`pinned` or none).
-pub async fn notes_by_status(
-    db: &Db,
-    tenant: &TenantId,
-) -> StoreResult<Vec<(Option<String>, i64)>> {
-    Ok(of_kind(tenant, Kind::Note)
-        .select_only()
-        .column(Column::Status)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(Column::Status)
-        .into_tuple()
-        .all(db.read())
-        .await?)
-}
-
 /// Titles of the most recently changed notes.
 pub async fn recent_note_titles(db: &Db, tenant: &TenantId) -> StoreResult<Vec<Option<String>>> {
     Ok(of_kind(tenant, Kind::Note)
