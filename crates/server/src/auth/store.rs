@@ -175,21 +175,15 @@ pub async fn api_token_by_hash<C: ConnectionTrait>(
         .await?)
 }
 
-/// Record use of a token, at most once a minute per token to keep reads read-only.
+/// Record that token `id` was used at `at`.
 pub async fn touch_api_token<C: ConnectionTrait>(
     db: &C,
-    token: &api_token::Model,
+    id: &str,
+    at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let now = Utc::now();
-    if token
-        .last_used_at
-        .is_some_and(|t| now - t < Duration::seconds(60))
-    {
-        return Ok(());
-    }
     api_token::Entity::update_many()
-        .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
-        .filter(api_token::Column::Id.eq(&token.id))
+        .col_expr(api_token::Column::LastUsedAt, Expr::value(at))
+        .filter(api_token::Column::Id.eq(id))
         .exec(db)
         .await?;
     Ok(())

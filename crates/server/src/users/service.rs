@@ -83,9 +83,7 @@ pub async fn create_user(
         .await
         .map_err(ApiError::internal)?;
     db.write(async |txn| {
-        if store::find_tenant(txn, tenant).await?.is_none() {
-            store::insert_tenant(txn, tenant).await?;
-        }
+        store::ensure_tenant(txn, tenant).await?;
         let new = NewUser {
             tenant_id: tenant,
             email: &email,

@@ -6,15 +6,10 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use sea_orm::sea_query::OnConflict;
+
 use crate::db::entity::{tenant, user};
 use crate::db::{StoreResult, TenantId};
-
-pub async fn find_tenant<C: ConnectionTrait>(
-    db: &C,
-    id: &TenantId,
-) -> StoreResult<Option<tenant::Model>> {
-    Ok(tenant::Entity::find_by_id(id.as_str()).one(db).await?)
-}
 
 /// Read the tenant's row and hold it until the transaction ends: changes to the tenant's
 /// admins queue behind each other instead of both passing the last-admin check. (SQLite
@@ -27,17 +22,23 @@ pub async fn lock_tenant<C: ConnectionTrait>(db: &C, id: &TenantId) -> StoreResu
     Ok(())
 }
 
-pub async fn insert_tenant<C: ConnectionTrait>(
-    db: &C,
-    id: &TenantId,
-) -> StoreResult<tenant::Model> {
-    Ok(tenant::ActiveModel {
+/// Create the tenant unless it exists: of two transactions creating it at once (PostgreSQL),
+/// the second waits for the first and goes on, instead of failing on the duplicate.
+pub async fn ensure_tenant<C: ConnectionTrait>(db: &C, id: &TenantId) -> StoreResult<()> {
+    let row = tenant::ActiveModel {
         id: Set(id.as_str().into()),
         name: Set(id.as_str().into()),
         created_at: Set(Utc::now()),
-    }
-    .insert(db)
-    .await?)
+    };
+    tenant::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(tenant::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn count_users<C: ConnectionTrait>(db: &C) -> StoreResult<u64> {
