@@ -10,7 +10,7 @@ use botmox_proto::auth::{
 };
 use serde::Deserialize;
 
-use super::error_page::{PageResult, error_page};
+use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiAdmin};
@@ -206,11 +206,7 @@ pub async fn update_user(
     };
     match result.await {
         Ok(_) => Ok(Redirect::to("/admin/users?notice=user-updated").into_response()),
-        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Ok(error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such user.",
-        )),
+        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Err(e.into()),
         Err(e) => failed(&state, &admin, &headers, e).await,
     }
 }
@@ -290,11 +286,7 @@ pub async fn revoke_token(
     audit.describe("token.revoke", format!("token:{id}"));
     match api_tokens::service::revoke(&state, &admin, &id).await {
         Ok(_) => Ok(Redirect::to("/admin/users?notice=token-revoked").into_response()),
-        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Ok(error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such token.",
-        )),
+        Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Err(e.into()),
         Err(e) => failed(&state, &admin, &headers, e).await,
     }
 }

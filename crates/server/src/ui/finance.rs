@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::charts::{BarChart, LineChart, Series};
+use super::error_page::PageError;
 use super::layout::{Layout, render};
 use super::records::form::{day_ms, iso_day};
 use super::session::EmptyForm;
@@ -196,7 +197,7 @@ async fn page(
     };
     let (summary, projects, ops, total_rows, page) = match loaded.await {
         Ok(v) => v,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let name_of = |id: &Option<String>| match id {
         Some(id) => projects
@@ -429,6 +430,6 @@ pub async fn delete_operation(
 ) -> Response {
     match service::delete(&state, &auth, Kind::FinanceOperation, &id, false).await {
         Ok(()) => Redirect::to("/finance?notice=deleted").into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => PageError::from(e).into_response(),
     }
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::error_page::error_page;
+use super::error_page::{PageError, error_page};
 use super::layout::{Layout, render};
 use super::session::{self, CsrfForm, CsrfToken, EmptyForm, UiUser};
 use crate::http::ClientAddr;
@@ -102,7 +102,7 @@ pub async fn login_submit(
                 Some(state.config.ui_session_ttl as i64),
             )],
         ),
-        Err(e) => e.into_response(),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 
@@ -112,7 +112,7 @@ pub async fn logout(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     if let Err(e) = crate::auth::service::logout(&state, &auth).await {
-        return e.into_response();
+        return PageError::from(e).into_response();
     }
     redirect_with_cookies(
         "/login",
@@ -161,7 +161,7 @@ pub async fn setup_page(
                 )],
             ),
             Ok(false) => setup_unavailable(),
-            Err(e) => e.into_response(),
+            Err(e) => PageError::from(e).into_response(),
         };
     }
     let Some(token) = session::read_cookie(&headers, session::SETUP_COOKIE) else {
@@ -170,7 +170,7 @@ pub async fn setup_page(
     match setup::is_valid(&state, &token).await {
         Ok(true) => {}
         Ok(false) => return setup_unavailable(),
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     }
     let csrf = CsrfToken::for_request(&state, &headers);
     csrf.attach(render(&SetupPage {
@@ -238,7 +238,7 @@ pub async fn setup_submit(
                 session::clear_cookie(&state, session::SETUP_COOKIE),
             ],
         ),
-        Err(e) => e.into_response(),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 

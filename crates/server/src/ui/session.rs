@@ -155,11 +155,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             return Err(csrf_refused());
         }
         let value: T = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-            (
+            super::error_page::error_page(
                 axum::http::StatusCode::BAD_REQUEST,
-                format!("Invalid form: {e}"),
+                "Request failed",
+                &format!("Invalid form: {e}"),
             )
-                .into_response()
         })?;
         Ok(Self(value))
     }

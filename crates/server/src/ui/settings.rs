@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
+use super::error_page::PageError;
 use super::layout::{Layout, render};
 use super::records::form::insert_nested;
 use super::session::EmptyForm;
@@ -275,7 +276,7 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
     };
     let (tree, policy) = match loaded.await {
         Ok(v) => v,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).into_response(),
     };
     let cards = CARDS
         .iter()

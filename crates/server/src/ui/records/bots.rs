@@ -421,6 +421,22 @@ pub async fn update(
     }
 }
 
+/// The bot's page on `tab` again, showing why an action there was refused.
+async fn refused(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    id: &str,
+    tab: &str,
+    error: ApiError,
+) -> Response {
+    let failed = Failed {
+        posted: None,
+        error,
+    };
+    page_response(state, auth, headers, id, Some(tab), None, Some(failed)).await
+}
+
 /// Attach or detach record `record` of the tab's kind, guarded by the version just read.
 async fn relink(
     state: &AppState,
@@ -458,22 +474,7 @@ async fn relink_response(
             let to = format!("{}?tab={}", BOTS.item_href(&bot), att.tab);
             Redirect::to(&with_notice(&to, verb)).into_response()
         }
-        Err(error) => {
-            let failed = Failed {
-                posted: None,
-                error,
-            };
-            page_response(
-                &state,
-                &auth,
-                &headers,
-                &bot,
-                Some(&tab),
-                None,
-                Some(failed),
-            )
-            .await
-        }
+        Err(error) => refused(&state, &auth, &headers, &bot, &tab, error).await,
     }
 }
 
@@ -533,21 +534,6 @@ pub async fn act(
     };
     match result {
         Ok(_) => Redirect::to(&with_notice(&format!("/bot/{}", seg(&id)), notice)).into_response(),
-        Err(error) => {
-            let failed = Failed {
-                posted: None,
-                error,
-            };
-            page_response(
-                &state,
-                &auth,
-                &headers,
-                &id,
-                Some("history"),
-                None,
-                Some(failed),
-            )
-            .await
-        }
+        Err(error) => refused(&state, &auth, &headers, &id, HISTORY, error).await,
     }
 }

@@ -34,12 +34,12 @@ impl Ctx {
                 ..all()
             };
             let (models, _) = service::list(state, auth, Kind::Bot, &query).await?;
+            // A bot's name is a projected column: no document to parse.
             models
-                .iter()
+                .into_iter()
                 .map(|m| {
-                    let doc = service::view(m);
-                    let name = doc.get("name").and_then(|n| n.as_str()).unwrap_or(&m.id);
-                    (m.id.clone(), name.to_owned())
+                    let name = m.name.unwrap_or_else(|| m.id.clone());
+                    (m.id, name)
                 })
                 .collect()
         } else {
