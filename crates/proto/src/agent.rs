@@ -44,35 +44,11 @@ pub enum AgentStatus {
     Revoked,
 }
 
-impl AgentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Revoked => "revoked",
-        }
-    }
-}
-
-impl std::str::FromStr for AgentStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(Self::Pending),
-            "active" => Ok(Self::Active),
-            "revoked" => Ok(Self::Revoked),
-            other => Err(format!(
-                "unknown agent status '{other}' (expected pending, active or revoked)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for AgentStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_words!(
+    AgentStatus,
+    "agent status",
+    [Pending = "pending", Active = "active", Revoked = "revoked"]
+);
 
 /// Whether an agent is reachable: active and seen within [`ONLINE_WINDOW_MS`]. Derived, never
 /// stored as a status.
@@ -83,27 +59,11 @@ pub enum Presence {
     Offline,
 }
 
-impl Presence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Online => "online",
-            Self::Offline => "offline",
-        }
-    }
-}
-
-impl std::str::FromStr for Presence {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "online" => Ok(Self::Online),
-            "offline" => Ok(Self::Offline),
-            other => Err(format!(
-                "unknown presence '{other}' (expected online or offline)"
-            )),
-        }
-    }
-}
+wire_words!(
+    Presence,
+    "presence",
+    [Online = "online", Offline = "offline"]
+);
 
 /// Proxmox connection hints for the agent's form: never a password.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -320,14 +280,7 @@ impl Validate for HeartbeatRequest {
             CAPABILITIES,
             NAME_CHARS,
         );
-        if let Some(host) = &self.host {
-            let size = serde_json::to_vec(host).map_or(usize::MAX, |v| v.len());
-            e.check(
-                "host",
-                size <= MAX_HOST_FACTS_BYTES,
-                format!("must be at most {MAX_HOST_FACTS_BYTES} bytes of JSON"),
-            );
-        }
+        e.json_within("host", self.host.as_ref(), MAX_HOST_FACTS_BYTES);
         e.into_result()
     }
 }
@@ -545,5 +498,67 @@ mod tests {
         assert_eq!(serde_json::to_value(&registered).unwrap(), wire);
         assert!(registered.agent_token.starts_with(AGENT_TOKEN_PREFIX));
         assert_eq!(TOKEN_TTL_MS, 2_592_000_000);
+    }
+    #[test]
+    fn status_and_presence_words_match_serde() {
+        for status in AgentStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                json!(status.as_str())
+            );
+            assert_eq!(status.to_string().parse::<AgentStatus>(), Ok(status));
+        }
+        for presence in Presence::ALL {
+            assert_eq!(
+                serde_json::to_value(presence).unwrap(),
+                json!(presence.as_str())
+            );
+            assert_eq!(presence.as_str().parse::<Presence>(), Ok(presence));
+        }
+        assert_eq!(
+            "paused".parse::<AgentStatus>(),
+            Err("unknown agent status 'paused' (expected pending, active or revoked)".to_owned())
+        );
+        assert_eq!(
+            "away".parse::<Presence>(),
+            Err("unknown presence 'away' (expected online or offline)".to_owned())
+        );
+    }
+
+    #[test]
+    fn nul_and_wrong_shapes_are_refused_by_field() {
+        let nul = "a\u{0}b";
+        let e = from_json::<RegisterRequest>(json!({"pairing_code": nul, "machine_name": nul,
+            "version": nul, "platform": nul, "capabilities": ["proxmox", nul], "public_key": nul}))
+        .unwrap_err();
+        let fields: Vec<&str> = e.field_errors.keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "capabilities",
+                "machine_name",
+                "pairing_code",
+                "platform",
+                "public_key",
+                "version"
+            ]
+        );
+        let e = from_json::<HeartbeatRequest>(json!({"host": {"hostname": nul}})).unwrap_err();
+        assert!(e.get("host").is_some(), "{e}");
+        let e = from_json::<HeartbeatRequest>(json!({"host": ["h1"]})).unwrap_err();
+        assert!(e.get("host").is_some(), "{e}");
+        let e =
+            from_json::<HeartbeatRequest>(json!({"host": {"cpus": 5_000_000_000u64}})).unwrap_err();
+        assert!(e.get("host.cpus").is_some(), "{e}");
+        let e =
+            from_json::<QuickPairRequest>(json!({"login": "a@b", "password": nul})).unwrap_err();
+        assert!(e.get("password").is_some(), "{e}");
+        let e = from_json::<CreatePairingRequest>(
+            json!({"owner_user_id": nul, "expires_in_minutes": 1e30}),
+        )
+        .unwrap_err();
+        assert!(e.get("expires_in_minutes").is_some(), "{e}");
+        let e = from_json::<RevokeRequest>(json!({"reason": nul})).unwrap_err();
+        assert!(e.get("reason").is_some(), "{e}");
     }
 }

@@ -109,22 +109,15 @@ fn parse<P: Payload>(command_type: &'static str, payload: Value) -> Result<P, Co
             errors.add(format!("payload.{key}"), problem);
         }
     }
-    if !errors.is_empty() {
-        return Err(fail(errors));
-    }
-    let parsed: P = serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
-        let mut errors = FieldErrors::new();
-        errors.merge_under("payload", shape_error(e));
-        fail(errors)
-    })?;
-    let mut own = FieldErrors::new();
-    payload::check_place(&mut own, parsed.node(), parsed.target());
-    if let Err(problems) = parsed.validate() {
-        own.merge(problems);
-    }
-    let mut errors = FieldErrors::new();
-    errors.merge_under("payload", own);
     errors.into_result().map_err(fail)?;
+    let in_payload = |problems| {
+        let mut errors = FieldErrors::new();
+        errors.merge_under("payload", problems);
+        fail(errors)
+    };
+    let parsed: P = serde_path_to_error::deserialize(Value::Object(map))
+        .map_err(|e| in_payload(shape_error(e)))?;
+    parsed.validate().map_err(in_payload)?;
     Ok(parsed)
 }
 

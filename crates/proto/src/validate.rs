@@ -13,6 +13,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+/// Most problems one [`FieldErrors`] keeps; see [`FieldErrors::add`].
+const MAX_PROBLEMS: usize = 100;
+/// The form error that stands for the problems past [`MAX_PROBLEMS`].
+const PROBLEMS_LEFT_OUT: &str = "more problems were found and left out";
+/// Text never carries NUL: PostgreSQL cannot store it, and no field of the API needs it.
+const NUL_PROBLEM: &str = "must not contain the NUL character (U+0000)";
+
+/// Whether a string or key anywhere in `value` holds NUL.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 /// The problems of a request body: per field, and of the body as a whole.
 ///
 /// Serialises to the reference's validator shape `{"formErrors": [...], "fieldErrors":
@@ -42,7 +59,17 @@ impl FieldErrors {
         self.form_errors.is_empty() && self.field_errors.is_empty()
     }
 
+    /// One problem of `field`. Past 100 problems the rest are left out (with one form error
+    /// saying so), so a body of many bad keys cannot make a far larger answer.
     pub fn add(&mut self, field: impl Into<String>, problem: impl Into<String>) {
+        let count =
+            self.form_errors.len() + self.field_errors.values().map(Vec::len).sum::<usize>();
+        if count >= MAX_PROBLEMS {
+            if self.form_errors.last().map(String::as_str) != Some(PROBLEMS_LEFT_OUT) {
+                self.form_errors.push(PROBLEMS_LEFT_OUT.to_owned());
+            }
+            return;
+        }
         self.field_errors
             .entry(field.into())
             .or_default()
@@ -62,7 +89,9 @@ impl FieldErrors {
     pub fn merge(&mut self, other: FieldErrors) {
         self.form_errors.extend(other.form_errors);
         for (field, problems) in other.field_errors {
-            self.field_errors.entry(field).or_default().extend(problems);
+            for problem in problems {
+                self.add(field.clone(), problem);
+            }
         }
     }
 
@@ -90,20 +119,43 @@ impl FieldErrors {
         }
     }
 
-    /// An optional string of at most `max` characters.
+    /// An optional string of at most `max` characters, without NUL.
     pub fn max_chars(&mut self, field: &str, value: Option<&str>, max: usize) {
-        if value.is_some_and(|v| v.chars().count() > max) {
-            self.add(field, format!("must be at most {max} characters"));
+        if let Some(value) = value {
+            self.text(field, value, value, max);
         }
     }
 
-    /// A string with a non-blank character and, trimmed, at most `max` characters.
+    /// A string with a non-blank character and, trimmed, at most `max` characters, without NUL.
     pub fn required_text(&mut self, field: &str, value: &str, max: usize) {
         let trimmed = value.trim();
         if trimmed.is_empty() {
             self.add(field, "must be a non-empty string");
-        } else if trimmed.chars().count() > max {
+        }
+        self.text(field, value, trimmed, max);
+    }
+
+    /// `counted` (`value`, maybe trimmed) of at most `max` characters, and no NUL in `value`.
+    fn text(&mut self, field: &str, value: &str, counted: &str, max: usize) {
+        if counted.chars().count() > max {
             self.add(field, format!("must be at most {max} characters"));
+        }
+        if value.contains('\0') {
+            self.add(field, NUL_PROBLEM);
+        }
+    }
+
+    /// An optional value whose JSON has at most `max_bytes` bytes and no NUL in any string
+    /// or key (free-form objects such as a report's result or a heartbeat's host facts).
+    pub fn json_within(&mut self, field: &str, value: Option<&impl Serialize>, max_bytes: usize) {
+        let Some(value) = value else { return };
+        let json = serde_json::to_value(value).unwrap_or(Value::Null);
+        let size = serde_json::to_vec(&json).map_or(usize::MAX, |v| v.len());
+        if size > max_bytes {
+            self.add(field, format!("must be at most {max_bytes} bytes of JSON"));
+        }
+        if has_nul(&json) {
+            self.add(field, NUL_PROBLEM);
         }
     }
 
@@ -138,6 +190,9 @@ impl FieldErrors {
                     field,
                     format!("item {i}: must be at most {max_chars} characters"),
                 );
+            }
+            if item.contains('\0') {
+                self.add(field, format!("item {i}: {NUL_PROBLEM}"));
             }
         }
     }
@@ -200,7 +255,8 @@ pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Err
             u64::try_from(v).map_err(|_| E::custom("must not be negative"))
         }
         fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
-            if v.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&v) {
+            // `u64::MAX as f64` is 2^64, one past the largest u64: it must be excluded.
+            if v.fract() == 0.0 && (0.0..u64::MAX as f64).contains(&v) {
                 Ok(v as u64)
             } else {
                 Err(E::custom("must be a whole number"))
@@ -209,10 +265,22 @@ pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Err
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<u64, E> {
             v.trim()
                 .parse()
-                .map_err(|_| E::custom(format!("must be a whole number, not {v:?}")))
+                .map_err(|_| E::custom(format!("must be a whole number, not {}", quoted(v))))
         }
     }
     d.deserialize_any(Whole)
+}
+
+/// `v` quoted for an error message, cut after 40 characters: an answer never repeats a
+/// long value back.
+fn quoted(v: &str) -> String {
+    const MAX: usize = 40;
+    if v.chars().count() <= MAX {
+        format!("{v:?}")
+    } else {
+        let cut: String = v.chars().take(MAX).collect();
+        format!("{cut:?}…")
+    }
 }
 
 /// [`lenient_u64`] for an optional field (absent or `null`: `None`) that must fit `T`.
@@ -293,5 +361,58 @@ mod tests {
         for bad in [json!(-1), json!(1.5), json!("1e3"), json!(5_000_000_000u64)] {
             assert!(from_json::<Body>(json!({"name": "a", "minutes": bad})).is_err());
         }
+    }
+    #[test]
+    fn nul_is_refused_in_every_kind_of_text() {
+        let e =
+            from_json::<Body>(json!({"name": "a\u{0}b", "tags": ["ok", "x\u{0}"]})).unwrap_err();
+        assert_eq!(e.get("name").unwrap(), [NUL_PROBLEM]);
+        assert_eq!(e.get("tags").unwrap(), [format!("item 1: {NUL_PROBLEM}")]);
+        let mut e = FieldErrors::new();
+        e.max_chars("note", Some("\0"), 10);
+        e.json_within("host", Some(&json!({"k": ["\0"]})), 100);
+        e.json_within("other", Some(&json!({"\0": 1})), 100);
+        e.json_within("big", Some(&json!({"k": "x".repeat(100)})), 100);
+        e.json_within("absent", None::<&Value>, 0);
+        let fields: Vec<&str> = e.field_errors.keys().map(String::as_str).collect();
+        assert_eq!(fields, ["big", "host", "note", "other"]);
+        assert_eq!(e.get("big").unwrap(), ["must be at most 100 bytes of JSON"]);
+    }
+
+    #[test]
+    fn problems_past_the_cap_are_left_out_once() {
+        let mut e = FieldErrors::new();
+        for i in 0..10_000 {
+            e.add(format!("k{i}"), "unknown key");
+        }
+        let count: usize = e.field_errors.values().map(Vec::len).sum();
+        assert_eq!(count, MAX_PROBLEMS);
+        assert_eq!(e.form_errors, [PROBLEMS_LEFT_OUT]);
+        let mut merged = FieldErrors::single("a", "bad");
+        merged.merge(e.clone());
+        merged.merge(e);
+        let count: usize = merged.field_errors.values().map(Vec::len).sum();
+        assert!(
+            count + merged.form_errors.len() <= MAX_PROBLEMS + 3,
+            "{count}"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_past_u64_and_long_strings_are_refused_briefly() {
+        let whole = |v: Value| lenient_u64(v).map_err(|e| e.to_string());
+        assert_eq!(
+            whole(json!(18446744073709549568.0)),
+            Ok(18446744073709549568)
+        );
+        // 2^64 as a float used to saturate to u64::MAX.
+        assert!(whole(json!(18446744073709551616.0)).is_err());
+        assert!(whole(json!(1e300)).is_err());
+        let long = whole(json!("9".repeat(10_000) + "x")).unwrap_err();
+        assert!(long.len() < 120, "{long}");
+        assert_eq!(
+            whole(json!("soon")).unwrap_err(),
+            "must be a whole number, not \"soon\""
+        );
     }
 }

@@ -122,12 +122,31 @@ fn non_blank(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
+/// Whether `code` can be a pairing code: one word of printable characters, at most
+/// [`MAX_CODE_CHARS`] long. Anything else is refused here rather than sent to the server.
+fn is_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.chars().count() <= MAX_CODE_CHARS
+        && !code.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// `code` when [`is_code`], else why not.
+fn checked_code(code: String) -> Result<String, PairingError> {
+    if is_code(&code) {
+        Ok(code)
+    } else {
+        Err(PairingError::BadBundle(
+            "the pairing code is not one word of at most 200 printable characters".into(),
+        ))
+    }
+}
+
 impl LooseBundle {
     fn into_bundle(self) -> Result<PairingBundle, PairingError> {
         if let Some(v) = self.v.filter(|v| *v != BUNDLE_VERSION) {
             return Err(PairingError::UnsupportedVersion(v));
         }
-        let code = non_blank(self.pairing_code).ok_or(PairingError::NoCode)?;
+        let code = checked_code(non_blank(self.pairing_code).ok_or(PairingError::NoCode)?)?;
         let hints = self.proxmox.map(|h| ProxmoxHints {
             url: non_blank(h.url),
             username: non_blank(h.username),
@@ -159,7 +178,7 @@ pub fn parse_pairing_string(input: &str) -> Result<PairingBundle, PairingError> 
     if let Ok(bundle) = PairingBundle::decode(text) {
         return Ok(bundle);
     }
-    if text.chars().count() <= MAX_CODE_CHARS && !text.chars().any(char::is_whitespace) {
+    if is_code(text) {
         return Ok(PairingBundle::new(text, None, None));
     }
     Err(PairingError::NotAPairing)
@@ -202,6 +221,7 @@ fn from_link(url: &Url, origin: Option<String>) -> Result<PairingBundle, Pairing
                 (segments.next() == Some("pair")).then(|| code.to_owned())
             })
             .ok_or(PairingError::NoCode)?;
+        let code = checked_code(code)?;
         let hints = ProxmoxHints {
             url: query(&["proxmox_url"]),
             username: query(&["proxmox_username"]),
@@ -336,5 +356,34 @@ mod tests {
             parse_pairing_string("botmox://pair?bundle=!!!"),
             Err(PairingError::BadBundle(_))
         ));
+    }
+
+    #[test]
+    fn a_code_with_controls_or_of_any_length_is_refused_in_every_form() {
+        let long = "c".repeat(MAX_CODE_CHARS + 1);
+        assert_eq!(parse_pairing_string(&long), Err(PairingError::NotAPairing));
+        assert_eq!(
+            parse_pairing_string("ab\u{0}cd"),
+            Err(PairingError::NotAPairing)
+        );
+        for bad in [
+            json!({"pairing_code": long}).to_string(),
+            json!({"pairing_code": "ab\u{0}cd"}).to_string(),
+            json!({"code": "two words"}).to_string(),
+            "https://botmox.example.com/agent/pair?code=ab%00cd".to_owned(),
+            format!("https://botmox.example.com/agent/pair?code={long}"),
+        ] {
+            assert!(
+                matches!(parse_pairing_string(&bad), Err(PairingError::BadBundle(_))),
+                "{bad}"
+            );
+        }
+        // A bare bundle whose code is bad is no bundle; it is only taken as the code it spells.
+        let pasted = URL_SAFE_NO_PAD.encode(json!({"code": "a\u{7}b"}).to_string());
+        assert!(matches!(
+            PairingBundle::decode(&pasted),
+            Err(PairingError::BadBundle(_))
+        ));
+        assert_eq!(parse_pairing_string(&pasted).unwrap().pairing_code, pasted);
     }
 }

@@ -41,56 +41,27 @@ pub enum CommandStatus {
     Expired,
 }
 
+wire_words!(
+    CommandStatus,
+    "command status",
+    [
+        Queued = "queued",
+        Dispatched = "dispatched",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        Expired = "expired",
+    ]
+);
+
 impl CommandStatus {
-    pub const ALL: [CommandStatus; 7] = [
-        Self::Queued,
-        Self::Dispatched,
-        Self::Running,
-        Self::Succeeded,
-        Self::Failed,
-        Self::Cancelled,
-        Self::Expired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Dispatched => "dispatched",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
-    }
-
     /// No change follows: a waiter can stop waiting.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
             Self::Succeeded | Self::Failed | Self::Cancelled | Self::Expired
         )
-    }
-}
-
-impl std::str::FromStr for CommandStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown command status '{s}' (expected queued, dispatched, running, \
-                     succeeded, failed, cancelled or expired)"
-                )
-            })
-    }
-}
-
-impl std::fmt::Display for CommandStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -147,14 +118,15 @@ impl ReportRequest {
         }
     }
 
-    /// A failure; a message longer than the server takes is cut (marked with `…`), so the
-    /// report is never refused for its length.
+    /// A failure; a message longer than the server takes is cut (marked with `…`) and NUL is
+    /// replaced by U+FFFD, so the report is never refused for its message.
     pub fn failed(claim_id: impl Into<String>, message: &str) -> Self {
+        let message = message.replace('\0', "\u{FFFD}");
         let message = if message.chars().count() > MAX_ERROR_MESSAGE_CHARS {
             let cut: String = message.chars().take(MAX_ERROR_MESSAGE_CHARS - 1).collect();
             format!("{cut}…")
         } else {
-            message.to_owned()
+            message
         };
         Self {
             error_message: Some(message),
@@ -173,14 +145,7 @@ impl Validate for ReportRequest {
             self.error_message.as_deref(),
             MAX_ERROR_MESSAGE_CHARS,
         );
-        if let Some(result) = &self.result {
-            let size = serde_json::to_vec(result).map_or(usize::MAX, |v| v.len());
-            e.check(
-                "result",
-                size <= MAX_RESULT_BYTES,
-                format!("must be at most {MAX_RESULT_BYTES} bytes of JSON"),
-            );
-        }
+        e.json_within("result", self.result.as_ref(), MAX_RESULT_BYTES);
         e.into_result()
     }
 }

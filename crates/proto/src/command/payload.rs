@@ -57,18 +57,28 @@ macro_rules! payload {
                 self.target.as_deref()
             }
         }
+
+        impl Validate for $name {
+            fn validate(&self) -> Result<(), FieldErrors> {
+                validate_payload(self)
+            }
+        }
     };
 }
 
-/// Payloads whose own keys have no limits beyond their types.
-macro_rules! no_limits {
-    ($($name:ident),*) => {$(
-        impl Validate for $name {
-            fn validate(&self) -> Result<(), FieldErrors> {
-                Ok(())
-            }
-        }
-    )*};
+/// A payload's own limits, beyond its types and the `node`/`target` rules every payload
+/// shares; none unless it says.
+trait Limits {
+    fn check(&self, _e: &mut FieldErrors) {}
+}
+
+/// The shared `node`/`target` rules, then `p`'s own limits.
+fn validate_payload<P: Payload + Limits>(p: &P) -> Result<(), FieldErrors> {
+    let mut e = FieldErrors::new();
+    NODE.check(&mut e, "node", p.node());
+    TARGET.check(&mut e, "target", p.target());
+    p.check(&mut e);
+    e.into_result()
 }
 
 /// A Proxmox VM id: a positive integer, sent by the reference UI as a number or a string.
@@ -309,16 +319,27 @@ const UNIX_USER: Form = Form {
     what: "a user name (letters, digits, '.', '_' and '-')",
 };
 const WEB_URL: Form = Form {
+    // The URL parser drops tabs and line breaks and escapes other controls, so they are
+    // refused before it sees them: the agent passes the text on as given.
     ok: |s| {
-        s.len() <= 2048 && url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        s.len() <= 2048
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+            && url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
     },
     what: "an http or https URL of at most 2048 characters",
 };
+/// Free text that reaches a Proxmox config: lines, but no other control characters.
+const PLAIN_TEXT: Form = Form {
+    ok: |s| {
+        !s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    },
+    what: "text without control characters other than tabs and line breaks",
+};
 
-/// The shared `node` and `target` keys.
-pub(super) fn check_place(e: &mut FieldErrors, node: Option<&str>, target: Option<&str>) {
-    NODE.check(e, "node", node);
-    TARGET.check(e, "target", target);
+/// The `timeoutMs` of the SSH and ISO commands.
+fn check_ssh_timeout(e: &mut FieldErrors, timeout: Option<u64>) {
+    e.in_range("timeoutMs", timeout, MIN_TIMEOUT_MS, MAX_SSH_TIMEOUT_MS);
 }
 
 /// Milliseconds as a [`Duration`], the default filled in.
@@ -374,12 +395,10 @@ payload! {
     }
 }
 
-impl Validate for CloneVm {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        VM_NAME.check(&mut e, "name", self.name.as_deref());
-        STORAGE.check(&mut e, "storage", self.storage.as_deref());
-        e.into_result()
+impl Limits for CloneVm {
+    fn check(&self, e: &mut FieldErrors) {
+        VM_NAME.check(e, "name", self.name.as_deref());
+        STORAGE.check(e, "storage", self.storage.as_deref());
     }
 }
 
@@ -486,7 +505,12 @@ impl Payload for UpdateConfig {
 
 impl Validate for UpdateConfig {
     fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
+        validate_payload(self)
+    }
+}
+
+impl Limits for UpdateConfig {
+    fn check(&self, e: &mut FieldErrors) {
         e.check(
             "config",
             !self.config.is_empty(),
@@ -499,15 +523,14 @@ impl Validate for UpdateConfig {
                 continue;
             }
             match value {
-                Value::String(s) if s.chars().count() > MAX_CONFIG_VALUE_CHARS => e.add(
-                    field,
-                    format!("must be at most {MAX_CONFIG_VALUE_CHARS} characters"),
-                ),
-                Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
+                Value::String(s) => {
+                    e.max_chars(&field, Some(s), MAX_CONFIG_VALUE_CHARS);
+                    PLAIN_TEXT.check(e, &field, Some(s));
+                }
+                Value::Number(_) | Value::Bool(_) => {}
                 _ => e.add(field, "must be a string, a number or a boolean"),
             }
         }
-        e.into_result()
     }
 }
 
@@ -524,12 +547,10 @@ payload! {
     }
 }
 
-impl Validate for ResizeDisk {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        DISK.check(&mut e, "disk", Some(&self.disk));
-        DISK_SIZE.check(&mut e, "size", Some(&self.size));
-        e.into_result()
+impl Limits for ResizeDisk {
+    fn check(&self, e: &mut FieldErrors) {
+        DISK.check(e, "disk", Some(&self.disk));
+        DISK_SIZE.check(e, "size", Some(&self.size));
     }
 }
 
@@ -543,11 +564,9 @@ payload! {
     }
 }
 
-impl Validate for TaskRef {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        UPID.check(&mut e, "upid", Some(&self.upid));
-        e.into_result()
+impl Limits for TaskRef {
+    fn check(&self, e: &mut FieldErrors) {
+        UPID.check(e, "upid", Some(&self.upid));
     }
 }
 
@@ -581,12 +600,10 @@ fn check_polling(e: &mut FieldErrors, timeout: Option<u64>, max: u64, interval: 
     e.in_range("intervalMs", interval, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
 }
 
-impl Validate for WaitTask {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        UPID.check(&mut e, "upid", Some(&self.upid));
-        check_polling(&mut e, self.timeout_ms, MAX_WAIT_MS, self.interval_ms);
-        e.into_result()
+impl Limits for WaitTask {
+    fn check(&self, e: &mut FieldErrors) {
+        UPID.check(e, "upid", Some(&self.upid));
+        check_polling(e, self.timeout_ms, MAX_WAIT_MS, self.interval_ms);
     }
 }
 
@@ -620,11 +637,9 @@ impl WaitVmStatus {
     }
 }
 
-impl Validate for WaitVmStatus {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        check_polling(&mut e, self.timeout_ms, MAX_WAIT_MS, self.interval_ms);
-        e.into_result()
+impl Limits for WaitVmStatus {
+    fn check(&self, e: &mut FieldErrors) {
+        check_polling(e, self.timeout_ms, MAX_WAIT_MS, self.interval_ms);
     }
 }
 
@@ -658,16 +673,9 @@ impl WaitVmPresence {
     }
 }
 
-impl Validate for WaitVmPresence {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        check_polling(
-            &mut e,
-            self.timeout_ms,
-            MAX_PRESENCE_WAIT_MS,
-            self.interval_ms,
-        );
-        e.into_result()
+impl Limits for WaitVmPresence {
+    fn check(&self, e: &mut FieldErrors) {
+        check_polling(e, self.timeout_ms, MAX_PRESENCE_WAIT_MS, self.interval_ms);
     }
 }
 
@@ -680,11 +688,9 @@ payload! {
     }
 }
 
-impl Validate for SendKey {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        QEMU_KEY.check(&mut e, "key", Some(&self.key));
-        e.into_result()
+impl Limits for SendKey {
+    fn check(&self, e: &mut FieldErrors) {
+        QEMU_KEY.check(e, "key", Some(&self.key));
     }
 }
 
@@ -736,19 +742,12 @@ impl SshProbe {
     }
 }
 
-impl Validate for SshProbe {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        SSH_HOST.check(&mut e, "sshHost", self.ssh_host.as_deref());
+impl Limits for SshProbe {
+    fn check(&self, e: &mut FieldErrors) {
+        SSH_HOST.check(e, "sshHost", self.ssh_host.as_deref());
         e.in_range("sshPort", self.ssh_port, 1, u16::MAX);
-        UNIX_USER.check(&mut e, "sshUsername", self.ssh_username.as_deref());
-        e.in_range(
-            "timeoutMs",
-            self.timeout_ms,
-            MIN_TIMEOUT_MS,
-            MAX_SSH_TIMEOUT_MS,
-        );
-        e.into_result()
+        UNIX_USER.check(e, "sshUsername", self.ssh_username.as_deref());
+        check_ssh_timeout(e, self.timeout_ms);
     }
 }
 
@@ -771,16 +770,9 @@ impl SshReadConfig {
     }
 }
 
-impl Validate for SshReadConfig {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        e.in_range(
-            "timeoutMs",
-            self.timeout_ms,
-            MIN_TIMEOUT_MS,
-            MAX_SSH_TIMEOUT_MS,
-        );
-        e.into_result()
+impl Limits for SshReadConfig {
+    fn check(&self, e: &mut FieldErrors) {
+        check_ssh_timeout(e, self.timeout_ms);
     }
 }
 
@@ -809,17 +801,11 @@ impl SshWriteConfig {
     }
 }
 
-impl Validate for SshWriteConfig {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
+impl Limits for SshWriteConfig {
+    fn check(&self, e: &mut FieldErrors) {
         e.required_text("content", &self.content, MAX_CONFIG_FILE_CHARS);
-        e.in_range(
-            "timeoutMs",
-            self.timeout_ms,
-            MIN_TIMEOUT_MS,
-            MAX_SSH_TIMEOUT_MS,
-        );
-        e.into_result()
+        PLAIN_TEXT.check(e, "content", Some(&self.content));
+        check_ssh_timeout(e, self.timeout_ms);
     }
 }
 
@@ -843,9 +829,8 @@ impl SshExec {
     }
 }
 
-impl Validate for SshExec {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
+impl Limits for SshExec {
+    fn check(&self, e: &mut FieldErrors) {
         e.required_text("command", &self.command, 1024);
         let one_line = !self.command.chars().any(char::is_control);
         e.check(
@@ -853,13 +838,7 @@ impl Validate for SshExec {
             one_line,
             "must be one line without control characters",
         );
-        e.in_range(
-            "timeoutMs",
-            self.timeout_ms,
-            MIN_TIMEOUT_MS,
-            MAX_SSH_TIMEOUT_MS,
-        );
-        e.into_result()
+        check_ssh_timeout(e, self.timeout_ms);
     }
 }
 
@@ -911,9 +890,8 @@ impl CreateProvisionIso {
     }
 }
 
-impl Validate for CreateProvisionIso {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
+impl Limits for CreateProvisionIso {
+    fn check(&self, e: &mut FieldErrors) {
         let count = self.files.len();
         e.check("files", count > 0, "must hold at least one file");
         e.check(
@@ -930,22 +908,16 @@ impl Validate for CreateProvisionIso {
         );
         for (name, content) in &self.files {
             let field = format!("files.{name}");
-            FILE_NAME.check(&mut e, &field, Some(name));
+            FILE_NAME.check(e, &field, Some(name));
             e.check(
                 &field,
                 FILE_BASE64.decode(content).is_ok(),
                 "must be base64",
             );
         }
-        ISO_NAME.check(&mut e, "isoName", self.iso_name.as_deref());
-        STORAGE.check(&mut e, "isoStorage", self.iso_storage.as_deref());
-        e.in_range(
-            "timeoutMs",
-            self.timeout_ms,
-            MIN_TIMEOUT_MS,
-            MAX_SSH_TIMEOUT_MS,
-        );
-        e.into_result()
+        ISO_NAME.check(e, "isoName", self.iso_name.as_deref());
+        STORAGE.check(e, "isoStorage", self.iso_storage.as_deref());
+        check_ssh_timeout(e, self.timeout_ms);
     }
 }
 
@@ -969,12 +941,10 @@ impl AttachCdrom {
     }
 }
 
-impl Validate for AttachCdrom {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        ISO_VOLUME.check(&mut e, "isoPath", Some(&self.iso_path));
-        CDROM_SLOT.check(&mut e, "cdromSlot", self.cdrom_slot.as_deref());
-        e.into_result()
+impl Limits for AttachCdrom {
+    fn check(&self, e: &mut FieldErrors) {
+        ISO_VOLUME.check(e, "isoPath", Some(&self.iso_path));
+        CDROM_SLOT.check(e, "cdromSlot", self.cdrom_slot.as_deref());
     }
 }
 
@@ -998,11 +968,9 @@ impl DetachCdrom {
     }
 }
 
-impl Validate for DetachCdrom {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        CDROM_SLOT.check(&mut e, "cdromSlot", self.cdrom_slot.as_deref());
-        e.into_result()
+impl Limits for DetachCdrom {
+    fn check(&self, e: &mut FieldErrors) {
+        CDROM_SLOT.check(e, "cdromSlot", self.cdrom_slot.as_deref());
     }
 }
 
@@ -1020,17 +988,19 @@ payload! {
     }
 }
 
-impl Validate for UploadIso {
-    fn validate(&self) -> Result<(), FieldErrors> {
-        let mut e = FieldErrors::new();
-        STORAGE.check(&mut e, "storage", Some(&self.storage));
-        ISO_NAME.check(&mut e, "filename", Some(&self.filename));
-        WEB_URL.check(&mut e, "url", Some(&self.url));
-        e.into_result()
+impl Limits for UploadIso {
+    fn check(&self, e: &mut FieldErrors) {
+        STORAGE.check(e, "storage", Some(&self.storage));
+        ISO_NAME.check(e, "filename", Some(&self.filename));
+        WEB_URL.check(e, "url", Some(&self.url));
     }
 }
 
-no_limits!(OnNode, OnVm, DeleteVm, ClusterResources, ProxmoxLogin);
+impl Limits for OnNode {}
+impl Limits for OnVm {}
+impl Limits for DeleteVm {}
+impl Limits for ClusterResources {}
+impl Limits for ProxmoxLogin {}
 
 #[cfg(test)]
 mod tests {

@@ -680,3 +680,195 @@ fn the_schema_lists_every_type_with_its_payload() {
     refs_resolve::<CommandView>();
     refs_resolve::<CommandEvent>();
 }
+
+#[test]
+fn hostile_values_are_refused_by_field() {
+    let nul = "a\u{0}b";
+    let cases = [
+        (
+            "proxmox.ssh-write-config",
+            json!({"vmid": 1, "content": nul}),
+            "payload.content",
+        ),
+        (
+            "proxmox.ssh-write-config",
+            json!({"vmid": 1, "content": "cores: 2\u{1b}[2J\n"}),
+            "payload.content",
+        ),
+        (
+            "proxmox.update-config",
+            json!({"vmid": 1, "description": nul}),
+            "payload.config.description",
+        ),
+        (
+            "proxmox.update-config",
+            json!({"vmid": 1, "config": ["cores", 2]}),
+            "payload.config",
+        ),
+        (
+            "proxmox.update-config",
+            json!({"vmid": 1, "config": {"cores": [2]}}),
+            "payload.config.cores",
+        ),
+        (
+            "proxmox.upload-iso",
+            json!({"storage": "local", "filename": "x.iso", "url": "https://example.com/a\nb.iso"}),
+            "payload.url",
+        ),
+        (
+            "proxmox.upload-iso",
+            json!({"storage": "local", "filename": "x.iso", "url": "https://example.com/\u{0}.iso"}),
+            "payload.url",
+        ),
+        (
+            "proxmox.upload-iso",
+            json!({"storage": "", "filename": "x.iso", "url": "https://e.com/x.iso"}),
+            "payload.storage",
+        ),
+        (
+            "proxmox.create-provision-iso",
+            json!({"vmid": 1, "files": ["provision.json"]}),
+            "payload.files",
+        ),
+        (
+            "proxmox.create-provision-iso",
+            json!({"vmid": 1, "files": {"": "e30="}}),
+            "payload.files.",
+        ),
+        (
+            "proxmox.ssh-exec",
+            json!({"command": nul}),
+            "payload.command",
+        ),
+        (
+            "proxmox.task-status",
+            json!({"upid": format!("UPID:{nul}")}),
+            "payload.upid",
+        ),
+        (
+            "proxmox.task-status",
+            json!({"upid": format!("UPID:{}", "x".repeat(600))}),
+            "payload.upid",
+        ),
+        (
+            "proxmox.sendkey",
+            json!({"vmid": 1, "key": "a".repeat(65)}),
+            "payload.key",
+        ),
+        (
+            "proxmox.clone",
+            json!({"templateVmId": 1, "name": "a".repeat(129)}),
+            "payload.name",
+        ),
+        ("proxmox.list-vms", json!({"node": ""}), "payload.node"),
+        (
+            "proxmox.list-vms",
+            json!({"target": "t".repeat(201)}),
+            "payload.target",
+        ),
+        (
+            "proxmox.start",
+            json!({"vmid": 18446744073709551616.0}),
+            "payload.vmid",
+        ),
+        ("proxmox.start", json!({"vmid": [101]}), "payload.vmid"),
+        (
+            "proxmox.start",
+            json!({"vmid": {"id": 101}}),
+            "payload.vmid",
+        ),
+        (
+            "proxmox.wait-task",
+            json!({"upid": "UPID:x", "timeoutMs": u64::MAX}),
+            "payload.timeoutMs",
+        ),
+        (
+            "proxmox.wait-task",
+            json!({"upid": "UPID:x", "timeoutMs": 1e300}),
+            "payload.timeoutMs",
+        ),
+        (
+            "proxmox.wait-task",
+            json!({"upid": "UPID:x", "intervalMs": -1}),
+            "payload.intervalMs",
+        ),
+        (
+            "proxmox.ssh-status",
+            json!({"sshPort": 65536}),
+            "payload.sshPort",
+        ),
+        (
+            "proxmox.ssh-status",
+            json!({"sshPort": "22".repeat(5000)}),
+            "payload.sshPort",
+        ),
+    ];
+    for (ty, payload, field) in cases {
+        let e = refused(ty, payload.clone());
+        assert!(
+            e.get(field).is_some(),
+            "{ty} {payload}: expected {field}, got {e}"
+        );
+    }
+    // A tab and line breaks are text, as a description has them.
+    command(
+        "proxmox.update-config",
+        json!({"vmid": 1, "description": "a\tb\r\nc"}),
+    );
+    command(
+        "proxmox.ssh-write-config",
+        json!({"vmid": 1, "content": "cores: 2\r\n\tx\n"}),
+    );
+}
+
+#[test]
+fn a_payload_checks_node_and_target_when_validated_directly() {
+    let on = OnVm {
+        vmid: VmId::new(1).unwrap(),
+        node: Some("../x".into()),
+        target: Some("a b".into()),
+    };
+    let e = on.validate().unwrap_err();
+    assert!(e.get("node").is_some() && e.get("target").is_some(), "{e}");
+}
+
+#[test]
+fn many_unknown_keys_give_a_bounded_answer() {
+    let payload: Map<String, Value> = (0..5_000).map(|i| (format!("k{i}"), json!(0))).collect();
+    let e = refused("proxmox.start", Value::Object(payload));
+    let problems: usize = e.field_errors.values().map(Vec::len).sum();
+    assert!(problems <= 100, "{problems} problems");
+    assert_eq!(e.form_errors.len(), 1);
+}
+
+#[test]
+fn a_report_is_never_refused_for_its_message_but_is_for_nul_in_its_result() {
+    let report = ReportRequest::failed("c1", "ssh said \u{0}\u{0}");
+    assert!(report.validate().is_ok(), "{report:?}");
+    assert_eq!(
+        report.error_message.as_deref(),
+        Some("ssh said \u{FFFD}\u{FFFD}")
+    );
+    let e = ReportRequest::succeeded("c1", json!({"out": "a\u{0}"}))
+        .validate()
+        .unwrap_err();
+    assert!(e.get("result").is_some(), "{e}");
+    let e =
+        from_json::<ReportRequest>(json!({"claim_id": "c\u{0}", "status": "running"})).unwrap_err();
+    assert!(e.get("claim_id").is_some(), "{e}");
+    let e = from_json::<EventsQuery>(json!({"agent_id": "\u{0}"})).unwrap_err();
+    assert!(e.get("agent_id").is_some(), "{e}");
+}
+
+#[test]
+fn command_status_words_match_serde_and_name_the_choices() {
+    assert_eq!(
+        "done".parse::<CommandStatus>(),
+        Err(
+            "unknown command status 'done' (expected queued, dispatched, running, succeeded, \
+             failed, cancelled or expired)"
+                .to_owned()
+        )
+    );
+    assert_eq!(CommandStatus::Expired.to_string(), "expired");
+}
