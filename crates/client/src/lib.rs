@@ -119,12 +119,23 @@ impl Client {
         url
     }
 
-    fn build(&self, method: Method, url: Url) -> RequestBuilder {
-        let request = self.http.request(method, url).timeout(self.timeout);
+    /// A request with the token, without a time limit (for the event stream).
+    fn authorized(&self, method: Method, url: Url) -> RequestBuilder {
+        let request = self.http.request(method, url);
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
         }
+    }
+
+    /// A request with the token and the ordinary time limit.
+    fn build(&self, method: Method, url: Url) -> RequestBuilder {
+        self.authorized(method, url).timeout(self.timeout)
+    }
+
+    /// `GET /api/v1/<segments>?<query>`.
+    fn build_query(&self, segments: &[&str], query: &(impl Serialize + ?Sized)) -> RequestBuilder {
+        self.build(Method::GET, self.url(segments)).query(query)
     }
 
     /// Send and unwrap the envelope.
@@ -132,16 +143,27 @@ impl Client {
         &self,
         request: RequestBuilder,
     ) -> Result<Envelope<T>, ClientError> {
-        let response = request.send().await?;
+        let response = successful(request.send().await?).await?;
         let status = response.status().as_u16();
         let body = response.bytes().await?;
-        if !(200..300).contains(&status) {
-            return Err(ClientError::from_failure(status, &body));
-        }
         serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
             status,
             message: format!("{e}: {}", error::excerpt(&body)),
         })
+    }
+
+    /// Send `body` (if any) to `url` and unwrap the answer's data.
+    async fn call_url<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
+        let mut request = self.build(method, url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Ok(self.send(request).await?.data)
     }
 
     async fn call<T: DeserializeOwned>(
@@ -150,15 +172,11 @@ impl Client {
         segments: &[&str],
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, ClientError> {
-        let mut request = self.build(method, self.url(segments));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        Ok(self.send(request).await?.data)
+        self.call_url(method, self.url(segments), body).await
     }
 
     async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ClientError> {
-        self.call(Method::GET, segments, None::<&()>).await
+        self.call(Method::GET, segments, NO_BODY).await
     }
 
     async fn post<T: DeserializeOwned>(
@@ -174,8 +192,7 @@ impl Client {
         segments: &[&str],
         query: &(impl Serialize + ?Sized),
     ) -> Result<Page<T>, ClientError> {
-        let request = self.build(Method::GET, self.url(segments)).query(query);
-        let envelope: Envelope<Vec<T>> = self.send(request).await?;
+        let envelope: Envelope<Vec<T>> = self.send(self.build_query(segments, query)).await?;
         Ok(Page {
             items: envelope.data,
             meta: envelope.meta,
@@ -199,11 +216,7 @@ impl Client {
             }
             None => url.set_path(&joined),
         }
-        let mut request = self.build(method, url);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        Ok(self.send(request).await?.data)
+        self.call_url(method, url, body).await
     }
 
     // ---- health ------------------------------------------------------------------------
@@ -233,8 +246,7 @@ impl Client {
     }
 
     pub async fn logout(&self) -> Result<VerifyResult, ClientError> {
-        self.call(Method::POST, &["auth", "logout"], None::<&()>)
-            .await
+        self.call(Method::POST, &["auth", "logout"], NO_BODY).await
     }
 
     pub async fn whoami(&self) -> Result<Principal, ClientError> {
@@ -280,8 +292,7 @@ impl Client {
     }
 
     pub async fn revoke_token(&self, id: &str) -> Result<ApiTokenView, ClientError> {
-        self.call(Method::DELETE, &["tokens", id], None::<&()>)
-            .await
+        self.call(Method::DELETE, &["tokens", id], NO_BODY).await
     }
 
     pub async fn audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, ClientError> {
@@ -317,7 +328,7 @@ impl Client {
 
     /// Agent token: a new token; the one used here stops working.
     pub async fn rotate_token(&self) -> Result<RotatedToken, ClientError> {
-        self.call(Method::POST, &["agents", "token", "rotate"], None::<&()>)
+        self.call(Method::POST, &["agents", "token", "rotate"], NO_BODY)
             .await
     }
 
@@ -357,8 +368,7 @@ impl Client {
     /// [`POLL_MARGIN`].
     pub async fn next(&self, query: &NextQuery) -> Result<Option<CommandView>, ClientError> {
         let request = self
-            .build(Method::GET, self.url(&["vm-ops", "commands", "next"]))
-            .query(query)
+            .build_query(&["vm-ops", "commands", "next"], query)
             .timeout(query.wait() + POLL_MARGIN);
         Ok(self.send(request).await?.data)
     }
@@ -378,20 +388,14 @@ impl Client {
         &self,
         query: &ListCommandsQuery,
     ) -> Result<Vec<CommandView>, ClientError> {
-        let request = self
-            .build(Method::GET, self.url(&["vm-ops", "commands"]))
-            .query(query);
+        let request = self.build_query(&["vm-ops", "commands"], query);
         Ok(self.send(request).await?.data)
     }
 
     /// Cancel a command still queued (409 once claimed).
     pub async fn cancel_command(&self, id: &str) -> Result<CommandView, ClientError> {
-        self.call(
-            Method::POST,
-            &["vm-ops", "commands", id, "cancel"],
-            None::<&()>,
-        )
-        .await
+        self.call(Method::POST, &["vm-ops", "commands", id, "cancel"], NO_BODY)
+            .await
     }
 
     /// The command bus's events from now on, or after `last_event_id` (sent as the
@@ -405,23 +409,27 @@ impl Client {
     ) -> Result<EventStream, ClientError> {
         // No overall time limit: the stream is meant to stay open.
         let mut request = self
-            .http
-            .get(self.url(&["vm-ops", "events"]))
+            .authorized(Method::GET, self.url(&["vm-ops", "events"]))
             .query(query)
             .header(reqwest::header::ACCEPT, "text/event-stream");
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            let body = response.bytes().await?;
-            return Err(ClientError::from_failure(status, &body));
-        }
+        let response = successful(request.send().await?).await?;
         Ok(typed_events(response.bytes_stream().eventsource()).boxed())
+    }
+}
+
+/// For a call without a body.
+const NO_BODY: Option<&()> = None;
+
+/// `response` when its status is 2xx, else the failure it carries.
+async fn successful(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        Ok(response)
+    } else {
+        Err(ClientError::from_failure(status, &response.bytes().await?))
     }
 }
 

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use botmox_proto::ErrorCode;
-use botmox_proto::command::{Command, CommandStatus, DispatchRequest, EventsQuery, NextQuery};
+use botmox_proto::command::{
+    Command, CommandStatus, DispatchRequest, EventsQuery, ListCommandsQuery, NextQuery,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -250,4 +252,55 @@ async fn events_arrive_typed_skipping_unknown_kinds_and_resume_after_an_id() {
         "proxmox.status"
     );
     assert!(matches!(&events[1], VmOpsEvent::Agent(a) if !a.agent.online));
+}
+
+#[tokio::test]
+async fn lists_send_their_query_and_a_refused_stream_is_an_api_error() {
+    let app = Router::new()
+        .route(
+            "/api/v1/vm-ops/commands",
+            get(
+                |headers: HeaderMap, Query(q): Query<ListCommandsQuery>| async move {
+                    let tenant = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("none")
+                        .to_owned();
+                    let agent = q.agent_id.unwrap_or_default();
+                    let data = json!([view(&format!("proxmox.{agent}"), json!({}), &tenant)]);
+                    Json(json!({"success": true, "data": data}))
+                },
+            ),
+        )
+        .route(
+            "/api/v1/vm-ops/events",
+            get(|| async { failure(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", None) }),
+        );
+    let client = Client::new(&serve(app).await).unwrap().with_token("t");
+    let query = ListCommandsQuery {
+        agent_id: Some("status".into()),
+        ..ListCommandsQuery::default()
+    };
+    let listed = client.list_commands(&query).await.unwrap();
+    assert_eq!(
+        (
+            listed[0].command_type.as_str(),
+            listed[0].tenant_id.as_str()
+        ),
+        ("proxmox.status", "Bearer t")
+    );
+    let Err(err) = client.events(&EventsQuery::default(), None).await else {
+        panic!("a 401 is no stream")
+    };
+    assert!(
+        matches!(
+            &err,
+            ClientError::Api {
+                status: 401,
+                code: Code::Known(ErrorCode::Unauthorized),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
