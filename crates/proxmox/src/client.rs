@@ -1,7 +1,7 @@
 //! Transport: builds the HTTP client, authenticates each request (token header, or ticket
 //! cookie plus CSRF token with renewal), and turns replies into `data` or a typed [`Error`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::config::{ClientConfig, Credentials, TlsTrust};
+use crate::config::{ClientConfig, Credentials, TlsTrust, with_default_realm};
 use crate::error::{Error, Result};
 use crate::tls::pinned_client_config;
 
@@ -103,11 +103,7 @@ impl ProxmoxClient {
                 Auth::Token(value)
             }
             Credentials::Password { username, password } => Auth::Ticket(TicketAuth {
-                username: if username.contains('@') {
-                    username
-                } else {
-                    format!("{username}@pam")
-                },
+                username: with_default_realm(username),
                 password,
                 renew_after: config.ticket_renew_after,
                 session: Mutex::new(None),
@@ -151,8 +147,20 @@ impl ProxmoxClient {
     }
 
     /// URL of an API path; each segment is percent-encoded (UPIDs and volume ids contain
-    /// `:`, `@`, `!` and `/`).
-    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+    /// `:`, `@`, `!` and `/`). A segment that would change the path instead of naming something
+    /// (empty, `.`, `..`: the URL parser silently drops the dot forms) is refused, as are
+    /// control characters and unsafe query values (see [`check_params`]).
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url> {
+        if let Some(bad) = segments
+            .iter()
+            .find(|s| matches!(**s, "" | "." | "..") || s.chars().any(char::is_control))
+        {
+            return Err(Error::BadParams {
+                message: format!("unusable name in the request path: {bad:?}"),
+                errors: BTreeMap::new(),
+            });
+        }
+        check_params(query.iter().map(|(k, v)| (*k, v.as_str())))?;
         let mut url = self.inner.base.clone();
         {
             let mut path = url
@@ -165,7 +173,7 @@ impl ProxmoxClient {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        url
+        Ok(url)
     }
 
     /// One API call returning `data`.
@@ -176,7 +184,10 @@ impl ProxmoxClient {
         query: &[(&str, String)],
         body: Body,
     ) -> Result<T> {
-        let url = self.url(segments, query);
+        let url = self.url(segments, query)?;
+        if let Body::Form(form) = &body {
+            check_params(form.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        }
         let response = self
             .send(&method, || {
                 let builder = self.inner.http.request(method.clone(), url.clone());
@@ -220,7 +231,7 @@ impl ProxmoxClient {
             #[serde(rename = "CSRFPreventionToken")]
             csrf: String,
         }
-        let url = self.url(&["access", "ticket"], &[]);
+        let url = self.url(&["access", "ticket"], &[])?;
         let form = [("username", username), ("password", password)];
         let response = execute(self.inner.http.post(url).form(&form)).await?;
         let login: Login = decode(response).await?;
@@ -295,6 +306,41 @@ impl Session {
     }
 }
 
+/// Refuse parameters PVE would misread, before anything is sent: a name outside
+/// `[A-Za-z0-9_-]` or given twice (e.g. `set("delete", ..)` next to `delete(..)`), and control
+/// characters in a value. PVE writes each config value as one `key: value` line, so a line
+/// break would smuggle in extra keys (`net0: ...\nhookscript: ...`); only `description`, stored
+/// as comment lines, may span lines. NUL is refused everywhere.
+pub(crate) fn check_params<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<()> {
+    let mut seen = HashSet::new();
+    for (name, value) in pairs {
+        let name_ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Err(Error::local_param(
+                name,
+                format!("invalid parameter name {name:?}"),
+            ));
+        }
+        if !seen.insert(name) {
+            return Err(Error::local_param(name, "parameter given twice"));
+        }
+        let multiline = name == "description";
+        let bad = value
+            .chars()
+            .find(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
+        if let Some(c) = bad {
+            return Err(Error::local_param(
+                name,
+                format!("control character {c:?} not allowed in the value"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn execute(builder: RequestBuilder) -> Result<Response> {
     builder.send().await.map_err(transport_error)
 }
@@ -347,29 +393,31 @@ pub(crate) async fn decode<T: DeserializeOwned>(response: Response) -> Result<T>
 
 /// Error text = JSON `message`, else the reason phrase (older servers put the only copy there),
 /// else the body, else the standard phrase; plus the `errors` map of a 400.
+/// A body of an unexpected shape (not JSON, `message` not a string, `errors` not an object)
+/// loses only the part that does not fit.
 fn error_from_reply(status: StatusCode, reason: Option<String>, body: &[u8]) -> Error {
-    #[derive(Deserialize, Default)]
-    struct Failure {
-        #[serde(default)]
-        message: Option<String>,
-        #[serde(default)]
-        errors: Option<BTreeMap<String, serde_json::Value>>,
-    }
-    let parsed: Option<Failure> = serde_json::from_slice(body).ok();
-    let (json_message, errors) = match parsed {
-        Some(f) => (f.message, f.errors.unwrap_or_default()),
-        None => (None, BTreeMap::new()),
+    use serde_json::Value;
+    let mut parsed = match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
     };
-    let errors = errors
-        .into_iter()
-        .map(|(k, v)| {
-            let text = match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            (k, text.trim_end().to_owned())
-        })
-        .collect();
+    let json_message = match parsed.remove("message") {
+        Some(Value::String(m)) => Some(m),
+        _ => None,
+    };
+    let errors = match parsed.remove("errors") {
+        Some(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, text.trim_end().to_owned())
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
     let body_text = || {
         let text = String::from_utf8_lossy(body).trim().to_owned();
         (!text.is_empty() && !text.starts_with('{')).then_some(text)
@@ -442,6 +490,83 @@ mod tests {
     }
 
     #[test]
+    fn error_bodies_of_the_wrong_shape_keep_what_fits() {
+        // `errors` as an array: the message must survive
+        let body = br#"{"data":null,"message":"storage 'nas' does not exist\n","errors":["x"]}"#;
+        let e = error_from_reply(StatusCode::INTERNAL_SERVER_ERROR, None, body);
+        assert_eq!(
+            e,
+            Error::NotFound {
+                message: "storage 'nas' does not exist".into()
+            }
+        );
+        // `message` not a string, body an array: fall back to the reason phrase
+        let e = error_from_reply(
+            StatusCode::BAD_REQUEST,
+            Some("bad".into()),
+            br#"{"message":7}"#,
+        );
+        assert_eq!(e.to_string(), "bad");
+        let e = error_from_reply(StatusCode::FORBIDDEN, Some("denied".into()), b"[1,2]");
+        assert_eq!(e.to_string(), "denied");
+    }
+
+    #[test]
+    fn unsafe_parameters_are_refused_before_sending() {
+        let ok = [
+            ("net0", "virtio,bridge=vmbr0"),
+            ("description", "two\nlines\r\n"),
+        ];
+        check_params(ok).unwrap();
+        for (name, value) in [
+            (
+                "net0",
+                "virtio,bridge=vmbr0\nhookscript: local:snippets/x.sh",
+            ),
+            ("args", "-x\r-y"),
+            ("name", "w11\0"),
+            ("description", "nul\0inside"),
+            ("cores\nargs", "1"),
+            ("", "1"),
+            ("a&b", "1"),
+        ] {
+            let err = check_params([(name, value)]).unwrap_err();
+            assert_eq!(err.code(), "PVE_BAD_PARAMS", "{name:?}={value:?}");
+        }
+        let twice = check_params([("delete", "ide2"), ("delete", "scsi0")]).unwrap_err();
+        assert_eq!(
+            twice.to_string(),
+            "parameter given twice (delete: parameter given twice)"
+        );
+    }
+
+    #[test]
+    fn path_segments_that_would_move_the_path_are_refused() {
+        let config = ClientConfig::new(
+            "http://127.0.0.1:1",
+            Credentials::ApiToken("a@b!cd=x".parse().unwrap()),
+        )
+        .unwrap();
+        let client = ProxmoxClient::new(config).unwrap();
+        for node in ["..", ".", "", "pve\n"] {
+            assert!(
+                client.url(&["nodes", node, "qemu"], &[]).is_err(),
+                "{node:?}"
+            );
+        }
+        assert!(
+            client
+                .url(&["nodes", "pve", "storage"], &[("content", "iso\0".into())])
+                .is_err()
+        );
+        // `..` inside a name is harmless once encoded
+        let url = client
+            .url(&["nodes", "pve", "storage", "a..b"], &[])
+            .unwrap();
+        assert!(url.as_str().ends_with("/storage/a..b"), "{url}");
+    }
+
+    #[test]
     fn path_segments_are_encoded() {
         let config = ClientConfig::new(
             "http://127.0.0.1:1",
@@ -449,31 +574,35 @@ mod tests {
         )
         .unwrap();
         let client = ProxmoxClient::new(config).unwrap();
-        let url = client.url(
-            &[
-                "nodes",
-                "pve",
-                "tasks",
-                "UPID:pve:00000001:01B4C5D6:66F0A1B2:qmstart:100:ops@pve!ci:",
-                "status",
-            ],
-            &[("type", "vm".into())],
-        );
+        let url = client
+            .url(
+                &[
+                    "nodes",
+                    "pve",
+                    "tasks",
+                    "UPID:pve:00000001:01B4C5D6:66F0A1B2:qmstart:100:ops@pve!ci:",
+                    "status",
+                ],
+                &[("type", "vm".into())],
+            )
+            .unwrap();
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:1/api2/json/nodes/pve/tasks/UPID:pve:00000001:01B4C5D6:66F0A1B2:qmstart:100:ops@pve!ci:/status?type=vm"
         );
-        let url = client.url(
-            &[
-                "nodes",
-                "pve",
-                "storage",
-                "local",
-                "content",
-                "local:iso/x.iso",
-            ],
-            &[],
-        );
+        let url = client
+            .url(
+                &[
+                    "nodes",
+                    "pve",
+                    "storage",
+                    "local",
+                    "content",
+                    "local:iso/x.iso",
+                ],
+                &[],
+            )
+            .unwrap();
         assert!(
             url.as_str().ends_with("/content/local:iso%2Fx.iso"),
             "{url}"

@@ -42,11 +42,6 @@ impl ClientConfig {
         self.tls = tls;
         self
     }
-
-    /// The normalized API base (`.../api2/json/`).
-    pub fn api_base(&self) -> &Url {
-        &self.api_base
-    }
 }
 
 fn api_base(input: &str) -> Result<Url> {
@@ -97,15 +92,19 @@ pub enum Credentials {
 
 impl Credentials {
     pub fn password(username: impl Into<String>, password: impl Into<String>) -> Self {
-        let mut username: String = username.into();
-        if !username.contains('@') {
-            username.push_str("@pam");
-        }
         Self::Password {
-            username,
+            username: with_default_realm(username.into()),
             password: password.into(),
         }
     }
+}
+
+/// `root` -> `root@pam`; a user with a realm is kept as it is.
+pub(crate) fn with_default_realm(mut username: String) -> String {
+    if !username.contains('@') {
+        username.push_str("@pam");
+    }
+    username
 }
 
 impl fmt::Debug for Credentials {

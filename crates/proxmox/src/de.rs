@@ -79,6 +79,20 @@ impl Scalar {
         }
     }
 
+    /// An id: like [`Scalar::to_u64`] but a fraction is refused rather than rounded (`100.6`
+    /// must not become VM 101), and so is anything beyond 32 bits.
+    fn to_u32(&self) -> Option<u32> {
+        let fraction = match self {
+            Self::Float(f) => f.fract() != 0.0,
+            Self::Text(s) => s.trim().parse::<f64>().is_ok_and(|f| f.fract() != 0.0),
+            _ => false,
+        };
+        if fraction {
+            return None;
+        }
+        self.to_u64().and_then(|v| u32::try_from(v).ok())
+    }
+
     fn to_f64(&self) -> Option<f64> {
         match self {
             Self::Unsigned(v) => Some(*v as f64),
@@ -125,8 +139,7 @@ fn invalid<E: de::Error>(what: &str, got: &Scalar) -> E {
 /// Id (non-negative, 32 bit) from a number or a numeric string.
 pub fn u32_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let s = Scalar::deserialize(d)?;
-    s.to_u64()
-        .and_then(|v| u32::try_from(v).ok())
+    s.to_u32()
         .ok_or_else(|| invalid("a 32-bit unsigned integer", &s))
 }
 
@@ -141,8 +154,7 @@ pub fn opt_u32_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D
     match Scalar::deserialize(d)? {
         Scalar::Null => Ok(None),
         s => s
-            .to_u64()
-            .and_then(|v| u32::try_from(v).ok())
+            .to_u32()
             .map(Some)
             .ok_or_else(|| invalid("a 32-bit unsigned integer", &s)),
     }
@@ -216,6 +228,31 @@ mod tests {
         assert!(serde_json::from_value::<Probe>(json!({"n": "abc"})).is_err());
         assert!(serde_json::from_value::<Probe>(json!({"n": -1})).is_err());
         assert!(serde_json::from_value::<Probe>(json!({"n": 1, "id": 5_000_000_000u64})).is_err());
+    }
+
+    #[test]
+    fn ids_are_never_rounded_or_wrapped() {
+        for bad in [
+            json!(100.6),
+            json!("100.4"),
+            json!(4_294_967_296u64),
+            json!("99999999999999999999"),
+            json!(1e300),
+            json!("NaN"),
+            json!([101]),
+            json!({"vmid": 101}),
+        ] {
+            assert!(
+                serde_json::from_value::<Probe>(json!({"n": bad.clone()})).is_err(),
+                "n = {bad}"
+            );
+            assert!(
+                serde_json::from_value::<Probe>(json!({"n": 1, "id": bad.clone()})).is_err(),
+                "id = {bad}"
+            );
+        }
+        assert_eq!(probe(json!({"n": 4_294_967_295u64})).n, u32::MAX);
+        assert_eq!(probe(json!({"n": "101.0"})).n, 101);
     }
 
     #[test]

@@ -91,6 +91,15 @@ impl Error {
         format!("{}: {self}", self.code())
     }
 
+    /// A request refused before it was sent, shaped like PVE's own 400 for `param`.
+    pub(crate) fn local_param(param: &str, text: impl Into<String>) -> Self {
+        let text = text.into();
+        Self::BadParams {
+            errors: BTreeMap::from([(param.to_owned(), text.clone())]),
+            message: text,
+        }
+    }
+
     /// Classify a non-2xx reply. `message` is already trimmed of its trailing newline.
     pub(crate) fn from_status(
         status: u16,

@@ -342,6 +342,20 @@ impl ConfigUpdate {
         self.set.is_empty() && self.delete.is_empty()
     }
 
+    /// The form, after checking that each [`ConfigUpdate::delete`] names one key (PVE splits
+    /// the list at `,`, `;` and spaces, so `delete("ide2,scsi0")` would remove two).
+    pub(crate) fn checked_form(&self) -> crate::Result<Vec<(String, String)>> {
+        let several =
+            |k: &String| k.is_empty() || k.contains([',', ';']) || k.contains(char::is_whitespace);
+        match self.delete.iter().find(|k| several(k)) {
+            Some(key) => Err(crate::Error::local_param(
+                "delete",
+                format!("not a single config key: {key:?}"),
+            )),
+            None => Ok(self.to_form()),
+        }
+    }
+
     pub(crate) fn to_form(&self) -> Vec<(String, String)> {
         let mut form: Vec<(String, String)> = self
             .set
@@ -814,6 +828,11 @@ mod tests {
                 ("full".to_owned(), "0".to_owned()),
             ]
         );
+        for bad in ["ide2,scsi0", "ide2;scsi0", "ide2 scsi0", ""] {
+            let err = ConfigUpdate::new().delete(bad).checked_form().unwrap_err();
+            assert_eq!(err.code(), "PVE_BAD_PARAMS", "{bad:?}");
+        }
+        assert_eq!(update.checked_form().unwrap(), update.to_form());
         assert_eq!("reset".parse::<PowerAction>().unwrap(), PowerAction::Reset);
         assert!("explode".parse::<PowerAction>().is_err());
     }

@@ -1,12 +1,13 @@
 //! The endpoints: cluster and node queries, VM lifecycle and config, tasks and waits, storage
 //! and the guest agent. Paths and parameters follow `spec/proxmox-api.md` sections 4-7.
 
-use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tokio::time::{Instant, sleep};
 
 use crate::client::{Body, ProxmoxClient, decode};
@@ -22,13 +23,33 @@ use crate::upid::Upid;
 /// How often [`ProxmoxClient::clone_with_next_id`] asks for a new id after losing the race.
 const CLONE_ID_ATTEMPTS: u32 = 20;
 
+/// `data` of a call whose answer does not matter (`null`, though the reference implementation
+/// once expected a UPID from `PUT .../config`).
+type Ignored = Option<serde_json::Value>;
+
 impl ProxmoxClient {
-    async fn get<T: serde::de::DeserializeOwned>(
+    async fn get<T: DeserializeOwned>(
         &self,
         segments: &[&str],
         query: &[(&str, String)],
     ) -> Result<T> {
         self.call(Method::GET, segments, query, Body::Empty).await
+    }
+
+    /// A call on `/nodes/{node}/qemu/{vmid}/{tail...}`.
+    async fn qemu<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        node: &str,
+        vmid: u32,
+        tail: &[&str],
+        query: &[(&str, String)],
+        body: Body,
+    ) -> Result<T> {
+        let vmid = vmid.to_string();
+        let mut segments = vec!["nodes", node, "qemu", vmid.as_str()];
+        segments.extend_from_slice(tail);
+        self.call(method, &segments, query, body).await
     }
 
     /// `GET /version`: a cheap connectivity and authentication check.
@@ -69,28 +90,22 @@ impl ProxmoxClient {
 
     /// `GET /nodes/{node}/qemu/{vmid}/status/current`.
     pub async fn vm_status(&self, node: &str, vmid: u32) -> Result<VmStatus> {
-        let vmid = vmid.to_string();
-        self.get(&["nodes", node, "qemu", &vmid, "status", "current"], &[])
+        let tail = ["status", "current"];
+        self.qemu(Method::GET, node, vmid, &tail, &[], Body::Empty)
             .await
     }
 
     /// `GET /nodes/{node}/qemu/{vmid}/config` (pending changes merged in, as PVE does by default).
     pub async fn vm_config(&self, node: &str, vmid: u32) -> Result<VmConfig> {
-        let vmid = vmid.to_string();
-        self.get(&["nodes", node, "qemu", &vmid, "config"], &[])
+        self.qemu(Method::GET, node, vmid, &["config"], &[], Body::Empty)
             .await
     }
 
     /// `PUT .../config`: synchronous; on a running VM most changes stay pending until restart.
     pub async fn update_config(&self, node: &str, vmid: u32, update: &ConfigUpdate) -> Result<()> {
-        let vmid = vmid.to_string();
-        let _: Option<serde_json::Value> = self
-            .call(
-                Method::PUT,
-                &["nodes", node, "qemu", &vmid, "config"],
-                &[],
-                Body::Form(update.to_form()),
-            )
+        let form = Body::Form(update.checked_form()?);
+        let _: Ignored = self
+            .qemu(Method::PUT, node, vmid, &["config"], &[], form)
             .await?;
         Ok(())
     }
@@ -103,18 +118,20 @@ impl ProxmoxClient {
         vmid: u32,
         update: &ConfigUpdate,
     ) -> Result<Option<Upid>> {
-        let vmid = vmid.to_string();
-        self.call(
-            Method::POST,
-            &["nodes", node, "qemu", &vmid, "config"],
-            &[],
-            Body::Form(update.to_form()),
-        )
-        .await
+        let form = Body::Form(update.checked_form()?);
+        self.qemu(Method::POST, node, vmid, &["config"], &[], form)
+            .await
     }
 
-    /// Insert an ISO: `<slot>=<volid>,media=cdrom` (works live).
+    /// Insert an ISO: `<slot>=<volid>,media=cdrom` (works live). A comma in `volid` would add
+    /// drive options of its own, so it is refused.
     pub async fn attach_cdrom(&self, node: &str, vmid: u32, slot: &str, volid: &str) -> Result<()> {
+        if volid.is_empty() || volid.contains([',', '=']) {
+            return Err(Error::local_param(
+                slot,
+                format!("not a volume id: {volid:?}"),
+            ));
+        }
         let update = ConfigUpdate::new().set(slot, format!("{volid},media=cdrom"));
         self.update_config(node, vmid, &update).await
     }
@@ -134,14 +151,9 @@ impl ProxmoxClient {
         newid: u32,
         options: &CloneOptions,
     ) -> Result<Upid> {
-        let vmid = vmid.to_string();
-        self.call(
-            Method::POST,
-            &["nodes", node, "qemu", &vmid, "clone"],
-            &[],
-            Body::Form(options.to_form(newid)),
-        )
-        .await
+        let form = Body::Form(options.to_form(newid));
+        self.qemu(Method::POST, node, vmid, &["clone"], &[], form)
+            .await
     }
 
     /// Clone into the next free id. `/cluster/nextid` reserves nothing, so concurrent callers
@@ -171,43 +183,27 @@ impl ProxmoxClient {
     /// `POST .../status/{action}`: returns the task; "already running" and lock conflicts
     /// arrive as the task's failure, see [`ProxmoxClient::wait_task`].
     pub async fn power(&self, node: &str, vmid: u32, action: PowerAction) -> Result<Upid> {
-        let vmid = vmid.to_string();
-        self.call(
-            Method::POST,
-            &["nodes", node, "qemu", &vmid, "status", action.as_str()],
-            &[],
-            Body::Empty,
-        )
-        .await
+        let tail = ["status", action.as_str()];
+        self.qemu(Method::POST, node, vmid, &tail, &[], Body::Empty)
+            .await
     }
 
     /// `PUT .../resize` with `size` like `+10G` (grow by) or `64G` (absolute); every check
     /// happens in the task.
     pub async fn resize_disk(&self, node: &str, vmid: u32, disk: &str, size: &str) -> Result<Upid> {
-        let vmid = vmid.to_string();
-        let form = vec![
+        let form = Body::Form(vec![
             ("disk".to_owned(), disk.to_owned()),
             ("size".to_owned(), size.to_owned()),
-        ];
-        self.call(
-            Method::PUT,
-            &["nodes", node, "qemu", &vmid, "resize"],
-            &[],
-            Body::Form(form),
-        )
-        .await
+        ]);
+        self.qemu(Method::PUT, node, vmid, &["resize"], &[], form)
+            .await
     }
 
     /// `PUT .../sendkey` (`ret`, `ctrl-alt-delete`, `shift-a`, ...); the VM must be running.
     pub async fn send_key(&self, node: &str, vmid: u32, key: &str) -> Result<()> {
-        let vmid = vmid.to_string();
-        let _: Option<serde_json::Value> = self
-            .call(
-                Method::PUT,
-                &["nodes", node, "qemu", &vmid, "sendkey"],
-                &[],
-                Body::Form(vec![("key".to_owned(), key.to_owned())]),
-            )
+        let form = Body::Form(vec![("key".to_owned(), key.to_owned())]);
+        let _: Ignored = self
+            .qemu(Method::PUT, node, vmid, &["sendkey"], &[], form)
             .await?;
         Ok(())
     }
@@ -215,7 +211,6 @@ impl ProxmoxClient {
     /// `DELETE /nodes/{node}/qemu/{vmid}`: returns the `qmdestroy` task; the VM stays listed
     /// until it ends. A running VM is refused ([`Error::InvalidState`]).
     pub async fn delete_vm(&self, node: &str, vmid: u32, options: DeleteOptions) -> Result<Upid> {
-        let vmid = vmid.to_string();
         let mut query = Vec::new();
         if options.purge {
             query.push(("purge", "1".to_owned()));
@@ -223,13 +218,8 @@ impl ProxmoxClient {
         if options.destroy_unreferenced_disks {
             query.push(("destroy-unreferenced-disks", "1".to_owned()));
         }
-        self.call(
-            Method::DELETE,
-            &["nodes", node, "qemu", &vmid],
-            &query,
-            Body::Empty,
-        )
-        .await
+        self.qemu(Method::DELETE, node, vmid, &[], &query, Body::Empty)
+            .await
     }
 
     /// `GET /nodes/{node}/tasks/{upid}/status`, asked on the node in the UPID.
@@ -245,25 +235,25 @@ impl ProxmoxClient {
     /// exit status is [`Error::TaskFailed`] carrying PVE's text; the deadline is
     /// [`Error::Timeout`].
     pub async fn wait_task(&self, upid: &Upid, options: WaitOptions) -> Result<TaskStatus> {
-        let deadline = Instant::now() + options.timeout;
-        loop {
+        let check = move || async move {
             let status = self.task_status(upid).await?;
-            if !status.is_running() {
-                if status.succeeded() {
-                    return Ok(status);
-                }
-                return Err(Error::TaskFailed {
+            if status.is_running() {
+                Ok(ControlFlow::Continue(()))
+            } else if status.succeeded() {
+                Ok(ControlFlow::Break(status))
+            } else {
+                Err(Error::TaskFailed {
                     upid: upid.to_string(),
                     exitstatus: status
                         .exitstatus
                         .unwrap_or_else(|| "unexpected status".to_owned()),
-                });
+                })
             }
-            pause_until(deadline, options.interval, || {
-                format!("task {upid} still running after {:?}", options.timeout)
-            })
-            .await?;
-        }
+        };
+        poll(options, check, |()| {
+            format!("task {upid} still running after {:?}", options.timeout)
+        })
+        .await
     }
 
     /// Poll `status/current` until `status` is `desired` (`running`, `stopped`; compared
@@ -275,21 +265,21 @@ impl ProxmoxClient {
         desired: &str,
         options: WaitOptions,
     ) -> Result<VmStatus> {
-        let deadline = Instant::now() + options.timeout;
-        loop {
+        let check = move || async move {
             let status = self.vm_status(node, vmid).await?;
-            if status.vm.status.eq_ignore_ascii_case(desired) {
-                return Ok(status);
-            }
-            let last = status.vm.status;
-            pause_until(deadline, options.interval, || {
-                format!(
-                    "VM {vmid} did not reach status '{desired}' within {:?} (last: '{last}')",
-                    options.timeout
-                )
+            Ok(if status.vm.status.eq_ignore_ascii_case(desired) {
+                ControlFlow::Break(status)
+            } else {
+                ControlFlow::Continue(status.vm.status)
             })
-            .await?;
-        }
+        };
+        poll(options, check, |last| {
+            format!(
+                "VM {vmid} did not reach status '{desired}' within {:?} (last: '{last}')",
+                options.timeout
+            )
+        })
+        .await
     }
 
     /// Poll the node's VM list until `vmid` is present (`exists`) or gone.
@@ -300,18 +290,19 @@ impl ProxmoxClient {
         exists: bool,
         options: WaitOptions,
     ) -> Result<()> {
-        let deadline = Instant::now() + options.timeout;
-        loop {
+        let check = move || async move {
             let present = self.list_vms(node).await?.iter().any(|vm| vm.vmid == vmid);
-            if present == exists {
-                return Ok(());
-            }
-            pause_until(deadline, options.interval, || {
-                let what = if exists { "appear" } else { "disappear" };
-                format!("VM {vmid} did not {what} within {:?}", options.timeout)
+            Ok(if present == exists {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             })
-            .await?;
-        }
+        };
+        poll(options, check, |()| {
+            let what = if exists { "appear" } else { "disappear" };
+            format!("VM {vmid} did not {what} within {:?}", options.timeout)
+        })
+        .await
     }
 
     /// `GET .../agent/network-get-interfaces` (the VM must run and its guest agent answer).
@@ -324,19 +315,9 @@ impl ProxmoxClient {
         struct Reply {
             result: Vec<GuestInterface>,
         }
-        let vmid = vmid.to_string();
+        let tail = ["agent", "network-get-interfaces"];
         let reply: Reply = self
-            .get(
-                &[
-                    "nodes",
-                    node,
-                    "qemu",
-                    &vmid,
-                    "agent",
-                    "network-get-interfaces",
-                ],
-                &[],
-            )
+            .qemu(Method::GET, node, vmid, &tail, &[], Body::Empty)
             .await?;
         Ok(reply.result)
     }
@@ -377,20 +358,28 @@ impl ProxmoxClient {
                 .bytes()
                 .all(|b| (b == b' ' || b.is_ascii_graphic()) && !matches!(b, b'"' | b'/' | b'\\'));
         if !name_ok {
-            return Err(local_param_error(
+            return Err(Error::local_param(
                 "filename",
-                format!("unusable ISO file name '{name}'"),
+                format!("unusable ISO file name {name:?}"),
+            ));
+        }
+        if let Some(sum) = &upload.sha256
+            && !(sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(Error::local_param(
+                "checksum",
+                format!("not a SHA-256 hex digest: {sum:?}"),
             ));
         }
         let length = match &upload.source {
             IsoSource::Bytes(bytes) => bytes.len() as u64,
             IsoSource::File(path) => std::fs::metadata(path)
                 .map_err(|e| {
-                    local_param_error("filename", format!("cannot read {}: {e}", path.display()))
+                    Error::local_param("filename", format!("cannot read {}: {e}", path.display()))
                 })?
                 .len(),
         };
-        let url = self.url(&["nodes", node, "storage", storage, "upload"], &[]);
+        let url = self.url(&["nodes", node, "storage", storage, "upload"], &[])?;
         // A slow link must not hit the normal request timeout: allow ~1 MiB/s on top of it.
         let timeout = self.request_timeout() + Duration::from_secs(length / (1 << 20));
         let response = self
@@ -399,7 +388,7 @@ impl ProxmoxClient {
                     IsoSource::Bytes(bytes) => Part::bytes(bytes.clone()),
                     IsoSource::File(path) => {
                         let file = std::fs::File::open(path).map_err(|e| {
-                            local_param_error(
+                            Error::local_param(
                                 "filename",
                                 format!("cannot read {}: {e}", path.display()),
                             )
@@ -426,25 +415,118 @@ impl ProxmoxClient {
     }
 }
 
-fn local_param_error(param: &str, text: String) -> Error {
-    let mut errors = BTreeMap::new();
-    errors.insert(param.to_owned(), text.clone());
-    Error::BadParams {
-        message: text,
-        errors,
+/// Run `check` every `options.interval` until it breaks with a value (or fails); past
+/// `options.timeout` the wait fails with [`Error::Timeout`] built from the last `Continue`.
+///
+/// `check` is a closure returning a future rather than an async closure: the futures of
+/// async closures are not known to be `Send` for every lifetime, and the agent runs these
+/// waits on spawned tasks.
+async fn poll<T, L, F, Fut>(
+    options: WaitOptions,
+    mut check: F,
+    timed_out: impl FnOnce(L) -> String,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<ControlFlow<T, L>>>,
+{
+    let deadline = Instant::now() + options.timeout;
+    loop {
+        let last = match check().await? {
+            ControlFlow::Break(done) => return Ok(done),
+            ControlFlow::Continue(last) => last,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::Timeout(timed_out(last)));
+        }
+        sleep(options.interval.min(deadline - now)).await;
     }
 }
 
-/// Sleep one interval, or fail with `what()` once the deadline has passed.
-async fn pause_until(
-    deadline: Instant,
-    interval: Duration,
-    what: impl FnOnce() -> String,
-) -> Result<()> {
-    let now = Instant::now();
-    if now >= deadline {
-        return Err(Error::Timeout(what()));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClientConfig, Credentials};
+
+    /// A client whose server does not exist: whatever reaches the network fails as transport.
+    fn offline() -> ProxmoxClient {
+        let credentials = Credentials::ApiToken("a@b!cd=x".parse().unwrap());
+        ProxmoxClient::new(ClientConfig::new("http://127.0.0.1:1", credentials).unwrap()).unwrap()
     }
-    sleep(interval.min(deadline - now)).await;
-    Ok(())
+
+    /// Compiles only if the waits can run on a spawned task, as the agent runs them.
+    #[test]
+    fn waits_are_send_for_spawned_tasks() {
+        fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+        let client = offline();
+        let upid: Upid = "UPID:pve:00000001:01B4C5D6:66F0A1B2:qmstart:100:root@pam:"
+            .parse()
+            .unwrap();
+        let options = WaitOptions::default();
+        let c = client.clone();
+        spawnable(async move { c.wait_task(&upid, options).await });
+        let c = client.clone();
+        spawnable(async move { c.wait_vm_status("pve", 100, "running", options).await });
+        spawnable(async move { client.wait_vm_presence("pve", 100, true, options).await });
+    }
+
+    fn refused<T: std::fmt::Debug>(result: Result<T>) -> String {
+        match result {
+            Err(Error::BadParams { errors, .. }) => {
+                errors.into_keys().collect::<Vec<_>>().join(",")
+            }
+            other => panic!("expected a local refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn injections_are_refused_before_sending() {
+        let pve = offline();
+        let net = ConfigUpdate::new().set(
+            "net0",
+            "virtio,bridge=vmbr0\nhookscript: local:snippets/x.sh",
+        );
+        assert_eq!(refused(pve.update_config("pve", 101, &net).await), "net0");
+        assert_eq!(
+            refused(pve.update_config_async("pve", 101, &net).await),
+            "net0"
+        );
+        let two = ConfigUpdate::new().delete("ide2,scsi0");
+        assert_eq!(refused(pve.update_config("pve", 101, &two).await), "delete");
+        let cd = pve
+            .attach_cdrom("pve", 101, "ide2", "local:iso/x.iso,media=disk")
+            .await;
+        assert_eq!(refused(cd), "ide2");
+        let name = CloneOptions {
+            name: Some("w11\nlock: backup".into()),
+            ..CloneOptions::default()
+        };
+        assert_eq!(refused(pve.clone_vm("pve", 100, 101, &name).await), "name");
+        assert_eq!(refused(pve.send_key("pve", 101, "ret\0").await), "key");
+        let upload = IsoUpload {
+            file_name: "x.iso".into(),
+            source: IsoSource::Bytes(vec![1]),
+            sha256: Some("abc\r\nContent-Type: text/plain".into()),
+        };
+        assert_eq!(
+            refused(pve.upload_iso("pve", "local", &upload).await),
+            "checksum"
+        );
+        assert!(matches!(
+            pve.list_vms("..").await,
+            Err(Error::BadParams { .. })
+        ));
+        assert!(matches!(
+            pve.delete_volume("pve", "local", "..").await,
+            Err(Error::BadParams { .. })
+        ));
+        // a multi-line description is fine (PVE stores it as comment lines): it gets as far
+        // as the network
+        let notes = ConfigUpdate::new().set("description", "two\nlines");
+        assert!(matches!(
+            pve.update_config("pve", 101, &notes).await,
+            Err(Error::Transport(_))
+        ));
+    }
 }

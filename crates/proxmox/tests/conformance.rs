@@ -2,7 +2,7 @@
 //! their error kinds. Timeouts are generous multiples of the fake's task duration; states that
 //! only exist while a task runs are made observable by holding the fake's tasks.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use botmox_fake_pve::{FakeConfig, FakePve, RunState};
@@ -65,6 +65,19 @@ async fn task_error(pve: &ProxmoxClient, upid: &Upid) -> String {
             exitstatus
         }
         other => panic!("expected a task failure, got {other:?}"),
+    }
+}
+
+/// Run a power action to its successful end.
+async fn power_ok(pve: &ProxmoxClient, vmid: u32, action: PowerAction) {
+    finish(pve, &pve.power(NODE, vmid, action).await.unwrap()).await;
+}
+
+/// The `errors` map of a refused call.
+fn bad_params<T: std::fmt::Debug>(result: Result<T, Error>) -> BTreeMap<String, String> {
+    match result {
+        Err(Error::BadParams { errors, .. }) => errors,
+        other => panic!("expected BadParams, got {other:?}"),
     }
 }
 
@@ -463,11 +476,7 @@ async fn power_actions_and_their_task_failures() {
     );
 
     // suspend keeps `status: running` but QEMU is paused; shutdown refuses a paused VM
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Suspend).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Suspend).await;
     let paused = pve.vm_status(NODE, vmid).await.unwrap();
     assert_eq!(paused.vm.status, "running");
     assert_eq!(paused.qmpstatus.as_deref(), Some("paused"));
@@ -477,31 +486,15 @@ async fn power_actions_and_their_task_failures() {
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "VM is paused - cannot shutdown");
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Resume).await.unwrap(),
-    )
-    .await;
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Reset).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Resume).await;
+    power_ok(&pve, vmid, PowerAction::Reset).await;
 
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Shutdown).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Shutdown).await;
     pve.wait_vm_status(NODE, vmid, "stopped", patient())
         .await
         .unwrap();
     // stopping a stopped VM is a no-op; reset needs a running VM
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Stop).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Stop).await;
     let err = pve.power(NODE, vmid, PowerAction::Reset).await.unwrap_err();
     assert_eq!(
         err,
@@ -577,11 +570,7 @@ async fn config_read_write_digest_and_pending_changes() {
     assert_eq!(err.to_string(), "HTTP 500: no options specified");
 
     // on a running VM most changes wait for the next start; GET shows them merged
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Start).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Start).await;
     pve.update_config(
         NODE,
         vmid,
@@ -598,16 +587,8 @@ async fn config_read_write_digest_and_pending_changes() {
         Some("bots"),
         "tags apply live"
     );
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Stop).await.unwrap(),
-    )
-    .await;
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Start).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Stop).await;
+    power_ok(&pve, vmid, PowerAction::Start).await;
     let view = fake.state().vm(vmid).unwrap();
     assert_eq!(view.config.get("cores").map(String::as_str), Some("8"));
     assert!(view.pending.is_empty());
@@ -635,17 +616,12 @@ async fn bad_parameters_come_back_with_the_errors_map() {
         name: Some("not_a_dns_name".into()),
         ..CloneOptions::default()
     };
-    let Err(Error::BadParams { errors, .. }) = pve.clone_vm(NODE, TEMPLATE, 150, &bad_name).await
-    else {
-        panic!("expected BadParams")
-    };
+    let errors = bad_params(pve.clone_vm(NODE, TEMPLATE, 150, &bad_name).await);
     assert!(errors["name"].contains("valid DNS name"));
 
     let vmid = cloned(&pve, "params").await;
     let update = ConfigUpdate::new().set("bogus", "1").set("onboot", "true");
-    let Err(Error::BadParams { errors, .. }) = pve.update_config(NODE, vmid, &update).await else {
-        panic!("expected BadParams")
-    };
+    let errors = bad_params(pve.update_config(NODE, vmid, &update).await);
     assert_eq!(
         errors["bogus"],
         "property is not defined in schema and the schema does not allow additional properties"
@@ -656,10 +632,7 @@ async fn bad_parameters_come_back_with_the_errors_map() {
     );
 
     let iso_as_disk = ConfigUpdate::new().set("ide2", "local:iso/x.iso");
-    let Err(Error::BadParams { errors, .. }) = pve.update_config(NODE, vmid, &iso_as_disk).await
-    else {
-        panic!("expected BadParams")
-    };
+    let errors = bad_params(pve.update_config(NODE, vmid, &iso_as_disk).await);
     assert_eq!(
         errors["ide2"],
         "explicit 'media=cdrom' is required for iso images"
@@ -793,9 +766,7 @@ async fn iso_upload_content_listing_and_delete() {
         file_name: "setup.exe".into(),
         ..corrupt.clone()
     };
-    let Err(Error::BadParams { errors, .. }) = pve.upload_iso(NODE, "local", &not_iso).await else {
-        panic!("expected BadParams")
-    };
+    let errors = bad_params(pve.upload_iso(NODE, "local", &not_iso).await);
     assert_eq!(errors["filename"], "wrong file extension");
     let err = pve
         .upload_iso(NODE, "local-lvm", &upload)
@@ -861,11 +832,7 @@ async fn cdrom_attach_and_detach() {
     );
 
     // ejecting works live on a running VM
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Start).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Start).await;
     pve.detach_cdrom(NODE, vmid, "ide2").await.unwrap();
     let view = fake.state().vm(vmid).unwrap();
     assert_eq!(
@@ -876,11 +843,7 @@ async fn cdrom_attach_and_detach() {
         view.pending.is_empty(),
         "a CD-ROM change is not left pending"
     );
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Stop).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Stop).await;
 
     // a missing ISO is accepted on a stopped VM and makes the next start fail
     pve.attach_cdrom(NODE, vmid, "ide2", "local:iso/missing.iso")
@@ -918,11 +881,7 @@ async fn sendkey_needs_a_running_vm() {
             message: format!("VM {vmid} not running")
         }
     );
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Start).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Start).await;
     pve.send_key(NODE, vmid, "ctrl-alt-delete").await.unwrap();
     pve.send_key(NODE, vmid, "ret").await.unwrap();
     assert!(matches!(
@@ -992,9 +951,7 @@ async fn waits_time_out_without_depending_on_speed() {
     let bogus: Upid = format!("UPID:{NODE}:0000FFFF:01B4C5D6:66F0A1B2:qmstart:100:root@pam:")
         .parse()
         .unwrap();
-    let Err(Error::BadParams { errors, .. }) = pve.task_status(&bogus).await else {
-        panic!("expected BadParams")
-    };
+    let errors = bad_params(pve.task_status(&bogus).await);
     assert_eq!(errors["upid"], "no such task");
 }
 
@@ -1010,11 +967,7 @@ async fn guest_agent_interfaces_and_its_preconditions() {
             message: format!("VM {vmid} is not running")
         }
     );
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Start).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Start).await;
     let interfaces = pve.guest_network_interfaces(NODE, vmid).await.unwrap();
     let config = pve.vm_config(NODE, vmid).await.unwrap();
     let mac = config.net_mac(0).unwrap();
@@ -1025,11 +978,7 @@ async fn guest_agent_interfaces_and_its_preconditions() {
     let err = pve.guest_network_interfaces(NODE, vmid).await.unwrap_err();
     assert_eq!(err.to_string(), "HTTP 500: QEMU guest agent is not running");
 
-    finish(
-        &pve,
-        &pve.power(NODE, vmid, PowerAction::Stop).await.unwrap(),
-    )
-    .await;
+    power_ok(&pve, vmid, PowerAction::Stop).await;
     pve.update_config(NODE, vmid, &ConfigUpdate::new().delete("agent"))
         .await
         .unwrap();
