@@ -8,9 +8,11 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
-use crate::params::{Params, RawParams, STR, Schema, Ty, fixed, validate};
+use crate::params::{
+    DNS, NODE, Params, RawParams, STORAGE_ID, STR, Schema, Ty, UINT, checked, validate,
+};
 use crate::reply::ApiError;
-use crate::state::{Outcome, RunState, Shared, State, Vm, effect};
+use crate::state::{Outcome, PSTART, RunState, Shared, State, Vm, effect};
 use crate::vmconfig::{self, CloneSpec};
 
 /// What every handler gets.
@@ -24,29 +26,19 @@ fn config_missing(node: &str, vmid: u32) -> String {
     format!("Configuration file 'nodes/{node}/qemu-server/{vmid}.conf' does not exist")
 }
 
+/// The VM whose config lives on `node`, or PVE's 500 for a missing config file.
+fn existing_vm<'s>(state: &'s State, node: &str, vmid: u32) -> Result<&'s Vm, ApiError> {
+    state
+        .vm_on(node, vmid)
+        .ok_or_else(|| ApiError::fail(config_missing(node, vmid)))
+}
+
 fn unable_to_find(node: &str, vmid: u32) -> String {
     format!("unable to find configuration file for VM {vmid} on node '{node}'")
 }
 
 fn locked(lock: &str) -> String {
     format!("VM is locked ({lock})")
-}
-
-fn checked(
-    raw: &RawParams,
-    path: &[(&str, &str)],
-    list: &'static [(&'static str, Ty)],
-    required: &[&str],
-) -> Result<Params, ApiError> {
-    let lookup = fixed(list);
-    validate(
-        raw,
-        path,
-        &Schema {
-            lookup: &lookup,
-            required,
-        },
-    )
 }
 
 /// Parameters that only `root@pam` may pass.
@@ -244,7 +236,7 @@ pub(crate) fn list_vms(ctx: &Ctx<'_>, node: &str) -> Result<Value, ApiError> {
     checked(
         ctx.raw,
         &[("node", node)],
-        &[("node", Ty::Node), ("full", Ty::Bool)],
+        &[("node", NODE), ("full", Ty::Bool)],
         &[],
     )?;
     let state = ctx.shared.lock();
@@ -262,16 +254,14 @@ pub(crate) fn list_vms(ctx: &Ctx<'_>, node: &str) -> Result<Value, ApiError> {
     Ok(json!(items))
 }
 
-const NODE_VMID: &[(&str, Ty)] = &[("node", Ty::Node), ("vmid", Ty::Vmid)];
+const NODE_VMID: &[(&str, Ty)] = &[("node", NODE), ("vmid", Ty::Vmid)];
 
 pub(crate) fn vm_status(ctx: &Ctx<'_>, node: &str, vmid: &str) -> Result<Value, ApiError> {
     checked(ctx.raw, &[("node", node), ("vmid", vmid)], NODE_VMID, &[])?;
     let vmid = parse_vmid(vmid);
     let state = ctx.shared.lock();
     let node = state.resolve_node(node)?;
-    let vm = state
-        .vm_on(&node, vmid)
-        .ok_or_else(|| ApiError::fail(config_missing(&node, vmid)))?;
+    let vm = existing_vm(&state, &node, vmid)?;
     let mut item = vm_item(vmid, vm, state.now());
     let qmp = match vm.run {
         RunState::Stopped => "stopped",
@@ -294,7 +284,7 @@ pub(crate) fn vm_status(ctx: &Ctx<'_>, node: &str, vmid: &str) -> Result<Value, 
 
 pub(crate) fn get_config(ctx: &Ctx<'_>, node: &str, vmid: &str) -> Result<Value, ApiError> {
     const LIST: &[(&str, Ty)] = &[
-        ("node", Ty::Node),
+        ("node", NODE),
         ("vmid", Ty::Vmid),
         ("current", Ty::Bool),
         ("snapshot", STR),
@@ -309,9 +299,7 @@ pub(crate) fn get_config(ctx: &Ctx<'_>, node: &str, vmid: &str) -> Result<Value,
     let vmid = parse_vmid(vmid);
     let state = ctx.shared.lock();
     let node = state.resolve_node(node)?;
-    let vm = state
-        .vm_on(&node, vmid)
-        .ok_or_else(|| ApiError::fail(config_missing(&node, vmid)))?;
+    let vm = existing_vm(&state, &node, vmid)?;
     if let Some(snapshot) = params.str("snapshot") {
         return Err(ApiError::fail(format!(
             "snapshot '{snapshot}' does not exist"
@@ -371,7 +359,7 @@ pub(crate) async fn write_config(
     asynchronous: bool,
 ) -> Result<Value, ApiError> {
     let lookup = |k: &str| match k {
-        "node" => Some(Ty::Node),
+        "node" => Some(NODE),
         "vmid" => Some(Ty::Vmid),
         "delete" | "revert" => Some(STR),
         "force" | "skiplock" => Some(Ty::Bool),
@@ -400,14 +388,16 @@ pub(crate) async fn write_config(
         force: params.flag("force"),
     };
     let mut errors = BTreeMap::new();
-    for key in change.delete.iter().chain(&change.revert) {
-        if vmconfig::key_type(key).is_none() {
-            errors.insert("delete".to_owned(), format!("unknown option '{key}'"));
-        } else if change.set.iter().any(|(k, _)| k == key) {
-            errors.insert(
-                "delete".to_owned(),
-                format!("cannot set and delete the same option '{key}'"),
-            );
+    for (param, keys) in [("delete", &change.delete), ("revert", &change.revert)] {
+        for key in keys {
+            if vmconfig::key_type(key).is_none() {
+                errors.insert(param.to_owned(), format!("unknown option '{key}'"));
+            } else if change.set.iter().any(|(k, _)| k == key) {
+                errors.insert(
+                    param.to_owned(),
+                    format!("cannot set and delete the same option '{key}'"),
+                );
+            }
         }
     }
     if !errors.is_empty() {
@@ -422,9 +412,7 @@ pub(crate) async fn write_config(
             .node(&node)
             .map(|n| n.storages.keys().cloned().collect())
             .unwrap_or_default();
-        let vm = state
-            .vm_on(&node, vmid)
-            .ok_or_else(|| ApiError::fail(config_missing(&node, vmid)))?;
+        let vm = existing_vm(&state, &node, vmid)?;
         if change.set.is_empty() && change.delete.is_empty() && change.revert.is_empty() {
             return Err(ApiError::fail("no options specified"));
         }
@@ -444,6 +432,17 @@ pub(crate) async fn write_config(
             return Err(ApiError::fail(
                 "checksum mismatch (file change by other user?)",
             ));
+        }
+        // Each value becomes one `key: value` line of the config file; only the description
+        // is written as comment lines (qemu-server refuses the write).
+        if let Some((key, _)) = change
+            .set
+            .iter()
+            .find(|(k, v)| k != "description" && v.contains(['\n', '\r']))
+        {
+            return Err(ApiError::fail(format!(
+                "unable to parse value of '{key}' - property contains a line feed"
+            )));
         }
         let merged = vm.merged();
         let mut disk_no = (0..)
@@ -609,79 +608,55 @@ fn missing_iso(state: &State, node: &str, vm: &Vm) -> Option<String> {
     })
 }
 
+/// `timeout` of the power actions, in seconds.
+const TIMEOUT: (&str, Ty) = (
+    "timeout",
+    Ty::Int {
+        min: 0,
+        max: 86_400,
+    },
+);
 const START: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
+    ("node", NODE),
     ("vmid", Ty::Vmid),
-    (
-        "timeout",
-        Ty::Int {
-            min: 0,
-            max: 86_400,
-        },
-    ),
+    TIMEOUT,
     ("machine", STR),
     ("force-cpu", STR),
     ("skiplock", Ty::Bool),
-    ("migratedfrom", Ty::Node),
+    ("migratedfrom", NODE),
     ("migration_type", Ty::Enum(&["secure", "insecure"])),
     ("migration_network", STR),
     ("stateuri", STR),
     ("targetstorage", STR),
 ];
 const STOP: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
+    ("node", NODE),
     ("vmid", Ty::Vmid),
-    (
-        "timeout",
-        Ty::Int {
-            min: 0,
-            max: 86_400,
-        },
-    ),
+    TIMEOUT,
     ("keepActive", Ty::Bool),
     ("overrule-shutdown", Ty::Bool),
     ("skiplock", Ty::Bool),
-    ("migratedfrom", Ty::Node),
+    ("migratedfrom", NODE),
 ];
 const SHUTDOWN: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
+    ("node", NODE),
     ("vmid", Ty::Vmid),
-    (
-        "timeout",
-        Ty::Int {
-            min: 0,
-            max: 86_400,
-        },
-    ),
+    TIMEOUT,
     ("forceStop", Ty::Bool),
     ("keepActive", Ty::Bool),
     ("skiplock", Ty::Bool),
 ];
-const REBOOT: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
-    ("vmid", Ty::Vmid),
-    (
-        "timeout",
-        Ty::Int {
-            min: 0,
-            max: 86_400,
-        },
-    ),
-];
-const RESET: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
-    ("vmid", Ty::Vmid),
-    ("skiplock", Ty::Bool),
-];
+const REBOOT: &[(&str, Ty)] = &[("node", NODE), ("vmid", Ty::Vmid), TIMEOUT];
+const RESET: &[(&str, Ty)] = &[("node", NODE), ("vmid", Ty::Vmid), ("skiplock", Ty::Bool)];
 const SUSPEND: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
+    ("node", NODE),
     ("vmid", Ty::Vmid),
     ("todisk", Ty::Bool),
-    ("statestorage", Ty::StorageId),
+    ("statestorage", STORAGE_ID),
     ("skiplock", Ty::Bool),
 ];
 const RESUME: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
+    ("node", NODE),
     ("vmid", Ty::Vmid),
     ("nocheck", Ty::Bool),
     ("skiplock", Ty::Bool),
@@ -892,24 +867,18 @@ pub(crate) fn power(
 }
 
 const CLONE: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
+    ("node", NODE),
     ("vmid", Ty::Vmid),
     ("newid", Ty::Vmid),
-    ("name", Ty::Dns),
+    ("name", DNS),
     ("description", Ty::Str { max_len: 8192 }),
     ("full", Ty::Bool),
-    ("storage", Ty::StorageId),
+    ("storage", STORAGE_ID),
     ("format", Ty::Enum(&["raw", "qcow2", "vmdk"])),
-    ("target", Ty::Node),
+    ("target", NODE),
     ("pool", STR),
     ("snapname", STR),
-    (
-        "bwlimit",
-        Ty::Int {
-            min: 0,
-            max: i64::MAX,
-        },
-    ),
+    ("bwlimit", UINT),
 ];
 
 /// `POST .../clone`: the synchronous checks in PVE's order, then a `qmclone` task; the new VM
@@ -1082,7 +1051,7 @@ fn is_resize_size(s: &str) -> bool {
 /// `PUT .../resize`: every check happens in the task.
 pub(crate) fn resize(ctx: &Ctx<'_>, node: &str, vmid_text: &str) -> Result<Value, ApiError> {
     const LIST: &[(&str, Ty)] = &[
-        ("node", Ty::Node),
+        ("node", NODE),
         ("vmid", Ty::Vmid),
         (
             "disk",
@@ -1128,7 +1097,7 @@ pub(crate) fn resize(ctx: &Ctx<'_>, node: &str, vmid_text: &str) -> Result<Value
         }
         let current = vmconfig::drive_size(drive).unwrap_or(0);
         let new = match size.strip_prefix('+') {
-            Some(grow) => current + vmconfig::parse_size(grow).unwrap_or(0),
+            Some(grow) => current.saturating_add(vmconfig::parse_size(grow).unwrap_or(0)),
             None => vmconfig::parse_size(&size).unwrap_or(0),
         };
         if new < current {
@@ -1178,7 +1147,7 @@ fn is_key_name(s: &str) -> bool {
 /// `PUT .../sendkey`.
 pub(crate) fn send_key(ctx: &Ctx<'_>, node: &str, vmid_text: &str) -> Result<Value, ApiError> {
     const LIST: &[(&str, Ty)] = &[
-        ("node", Ty::Node),
+        ("node", NODE),
         ("vmid", Ty::Vmid),
         (
             "key",
@@ -1196,9 +1165,7 @@ pub(crate) fn send_key(ctx: &Ctx<'_>, node: &str, vmid_text: &str) -> Result<Val
     let vmid = parse_vmid(vmid_text);
     let state = ctx.shared.lock();
     let node = state.resolve_node(node)?;
-    let vm = state
-        .vm_on(&node, vmid)
-        .ok_or_else(|| ApiError::fail(config_missing(&node, vmid)))?;
+    let vm = existing_vm(&state, &node, vmid)?;
     if !vm.is_running() {
         return Err(ApiError::fail(format!("VM {vmid} not running")));
     }
@@ -1208,7 +1175,7 @@ pub(crate) fn send_key(ctx: &Ctx<'_>, node: &str, vmid_text: &str) -> Result<Val
 /// `DELETE /nodes/{node}/qemu/{vmid}`.
 pub(crate) fn delete_vm(ctx: &Ctx<'_>, node: &str, vmid_text: &str) -> Result<Value, ApiError> {
     const LIST: &[(&str, Ty)] = &[
-        ("node", Ty::Node),
+        ("node", NODE),
         ("vmid", Ty::Vmid),
         ("purge", Ty::Bool),
         ("destroy-unreferenced-disks", Ty::Bool),
@@ -1219,9 +1186,7 @@ pub(crate) fn delete_vm(ctx: &Ctx<'_>, node: &str, vmid_text: &str) -> Result<Va
     let vmid = parse_vmid(vmid_text);
     let mut state = ctx.shared.lock();
     let node = state.resolve_node(node)?;
-    let vm = state
-        .vm_on(&node, vmid)
-        .ok_or_else(|| ApiError::fail(config_missing(&node, vmid)))?;
+    let vm = existing_vm(&state, &node, vmid)?;
     if vm.config.get("protection").map(String::as_str) == Some("1") {
         return Err(ApiError::fail(format!(
             "can't remove VM {vmid} - protection mode enabled"
@@ -1294,24 +1259,12 @@ fn is_upid(s: &str) -> bool {
         && parts[8].is_empty()
 }
 
-const TASK_STATUS: &[(&str, Ty)] = &[("node", Ty::Node), ("upid", Ty::Str { max_len: 512 })];
+const TASK_STATUS: &[(&str, Ty)] = &[("node", NODE), ("upid", Ty::Str { max_len: 512 })];
 const TASK_LOG: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
+    ("node", NODE),
     ("upid", Ty::Str { max_len: 512 }),
-    (
-        "start",
-        Ty::Int {
-            min: 0,
-            max: i64::MAX,
-        },
-    ),
-    (
-        "limit",
-        Ty::Int {
-            min: 0,
-            max: i64::MAX,
-        },
-    ),
+    ("start", UINT),
+    ("limit", UINT),
 ];
 
 fn find_task<'s>(
@@ -1337,7 +1290,7 @@ pub(crate) fn task_status(ctx: &Ctx<'_>, node: &str, upid: &str) -> Result<Value
     let task = find_task(&state, node, upid)?;
     let mut out = json!({
         "upid": task.upid, "node": task.node, "pid": task.pid,
-        "pstart": 0x01B4_C5D6u32, "starttime": task.starttime, "type": task.task_type,
+        "pstart": PSTART, "starttime": task.starttime, "type": task.task_type,
         "id": task.id, "user": task.user,
         "status": if task.exitstatus.is_some() { "stopped" } else { "running" },
     });
@@ -1384,9 +1337,7 @@ pub(crate) fn agent(
     let vmid = parse_vmid(vmid_text);
     let state = ctx.shared.lock();
     let node = state.resolve_node(node)?;
-    let vm = state
-        .vm_on(&node, vmid)
-        .ok_or_else(|| ApiError::fail(config_missing(&node, vmid)))?;
+    let vm = existing_vm(&state, &node, vmid)?;
     if !vm.config.contains_key("agent") {
         return Err(ApiError::fail("No QEMU guest agent configured"));
     }

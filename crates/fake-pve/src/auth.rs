@@ -10,7 +10,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::params::{Params, RawParams, STR, Schema, Ty, fixed, validate};
+use crate::params::{Params, RawParams, STR, Ty, checked};
 use crate::reply::ApiError;
 use crate::state::Shared;
 
@@ -53,8 +53,12 @@ fn issue_csrf(shared: &Shared, user: &str, now: u64) -> String {
     format!("{stamp}:{sig}")
 }
 
-fn fresh(issued: u64, now: u64) -> bool {
-    issued <= now + CLOCK_SKEW && now < issued + TICKET_LIFETIME
+/// The issue time of a ticket or CSRF token: exactly 8 hex digits, and not too old or new.
+fn fresh_stamp(stamp: &str, now: u64) -> bool {
+    stamp.len() == 8
+        && stamp.bytes().all(|b| b.is_ascii_hexdigit())
+        && u64::from_str_radix(stamp, 16)
+            .is_ok_and(|issued| issued <= now + CLOCK_SKEW && now < issued + TICKET_LIFETIME)
 }
 
 /// The user of a valid, unexpired ticket.
@@ -62,11 +66,8 @@ fn verify_ticket(shared: &Shared, ticket: &str, now: u64) -> Option<String> {
     let (plain, sig) = ticket.rsplit_once("::")?;
     let rest = plain.strip_prefix("PVE:")?;
     let (user, stamp) = rest.rsplit_once(':')?;
-    let issued = u64::from_str_radix(stamp, 16)
-        .ok()
-        .filter(|_| stamp.len() == 8)?;
     let expected = STANDARD.encode(sign(&shared.secret, plain));
-    (expected == sig && fresh(issued, now) && shared.users.contains_key(user))
+    (expected == sig && fresh_stamp(stamp, now) && shared.users.contains_key(user))
         .then(|| user.to_owned())
 }
 
@@ -74,14 +75,8 @@ fn verify_csrf(shared: &Shared, token: &str, user: &str, now: u64) -> bool {
     let Some((stamp, sig)) = token.split_once(':') else {
         return false;
     };
-    let Some(issued) = u64::from_str_radix(stamp, 16)
-        .ok()
-        .filter(|_| stamp.len() == 8)
-    else {
-        return false;
-    };
     let expected = STANDARD_NO_PAD.encode(sign(&shared.secret, &format!("{stamp}:{user}")));
-    expected == sig && fresh(issued, now)
+    expected == sig && fresh_stamp(stamp, now)
 }
 
 /// `name=value` out of a `; `-separated cookie or authorization header.
@@ -159,15 +154,7 @@ const LOGIN: &[(&str, Ty)] = &[
 
 /// `POST /access/ticket`: password login, or renewal with a valid ticket as the password.
 pub(crate) fn login(shared: &Shared, raw: &RawParams) -> Result<Value, ApiError> {
-    let lookup = fixed(LOGIN);
-    let params: Params = validate(
-        raw,
-        &[],
-        &Schema {
-            lookup: &lookup,
-            required: &["username", "password"],
-        },
-    )?;
+    let params: Params = checked(raw, &[], LOGIN, &["username", "password"])?;
     let mut username = params.str("username").unwrap_or_default().to_owned();
     if let Some(realm) = params.str("realm")
         && !username.contains('@')
@@ -217,6 +204,8 @@ mod tests {
     fn shared() -> Shared {
         let mut users = BTreeMap::new();
         users.insert("root@pam".to_owned(), "pw".to_owned());
+        // a real user, so that a forged ticket for it fails on the signature alone
+        users.insert("eve@pam".to_owned(), "pw2".to_owned());
         Shared::new(State::new(Vec::new()), users, BTreeMap::new(), None)
     }
 
@@ -237,8 +226,17 @@ mod tests {
         );
         assert_eq!(
             verify_ticket(&s, &ticket.replace("root@pam", "eve@pam"), now),
-            None
+            None,
+            "the signature covers the user"
         );
+        let eve = issue_ticket(&s, "eve@pam", now);
+        assert_eq!(verify_ticket(&s, &eve, now).as_deref(), Some("eve@pam"));
+        let (plain, _) = eve.rsplit_once("::").unwrap();
+        assert_eq!(verify_ticket(&s, &format!("{plain}::AAAA"), now), None);
+        // correctly signed, but the stamp is not 8 hex digits (`+` passes from_str_radix)
+        let plain = "PVE:root@pam:+6F0A1B2";
+        let signed = format!("{plain}::{}", STANDARD.encode(sign(&s.secret, plain)));
+        assert_eq!(verify_ticket(&s, &signed, 0x06F0_A1B2), None);
 
         let csrf = issue_csrf(&s, "root@pam", now);
         let (stamp, sig) = csrf.split_once(':').unwrap();
@@ -248,6 +246,10 @@ mod tests {
         assert!(
             !verify_csrf(&s, &csrf, "other@pam", now),
             "bound to the user"
+        );
+        assert!(
+            !verify_csrf(&s, &csrf, "root@pam", now + TICKET_LIFETIME),
+            "expires with the ticket"
         );
     }
 

@@ -66,7 +66,6 @@ impl Default for FakeConfig {
 
 /// A running fake. Dropping it stops the server.
 pub struct FakePve {
-    addr: SocketAddr,
     url: String,
     fingerprint: Option<String>,
     cert_pem: Option<String>,
@@ -146,7 +145,6 @@ impl FakePve {
         ));
         let scheme = if config.tls { "https" } else { "http" };
         Ok(Self {
-            addr,
             url: format!("{scheme}://{addr}"),
             fingerprint,
             cert_pem,
@@ -159,10 +157,6 @@ impl FakePve {
     /// `http://127.0.0.1:<port>` (or `https://`); the API is under `/api2/json`.
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// `AA:BB:...` SHA-256 fingerprint of the TLS certificate, when serving TLS.

@@ -87,15 +87,23 @@ pub(crate) enum Ty {
         max_len: usize,
     },
     Vmid,
-    Dns,
-    Node,
-    StorageId,
     Enum(&'static [&'static str]),
     /// A string checked by a predicate; the text is PVE's format complaint.
     Format(fn(&str) -> bool, &'static str),
 }
 
 pub(crate) const STR: Ty = Ty::Str { max_len: 65536 };
+/// A non-negative integer.
+pub(crate) const UINT: Ty = Ty::Int {
+    min: 0,
+    max: i64::MAX,
+};
+pub(crate) const DNS: Ty = Ty::Format(is_dns_name, "value does not look like a valid DNS name");
+pub(crate) const NODE: Ty = Ty::Format(is_node_name, "value does not look like a valid node name");
+pub(crate) const STORAGE_ID: Ty = Ty::Format(
+    is_storage_id,
+    "value does not look like a valid storage identifier",
+);
 
 /// A checked parameter value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -266,22 +274,14 @@ fn check(ty: Ty, value: &Raw) -> Result<Val, String> {
             }
             Ok(Val::Str(text))
         }
-        Ty::Dns => format(
-            value,
-            is_dns_name,
-            "value does not look like a valid DNS name",
-        ),
-        Ty::Node => format(
-            value,
-            is_node_name,
-            "value does not look like a valid node name",
-        ),
-        Ty::StorageId => format(
-            value,
-            is_storage_id,
-            "value does not look like a valid storage identifier",
-        ),
-        Ty::Format(pred, what) => format(value, pred, what),
+        Ty::Format(pred, what) => {
+            let text = as_text(value, "string")?;
+            if pred(&text) {
+                Ok(Val::Str(text))
+            } else {
+                Err(format!("invalid format - {what}\n"))
+            }
+        }
         Ty::Enum(values) => {
             let text = as_text(value, "string")?;
             if values.contains(&text.as_str()) {
@@ -293,15 +293,6 @@ fn check(ty: Ty, value: &Raw) -> Result<Val, String> {
                 ))
             }
         }
-    }
-}
-
-fn format(value: &Raw, pred: fn(&str) -> bool, what: &str) -> Result<Val, String> {
-    let text = as_text(value, "string")?;
-    if pred(&text) {
-        Ok(Val::Str(text))
-    } else {
-        Err(format!("invalid format - {what}\n"))
     }
 }
 
@@ -337,26 +328,39 @@ pub(crate) fn fixed(list: &'static [(&'static str, Ty)]) -> impl Fn(&str) -> Opt
     move |name| list.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
+/// [`validate`] against a fixed parameter list.
+pub(crate) fn checked(
+    raw: &RawParams,
+    path: &[(&str, &str)],
+    list: &'static [(&'static str, Ty)],
+    required: &[&str],
+) -> Result<Params, ApiError> {
+    let lookup = fixed(list);
+    validate(
+        raw,
+        path,
+        &Schema {
+            lookup: &lookup,
+            required,
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const LIST: &[(&str, Ty)] = &[
-        ("node", Ty::Node),
+        ("node", NODE),
         ("vmid", Ty::Vmid),
         ("full", Ty::Bool),
         ("newid", Ty::Vmid),
-        ("name", Ty::Dns),
+        ("name", DNS),
         ("timeout", Ty::Int { min: 0, max: 10 }),
     ];
 
     fn run(raw: RawParams) -> Result<Params, BTreeMap<String, String>> {
-        let lookup = fixed(LIST);
-        let schema = Schema {
-            lookup: &lookup,
-            required: &["newid"],
-        };
-        validate(&raw, &[("node", "pve"), ("vmid", "100")], &schema).map_err(|e| e.errors())
+        checked(&raw, &[("node", "pve"), ("vmid", "100")], LIST, &["newid"]).map_err(|e| e.errors())
     }
 
     #[test]

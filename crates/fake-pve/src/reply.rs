@@ -102,7 +102,16 @@ impl ApiError {
 
 /// 200 with `{"data": data}`.
 pub(crate) fn ok(data: Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(json!({ "data": data }).to_string()));
+    json_reply(json!({ "data": data }))
+}
+
+/// 200 with `{"data": data, "total": total}` (list endpoints that count rows, e.g. task log).
+pub(crate) fn ok_total(data: Value, total: usize) -> Response<Body> {
+    json_reply(json!({ "data": data, "total": total }))
+}
+
+fn json_reply(envelope: Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(envelope.to_string()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json;charset=UTF-8"),
@@ -125,16 +134,4 @@ fn common_headers(mut response: Response<Body>) -> Response<Body> {
         headers.insert(header::EXPIRES, value);
     }
     response
-}
-
-/// 200 with `{"data": data, "total": total}` (list endpoints that count rows, e.g. task log).
-pub(crate) fn ok_total(data: Value, total: usize) -> Response<Body> {
-    let mut response = Response::new(Body::from(
-        json!({ "data": data, "total": total }).to_string(),
-    ));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=UTF-8"),
-    );
-    common_headers(response)
 }

@@ -46,12 +46,6 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response<Body>
 async fn route(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
-    if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE") {
-        return Err(ApiError::status(
-            501,
-            format!("method '{method}' not available"),
-        ));
-    }
     if let Some(te) = parts.headers.get(header::TRANSFER_ENCODING) {
         let te = te.to_str().unwrap_or_default();
         return Err(ApiError::status(
@@ -71,6 +65,9 @@ async fn route(app: &App, request: Request) -> Result<Response<Body>, ApiError> 
         Some(rel) if rel.starts_with('/') => rel.to_owned(),
         _ => return Err(ApiError::status(501, "no such uri")),
     };
+    if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE") {
+        return Err(ApiError::not_implemented(&method, &rel));
+    }
     let segments: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
     let login = method == "POST" && segments == ["access", "ticket"];
     let upload =

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::reply::ApiError;
 
 /// Process start time in clock ticks, the same for every task (one fake worker "boot").
-const PSTART: u32 = 0x01B4_C5D6;
+pub(crate) const PSTART: u32 = 0x01B4_C5D6;
 
 /// Everything the request handlers and task workers share.
 pub(crate) struct Shared {

@@ -9,29 +9,21 @@ use serde_json::{Value, json};
 use sha2::digest::DynDigest;
 
 use crate::api::{Ctx, wait_for_task};
-use crate::params::{RawParams, STR, Schema, Ty, fixed, validate};
+use crate::params::{NODE, RawParams, STORAGE_ID, STR, Ty, checked};
 use crate::reply::ApiError;
 use crate::state::{IsoFile, Outcome, effect};
 use crate::vmconfig;
 
 pub(crate) fn list_storages(ctx: &Ctx<'_>, node: &str) -> Result<Value, ApiError> {
     const LIST: &[(&str, Ty)] = &[
-        ("node", Ty::Node),
+        ("node", NODE),
         ("content", STR),
         ("enabled", Ty::Bool),
-        ("storage", Ty::StorageId),
-        ("target", Ty::Node),
+        ("storage", STORAGE_ID),
+        ("target", NODE),
         ("format", Ty::Bool),
     ];
-    let lookup = fixed(LIST);
-    let params = validate(
-        ctx.raw,
-        &[("node", node)],
-        &Schema {
-            lookup: &lookup,
-            required: &[],
-        },
-    )?;
+    let params = checked(ctx.raw, &[("node", node)], LIST, &[])?;
     let state = ctx.shared.lock();
     let node = state.resolve_node(node)?;
     let Some(n) = state.node(&node) else {
@@ -69,8 +61,8 @@ fn volume_owner(volname: &str) -> Option<u32> {
 
 pub(crate) fn content(ctx: &Ctx<'_>, node: &str, storage: &str) -> Result<Value, ApiError> {
     const LIST: &[(&str, Ty)] = &[
-        ("node", Ty::Node),
-        ("storage", Ty::StorageId),
+        ("node", NODE),
+        ("storage", STORAGE_ID),
         (
             "content",
             Ty::Enum(&[
@@ -79,15 +71,7 @@ pub(crate) fn content(ctx: &Ctx<'_>, node: &str, storage: &str) -> Result<Value,
         ),
         ("vmid", Ty::Vmid),
     ];
-    let lookup = fixed(LIST);
-    let params = validate(
-        ctx.raw,
-        &[("node", node), ("storage", storage)],
-        &Schema {
-            lookup: &lookup,
-            required: &[],
-        },
-    )?;
+    let params = checked(ctx.raw, &[("node", node), ("storage", storage)], LIST, &[])?;
     let state = ctx.shared.lock();
     let node = state.resolve_node(node)?;
     let store = state.storage(&node, storage)?;
@@ -134,20 +118,13 @@ pub(crate) async fn delete_volume(
     volume: &str,
 ) -> Result<Value, ApiError> {
     const LIST: &[(&str, Ty)] = &[
-        ("node", Ty::Node),
-        ("storage", Ty::StorageId),
+        ("node", NODE),
+        ("storage", STORAGE_ID),
         ("volume", STR),
         ("delay", Ty::Int { min: 1, max: 30 }),
     ];
-    let lookup = fixed(LIST);
-    let params = validate(
-        ctx.raw,
-        &[("node", node), ("storage", storage), ("volume", volume)],
-        &Schema {
-            lookup: &lookup,
-            required: &[],
-        },
-    )?;
+    let path = [("node", node), ("storage", storage), ("volume", volume)];
+    let params = checked(ctx.raw, &path, LIST, &[])?;
     let volname = match volume.split_once(':') {
         Some((s, _)) if s != storage => {
             return Err(ApiError::param(
@@ -219,8 +196,8 @@ fn normalize_file_name(name: &str) -> String {
 }
 
 const UPLOAD: &[(&str, Ty)] = &[
-    ("node", Ty::Node),
-    ("storage", Ty::StorageId),
+    ("node", NODE),
+    ("storage", STORAGE_ID),
     ("content", Ty::Enum(&["iso", "vztmpl", "import"])),
     ("filename", Ty::Str { max_len: 255 }),
     ("checksum", STR),
@@ -323,15 +300,8 @@ pub(crate) async fn upload(
             digest: None,
         },
     };
-    let lookup = fixed(UPLOAD);
-    let params = validate(
-        &received.params,
-        &[("node", node), ("storage", storage)],
-        &Schema {
-            lookup: &lookup,
-            required: &["content", "filename"],
-        },
-    )?;
+    let path = [("node", node), ("storage", storage)];
+    let params = checked(&received.params, &path, UPLOAD, &["content", "filename"])?;
     for (have, need) in [
         ("checksum", "checksum-algorithm"),
         ("checksum-algorithm", "checksum"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::params::{STR, Ty};
+use crate::params::{DNS, STR, Ty, UINT};
 
 const OSTYPES: &[&str] = &[
     "other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24",
@@ -99,7 +99,7 @@ pub(crate) fn is_net_key(key: &str) -> bool {
 /// Schema type of a config key, `None` for keys PVE does not know.
 pub(crate) fn key_type(key: &str) -> Option<Ty> {
     Some(match key {
-        "name" => Ty::Dns,
+        "name" => DNS,
         "description" => Ty::Str { max_len: 8192 },
         "memory" => Ty::Format(is_memory, "value does not match the regex pattern"),
         "ostype" => Ty::Enum(OSTYPES),
@@ -109,10 +109,7 @@ pub(crate) fn key_type(key: &str) -> Option<Ty> {
         "smbios1" => Ty::Str { max_len: 512 },
         "cpulimit" => Ty::Format(is_number, "value does not look like a number"),
         "cores" | "sockets" | "vcpus" => Ty::Int { min: 1, max: 4096 },
-        "balloon" => Ty::Int {
-            min: 0,
-            max: i64::MAX,
-        },
+        "balloon" => UINT,
         "cpuunits" => Ty::Int {
             min: 1,
             max: 262_144,
@@ -121,10 +118,7 @@ pub(crate) fn key_type(key: &str) -> Option<Ty> {
             min: 0,
             max: 50_000,
         },
-        "migrate_speed" => Ty::Int {
-            min: 0,
-            max: i64::MAX,
-        },
+        "migrate_speed" => UINT,
         k if BOOL_KEYS.contains(&k) => Ty::Bool,
         k if PLAIN_KEYS.contains(&k) => STR,
         k if is_drive_key(k) || is_net_key(k) => STR,

@@ -45,16 +45,19 @@ async fn json_of(response: Response) -> Value {
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
+/// `GET` with the API token.
+async fn get(http: &Client, fake: &FakePve, path: &str) -> Response {
+    http.get(api(fake, path))
+        .header("Authorization", AUTH)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn wait_task(http: &Client, fake: &FakePve, upid: &str) -> Value {
     for _ in 0..3000 {
-        let status = json_of(
-            http.get(api(fake, &format!("/nodes/pve/tasks/{upid}/status")))
-                .header("Authorization", AUTH)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let path = format!("/nodes/pve/tasks/{upid}/status");
+        let status = json_of(get(http, fake, &path).await).await;
         if status["data"]["status"] == "stopped" {
             return status["data"].clone();
         }
@@ -67,12 +70,7 @@ async fn wait_task(http: &Client, fake: &FakePve, upid: &str) -> Value {
 async fn envelope_headers_and_error_shapes() {
     let fake = fake().await;
     let http = Client::new();
-    let ok = http
-        .get(api(&fake, "/version"))
-        .header("Authorization", AUTH)
-        .send()
-        .await
-        .unwrap();
+    let ok = get(&http, &fake, "/version").await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(ok.headers()["server"], "pve-api-daemon/3.0");
     assert_eq!(ok.headers()["cache-control"], "max-age=0");
@@ -82,12 +80,7 @@ async fn envelope_headers_and_error_shapes() {
     );
     assert_eq!(json_of(ok).await["data"]["version"], "9.0.3");
 
-    let missing = http
-        .get(api(&fake, "/nodes/pve/qemu/777/status/current"))
-        .header("Authorization", AUTH)
-        .send()
-        .await
-        .unwrap();
+    let missing = get(&http, &fake, "/nodes/pve/qemu/777/status/current").await;
     assert_eq!(missing.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
         reason(&missing),
@@ -99,12 +92,7 @@ async fn envelope_headers_and_error_shapes() {
         json!({"data": null, "message": "Configuration file 'nodes/pve/qemu-server/777.conf' does not exist\n"})
     );
 
-    let unknown = http
-        .get(api(&fake, "/nodes/pve/foo"))
-        .header("Authorization", AUTH)
-        .send()
-        .await
-        .unwrap();
+    let unknown = get(&http, &fake, "/nodes/pve/foo").await;
     assert_eq!(unknown.status(), StatusCode::NOT_IMPLEMENTED);
     assert_eq!(
         reason(&unknown),
@@ -121,6 +109,17 @@ async fn envelope_headers_and_error_shapes() {
         post_sendkey.status(),
         StatusCode::NOT_IMPLEMENTED,
         "sendkey is PUT only"
+    );
+    let patch = http
+        .patch(api(&fake, "/nodes/pve/qemu/100/config"))
+        .header("Authorization", AUTH)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(
+        reason(&patch),
+        "Method 'PATCH /nodes/pve/qemu/100/config' not implemented"
     );
 }
 
@@ -246,16 +245,11 @@ async fn authentication_rules() {
 async fn typing_quirks_are_reproduced() {
     let fake = fake().await;
     let http = Client::new();
-    let get = |path: &str| {
-        http.get(api(&fake, path))
-            .header("Authorization", AUTH)
-            .send()
-    };
     assert_eq!(
-        json_of(get("/cluster/nextid").await.unwrap()).await,
+        json_of(get(&http, &fake, "/cluster/nextid").await).await,
         json!({"data": "101"})
     );
-    let config = json_of(get("/nodes/pve/qemu/100/config").await.unwrap()).await;
+    let config = json_of(get(&http, &fake, "/nodes/pve/qemu/100/config").await).await;
     assert_eq!(config["data"]["memory"], json!("8192"));
     assert_eq!(config["data"]["cores"], json!(4));
     assert_eq!(config["data"]["numa"], json!(0));
@@ -291,13 +285,13 @@ async fn typing_quirks_are_reproduced() {
     assert_eq!(task["tokenid"], "ci");
     assert!(task["pid"].is_number() && task["starttime"].is_number());
 
-    let list = json_of(get("/nodes/pve/qemu").await.unwrap()).await;
+    let list = json_of(get(&http, &fake, "/nodes/pve/qemu").await).await;
     let items = list["data"].as_array().unwrap();
     let copy = items.iter().find(|v| v["vmid"] == json!(101)).unwrap();
     let template = items.iter().find(|v| v["vmid"] == json!(100)).unwrap();
     assert!(copy.get("template").is_none(), "absent for non-templates");
     assert_eq!(template["template"], json!(1));
-    let resources = json_of(get("/cluster/resources?type=vm").await.unwrap()).await;
+    let resources = json_of(get(&http, &fake, "/cluster/resources?type=vm").await).await;
     let copy = resources["data"]
         .as_array()
         .unwrap()
@@ -311,7 +305,7 @@ async fn typing_quirks_are_reproduced() {
     );
     assert_eq!(copy["id"], "qemu/101");
 
-    let bad_upid = get("/nodes/pve/tasks/UPID:nonsense/status").await.unwrap();
+    let bad_upid = get(&http, &fake, "/nodes/pve/tasks/UPID:nonsense/status").await;
     assert_eq!(bad_upid.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         json_of(bad_upid).await["errors"]["upid"],
@@ -386,6 +380,36 @@ async fn request_encoding_rules() {
     wait_task(&http, &fake, &upid).await;
     assert!(fake.state().vm(150).is_some());
     assert!(fake.state().vm(151).is_none());
+
+    // a line break would add a line to the config file: refused like qemu-server does, and
+    // nothing is written; the description alone is stored as comment lines and may span lines
+    let config = api(&fake, "/nodes/pve/qemu/150/config");
+    let put = |form: &'static [(&'static str, &'static str)]| {
+        http.put(&config)
+            .header("Authorization", AUTH)
+            .form(form)
+            .send()
+    };
+    let injected = put(&[(
+        "net0",
+        "virtio,bridge=vmbr0\nhookscript: local:snippets/evil.sh",
+    )])
+    .await
+    .unwrap();
+    assert_eq!(injected.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        reason(&injected),
+        "unable to parse value of 'net0' - property contains a line feed"
+    );
+    let view = fake.state().vm(150).unwrap();
+    assert!(!view.config.contains_key("hookscript"));
+    assert!(!view.config["net0"].contains('\n'));
+    let notes = put(&[("description", "two\nlines")]).await.unwrap();
+    assert_eq!(notes.status(), StatusCode::OK);
+    assert_eq!(
+        fake.state().vm(150).unwrap().config["description"],
+        "two\nlines"
+    );
 }
 
 /// A multipart body with the given parts: `(name, file name, content)`.
@@ -485,25 +509,37 @@ async fn upload_rules() {
     );
 }
 
+/// A child process that is killed however the test ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 async fn the_binary_serves_the_documented_command_line() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_botmox-fake-pve"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--node",
-            "pve1",
-            "--node",
-            "pve2",
-            "--token",
-            TOKEN,
-        ])
-        .args(["--user", "root@pam", "--password", "pw", "--task-ms", "10"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_botmox-fake-pve"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--node",
+                "pve1",
+                "--node",
+                "pve2",
+                "--token",
+                TOKEN,
+            ])
+            .args(["--user", "root@pam", "--password", "pw", "--task-ms", "10"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_owned();
@@ -524,13 +560,26 @@ async fn the_binary_serves_the_documented_command_line() {
         .map(|n| n["node"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["pve1", "pve2"]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 
-    let refused = Command::new(env!("CARGO_BIN_EXE_botmox-fake-pve"))
-        .args(["--listen", "127.0.0.1:0", "--node", "pve"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!refused.success(), "some credentials are required");
+    // Without credentials it must exit with an error; a fake that served anyway would run
+    // until killed, so that counts as a failure too rather than a hung test.
+    let mut refused = Child(
+        Command::new(env!("CARGO_BIN_EXE_botmox-fake-pve"))
+            .args(["--listen", "127.0.0.1:0", "--node", "pve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut exit = None;
+    for _ in 0..500 {
+        exit = refused.0.try_wait().unwrap();
+        if exit.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let exit = exit.expect("without credentials the fake exits at once");
+    assert!(!exit.success(), "some credentials are required");
 }
