@@ -35,6 +35,7 @@ FAKE="$CARGO_TARGET_DIR/release/botmox-fake-pve"
 PVE_TOKEN='root@pam!bench=00000000-1111-2222-3333-444444444444'
 FAKE_PID=""
 AGENT_PID=""
+AGENT_CONCURRENCY=""
 # Our processes first, then lib.sh's cleanup with the script's exit status.
 trap 'status=$?; stop_pid "$AGENT_PID"; stop_pid "$FAKE_PID"; (exit "$status"); cleanup' EXIT
 
@@ -66,12 +67,19 @@ dispatch() {
 }
 
 # Wait until every command id in the file $1 has finished; fail if one did not succeed.
+# Each round looks no further than the first unfinished command (they finish roughly in
+# dispatch order), so the waiting does not load the server it measures with a request per
+# command every 0.2 s.
 wait_all() {
     local ids=() pending=() id status
     mapfile -t ids <"$1"
     while ((${#ids[@]})); do
         pending=()
         for id in "${ids[@]}"; do
+            if ((${#pending[@]})); then
+                pending+=("$id")
+                continue
+            fi
             status="$(api GET "/vm-ops/commands/$id" | jq -r .data.status)"
             case "$status" in
                 succeeded) ;;
@@ -87,17 +95,21 @@ wait_all() {
     return 0
 }
 
+# Start `botmox-agent run` and wait for its first heartbeat. (Pairing, or the agent run
+# before, already shows it online: `last_seen_at` must move.)
 start_agent() {
-    local concurrency="$1"
+    local concurrency="$1" seen
+    seen="$(api GET "/agents/$AGENT_ID" | jq -r .data.last_seen_at)"
     RUST_LOG=warn "$AGENT" --config "$WORK/agent.toml" run --concurrency "$concurrency" \
         >"$WORK/agent-$concurrency.log" 2>&1 &
     AGENT_PID=$!
+    AGENT_CONCURRENCY="$concurrency"
     for _ in $(seq 300); do
-        [[ "$(api GET "/agents/$AGENT_ID" | jq -r .data.online)" == true ]] && return 0
+        [[ "$(api GET "/agents/$AGENT_ID" | jq -r .data.last_seen_at)" != "$seen" ]] && return 0
         kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent-$concurrency.log" >&2; return 1; }
         sleep 0.1
     done
-    echo "the agent did not come online" >&2
+    echo "the agent did not heartbeat" >&2
     return 1
 }
 
@@ -116,11 +128,14 @@ FAKE_URL="http://127.0.0.1:$fake_port"
 "$FAKE" --listen "127.0.0.1:$fake_port" --node pve --token "$PVE_TOKEN" --task-ms "$TASK_MS" \
     >"$WORK/fake.log" 2>&1 &
 FAKE_PID=$!
+fake_ready=0
 for _ in $(seq 150); do
+    kill -0 "$FAKE_PID" 2>/dev/null || { cat "$WORK/fake.log" >&2; exit 1; }
     curl -fsS --noproxy '*' -o /dev/null -H "Authorization: PVEAPIToken=$PVE_TOKEN" \
-        "$FAKE_URL/api2/json/version" 2>/dev/null && break
+        "$FAKE_URL/api2/json/version" 2>/dev/null && { fake_ready=1; break; }
     sleep 0.2
 done
+((fake_ready)) || { echo "the fake PVE did not answer on $FAKE_URL" >&2; exit 1; }
 log "fake PVE on $FAKE_URL (tasks ${TASK_MS} ms)"
 
 uri="$(api POST /agents/pairings '{"name":"bench agent"}' | jq -r .data.pairing_uri)"
@@ -141,7 +156,8 @@ idle_hwm="$(rss_mb "$AGENT_PID" VmHWM)"
 declare -A seconds peak
 base_id=1000
 for concurrency in $CONCURRENCY; do
-    if [[ "$concurrency" != "$first" || -z "$AGENT_PID" ]]; then
+    # The idle agent runs the first value; every other value gets an agent of its own.
+    if [[ "$concurrency" != "$AGENT_CONCURRENCY" ]]; then
         stop_pid "$AGENT_PID"
         start_agent "$concurrency"
     fi

@@ -238,6 +238,31 @@ pub fn is_safe_dir(dir: &str) -> bool {
 }
 
 impl AgentConfig {
+    /// A config with the default settings and no Proxmox target or SSH yet; `key_pair` as
+    /// [`generate_key_pair`] makes it.
+    pub fn new(
+        server_url: impl Into<String>,
+        agent_id: impl Into<String>,
+        token: impl Into<String>,
+        (public_key, private_key): (String, String),
+    ) -> Self {
+        Self {
+            server_url: server_url.into(),
+            agent_id: agent_id.into(),
+            agent_name: None,
+            token: token.into(),
+            token_expires_at: None,
+            public_key,
+            private_key,
+            concurrency: DEFAULT_CONCURRENCY,
+            task_timeout_secs: DEFAULT_TASK_TIMEOUT_SECS,
+            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            active_target: None,
+            targets: Vec::new(),
+            ssh: None,
+        }
+    }
+
     /// Read and check a config file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -355,33 +380,25 @@ mod tests {
     use super::*;
 
     fn sample() -> AgentConfig {
-        let (public_key, private_key) = generate_key_pair("test").unwrap();
-        AgentConfig {
-            server_url: "http://127.0.0.1:8080".into(),
-            agent_id: "a1".into(),
-            agent_name: Some("host-1".into()),
-            token: "bma_secret".into(),
-            token_expires_at: Some(Utc::now()),
-            public_key,
-            private_key,
-            concurrency: DEFAULT_CONCURRENCY,
-            task_timeout_secs: DEFAULT_TASK_TIMEOUT_SECS,
-            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
-            active_target: None,
-            targets: vec![ProxmoxTarget {
-                id: DEFAULT_TARGET_ID.into(),
-                url: "https://pve.lan:8006".into(),
-                node: "pve".into(),
-                token: Some("root@pam!ci=secret".into()),
-                username: None,
-                password: None,
-                fingerprint: None,
-            }],
-            ssh: Some(SshSettings {
-                host_key: None,
-                ..SshSettings::default()
-            }),
-        }
+        let mut config = AgentConfig::new(
+            "http://127.0.0.1:8080",
+            "a1",
+            "bma_secret",
+            generate_key_pair("test").unwrap(),
+        );
+        config.agent_name = Some("host-1".into());
+        config.token_expires_at = Some(Utc::now());
+        config.targets = vec![ProxmoxTarget {
+            id: DEFAULT_TARGET_ID.into(),
+            url: "https://pve.lan:8006".into(),
+            node: "pve".into(),
+            token: Some("root@pam!ci=secret".into()),
+            username: None,
+            password: None,
+            fingerprint: None,
+        }];
+        config.ssh = Some(SshSettings::default());
+        config
     }
 
     #[test]

@@ -37,42 +37,64 @@ impl Check {
             (true, true, true) => "reachable and authenticated",
         }
     }
+
+    /// `<name>: <verdict> (<detail>)`, in plain words.
+    fn line(&self, name: &str) -> String {
+        format!("{name}: {} ({})", self.words(), self.detail)
+    }
 }
 
-/// The three checks at one moment.
+/// The node's services at one moment, as the heartbeat carries them in `host.doctor` (the
+/// server's own reachability goes without saying, and `run` has no need to check it).
 #[derive(Debug, Clone, Serialize)]
-pub struct Facts {
+pub struct NodeFacts {
     pub checked_at: DateTime<Utc>,
-    pub server: Check,
     pub proxmox: Check,
     pub ssh: Check,
 }
 
-impl Facts {
-    /// The heartbeat's `host.doctor` (the server's own reachability goes without saying).
+impl NodeFacts {
+    /// Check Proxmox and SSH side by side.
+    pub async fn check(executor: &Executor, config: &AgentConfig) -> Self {
+        let (proxmox, ssh) =
+            tokio::join!(check_proxmox(executor, config), check_ssh(executor, config));
+        Self {
+            checked_at: Utc::now(),
+            proxmox,
+            ssh,
+        }
+    }
+
+    /// The heartbeat's `host.doctor`.
     pub fn heartbeat_value(&self) -> Value {
-        serde_json::json!({
-            "checked_at": self.checked_at,
-            "proxmox": self.proxmox,
-            "ssh": self.ssh,
-        })
+        serde_json::to_value(self).unwrap_or_default()
     }
 
     /// One line per service, in plain words.
     pub fn lines(&self) -> Vec<String> {
-        [
-            ("Server", &self.server),
-            ("Proxmox", &self.proxmox),
-            ("SSH", &self.ssh),
-        ]
-        .iter()
-        .map(|(name, check)| format!("{name}: {} ({})", check.words(), check.detail))
-        .collect()
+        vec![self.proxmox.line("Proxmox"), self.ssh.line("SSH")]
+    }
+}
+
+/// What `status` and `doctor` check: the server too.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub server: Check,
+    pub node: NodeFacts,
+}
+
+impl Facts {
+    /// One line per service, in plain words.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![self.server.line("Server")];
+        lines.extend(self.node.lines());
+        lines
     }
 
     /// Doctor's verdict: the server and Proxmox must work; SSH must work once configured.
     pub fn healthy(&self) -> bool {
-        self.server.ok() && self.proxmox.ok() && (self.ssh.ok() || !self.ssh.configured)
+        let NodeFacts { proxmox, ssh, .. } = &self.node;
+        self.server.ok() && proxmox.ok() && (ssh.ok() || !ssh.configured)
     }
 }
 
@@ -210,17 +232,8 @@ pub async fn check_ssh(executor: &Executor, config: &AgentConfig) -> Check {
 
 /// All three checks.
 pub async fn check_all(executor: &Executor, config: &AgentConfig) -> Facts {
-    let (server, proxmox, ssh) = tokio::join!(
-        check_server(config),
-        check_proxmox(executor, config),
-        check_ssh(executor, config)
-    );
-    Facts {
-        checked_at: Utc::now(),
-        server,
-        proxmox,
-        ssh,
-    }
+    let (server, node) = tokio::join!(check_server(config), NodeFacts::check(executor, config));
+    Facts { server, node }
 }
 
 #[cfg(test)]
@@ -238,11 +251,14 @@ mod tests {
 
     #[test]
     fn verdicts_and_words() {
-        let facts = Facts {
+        let node = |proxmox, ssh| NodeFacts {
             checked_at: Utc::now(),
+            proxmox,
+            ssh,
+        };
+        let facts = Facts {
             server: check(true, true, true),
-            proxmox: check(true, true, false),
-            ssh: check(false, false, false),
+            node: node(check(true, true, false), check(false, false, false)),
         };
         assert!(!facts.healthy());
         assert_eq!(
@@ -254,16 +270,22 @@ mod tests {
             ]
         );
         let fine = Facts {
-            proxmox: check(true, true, true),
+            node: node(check(true, true, true), check(false, false, false)),
             ..facts.clone()
         };
         assert!(fine.healthy(), "SSH is optional until configured");
         let broken_ssh = Facts {
-            ssh: check(true, false, false),
+            node: node(check(true, true, true), check(true, false, false)),
             ..fine.clone()
         };
         assert!(!broken_ssh.healthy());
-        let value = fine.heartbeat_value();
+        let unreachable_server = Facts {
+            server: check(true, false, false),
+            ..fine.clone()
+        };
+        assert!(!unreachable_server.healthy());
+        let value = fine.node.heartbeat_value();
+        assert!(value["checked_at"].is_string(), "{value}");
         assert_eq!(value["proxmox"]["authenticated"], true);
         assert_eq!(value["ssh"]["configured"], false);
         assert!(value.get("server").is_none());

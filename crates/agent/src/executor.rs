@@ -28,8 +28,13 @@ use crate::ssh::{self, SshAuth, SshTarget};
 
 /// How often a task's status is asked while waiting (PVE suggests 0.5 to 2 s).
 const TASK_POLL: Duration = Duration::from_millis(500);
-/// Most characters of stdout or stderr in an `ssh-exec` result (a result is at most 64 KiB).
-const MAX_EXEC_OUTPUT_CHARS: usize = 24 * 1024;
+/// Most bytes of stdout or stderr, as JSON, in an `ssh-exec` result (a result is at most
+/// 64 KiB of JSON).
+const MAX_EXEC_OUTPUT_BYTES: usize = 24 * 1024;
+/// Most bytes of stdout or stderr, as JSON, in a probe's result.
+const MAX_PROBE_OUTPUT_BYTES: usize = 2000;
+/// A download that sends nothing for this long (or the task timeout, if shorter) fails.
+const DOWNLOAD_IDLE: Duration = Duration::from_secs(60);
 /// SSH user when the config names none.
 const DEFAULT_SSH_USER: &str = "root";
 
@@ -83,11 +88,29 @@ fn form_value(value: &Value) -> String {
     }
 }
 
-fn cut(text: String, max: usize) -> (String, bool) {
-    if text.chars().count() <= max {
-        (text, false)
-    } else {
-        (text.chars().take(max).collect(), true)
+/// Bytes `c` takes in a JSON string (serde_json's escapes).
+fn json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if c < ' ' => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// `text` cut to at most `max` bytes as a JSON string, and whether it was cut: a result must
+/// fit the server's 64 KiB whatever the output (box drawing, control bytes) is made of.
+fn cut(mut text: String, max: usize) -> (String, bool) {
+    let mut used = 0;
+    let end = text.char_indices().find_map(|(i, c)| {
+        used += json_len(c);
+        (used > max).then_some(i)
+    });
+    match end {
+        Some(end) => {
+            text.truncate(end);
+            (text, true)
+        }
+        None => (text, false),
     }
 }
 
@@ -147,14 +170,17 @@ impl Executor {
                 (t.id.clone(), client)
             })
             .collect();
+        let task_timeout = Duration::from_secs(config.task_timeout_secs);
+        // A stalled download fails instead of holding its slot for ever.
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
+            .read_timeout(DOWNLOAD_IDLE.min(task_timeout))
             .build()
             .unwrap_or_default();
         Self {
             config: config.clone(),
             clients,
-            task_timeout: Duration::from_secs(config.task_timeout_secs),
+            task_timeout,
             http,
         }
     }
@@ -527,8 +553,8 @@ impl Executor {
                 result["configured"] = json!(true);
                 result["connected"] = json!(true);
                 result["code"] = json!(if ok { "OK" } else { code::SSH_EXEC_ERROR });
-                result["stdout"] = json!(cut(out.stdout, 2000).0);
-                result["stderr"] = json!(cut(out.stderr, 2000).0);
+                result["stdout"] = json!(cut(out.stdout, MAX_PROBE_OUTPUT_BYTES).0);
+                result["stderr"] = json!(cut(out.stderr, MAX_PROBE_OUTPUT_BYTES).0);
                 if !ok {
                     result["message"] =
                         json!(format!("the probe command exited with {:?}", out.exit_code));
@@ -589,8 +615,8 @@ impl Executor {
         let target = plan.target()?;
         let line = command_line(&allowed.argv(&plan.config_dir));
         let out = ssh::exec(&target, &line, None, p.timeout()).await?;
-        let (stdout, cut_out) = cut(out.stdout, MAX_EXEC_OUTPUT_CHARS);
-        let (stderr, cut_err) = cut(out.stderr, MAX_EXEC_OUTPUT_CHARS);
+        let (stdout, cut_out) = cut(out.stdout, MAX_EXEC_OUTPUT_BYTES);
+        let (stderr, cut_err) = cut(out.stderr, MAX_EXEC_OUTPUT_BYTES);
         Ok(json!({
             "stdout": stdout,
             "stderr": stderr,
@@ -762,30 +788,23 @@ mod tests {
     use crate::config::{DEFAULT_TARGET_ID, SshSettings, generate_key_pair};
 
     fn config() -> AgentConfig {
-        let (public_key, private_key) = generate_key_pair("t").unwrap();
-        AgentConfig {
-            server_url: "http://127.0.0.1:1".into(),
-            agent_id: "a".into(),
-            agent_name: None,
-            token: "bma_x".into(),
-            token_expires_at: None,
-            public_key,
-            private_key,
-            concurrency: 4,
-            task_timeout_secs: 60,
-            shutdown_grace_secs: 60,
-            active_target: None,
-            targets: vec![ProxmoxTarget {
-                id: DEFAULT_TARGET_ID.into(),
-                url: "http://pve.lan:8006".into(),
-                node: "pve".into(),
-                token: Some("root@pam!t=s".into()),
-                username: None,
-                password: None,
-                fingerprint: None,
-            }],
-            ssh: None,
-        }
+        let mut config = AgentConfig::new(
+            "http://127.0.0.1:1",
+            "a",
+            "bma_x",
+            generate_key_pair("t").unwrap(),
+        );
+        config.task_timeout_secs = 60;
+        config.targets = vec![ProxmoxTarget {
+            id: DEFAULT_TARGET_ID.into(),
+            url: "http://pve.lan:8006".into(),
+            node: "pve".into(),
+            token: Some("root@pam!ci=s".into()),
+            username: None,
+            password: None,
+            fingerprint: None,
+        }];
+        config
     }
 
     fn command(kind: &str, payload: Value) -> Command {
@@ -872,6 +891,92 @@ mod tests {
         assert_eq!(listed[1]["id"], "b");
         assert_eq!(listed[1]["username"], "root@pam");
         assert_eq!(listed[1]["sshConfigured"], false);
+    }
+
+    #[tokio::test]
+    async fn control_characters_never_reach_a_config_file() {
+        // A command with NUL or escape characters in a config value does not decode: the
+        // contract refuses it before the agent could run it.
+        for (kind, payload) in [
+            (
+                "proxmox.update-config",
+                json!({"vmid": 101, "config": {"tags": "a\u{0}b"}}),
+            ),
+            (
+                "proxmox.update-config",
+                json!({"vmid": 101, "config": {"description": "two\nlines\u{1b}[2J"}}),
+            ),
+            (
+                "proxmox.ssh-write-config",
+                json!({"vmid": 101, "content": "cores: 2\n\u{0}\n"}),
+            ),
+        ] {
+            assert!(
+                Command::from_parts(kind, payload.clone()).is_err(),
+                "{payload}"
+            );
+        }
+        // A line break is text the contract lets through, but in a one-line value it would
+        // add a `key: value` line of its own: the Proxmox client refuses it before any
+        // connection (pve.lan is not reachable here, so a transport error would mean the
+        // value was on its way out).
+        let exec = Executor::new(&config());
+        let payload =
+            json!({"vmid": 101, "config": {"args": "-x\nhookscript: local:snippets/x.pl"}});
+        let e = exec
+            .execute(&command("proxmox.update-config", payload))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "PVE_BAD_PARAMS", "{e}");
+    }
+
+    #[test]
+    fn output_is_cut_to_fit_a_result() {
+        assert_eq!(cut("short".into(), 10), ("short".into(), false));
+        assert_eq!(cut("abcdef".into(), 3), ("abc".into(), true));
+        // pvesh draws tables with 3-byte box characters; control bytes escape to 6 bytes.
+        for unit in ["\u{2500}", "\u{1}", "\"", "\u{1F600}"] {
+            let (text, cut_off) = cut(unit.repeat(40_000), MAX_EXEC_OUTPUT_BYTES);
+            assert!(cut_off);
+            let json = serde_json::to_string(&text).unwrap();
+            assert!(
+                json.len() <= MAX_EXEC_OUTPUT_BYTES + 2 && json.len() > MAX_EXEC_OUTPUT_BYTES - 8,
+                "{unit:?}: {} bytes",
+                json.len()
+            );
+        }
+        let both = json!({"stdout": cut("\u{2500}".repeat(40_000), MAX_EXEC_OUTPUT_BYTES).0,
+                          "stderr": cut("\u{1}".repeat(40_000), MAX_EXEC_OUTPUT_BYTES).0});
+        let size = serde_json::to_vec(&both).unwrap().len();
+        assert!(size < botmox_proto::command::MAX_RESULT_BYTES, "{size}");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_download_fails_within_the_task_timeout() {
+        // Headers and a first byte, then nothing: the connection stays open.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nx";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let mut c = config();
+        c.task_timeout_secs = 1;
+        let exec = Executor::new(&c);
+        let upload = command(
+            "proxmox.upload-iso",
+            json!({"storage": "local", "filename": "x.iso", "url": format!("http://{addr}/x.iso")}),
+        );
+        let e = tokio::time::timeout(Duration::from_secs(60), exec.execute(&upload))
+            .await
+            .expect("the download gives up")
+            .unwrap_err();
+        assert_eq!(e.code, code::DOWNLOAD_FAILED, "{e}");
+        server.abort();
     }
 
     #[test]

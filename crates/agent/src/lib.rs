@@ -18,3 +18,8 @@ pub mod ssh;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What this agent can do, as it tells the server.
 pub const CAPABILITIES: &[&str] = &["proxmox", "ssh"];
+
+/// [`CAPABILITIES`] as the registration and the heartbeat send them.
+pub fn capabilities() -> Vec<String> {
+    CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()
+}

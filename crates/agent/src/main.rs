@@ -43,7 +43,7 @@ enum Cmd {
     /// Run the agent in the foreground until SIGTERM / Ctrl-C (exit 3 when revoked).
     Run {
         /// Commands run at once [default: the config's `concurrency`, 4].
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=config::MAX_CONCURRENCY as i64))]
         concurrency: Option<u16>,
     },
     /// Show the config and whether the server, Proxmox and SSH answer.

@@ -11,8 +11,7 @@ use botmox_proto::ErrorCode;
 use botmox_proto::agent::{AgentFacts, RegisterRequest, parse_pairing_string};
 
 use crate::config::{
-    AgentConfig, DEFAULT_CONCURRENCY, DEFAULT_NODE, DEFAULT_SHUTDOWN_GRACE_SECS, DEFAULT_TARGET_ID,
-    DEFAULT_TASK_TIMEOUT_SECS, ProxmoxTarget, generate_key_pair,
+    AgentConfig, DEFAULT_NODE, DEFAULT_TARGET_ID, ProxmoxTarget, generate_key_pair,
 };
 use crate::runtime::hostname;
 
@@ -80,12 +79,7 @@ pub async fn pair(path: &Path, paste: &str, options: PairOptions) -> anyhow::Res
             machine_name: machine,
             version: Some(crate::VERSION.to_owned()),
             platform: Some(std::env::consts::OS.to_owned()),
-            capabilities: Some(
-                crate::CAPABILITIES
-                    .iter()
-                    .map(|c| (*c).to_owned())
-                    .collect(),
-            ),
+            capabilities: Some(crate::capabilities()),
             public_key: Some(public_key.clone()),
         },
     };
@@ -165,30 +159,24 @@ pub async fn pair(path: &Path, paste: &str, options: PairOptions) -> anyhow::Res
         ssh = Some(settings);
     }
 
-    let config = AgentConfig {
+    let mut config = AgentConfig::new(
         server_url,
-        agent_id: registered.agent.id.clone(),
-        agent_name: Some(registered.agent.name.clone()),
-        token: registered.agent_token,
-        token_expires_at: registered.agent_token_expires_at,
-        public_key,
-        private_key,
-        concurrency: previous
-            .as_ref()
-            .map_or(DEFAULT_CONCURRENCY, |p| p.concurrency),
-        task_timeout_secs: previous
-            .as_ref()
-            .map_or(DEFAULT_TASK_TIMEOUT_SECS, |p| p.task_timeout_secs),
-        shutdown_grace_secs: previous
-            .as_ref()
-            .map_or(DEFAULT_SHUTDOWN_GRACE_SECS, |p| p.shutdown_grace_secs),
-        active_target: previous
-            .as_ref()
-            .and_then(|p| p.active_target.clone())
-            .filter(|id| targets.iter().any(|t| &t.id == id)),
-        targets,
-        ssh,
-    };
+        registered.agent.id,
+        registered.agent_token,
+        (public_key, private_key),
+    );
+    config.agent_name = Some(registered.agent.name);
+    config.token_expires_at = registered.agent_token_expires_at;
+    if let Some(previous) = previous {
+        config.concurrency = previous.concurrency;
+        config.task_timeout_secs = previous.task_timeout_secs;
+        config.shutdown_grace_secs = previous.shutdown_grace_secs;
+        config.active_target = previous
+            .active_target
+            .filter(|id| targets.iter().any(|t| &t.id == id));
+    }
+    config.targets = targets;
+    config.ssh = ssh;
     config.check()?;
     config.save(path)?;
     Ok(config)

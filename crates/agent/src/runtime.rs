@@ -23,7 +23,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::backoff::{Backoff, jittered};
 use crate::config::{AgentConfig, MAX_CONCURRENCY};
-use crate::doctor;
+use crate::doctor::NodeFacts;
 use crate::error::{ExecError, code};
 use crate::executor::Executor;
 use crate::scheduler::{Scheduler, Turn};
@@ -183,12 +183,12 @@ async fn poll(
             // server hands it out again.
             () = shared.stopped() => return,
         };
+        if polled.is_ok() && backoff.attempts() > 0 {
+            info!("connected to the server again");
+            backoff.reset();
+        }
         match polled {
             Ok(Some(view)) => {
-                if backoff.attempts() > 0 {
-                    info!("connected to the server again");
-                }
-                backoff.reset();
                 let command = view.command();
                 let key = command.as_ref().ok().and_then(|c| executor.vm_key(c));
                 let turn = scheduler.enqueue(key);
@@ -196,12 +196,7 @@ async fn poll(
                 let task = run_one(shared.clone(), executor.clone(), view, command, turn, slot);
                 running.spawn(task.instrument(span));
             }
-            Ok(None) => {
-                if backoff.attempts() > 0 {
-                    info!("connected to the server again");
-                }
-                backoff.reset();
-            }
+            Ok(None) => {}
             Err(e) if is_revoked(&e) => {
                 shared.stop(Outcome::Revoked);
                 return;
@@ -405,12 +400,7 @@ async fn beat(shared: &Shared) -> Result<(), ClientError> {
         agent_id: Some(shared.config.lock().await.agent_id.clone()),
         version: Some(crate::VERSION.to_owned()),
         platform: Some(std::env::consts::OS.to_owned()),
-        capabilities: Some(
-            crate::CAPABILITIES
-                .iter()
-                .map(|c| (*c).to_owned())
-                .collect(),
-        ),
+        capabilities: Some(crate::capabilities()),
         host: Some(host),
     };
     shared.client().heartbeat(&body).await.map(drop)
@@ -449,10 +439,11 @@ async fn rotate_if_due(shared: &Shared) {
     }
 }
 
-/// Refresh the doctor's facts now and then; the heartbeat carries the latest.
+/// Refresh the node's facts now and then; the heartbeat carries the latest. (Not the
+/// server's: the heartbeat itself proves it, and this config's token may have been rotated.)
 async fn refresh_facts(shared: Arc<Shared>, executor: Arc<Executor>, config: AgentConfig) {
     loop {
-        let facts = doctor::check_all(&executor, &config).await;
+        let facts = NodeFacts::check(&executor, &config).await;
         for line in facts.lines() {
             info!("{line}");
         }

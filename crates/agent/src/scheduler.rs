@@ -4,6 +4,7 @@
 //! the `start` before it).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -19,7 +20,7 @@ pub struct Scheduler {
     slots: Arc<Semaphore>,
     limit: usize,
     queues: Arc<Mutex<HashMap<VmKey, Tail>>>,
-    next_ticket: Mutex<u64>,
+    next_ticket: AtomicU64,
 }
 
 /// The last ticket queued for a VM: the next one waits for its end.
@@ -45,7 +46,7 @@ impl Scheduler {
             slots: Arc::new(Semaphore::new(limit)),
             limit,
             queues: Arc::new(Mutex::new(HashMap::new())),
-            next_ticket: Mutex::new(0),
+            next_ticket: AtomicU64::new(0),
         }
     }
 
@@ -70,11 +71,7 @@ impl Scheduler {
     /// Queue a command behind the earlier ones of the same VM (none for commands that name
     /// no VM). Called in claim order, without waiting; [`Turn::wait`] then waits.
     pub fn enqueue(&self, key: Option<VmKey>) -> Turn {
-        let ticket = {
-            let mut next = self.next_ticket.lock().expect("ticket counter");
-            *next += 1;
-            *next
-        };
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let Some(vm) = key.clone() else {
             return Turn {
                 key,
@@ -149,6 +146,11 @@ mod tests {
         })
     }
 
+    /// Three (release, released) pairs: a task ends once its release is sent.
+    fn releases() -> [(oneshot::Sender<()>, oneshot::Receiver<()>); 3] {
+        std::array::from_fn(|_| oneshot::channel())
+    }
+
     /// Runs `turn` as a task that records its start, waits for `release`, records its end.
     fn run(
         mut turn: Turn,
@@ -169,9 +171,7 @@ mod tests {
     async fn same_vm_runs_one_after_another_in_claim_order() {
         let s = Scheduler::new(4);
         let (log, mut events) = mpsc::unbounded_channel();
-        let (release_a, a) = oneshot::channel();
-        let (release_b, b) = oneshot::channel();
-        let (release_c, c) = oneshot::channel();
+        let [(release_a, a), (release_b, b), (release_c, c)] = releases();
         // claimed a, b, c for VM 101; spawned in reverse so spawn order cannot explain order
         let (ta, tb, tc) = (s.enqueue(vm(101)), s.enqueue(vm(101)), s.enqueue(vm(101)));
         let hc = run(tc, "c", log.clone(), c);
@@ -202,9 +202,7 @@ mod tests {
     async fn other_vms_and_vm_less_commands_run_alongside() {
         let s = Scheduler::new(4);
         let (log, mut events) = mpsc::unbounded_channel();
-        let (release_a, a) = oneshot::channel();
-        let (release_b, b) = oneshot::channel();
-        let (release_c, c) = oneshot::channel();
+        let [(release_a, a), (release_b, b), (release_c, c)] = releases();
         let ha = run(s.enqueue(vm(101)), "a", log.clone(), a);
         let hb = run(s.enqueue(vm(102)), "b", log.clone(), b);
         let hc = run(s.enqueue(None), "c", log.clone(), c);

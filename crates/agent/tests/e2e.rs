@@ -10,21 +10,26 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use botmox_agent::config::AgentConfig;
+use botmox_client::Method;
+use botmox_proto::agent::RevokeRequest;
 use botmox_proto::auth::Role;
+use botmox_proto::command::CommandStatus;
 use botmox_testkit::{Backend, ServerProcess, TestServer};
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A TestServer holds the database (and creates the user); the `botmox` process on it
 /// serves the agent, so it can be killed and started again.
-async fn servers() -> (TestServer, ServerProcess, String) {
+async fn servers() -> (TestServer, ServerProcess, Api) {
     let shared = TestServer::start(Backend::Sqlite).await;
     let admin = shared
         .user_session("default", "ops@example.com", Role::Admin)
         .await;
     let bin = workspace_bin("botmox-server", "botmox");
     let server = ServerProcess::start(bin.to_str().expect("UTF-8 path"), &shared).await;
-    (shared, server, admin.access_token)
+    let api = Api::new(&server.url, &admin.access_token);
+    (shared, server, api)
 }
 
 fn agent(config: &Path, args: &[&str]) -> Command {
@@ -54,9 +59,7 @@ fn pair(config: &Path, uri: &str, fake: &FakePveProcess) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("Paired as agent"), "{stdout}");
-    let text = std::fs::read_to_string(config).expect("config written");
-    let parsed: toml::Value = toml::from_str(&text).expect("TOML config");
-    parsed["agent_id"].as_str().expect("agent_id").to_owned()
+    AgentConfig::load(config).expect("config written").agent_id
 }
 
 fn start_agent(config: &Path, log: &Path) -> Child {
@@ -75,14 +78,14 @@ fn log_of(path: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
-    let (_shared, server, token) = servers().await;
-    let base = server.url.clone();
+    let (_shared, _server, api) = servers().await;
     let fake = FakePveProcess::start(200);
+    let pve = fake.client();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.toml");
     let log = dir.path().join("agent.log");
 
-    let uri = create_pairing(&base, &token).await;
+    let uri = api.create_pairing().await;
     let agent_id = pair(&config, &uri, &fake);
     #[cfg(unix)]
     {
@@ -105,179 +108,126 @@ async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
     );
     assert!(words.contains("SSH: not configured"), "{words}");
 
+    let started_at = chrono::Utc::now();
     let mut child = start_agent(&config, &log);
-    wait_online(&base, &token, &agent_id).await;
+    api.wait_heartbeat(&agent_id, started_at).await;
+    let run = |kind: &'static str, payload: Value| api.run(&agent_id, kind, payload);
 
     // A clone with an id, then one where Proxmox picks the id, both waiting for their task.
-    let clone = dispatch(
-        &base,
-        &token,
-        &agent_id,
+    let clone = run(
         "proxmox.clone",
         json!({"templateVmId": 100, "newid": 101, "name": "e2e-1", "full": true}),
     )
     .await;
-    let clone = finished(&base, &token, &clone).await;
-    assert_eq!(clone["status"], "succeeded", "{clone}\n{}", log_of(&log));
-    assert_eq!(clone["result"]["vmid"], 101);
-    assert_eq!(clone["result"]["exitstatus"], "OK");
-    let picked = dispatch(
-        &base,
-        &token,
-        &agent_id,
+    assert_eq!(
+        clone.status,
+        CommandStatus::Succeeded,
+        "{clone:?}\n{}",
+        log_of(&log)
+    );
+    assert_eq!(clone.result["vmid"], 101);
+    assert_eq!(clone.result["exitstatus"], "OK");
+    let picked = run(
         "proxmox.clone",
         json!({"templateVmId": 100, "name": "e2e-2"}),
     )
     .await;
-    let picked = finished(&base, &token, &picked).await;
-    assert_eq!(picked["status"], "succeeded", "{picked}");
-    let picked_id = picked["result"]["vmid"].as_u64().expect("the new id");
-    assert!(picked_id > 101, "{picked}");
-    let listed = fake.get("nodes/pve/qemu").await;
-    let names: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["name"].as_str())
-        .collect();
+    assert_eq!(picked.status, CommandStatus::Succeeded, "{picked:?}");
+    let picked_id = picked.result["vmid"].as_u64().expect("the new id");
+    assert!(picked_id > 101, "{picked:?}");
+    let listed = pve.list_vms("pve").await.unwrap();
+    let names: Vec<&str> = listed.iter().filter_map(|v| v.name.as_deref()).collect();
     assert!(
         names.contains(&"e2e-1") && names.contains(&"e2e-2"),
-        "{listed}"
+        "{listed:?}"
     );
 
     // Start: the command succeeds and the fake's VM runs.
-    let start = dispatch(
-        &base,
-        &token,
-        &agent_id,
-        "proxmox.start",
-        json!({"vmid": 101}),
-    )
-    .await;
-    let start = finished(&base, &token, &start).await;
-    assert_eq!(start["status"], "succeeded", "{start}\n{}", log_of(&log));
+    let start = run("proxmox.start", json!({"vmid": 101})).await;
     assert_eq!(
-        fake.get("nodes/pve/qemu/101/status/current").await["status"],
+        start.status,
+        CommandStatus::Succeeded,
+        "{start:?}\n{}",
+        log_of(&log)
+    );
+    assert_eq!(
+        pve.vm_status("pve", 101).await.unwrap().vm.status,
         "running"
     );
 
     // Starting it again fails inside the task: the task's real exit status is the error.
-    let again = dispatch(
-        &base,
-        &token,
-        &agent_id,
-        "proxmox.start",
-        json!({"vmid": "101"}),
-    )
-    .await;
-    let again = finished(&base, &token, &again).await;
-    assert_eq!(again["status"], "failed");
-    let message = again["error_message"].as_str().unwrap();
+    let again = run("proxmox.start", json!({"vmid": "101"})).await;
+    assert_eq!(again.status, CommandStatus::Failed);
+    let message = again.error_message.as_deref().unwrap();
     assert!(
         message.starts_with("PVE_TASK_FAILED: ") && message.contains("already running"),
         "{message}"
     );
 
     // Reads, a config change, and a command the agent does not know.
-    let missing = dispatch(
-        &base,
-        &token,
-        &agent_id,
+    let missing = run(
         "proxmox.update-config",
         json!({"vmid": 999, "config": {"cores": 4}}),
     )
     .await;
-    let missing = finished(&base, &token, &missing).await;
-    assert_eq!(missing["status"], "failed", "{missing}");
+    assert_eq!(missing.status, CommandStatus::Failed, "{missing:?}");
     assert!(
-        missing["error_message"]
-            .as_str()
+        missing
+            .error_message
+            .as_deref()
             .unwrap()
             .starts_with("PVE_NOT_FOUND: "),
-        "{missing}"
+        "{missing:?}"
     );
-    let update = dispatch(
-        &base,
-        &token,
-        &agent_id,
+    let update = run(
         "proxmox.update-config",
         json!({"vmid": picked_id, "cores": 4, "config": {"memory": 8192}}),
     )
     .await;
-    assert_eq!(
-        finished(&base, &token, &update).await["status"],
-        "succeeded"
-    );
-    let read = dispatch(
-        &base,
-        &token,
-        &agent_id,
-        "proxmox.get-config",
-        json!({"vmid": picked_id}),
-    )
-    .await;
-    let read = finished(&base, &token, &read).await;
+    assert_eq!(update.status, CommandStatus::Succeeded);
+    let read = run("proxmox.get-config", json!({"vmid": picked_id})).await;
     assert_eq!(
         (
-            read["result"]["cores"].as_str(),
-            read["result"]["memory"].as_str()
+            read.result["cores"].as_str(),
+            read.result["memory"].as_str()
         ),
         (Some("4"), Some("8192")),
-        "{read}"
+        "{read:?}"
     );
-    let vms = dispatch(&base, &token, &agent_id, "proxmox.list-vms", json!({})).await;
-    assert!(
-        finished(&base, &token, &vms).await["result"]
-            .as_array()
-            .unwrap()
-            .len()
-            >= 3
-    );
-    let targets = dispatch(&base, &token, &agent_id, "proxmox.list-targets", json!({})).await;
-    let targets = finished(&base, &token, &targets).await;
-    assert_eq!(targets["result"][0]["node"], "pve");
+    let vms = run("proxmox.list-vms", json!({})).await;
+    assert!(vms.result.as_array().unwrap().len() >= 3);
+    let targets = run("proxmox.list-targets", json!({})).await;
+    assert_eq!(targets.result[0]["node"], "pve");
     // A type outside the catalogue never reaches the agent: the server refuses it.
-    let (status, unknown) = call(
-        reqwest::Method::POST,
-        &format!("{base}/api/v1/vm-ops/commands"),
-        &token,
-        Some(json!({"agent_id": agent_id, "command_type": "syncthing.restart", "payload": {}})),
-    )
-    .await;
-    assert_eq!(status, 400, "{unknown}");
+    let body = json!({"agent_id": agent_id, "command_type": "syncthing.restart", "payload": {}});
+    let unknown = api
+        .client
+        .request::<Value>(Method::POST, "/vm-ops/commands", Some(&body))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status(), Some(400), "{unknown}");
 
-    // The heartbeat carries the doctor's facts for the Agents page.
-    let (_, agent_view) = call(
-        reqwest::Method::GET,
-        &format!("{base}/api/v1/agents/{agent_id}"),
-        &token,
-        None,
-    )
-    .await;
-    let host = &agent_view["data"]["metadata"]["host"];
-    assert!(host["hostname"].is_string(), "{agent_view}");
-    assert_eq!(
-        host["doctor"]["proxmox"]["authenticated"], true,
-        "{agent_view}"
-    );
+    // The heartbeat carries the doctor's facts for the Agents page (once they are in).
+    let deadline = Deadline::new("the doctor's facts in a heartbeat");
+    let host = loop {
+        let view = api.agent(&agent_id).await;
+        let host = view.metadata["host"].clone();
+        if !host["doctor"].is_null() {
+            break host;
+        }
+        deadline.tick(&view).await;
+    };
+    assert!(host["hostname"].is_string(), "{host}");
+    assert_eq!(host["doctor"]["proxmox"]["authenticated"], true, "{host}");
 
     // Revocation: the agent stops by itself, with its own exit status.
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{base}/api/v1/agents/{agent_id}/revoke"),
-        &token,
-        Some(json!({"reason": "e2e"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let code = tokio::task::spawn_blocking(move || {
-        let code = wait_exit(&mut child);
-        (code, child)
-    })
-    .await
-    .unwrap();
+    let revoke = RevokeRequest {
+        reason: Some("e2e".into()),
+    };
+    api.client.revoke_agent(&agent_id, &revoke).await.unwrap();
+    let code = wait_exit(&mut child).await;
     assert_eq!(
-        code.0,
+        code,
         Some(3),
         "exit status of a revoked agent\n{}",
         log_of(&log)
@@ -287,53 +237,34 @@ async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigterm() {
-    let (shared, server, token) = servers().await;
+    let (shared, server, api) = servers().await;
     let base = server.url.clone();
     let port = url::Url::parse(&base).unwrap().port().unwrap();
     let fake = FakePveProcess::start(100);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.toml");
     let log = dir.path().join("agent.log");
-    let uri = create_pairing(&base, &token).await;
+    let uri = api.create_pairing().await;
     let agent_id = pair(&config, &uri, &fake);
     // A token with a day left: the agent swaps it for a fresh one after its first heartbeat.
     // (And a short grace after SIGTERM, for the stop at the end.)
-    let paired: toml::Value = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
-    let old_token = paired["token"].as_str().unwrap().to_owned();
-    let soon = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("token_expires_at") {
-                format!("token_expires_at = \"{soon}\"")
-            } else if l.starts_with("shutdown_grace_secs") {
-                "shutdown_grace_secs = 2".to_owned()
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&config, text + "\n").unwrap();
+    let mut paired = AgentConfig::load(&config).unwrap();
+    let old_token = paired.token.clone();
+    paired.token_expires_at = Some(chrono::Utc::now() + chrono::TimeDelta::days(1));
+    paired.shutdown_grace_secs = 2;
+    paired.save(&config).unwrap();
+    let started_at = chrono::Utc::now();
     let mut child = start_agent(&config, &log);
-    wait_online(&base, &token, &agent_id).await;
-    let deadline = std::time::Instant::now() + WAIT;
+    api.wait_heartbeat(&agent_id, started_at).await;
+    let deadline = Deadline::new("the token to be rotated");
     let rotated = loop {
-        let now: toml::Value = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
-        let current = now["token"].as_str().unwrap().to_owned();
-        if current != old_token {
+        let now = AgentConfig::load(&config).unwrap();
+        if now.token != old_token {
             break now;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the token was not rotated\n{}",
-            log_of(&log)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline.tick(&log_of(&log)).await;
     };
-    let expires = rotated["token_expires_at"].as_str().unwrap();
-    let expires = chrono::DateTime::parse_from_rfc3339(expires).unwrap();
+    let expires = rotated.token_expires_at.unwrap();
     assert!(
         expires > chrono::Utc::now() + chrono::TimeDelta::days(20),
         "{expires}"
@@ -345,32 +276,28 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
     let bin = workspace_bin("botmox-server", "botmox");
     let server = ServerProcess::start_at(bin.to_str().unwrap(), &shared, port).await;
     assert_eq!(server.url, base);
+    let restarted_at = chrono::Utc::now();
 
-    // The agent carries on (with its rotated token): it comes online again and runs what is
+    // The agent carries on (with its rotated token): it heartbeats again and runs what is
     // dispatched.
-    wait_online(&base, &token, &agent_id).await;
-    let clone = dispatch(
-        &base,
-        &token,
-        &agent_id,
-        "proxmox.clone",
-        json!({"templateVmId": 100, "newid": 120, "name": "after-restart"}),
-    )
-    .await;
-    let clone = finished(&base, &token, &clone).await;
-    assert_eq!(clone["status"], "succeeded", "{clone}\n{}", log_of(&log));
-    let status = dispatch(
-        &base,
-        &token,
-        &agent_id,
-        "proxmox.vm-status",
-        json!({"vmid": 120}),
-    )
-    .await;
+    api.wait_heartbeat(&agent_id, restarted_at).await;
+    let clone = api
+        .run(
+            &agent_id,
+            "proxmox.clone",
+            json!({"templateVmId": 100, "newid": 120, "name": "after-restart"}),
+        )
+        .await;
     assert_eq!(
-        finished(&base, &token, &status).await["result"]["status"],
-        "stopped"
+        clone.status,
+        CommandStatus::Succeeded,
+        "{clone:?}\n{}",
+        log_of(&log)
     );
+    let status = api
+        .run(&agent_id, "proxmox.vm-status", json!({"vmid": 120}))
+        .await;
+    assert_eq!(status.result["status"], "stopped");
     let agent_log = log_of(&log);
     assert!(
         agent_log.contains("failed"),
@@ -379,28 +306,20 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
 
     // SIGTERM while a command waits (for a VM that never runs): the agent stops claiming,
     // gives it the configured grace, reports it failed and exits cleanly.
-    let waiting = dispatch(
-        &base,
-        &token,
-        &agent_id,
-        "proxmox.wait-vm-status",
-        json!({"vmid": 120, "status": "running", "timeoutMs": 600000}),
-    )
-    .await;
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, body) = call(
-            reqwest::Method::GET,
-            &format!("{base}/api/v1/vm-ops/commands/{waiting}"),
-            &token,
-            None,
+    let waiting = api
+        .dispatch(
+            &agent_id,
+            "proxmox.wait-vm-status",
+            json!({"vmid": 120, "status": "running", "timeoutMs": 600000}),
         )
         .await;
-        if body["data"]["status"] == "running" {
+    let deadline = Deadline::new(format!("command {waiting} to run"));
+    loop {
+        let view = api.client.get_command(&waiting).await.unwrap();
+        if view.status == CommandStatus::Running {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        deadline.tick(&view).await;
     }
     #[cfg(unix)]
     {
@@ -409,14 +328,12 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
             .status()
             .unwrap();
         assert!(killed.success());
-        let code = tokio::task::spawn_blocking(move || wait_exit(&mut child))
-            .await
-            .unwrap();
+        let code = wait_exit(&mut child).await;
         assert_eq!(code, Some(0), "{}", log_of(&log));
         assert!(log_of(&log).contains("agent stopped"));
-        let stopped = finished(&base, &token, &waiting).await;
-        assert_eq!(stopped["status"], "failed", "{stopped}");
-        let message = stopped["error_message"].as_str().unwrap();
+        let stopped = api.finished(&waiting).await;
+        assert_eq!(stopped.status, CommandStatus::Failed, "{stopped:?}");
+        let message = stopped.error_message.as_deref().unwrap();
         assert!(message.starts_with("AGENT_STOPPED: "), "{message}");
     }
     #[cfg(not(unix))]

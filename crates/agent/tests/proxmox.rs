@@ -29,22 +29,15 @@ async fn fake(tls: bool) -> FakePve {
 }
 
 fn config(target: ProxmoxTarget) -> AgentConfig {
-    let (public_key, private_key) = generate_key_pair("agent").unwrap();
-    AgentConfig {
-        server_url: "http://127.0.0.1:9".into(),
-        agent_id: "a".into(),
-        agent_name: None,
-        token: "bma_unused".into(),
-        token_expires_at: None,
-        public_key,
-        private_key,
-        concurrency: 4,
-        task_timeout_secs: 120,
-        shutdown_grace_secs: 60,
-        active_target: None,
-        targets: vec![target],
-        ssh: None,
-    }
+    let mut config = AgentConfig::new(
+        "http://127.0.0.1:9",
+        "a",
+        "bma_unused",
+        generate_key_pair("agent").unwrap(),
+    );
+    config.task_timeout_secs = 120;
+    config.targets = vec![target];
+    config
 }
 
 fn target(url: &str) -> ProxmoxTarget {
@@ -62,6 +55,12 @@ fn target(url: &str) -> ProxmoxTarget {
 async fn run(exec: &Executor, kind: &str, payload: Value) -> Result<Value, String> {
     let command = Command::from_parts(kind, payload).unwrap();
     exec.execute(&command).await.map_err(|e| e.to_string())
+}
+
+/// How `proxmox.status` fails with `target`.
+async fn status_error(target: ProxmoxTarget) -> String {
+    let exec = Executor::new(&config(target));
+    run(&exec, "proxmox.status", json!({})).await.unwrap_err()
 }
 
 /// Serve `body` once over HTTP on 127.0.0.1 (the URL `upload-iso` downloads from).
@@ -393,35 +392,17 @@ async fn ticket_login_and_a_pinned_certificate() {
 
     let mut wrong_password = by_password.clone();
     wrong_password.password = Some("nope".into());
-    let e = run(
-        &Executor::new(&config(wrong_password)),
-        "proxmox.status",
-        json!({}),
-    )
-    .await
-    .unwrap_err();
+    let e = status_error(wrong_password).await;
     assert!(e.starts_with("PVE_UNAUTHORIZED: "), "{e}");
 
     // Without the pin the self-signed certificate is refused; with another pin too.
     let mut unpinned = by_password.clone();
     unpinned.fingerprint = None;
-    let e = run(
-        &Executor::new(&config(unpinned)),
-        "proxmox.status",
-        json!({}),
-    )
-    .await
-    .unwrap_err();
+    let e = status_error(unpinned).await;
     assert!(e.starts_with("PVE_TRANSPORT: "), "{e}");
     let mut other_pin = by_password;
     other_pin.fingerprint = Some("AB:".repeat(31) + "CD");
-    let e = run(
-        &Executor::new(&config(other_pin)),
-        "proxmox.status",
-        json!({}),
-    )
-    .await
-    .unwrap_err();
+    let e = status_error(other_pin).await;
     assert!(
         e.starts_with("PVE_TRANSPORT: ") && e.contains("fingerprint"),
         "{e}"

@@ -145,7 +145,6 @@ impl Setup {
 
     /// An agent config whose SSH goes to 127.0.0.1:`port` with `settings` adjusted.
     fn config(&self, port: u16, adjust: impl FnOnce(&mut SshSettings)) -> AgentConfig {
-        let (public_key, private_key) = generate_key_pair("agent").unwrap();
         let mut ssh = SshSettings {
             host: Some("127.0.0.1".into()),
             port,
@@ -156,29 +155,23 @@ impl Setup {
             config_dir: self.vm_configs.display().to_string(),
         };
         adjust(&mut ssh);
-        AgentConfig {
-            server_url: "http://127.0.0.1:9".into(),
-            agent_id: "agent-1".into(),
-            agent_name: None,
-            token: "bma_unused".into(),
-            token_expires_at: None,
-            public_key,
-            private_key,
-            concurrency: 4,
-            task_timeout_secs: 60,
-            shutdown_grace_secs: 60,
-            active_target: None,
-            targets: vec![ProxmoxTarget {
-                id: DEFAULT_TARGET_ID.into(),
-                url: "https://127.0.0.1:8006".into(),
-                node: "pve".into(),
-                token: Some("root@pam!t=secret".into()),
-                username: None,
-                password: None,
-                fingerprint: None,
-            }],
-            ssh: Some(ssh),
-        }
+        let mut config = AgentConfig::new(
+            "http://127.0.0.1:9",
+            "agent-1",
+            "bma_unused",
+            generate_key_pair("agent").unwrap(),
+        );
+        config.targets = vec![ProxmoxTarget {
+            id: DEFAULT_TARGET_ID.into(),
+            url: "https://127.0.0.1:8006".into(),
+            node: "pve".into(),
+            token: Some("root@pam!ci=secret".into()),
+            username: None,
+            password: None,
+            fingerprint: None,
+        }];
+        config.ssh = Some(ssh);
+        config
     }
 }
 
@@ -188,6 +181,10 @@ async fn run(config: &AgentConfig, kind: &str, payload: Value) -> Result<Value, 
         .execute(&command)
         .await
         .map_err(|e| (e.code, e.message))
+}
+
+async fn ssh_exec(config: &AgentConfig, command: &str) -> Result<Value, (String, String)> {
+    run(config, "proxmox.ssh-exec", json!({ "command": command })).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,38 +238,29 @@ async fn ssh_commands_against_openssh() {
     assert!(missing.1.contains("No such file"), "{missing:?}");
 
     // An allowed template runs (the config file read from the configured directory).
-    let exec = run(
-        &config,
-        "proxmox.ssh-exec",
-        json!({"command": "cat /etc/pve/qemu-server/101.conf"}),
-    )
-    .await
-    .unwrap();
+    let exec = ssh_exec(&config, "cat /etc/pve/qemu-server/101.conf")
+        .await
+        .unwrap();
     assert_eq!(exec["exitCode"], 0, "{exec}");
     assert_eq!(exec["stdout"], format!("{content}\n"));
     assert_eq!(exec["allowlisted"], true);
     // `qm` is not on this machine: a non-zero exit is a result, not an error.
-    let qm = run(
-        &config,
-        "proxmox.ssh-exec",
-        json!({"command": "qm status 101"}),
-    )
-    .await
-    .unwrap();
+    let qm = ssh_exec(&config, "qm status 101").await.unwrap();
     assert_ne!(qm["exitCode"], 0, "{qm}");
     assert_eq!(qm["command"], "'qm' 'status' '101'");
 
     // A refused command never reaches the host.
+    let pwned = setup.path("pwned");
     for bad in [
-        "qm status 101; touch /tmp/pwned",
-        "rm -rf /",
-        "qm destroy 101",
+        format!("qm status 101; touch {}", pwned.display()),
+        format!("qm status 101 $(touch {})", pwned.display()),
+        "rm -rf /".to_owned(),
+        "qm destroy 101".to_owned(),
     ] {
-        let refused = run(&config, "proxmox.ssh-exec", json!({"command": bad}))
-            .await
-            .unwrap_err();
+        let refused = ssh_exec(&config, &bad).await.unwrap_err();
         assert_eq!(refused.0, code::SSH_COMMAND_FORBIDDEN, "{bad}");
     }
+    assert!(!pwned.exists(), "a refused command ran");
 
     // Wrong key, wrong password: SSH_AUTH_FAILED (status reports it, commands fail with it).
     let wrong_key = setup.config(port, |s| s.key_file = Some(setup.path("wrong_key")));
@@ -300,13 +288,7 @@ async fn ssh_commands_against_openssh() {
 
     // No host key pinned yet: nothing is sent until it is trusted.
     let untrusted = setup.config(port, |s| s.host_key = None);
-    let e = run(
-        &untrusted,
-        "proxmox.ssh-exec",
-        json!({"command": "qm status 101"}),
-    )
-    .await
-    .unwrap_err();
+    let e = ssh_exec(&untrusted, "qm status 101").await.unwrap_err();
     assert_eq!(e.0, code::SSH_REQUIRED);
     assert!(e.1.contains("ssh trust"), "{e:?}");
 

@@ -1,12 +1,19 @@
 //! Helpers of the agent's end-to-end tests: the other binaries of the workspace (`botmox`,
-//! `botmox-fake-pve`) as child processes, and small waits on the API.
+//! `botmox-fake-pve`) as child processes, the API through the typed client, and waits.
 
+use std::fmt::Debug;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use botmox_agent::config::{DEFAULT_TARGET_ID, ProxmoxTarget};
+use botmox_client::Client;
+use botmox_proto::agent::{AgentView, CreatePairingRequest};
+use botmox_proto::command::{Command as AgentCommand, CommandView, DispatchRequest};
+use botmox_proxmox::ProxmoxClient;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 /// Generous: these tests must pass on a slow, busy machine.
 pub const WAIT: Duration = Duration::from_secs(120);
@@ -76,18 +83,21 @@ impl FakePveProcess {
         Self { child, url }
     }
 
-    /// `GET /api2/json/<path>` with the token; the `data` member.
-    pub async fn get(&self, path: &str) -> Value {
-        let body: Value = reqwest::Client::new()
-            .get(format!("{}/api2/json/{path}", self.url))
-            .header("Authorization", format!("PVEAPIToken={PVE_TOKEN}"))
-            .send()
-            .await
-            .expect("fake PVE answers")
-            .json()
-            .await
-            .expect("JSON");
-        body["data"].clone()
+    /// The typed Proxmox VE client, with the token, to look at the fake's state.
+    pub fn client(&self) -> ProxmoxClient {
+        let target = ProxmoxTarget {
+            id: DEFAULT_TARGET_ID.into(),
+            url: self.url.clone(),
+            node: "pve".into(),
+            token: Some(PVE_TOKEN.into()),
+            username: None,
+            password: None,
+            fingerprint: None,
+        };
+        target
+            .client_config()
+            .and_then(ProxmoxClient::new)
+            .expect("a client of the fake")
     }
 }
 
@@ -98,115 +108,113 @@ impl Drop for FakePveProcess {
     }
 }
 
-/// A JSON call to the server; the status and the body.
-pub async fn call(
-    method: reqwest::Method,
-    url: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+/// The end of a wait for something another process does: [`Deadline::tick`] pauses between
+/// looks and fails the test once [`WAIT`] has passed.
+pub struct Deadline {
+    at: Instant,
+    what: String,
 }
 
-/// A pairing of the server at `base`; its `pairing_uri`.
-pub async fn create_pairing(base: &str, token: &str) -> String {
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{base}/api/v1/agents/pairings"),
-        token,
-        Some(json!({"name": "e2e agent"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    body["data"]["pairing_uri"]
-        .as_str()
-        .expect("a pairing URI")
-        .to_owned()
-}
-
-/// Dispatch a command to the agent; its id.
-pub async fn dispatch(base: &str, token: &str, agent: &str, kind: &str, payload: Value) -> String {
-    let body = json!({"agent_id": agent, "command_type": kind, "payload": payload});
-    let (status, body) = call(
-        reqwest::Method::POST,
-        &format!("{base}/api/v1/vm-ops/commands"),
-        token,
-        Some(body),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    body["data"]["id"]
-        .as_str()
-        .expect("a command id")
-        .to_owned()
-}
-
-/// Wait until the command is done (succeeded, failed, cancelled, expired); the record.
-pub async fn finished(base: &str, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, body) = call(
-            reqwest::Method::GET,
-            &format!("{base}/api/v1/vm-ops/commands/{id}"),
-            token,
-            None,
-        )
-        .await;
-        let record = &body["data"];
-        if status == 200
-            && matches!(
-                record["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled" | "expired")
-            )
-        {
-            return record.clone();
+impl Deadline {
+    pub fn new(what: impl Into<String>) -> Self {
+        Self {
+            at: Instant::now() + WAIT,
+            what: what.into(),
         }
+    }
+
+    /// Pause before the next look; `last` is what the last look saw.
+    pub async fn tick(&self, last: &dyn Debug) {
         assert!(
-            Instant::now() < deadline,
-            "command {id} did not finish: {body}"
+            Instant::now() < self.at,
+            "waited {WAIT:?} for {}; last seen: {last:?}",
+            self.what
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Wait until the agent is online (it heartbeated).
-pub async fn wait_online(base: &str, token: &str, agent: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (_, body) = call(
-            reqwest::Method::GET,
-            &format!("{base}/api/v1/agents/{agent}"),
-            token,
-            None,
-        )
-        .await;
-        if body["data"]["online"] == true {
-            return;
+/// The API as an admin of the tenant uses it.
+pub struct Api {
+    pub client: Client,
+}
+
+impl Api {
+    pub fn new(base: &str, token: &str) -> Self {
+        Self {
+            client: Client::new(base)
+                .expect("the server's URL")
+                .with_token(token),
         }
-        assert!(
-            Instant::now() < deadline,
-            "agent {agent} never came online: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// A pairing; its `pairing_uri`.
+    pub async fn create_pairing(&self) -> String {
+        let request = CreatePairingRequest {
+            name: Some("e2e agent".into()),
+            ..CreatePairingRequest::default()
+        };
+        self.client
+            .create_pairing(&request)
+            .await
+            .expect("a pairing")
+            .pairing_uri
+    }
+
+    pub async fn agent(&self, id: &str) -> AgentView {
+        self.client.get_agent(id).await.expect("the agent")
+    }
+
+    /// Dispatch a command of the catalogue to the agent; its id.
+    pub async fn dispatch(&self, agent: &str, kind: &str, payload: Value) -> String {
+        let command = AgentCommand::from_parts(kind, payload).expect("a command of the catalogue");
+        self.client
+            .dispatch(&DispatchRequest::new(agent, command))
+            .await
+            .expect("dispatched")
+            .id
+    }
+
+    /// Wait until the command is done (succeeded, failed, cancelled, expired); the record.
+    pub async fn finished(&self, id: &str) -> CommandView {
+        let deadline = Deadline::new(format!("command {id} to finish"));
+        loop {
+            let view = self.client.get_command(id).await;
+            if let Ok(view) = &view
+                && view.status.is_terminal()
+            {
+                return view.clone();
+            }
+            deadline.tick(&view).await;
+        }
+    }
+
+    /// Dispatch a command and wait until it is done; the record.
+    pub async fn run(&self, agent: &str, kind: &str, payload: Value) -> CommandView {
+        let id = self.dispatch(agent, kind, payload).await;
+        self.finished(&id).await
+    }
+
+    /// Wait until the agent heartbeated after `since` (pairing alone shows it online).
+    pub async fn wait_heartbeat(&self, agent: &str, since: DateTime<Utc>) -> AgentView {
+        let deadline = Deadline::new(format!("agent {agent} to heartbeat"));
+        loop {
+            let view = self.agent(agent).await;
+            if view.online && view.last_seen_at.is_some_and(|at| at > since) {
+                return view;
+            }
+            deadline.tick(&view).await;
+        }
     }
 }
 
 /// Wait for a child to exit; its exit code.
-pub fn wait_exit(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + WAIT;
+pub async fn wait_exit(child: &mut Child) -> Option<i32> {
+    let deadline = Deadline::new("the agent to exit");
     loop {
         if let Some(status) = child.try_wait().expect("child status") {
             return status.code();
         }
-        assert!(Instant::now() < deadline, "the agent did not exit");
-        std::thread::sleep(Duration::from_millis(100));
+        deadline.tick(&child.id()).await;
     }
 }
