@@ -100,7 +100,13 @@ both_backends! {
 
         // Filters and paging.
         let (_, only_logins) = server.get("/api/v1/audit?action=auth.", &admin.access_token).await;
+        assert!(!only_logins["data"].as_array().unwrap().is_empty(), "{only_logins}");
         assert!(only_logins["data"].as_array().unwrap().iter().all(|r| r["action"].as_str().unwrap().starts_with("auth.")));
+        // The prefix is text, not a pattern: `%` and `_` match only themselves.
+        for wildcard in ["%25", "user_create", "_"] {
+            let (_, none) = server.get(&format!("/api/v1/audit?action={wildcard}"), &admin.access_token).await;
+            assert_eq!(none["meta"]["total"], 0, "{wildcard}: {none}");
+        }
         let (_, denied) = server.get("/api/v1/audit?result=denied", &admin.access_token).await;
         assert!(denied["data"].as_array().unwrap().iter().all(|r| r["result"] == "denied"));
         let (_, page) = server.get("/api/v1/audit?limit=2&page=1", &admin.access_token).await;

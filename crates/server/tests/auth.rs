@@ -215,6 +215,20 @@ both_backends! {
         assert!(res.headers().contains_key("retry-after"));
     }
 
+    async fn the_login_form_throttles_like_the_api_and_says_when_to_retry(backend) {
+        let server = TestServer::start(backend).await;
+        server.create_user("acme", "a@example.com", Role::User).await;
+        for _ in 0..5 {
+            let (res, _, _) = server.ui_login("a@example.com", "wrong-password-1").await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+        let (res, _, _) = server.ui_login("a@example.com", "correct-horse-battery").await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(wait >= 1, "{wait}");
+        assert!(res.text().await.unwrap().contains("<form"), "the login page again, with the error");
+    }
+
     async fn external_jwts_are_accepted_only_when_configured(backend) {
         use jsonwebtoken::{EncodingKey, Header, encode};
         let claims = json!({"sub": "ext-1", "aud": "authenticated", "email": "Ext@Example.com",
@@ -400,7 +414,13 @@ async fn a_demoted_creator_s_token_stops_on_every_replica() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    refused_soon(&b, "/api/v1/users", &token, "replica B still accepts the token").await;
+    refused_soon(
+        &b,
+        "/api/v1/users",
+        &token,
+        "replica B still accepts the token",
+    )
+    .await;
     let (status, _) = b
         .post(
             "/api/v1/users",

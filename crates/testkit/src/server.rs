@@ -202,9 +202,13 @@ impl TestServer {
         serde_json::from_value(body["data"].clone()).expect("token pair")
     }
 
-    /// A web UI session signed in through the login form, as a browser does it: its
-    /// `Cookie` header and its forms' CSRF token.
-    pub async fn ui_session(&self, email: &str, password: &str) -> (String, String) {
+    /// The login form sent as a browser sends it (page, CSRF cookie and token, then the
+    /// form): the answer, and the CSRF cookie's value and form token it was sent with.
+    pub async fn ui_login(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> (reqwest::Response, String, String) {
         let page = self
             .http
             .get(format!("{}/login", self.url))
@@ -219,7 +223,7 @@ impl TestServer {
             .and_then(|rest| rest.split('"').next())
             .expect("a CSRF token in the form")
             .to_owned();
-        let signed_in = self
+        let answer = self
             .http
             .post(format!("{}/login", self.url))
             .header("cookie", format!("botmox_csrf={nonce}"))
@@ -231,6 +235,13 @@ impl TestServer {
             .send()
             .await
             .expect("login form sent");
+        (answer, nonce, csrf)
+    }
+
+    /// A web UI session signed in through the login form, as a browser does it: its
+    /// `Cookie` header and its forms' CSRF token.
+    pub async fn ui_session(&self, email: &str, password: &str) -> (String, String) {
+        let (signed_in, nonce, csrf) = self.ui_login(email, password).await;
         assert_eq!(
             signed_in.status(),
             StatusCode::SEE_OTHER,

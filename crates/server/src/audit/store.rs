@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use crate::db::entity::audit_log;
+use crate::db::like::like_literal;
 use crate::db::{Db, StoreError, StoreResult, TenantId};
 
 /// One row to append.
@@ -65,7 +66,9 @@ pub async fn list(
     let mut query =
         audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant.as_str()));
     if let Some(action) = &filter.action {
-        query = query.filter(audit_log::Column::Action.starts_with(action));
+        let pattern = like_literal("", action, "%");
+        query =
+            query.filter(sea_orm::sea_query::Expr::col(audit_log::Column::Action).like(pattern));
     }
     if let Some(actor) = &filter.actor {
         query = query.filter(

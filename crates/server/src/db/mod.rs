@@ -10,6 +10,7 @@
 //! Stores answer with [`StoreError`]; only the HTTP layer turns it into an API error.
 
 pub mod entity;
+pub mod like;
 pub mod migrations;
 pub mod refs;
 pub mod sqlite_direct;

@@ -113,15 +113,23 @@ impl From<crate::db::StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status(), axum::Json(self.envelope())).into_response();
+impl ApiError {
+    /// `body` with this error's status and, when throttled, its `Retry-After`: the API's
+    /// envelope and the UI's pages answer a failure alike.
+    pub fn answer_with(&self, body: impl IntoResponse) -> Response {
+        let mut response = (self.status(), body).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.answer_with(axum::Json(self.envelope()))
     }
 }
 

@@ -17,17 +17,11 @@ pub struct ErrorPage {
 /// A page handler's failure, answered with the error page: `?` on an API error gives the
 /// page with its status and message (internal causes stay in the log).
 #[derive(Debug)]
-pub struct PageError {
-    status: StatusCode,
-    message: String,
-}
+pub struct PageError(crate::http::ApiError);
 
 impl From<crate::http::ApiError> for PageError {
     fn from(e: crate::http::ApiError) -> Self {
-        Self {
-            status: e.status(),
-            message: e.message,
-        }
+        Self(e)
     }
 }
 
@@ -39,12 +33,16 @@ impl From<crate::db::StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let title = match self.status {
+        let e = self.0;
+        let title = match e.status() {
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::FORBIDDEN => "Not allowed",
             _ => "Request failed",
         };
-        error_page(self.status, title, &self.message)
+        e.answer_with(render(&ErrorPage {
+            title: title.into(),
+            message: e.message.clone(),
+        }))
     }
 }
 

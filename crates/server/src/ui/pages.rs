@@ -89,7 +89,7 @@ pub async fn login_submit(
                 email: form.email,
                 error: Some(e.message.clone()),
             };
-            return csrf.attach((e.status(), render(&page)).into_response());
+            return csrf.attach(e.answer_with(render(&page)));
         }
     };
     match crate::auth::service::start_ui_session(&state, &user, addr).await {

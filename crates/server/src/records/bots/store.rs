@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 use serde_json::Value;
 
@@ -60,12 +60,16 @@ pub async fn insert_archive(
 
 /// Whether bot `bot` has a lifecycle log in the tenant (it may have been deleted since).
 pub async fn has_history(db: &Db, tenant: &TenantId, bot: &str) -> StoreResult<bool> {
-    let logged = bot_event::Entity::find()
+    let first = bot_event::Entity::find()
+        .select_only()
+        .column(bot_event::Column::Id)
         .filter(bot_event::Column::TenantId.eq(tenant.as_str()))
         .filter(bot_event::Column::BotId.eq(bot))
-        .count(db.read())
+        .limit(1)
+        .into_tuple::<String>()
+        .one(db.read())
         .await?;
-    Ok(logged > 0)
+    Ok(first.is_some())
 }
 
 /// A page of the bot's log, newest first, and the number of entries.

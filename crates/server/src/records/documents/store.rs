@@ -1,6 +1,6 @@
 //! Queries for records, always within one tenant and one kind.
 
-use sea_orm::sea_query::{Expr, LikeExpr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect,
@@ -8,6 +8,7 @@ use sea_orm::{
 use sea_orm::{Iterable, ModelTrait};
 
 use crate::db::entity::record::{self, Column};
+use crate::db::like::like_literal;
 use crate::db::{StoreResult, TenantId};
 use crate::records::kinds::{Kind, LIST_SEP, Projection};
 
@@ -215,23 +216,11 @@ impl Default for ListQuery {
     }
 }
 
-fn escape_like(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if matches!(c, '%' | '_' | '\\') {
-                vec!['\\', c]
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
-}
-
 /// Records of `kind` that point at bot `bot` (a licence lists its bots in one column).
 pub fn bot_filter(kind: Kind, bot: &str) -> Condition {
     if kind == Kind::License {
-        let pattern = format!("%{LIST_SEP}{}{LIST_SEP}%", escape_like(bot));
-        Condition::all().add(Expr::col(Column::BotId).like(LikeExpr::new(pattern).escape('\\')))
+        let pattern = like_literal(&format!("%{LIST_SEP}"), bot, &format!("{LIST_SEP}%"));
+        Condition::all().add(Expr::col(Column::BotId).like(pattern))
     } else {
         Condition::all().add(Column::BotId.eq(bot))
     }
@@ -335,8 +324,8 @@ pub async fn list(
         cond = cond.add(date_col.lt(to));
     }
     if let Some(text) = &q.q {
-        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-        cond = cond.add(Expr::col(Column::Search).like(LikeExpr::new(pattern).escape('\\')));
+        let pattern = like_literal("%", &text.to_lowercase(), "%");
+        cond = cond.add(Expr::col(Column::Search).like(pattern));
     }
     // The count reads the index only: no columns, no ordering.
     let total: Option<i64> = record::Entity::find()
