@@ -26,8 +26,8 @@ pub mod code {
     pub const ISO_CREATE_FAILED: &str = "ISO_CREATE_FAILED";
     /// `upload-iso` could not fetch its URL.
     pub const DOWNLOAD_FAILED: &str = "DOWNLOAD_FAILED";
-    /// A result larger than the server takes (64 KiB of JSON).
-    pub const RESULT_TOO_LARGE: &str = "RESULT_TOO_LARGE";
+    /// A result the server would refuse (over 64 KiB of JSON, or NUL in a string).
+    pub const RESULT_REFUSED: &str = "RESULT_REFUSED";
     /// The agent stopped before the command finished.
     pub const AGENT_STOPPED: &str = "AGENT_STOPPED";
 }

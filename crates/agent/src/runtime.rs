@@ -13,9 +13,8 @@ use anyhow::Context;
 use botmox_client::{Client, ClientError};
 use botmox_proto::ErrorCode;
 use botmox_proto::agent::{HEARTBEAT_INTERVAL_MS, HeartbeatRequest, HostFacts};
-use botmox_proto::command::{
-    Command, CommandError, CommandView, MAX_RESULT_BYTES, NextQuery, ReportRequest,
-};
+use botmox_proto::command::{Command, CommandError, CommandView, NextQuery, ReportRequest};
+use botmox_proto::validate::Validate;
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 use tokio::task::JoinSet;
@@ -229,6 +228,26 @@ fn undecodable(e: &CommandError) -> ExecError {
     ExecError::new(kind, e.to_string())
 }
 
+/// The report of a finished command. A result the server would refuse (over 64 KiB of
+/// JSON, NUL in a string) is the command's failure, reported as such, rather than a report
+/// that never lands and leaves the command running.
+fn outcome_report(claim: &str, outcome: Result<Value, ExecError>) -> ReportRequest {
+    let e = match outcome {
+        Ok(result) => {
+            let succeeded = ReportRequest::succeeded(claim, result);
+            match succeeded.validate() {
+                Ok(()) => return succeeded,
+                Err(problems) => ExecError::new(
+                    code::RESULT_REFUSED,
+                    format!("the result breaks the contract: {problems}"),
+                ),
+            }
+        }
+        Err(e) => e,
+    };
+    ReportRequest::failed(claim, &e.to_string())
+}
+
 /// Run one claimed command: `running`, its VM's turn, the work, the result.
 async fn run_one(
     shared: Arc<Shared>,
@@ -259,28 +278,11 @@ async fn run_one(
                 Err(e) => Err(undecodable(e)),
             };
             drop(turn);
-            let body = match outcome {
-                Ok(result) => {
-                    let size = serde_json::to_vec(&result).map_or(usize::MAX, |v| v.len());
-                    if size <= MAX_RESULT_BYTES {
-                        info!(took = ?started.elapsed(), "command succeeded");
-                        ReportRequest::succeeded(&claim, result)
-                    } else {
-                        let e = ExecError::new(
-                            code::RESULT_TOO_LARGE,
-                            format!(
-                                "the result has {size} bytes; the server takes {MAX_RESULT_BYTES}"
-                            ),
-                        );
-                        warn!(error = %e, "command failed");
-                        ReportRequest::failed(&claim, &e.to_string())
-                    }
-                }
-                Err(e) => {
-                    warn!(took = ?started.elapsed(), error = %e, "command failed");
-                    ReportRequest::failed(&claim, &e.to_string())
-                }
-            };
+            let body = outcome_report(&claim, outcome);
+            match &body.error_message {
+                None => info!(took = ?started.elapsed(), "command succeeded"),
+                Some(e) => warn!(took = ?started.elapsed(), error = %e, "command failed"),
+            }
             if let Err(e) = report(&shared, &view.id, &body).await {
                 warn!(error = %e, "could not report the outcome");
             }
@@ -505,6 +507,25 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_result_the_server_would_refuse_is_reported_as_the_failure() {
+        let fine = outcome_report("c1", Ok(serde_json::json!({"ok": true})));
+        assert!(fine.validate().is_ok());
+        assert!(fine.error_message.is_none());
+        for refused in [
+            serde_json::json!({"stdout": "a\u{0}b"}),
+            serde_json::json!({"stdout": "x".repeat(botmox_proto::command::MAX_RESULT_BYTES)}),
+        ] {
+            let body = outcome_report("c1", Ok(refused));
+            assert!(body.validate().is_ok(), "the failure report itself lands");
+            assert!(body.result.is_none());
+            let message = body.error_message.unwrap();
+            assert!(message.contains(code::RESULT_REFUSED), "{message}");
+        }
+        let failed = outcome_report("c1", Err(ExecError::new(code::BAD_REQUEST, "no")));
+        assert!(failed.error_message.unwrap().contains("no"));
+    }
 
     #[test]
     fn revocation_and_transient_failures_are_told_apart() {
