@@ -20,7 +20,7 @@ pub fn like_literal(before: &str, text: &str, after: &str) -> LikeExpr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::sea_query::{Alias, Expr, PostgresQueryBuilder, Query};
+    use sea_orm::sea_query::{Alias, Expr, SqliteQueryBuilder, Query};
 
     #[test]
     fn wildcards_in_the_text_are_escaped_and_the_frame_is_not() {
@@ -28,7 +28,7 @@ mod tests {
             .column(Alias::new("a"))
             .from(Alias::new("t"))
             .and_where(Expr::col(Alias::new("a")).like(like_literal("%", r"5%_a\b", "%")))
-            .to_string(PostgresQueryBuilder);
+            .to_string(SqliteQueryBuilder);
         assert!(sql.contains(r"LIKE '%5\%\_a\\b%' ESCAPE"), "{sql}");
     }
 }
