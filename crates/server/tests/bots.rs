@@ -88,6 +88,48 @@ both_backends! {
         assert_eq!(server.get("/api/v1/bots/nope/lifecycle/log", t).await.0, StatusCode::NOT_FOUND);
     }
 
+    async fn a_bot_is_never_deleted_under_a_record_written_against_it_at_the_same_moment(backend) {
+        // Each round: proxies created for a bot while the bot is deleted (without detach).
+        // Whichever lands first wins; no stored proxy names a bot that is gone.
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        for round in 0..15 {
+            let bot = server.create("/api/v1/bots", t, json!({"name": format!("b{round}")})).await;
+            let creates = (0..4).map(|i| server.post("/api/v1/resources/proxies", t,
+                json!({"ip": format!("10.0.{round}.{i}"), "port": 1080, "bot_id": bot})));
+            let bot_path = format!("/api/v1/bots/{bot}");
+            let (created, (deleted, _)) = tokio::join!(futures::future::join_all(creates), server.delete(&bot_path, t));
+            assert!(created.iter().all(|(status, _)| [StatusCode::CREATED, StatusCode::BAD_REQUEST].contains(status)), "{created:?}");
+            assert!([StatusCode::OK, StatusCode::CONFLICT].contains(&deleted), "{deleted}");
+            let made = created.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+            let (_, proxies) = server.get(&format!("/api/v1/resources/proxies?bot_id={bot}"), t).await;
+            assert_eq!(proxies["data"].as_array().unwrap().len(), made, "round {round}: every 201 is stored");
+            let kept = server.get(&bot_path, t).await.0 == StatusCode::OK;
+            assert_eq!(kept, made > 0, "round {round}: {made} proxies name the bot; delete answered {deleted}");
+        }
+    }
+
+    async fn a_detaching_delete_and_patches_of_what_it_detaches_both_land(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        for round in 0..10 {
+            let bot = server.create("/api/v1/bots", t, json!({"name": format!("b{round}")})).await;
+            let proxy = server.create("/api/v1/resources/proxies", t,
+                json!({"ip": format!("10.1.{round}.1"), "port": 1080, "bot_id": bot})).await;
+            let path = format!("/api/v1/resources/proxies/{proxy}");
+            let patches = (0..3).map(|i| server.patch(&path, t, json!({"port": 2000 + i})));
+            let detach = format!("/api/v1/bots/{bot}?detach=true");
+            let (patched, (deleted, err)) = tokio::join!(futures::future::join_all(patches), server.delete(&detach, t));
+            assert_eq!(deleted, StatusCode::OK, "round {round}: {err}");
+            assert!(patched.iter().all(|(status, _)| *status == StatusCode::OK), "round {round}: {patched:?}");
+            let (_, p) = server.get(&path, t).await;
+            assert_eq!(p["data"]["bot_id"], Value::Null, "round {round}: detached");
+            assert!((2000..2003).contains(&p["data"]["port"].as_i64().unwrap()), "{p}");
+        }
+    }
+
     async fn deleting_a_referenced_bot_is_refused_or_detaches(backend) {
         let server = TestServer::start(backend).await;
         let s = server.user_session("acme", "op@example.com", Role::User).await;

@@ -82,6 +82,30 @@ both_backends! {
         assert_eq!(tree["data"]["projects"], json!({}));
     }
 
+    async fn a_project_is_never_removed_under_a_record_written_at_the_same_moment(backend) {
+        // Each round: four bots created against a project while the project is removed. On
+        // either engine, whichever lands first wins: a bot that exists keeps its project.
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        for round in 0..15 {
+            let project = format!("p{round}");
+            let path = format!("/api/v1/settings/projects/{project}");
+            assert_eq!(server.put(&path, t, json!({"name": project})).await.0, StatusCode::OK);
+            let creates = (0..4).map(|i| server.post("/api/v1/bots", t, json!({"name": format!("b{i}"), "project_id": project})));
+            let (created, (removed, _)) = tokio::join!(futures::future::join_all(creates), server.put(&path, t, json!(null)));
+            let made = created.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+            assert!(created.iter().all(|(status, _)| [StatusCode::CREATED, StatusCode::BAD_REQUEST].contains(status)), "{created:?}");
+            assert!([StatusCode::OK, StatusCode::CONFLICT].contains(&removed), "{removed}");
+            let (_, bots) = server.get(&format!("/api/v1/bots?project_id={project}"), t).await;
+            let stored = bots["data"].as_array().unwrap().len();
+            assert_eq!(stored, made, "round {round}: every 201 is a stored bot");
+            let kept = server.get(&path, t).await.1["data"].is_object();
+            assert_eq!(kept, made > 0, "round {round}: {made} bots name {project}; removal answered {removed}");
+            assert_eq!(removed == StatusCode::OK, !kept);
+        }
+    }
+
     async fn credentials_in_settings_are_sealed_masked_and_revealed_to_admins(backend) {
         let server = TestServer::start(backend).await;
         let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;

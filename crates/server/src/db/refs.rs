@@ -3,14 +3,15 @@
 //! both domains, so neither imports the other.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entity::record::{self, Column};
-use super::{Db, StoreResult, TenantId};
+use super::{StoreResult, TenantId};
 
-/// How many records of each kind use project `project`.
+/// How many records of each kind use project `project` (read in the transaction that
+/// removes it, after its write, so a record committed meanwhile is counted).
 pub async fn records_by_project(
-    db: &Db,
+    db: &impl ConnectionTrait,
     tenant: &TenantId,
     project: &str,
 ) -> StoreResult<Vec<(String, i64)>> {
@@ -22,6 +23,6 @@ pub async fn records_by_project(
         .filter(Column::ProjectId.eq(project))
         .group_by(Column::Kind)
         .into_tuple()
-        .all(db.read())
+        .all(db)
         .await?)
 }

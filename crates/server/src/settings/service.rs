@@ -2,11 +2,12 @@
 //! project references that must not dangle.
 
 use botmox_proto::ErrorCode;
+use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value, json};
 
 use super::schema::rule_at;
 use super::store;
-use crate::db::{Db, TenantId, WRITE_ATTEMPTS, backoff, refs};
+use crate::db::{Db, StoreResult, TenantId, WRITE_ATTEMPTS, backoff, refs};
 use crate::http::{ApiError, ApiResult};
 use crate::principal::{Admin, Auth};
 use crate::schema::{Rule, check};
@@ -47,12 +48,14 @@ fn place(tenant: &TenantId) -> String {
 /// The stored tree (credentials sealed) and its version.
 async fn load(db: &Db, tenant: &TenantId) -> ApiResult<(Value, i64)> {
     Ok(match store::load(db.read(), tenant).await? {
-        Some(row) => (
-            serde_json::from_str(&row.data).unwrap_or_else(|_| json!({})),
-            row.version,
-        ),
+        Some(row) => (tree_of(&row), row.version),
         None => (json!({}), 0),
     })
+}
+
+/// A row's tree (an unreadable one reads as empty).
+fn tree_of(row: &crate::db::entity::settings::Model) -> Value {
+    serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}))
 }
 
 /// The value at `path` for reads: credentials masked, `null` when missing.
@@ -174,14 +177,26 @@ pub async fn write(
             .sealer
             .seal_tree(&place(auth.tenant()), &mut tree, Some(&previous));
         let kept = project_ids(&tree);
-        for gone in project_ids(&previous).iter().filter(|p| !kept.contains(p)) {
-            refuse_if_used(&state.db, auth.tenant(), gone).await?;
-        }
+        let gone: Vec<String> = project_ids(&previous)
+            .into_iter()
+            .filter(|p| !kept.contains(p))
+            .collect();
         let now = chrono::Utc::now().timestamp_millis();
         let data = tree.to_string();
+        // A removed project is checked after the write, in its transaction: the write
+        // waits for a record being created against the project (which share-locks the row,
+        // see `project_exists`), and the check then counts that record.
         let saved = state
             .db
-            .write(async |txn| store::save(txn, auth.tenant(), data, version, now).await)
+            .write(async |txn| {
+                let saved = store::save(txn, auth.tenant(), data, version, now).await?;
+                if saved {
+                    for project in &gone {
+                        refuse_if_used(txn, auth.tenant(), project).await?;
+                    }
+                }
+                ApiResult::Ok(saved)
+            })
             .await?;
         if saved {
             mask_tree(&mut tree);
@@ -194,7 +209,11 @@ pub async fn write(
     ))
 }
 
-async fn refuse_if_used(db: &Db, tenant: &TenantId, project: &str) -> ApiResult<()> {
+async fn refuse_if_used(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    project: &str,
+) -> ApiResult<()> {
     let used = refs::records_by_project(db, tenant, project).await?;
     if used.is_empty() {
         return Ok(());
@@ -214,10 +233,18 @@ async fn refuse_if_used(db: &Db, tenant: &TenantId, project: &str) -> ApiResult<
     })))
 }
 
-/// Whether the tenant defines project `id`.
-pub async fn project_exists(db: &Db, tenant: &TenantId, id: &str) -> ApiResult<bool> {
-    let (tree, _) = load(db, tenant).await?;
-    Ok(tree
+/// Whether the tenant defines project `id`, read in the caller's write transaction with
+/// the settings row share-locked: the project cannot be removed before that transaction
+/// ends, so a record written in it never names a project that is gone.
+pub async fn project_exists(
+    txn: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> StoreResult<bool> {
+    let Some(row) = store::load_locked(txn, tenant).await? else {
+        return Ok(false);
+    };
+    Ok(tree_of(&row)
         .get("projects")
         .and_then(|p| p.get(id))
         .is_some_and(Value::is_object))

@@ -2,7 +2,8 @@
 //! storage policy.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::Expr,
 };
 
 use sea_orm::sea_query::OnConflict;
@@ -16,6 +17,19 @@ pub async fn load(
     tenant: &TenantId,
 ) -> StoreResult<Option<settings::Model>> {
     Ok(Entity::find_by_id(tenant.as_str()).one(db).await?)
+}
+
+/// The tenant's row, share-locked until the transaction ends (on PostgreSQL; SQLite's
+/// writer turn already keeps other writers out): a check made against it holds until the
+/// caller commits, as a settings write must wait for it.
+pub async fn load_locked(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+) -> StoreResult<Option<settings::Model>> {
+    Ok(Entity::find_by_id(tenant.as_str())
+        .lock_shared()
+        .one(db)
+        .await?)
 }
 
 /// Store `data` if the tree is still at `version` (0: no row yet). `false` when another

@@ -93,9 +93,10 @@ fn validate_document(kind: Kind, doc: &Map<String, Value>) -> ApiResult<Map<Stri
 }
 
 /// A `project_id` must name one of the tenant's projects (settings `projects`); checked
-/// when it is set or changed.
+/// when it is set or changed, in the write's transaction (see
+/// [`settings::service::project_exists`]).
 async fn check_project(
-    state: &AppState,
+    txn: &impl ConnectionTrait,
     auth: &Auth,
     doc: &Map<String, Value>,
     before: Option<&Map<String, Value>>,
@@ -109,7 +110,7 @@ async fn check_project(
         == Some(project);
     if project.is_empty()
         || unchanged
-        || settings::service::project_exists(&state.db, auth.tenant(), project).await?
+        || settings::service::project_exists(txn, auth.tenant(), project).await?
     {
         return Ok(());
     }
@@ -134,9 +135,11 @@ fn bot_refs(doc: &Map<String, Value>) -> Vec<&str> {
 }
 
 /// Bots a record points at must exist in the tenant (checked for newly added ids), so no
-/// reference dangles from the start.
+/// reference dangles from the start. Checked in the write's transaction with the bots'
+/// rows share-locked, so none of them is deleted before the record lands (a delete locks
+/// the row first and then sees the record).
 async fn check_bots(
-    state: &AppState,
+    txn: &impl ConnectionTrait,
     auth: &Auth,
     kind: Kind,
     doc: &Map<String, Value>,
@@ -155,7 +158,7 @@ async fn check_bots(
     if added.is_empty() {
         return Ok(());
     }
-    let found = store::existing_ids(state.db.read(), auth.tenant(), Kind::Bot, &added).await?;
+    let found = store::existing_ids_locked(txn, auth.tenant(), Kind::Bot, &added).await?;
     let missing: Vec<&str> = added
         .into_iter()
         .filter(|id| !found.iter().any(|f| f == id))
@@ -298,25 +301,25 @@ pub async fn create(
         ));
     }
     let doc = validate_document(kind, &doc)?;
-    check_project(state, auth, &doc, None).await?;
-    check_bots(state, auth, kind, &doc, None).await?;
-    let new = prepare(state, auth, kind, &id, doc, None, now_ms());
-    let inserted = state
+    state
         .db
         .write(async |txn| {
-            let m = store::insert(txn, new).await?;
+            check_project(txn, auth, &doc, None).await?;
+            check_bots(txn, auth, kind, &doc, None).await?;
+            let new = prepare(state, auth, kind, &id, doc, None, now_ms());
+            let m = match store::insert(txn, new).await {
+                Err(e) if e.is_unique_violation() => {
+                    return Err(ApiError::new(
+                        ErrorCode::AlreadyExists,
+                        format!("{} {id} already exists", kind.label()),
+                    ));
+                }
+                inserted => inserted?,
+            };
             track_totals(txn, None, Some(&m)).await?;
-            StoreResult::Ok(m)
+            Ok(m)
         })
-        .await;
-    match inserted {
-        Ok(m) => Ok(m),
-        Err(e) if e.is_unique_violation() => Err(ApiError::new(
-            ErrorCode::AlreadyExists,
-            format!("{} {id} already exists", kind.label()),
-        )),
-        Err(e) => Err(e.into()),
-    }
+        .await
 }
 
 pub async fn get(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<record::Model> {
@@ -427,21 +430,23 @@ pub async fn patch(
             check_status_change(&before, &patch)?;
         }
         let doc = validate_document(kind, &merge(&before, &patch))?;
-        check_project(state, auth, &doc, Some(&before)).await?;
-        check_bots(state, auth, kind, &doc, Some(&before)).await?;
-        let new = prepare(
-            state,
-            auth,
-            kind,
-            id,
-            doc,
-            Some(&before),
-            now_ms().max(current.updated_at),
-        );
         // The write only lands if nobody wrote in between (same version): no lost updates.
         let written = state
             .db
-            .write(async |txn| update(txn, new, &current).await)
+            .write(async |txn| {
+                check_project(txn, auth, &doc, Some(&before)).await?;
+                check_bots(txn, auth, kind, &doc, Some(&before)).await?;
+                let new = prepare(
+                    state,
+                    auth,
+                    kind,
+                    id,
+                    doc,
+                    Some(&before),
+                    now_ms().max(current.updated_at),
+                );
+                ApiResult::Ok(update(txn, new, &current).await?)
+            })
             .await?;
         if let Some(written) = written {
             return Ok(written);
@@ -490,7 +495,7 @@ async fn references(
 ) -> ApiResult<Vec<record::Model>> {
     let kind = Kind::parse(&current.kind);
     Ok(match kind {
-        Some(Kind::Bot) => store::referring_to_bot(db, auth.tenant(), &current.id).await?,
+        Some(Kind::Bot) => store::referring_to_bot_locked(db, auth.tenant(), &current.id).await?,
         Some(Kind::Proxy | Kind::License) if current.bot_id.is_some() => vec![current.clone()],
         _ => Vec::new(),
     })
@@ -576,7 +581,9 @@ pub async fn delete(
     state
         .db
         .write(async |txn| {
-            let current = store::get(txn, auth.tenant(), kind, id)
+            // Locked first, so a record being written against it (which share-locks it)
+            // lands before the references are read, and none lands after.
+            let current = store::get_locked(txn, auth.tenant(), kind, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found(kind.label()))?;
             let refs = references(txn, auth, &current).await?;
@@ -584,10 +591,12 @@ pub async fn delete(
                 return Err(in_use(kind, id, &refs));
             }
             if kind == Kind::Bot {
+                // The referring records are locked (see `references`): none changes
+                // before this rewrite, so each lands.
                 for r in &refs {
                     rewrite(txn, state, auth, r, detached(r, id))
                         .await?
-                        .ok_or_else(precondition_failed)?;
+                        .ok_or_else(|| ApiError::internal("a locked record changed"))?;
                 }
             }
             if !store::delete(txn, auth.tenant(), kind, id).await? {

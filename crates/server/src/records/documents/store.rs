@@ -77,13 +77,26 @@ pub async fn get(
     kind: Kind,
     id: &str,
 ) -> StoreResult<Option<record::Model>> {
-    Ok(record::Entity::find_by_id((
+    Ok(by_id(tenant, kind, id).one(db).await?)
+}
+
+fn by_id(tenant: &TenantId, kind: Kind, id: &str) -> sea_orm::Select<record::Entity> {
+    record::Entity::find_by_id((
         tenant.as_str().to_owned(),
         kind.as_str().to_owned(),
         id.to_owned(),
     ))
-    .one(db)
-    .await?)
+}
+
+/// [`get`] with the row locked until the transaction ends (on PostgreSQL; SQLite's writer
+/// turn already keeps other writers out).
+pub async fn get_locked(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    kind: Kind,
+    id: &str,
+) -> StoreResult<Option<record::Model>> {
+    Ok(by_id(tenant, kind, id).lock_exclusive().one(db).await?)
 }
 
 /// Replace `current` with `new` if nobody wrote since it was read; `None` when someone did.
@@ -226,8 +239,10 @@ pub fn bot_filter(kind: Kind, bot: &str) -> Condition {
     }
 }
 
-/// Every record of the tenant that refers to bot `bot`.
-pub async fn referring_to_bot(
+/// Every record of the tenant that refers to bot `bot`, locked until the transaction ends
+/// (on PostgreSQL; SQLite's writer turn keeps other writers out), so the bot's deletion
+/// can detach each without losing a race to a concurrent patch of it.
+pub async fn referring_to_bot_locked(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     bot: &str,
@@ -249,12 +264,14 @@ pub async fn referring_to_bot(
     Ok(record::Entity::find()
         .filter(Column::TenantId.eq(tenant.as_str()))
         .filter(any)
+        .lock_exclusive()
         .all(db)
         .await?)
 }
 
-/// Which of `ids` exist as records of `kind` in the tenant.
-pub async fn existing_ids(
+/// Which of `ids` exist as records of `kind` in the tenant, their rows share-locked until
+/// the transaction ends (on PostgreSQL; SQLite's writer turn keeps other writers out).
+pub async fn existing_ids_locked(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     kind: Kind,
@@ -266,6 +283,7 @@ pub async fn existing_ids(
         .filter(Column::TenantId.eq(tenant.as_str()))
         .filter(Column::Kind.eq(kind.as_str()))
         .filter(Column::Id.is_in(ids.iter().copied()))
+        .lock_shared()
         .into_tuple()
         .all(db)
         .await?)
