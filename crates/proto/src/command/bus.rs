@@ -56,6 +56,11 @@ wire_words!(
 );
 
 impl CommandStatus {
+    /// `command.<status>`: the type of the event of a command entering this status.
+    pub fn event_type(self) -> String {
+        format!("command.{self}")
+    }
+
     /// No change follows: a waiter can stop waiting.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -292,7 +297,7 @@ mod command_event_type {
     use super::*;
 
     pub fn serialize<S: Serializer>(status: &CommandStatus, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("command.{status}"))
+        s.serialize_str(&status.event_type())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CommandStatus, D::Error> {
@@ -313,6 +318,16 @@ pub enum AgentEventType {
     #[serde(rename = "agent.revoked")]
     Revoked,
 }
+
+wire_words!(
+    AgentEventType,
+    "agent event",
+    [
+        Online = "agent.online",
+        Offline = "agent.offline",
+        Revoked = "agent.revoked",
+    ]
+);
 
 /// `event: agent-status`: an agent came online, went offline or was revoked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

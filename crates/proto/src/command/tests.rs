@@ -492,6 +492,9 @@ fn statuses_speak_lower_case() {
         );
         assert_eq!(status.as_str().parse::<CommandStatus>(), Ok(status));
     }
+    for event in AgentEventType::ALL {
+        assert_eq!(serde_json::to_value(event).unwrap(), json!(event.as_str()));
+    }
     let terminal: Vec<_> = CommandStatus::ALL
         .into_iter()
         .filter(|s| s.is_terminal())

@@ -7,6 +7,7 @@ use botmox_proto::agent::{
     ProxmoxHints, QuickPairRequest, RegisterRequest, RegisteredAgent, RevokeRequest, RotatedToken,
     TOKEN_TTL_MS,
 };
+use botmox_proto::command::AgentEventType;
 use botmox_proto::time::from_epoch_ms;
 use serde_json::{Map, Value, json};
 
@@ -287,7 +288,7 @@ async fn announce_online(state: &AppState, agent: &mut agent::Model) -> ApiResul
             agent,
             (Presence::Offline, Presence::Online),
             None,
-            "agent.online",
+            AgentEventType::Online,
         )
         .await?;
     }
@@ -301,7 +302,7 @@ async fn change_presence(
     agent: &mut agent::Model,
     (from, to): (Presence, Presence),
     seen_before: Option<i64>,
-    event_type: &str,
+    event_type: AgentEventType,
 ) -> Result<bool, StoreError> {
     let mut changed = agent.clone();
     changed.presence = to.into();
@@ -334,7 +335,7 @@ pub async fn announce_offline(state: &AppState, now: i64) -> Result<(), StoreErr
             &mut agent,
             (Presence::Online, Presence::Offline),
             Some(cutoff),
-            "agent.offline",
+            AgentEventType::Offline,
         )
         .await?;
     }
@@ -416,7 +417,7 @@ pub async fn revoke(
                 ));
             }
             store::set_presence(txn, &agent.id, Presence::Online, Presence::Offline, None).await?;
-            Ok(events::record_agent(txn, &agent, "agent.revoked").await?)
+            Ok(events::record_agent(txn, &agent, AgentEventType::Revoked).await?)
         })
         .await?;
     // Announcing it also wakes a poll the agent has waiting, which returns at once.

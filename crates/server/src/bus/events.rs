@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use botmox_proto::command::{AgentEventType, CommandStatus};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -63,10 +64,9 @@ impl Hub {
     /// Hand a committed event (this replica's or another's) to this process: wake the polls
     /// it concerns (a command to claim, or their agent's revocation), then the open streams.
     fn publish(&self, event: command_event::Model) {
-        if matches!(
-            event.event_type.as_str(),
-            "command.queued" | "agent.revoked"
-        ) {
+        let wakes = event.event_type == CommandStatus::Queued.event_type()
+            || event.event_type == AgentEventType::Revoked.as_str();
+        if wakes {
             self.wakers.wake(&event.agent_id);
         }
         // No open stream is not an error.
@@ -142,7 +142,7 @@ fn command_event(command: &agent_command::Model) -> command_event::Model {
         agent_id: command.agent_id.clone(),
         command_id: command.id.clone(),
         created_by: command.created_by.clone(),
-        event_type: format!("command.{}", command.status.as_str()),
+        event_type: command.status.0.event_type(),
         data: serde_json::to_string(&command.view()).unwrap_or_default(),
         created_at: now_ms(),
     }
@@ -184,7 +184,7 @@ pub fn record_command_direct(
 pub async fn record_agent(
     db: &impl ConnectionTrait,
     agent: &agent::Model,
-    event_type: &str,
+    event_type: AgentEventType,
 ) -> StoreResult<Recorded> {
     let now = now_ms();
     record(
@@ -195,7 +195,7 @@ pub async fn record_agent(
             agent_id: agent.id.clone(),
             command_id: String::new(),
             created_by: agent.owner_user_id.clone(),
-            event_type: event_type.to_owned(),
+            event_type: event_type.as_str().to_owned(),
             data: serde_json::to_string(&agent.view(now)).unwrap_or_default(),
             created_at: now,
         },

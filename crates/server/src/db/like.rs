@@ -20,7 +20,7 @@ pub fn like_literal(before: &str, text: &str, after: &str) -> LikeExpr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::sea_query::{Alias, Expr, SqliteQueryBuilder, Query};
+    use sea_orm::sea_query::{Alias, Expr, Query, SqliteQueryBuilder};
 
     #[test]
     fn wildcards_in_the_text_are_escaped_and_the_frame_is_not() {

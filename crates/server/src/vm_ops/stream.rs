@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use botmox_proto::command::{AgentEventType, EVENT_AGENT_STATUS, EVENT_VM_COMMAND};
 use futures::Stream;
 use tokio::sync::broadcast;
 
@@ -120,16 +121,17 @@ impl Holder {
 
     /// The event that ends the stream once it is sent: the agent's own revocation.
     fn ends_with(&self, e: &command_event::Model) -> bool {
-        matches!(self, Self::Agent { id } if e.event_type == "agent.revoked" && &e.agent_id == id)
+        matches!(self, Self::Agent { id }
+            if e.event_type == AgentEventType::Revoked.as_str() && &e.agent_id == id)
     }
 }
 
 /// `event: vm-command` with `command`, or `event: agent-status` with `agent`.
 fn frame(e: &command_event::Model) -> Event {
     let (name, key) = if e.command_id.is_empty() {
-        ("agent-status", "agent")
+        (EVENT_AGENT_STATUS, "agent")
     } else {
-        ("vm-command", "command")
+        (EVENT_VM_COMMAND, "command")
     };
     let data = format!(
         "{{\"event_id\":{},\"event_type\":\"{}\",\"tenant_id\":{},\"{key}\":{},\"server_time\":{}}}",
