@@ -207,6 +207,40 @@ async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
         .unwrap_err();
     assert_eq!(unknown.status(), Some(400), "{unknown}");
 
+    // The reference's direct routes, served through the agent: list the node's VMs, start
+    // one, read its status; the fake's VM runs.
+    let infra = |method: Method, path: String| {
+        let client = &api.client;
+        async move {
+            client
+                .request::<Value>(method, &path, None::<&Value>)
+                .await
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
+        }
+    };
+    let listed = infra(Method::GET, "/infra/proxmox/nodes/pve/qemu".into()).await;
+    assert!(listed.as_array().unwrap().len() >= 3, "{listed}");
+    let started = infra(
+        Method::POST,
+        format!("/infra/proxmox/nodes/pve/qemu/{picked_id}/status/start"),
+    )
+    .await;
+    assert_eq!(started["exitstatus"], "OK", "{started}");
+    assert_eq!(
+        pve.vm_status("pve", picked_id as u32)
+            .await
+            .unwrap()
+            .vm
+            .status,
+        "running"
+    );
+    let current = infra(
+        Method::GET,
+        format!("/infra/proxmox/nodes/pve/qemu/{picked_id}/status/current"),
+    )
+    .await;
+    assert_eq!(current["status"], "running", "{current}");
+
     // The heartbeat carries the doctor's facts for the Agents page (once they are in).
     let deadline = Deadline::new("the doctor's facts in a heartbeat");
     let host = loop {

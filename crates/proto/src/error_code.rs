@@ -31,6 +31,8 @@ pub enum ErrorCode {
     AgentRevoked,
     /// The agent did not answer in time (a wait for a command's outcome ran out).
     AgentTimeout,
+    /// The agent ran the command and it failed (its code and message are in the details).
+    CommandFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
@@ -54,6 +56,7 @@ impl ErrorCode {
             Self::AgentOffline => 409,
             Self::AgentRevoked => 409,
             Self::AgentTimeout => 504,
+            Self::CommandFailed => 502,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
@@ -83,6 +86,7 @@ impl ErrorCode {
             Self::AgentOffline => "AGENT_OFFLINE",
             Self::AgentRevoked => "AGENT_REVOKED",
             Self::AgentTimeout => "AGENT_TIMEOUT",
+            Self::CommandFailed => "COMMAND_FAILED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimited => "RATE_LIMITED",
@@ -94,7 +98,7 @@ impl ErrorCode {
 
 impl ErrorCode {
     /// Every code, to read one back from its wire form.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::InvalidCredentials,
@@ -113,6 +117,7 @@ impl ErrorCode {
         Self::AgentOffline,
         Self::AgentRevoked,
         Self::AgentTimeout,
+        Self::CommandFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::RateLimited,

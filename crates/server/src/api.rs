@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
-use crate::{agents, api_tokens, audit, auth, health, records, settings, users, vm_ops};
+use crate::{agents, api_tokens, audit, auth, health, infra, records, settings, users, vm_ops};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use crate::{agents, api_tokens, audit, auth, health, records, settings, users, v
         (name = "settings", description = "The tenant's settings tree and storage policy"),
         (name = "agents", description = "Agent pairing, registration, heartbeats and revocation"),
         (name = "vm-ops", description = "Commands for agents: dispatch, claim, report, cancel"),
+        (name = "infra", description = "The reference's direct Proxmox and SSH routes, run through an agent (infra or admin)"),
     )
 )]
 struct ApiDoc;
@@ -65,6 +66,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(settings::routes::routes())
         .merge(agents::routes::routes())
         .merge(vm_ops::routes::routes())
+        .merge(infra::routes::routes())
 }
 
 /// The `/api/v1` router.

@@ -8,7 +8,7 @@
 //!    `http`, `schema`;
 //! 2. who is calling and the shared state: `principal`, `bus`, `state`;
 //! 3. domains, each `routes` (HTTP shape) → `service` (rules) → `store` (queries): `audit`,
-//!    `auth`, `users`, `api_tokens`, `setup`, `settings`, `records`, `agents`, `vm_ops`,
+//!    `auth`, `users`, `api_tokens`, `setup`, `settings`, `records`, `agents`, `vm_ops`, `infra`,
 //!    `health`;
 //! 4. composition: `api` (every `/api/v1` route and its OpenAPI document), `ui` (the web
 //!    pages), `app` (the server with its middleware), `cli`.
@@ -34,6 +34,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod infra;
 pub mod records;
 pub mod settings;
 pub mod setup;

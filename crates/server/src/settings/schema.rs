@@ -185,6 +185,8 @@ const SSH: &[Field] = &[
 const OPTIONS: &[Field] = &[opt("options", Rule::ListOf(&STR, 200)), opt("default", STR)];
 const TEMPLATE_VM: &[Field] = &[opt("vmId", Rule::Int(1, i32::MAX as i64)), opt("name", STR)];
 const VM_GENERATOR: &[Field] = &[
+    // The agent `/api/v1/infra/*` calls go to when they name none.
+    opt("agentId", STR),
     opt("proxmox", Rule::Shape(PROXMOX)),
     opt("ssh", Rule::Shape(SSH)),
     opt("storage", Rule::Shape(OPTIONS)),

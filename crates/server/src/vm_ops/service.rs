@@ -8,7 +8,7 @@ use botmox_proto::ErrorCode;
 use botmox_proto::agent::AgentStatus;
 use botmox_proto::command::{CommandStatus, DispatchRequest, ListCommandsQuery, ReportRequest};
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
 use super::store::{self, ListFilter};
 use crate::agents;
@@ -241,6 +241,52 @@ pub async fn report(
         }
         Reported::NotFound => Err(ApiError::not_found("Command")),
         Reported::Refused(reason) => Err(ApiError::new(ErrorCode::Conflict, reason)),
+    }
+}
+
+/// Queue `req` and wait up to `wait` for its outcome: the command once it succeeded, failed,
+/// was cancelled or expired. Past `wait` (the agent is slow or went away) 504
+/// `AGENT_TIMEOUT`, whose details name the command so the caller can follow it. The wait
+/// follows the bus's events (this replica's and, with PostgreSQL, every other's), reading
+/// the row again only when an event of the command arrives or events were missed.
+pub async fn dispatch_and_wait(
+    state: &AppState,
+    auth: &Auth,
+    req: DispatchRequest,
+    wait: Duration,
+) -> ApiResult<Model> {
+    // Subscribed before the dispatch, so no event of the command can be missed.
+    let mut events = state.bus.hub.subscribe();
+    let command = dispatch(state, auth, req).await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut current = command;
+    loop {
+        if current.status.0.is_terminal() {
+            return Ok(current);
+        }
+        // Until an event of this command arrives (or some were missed), then read it again.
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) => {
+                    return Err(ApiError::new(
+                        ErrorCode::AgentTimeout,
+                        format!(
+                            "The agent did not finish the command within {} s; it is {}",
+                            wait.as_secs(),
+                            current.status.as_str()
+                        ),
+                    )
+                    .with_details(serde_json::json!({"command_id": current.id})));
+                }
+                Ok(Ok(event)) if event.command_id == current.id => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => break,
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return Err(ApiError::internal("the command bus closed"));
+                }
+            }
+        }
+        current = get(state, auth, &current.id).await?;
     }
 }
 
