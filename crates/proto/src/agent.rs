@@ -154,7 +154,11 @@ pub struct PairingCreated {
 /// `POST /agents/register` (public): redeem a pairing code once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(max_length = 200, example = "0123456789abcdef0123456789abcdef")]
+    #[schema(
+        max_length = 200,
+        pattern = "\\S",
+        example = "0123456789abcdef0123456789abcdef"
+    )]
     pub pairing_code: String,
     #[serde(flatten)]
     pub facts: AgentFacts,
@@ -211,9 +215,9 @@ impl AgentFacts {
 /// e-mail and password instead of a code.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QuickPairRequest {
-    #[schema(max_length = 320, example = "owner@example.com")]
+    #[schema(max_length = 320, pattern = "\\S", example = "owner@example.com")]
     pub login: String,
-    #[schema(max_length = 512, format = Password)]
+    #[schema(max_length = 512, pattern = "\\S", format = Password)]
     pub password: String,
     /// The agent's name (default the machine name).
     #[serde(default, skip_serializing_if = "Option::is_none")]

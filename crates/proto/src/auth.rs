@@ -129,7 +129,10 @@ pub struct UserView {
 /// `POST /users`
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
+    #[schema(max_length = 254, pattern = "^[^\\s@]+@[^\\s@]+$")]
     pub email: String,
+    /// At least 10 characters.
+    #[schema(min_length = 10, format = Password)]
     pub password: String,
     pub role: Role,
 }
@@ -139,6 +142,8 @@ pub struct CreateUserRequest {
 pub struct PatchUserRequest {
     pub role: Option<Role>,
     pub disabled: Option<bool>,
+    /// At least 10 characters.
+    #[schema(min_length = 10, format = Password)]
     pub password: Option<String>,
 }
 
@@ -160,6 +165,8 @@ pub struct ApiTokenView {
 /// `POST /tokens`
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateApiTokenRequest {
+    /// 1 to 100 characters, blanks around it trimmed.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     pub role: Role,
     pub expires_at: Option<DateTime<Utc>>,

@@ -125,10 +125,11 @@ fn to_json<P: Serialize>(payload: &P) -> Value {
     serde_json::to_value(payload).unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
-/// One entry of [`Command`]'s schema: `{command_type: <type or alias>, payload: <P>}`.
-fn variant_schema(command_type: &str, aliases: &[&str], payload: &str, doc: &str) -> ObjectBuilder {
+/// One entry of [`Command`]'s schema: `{command_type: <type or alias>, payload: <P>}`;
+/// `payload` is required when `P` has required keys (an absent payload is `{}`).
+fn variant_schema<P: ToSchema>(command_type: &str, aliases: &[&str], doc: &str) -> ObjectBuilder {
     let types = std::iter::once(command_type).chain(aliases.iter().copied());
-    ObjectBuilder::new()
+    let variant = ObjectBuilder::new()
         .title(Some(command_type))
         .description(Some(doc.trim()))
         .property(
@@ -138,7 +139,13 @@ fn variant_schema(command_type: &str, aliases: &[&str], payload: &str, doc: &str
                 .enum_values(Some(types)),
         )
         .required("command_type")
-        .property("payload", Ref::from_schema_name(payload))
+        .property("payload", Ref::from_schema_name(P::name()));
+    match P::schema() {
+        RefOr::T(Schema::Object(payload)) if !payload.required.is_empty() => {
+            variant.required("payload")
+        }
+        _ => variant,
+    }
 }
 
 /// Declares [`Command`] from one table: variant, payload type, canonical type, aliases.
@@ -205,10 +212,9 @@ macro_rules! catalogue {
                     .description(Some(
                         "A command: `command_type` and its `payload` ({} when absent).",
                     ))
-                    $( .item(variant_schema(
+                    $( .item(variant_schema::<$payload>(
                         $ty,
                         &[$($alias),*],
-                        &<$payload as ToSchema>::name(),
                         concat!($($doc, "\n"),*),
                     )) )*
                     .into()

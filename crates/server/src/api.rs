@@ -1,6 +1,8 @@
 //! Every `/api/v1` route, composed from each domain's route list, and the OpenAPI document
 //! built from the same lists (served at `/api/v1/openapi.json`): a route cannot be served
-//! undocumented, nor documented without being served.
+//! undocumented, nor documented without being served. Once the routes are in, the error
+//! answers operations share are added ([`openapi::responses`]) and operation ids made
+//! unique, so every answer the server gives is described (tests/openapi.rs, `.ci/fuzz-api`).
 
 use std::sync::OnceLock;
 
@@ -11,13 +13,17 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::openapi::responses::SharedErrors;
 use crate::state::AppState;
-use crate::{agents, api_tokens, audit, auth, health, infra, records, settings, users, vm_ops};
+use crate::{
+    agents, api_tokens, audit, auth, health, infra, openapi as doc, records, settings, users,
+    vm_ops,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Bot-Mox API", description = "Control plane for fleets of Windows VMs on Proxmox VE."),
-    components(schemas(botmox_proto::ErrorEnvelope)),
+    components(schemas(botmox_proto::ErrorEnvelope, doc::ResourceKind, doc::WorkspaceKind, doc::SettingsPath)),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness"),
@@ -77,7 +83,45 @@ pub fn router() -> Router<AppState> {
 /// The OpenAPI document of [`router`], built once.
 pub fn openapi() -> &'static Document {
     static DOC: OnceLock<Document> = OnceLock::new();
-    DOC.get_or_init(|| api().split_for_parts().1)
+    DOC.get_or_init(|| {
+        let mut doc = api().split_for_parts().1;
+        SharedErrors.modify(&mut doc);
+        unique_operation_ids(&mut doc);
+        doc
+    })
+}
+
+/// Operation ids are handler names, which repeat across domains (`list`, `get`): each one
+/// that does gets its tag in front (`users_list`), so every id names one operation.
+fn unique_operation_ids(doc: &mut Document) {
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    let each = |doc: &mut Document, f: &mut dyn FnMut(&mut utoipa::openapi::path::Operation)| {
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                f(operation);
+            }
+        }
+    };
+    each(doc, &mut |op| {
+        if let Some(id) = &op.operation_id {
+            *seen.entry(id.clone()).or_default() += 1;
+        }
+    });
+    each(doc, &mut |op| {
+        let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
+        if let (Some(id), Some(tag)) = (&mut op.operation_id, tag)
+            && seen.get(id.as_str()).is_some_and(|n| *n > 1)
+        {
+            *id = format!("{}_{id}", tag.replace('-', "_"));
+        }
+    });
 }
 
 /// Every documented operation as (method, path), in axum's `{param}` syntax: what the

@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The tenant's API tokens (without secrets).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(Paging), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(Paging), security(("bearer" = ["admin"])),
     responses((status = 200, body = Envelope<Vec<ApiTokenView>>), (status = 403)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -39,7 +39,7 @@ pub async fn list(
 }
 
 /// Create a token; the answer holds the secret as `token`, shown this once.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateApiTokenRequest, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateApiTokenRequest, security(("bearer" = ["admin"])),
     responses((status = 201, body = Envelope<CreatedApiToken>), (status = 400), (status = 403)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -54,7 +54,7 @@ pub async fn create(
 }
 
 /// Revoke a token; it stops working on the next request.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)), security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)), security(("bearer" = ["admin"])),
     responses((status = 200, body = Envelope<ApiTokenView>), (status = 404), (status = 409, description = "already revoked")))]
 pub async fn revoke(
     State(state): State<AppState>,

@@ -28,12 +28,17 @@ pub struct AuditQuery {
     /// Actor id or e-mail.
     pub actor: Option<String>,
     /// `ok`, `denied` or `error`.
+    #[param(schema_with = crate::openapi::audit_result_param)]
     pub result: Option<String>,
     /// From this time (inclusive, RFC 3339).
     pub from: Option<DateTime<Utc>>,
     /// Until this time (exclusive, RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// 1-based page number, 1 to 1000000 [default: 1].
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u64>,
+    /// Rows per page, 1 to 200 [default: 50].
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 
@@ -61,7 +66,7 @@ impl AuditQuery {
 }
 
 /// The tenant's audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = ["admin"])), params(AuditQuery),
     responses((status = 200, body = Envelope<Vec<AuditEntry>>), (status = 403, description = "not an admin")))]
 pub async fn list(
     State(state): State<AppState>,

@@ -57,7 +57,8 @@ pub async fn refresh(
 
 /// End the session of the presented access token.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Envelope<VerifyResult>), (status = 401)))]
+    responses((status = 200, body = Envelope<VerifyResult>), (status = 401),
+        (status = 400, description = "`BAD_REQUEST`: an API token or external JWT, which has no session to end")))]
 pub async fn logout(
     State(state): State<AppState>,
     auth: Auth,

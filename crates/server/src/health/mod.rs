@@ -57,6 +57,7 @@ pub struct Ready {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = HealthSummary)]
 pub struct Summary {
     pub service: &'static str,
     pub version: &'static str,

@@ -171,8 +171,9 @@ where
     }
 }
 
-/// A JSON body of the typed contract: shape and limits checked (`botmox_proto::Validate`);
-/// any problem is a 400 `BAD_REQUEST` whose details name each field.
+/// A JSON body of the typed contract, a JSON object: shape and limits checked
+/// (`botmox_proto::Validate`); any problem is a 400 `BAD_REQUEST` whose details name each
+/// field.
 pub struct Valid<T>(pub T);
 
 impl<S, T> FromRequest<S> for Valid<T>
@@ -183,7 +184,18 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+        let bytes = json_body(req, state).await?;
+        // Serde reads a struct from an array too (its fields in order); every body of the
+        // contract is an object, as the document says.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                    Ok(_) => ApiError::bad_request("Request body must be a JSON object"),
+                    Err(_) => ApiError::bad_request("Malformed JSON in request body"),
+                },
+            );
+        }
+        let value: T = parse_json(&bytes)?;
         value.validate()?;
         Ok(Self(value))
     }

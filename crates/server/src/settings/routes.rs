@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use super::{policy, service};
 use crate::audit::AuditSlot;
 use crate::http::{ApiError, ApiJson, ApiPath, ApiResult, answer};
+use crate::openapi::{SettingsPath, SettingsTree, SettingsValue, ValueAnswer};
 use crate::principal::Auth;
 use crate::state::AppState;
 
@@ -43,15 +44,15 @@ fn ok(value: Value) -> Response {
 
 /// Read the whole settings tree (credentials masked).
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])),
-    responses((status = 200, description = "Envelope with the tree (`{}` when empty)")))]
+    responses((status = 200, description = "Envelope with the tree (`{}` when empty)", body = ValueAnswer)))]
 pub async fn get_root(State(s): State<AppState>, auth: Auth) -> ApiResult<Response> {
     Ok(ok(service::read(&s, &auth, &[]).await?))
 }
 
 /// Read the value at a path (`null` when missing); `storage_policy` reads the policy.
 #[utoipa::path(get, path = "/api/v1/settings/{path}", tag = "settings", security(("bearer" = [])),
-    params(("path" = String, Path, description = "Slash-separated path, e.g. alerts or projects/wow")),
-    responses((status = 200, description = "Envelope with the value"), (status = 400)))]
+    params(("path" = SettingsPath, Path, description = "Slash-separated path, e.g. alerts or projects/wow")),
+    responses((status = 200, description = "Envelope with the value", body = ValueAnswer), (status = 400)))]
 pub async fn get_path(
     State(s): State<AppState>,
     auth: Auth,
@@ -65,8 +66,8 @@ pub async fn get_path(
 }
 
 /// Write at the root (an object merged into the tree); returns the whole tree.
-#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), request_body = Object,
-    responses((status = 200, description = "Envelope with the whole tree"), (status = 400), (status = 409)))]
+#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), request_body = SettingsTree,
+    responses((status = 200, description = "Envelope with the whole tree", body = ValueAnswer), (status = 400), (status = 409)))]
 pub async fn put_root(
     State(s): State<AppState>,
     auth: Auth,
@@ -76,8 +77,8 @@ pub async fn put_root(
 }
 
 /// Same as PUT at the root.
-#[utoipa::path(patch, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), request_body = Object,
-    responses((status = 200, description = "Envelope with the whole tree"), (status = 400), (status = 409)))]
+#[utoipa::path(patch, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])), request_body = SettingsTree,
+    responses((status = 200, description = "Envelope with the whole tree", body = ValueAnswer), (status = 400), (status = 409)))]
 pub async fn patch_root(
     state: State<AppState>,
     auth: Auth,
@@ -90,8 +91,8 @@ pub async fn patch_root(
 /// removes. Checked against the rules of that path; removing a project that records use is
 /// refused with 409. Returns the whole tree. `storage_policy` replaces the storage policy.
 #[utoipa::path(put, path = "/api/v1/settings/{path}", tag = "settings", security(("bearer" = [])),
-    params(("path" = String, Path)), request_body = Object,
-    responses((status = 200, description = "Envelope with the whole tree (or the policy)"), (status = 400), (status = 409)))]
+    params(("path" = SettingsPath, Path)), request_body = SettingsValue,
+    responses((status = 200, description = "Envelope with the whole tree (or the policy)", body = ValueAnswer), (status = 400), (status = 409)))]
 pub async fn put_path(
     State(s): State<AppState>,
     auth: Auth,
@@ -107,8 +108,8 @@ pub async fn put_path(
 
 /// Same as PUT at a path.
 #[utoipa::path(patch, path = "/api/v1/settings/{path}", tag = "settings", security(("bearer" = [])),
-    params(("path" = String, Path)), request_body = Object,
-    responses((status = 200, description = "Envelope with the whole tree (or the policy)"), (status = 400), (status = 409)))]
+    params(("path" = SettingsPath, Path)), request_body = SettingsValue,
+    responses((status = 200, description = "Envelope with the whole tree (or the policy)", body = ValueAnswer), (status = 400), (status = 409)))]
 pub async fn patch_path(
     state: State<AppState>,
     auth: Auth,
@@ -120,8 +121,8 @@ pub async fn patch_path(
 
 /// `POST /api/v1/settings/<credential path>/reveal`: the plaintext of one sealed setting,
 /// for admins, audited. Any other POST is 404.
-#[utoipa::path(post, path = "/api/v1/settings/{path}", tag = "settings", security(("bearer" = [])),
-    params(("path" = String, Path, description = "Credential path followed by /reveal, e.g. api_keys/ipqs/api_key/reveal")),
+#[utoipa::path(post, path = "/api/v1/settings/{path}", tag = "settings", security(("bearer" = ["admin"])),
+    params(("path" = SettingsPath, Path, description = "Credential path followed by /reveal, e.g. api_keys/ipqs/api_key/reveal")),
     responses((status = 200, description = "`{path, value}`; Cache-Control: no-store"), (status = 403), (status = 404)))]
 pub async fn reveal(
     State(s): State<AppState>,

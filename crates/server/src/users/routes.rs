@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Members of the caller's tenant.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(Paging), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(Paging), security(("bearer" = ["admin"])),
     responses((status = 200, body = Envelope<Vec<UserView>>), (status = 403)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -39,7 +39,7 @@ pub async fn list(
 }
 
 /// Add a member to the caller's tenant.
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest, security(("bearer" = ["admin"])),
     responses((status = 201, body = Envelope<UserView>), (status = 400), (status = 409, description = "ALREADY_EXISTS")))]
 pub async fn create(
     State(state): State<AppState>,
@@ -57,7 +57,7 @@ pub async fn create(
 }
 
 /// One member of the caller's tenant.
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), security(("bearer" = ["admin"])),
     responses((status = 200, body = Envelope<UserView>), (status = 404)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -70,7 +70,7 @@ pub async fn get(
 
 /// Change a member's role, disable or enable it, or set its password.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), request_body = PatchUserRequest,
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = Envelope<UserView>), (status = 404), (status = 409, description = "LAST_ADMIN")))]
 pub async fn patch(
     State(state): State<AppState>,

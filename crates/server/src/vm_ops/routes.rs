@@ -56,7 +56,7 @@ pub async fn dispatch(
 
 /// Queue `proxmox.<action>` with `params` as its payload (the reference's route).
 #[utoipa::path(post, path = "/api/v1/vm-ops/proxmox/{action}", tag = "vm-ops", security(("bearer" = [])),
-    params(("action" = String, Path, description = "An action of the catalogue, e.g. start or list-vms")),
+    params(("action" = crate::openapi::ProxmoxAction, Path, description = "An action of the catalogue, e.g. start or list-vms")),
     request_body = ProxmoxDispatchRequest,
     responses((status = 202, body = Envelope<CommandView>), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]

@@ -14,6 +14,9 @@ use super::service::{self as lifecycle, TransitionRequest};
 use crate::audit::AuditSlot;
 use crate::http::paging::Paging;
 use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult, answer};
+use crate::openapi::{
+    Ban, BotCreate, BotPatch, Deleted, RecordAnswer, RecordPage, Transition, ValueAnswer, ValuePage,
+};
 use crate::principal::Auth;
 use crate::records::documents::routes::{
     DeleteParams, ListParams, RevealRequest, create_in, delete_in, get_in, list_in, patch_in,
@@ -40,7 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// List bots.
 #[utoipa::path(get, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), params(ListParams),
-    responses((status = 200, description = "Envelope with the page of bots and `meta`"), (status = 400)))]
+    responses((status = 200, description = "Envelope with the page of bots and `meta`", body = RecordPage), (status = 400)))]
 pub async fn list_bots(
     State(s): State<AppState>,
     auth: Auth,
@@ -50,8 +53,8 @@ pub async fn list_bots(
 }
 
 /// Create a bot.
-#[utoipa::path(post, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), request_body = Object,
-    responses((status = 201, description = "Envelope with the bot; ETag header"), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/api/v1/bots", tag = "records", security(("bearer" = [])), request_body = BotCreate,
+    responses((status = 201, description = "Envelope with the bot; ETag header", body = RecordAnswer), (status = 400), (status = 409)))]
 pub async fn create_bot(
     State(s): State<AppState>,
     auth: Auth,
@@ -62,7 +65,7 @@ pub async fn create_bot(
 
 /// Read one bot.
 #[utoipa::path(get, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "Envelope with the bot; ETag header"), (status = 404)))]
+    responses((status = 200, description = "Envelope with the bot; ETag header", body = RecordAnswer), (status = 404)))]
 pub async fn get_bot(
     State(s): State<AppState>,
     auth: Auth,
@@ -73,8 +76,8 @@ pub async fn get_bot(
 
 /// Change a bot; honours `If-Match`. A banned bot leaves `banned` only through unban.
 #[utoipa::path(patch, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = Object,
-    responses((status = 200, description = "Envelope with the merged bot; ETag header"), (status = 400), (status = 404), (status = 409), (status = 412)))]
+    request_body = BotPatch,
+    responses((status = 200, description = "Envelope with the merged bot; ETag header", body = RecordAnswer), (status = 400), (status = 404), (status = 409), (status = 412)))]
 pub async fn patch_bot(
     State(s): State<AppState>,
     auth: Auth,
@@ -87,7 +90,7 @@ pub async fn patch_bot(
 
 /// Delete a bot.
 #[utoipa::path(delete, path = "/api/v1/bots/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path), DeleteParams),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
+    responses((status = 200, description = "`{id, deleted: true}`", body = Deleted), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
 pub async fn delete_bot(
     State(s): State<AppState>,
     auth: Auth,
@@ -103,7 +106,7 @@ fn ok(value: Value) -> Response {
 
 /// The bot's `lifecycle` object, or `null`.
 #[utoipa::path(get, path = "/api/v1/bots/{id}/lifecycle", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200), (status = 404)))]
+    params(("id" = String, Path)), responses((status = 200, body = ValueAnswer), (status = 404)))]
 pub async fn get_lifecycle(
     State(s): State<AppState>,
     auth: Auth,
@@ -115,7 +118,7 @@ pub async fn get_lifecycle(
 
 /// The bot's stage transitions (empty when none).
 #[utoipa::path(get, path = "/api/v1/bots/{id}/lifecycle/transitions", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200), (status = 404)))]
+    params(("id" = String, Path)), responses((status = 200, body = ValueAnswer), (status = 404)))]
 pub async fn get_transitions(
     State(s): State<AppState>,
     auth: Auth,
@@ -131,7 +134,7 @@ pub async fn get_transitions(
 
 /// `{banned: bool}`.
 #[utoipa::path(get, path = "/api/v1/bots/{id}/lifecycle/is-banned", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200), (status = 404)))]
+    params(("id" = String, Path)), responses((status = 200, body = ValueAnswer), (status = 404)))]
 pub async fn get_is_banned(
     State(s): State<AppState>,
     auth: Auth,
@@ -144,8 +147,8 @@ pub async fn get_is_banned(
 /// Move the bot to another status (not `banned`; a banned bot answers 409 and must be
 /// unbanned). Logged.
 #[utoipa::path(post, path = "/api/v1/bots/{id}/lifecycle/transition", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = TransitionRequest,
-    responses((status = 200, description = "Envelope with the bot"), (status = 400), (status = 404), (status = 409)))]
+    params(("id" = String, Path)), request_body = Transition,
+    responses((status = 200, description = "Envelope with the bot", body = RecordAnswer), (status = 400), (status = 404), (status = 409)))]
 pub async fn transition(
     State(s): State<AppState>,
     auth: Auth,
@@ -159,8 +162,8 @@ pub async fn transition(
 /// Ban: `{ban_date: "DD.MM.YYYY", ban_reason, ban_mechanism}`. Logged and archived; a
 /// banned bot answers 409.
 #[utoipa::path(post, path = "/api/v1/bots/{id}/lifecycle/ban", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = lifecycle::BanRequest,
-    responses((status = 200, description = "Envelope with the bot"), (status = 400), (status = 404), (status = 409)))]
+    params(("id" = String, Path)), request_body = Ban,
+    responses((status = 200, description = "Envelope with the bot", body = RecordAnswer), (status = 400), (status = 404), (status = 409)))]
 pub async fn ban(
     State(s): State<AppState>,
     auth: Auth,
@@ -174,7 +177,7 @@ pub async fn ban(
 /// Unban: back to the status before the ban. Logged.
 #[utoipa::path(post, path = "/api/v1/bots/{id}/lifecycle/unban", tag = "bots", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "Envelope with the bot"), (status = 400, description = "Bot is not banned"), (status = 404)))]
+    responses((status = 200, description = "Envelope with the bot", body = RecordAnswer), (status = 400, description = "Bot is not banned"), (status = 404)))]
 pub async fn unban(
     State(s): State<AppState>,
     auth: Auth,
@@ -186,7 +189,7 @@ pub async fn unban(
 
 /// The bot's lifecycle log, newest first (kept after the bot is deleted).
 #[utoipa::path(get, path = "/api/v1/bots/{id}/lifecycle/log", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path), Paging), responses((status = 200), (status = 404)))]
+    params(("id" = String, Path), Paging), responses((status = 200, body = ValuePage), (status = 404)))]
 pub async fn get_log(
     State(s): State<AppState>,
     auth: Auth,
@@ -200,7 +203,7 @@ pub async fn get_log(
 
 /// The bot's archive: one snapshot per ban, newest first (kept after the bot is deleted).
 #[utoipa::path(get, path = "/api/v1/bots/{id}/archive", tag = "bots", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200), (status = 404)))]
+    params(("id" = String, Path)), responses((status = 200, body = ValueAnswer), (status = 404)))]
 pub async fn get_archive(
     State(s): State<AppState>,
     auth: Auth,

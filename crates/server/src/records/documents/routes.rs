@@ -21,6 +21,10 @@ use crate::audit::AuditSlot;
 use crate::db::entity::record;
 use crate::http::paging::{Paging, time_param};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::openapi::{
+    Deleted, RecordAnswer, RecordPage, ResourceCreate, ResourceKind, ResourcePatch,
+    WorkspaceCreate, WorkspaceKind, WorkspacePatch,
+};
 use crate::principal::Auth;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
@@ -56,10 +60,16 @@ pub struct ListParams {
     pub to: Option<i64>,
     /// `created_at` (default), `updated_at`, `name`, `status`, `type`, `date`, `expires_at`,
     /// `amount`, `category` or `project_id`.
+    #[param(schema_with = crate::openapi::sort_param)]
     pub sort: Option<String>,
     /// `asc` (default) or `desc`.
+    #[param(schema_with = crate::openapi::order_param)]
     pub order: Option<String>,
+    /// 1-based page number, 1 to 1000000 [default: 1].
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u64>,
+    /// Rows per page, 1 to 200 [default: 50].
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 
@@ -200,8 +210,8 @@ fn workspace(kind: &str) -> ApiResult<Kind> {
 
 /// List licences, proxies or subscriptions.
 #[utoipa::path(get, path = "/api/v1/resources/{kind}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path, description = "licenses, proxies or subscriptions"), ListParams),
-    responses((status = 200, description = "Envelope with the page of records and `meta`"), (status = 400)))]
+    params(("kind" = ResourceKind, Path, description = "licenses, proxies or subscriptions"), ListParams),
+    responses((status = 200, description = "Envelope with the page of records and `meta`", body = RecordPage), (status = 400)))]
 pub async fn list_resources(
     State(s): State<AppState>,
     auth: Auth,
@@ -213,8 +223,8 @@ pub async fn list_resources(
 
 /// Create a licence, proxy or subscription (an existing id is 409).
 #[utoipa::path(post, path = "/api/v1/resources/{kind}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path)), request_body = Object,
-    responses((status = 201, description = "Envelope with the record; ETag header"), (status = 400), (status = 409)))]
+    params(("kind" = ResourceKind, Path)), request_body = ResourceCreate,
+    responses((status = 201, description = "Envelope with the record; ETag header", body = RecordAnswer), (status = 400), (status = 409)))]
 pub async fn create_resource(
     State(s): State<AppState>,
     auth: Auth,
@@ -226,8 +236,8 @@ pub async fn create_resource(
 
 /// Read one licence, proxy or subscription.
 #[utoipa::path(get, path = "/api/v1/resources/{kind}/{id}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path)),
-    responses((status = 200, description = "Envelope with the record; ETag header"), (status = 404)))]
+    params(("kind" = ResourceKind, Path), ("id" = String, Path)),
+    responses((status = 200, description = "Envelope with the record; ETag header", body = RecordAnswer), (status = 404)))]
 pub async fn get_resource(
     State(s): State<AppState>,
     auth: Auth,
@@ -238,8 +248,8 @@ pub async fn get_resource(
 
 /// Change a licence, proxy or subscription; honours `If-Match`.
 #[utoipa::path(patch, path = "/api/v1/resources/{kind}/{id}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path)), request_body = Object,
-    responses((status = 200, description = "Envelope with the merged record; ETag header"), (status = 400), (status = 404), (status = 412)))]
+    params(("kind" = ResourceKind, Path), ("id" = String, Path)), request_body = ResourcePatch,
+    responses((status = 200, description = "Envelope with the merged record; ETag header", body = RecordAnswer), (status = 400), (status = 404), (status = 412)))]
 pub async fn patch_resource(
     State(s): State<AppState>,
     auth: Auth,
@@ -252,8 +262,8 @@ pub async fn patch_resource(
 
 /// Delete a licence, proxy or subscription.
 #[utoipa::path(delete, path = "/api/v1/resources/{kind}/{id}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path), DeleteParams),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: attached to a bot")))]
+    params(("kind" = ResourceKind, Path), ("id" = String, Path), DeleteParams),
+    responses((status = 200, description = "`{id, deleted: true}`", body = Deleted), (status = 404), (status = 409, description = "`IN_USE`: attached to a bot")))]
 pub async fn delete_resource(
     State(s): State<AppState>,
     auth: Auth,
@@ -265,8 +275,8 @@ pub async fn delete_resource(
 
 /// List notes, calendar events or kanban tasks.
 #[utoipa::path(get, path = "/api/v1/workspace/{kind}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path, description = "notes, calendar or kanban"), ListParams),
-    responses((status = 200, description = "Envelope with the page of records and `meta`"), (status = 400)))]
+    params(("kind" = WorkspaceKind, Path, description = "notes, calendar or kanban"), ListParams),
+    responses((status = 200, description = "Envelope with the page of records and `meta`", body = RecordPage), (status = 400)))]
 pub async fn list_workspace(
     State(s): State<AppState>,
     auth: Auth,
@@ -278,8 +288,8 @@ pub async fn list_workspace(
 
 /// Create a note, calendar event or kanban task.
 #[utoipa::path(post, path = "/api/v1/workspace/{kind}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path)), request_body = Object,
-    responses((status = 201, description = "Envelope with the record; ETag header"), (status = 400), (status = 409)))]
+    params(("kind" = WorkspaceKind, Path)), request_body = WorkspaceCreate,
+    responses((status = 201, description = "Envelope with the record; ETag header", body = RecordAnswer), (status = 400), (status = 409)))]
 pub async fn create_workspace(
     State(s): State<AppState>,
     auth: Auth,
@@ -291,8 +301,8 @@ pub async fn create_workspace(
 
 /// Read one note, calendar event or kanban task.
 #[utoipa::path(get, path = "/api/v1/workspace/{kind}/{id}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path)),
-    responses((status = 200, description = "Envelope with the record; ETag header"), (status = 404)))]
+    params(("kind" = WorkspaceKind, Path), ("id" = String, Path)),
+    responses((status = 200, description = "Envelope with the record; ETag header", body = RecordAnswer), (status = 404)))]
 pub async fn get_workspace(
     State(s): State<AppState>,
     auth: Auth,
@@ -303,8 +313,8 @@ pub async fn get_workspace(
 
 /// Change a note, calendar event or kanban task; honours `If-Match`.
 #[utoipa::path(patch, path = "/api/v1/workspace/{kind}/{id}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path)), request_body = Object,
-    responses((status = 200, description = "Envelope with the merged record; ETag header"), (status = 400), (status = 404), (status = 412)))]
+    params(("kind" = WorkspaceKind, Path), ("id" = String, Path)), request_body = WorkspacePatch,
+    responses((status = 200, description = "Envelope with the merged record; ETag header", body = RecordAnswer), (status = 400), (status = 404), (status = 412)))]
 pub async fn patch_workspace(
     State(s): State<AppState>,
     auth: Auth,
@@ -317,8 +327,8 @@ pub async fn patch_workspace(
 
 /// Delete a note, calendar event or kanban task.
 #[utoipa::path(delete, path = "/api/v1/workspace/{kind}/{id}", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path), DeleteParams),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: attached to a bot")))]
+    params(("kind" = WorkspaceKind, Path), ("id" = String, Path), DeleteParams),
+    responses((status = 200, description = "`{id, deleted: true}`", body = Deleted), (status = 404), (status = 409, description = "`IN_USE`: attached to a bot")))]
 pub async fn delete_workspace(
     State(s): State<AppState>,
     auth: Auth,
@@ -355,7 +365,7 @@ pub async fn reveal_in(
 /// The plaintext of one credential of a licence, proxy or subscription, for its owner or an
 /// admin; audited.
 #[utoipa::path(post, path = "/api/v1/resources/{kind}/{id}/reveal", tag = "records", security(("bearer" = [])),
-    params(("kind" = String, Path), ("id" = String, Path)), request_body = RevealRequest,
+    params(("kind" = ResourceKind, Path), ("id" = String, Path)), request_body = RevealRequest,
     responses((status = 200, description = "`{field, value}`; Cache-Control: no-store"), (status = 403), (status = 404)))]
 pub async fn reveal_resource(
     State(s): State<AppState>,

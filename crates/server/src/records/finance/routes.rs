@@ -15,6 +15,9 @@ use utoipa_axum::routes;
 
 use super::service::{self as finance, Period, SummaryParams};
 use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::openapi::{
+    Deleted, FinanceOperationCreate, FinanceOperationPatch, RecordAnswer, RecordPage, ValueAnswer,
+};
 use crate::principal::Auth;
 use crate::records::documents::routes::{
     DeleteParams, ListParams, create_in, delete_in, get_in, list_in, patch_in,
@@ -32,7 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// List finance operations.
 #[utoipa::path(get, path = "/api/v1/finance/operations", tag = "records", security(("bearer" = [])), params(ListParams),
-    responses((status = 200, description = "Envelope with the page of operations and `meta`"), (status = 400)))]
+    responses((status = 200, description = "Envelope with the page of operations and `meta`", body = RecordPage), (status = 400)))]
 pub async fn list_operations(
     State(s): State<AppState>,
     auth: Auth,
@@ -42,8 +45,8 @@ pub async fn list_operations(
 }
 
 /// Record an income or expense.
-#[utoipa::path(post, path = "/api/v1/finance/operations", tag = "records", security(("bearer" = [])), request_body = Object,
-    responses((status = 201, description = "Envelope with the operation; ETag header"), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/api/v1/finance/operations", tag = "records", security(("bearer" = [])), request_body = FinanceOperationCreate,
+    responses((status = 201, description = "Envelope with the operation; ETag header", body = RecordAnswer), (status = 400), (status = 409)))]
 pub async fn create_operation(
     State(s): State<AppState>,
     auth: Auth,
@@ -54,7 +57,7 @@ pub async fn create_operation(
 
 /// Read one finance operation.
 #[utoipa::path(get, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "Envelope with the operation; ETag header"), (status = 404)))]
+    responses((status = 200, description = "Envelope with the operation; ETag header", body = RecordAnswer), (status = 404)))]
 pub async fn get_operation(
     State(s): State<AppState>,
     auth: Auth,
@@ -65,8 +68,8 @@ pub async fn get_operation(
 
 /// Change a finance operation; honours `If-Match`.
 #[utoipa::path(patch, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = Object,
-    responses((status = 200, description = "Envelope with the merged operation; ETag header"), (status = 400), (status = 404), (status = 412)))]
+    request_body = FinanceOperationPatch,
+    responses((status = 200, description = "Envelope with the merged operation; ETag header", body = RecordAnswer), (status = 400), (status = 404), (status = 412)))]
 pub async fn patch_operation(
     State(s): State<AppState>,
     auth: Auth,
@@ -79,7 +82,7 @@ pub async fn patch_operation(
 
 /// Delete a finance operation.
 #[utoipa::path(delete, path = "/api/v1/finance/operations/{id}", tag = "records", security(("bearer" = [])), params(("id" = String, Path), DeleteParams),
-    responses((status = 200, description = "`{id, deleted: true}`"), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
+    responses((status = 200, description = "`{id, deleted: true}`", body = Deleted), (status = 404), (status = 409, description = "`IN_USE`: other records refer to it")))]
 pub async fn delete_operation(
     State(s): State<AppState>,
     auth: Auth,
@@ -92,7 +95,7 @@ pub async fn delete_operation(
 /// Income, expenses and profit per period, category and project, for one currency.
 #[utoipa::path(get, path = "/api/v1/finance/summary", tag = "finance", security(("bearer" = [])),
     params(SummaryParams),
-    responses((status = 200, description = "Envelope with the summary", body = finance::Summary), (status = 400)))]
+    responses((status = 200, description = "Envelope with the summary", body = Envelope<finance::Summary>), (status = 400)))]
 pub async fn summary(
     State(s): State<AppState>,
     auth: Auth,
@@ -116,7 +119,7 @@ pub struct DailyParams {
 /// The reference's shape: `{ "YYYY-MM-DD": {date, total_expenses, total_revenue,
 /// net_profit, operations} }` for days with operations.
 #[utoipa::path(get, path = "/api/v1/finance/daily-stats", tag = "finance", security(("bearer" = [])),
-    params(DailyParams), responses((status = 200), (status = 400)))]
+    params(DailyParams), responses((status = 200, body = ValueAnswer), (status = 400)))]
 pub async fn daily_stats(
     State(s): State<AppState>,
     auth: Auth,

@@ -1,0 +1,82 @@
+"""Schemathesis hooks of .ci/fuzz-api: the rules of the API that a JSON Schema cannot say.
+
+Each hook changes only schema-valid (positive) cases, and only so that they meet one rule
+the document states in words but no schema can check; every other value is left as drawn.
+Negative cases are never touched, so no invalid request is made valid.
+"""
+
+import schemathesis
+
+DAY_MS = 86_400_000
+MAX_MS = 8_000_000_000_000_000
+
+
+def positive(case):
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def references(case):
+    """`project_id`, `bot_id` and `bot_ids` must name a project and bots of the tenant: a
+    drawn id names none, so positive cases refer to nothing."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    for key in ("project_id", "bot_id"):
+        if key in body:
+            body[key] = None
+    if "bot_ids" in body:
+        body["bot_ids"] = []
+
+
+def token_expiry(case):
+    """A new API token's `expires_at` must be in the future."""
+    if case.path == "/api/v1/tokens" and case.method.upper() == "POST":
+        if isinstance(case.body, dict) and "expires_at" in case.body:
+            case.body["expires_at"] = None
+
+
+def finance_range(case):
+    """`from` must be before `to` (default: the end of today) and the range at most 1,000
+    periods: a drawn pair is kept at 30 days from `from`."""
+    if case.path not in ("/api/v1/finance/summary", "/api/v1/finance/daily-stats"):
+        return
+    query = case.query
+    if not isinstance(query, dict) or ("from" not in query and "to" not in query):
+        return
+    start = query.get("from")
+    end = query.get("to")
+    if isinstance(start, int):
+        start = min(start, MAX_MS - DAY_MS)
+        query["from"] = start
+        query["to"] = min(start + 30 * DAY_MS, MAX_MS)
+    elif isinstance(end, int):
+        query["from"] = max(0, end - 30 * DAY_MS)
+
+
+def record_kind(case):
+    """A record body's rules depend on the kind named in the path: the kind is the one the
+    body was drawn for (its branch of the body's `anyOf`, titled with the kind)."""
+    if "kind" not in (case.path_parameters or {}) or not isinstance(case.body, dict):
+        return
+    if case.method.upper() not in ("POST", "PATCH") or case.path.endswith("/reveal"):
+        return
+    import jsonschema
+
+    raw = case.operation.schema.raw_schema
+    content = case.operation.definition.raw["requestBody"]["content"]["application/json"]
+    name = content["schema"]["$ref"].rsplit("/", 1)[-1]
+    for branch in raw["components"]["schemas"][name]["anyOf"]:
+        if jsonschema.Draft202012Validator(branch).is_valid(case.body):
+            case.path_parameters["kind"] = branch["title"]
+            return
+
+
+@schemathesis.hook
+def map_case(context, case):
+    if positive(case):
+        references(case)
+        token_expiry(case)
+        finance_range(case)
+        record_kind(case)
+    return case
