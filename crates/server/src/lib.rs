@@ -10,6 +10,8 @@
 //! 3. domains, each `routes` (HTTP shape) → `service` (rules) → `store` (queries): `audit`,
 //!    `auth`, `users`, `api_tokens`, `setup`, `settings`, `records`, `agents`, `vm_ops`, `infra`,
 //!    `health`;
+//!    `openapi` holds what the routes' OpenAPI annotations take from the domains' rules
+//!    (record and settings bodies, closed path segments) and the shared error answers;
 //! 4. composition: `api` (every `/api/v1` route and its OpenAPI document), `ui` (the web
 //!    pages), `app` (the server with its middleware), `cli`.
 
@@ -40,6 +42,8 @@ pub mod settings;
 pub mod setup;
 pub mod users;
 pub mod vm_ops;
+
+pub mod openapi;
 
 pub mod api;
 pub mod app;
