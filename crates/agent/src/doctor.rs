@@ -4,83 +4,30 @@
 
 use botmox_client::{Client, ClientError};
 use botmox_proto::ErrorCode;
+use botmox_proto::agent::{DoctorFacts, ServiceCheck};
 use botmox_proto::command::{Command, EventsQuery, OnNode, SshProbe};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
+use chrono::Utc;
 
 use crate::config::AgentConfig;
 use crate::error::code;
 use crate::executor::Executor;
 
-/// One service: could it be reached, and did it accept the agent's credentials.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Check {
-    /// Set up in the config at all.
-    pub configured: bool,
-    pub reachable: bool,
-    pub authenticated: bool,
-    /// What was checked, or why it failed, in words.
-    pub detail: String,
-}
-
-impl Check {
-    pub fn ok(&self) -> bool {
-        self.configured && self.reachable && self.authenticated
-    }
-
-    fn words(&self) -> &'static str {
-        match (self.configured, self.reachable, self.authenticated) {
-            (false, _, _) => "not configured",
-            (true, false, _) => "NOT reachable",
-            (true, true, false) => "reachable, but NOT authenticated",
-            (true, true, true) => "reachable and authenticated",
-        }
-    }
-
-    /// `<name>: <verdict> (<detail>)`, in plain words.
-    fn line(&self, name: &str) -> String {
-        format!("{name}: {} ({})", self.words(), self.detail)
-    }
-}
-
-/// The node's services at one moment, as the heartbeat carries them in `host.doctor` (the
-/// server's own reachability goes without saying, and `run` has no need to check it).
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeFacts {
-    pub checked_at: DateTime<Utc>,
-    pub proxmox: Check,
-    pub ssh: Check,
-}
-
-impl NodeFacts {
-    /// Check Proxmox and SSH side by side.
-    pub async fn check(executor: &Executor, config: &AgentConfig) -> Self {
-        let (proxmox, ssh) =
-            tokio::join!(check_proxmox(executor, config), check_ssh(executor, config));
-        Self {
-            checked_at: Utc::now(),
-            proxmox,
-            ssh,
-        }
-    }
-
-    /// The heartbeat's `host.doctor`.
-    pub fn heartbeat_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
-    /// One line per service, in plain words.
-    pub fn lines(&self) -> Vec<String> {
-        vec![self.proxmox.line("Proxmox"), self.ssh.line("SSH")]
+/// ServiceCheck Proxmox and SSH side by side: the heartbeat's `host.doctor` (the server's own
+/// reachability goes without saying, and `run` has no need to check it).
+pub async fn check_node(executor: &Executor, config: &AgentConfig) -> DoctorFacts {
+    let (proxmox, ssh) = tokio::join!(check_proxmox(executor, config), check_ssh(executor, config));
+    DoctorFacts {
+        checked_at: Utc::now(),
+        proxmox,
+        ssh,
     }
 }
 
 /// What `status` and `doctor` check: the server too.
 #[derive(Debug, Clone)]
 pub struct Facts {
-    pub server: Check,
-    pub node: NodeFacts,
+    pub server: ServiceCheck,
+    pub node: DoctorFacts,
 }
 
 impl Facts {
@@ -93,15 +40,15 @@ impl Facts {
 
     /// Doctor's verdict: the server and Proxmox must work; SSH must work once configured.
     pub fn healthy(&self) -> bool {
-        let NodeFacts { proxmox, ssh, .. } = &self.node;
+        let DoctorFacts { proxmox, ssh, .. } = &self.node;
         self.server.ok() && proxmox.ok() && (ssh.ok() || !ssh.configured)
     }
 }
 
 /// Can the agent talk to its server with its token? Opening its event stream proves the
 /// token without side effects (a heartbeat would show the agent online while it does not run).
-pub async fn check_server(config: &AgentConfig) -> Check {
-    let configured = |reachable, authenticated, detail: String| Check {
+pub async fn check_server(config: &AgentConfig) -> ServiceCheck {
+    let configured = |reachable, authenticated, detail: String| ServiceCheck {
         configured: true,
         reachable,
         authenticated,
@@ -140,9 +87,9 @@ pub async fn check_server(config: &AgentConfig) -> Check {
 }
 
 /// Does the active Proxmox target answer, and accept the agent's token or password?
-pub async fn check_proxmox(executor: &Executor, config: &AgentConfig) -> Check {
+pub async fn check_proxmox(executor: &Executor, config: &AgentConfig) -> ServiceCheck {
     let Some(target) = config.target(None) else {
-        return Check {
+        return ServiceCheck {
             configured: false,
             reachable: false,
             authenticated: false,
@@ -171,7 +118,7 @@ pub async fn check_proxmox(executor: &Executor, config: &AgentConfig) -> Check {
         }
         Err(e) => (true, false, format!("{place}: {e}")),
     };
-    Check {
+    ServiceCheck {
         configured: true,
         reachable,
         authenticated,
@@ -180,9 +127,9 @@ pub async fn check_proxmox(executor: &Executor, config: &AgentConfig) -> Check {
 }
 
 /// Does the node's SSH server answer with the pinned key and accept the agent's login?
-pub async fn check_ssh(executor: &Executor, config: &AgentConfig) -> Check {
+pub async fn check_ssh(executor: &Executor, config: &AgentConfig) -> ServiceCheck {
     if config.ssh.is_none() {
-        return Check {
+        return ServiceCheck {
             configured: false,
             reachable: false,
             authenticated: false,
@@ -222,7 +169,7 @@ pub async fn check_ssh(executor: &Executor, config: &AgentConfig) -> Check {
     } else {
         format!("{place}: {code}: {message}")
     };
-    Check {
+    ServiceCheck {
         configured,
         reachable,
         authenticated,
@@ -232,7 +179,7 @@ pub async fn check_ssh(executor: &Executor, config: &AgentConfig) -> Check {
 
 /// All three checks.
 pub async fn check_all(executor: &Executor, config: &AgentConfig) -> Facts {
-    let (server, node) = tokio::join!(check_server(config), NodeFacts::check(executor, config));
+    let (server, node) = tokio::join!(check_server(config), check_node(executor, config));
     Facts { server, node }
 }
 
@@ -240,8 +187,8 @@ pub async fn check_all(executor: &Executor, config: &AgentConfig) -> Facts {
 mod tests {
     use super::*;
 
-    fn check(configured: bool, reachable: bool, authenticated: bool) -> Check {
-        Check {
+    fn check(configured: bool, reachable: bool, authenticated: bool) -> ServiceCheck {
+        ServiceCheck {
             configured,
             reachable,
             authenticated,
@@ -251,7 +198,7 @@ mod tests {
 
     #[test]
     fn verdicts_and_words() {
-        let node = |proxmox, ssh| NodeFacts {
+        let node = |proxmox, ssh| DoctorFacts {
             checked_at: Utc::now(),
             proxmox,
             ssh,
@@ -284,10 +231,13 @@ mod tests {
             ..fine.clone()
         };
         assert!(!unreachable_server.healthy());
-        let value = fine.node.heartbeat_value();
+        let value = serde_json::to_value(&fine.node).unwrap();
         assert!(value["checked_at"].is_string(), "{value}");
         assert_eq!(value["proxmox"]["authenticated"], true);
         assert_eq!(value["ssh"]["configured"], false);
         assert!(value.get("server").is_none());
+        // The server reads back exactly what the heartbeat carries.
+        let host = serde_json::json!({"hostname": "h", "doctor": value});
+        assert_eq!(DoctorFacts::of_host(&host), Some(fine.node.clone()));
     }
 }

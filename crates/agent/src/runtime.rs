@@ -22,7 +22,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::backoff::{Backoff, jittered};
 use crate::config::{AgentConfig, MAX_CONCURRENCY};
-use crate::doctor::NodeFacts;
+use crate::doctor;
 use crate::error::{ExecError, code};
 use crate::executor::Executor;
 use crate::scheduler::{Scheduler, Turn};
@@ -445,11 +445,11 @@ async fn rotate_if_due(shared: &Shared) {
 /// server's: the heartbeat itself proves it, and this config's token may have been rotated.)
 async fn refresh_facts(shared: Arc<Shared>, executor: Arc<Executor>, config: AgentConfig) {
     loop {
-        let facts = NodeFacts::check(&executor, &config).await;
+        let facts = doctor::check_node(&executor, &config).await;
         for line in facts.lines() {
             info!("{line}");
         }
-        *shared.facts.lock().expect("facts") = Some(facts.heartbeat_value());
+        *shared.facts.lock().expect("facts") = serde_json::to_value(&facts).ok();
         shared.facts_changed.notify_one();
         tokio::select! {
             () = tokio::time::sleep(DOCTOR_PERIOD) => {}

@@ -399,6 +399,59 @@ impl Validate for RevokeRequest {
     }
 }
 
+/// One service as the agent's doctor found it: could it be reached, and did it accept the
+/// agent's credentials. The heartbeat carries the node's in `host.doctor` ([`DoctorFacts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceCheck {
+    /// Set up in the agent's config at all.
+    pub configured: bool,
+    pub reachable: bool,
+    pub authenticated: bool,
+    /// What was checked, or why it failed, in words.
+    pub detail: String,
+}
+
+impl ServiceCheck {
+    pub fn ok(&self) -> bool {
+        self.configured && self.reachable && self.authenticated
+    }
+
+    /// The verdict in plain words.
+    pub fn words(&self) -> &'static str {
+        match (self.configured, self.reachable, self.authenticated) {
+            (false, _, _) => "not configured",
+            (true, false, _) => "NOT reachable",
+            (true, true, false) => "reachable, but NOT authenticated",
+            (true, true, true) => "reachable and authenticated",
+        }
+    }
+
+    /// `<name>: <verdict> (<detail>)`.
+    pub fn line(&self, name: &str) -> String {
+        format!("{name}: {} ({})", self.words(), self.detail)
+    }
+}
+
+/// The node's services at one moment, as the heartbeat carries them in `host.doctor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DoctorFacts {
+    pub checked_at: DateTime<Utc>,
+    pub proxmox: ServiceCheck,
+    pub ssh: ServiceCheck,
+}
+
+impl DoctorFacts {
+    /// The facts a heartbeat's `host` carries, if it carries readable ones.
+    pub fn of_host(host: &Value) -> Option<Self> {
+        serde_json::from_value(host.get("doctor")?.clone()).ok()
+    }
+
+    /// One line per service, in plain words.
+    pub fn lines(&self) -> Vec<String> {
+        vec![self.proxmox.line("Proxmox"), self.ssh.line("SSH")]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,12 @@
 //! The Agents page (spec ui.md §4.3): create a pairing and show the one-paste string and
-//! the agent's command line, the agent list with online state, version and last seen, and
-//! revoke. (Live updates over SSE come with the command bus.)
+//! the agent's command line, the agent list with online state, version, last seen and what
+//! its doctor last found of Proxmox and SSH, and revoke. The list re-renders on each event.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use botmox_proto::agent::{AgentView, CreatePairingRequest, RevokeRequest};
+use botmox_proto::agent::{AgentView, CreatePairingRequest, DoctorFacts, RevokeRequest};
 use botmox_proto::validate::Validate;
 use serde::Deserialize;
 
@@ -26,11 +26,17 @@ struct NewPairing {
     expires_at: String,
 }
 
+/// An agent with what its last heartbeat said of Proxmox and SSH.
+struct AgentRow {
+    view: AgentView,
+    doctor: Option<DoctorFacts>,
+}
+
 #[derive(Template)]
 #[template(path = "agents.html")]
 struct AgentsPage {
     layout: Layout,
-    agents: Vec<AgentView>,
+    agents: Vec<AgentRow>,
     pairing: Option<NewPairing>,
     notice: Option<String>,
     error: Option<String>,
@@ -46,7 +52,13 @@ async fn page(
     error: Option<String>,
 ) -> Response {
     let agents = match service::list(state, auth).await {
-        Ok(a) => a,
+        Ok(a) => a
+            .into_iter()
+            .map(|view| AgentRow {
+                doctor: DoctorFacts::of_host(&view.metadata["host"]),
+                view,
+            })
+            .collect(),
         Err(e) => return PageError::from(e).into_response(),
     };
     let (layout, csrf) = Layout::new(
