@@ -304,21 +304,23 @@ catalogue! {
     UploadIso(UploadIso) = "proxmox.upload-iso";
 }
 
+/// The read-only types (spec §4.3 step 4): an equal dispatch shortly after an earlier one
+/// is answered by that one instead of queueing another.
+pub const READ_ONLY_TYPES: &[&str] = &[
+    "proxmox.status",
+    "proxmox.ssh-status",
+    "proxmox.ssh-test",
+    "proxmox.list-vms",
+    "proxmox.list-targets",
+    "proxmox.cluster-resources",
+    "proxmox.get-config",
+    "proxmox.vm-status",
+];
+
 impl Command {
-    /// The read-only types (spec §4.3 step 4): an equal dispatch shortly after an earlier
-    /// one is answered by that one instead of queueing another.
+    /// Whether this is one of [`READ_ONLY_TYPES`].
     pub fn is_read_only(&self) -> bool {
-        matches!(
-            self,
-            Self::Status(_)
-                | Self::SshStatus(_)
-                | Self::SshTest(_)
-                | Self::ListVms(_)
-                | Self::ListTargets(_)
-                | Self::ClusterResources(_)
-                | Self::GetConfig(_)
-                | Self::VmStatus(_)
-        )
+        READ_ONLY_TYPES.contains(&self.command_type())
     }
 }
 

@@ -243,6 +243,19 @@ both_backends! {
         assert_ne!(dispatch("proxmox.vm-status", json!({"vmid": 100, "node": "pve1"})).await, first);
         let (_, listed) = server.get(&format!("/api/v1/vm-ops/commands?agent_id={agent}"), t).await;
         assert_eq!(listed["data"].as_array().unwrap().len(), 5);
+
+        // A change that finished after a read was queued makes that read stale: the same
+        // read asked again is a fresh command, within the window or not.
+        let read = dispatch("proxmox.list-vms", json!({"node": "pve1"})).await;
+        assert_eq!(dispatch("proxmox.list-vms", json!({"node": "pve1"})).await, read);
+        server.execute(&format!(
+            "UPDATE agent_commands SET status = 'succeeded', completed_at = queued_at + 1 WHERE id = '{start}'")).await.unwrap();
+        server.execute(&format!(
+            "UPDATE agent_commands SET queued_at = (SELECT completed_at FROM agent_commands WHERE id = '{start}') - 1 WHERE id = '{read}'"))
+            .await.unwrap();
+        let again = dispatch("proxmox.list-vms", json!({"node": "pve1"})).await;
+        assert_ne!(again, read, "the read queued before the start finished is not reused");
+        assert_eq!(dispatch("proxmox.list-vms", json!({"node": "pve1"})).await, again, "the fresh one is");
     }
 
     async fn presence_changes_are_events_for_the_owner_and_the_agent(backend) {

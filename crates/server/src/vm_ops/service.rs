@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use botmox_proto::ErrorCode;
 use botmox_proto::agent::AgentStatus;
-use botmox_proto::command::{CommandStatus, DispatchRequest, ListCommandsQuery, ReportRequest};
+use botmox_proto::command::{
+    CommandStatus, DispatchRequest, ListCommandsQuery, READ_ONLY_TYPES, ReportRequest,
+};
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
 
@@ -56,7 +58,9 @@ const TWIN_SCAN: u64 = 25;
 
 /// A recent command equal to this read-only dispatch (same agent, type and payload; for
 /// non-admins also the same dispatcher) still in flight or just succeeded: asking twice
-/// within seconds is answered by the one command.
+/// within seconds is answered by the one command. Unlike the reference, not one queued
+/// before a change of the agent's finished: a list asked for after a VM started shows it
+/// running.
 async fn recent_twin(
     state: &AppState,
     auth: &Auth,
@@ -74,7 +78,16 @@ async fn recent_twin(
         TWIN_SCAN,
     )
     .await?;
+    if recent.is_empty() {
+        return Ok(None);
+    }
+    // A read queued before a change finished (a VM started, say) may tell what was before.
+    let changed_at =
+        store::last_change_at(&state.db, auth.tenant(), agent_id, READ_ONLY_TYPES).await?;
     Ok(recent.into_iter().find(|c| {
+        if changed_at.is_some_and(|changed| c.queued_at <= changed) {
+            return false;
+        }
         let fresh_at = if c.status == CommandStatus::Succeeded {
             c.completed_at
         } else {

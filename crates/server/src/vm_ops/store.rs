@@ -2,6 +2,7 @@
 //! twins of a read-only dispatch, stale commands, and the event log a stream replays. The
 //! bus's writes and hot-path reads are the command store's (`crate::bus`).
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::db::entity::agent_command::{Column, Entity, Model};
@@ -72,6 +73,27 @@ pub async fn recent_of_type(
         .limit(limit)
         .all(db.read())
         .await?)
+}
+
+/// When the agent last finished a command of a type not in `read_only` (one that may change
+/// what reads see); a read queued before then may answer with stale facts.
+pub async fn last_change_at(
+    db: &Db,
+    tenant: &TenantId,
+    agent_id: &str,
+    read_only: &[&str],
+) -> StoreResult<Option<i64>> {
+    let latest: Option<Option<i64>> = Entity::find()
+        .select_only()
+        .column_as(Expr::col(Column::CompletedAt).max(), "latest")
+        .filter(Column::TenantId.eq(tenant.as_str()))
+        .filter(Column::AgentId.eq(agent_id))
+        .filter(Column::CompletedAt.is_not_null())
+        .filter(Column::CommandType.is_not_in(read_only.iter().copied()))
+        .into_tuple()
+        .one(db.read())
+        .await?;
+    Ok(latest.flatten())
 }
 
 /// Commands the sweeper must settle at `now`: queued past their expiry, claimed but not
