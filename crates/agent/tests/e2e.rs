@@ -2,12 +2,12 @@
 //! A pairing made through the API is pasted into `botmox-agent pair`; `botmox-agent run`
 //! then executes what the API dispatches against the fake Proxmox VE, whose state changes;
 //! a revocation stops the agent; a server restart does not; a token near its expiry is
-//! rotated.
+//! rotated. In headless Chromium, the VMs page lists the fake's VMs through the agent and
+//! starts one.
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use botmox_agent::config::AgentConfig;
@@ -15,13 +15,14 @@ use botmox_client::Method;
 use botmox_proto::agent::RevokeRequest;
 use botmox_proto::auth::Role;
 use botmox_proto::command::CommandStatus;
-use botmox_testkit::{Backend, ServerProcess, TestServer};
+use botmox_testkit::browser::{self, Browser};
+use botmox_testkit::{Backend, ServerProcess, Session, TestServer};
 use common::*;
 use serde_json::{Value, json};
 
 /// A TestServer holds the database (and creates the user); the `botmox` process on it
 /// serves the agent, so it can be killed and started again.
-async fn servers() -> (TestServer, ServerProcess, Api) {
+async fn servers() -> (TestServer, ServerProcess, Api, Session) {
     let shared = TestServer::start(Backend::Sqlite).await;
     let admin = shared
         .user_session("default", "ops@example.com", Role::Admin)
@@ -29,56 +30,12 @@ async fn servers() -> (TestServer, ServerProcess, Api) {
     let bin = workspace_bin("botmox-server", "botmox");
     let server = ServerProcess::start(bin.to_str().expect("UTF-8 path"), &shared).await;
     let api = Api::new(&server.url, &admin.access_token);
-    (shared, server, api)
-}
-
-fn agent(config: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_botmox-agent"));
-    command.arg("--config").arg(config).args(args);
-    command
-}
-
-/// `botmox-agent pair <uri> --proxmox-url <fake> --proxmox-token <token> --node pve`; the
-/// agent id from the config file.
-fn pair(config: &Path, uri: &str, fake: &FakePveProcess) -> String {
-    let out = agent(config, &["pair", uri])
-        .args([
-            "--proxmox-url",
-            &fake.url,
-            "--proxmox-token",
-            PVE_TOKEN,
-            "--node",
-            "pve",
-        ])
-        .output()
-        .expect("run botmox-agent pair");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "pair failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("Paired as agent"), "{stdout}");
-    AgentConfig::load(config).expect("config written").agent_id
-}
-
-fn start_agent(config: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
-    agent(config, &["run", "--concurrency", "4"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start botmox-agent run")
-}
-
-fn log_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
+    (shared, server, api, admin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
-    let (_shared, _server, api) = servers().await;
+    let (_shared, _server, api, _) = servers().await;
     let fake = FakePveProcess::start(200);
     let pve = fake.client();
     let dir = tempfile::tempdir().unwrap();
@@ -271,7 +228,7 @@ async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigterm() {
-    let (shared, server, api) = servers().await;
+    let (shared, server, api, _) = servers().await;
     let base = server.url.clone();
     let port = url::Url::parse(&base).unwrap().port().unwrap();
     let fake = FakePveProcess::start(100);
@@ -375,4 +332,65 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vms_page_lists_the_nodes_vms_and_starts_one_through_the_agent() {
+    let (_shared, server, api, admin) = servers().await;
+    let fake = FakePveProcess::start(200);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.toml");
+    let log = dir.path().join("agent.log");
+    let uri = api.create_pairing().await;
+    let agent_id = pair(&config, &uri, &fake);
+    let started_at = chrono::Utc::now();
+    let mut child = start_agent(&config, &log);
+    api.wait_heartbeat(&agent_id, started_at).await;
+    let clone = api
+        .run(
+            &agent_id,
+            "proxmox.clone",
+            json!({"templateVmId": 100, "newid": 131, "name": "page-vm"}),
+        )
+        .await;
+    assert_eq!(clone.status, CommandStatus::Succeeded, "{clone:?}");
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    browser::sign_in(c, &server.url, &admin.email, &admin.password).await;
+    c.goto(&format!("{}/vms", server.url)).await.unwrap();
+    // The template and the clone, as the agent listed them from the fake.
+    let row = "#vms tbody tr[data-vmid='131']";
+    let text = browser::text_of(c, row).await;
+    assert!(
+        text.contains("page-vm") && text.contains("stopped"),
+        "{text}"
+    );
+    assert!(
+        browser::text_of(c, "#vms tbody tr[data-vmid='100']")
+            .await
+            .contains("template")
+    );
+
+    browser::click(c, &format!("{row} form[action$='/start'] button")).await;
+    browser::wait_for_parts(c, "#notice", &["Start of VM 131 queued"]).await;
+    // The list re-renders by itself once the start has finished: the VM runs.
+    let deadline = Deadline::new("VM 131 running on the page");
+    loop {
+        let text = browser::text_of(c, row).await;
+        if text.contains("running") {
+            break;
+        }
+        deadline.tick(&text).await;
+    }
+    let log_text = browser::text_of(c, "#command-log").await;
+    assert!(log_text.contains("proxmox.start"), "{log_text}");
+    let pve = fake.client();
+    assert_eq!(
+        pve.vm_status("pve", 131).await.unwrap().vm.status,
+        "running"
+    );
+    browser.close().await;
+    child.kill().ok();
+    child.wait().ok();
 }

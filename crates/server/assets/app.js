@@ -10,34 +10,67 @@ document.addEventListener("submit", (event) => {
 
 // Live sections: an element with `data-live="<url>"` (and an id) is re-rendered from that
 // page whenever the command bus event stream (`/events`) reports a change. The server renders
-// it, so the page and its live updates never disagree. Changes arriving together cause one
-// refresh; the browser's EventSource reconnects by itself and resumes after the last event.
+// it, so the page and its live updates never disagree. A section with `data-live-types`
+// (command types, space-separated) re-renders only when one of those commands finishes, so
+// a section that itself runs a command to render (the VM list) does not re-render on its own
+// command's events. One with `data-live-now` is also rendered once right after the page
+// loads. Changes arriving together cause one refresh; the browser's EventSource reconnects
+// by itself and resumes after the last event.
 (() => {
-  const sections = document.querySelectorAll("[data-live][id]");
-  if (sections.length === 0 || !window.EventSource) {
+  if (document.querySelectorAll("[data-live][id]").length === 0 || !window.EventSource) {
     return;
   }
+  const due = new Set();
   let pending = null;
   const refresh = async () => {
     pending = null;
-    for (const section of document.querySelectorAll("[data-live][id]")) {
-      const response = await fetch(section.dataset.live, { credentials: "same-origin" });
-      if (!response.ok) {
+    const ids = [...due];
+    due.clear();
+    for (const id of ids) {
+      const section = document.getElementById(id);
+      if (!section || !section.dataset.live) {
         continue;
       }
+      const response = await fetch(section.dataset.live, { credentials: "same-origin" });
       const page = new DOMParser().parseFromString(await response.text(), "text/html");
-      const fresh = page.getElementById(section.id);
+      const fresh = page.getElementById(id);
       if (fresh) {
         section.replaceWith(fresh);
       }
     }
   };
-  const soon = () => {
-    if (pending === null) {
-      pending = setTimeout(refresh, 100);
+  const schedule = (delay) => {
+    if (due.size > 0 && pending === null) {
+      pending = setTimeout(refresh, delay);
     }
   };
+  const finished = ["command.succeeded", "command.failed", "command.cancelled", "command.expired"];
+  const wants = (section, event) => {
+    const types = section.dataset.liveTypes;
+    if (!types) {
+      return true;
+    }
+    try {
+      const data = JSON.parse(event.data);
+      return Boolean(data.command) && finished.includes(data.event_type)
+        && types.split(" ").includes(data.command.command_type);
+    } catch (_) {
+      return false;
+    }
+  };
+  const changed = (event) => {
+    for (const section of document.querySelectorAll("[data-live][id]")) {
+      if (wants(section, event)) {
+        due.add(section.id);
+      }
+    }
+    schedule(100);
+  };
+  for (const section of document.querySelectorAll("[data-live-now][id]")) {
+    due.add(section.id);
+  }
+  schedule(0);
   const source = new EventSource("/events");
-  source.addEventListener("vm-command", soon);
-  source.addEventListener("agent-status", soon);
+  source.addEventListener("vm-command", changed);
+  source.addEventListener("agent-status", changed);
 })();

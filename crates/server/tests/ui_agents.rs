@@ -6,7 +6,9 @@
 
 use base64::Engine;
 use botmox_proto::auth::Role;
-use botmox_testkit::browser::{Browser, click, fill, sign_in, text_of, wait_for, wait_for_parts};
+use botmox_testkit::browser::{
+    Browser, attr, click, fill, select, set_value, sign_in, text_of, wait_for, wait_for_parts,
+};
 use botmox_testkit::{Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -116,7 +118,66 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
         "still here",
         "updated in place, not reloaded"
     );
+    // The dispatch form queues any action of the catalogue; a payload that is not JSON is
+    // refused with the reason, the form kept as it was.
+    select(
+        c,
+        "#dispatch-form select[name=command_type]",
+        "proxmox.vm-status",
+    )
+    .await;
+    fill(c, "#dispatch-form textarea[name=payload]", "{\"vmid\": 1").await;
+    click(c, "#dispatch-form button").await;
+    wait_for_parts(c, "p.alert.error", &["payload", "JSON"]).await;
+    assert_eq!(
+        attr(c, "#dispatch-form select[name=command_type] option[selected]", "value").await,
+        "proxmox.vm-status"
+    );
+    set_value(
+        c,
+        "#dispatch-form textarea[name=payload]",
+        "{\"vmid\": 101}",
+    )
+    .await;
+    click(c, "#dispatch-form button").await;
+    wait_for_parts(c, "#notice", &["Command queued"]).await;
+    wait_for_parts(c, "#commands tbody tr", &["proxmox.vm-status", "queued"]).await;
+    let (_, listed) = server
+        .get(
+            "/api/v1/vm-ops/commands?command_type=proxmox.vm-status",
+            &session.access_token,
+        )
+        .await;
+    assert_eq!(
+        listed["data"][0]["payload"],
+        json!({"vmid": 101}),
+        "{listed}"
+    );
+
+    // What the agent's doctor found shows on the Agents page, in words.
+    let doctor = json!({"checked_at": "2026-12-02T10:00:00Z",
+        "proxmox": {"configured": true, "reachable": true, "authenticated": true, "detail": "Proxmox VE 8.2"},
+        "ssh": {"configured": true, "reachable": false, "authenticated": false, "detail": "connection refused"}});
+    let (status, _) = server
+        .post(
+            "/api/v1/agents/heartbeat",
+            &token,
+            json!({"host": {"hostname": "rack-1", "doctor": doctor}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     c.goto(&format!("{}/agents", server.url)).await.unwrap();
+    assert_eq!(
+        text_of(c, "#agents tbody tr .proxmox").await,
+        "reachable and authenticated"
+    );
+    assert_eq!(text_of(c, "#agents tbody tr .ssh").await, "NOT reachable");
+    assert!(
+        attr(c, "#agents tbody tr .ssh", "title")
+            .await
+            .contains("connection refused")
+    );
+
     click(c, "#agents tbody tr button").await;
     wait_for(c, "#notice", "Agent revoked.").await;
     assert!(text_of(c, "#agents tbody tr").await.contains("revoked"));

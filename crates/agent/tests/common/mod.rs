@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use botmox_agent::config::{DEFAULT_TARGET_ID, ProxmoxTarget};
+use botmox_agent::config::{AgentConfig, DEFAULT_TARGET_ID, ProxmoxTarget};
 use botmox_client::Client;
 use botmox_proto::agent::{AgentView, CreatePairingRequest};
 use botmox_proto::command::{Command as AgentCommand, CommandView, DispatchRequest};
@@ -217,4 +217,51 @@ pub async fn wait_exit(child: &mut Child) -> Option<i32> {
         }
         deadline.tick(&child.id()).await;
     }
+}
+
+/// `botmox-agent --config <config> <args>`.
+pub fn agent(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_botmox-agent"));
+    command.arg("--config").arg(config).args(args);
+    command
+}
+
+/// `botmox-agent pair <uri> --proxmox-url <fake> --proxmox-token <token> --node pve`; the
+/// agent id from the config file.
+pub fn pair(config: &Path, uri: &str, fake: &FakePveProcess) -> String {
+    let out = agent(config, &["pair", uri])
+        .args([
+            "--proxmox-url",
+            &fake.url,
+            "--proxmox-token",
+            PVE_TOKEN,
+            "--node",
+            "pve",
+        ])
+        .output()
+        .expect("run botmox-agent pair");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pair failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Paired as agent"), "{stdout}");
+    AgentConfig::load(config).expect("config written").agent_id
+}
+
+/// `botmox-agent run` with its log in `log`.
+pub fn start_agent(config: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
+    agent(config, &["run", "--concurrency", "4"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start botmox-agent run")
+}
+
+/// What the agent logged so far.
+pub fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }

@@ -16,6 +16,7 @@ pub mod render;
 pub mod session;
 pub mod settings;
 pub mod vm_ops;
+pub mod vms;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -23,17 +24,17 @@ use axum::routing::{get, post};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    let sections = pages::SECTIONS
-        .iter()
-        .fold(Router::new(), |r, s| r.route(s.path, get(pages::section)));
-    sections
+    Router::new()
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/setup", get(pages::setup_page).post(pages::setup_submit))
         .route("/ui/theme", post(pages::set_theme))
         .route("/", get(dashboard::overview))
         .route("/project/{id}", get(project::project_page))
+        .route("/vms", get(vms::page))
+        .route("/vms/{vmid}/{action}", post(vms::act))
         .route("/vm-ops", get(vm_ops::page))
+        .route("/vm-ops/commands", post(vm_ops::dispatch))
         .route("/events", get(vm_ops::events))
         .route("/vm-ops/commands/{id}/cancel", post(vm_ops::cancel))
         .route("/agents", get(agents::agents_page))

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::error_page::{PageError, error_page};
-use super::layout::{Layout, render};
+use super::layout::render;
 use super::session::{self, CsrfForm, CsrfToken, EmptyForm, UiUser};
 use crate::http::ClientAddr;
 use crate::http::layers::RequestId;
@@ -267,57 +267,6 @@ pub async fn set_theme(
             Some(365 * 86_400),
         )],
     )
-}
-
-#[derive(Template)]
-#[template(path = "section.html")]
-struct SectionPage {
-    layout: Layout,
-    description: &'static str,
-}
-
-/// A section of the navigation whose content a later module provides.
-pub struct Section {
-    pub path: &'static str,
-    active: &'static str,
-    trail: &'static [&'static str],
-    description: &'static str,
-}
-
-pub const SECTIONS: &[Section] = &[Section {
-    path: "/vms",
-    active: "vms",
-    trail: &["Resources", "Virtual Machines"],
-    description: "Proxmox VMs: create, provision and operate them through your agent.",
-}];
-
-pub async fn section(
-    State(state): State<AppState>,
-    UiUser(auth): UiUser,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    let Some(section) = SECTIONS.iter().find(|s| s.path == uri.path()) else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "Page not found",
-            "There is no such page.",
-        );
-    };
-    let trail: Vec<(&str, Option<&str>)> = section.trail.iter().map(|l| (*l, None)).collect();
-    let (layout, csrf) = Layout::new(
-        &state,
-        &auth,
-        &headers,
-        section.path,
-        section.active,
-        &trail,
-    )
-    .await;
-    csrf.attach(render(&SectionPage {
-        layout,
-        description: section.description,
-    }))
 }
 
 #[cfg(test)]

@@ -1,20 +1,22 @@
-//! The VM operations page: the command log (who dispatched what to which agent, status,
-//! duration, result or error), filtered by agent, status and type, with cancel for queued
-//! commands. The log updates live: the page's script re-renders it on each event of `/events`.
+//! The VM operations page: a dispatch form for any action of the catalogue, and the command
+//! log (who dispatched what to which agent, status, duration, result or error), filtered by
+//! agent, status and type, with cancel for queued commands. The log updates live: the
+//! page's script re-renders it on each event of `/events`.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
-use botmox_proto::command::{CommandStatus, ListCommandsQuery};
+use botmox_proto::command::{COMMAND_TYPES, CommandStatus, DispatchRequest, ListCommandsQuery};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::agents;
-use crate::http::{ApiPath, ApiQuery};
+use crate::http::{ApiError, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::vm_ops::{service, stream};
 
@@ -52,8 +54,25 @@ struct VmOpsPage {
     agent_id: String,
     status: String,
     command_type: String,
+    /// The catalogue, for the dispatch form.
+    command_types: &'static [&'static str],
+    /// The dispatch form as it was sent, when it was refused.
+    form: DispatchForm,
     notice: Option<String>,
     error: Option<String>,
+}
+
+/// The dispatch form: the payload is JSON text (empty: `{}`).
+#[derive(Debug, Default, Deserialize)]
+pub struct DispatchForm {
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    command_type: String,
+    #[serde(default)]
+    payload: String,
+    #[serde(default)]
+    queue_if_offline: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +96,43 @@ pub async fn page(
     headers: HeaderMap,
     ApiQuery(f): ApiQuery<Filters>,
 ) -> PageResult {
+    let notice = match f.notice.as_deref() {
+        Some("cancelled") => Some("Command cancelled.".to_owned()),
+        Some("queued") => Some("Command queued; it shows below as the agent runs it.".to_owned()),
+        _ => None,
+    };
+    let shown = Shown {
+        status: StatusCode::OK,
+        form: DispatchForm::default(),
+        notice,
+        error: None,
+    };
+    render_page(&state, &auth, &headers, &f, shown).await
+}
+
+/// What the page shows besides the log: its status, the dispatch form as given, and a
+/// notice or an error.
+struct Shown {
+    status: StatusCode,
+    form: DispatchForm,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// The page with its filters.
+async fn render_page(
+    state: &AppState,
+    auth: &crate::principal::Auth,
+    headers: &HeaderMap,
+    f: &Filters,
+    shown: Shown,
+) -> PageResult {
+    let Shown {
+        status,
+        form,
+        notice,
+        error,
+    } = shown;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let blank = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
     let query = ListCommandsQuery {
@@ -84,8 +140,8 @@ pub async fn page(
         status: blank(&f.status).and_then(|s| s.parse().ok()),
         command_type: blank(&f.command_type),
     };
-    let commands = service::list(&state, &auth, &query).await?;
-    let agents = agents::service::list(&state, &auth).await?;
+    let commands = service::list(state, auth, &query).await?;
+    let agents = agents::service::list(state, auth).await?;
     let agents: Vec<(String, String)> = agents.into_iter().map(|a| (a.id, a.name)).collect();
     let name_of = |id: &str| {
         agents
@@ -117,9 +173,9 @@ pub async fn page(
         })
         .collect();
     let (layout, csrf) = Layout::new(
-        &state,
-        &auth,
-        &headers,
+        state,
+        auth,
+        headers,
         "/vm-ops",
         "vm-ops",
         &[("Operations", None), ("VM operations", None)],
@@ -144,10 +200,52 @@ pub async fn page(
         agent_id: text(&f.agent_id),
         status: text(&f.status),
         command_type: text(&f.command_type),
-        notice: (f.notice.as_deref() == Some("cancelled")).then(|| "Command cancelled.".to_owned()),
-        error: None,
+        command_types: COMMAND_TYPES,
+        form,
+        notice,
+        error,
     };
-    Ok(csrf.attach((StatusCode::OK, render(&body)).into_response()))
+    Ok(csrf.attach((status, render(&body)).into_response()))
+}
+
+/// `POST /vm-ops/commands`: queue what the dispatch form says, as the API's dispatch would;
+/// a refusal shows the page again with the form as it was and the reason.
+pub async fn dispatch(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<DispatchForm>,
+) -> PageResult {
+    let payload = match form.payload.trim() {
+        "" => Ok(Value::Object(Default::default())),
+        text => serde_json::from_str::<Value>(text)
+            .map_err(|e| ApiError::field("payload", format!("must be JSON: {e}"))),
+    };
+    let request = payload.and_then(|payload| {
+        DispatchRequest::parse(json!({
+            "agent_id": form.agent_id.trim(),
+            "command_type": form.command_type.trim(),
+            "payload": payload,
+            "queue_if_offline": form.queue_if_offline.is_some(),
+        }))
+        .map_err(ApiError::from)
+    });
+    let queued = match request {
+        Ok(request) => service::dispatch(&state, &auth, request).await,
+        Err(e) => Err(e),
+    };
+    match queued {
+        Ok(_) => Ok(Redirect::to("/vm-ops?notice=queued").into_response()),
+        Err(e) => {
+            let shown = Shown {
+                status: e.status(),
+                form,
+                notice: None,
+                error: Some(e.message),
+            };
+            render_page(&state, &auth, &headers, &Filters::default(), shown).await
+        }
+    }
 }
 
 /// `GET /events`: the command bus event stream for a signed-in browser (the API's
