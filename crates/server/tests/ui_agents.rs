@@ -130,7 +130,12 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
     click(c, "#dispatch-form button").await;
     wait_for_parts(c, "p.alert.error", &["payload", "JSON"]).await;
     assert_eq!(
-        attr(c, "#dispatch-form select[name=command_type] option[selected]", "value").await,
+        attr(
+            c,
+            "#dispatch-form select[name=command_type] option[selected]",
+            "value"
+        )
+        .await,
         "proxmox.vm-status"
     );
     set_value(

@@ -84,7 +84,9 @@ pub async fn run(
     let request = DispatchRequest {
         agent_id,
         command,
-        expires_in_seconds: Some(wait.as_secs().max(1).try_into().unwrap_or(u32::MAX)),
+        // Unclaimed past the wait, the command expires rather than run for nobody (within
+        // the dispatch's bounds of 10 s to an hour).
+        expires_in_seconds: Some(wait.as_secs().clamp(10, 3600) as u32),
         queue_if_offline: None,
     };
     let done = vm_ops::service::dispatch_and_wait(state, auth, request, wait).await?;
