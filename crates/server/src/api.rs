@@ -23,7 +23,7 @@ use crate::{
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Bot-Mox API", description = "Control plane for fleets of Windows VMs on Proxmox VE."),
-    components(schemas(botmox_proto::ErrorEnvelope, doc::ResourceKind, doc::WorkspaceKind, doc::SettingsPath)),
+    components(schemas(botmox_proto::ErrorEnvelope, doc::ResourceKind, doc::WorkspaceKind, doc::SettingsPath, doc::ProxmoxAction)),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness"),
