@@ -19,12 +19,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::allowlist::{self, Allowed, command_line, config_file, quote};
 use crate::config::{AgentConfig, DEFAULT_VM_CONFIG_DIR, ProxmoxTarget};
 use crate::error::{ExecError, ExecResult, code};
 use crate::iso;
 use crate::scheduler::VmKey;
 use crate::ssh::{self, SshAuth, SshTarget};
+use botmox_proto::command::allowlist::{self, Allowed, command_line, config_file, quote};
 
 /// How often a task's status is asked while waiting (PVE suggests 0.5 to 2 s).
 const TASK_POLL: Duration = Duration::from_millis(500);
@@ -609,8 +609,10 @@ impl Executor {
     }
 
     async fn ssh_exec(&self, p: &SshExec) -> ExecResult<Value> {
-        // Refused before anything else, so a forbidden command never opens a connection.
-        let allowed = allowlist::parse(&p.command)?;
+        // The contract refuses any other command at decode; parsed again here for its words,
+        // and refused before anything else, so a forbidden one never opens a connection.
+        let allowed = allowlist::parse(&p.command)
+            .map_err(|why| ExecError::new(code::SSH_COMMAND_FORBIDDEN, why))?;
         let plan = self.ssh_plan(p.target.as_deref(), None);
         let target = plan.target()?;
         let line = command_line(&allowed.argv(&plan.config_dir));
@@ -851,8 +853,12 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.code, code::SSH_REQUIRED);
+        // The contract refuses a command outside the allowlist at decode; one built around
+        // it is still refused here, before any connection.
+        assert!(Command::from_parts("proxmox.ssh-exec", json!({"command": "rm -rf /"})).is_err());
+        let unchecked: SshExec = serde_json::from_value(json!({"command": "rm -rf /"})).unwrap();
         let e = exec
-            .execute(&command("proxmox.ssh-exec", json!({"command": "rm -rf /"})))
+            .execute(&Command::SshExec(unchecked))
             .await
             .unwrap_err();
         assert_eq!(e.code, code::SSH_COMMAND_FORBIDDEN);

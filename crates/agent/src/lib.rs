@@ -2,7 +2,6 @@
 //! long-polls for commands and runs them on Proxmox VE through its API and over SSH. The
 //! `botmox-agent` binary is a thin CLI over this library; the tests drive both.
 
-pub mod allowlist;
 pub mod backoff;
 pub mod config;
 pub mod doctor;

@@ -7,6 +7,7 @@
 //! words; [`Command::command_type`] and [`Command::payload`] turn it back, aliases replaced
 //! by their canonical spelling.
 
+pub mod allowlist;
 mod bus;
 mod payload;
 

@@ -157,6 +157,7 @@ both_backends! {
             ("/api/v1/infra/proxmox/nodes/pve/qemu/101/status/explode", json!({})),
             ("/api/v1/infra/proxmox/nodes/pve/qemu/101/sendkey", json!({"key": "a; reboot"})),
             ("/api/v1/infra/ssh/exec", json!({"command": "qm status 1\nreboot"})),
+            ("/api/v1/infra/ssh/exec", json!({"command": "rm -rf /"})),
             ("/api/v1/infra/proxmox/status?timeout_ms=5", json!({})),
         ] {
             let (status, err) = server.post(path, t, body).await;

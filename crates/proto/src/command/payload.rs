@@ -838,6 +838,12 @@ impl Limits for SshExec {
             one_line,
             "must be one line without control characters",
         );
+        if one_line
+            && !self.command.trim().is_empty()
+            && let Err(why) = super::allowlist::parse(&self.command)
+        {
+            e.add("command", why);
+        }
         check_ssh_timeout(e, self.timeout_ms);
     }
 }
