@@ -5,29 +5,9 @@
 //! the same routes through the real agent and the fake Proxmox VE.
 
 use botmox_proto::auth::Role;
-use botmox_testkit::{Session, TestServer, both_backends};
+use botmox_testkit::{TestServer, both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-/// A paired, active agent of `owner`: (agent id, agent token).
-async fn agent_of(server: &TestServer, owner: &Session) -> (String, String) {
-    let (_, pairing) = server
-        .post("/api/v1/agents/pairings", &owner.access_token, json!({}))
-        .await;
-    let (status, agent) = server
-        .call(
-            Method::POST,
-            "/api/v1/agents/register",
-            None,
-            Some(json!({"pairing_code": pairing["data"]["pairing_code"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{agent}");
-    (
-        agent["data"]["id"].as_str().unwrap().to_owned(),
-        agent["data"]["agent_token"].as_str().unwrap().to_owned(),
-    )
-}
 
 /// The simulated agent: claim the next command (waiting for it), check it is `expected`,
 /// then report `outcome` (`Ok(result)` or `Err(message)`).
@@ -72,7 +52,7 @@ both_backends! {
         let server = TestServer::start(backend).await;
         let infra = server.user_session("acme", "infra@example.com", Role::Infra).await;
         let t = &infra.access_token;
-        let (agent, token) = agent_of(&server, &infra).await;
+        let (agent, token) = server.paired_agent(&infra).await;
 
         // Status: proxmox.status on the only agent; the answer is its result, connected.
         let (call, ()) = tokio::join!(
@@ -133,7 +113,7 @@ both_backends! {
         let (status, err) = server.get("/api/v1/infra/proxmox/status", t).await;
         assert_eq!((status, err["error"]["details"]["fieldErrors"]["agent_id"].is_array()), (StatusCode::BAD_REQUEST, true), "no agent: {err}");
 
-        let (agent, token) = agent_of(&server, &infra).await;
+        let (agent, token) = server.paired_agent(&infra).await;
         // The agent fails: 502 with its code and message apart.
         let (call, ()) = tokio::join!(
             server.get("/api/v1/infra/proxmox/nodes/pve/qemu/7/config", t),
@@ -167,7 +147,7 @@ both_backends! {
         assert_eq!(listed["data"].as_array().unwrap().len(), 2, "only the two calls above were queued: {listed}");
 
         // Two agents: the call must say which, or the settings name a default.
-        let (second, _) = agent_of(&server, &infra).await;
+        let (second, _) = server.paired_agent(&infra).await;
         let (status, _) = server.get("/api/v1/infra/proxmox/status?timeout_ms=1000", t).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
@@ -184,7 +164,7 @@ both_backends! {
     async fn infra_needs_its_role_and_stays_in_the_tenant(backend) {
         let server = TestServer::start(backend).await;
         let user = server.user_session("acme", "user@example.com", Role::User).await;
-        let (agent, _) = agent_of(&server, &user).await;
+        let (agent, _) = server.paired_agent(&user).await;
         let (status, _) = server.get(&format!("/api/v1/infra/proxmox/status?agent_id={agent}"), &user.access_token).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "a plain user");
         let (status, _) = server.get("/api/v1/infra/proxmox/status", "").await;

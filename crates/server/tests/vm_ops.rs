@@ -8,30 +8,10 @@ use std::time::{Duration, Instant};
 
 use botmox_proto::auth::Role;
 use botmox_proto::command::CommandStatus;
-use botmox_testkit::{Session, TestServer, both_backends};
-use reqwest::{Method, StatusCode};
+use botmox_testkit::{TestServer, both_backends};
+use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
-
-/// A paired, active agent of `owner`: (agent id, agent token).
-async fn agent_of(server: &TestServer, owner: &Session) -> (String, String) {
-    let (_, pairing) = server
-        .post("/api/v1/agents/pairings", &owner.access_token, json!({}))
-        .await;
-    let (status, agent) = server
-        .call(
-            Method::POST,
-            "/api/v1/agents/register",
-            None,
-            Some(json!({"pairing_code": pairing["data"]["pairing_code"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{agent}");
-    (
-        agent["data"]["id"].as_str().unwrap().to_owned(),
-        agent["data"]["agent_token"].as_str().unwrap().to_owned(),
-    )
-}
 
 async fn next(server: &TestServer, agent_token: &str, timeout_ms: u64) -> (StatusCode, Value) {
     server
@@ -92,7 +72,7 @@ both_backends! {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
-        let (agent, token) = agent_of(&server, &owner).await;
+        let (agent, token) = server.paired_agent(&owner).await;
         let (status, queued) = server.post("/api/v1/vm-ops/proxmox/list-vms", t, json!({"agent_id": agent, "params": {"node": "pve1"}})).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
         let id = queued["data"]["id"].as_str().unwrap().to_owned();
@@ -130,7 +110,7 @@ both_backends! {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
-        let (agent, _) = agent_of(&server, &owner).await;
+        let (agent, _) = server.paired_agent(&owner).await;
         let (status, err) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start",
             "payload": {"vmid": 100, "ssh": {"password": "x"}}})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "no credentials in payloads: {err}");
@@ -149,7 +129,7 @@ both_backends! {
     async fn a_waiting_poll_wakes_on_dispatch_and_on_revocation(backend) {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
-        let (agent, token) = agent_of(&server, &owner).await;
+        let (agent, token) = server.paired_agent(&owner).await;
         let started = Instant::now();
         let (polled, dispatched) = tokio::join!(next(&server, &token, 20_000), async {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -176,7 +156,7 @@ both_backends! {
             s.rate_limit_per_principal = Some(1_000_000);
         }).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
-        let (agent, token) = agent_of(&server, &owner).await;
+        let (agent, token) = server.paired_agent(&owner).await;
         const COMMANDS: usize = 10_000;
         let acknowledged: Vec<String> = futures::stream::iter(0..COMMANDS)
             .map(|i| {
@@ -221,7 +201,7 @@ both_backends! {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
-        let (agent, _) = agent_of(&server, &owner).await;
+        let (agent, _) = server.paired_agent(&owner).await;
         let dispatch = |command_type: &'static str, payload: Value| {
             let agent = agent.clone();
             let server = &server;
@@ -264,7 +244,7 @@ both_backends! {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
-        let (agent, token) = agent_of(&server, &owner).await;
+        let (agent, token) = server.paired_agent(&owner).await;
         let now = || chrono::Utc::now().timestamp_millis();
         announce_offline(server.state(), now()).await.unwrap();
         server.execute(&format!(
@@ -298,7 +278,7 @@ both_backends! {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
-        let (agent, _) = agent_of(&server, &owner).await;
+        let (agent, _) = server.paired_agent(&owner).await;
         let (_, queued) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100}})).await;
         let id = queued["data"]["id"].as_str().unwrap();
         let state = server.state();
@@ -324,8 +304,8 @@ both_backends! {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
-        let (agent, token) = agent_of(&server, &owner).await;
-        let (other_agent, _) = agent_of(&server, &owner).await;
+        let (agent, token) = server.paired_agent(&owner).await;
+        let (other_agent, _) = server.paired_agent(&owner).await;
         server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": other_agent, "command_type": "proxmox.stop", "payload": {"vmid": 100}})).await;
         let (_, mine) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100}})).await;
         let seen = read_sse(&server, &token, Some("0"), "proxmox.start").await;
@@ -341,7 +321,7 @@ both_backends! {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
         let t = &owner.access_token;
-        let (agent, token) = agent_of(&server, &owner).await;
+        let (agent, token) = server.paired_agent(&owner).await;
         let (live, queued) = tokio::join!(read_sse(&server, t, None, "command.queued"), async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent, "command_type": "proxmox.status"})).await
@@ -384,7 +364,7 @@ async fn a_dispatch_on_one_replica_wakes_a_poll_on_another() {
     let owner = a
         .user_session("acme", "owner@example.com", Role::User)
         .await;
-    let (agent, token) = agent_of(&a, &owner).await;
+    let (agent, token) = a.paired_agent(&owner).await;
     let started = Instant::now();
     let (polled, streamed, dispatched) = tokio::join!(
         next(&b, &token, 20_000),
@@ -421,7 +401,7 @@ async fn lapsed_claims_return_to_the_queue_and_nothing_stays_claimed_forever() {
     let owner = server
         .user_session("acme", "owner@example.com", Role::User)
         .await;
-    let (agent, token) = agent_of(&server, &owner).await;
+    let (agent, token) = server.paired_agent(&owner).await;
     let (_, queued) = server
         .post(
             "/api/v1/vm-ops/commands",
@@ -582,7 +562,7 @@ both_backends! {
 
         // An agent revoked.
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;
-        let (agent, agent_token) = agent_of(&server, &owner).await;
+        let (agent, agent_token) = server.paired_agent(&owner).await;
         let revoke_agent = async {
             assert_eq!(server.post(&format!("/api/v1/agents/{agent}/revoke"), &owner.access_token, json!({})).await.0, StatusCode::OK);
         };

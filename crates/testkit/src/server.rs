@@ -202,6 +202,29 @@ impl TestServer {
         serde_json::from_value(body["data"].clone()).expect("token pair")
     }
 
+    /// An agent of `owner`, paired through a pairing code and registered (active and online):
+    /// its id and its token.
+    pub async fn paired_agent(&self, owner: &Session) -> (String, String) {
+        let (_, pairing) = self
+            .post(
+                "/api/v1/agents/pairings",
+                &owner.access_token,
+                serde_json::json!({}),
+            )
+            .await;
+        let (status, agent) = self
+            .call(
+                Method::POST,
+                "/api/v1/agents/register",
+                None,
+                Some(serde_json::json!({"pairing_code": pairing["data"]["pairing_code"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{agent}");
+        let text = |key: &str| agent["data"][key].as_str().expect(key).to_owned();
+        (text("id"), text("agent_token"))
+    }
+
     /// The login form sent as a browser sends it (page, CSRF cookie and token, then the
     /// form): the answer, and the CSRF cookie's value and form token it was sent with.
     pub async fn ui_login(

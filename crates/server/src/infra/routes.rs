@@ -2,18 +2,21 @@
 //! catalogue command on an agent (see the module docs). Every route takes `agent_id` and
 //! `timeout_ms` in the query.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use botmox_proto::ErrorEnvelope;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::openapi::{RefOr, Response as ResponseDoc};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::service::{self, MAX_WAIT_MS, MIN_WAIT_MS, command};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, answer};
+use crate::openapi::responses::error_response;
 use crate::principal::Auth;
 use crate::state::AppState;
 
@@ -76,6 +79,23 @@ impl InfraQuery {
     }
 }
 
+/// What every infra call may answer besides its result (and the errors all operations
+/// share): the agent away, failing or too slow.
+struct AgentAnswers;
+
+impl utoipa::IntoResponses for AgentAnswers {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        [
+            ("409", "AGENT_OFFLINE: the agent was not seen within 120 s"),
+            ("502", "COMMAND_FAILED: the agent ran the command and it failed; `details` carry its code and message"),
+            ("504", "AGENT_TIMEOUT: the agent did not finish in time; `details.command_id` names the command"),
+        ]
+        .into_iter()
+        .map(|(status, description)| (status.to_owned(), RefOr::T(error_response(description).build())))
+        .collect()
+    }
+}
+
 fn ok(data: Value) -> ApiResult<Response> {
     Ok(answer(StatusCode::OK, data))
 }
@@ -109,10 +129,9 @@ fn vmid(raw: &str) -> ApiResult<u64> {
 }
 
 /// Log in to Proxmox afresh (the agent renews its ticket); `{connected: true}`.
-#[utoipa::path(post, path = "/api/v1/infra/proxmox/login", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/infra/proxmox/login", tag = "infra", security(("bearer" = ["infra"])),
     params(InfraQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn login(
     State(s): State<AppState>,
     auth: Auth,
@@ -125,10 +144,9 @@ pub async fn login(
 }
 
 /// Whether Proxmox answers, and its version: `{connected: true, version, ...}`.
-#[utoipa::path(get, path = "/api/v1/infra/proxmox/status", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/infra/proxmox/status", tag = "infra", security(("bearer" = ["infra"])),
     params(InfraQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn status(
     State(s): State<AppState>,
     auth: Auth,
@@ -139,10 +157,9 @@ pub async fn status(
 }
 
 /// The node's VMs.
-#[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), InfraQuery),
-    responses((status = 200, body = Envelope<Vec<Object>>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Vec<Object>>), AgentAnswers))]
 pub async fn list_vms(
     State(s): State<AppState>,
     auth: Auth,
@@ -166,11 +183,10 @@ pub struct CloneBody {
 }
 
 /// Clone VM `vmid` (a template); the agent waits for the task: `{upid, newid, ...}`.
-#[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/clone", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/clone", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
     request_body = CloneBody,
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn clone_vm(
     State(s): State<AppState>,
     auth: Auth,
@@ -201,10 +217,9 @@ pub async fn clone_vm(
 }
 
 /// A VM's config.
-#[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/config", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/config", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn get_config(
     State(s): State<AppState>,
     auth: Auth,
@@ -217,11 +232,10 @@ pub async fn get_config(
 
 /// Set config keys (a non-empty object of the keys `proxmox.update-config` sets; a key it
 /// does not set is a 400 naming it, where the reference dropped it silently).
-#[utoipa::path(put, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/config", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/config", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
     request_body(content = Object, description = "Config keys and values, e.g. {\"cores\": 4}"),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn update_config(
     State(s): State<AppState>,
     auth: Auth,
@@ -234,10 +248,9 @@ pub async fn update_config(
 }
 
 /// A task's status.
-#[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/tasks/{upid}/status", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/tasks/{upid}/status", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("upid" = String, Path), InfraQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn task_status(
     State(s): State<AppState>,
     auth: Auth,
@@ -274,10 +287,9 @@ impl PowerAction {
 }
 
 /// Start, stop, shut down, reset, suspend or resume a VM; the agent waits for the task.
-#[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/status/{action}", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/status/{action}", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), ("action" = PowerAction, Path), InfraQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn power(
     State(s): State<AppState>,
     auth: Auth,
@@ -299,10 +311,9 @@ pub struct DeleteFlags {
 }
 
 /// Destroy a VM; the agent waits for the task.
-#[utoipa::path(delete, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery, DeleteFlags),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn delete_vm(
     State(s): State<AppState>,
     auth: Auth,
@@ -328,11 +339,10 @@ pub struct SendKeyBody {
 
 /// Press a key in a VM: `{transport: "proxmox-api-put", upid: null}` (the agent uses the
 /// API's PUT; it has no SSH fallback to report).
-#[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/sendkey", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/sendkey", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
     request_body = SendKeyBody,
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn sendkey(
     State(s): State<AppState>,
     auth: Auth,
@@ -346,10 +356,9 @@ pub async fn sendkey(
 }
 
 /// A VM's current status.
-#[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/status/current", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/status/current", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn vm_status(
     State(s): State<AppState>,
     auth: Auth,
@@ -361,10 +370,9 @@ pub async fn vm_status(
 }
 
 /// The cluster's resources.
-#[utoipa::path(get, path = "/api/v1/infra/proxmox/cluster/resources", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/infra/proxmox/cluster/resources", tag = "infra", security(("bearer" = ["infra"])),
     params(InfraQuery),
-    responses((status = 200, body = Envelope<Vec<Object>>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Vec<Object>>), AgentAnswers))]
 pub async fn cluster_resources(
     State(s): State<AppState>,
     auth: Auth,
@@ -375,10 +383,9 @@ pub async fn cluster_resources(
 }
 
 /// Probe the agent's SSH connection to the node (never fails: the answer says how it went).
-#[utoipa::path(post, path = "/api/v1/infra/ssh/test", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/infra/ssh/test", tag = "infra", security(("bearer" = ["infra"])),
     params(InfraQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn ssh_test(
     State(s): State<AppState>,
     auth: Auth,
@@ -398,10 +405,9 @@ pub struct SshExecBody {
 }
 
 /// Run one allowlisted command over the agent's SSH: `{stdout, stderr, exitCode, allowlisted}`.
-#[utoipa::path(post, path = "/api/v1/infra/ssh/exec", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/infra/ssh/exec", tag = "infra", security(("bearer" = ["infra"])),
     params(InfraQuery), request_body = SshExecBody,
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn ssh_exec(
     State(s): State<AppState>,
     auth: Auth,
@@ -416,10 +422,9 @@ pub async fn ssh_exec(
 }
 
 /// A VM's config file, read over the agent's SSH: `{config}`.
-#[utoipa::path(get, path = "/api/v1/infra/ssh/vm-config/{vmid}", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/infra/ssh/vm-config/{vmid}", tag = "infra", security(("bearer" = ["infra"])),
     params(("vmid" = String, Path, description = "Digits"), InfraQuery),
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn ssh_read_config(
     State(s): State<AppState>,
     auth: Auth,
@@ -438,10 +443,9 @@ pub struct VmConfigBody {
 }
 
 /// Write a VM's config file over the agent's SSH: `{written: true}`.
-#[utoipa::path(put, path = "/api/v1/infra/ssh/vm-config/{vmid}", tag = "infra", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/infra/ssh/vm-config/{vmid}", tag = "infra", security(("bearer" = ["infra"])),
     params(("vmid" = String, Path, description = "Digits"), InfraQuery), request_body = VmConfigBody,
-    responses((status = 200, body = Envelope<Object>), (status = 409, body = ErrorEnvelope, description = "AGENT_OFFLINE"),
-        (status = 502, body = ErrorEnvelope, description = "COMMAND_FAILED"), (status = 504, body = ErrorEnvelope, description = "AGENT_TIMEOUT")))]
+    responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn ssh_write_config(
     State(s): State<AppState>,
     auth: Auth,

@@ -80,7 +80,7 @@ const SHARED: [&Shared; 7] = [
 ];
 
 /// An answer with the error envelope.
-fn error_response(description: &str) -> ResponseBuilder {
+pub fn error_response(description: &str) -> ResponseBuilder {
     ResponseBuilder::new().description(description).content(
         JSON,
         ContentBuilder::new()
