@@ -138,6 +138,11 @@ both_backends! {
             ("/api/v1/infra/proxmox/nodes/pve/qemu/101/sendkey", json!({"key": "a; reboot"})),
             ("/api/v1/infra/ssh/exec", json!({"command": "qm status 1\nreboot"})),
             ("/api/v1/infra/ssh/exec", json!({"command": "rm -rf /"})),
+            ("/api/v1/infra/ssh/exec", json!({"command": "qm status 101", "timeout": 999_999})),
+            // An array is not a body, though serde would read a struct from one.
+            ("/api/v1/infra/proxmox/nodes/pve/qemu/100/clone", json!([null, null, null, null, null])),
+            ("/api/v1/infra/proxmox/nodes/pve/qemu/100/clone", json!({"full": "yes"})),
+            ("/api/v1/infra/proxmox/nodes/pve/qemu/101/sendkey", json!(["ret"])),
             ("/api/v1/infra/proxmox/status?timeout_ms=5", json!({})),
         ] {
             let (status, err) = server.post(path, t, body).await;

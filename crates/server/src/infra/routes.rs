@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use botmox_proto::validate::{FieldErrors, Validate};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::openapi::{RefOr, Response as ResponseDoc};
@@ -15,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::service::{self, MAX_WAIT_MS, MIN_WAIT_MS, command};
-use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, answer};
+use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Valid, answer};
 use crate::openapi::responses::error_response;
 use crate::principal::Auth;
 use crate::state::AppState;
@@ -182,6 +183,27 @@ pub struct CloneBody {
     full: Option<Value>,
 }
 
+impl CloneBody {
+    /// `full` as the reference took it: true, false, 1 or 0 (or absent).
+    fn full(&self) -> Result<Option<bool>, ()> {
+        match &self.full {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::Number(n)) if n.as_u64() == Some(0) => Ok(Some(false)),
+            Some(Value::Number(n)) if n.as_u64() == Some(1) => Ok(Some(true)),
+            Some(_) => Err(()),
+        }
+    }
+}
+
+impl Validate for CloneBody {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        e.check("full", self.full().is_ok(), "must be true, false, 0 or 1");
+        e.into_result()
+    }
+}
+
 /// Clone VM `vmid` (a template); the agent waits for the task: `{upid, newid, ...}`.
 #[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/clone", tag = "infra", security(("bearer" = ["infra"])),
     params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
@@ -192,15 +214,9 @@ pub async fn clone_vm(
     auth: Auth,
     ApiPath((node, template)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<InfraQuery>,
-    ApiJson(body): ApiJson<CloneBody>,
+    Valid(body): Valid<CloneBody>,
 ) -> ApiResult<Response> {
-    let full = match body.full {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(b),
-        Some(Value::Number(n)) if n.as_u64() == Some(0) => Some(false),
-        Some(Value::Number(n)) if n.as_u64() == Some(1) => Some(true),
-        Some(_) => return Err(ApiError::field("full", "must be true, false, 0 or 1")),
-    };
+    let full = body.full().ok().flatten();
     let mut payload = json!({"node": node, "templateVmId": vmid(&template)?});
     for (key, value) in [
         ("newid", body.newid.map(Value::from)),
@@ -337,6 +353,14 @@ pub struct SendKeyBody {
     key: String,
 }
 
+impl Validate for SendKeyBody {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        e.required_text("key", &self.key, 64);
+        e.into_result()
+    }
+}
+
 /// Press a key in a VM: `{transport: "proxmox-api-put", upid: null}` (the agent uses the
 /// API's PUT; it has no SSH fallback to report).
 #[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/sendkey", tag = "infra", security(("bearer" = ["infra"])),
@@ -348,7 +372,7 @@ pub async fn sendkey(
     auth: Auth,
     ApiPath((node, id)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<InfraQuery>,
-    ApiJson(body): ApiJson<SendKeyBody>,
+    Valid(body): Valid<SendKeyBody>,
 ) -> ApiResult<Response> {
     let payload = json!({"node": node, "vmid": vmid(&id)?, "key": body.key});
     q.run(&s, &auth, "proxmox.sendkey", payload).await?;
@@ -404,6 +428,14 @@ pub struct SshExecBody {
     timeout: Option<u64>,
 }
 
+impl Validate for SshExecBody {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        e.in_range("timeout", self.timeout, 1_000, 120_000);
+        e.into_result()
+    }
+}
+
 /// Run one allowlisted command over the agent's SSH: `{stdout, stderr, exitCode, allowlisted}`.
 #[utoipa::path(post, path = "/api/v1/infra/ssh/exec", tag = "infra", security(("bearer" = ["infra"])),
     params(InfraQuery), request_body = SshExecBody,
@@ -412,7 +444,7 @@ pub async fn ssh_exec(
     State(s): State<AppState>,
     auth: Auth,
     ApiQuery(q): ApiQuery<InfraQuery>,
-    ApiJson(body): ApiJson<SshExecBody>,
+    Valid(body): Valid<SshExecBody>,
 ) -> ApiResult<Response> {
     let mut payload = json!({"command": body.command});
     if let Some(ms) = body.timeout {
@@ -442,6 +474,18 @@ pub struct VmConfigBody {
     content: String,
 }
 
+impl Validate for VmConfigBody {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        e.check(
+            "content",
+            !self.content.trim().is_empty(),
+            "must not be empty",
+        );
+        e.into_result()
+    }
+}
+
 /// Write a VM's config file over the agent's SSH: `{written: true}`.
 #[utoipa::path(put, path = "/api/v1/infra/ssh/vm-config/{vmid}", tag = "infra", security(("bearer" = ["infra"])),
     params(("vmid" = String, Path, description = "Digits"), InfraQuery), request_body = VmConfigBody,
@@ -451,7 +495,7 @@ pub async fn ssh_write_config(
     auth: Auth,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<InfraQuery>,
-    ApiJson(body): ApiJson<VmConfigBody>,
+    Valid(body): Valid<VmConfigBody>,
 ) -> ApiResult<Response> {
     let payload = json!({"vmid": vmid(&id)?, "content": body.content});
     ok(q.run(&s, &auth, "proxmox.ssh-write-config", payload)
