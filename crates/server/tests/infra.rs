@@ -148,6 +148,16 @@ both_backends! {
             let (status, err) = server.post(path, t, body).await;
             assert!([StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED].contains(&status), "{path}: {status} {err}");
         }
+        for path in [
+            "/api/v1/infra/proxmox/nodes/a%00b/qemu",
+            "/api/v1/infra/proxmox/nodes/pve/qemu/99999999999999999999999/config",
+            "/api/v1/infra/proxmox/nodes/pve/tasks/UPID%00x/status",
+            "/api/v1/infra/proxmox/status?timeout_ms=18446744073709551616",
+            "/api/v1/infra/proxmox/status?agent_id=a%00",
+        ] {
+            let (status, err) = server.get(path, t).await;
+            assert!([StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND].contains(&status), "{path}: {status} {err}");
+        }
         let (_, listed) = server.get(&format!("/api/v1/vm-ops/commands?agent_id={agent}"), t).await;
         assert_eq!(listed["data"].as_array().unwrap().len(), 2, "only the two calls above were queued: {listed}");
 
