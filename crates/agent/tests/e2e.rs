@@ -38,12 +38,9 @@ async fn pairs_runs_commands_on_proxmox_and_stops_when_revoked() {
     let (_shared, _server, api, _) = servers().await;
     let fake = FakePveProcess::start(200);
     let pve = fake.client();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agent.toml");
-    let log = dir.path().join("agent.log");
 
-    let uri = api.create_pairing().await;
-    let agent_id = pair(&config, &uri, &fake);
+    let paired = PairedAgent::new(&api, &fake).await;
+    let (config, log, agent_id) = (paired.config.clone(), paired.log.clone(), paired.id.clone());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -232,11 +229,8 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
     let base = server.url.clone();
     let port = url::Url::parse(&base).unwrap().port().unwrap();
     let fake = FakePveProcess::start(100);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agent.toml");
-    let log = dir.path().join("agent.log");
-    let uri = api.create_pairing().await;
-    let agent_id = pair(&config, &uri, &fake);
+    let paired = PairedAgent::new(&api, &fake).await;
+    let (config, log, agent_id) = (paired.config.clone(), paired.log.clone(), paired.id.clone());
     // A token with a day left: the agent swaps it for a fresh one after its first heartbeat.
     // (And a short grace after SIGTERM, for the stop at the end.)
     let mut paired = AgentConfig::load(&config).unwrap();
@@ -338,11 +332,8 @@ async fn rotates_its_token_reconnects_after_a_server_restart_and_stops_on_sigter
 async fn the_vms_page_lists_the_nodes_vms_and_starts_one_through_the_agent() {
     let (_shared, server, api, admin) = servers().await;
     let fake = FakePveProcess::start(200);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agent.toml");
-    let log = dir.path().join("agent.log");
-    let uri = api.create_pairing().await;
-    let agent_id = pair(&config, &uri, &fake);
+    let paired = PairedAgent::new(&api, &fake).await;
+    let (config, log, agent_id) = (paired.config.clone(), paired.log.clone(), paired.id.clone());
     let started_at = chrono::Utc::now();
     let mut child = start_agent(&config, &log);
     api.wait_heartbeat(&agent_id, started_at).await;

@@ -219,6 +219,31 @@ pub async fn wait_exit(child: &mut Child) -> Option<i32> {
     }
 }
 
+/// An agent paired through `api` with the fake PVE as its Proxmox, its config and log in a
+/// folder of their own (removed with it).
+pub struct PairedAgent {
+    _dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub id: String,
+}
+
+impl PairedAgent {
+    pub async fn new(api: &Api, fake: &FakePveProcess) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let config = dir.path().join("agent.toml");
+        let log = dir.path().join("agent.log");
+        let uri = api.create_pairing().await;
+        let id = pair(&config, &uri, fake);
+        Self {
+            _dir: dir,
+            config,
+            log,
+            id,
+        }
+    }
+}
+
 /// `botmox-agent --config <config> <args>`.
 pub fn agent(config: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_botmox-agent"));
