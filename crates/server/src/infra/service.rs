@@ -21,7 +21,7 @@ pub const DEFAULT_WAIT_MS: u64 = 60_000;
 pub const MIN_WAIT_MS: u64 = 1_000;
 pub const MAX_WAIT_MS: u64 = 600_000;
 /// Where the tenant's settings name the agent infra calls go to when none is asked for.
-pub const DEFAULT_AGENT_SETTING: &str = "/vmgenerator/agentId";
+const DEFAULT_AGENT_SETTING: &str = "/vmgenerator/agentId";
 
 /// The `infra` or `admin` role, as the reference asked of these routes.
 fn require_infra(auth: &Auth) -> ApiResult<()> {
@@ -34,20 +34,25 @@ fn require_infra(auth: &Auth) -> ApiResult<()> {
     }
 }
 
+/// The tenant's default agent for infrastructure work (settings `vmgenerator.agentId`).
+pub async fn default_agent(state: &AppState, auth: &Auth) -> ApiResult<Option<String>> {
+    let tree = settings::service::tree(&state.db, auth.tenant()).await?;
+    Ok(tree
+        .pointer(DEFAULT_AGENT_SETTING)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned))
+}
+
 /// The agent a call goes to: the one asked for, else the tenant's default in settings
 /// (`vmgenerator.agentId`), else the caller's only active agent.
 async fn agent_for(state: &AppState, auth: &Auth, asked: Option<&str>) -> ApiResult<String> {
     if let Some(id) = asked.map(str::trim).filter(|id| !id.is_empty()) {
         return Ok(id.to_owned());
     }
-    let tree = settings::service::tree(&state.db, auth.tenant()).await?;
-    if let Some(id) = tree
-        .pointer(DEFAULT_AGENT_SETTING)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-    {
-        return Ok(id.to_owned());
+    if let Some(id) = default_agent(state, auth).await? {
+        return Ok(id);
     }
     let active: Vec<String> = agents::service::list(state, auth)
         .await?

@@ -20,9 +20,8 @@ use super::layout::{Layout, render};
 use super::session::{CsrfForm, UiUser};
 use crate::agents;
 use crate::http::{ApiError, ApiPath, ApiQuery};
-use crate::infra::service::{DEFAULT_AGENT_SETTING, command};
+use crate::infra::service::{command, default_agent};
 use crate::principal::Auth;
-use crate::settings;
 use crate::state::AppState;
 use crate::vm_ops::service;
 
@@ -149,21 +148,16 @@ async fn chosen_agent(
     auth: &Auth,
     asked: Option<String>,
     agents: &[(String, String, bool)],
-) -> Option<String> {
+) -> Result<Option<String>, ApiError> {
     if asked.is_some() {
-        return asked;
+        return Ok(asked);
     }
-    let tree = settings::service::tree(&state.db, auth.tenant())
-        .await
-        .ok()?;
-    let default = tree
-        .pointer(DEFAULT_AGENT_SETTING)
-        .and_then(Value::as_str)
+    let default = default_agent(state, auth)
+        .await?
         .filter(|id| agents.iter().any(|(a, _, _)| a == id));
-    default
-        .map(str::to_owned)
+    Ok(default
         .or_else(|| agents.iter().find(|a| a.2).map(|a| a.0.clone()))
-        .or_else(|| agents.first().map(|a| a.0.clone()))
+        .or_else(|| agents.first().map(|a| a.0.clone())))
 }
 
 /// The node's VMs through the agent, or why not.
@@ -230,7 +224,7 @@ pub async fn page(
         .filter(|a| a.status == AgentStatus::Active)
         .map(|a| (a.id, a.name, a.online))
         .collect();
-    let agent_id = chosen_agent(&state, &auth, blank(&q.agent_id), &agents).await;
+    let agent_id = chosen_agent(&state, &auth, blank(&q.agent_id), &agents).await?;
     let node = blank(&q.node).unwrap_or_default();
     let (status, vms, error) = match &agent_id {
         None => (
