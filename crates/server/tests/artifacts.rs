@@ -399,3 +399,40 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    async fn on_s3_uploads_go_in_parts_and_downloads_are_presigned(backend) {
+        let s3 = botmox_testkit::s3::S3Server::start();
+        let server = TestServer::start_with(backend, |s| s3.configure(s)).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let t = &admin.access_token;
+        let (_, health) = server.call(Method::GET, "/api/v1/health", None, None).await;
+        assert_eq!((health["data"]["blob_store"].clone(), health["data"]["blob_store_ready"].clone()), (json!("s3"), json!(true)), "{health}");
+
+        // Larger than two parts, so the multipart upload sends three.
+        let bytes = file(2 * botmox_server::blob::PART_SIZE + 1_234_567);
+        let r = release(&server, t, "module=runner&platform=windows&version=1.0", bytes.clone()).await;
+        assert_eq!((r["sha256"].clone(), r["size_bytes"].clone()), (json!(sha(&bytes)), json!(bytes.len())));
+        let key = r["object_key"].as_str().unwrap();
+        let in_bucket = std::fs::read(s3.bucket_dir().join(key)).unwrap_or_else(|e| panic!("{key} in the bucket: {e}; {}", s3.log_text()));
+        assert_eq!(sha(&in_bucket), sha(&bytes));
+
+        let now = chrono::Utc::now().timestamp_millis();
+        let (url, expires) = download::url_for(server.state(), &TenantId::trusted("acme"), key, now).await.unwrap();
+        assert!(url.starts_with(&s3.endpoint) && url.contains("X-Amz-Signature="), "a presigned S3 URL: {url}");
+        assert_eq!(expires, now + 300_000);
+        let res = server.http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", s3.log_text());
+        assert_eq!(sha(&res.bytes().await.unwrap()), sha(&bytes), "the presigned GET serves the file");
+        let forged = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+        assert_ne!(server.http.get(&forged).send().await.unwrap().status(), StatusCode::OK);
+
+        // Registration checks the object in the bucket; deletion removes it.
+        let (status, registered) = server.post("/api/v1/artifacts/releases", t, json!({"module": "runner", "platform": "windows",
+            "version": "1.0-copy", "object_key": key, "sha256": sha(&bytes), "size_bytes": bytes.len()})).await;
+        assert_eq!((status, code(&registered)), (StatusCode::CONFLICT, "ALREADY_EXISTS"), "one object, one release");
+        let (status, body) = server.delete(&format!("/api/v1/artifacts/releases/{}", r["id"]), t).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!s3.bucket_dir().join(key).exists(), "the object is gone from the bucket");
+    }
+}
