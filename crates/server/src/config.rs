@@ -133,6 +133,25 @@ pub struct Settings {
     /// throttled like sign-in [default: false; pairing codes are the safer way].
     #[arg(long, env = "BOTMOX_AGENT_QUICK_PAIR", num_args = 0..=1, default_missing_value = "true")]
     pub agent_quick_pair: Option<bool>,
+
+    /// Lifetime of an execution lease in seconds; each heartbeat extends it by this much
+    /// again [default: 300, at least 60].
+    #[arg(long, env = "BOTMOX_LEASE_TTL")]
+    pub lease_ttl: Option<u64>,
+
+    /// Longest a lease can be kept alive by heartbeats, in seconds; then the runner asks for
+    /// a new one [default: 86400].
+    #[arg(long, env = "BOTMOX_LEASE_MAX_LIFETIME")]
+    pub lease_max_lifetime: Option<u64>,
+
+    /// Id (`kid`) of the key that signs new lease tokens; change it to rotate the key
+    /// [default: lease-1].
+    #[arg(long, env = "BOTMOX_LEASE_KEY_ID")]
+    pub lease_key_id: Option<String>,
+
+    /// Key ids whose lease tokens are refused from now on, comma separated [default: none].
+    #[arg(long, env = "BOTMOX_LEASE_RETIRED_KEY_IDS", value_delimiter = ',')]
+    pub lease_retired_key_ids: Option<Vec<String>>,
 }
 
 /// The resolved configuration the server runs with.
@@ -159,6 +178,16 @@ pub struct Config {
     pub external_jwt: Option<ExternalJwtConfig>,
     pub agent_quick_pair: bool,
     pub access_log: bool,
+    pub lease: LeaseConfig,
+}
+
+/// How execution leases are signed and how long they live.
+#[derive(Debug, Clone)]
+pub struct LeaseConfig {
+    pub ttl_secs: u64,
+    pub max_lifetime_secs: u64,
+    pub key_id: String,
+    pub retired_key_ids: Vec<String>,
 }
 
 /// Acceptance of JWTs issued by another identity provider (off unless a key is configured).
@@ -210,6 +239,7 @@ impl Settings {
             rate_limit_per_principal, rate_limit_public, login_attempts_per_account,
             external_jwt_hs256_secret, external_jwt_rs256_keys, external_jwt_issuer,
             external_jwt_audience, agent_quick_pair,
+            lease_ttl, lease_max_lifetime, lease_key_id, lease_retired_key_ids,
         ))
     }
 
@@ -343,8 +373,59 @@ impl Settings {
             external_jwt,
             agent_quick_pair: settings.agent_quick_pair.unwrap_or(false),
             access_log: settings.access_log.unwrap_or(false),
+            lease: lease_config(
+                settings.lease_ttl,
+                settings.lease_max_lifetime,
+                settings.lease_key_id,
+                settings.lease_retired_key_ids,
+            )?,
         })
     }
+}
+
+fn lease_config(
+    ttl: Option<u64>,
+    max_lifetime: Option<u64>,
+    key_id: Option<String>,
+    retired: Option<Vec<String>>,
+) -> Result<LeaseConfig, ConfigError> {
+    let invalid = |option, reason: &str| ConfigError::Invalid {
+        option,
+        reason: reason.into(),
+    };
+    let ttl_secs = ttl.unwrap_or(300);
+    if ttl_secs < 60 {
+        return Err(invalid("lease_ttl", "must be at least 60 seconds"));
+    }
+    let max_lifetime_secs = max_lifetime.unwrap_or(86_400);
+    if max_lifetime_secs < ttl_secs {
+        return Err(invalid("lease_max_lifetime", "must be at least lease_ttl"));
+    }
+    let key_id = key_id.unwrap_or_else(|| "lease-1".into());
+    let well_formed = |k: &str| {
+        (1..=64).contains(&k.len())
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !well_formed(&key_id) {
+        return Err(invalid(
+            "lease_key_id",
+            "must be 1 to 64 letters, digits, '-' or '_'",
+        ));
+    }
+    let retired_key_ids = retired.unwrap_or_default();
+    if retired_key_ids.contains(&key_id) {
+        return Err(invalid(
+            "lease_retired_key_ids",
+            "must not hold the current lease_key_id",
+        ));
+    }
+    Ok(LeaseConfig {
+        ttl_secs,
+        max_lifetime_secs,
+        key_id,
+        retired_key_ids,
+    })
 }
 
 impl Config {

@@ -88,6 +88,9 @@ both_backends! {
             Some(json!({"pairing_code": b_pairing["data"]["pairing_code"]}))).await;
         let agent_probes = vec![Probe::new(Method::PATCH, "/api/v1/vm-ops/commands/{id}", &command)
             .with_body(json!({"claim_id": "x", "status": "running"}))];
+        let lic = server.create("/api/v1/license/tenant-licenses", t, json!({"type": "perpetual"})).await;
+        probes.push(Probe::new(Method::PATCH, "/api/v1/license/tenant-licenses/{id}", &lic).with_body(json!({"status": "revoked"})));
+        probes.push(Probe::new(Method::DELETE, "/api/v1/license/tenant-licenses/{id}", &lic));
         let all: Vec<Probe> = probes.iter().cloned().chain(agent_probes.iter().cloned()).collect();
         assert_every_id_route_is_covered(&all);
         assert_not_found_for_other_tenant(&server, &b.access_token, &probes).await;
