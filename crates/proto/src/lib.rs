@@ -57,6 +57,7 @@ pub mod command;
 pub mod envelope;
 pub mod error_code;
 pub mod health;
+pub mod licensing;
 pub mod records;
 pub mod time;
 pub mod validate;

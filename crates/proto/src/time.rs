@@ -5,6 +5,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serializer;
 
+/// The largest time in epoch milliseconds the API takes (about the year 255,000): far past
+/// any real date, still a date `chrono` can name, and far from `i64` overflow when ranges
+/// are shifted by days.
+pub const MAX_MS: i64 = 8_000_000_000_000_000;
+
 fn text(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use crate::openapi::responses::SharedErrors;
 use crate::state::AppState;
 use crate::{
-    agents, api_tokens, artifacts, audit, auth, health, infra, openapi as doc, records, settings,
-    users, vm_ops,
+    agents, api_tokens, artifacts, audit, auth, health, infra, licensing, openapi as doc, records,
+    settings, users, vm_ops, vm_registry,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,7 @@ use crate::{
         (name = "settings", description = "The tenant's settings tree and storage policy"),
         (name = "agents", description = "Agent pairing, registration, heartbeats and revocation"),
         (name = "vm-ops", description = "Commands for agents: dispatch, claim, report, cancel"),
+        (name = "licensing", description = "The VM registry, tenant licences, entitlements and execution leases"),
         (name = "artifacts", description = "Releases, assignments, lease-gated downloads and their audit"),
         (name = "infra", description = "The reference's direct Proxmox and SSH routes, run through an agent (infra or admin)"),
     )
@@ -74,6 +75,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(agents::routes::routes())
         .merge(vm_ops::routes::routes())
         .merge(infra::routes::routes())
+        .merge(vm_registry::routes::routes())
+        .merge(licensing::routes::routes())
         .merge(artifacts::routes::routes())
 }
 

@@ -14,7 +14,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::config::Config;
 use crate::http::{client_addr, layers, metrics, rate_limit};
 use crate::state::AppState;
-use crate::{api, audit, health, setup, ui, vm_ops};
+use crate::{api, audit, health, licensing, setup, ui, vm_ops};
 
 /// The whole HTTP surface: API, OpenAPI document, metrics and the web UI, inside the
 /// middleware (outermost first): the edge (request id, access log, security headers,
@@ -77,6 +77,11 @@ pub async fn start(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     };
     let state = AppState::open(config).await?;
     vm_ops::sweeper::spawn(&state);
+    state.every(
+        std::time::Duration::from_secs(30),
+        "lease sweep",
+        async |state| licensing::service::sweep(&state.db).await,
+    );
     let setup_link = setup::issue_link_if_needed(&state).await?;
     let addr = listener.local_addr()?;
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

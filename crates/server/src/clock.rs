@@ -4,10 +4,7 @@
 /// One day in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
 
-/// The largest time in epoch milliseconds the API takes (about the year 255,000): far past
-/// any real date, still a date `chrono` can name, and far from `i64` overflow when ranges
-/// are shifted by days.
-pub const MAX_MS: i64 = 8_000_000_000_000_000;
+pub use botmox_proto::time::MAX_MS;
 
 /// Now, in epoch milliseconds.
 pub fn now_ms() -> i64 {

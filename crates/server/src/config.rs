@@ -172,6 +172,25 @@ pub struct Settings {
     /// Lifetime of an artifact download URL in seconds, 1 to 604800 [default: 300].
     #[arg(long, env = "BOTMOX_DOWNLOAD_URL_TTL")]
     pub download_url_ttl: Option<u64>,
+
+    /// Lifetime of an execution lease in seconds; each heartbeat extends it by this much
+    /// again [default: 300, at least 60].
+    #[arg(long, env = "BOTMOX_LEASE_TTL")]
+    pub lease_ttl: Option<u64>,
+
+    /// Longest a lease can be kept alive by heartbeats, in seconds; then the runner asks for
+    /// a new one [default: 86400].
+    #[arg(long, env = "BOTMOX_LEASE_MAX_LIFETIME")]
+    pub lease_max_lifetime: Option<u64>,
+
+    /// Id (`kid`) of the key that signs new lease tokens; change it to rotate the key
+    /// [default: lease-1].
+    #[arg(long, env = "BOTMOX_LEASE_KEY_ID")]
+    pub lease_key_id: Option<String>,
+
+    /// Key ids whose lease tokens are refused from now on, comma separated [default: none].
+    #[arg(long, env = "BOTMOX_LEASE_RETIRED_KEY_IDS", value_delimiter = ',')]
+    pub lease_retired_key_ids: Option<Vec<String>>,
 }
 
 /// The resolved configuration the server runs with.
@@ -201,6 +220,16 @@ pub struct Config {
     pub blob_store: BlobConfig,
     pub artifact_upload_limit: u64,
     pub download_url_ttl: u64,
+    pub lease: LeaseConfig,
+}
+
+/// How execution leases are signed and how long they live.
+#[derive(Debug, Clone)]
+pub struct LeaseConfig {
+    pub ttl_secs: u64,
+    pub max_lifetime_secs: u64,
+    pub key_id: String,
+    pub retired_key_ids: Vec<String>,
 }
 
 /// Where blobs are kept.
@@ -286,6 +315,7 @@ impl Settings {
             external_jwt_audience, agent_quick_pair, blob_store, s3_endpoint, s3_region,
             s3_access_key_id, s3_secret_access_key, s3_path_style, artifact_upload_limit,
             download_url_ttl,
+            lease_ttl, lease_max_lifetime, lease_key_id, lease_retired_key_ids,
         ))
     }
 
@@ -436,6 +466,12 @@ impl Settings {
             external_jwt,
             agent_quick_pair: settings.agent_quick_pair.unwrap_or(false),
             access_log: settings.access_log.unwrap_or(false),
+            lease: lease_config(
+                settings.lease_ttl,
+                settings.lease_max_lifetime,
+                settings.lease_key_id,
+                settings.lease_retired_key_ids,
+            )?,
         })
     }
 }
@@ -478,6 +514,51 @@ fn blob_config(settings: &Settings, data_dir: &Path) -> Result<BlobConfig, Confi
         secret_access_key: settings.s3_secret_access_key.clone(),
         path_style: settings.s3_path_style.unwrap_or(false),
     }))
+}
+
+fn lease_config(
+    ttl: Option<u64>,
+    max_lifetime: Option<u64>,
+    key_id: Option<String>,
+    retired: Option<Vec<String>>,
+) -> Result<LeaseConfig, ConfigError> {
+    let invalid = |option, reason: &str| ConfigError::Invalid {
+        option,
+        reason: reason.into(),
+    };
+    let ttl_secs = ttl.unwrap_or(300);
+    if ttl_secs < 60 {
+        return Err(invalid("lease_ttl", "must be at least 60 seconds"));
+    }
+    let max_lifetime_secs = max_lifetime.unwrap_or(86_400);
+    if max_lifetime_secs < ttl_secs {
+        return Err(invalid("lease_max_lifetime", "must be at least lease_ttl"));
+    }
+    let key_id = key_id.unwrap_or_else(|| "lease-1".into());
+    let well_formed = |k: &str| {
+        (1..=64).contains(&k.len())
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !well_formed(&key_id) {
+        return Err(invalid(
+            "lease_key_id",
+            "must be 1 to 64 letters, digits, '-' or '_'",
+        ));
+    }
+    let retired_key_ids = retired.unwrap_or_default();
+    if retired_key_ids.contains(&key_id) {
+        return Err(invalid(
+            "lease_retired_key_ids",
+            "must not hold the current lease_key_id",
+        ));
+    }
+    Ok(LeaseConfig {
+        ttl_secs,
+        max_lifetime_secs,
+        key_id,
+        retired_key_ids,
+    })
 }
 
 impl Config {

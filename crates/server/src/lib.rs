@@ -8,8 +8,8 @@
 //!    `http`, `schema`;
 //! 2. who is calling and the shared state: `principal`, `bus`, `state`;
 //! 3. domains, each `routes` (HTTP shape) → `service` (rules) → `store` (queries): `audit`,
-//!    `auth`, `artifacts`, `users`, `api_tokens`, `setup`, `settings`, `records`, `agents`, `vm_ops`, `infra`,
-//!    `health`;
+//!    `auth`, `users`, `api_tokens`, `setup`, `settings`, `records`, `agents`, `vm_ops`, `infra`,
+//!    `vm_registry`, `licensing`, `artifacts`, `health`;
 //!    `openapi` holds what the routes' OpenAPI annotations take from the domains' rules
 //!    (record and settings bodies, closed path segments) and the shared error answers;
 //! 4. composition: `api` (every `/api/v1` route and its OpenAPI document), `ui` (the web
@@ -38,11 +38,13 @@ pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod infra;
+pub mod licensing;
 pub mod records;
 pub mod settings;
 pub mod setup;
 pub mod users;
 pub mod vm_ops;
+pub mod vm_registry;
 
 pub mod openapi;
 

@@ -73,6 +73,29 @@ impl AppState {
         })))
     }
 
+    /// Run `job` every `period` in the background for as long as the state lives; a failed
+    /// run is logged (as `what`) and the next one comes at its time. Jobs must be safe to run
+    /// on several replicas at once.
+    pub fn every<F, Fut>(&self, period: std::time::Duration, what: &'static str, job: F)
+    where
+        F: Fn(AppState) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::db::StoreError>> + Send,
+    {
+        let weak = self.downgrade();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let Some(state) = AppState::upgrade(&weak) else {
+                    return;
+                };
+                if let Err(e) = job(state).await {
+                    tracing::warn!(error = %e, "{what} failed");
+                }
+            }
+        });
+    }
+
     /// A handle for background tasks that must not keep the state alive.
     pub fn downgrade(&self) -> std::sync::Weak<Shared> {
         Arc::downgrade(&self.0)

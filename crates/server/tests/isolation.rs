@@ -97,6 +97,9 @@ both_backends! {
         let release = release["data"]["id"].to_string();
         probes.push(Probe::new(Method::PATCH, "/api/v1/artifacts/releases/{id}", &release).with_body(json!({"status": "archived"})));
         probes.push(Probe::new(Method::DELETE, "/api/v1/artifacts/releases/{id}", &release));
+        let lic = server.create("/api/v1/license/tenant-licenses", t, json!({"type": "perpetual"})).await;
+        probes.push(Probe::new(Method::PATCH, "/api/v1/license/tenant-licenses/{id}", &lic).with_body(json!({"status": "revoked"})));
+        probes.push(Probe::new(Method::DELETE, "/api/v1/license/tenant-licenses/{id}", &lic));
         let all: Vec<Probe> = probes.iter().cloned().chain(agent_probes.iter().cloned()).collect();
         assert_every_id_route_is_covered(&all);
         assert_not_found_for_other_tenant(&server, &b.access_token, &probes).await;

@@ -293,7 +293,7 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> ApiResult<Aut
             ),
             kind: PrincipalType::ApiToken,
             source: "api_token",
-            user_id: None,
+            user_id: row.created_by,
             token_id: Some(row.id),
             session_id: None,
             email: None,

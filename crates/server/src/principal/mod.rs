@@ -95,7 +95,8 @@ pub struct Identity {
     pub kind: PrincipalType,
     /// `local`, `external` or `api_token`.
     pub source: &'static str,
-    /// The user behind the request (absent for API tokens).
+    /// The user behind the request: the signed-in user, or the creator of an API token
+    /// (absent for a token nobody created, such as one made from the command line).
     pub user_id: Option<String>,
     pub token_id: Option<String>,
     pub session_id: Option<String>,

@@ -22,22 +22,11 @@ pub const RUNNING_LIMIT_MS: i64 = 30 * 60_000;
 const PERIOD: Duration = Duration::from_secs(5);
 
 pub fn spawn(state: &AppState) {
-    let weak = state.downgrade();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PERIOD);
-        loop {
-            tick.tick().await;
-            let Some(state) = AppState::upgrade(&weak) else {
-                return;
-            };
-            let now = chrono::Utc::now().timestamp_millis();
-            if let Err(e) = sweep(&state, now).await {
-                tracing::warn!(error = %e, "command sweep failed");
-            }
-            if let Err(e) = agents::service::announce_offline(&state, now).await {
-                tracing::warn!(error = %e, "agent presence sweep failed");
-            }
-        }
+    state.every(PERIOD, "command sweep", async |state| {
+        sweep(&state, chrono::Utc::now().timestamp_millis()).await
+    });
+    state.every(PERIOD, "agent presence sweep", async |state| {
+        agents::service::announce_offline(&state, chrono::Utc::now().timestamp_millis()).await
     });
 }
 

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use botmox_proto::agent::{AgentStatus, Presence};
 use botmox_proto::command::CommandStatus;
+use botmox_proto::licensing::{LeaseStatus, LicenseStatus, LicenseType, VmStatus};
 use sea_orm::sea_query::{ArrayType, ColumnType, ValueType, ValueTypeErr};
 use sea_orm::{ColIdx, DbErr, QueryResult, TryGetError, TryGetable, Value};
 
@@ -15,23 +16,26 @@ pub trait WireEnum: Copy + FromStr + std::fmt::Debug + 'static {
     fn wire(self) -> &'static str;
 }
 
-impl WireEnum for CommandStatus {
-    fn wire(self) -> &'static str {
-        self.as_str()
-    }
+/// Each wire enum stored in a column.
+macro_rules! wire_enums {
+    ($($ty:ty),+) => {
+        $(impl WireEnum for $ty {
+            fn wire(self) -> &'static str {
+                self.as_str()
+            }
+        })+
+    };
 }
 
-impl WireEnum for AgentStatus {
-    fn wire(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-impl WireEnum for Presence {
-    fn wire(self) -> &'static str {
-        self.as_str()
-    }
-}
+wire_enums!(
+    CommandStatus,
+    AgentStatus,
+    Presence,
+    VmStatus,
+    LicenseType,
+    LicenseStatus,
+    LeaseStatus
+);
 
 /// A stored status: the enum in the code, its wire word in the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
