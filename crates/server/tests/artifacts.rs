@@ -436,3 +436,147 @@ both_backends! {
         assert!(!s3.bucket_dir().join(key).exists(), "the object is gone from the bucket");
     }
 }
+
+/// A VM of `user`'s, a perpetual licence, an entitlement to `module`, and a lease: its token
+/// and id.
+async fn lease_for(
+    server: &TestServer,
+    admin: &botmox_testkit::Session,
+    user: &botmox_testkit::Session,
+    vm: &str,
+    module: &str,
+) -> (String, String) {
+    let (status, body) = server
+        .post(
+            "/api/v1/vm/register",
+            &user.access_token,
+            json!({"vm_uuid": vm}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    server
+        .create(
+            "/api/v1/license/tenant-licenses",
+            &admin.access_token,
+            json!({"type": "perpetual"}),
+        )
+        .await;
+    let (status, body) = server
+        .post(
+            "/api/v1/license/entitlements",
+            &admin.access_token,
+            json!({"user_id": user.user_id, "modules": [module]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, lease) = server.post("/api/v1/license/lease", &user.access_token,
+        json!({"vm_uuid": vm, "agent_id": "agent-1", "runner_id": "runner-1", "module": module})).await;
+    assert_eq!(status, StatusCode::CREATED, "{lease}");
+    (
+        lease["data"]["token"].as_str().unwrap().to_owned(),
+        lease["data"]["lease_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+both_backends! {
+    async fn resolve_download_checks_every_step_in_order_and_audits_each_attempt(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@acme.example", Role::Admin).await;
+        let alice = server.user_session("acme", "alice@acme.example", Role::User).await;
+        let stranger = server.user_session("beta", "admin@beta.example", Role::Admin).await;
+        let t = &admin.access_token;
+        let vm = "4c4c4544-0042-3510-8052-b4c04f565931";
+        let (token, lease_id) = lease_for(&server, &admin, &alice, vm, "runner").await;
+        let v1 = file(70_000);
+        let r1 = release(&server, t, "module=runner&platform=windows&version=1", v1.clone()).await;
+        let r2 = release(&server, t, "module=runner&platform=windows&version=2", file(80_000)).await;
+        let (id1, id2) = (r1["id"].as_i64().unwrap(), r2["id"].as_i64().unwrap());
+
+        let resolve = |who: &'static str, body: Value| {
+            let server = &server;
+            let token = match who { "alice" => alice.access_token.clone(), "admin" => admin.access_token.clone(), _ => stranger.access_token.clone() };
+            async move { server.post("/api/v1/artifacts/resolve-download", &token, body).await }
+        };
+        let body = |token: &str, vm: &str, module: &str| json!({"lease_token": token, "vm_uuid": vm, "module": module, "platform": "Windows"});
+        let expect = |(status, answer): (StatusCode, Value), want: StatusCode, want_code: &str| {
+            assert_eq!((status, code(&answer).to_owned()), (want, want_code.to_owned()), "{answer}");
+        };
+
+        // 5: nothing assigned yet.
+        expect(resolve("alice", body(&token, vm, "runner")).await, StatusCode::NOT_FOUND, "ARTIFACT_ASSIGNMENT_NOT_FOUND");
+        // The tenant default, then alice's own: the user's wins.
+        server.post("/api/v1/artifacts/assign", t, json!({"module": "runner", "platform": "windows", "release_id": id1})).await;
+        let (status, got) = resolve("alice", body(&token, &vm.to_uppercase(), "runner")).await;
+        assert_eq!(status, StatusCode::OK, "{got}");
+        let got = got["data"].clone();
+        assert_eq!((got["release_id"].clone(), got["version"].clone(), got["sha256"].clone(), got["size_bytes"].clone()),
+            (json!(id1), json!("1"), json!(sha(&v1)), json!(v1.len())));
+        let ttl = got["url_expires_at"].as_i64().unwrap() - chrono::Utc::now().timestamp_millis();
+        assert!((290_000..=300_000).contains(&ttl), "{ttl}");
+        let res = server.http.get(got["download_url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(sha(&res.bytes().await.unwrap()), sha(&v1), "the link serves the assigned release");
+        server.post("/api/v1/artifacts/assign", t, json!({"user_id": alice.user_id, "module": "runner", "platform": "windows", "release_id": id2})).await;
+        let (status, got) = resolve("admin", body(&token, vm, "runner")).await;
+        assert_eq!((status, got["data"]["release_id"].clone()), (StatusCode::OK, json!(id2)),
+            "the lease's user decides, whoever in the tenant holds the token: {got}");
+
+        // 4: the lease binds the VM and the module; the token must be genuine and this tenant's.
+        expect(resolve("alice", body(&token, "another-vm-0001", "runner")).await, StatusCode::FORBIDDEN, "VM_UUID_MISMATCH");
+        expect(resolve("alice", body(&token, vm, "runner-x")).await, StatusCode::FORBIDDEN, "MODULE_MISMATCH");
+        let flipped = format!("{}{}", &token[..token.len() - 2], if token.ends_with("AA") { "BB" } else { "AA" });
+        expect(resolve("alice", body(&flipped, vm, "runner")).await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+        expect(resolve("stranger", body(&token, vm, "runner")).await, StatusCode::NOT_FOUND, "LEASE_NOT_FOUND");
+        // 7: the release must be active; 8: its file present.
+        server.patch(&format!("/api/v1/artifacts/releases/{id2}"), t, json!({"status": "disabled"})).await;
+        expect(resolve("alice", body(&token, vm, "runner")).await, StatusCode::CONFLICT, "ARTIFACT_RELEASE_NOT_ACTIVE");
+        server.patch(&format!("/api/v1/artifacts/releases/{id2}"), t, json!({"status": "active"})).await;
+        std::fs::remove_file(server.state().config.blob_dir().join(r2["object_key"].as_str().unwrap())).unwrap();
+        expect(resolve("alice", body(&token, vm, "runner")).await, StatusCode::NOT_FOUND, "ARTIFACT_OBJECT_NOT_FOUND");
+        // A body the server cannot take is refused and audited too.
+        expect(resolve("alice", json!({"lease_token": token, "vm_uuid": "bad/uuid", "module": "runner", "platform": "windows"})).await,
+            StatusCode::BAD_REQUEST, "BAD_REQUEST");
+        // The lease's own state: expired, then revoked.
+        server.execute(&format!("UPDATE execution_leases SET expires_at = 1 WHERE id = '{lease_id}'")).await.unwrap();
+        expect(resolve("alice", body(&token, vm, "runner")).await, StatusCode::CONFLICT, "LEASE_EXPIRED");
+        server.execute(&format!("UPDATE execution_leases SET expires_at = max_expires_at WHERE id = '{lease_id}'")).await.unwrap();
+        server.post("/api/v1/license/revoke", t, json!({"lease_id": lease_id})).await;
+        expect(resolve("alice", body(&token, vm, "runner")).await, StatusCode::CONFLICT, "LEASE_INACTIVE");
+
+        // One audit row per attempt, newest first, with its reason and what was known.
+        let (_, audit) = server.get("/api/v1/artifacts/download-audit?limit=200", t).await;
+        let rows = audit["data"].as_array().unwrap();
+        let reasons: Vec<&str> = rows.iter().map(|r| r["reason"].as_str().unwrap_or("-")).collect();
+        assert_eq!(reasons, ["lease_inactive", "lease_expired", "bad_request", "artifact_object_not_found",
+            "artifact_release_not_active", "unauthorized", "module_mismatch", "vm_uuid_mismatch", "-", "-",
+            "artifact_assignment_not_found"], "{audit}");
+        let by = |reason: &str| rows.iter().find(|r| r["reason"].as_str().unwrap_or("-") == reason).unwrap().clone();
+        let ok = &rows[8];
+        assert_eq!((ok["event_type"].clone(), ok["result"].clone(), ok["release_id"].clone(), ok["metadata"].clone()),
+            (json!("resolve_success"), json!("allowed"), json!(id2), json!({"source": "user"})));
+        assert_eq!((ok["user_id"].clone(), ok["lease_id"].clone(), ok["vm_uuid"].clone()), (json!(alice.user_id), json!(lease_id), json!(vm)),
+            "the lease's user, though the admin asked");
+        assert!(ok["url_expires_at"].as_i64().is_some() && ok["request_ip"] == "127.0.0.1", "{ok}");
+        assert_eq!(rows[9]["metadata"], json!({"source": "tenant-default"}));
+        let denied = by("artifact_release_not_active");
+        assert_eq!((denied["event_type"].clone(), denied["result"].clone(), denied["release_id"].clone(), denied["metadata"].clone()),
+            (json!("resolve_denied"), json!("denied"), json!(id2), json!({"error_code": "ARTIFACT_RELEASE_NOT_ACTIVE"})));
+        assert_eq!((by("unauthorized")["lease_id"].clone(), by("unauthorized")["user_id"].clone()), (json!(null), json!(alice.user_id)),
+            "no lease known: the caller");
+        assert_eq!(by("bad_request")["vm_uuid"], "");
+        let (_, theirs) = server.get("/api/v1/artifacts/download-audit?result=denied", &stranger.access_token).await;
+        assert_eq!(theirs["meta"]["total"], 1, "B's own refused attempt, in B's audit: {theirs}");
+        let (_, filtered) = server.get(&format!("/api/v1/artifacts/download-audit?vm_uuid={vm}&result=allowed"), t).await;
+        assert_eq!(filtered["meta"]["total"], 2);
+
+        // No link goes out unaudited: when the row cannot be written, the answer is 502.
+        let (fresh, _) = lease_for(&server, &admin, &alice, "second-vm-0001", "runner").await;
+        std::fs::write(server.state().config.blob_dir().join(r2["object_key"].as_str().unwrap()), b"back").unwrap();
+        assert_eq!(resolve("alice", body(&fresh, "second-vm-0001", "runner")).await.0, StatusCode::OK);
+        server.execute("DROP TABLE artifact_download_audit").await.unwrap();
+        let (status, failed) = resolve("alice", body(&fresh, "second-vm-0001", "runner")).await;
+        assert_eq!((status, code(&failed)), (StatusCode::BAD_GATEWAY, "ARTIFACT_AUDIT_WRITE_FAILED"), "{failed}");
+        assert_eq!(failed["error"]["details"]["outcome"], "OK");
+        assert!(failed.get("data").is_none());
+    }
+}

@@ -344,6 +344,75 @@ async fn artifact_calls(server: &TestServer, doc: &mut Doc, a: &str) {
     for c in &calls {
         run(server, doc, c).await;
     }
+    // A lease of the admin's buys a link to the tenant default.
+    let (_, me) = server.get("/api/v1/auth/whoami", a).await;
+    let vm = "openapi-vm-0001";
+    assert_eq!(
+        server
+            .post("/api/v1/vm/register", a, json!({"vm_uuid": vm}))
+            .await
+            .0,
+        S::CREATED
+    );
+    server
+        .create(
+            "/api/v1/license/tenant-licenses",
+            a,
+            json!({"type": "perpetual"}),
+        )
+        .await;
+    let entitled = server
+        .post(
+            "/api/v1/license/entitlements",
+            a,
+            json!({"user_id": me["data"]["uid"], "modules": ["runner"]}),
+        )
+        .await;
+    assert_eq!(entitled.0, S::CREATED, "{}", entitled.1);
+    let (_, lease) = server
+        .post(
+            "/api/v1/license/lease",
+            a,
+            json!({"vm_uuid": vm, "agent_id": "a", "runner_id": "r", "module": "runner"}),
+        )
+        .await;
+    let token = lease["data"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{lease}"));
+    let resolve = "/api/v1/artifacts/resolve-download";
+    let calls = vec![
+        call(
+            M::POST,
+            "/api/v1/artifacts/assign",
+            "/api/v1/artifacts/assign",
+            t,
+            Some(json!({"module": "runner", "platform": "windows", "release_id": id})),
+            S::CREATED,
+        ),
+        call(
+            M::POST,
+            resolve,
+            resolve,
+            t,
+            Some(
+                json!({"lease_token": token, "vm_uuid": vm, "module": "runner", "platform": "windows"}),
+            ),
+            S::OK,
+        ),
+        call(
+            M::POST,
+            resolve,
+            resolve,
+            t,
+            Some(
+                json!({"lease_token": token, "vm_uuid": vm, "module": "other", "platform": "windows"}),
+            ),
+            S::FORBIDDEN,
+        ),
+    ];
+    for c in &calls {
+        run(server, doc, c).await;
+    }
     let object = uploaded["data"]["object_key"].as_str().unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     let tenant = botmox_server::db::TenantId::trusted("acme");

@@ -3,6 +3,7 @@
 //! every attempt (spec api.md §12, security §6).
 
 pub mod download;
+pub mod resolve;
 pub mod routes;
 pub mod service;
 pub mod store;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use botmox_proto::artifacts::{
     AssignRequest, AssignmentQuery, AssignmentView, DownloadAuditQuery, DownloadAuditView,
     EffectiveAssignment, ListAssignmentsQuery, ListReleasesQuery, PatchReleaseRequest,
-    RegisterReleaseRequest, ReleaseView, UploadQuery,
+    RegisterReleaseRequest, ReleaseView, ResolveDownloadRequest, ResolvedDownload, UploadQuery,
 };
 use botmox_proto::{Envelope, ErrorCode, PageMeta};
 use utoipa::ToSchema;
@@ -19,11 +19,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::download::{self, LinkQuery};
-use super::service;
+use super::{resolve, service};
 use crate::audit::AuditSlot;
 use crate::clock::now_ms;
-use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult, Valid, ValidQuery};
-use crate::principal::Admin;
+use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult, ClientAddr, Valid, ValidQuery};
+use crate::principal::{Admin, Auth};
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -37,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assignments))
         .routes(routes!(download_audit))
         .routes(routes!(download))
+        .routes(routes!(resolve_download))
 }
 
 /// An upload refused before its body was read whole leaves the rest of it on the wire: the
@@ -278,4 +279,35 @@ pub async fn download(
         HeaderValue::from_static("attachment"),
     );
     Ok(response)
+}
+
+/// A lease token buys a short-lived download URL of the release assigned to the lease's
+/// user (theirs, else the tenant default): the lease must be live and issued for this VM and
+/// module, the release active and its file present. Every attempt is in the download audit.
+#[utoipa::path(post, path = "/api/v1/artifacts/resolve-download", tag = "artifacts", request_body = ResolveDownloadRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Envelope<ResolvedDownload>),
+        (status = 401, description = "`UNAUTHORIZED`: no token, or a lease token that is not genuine"),
+        (status = 403, description = "`VM_UUID_MISMATCH`, `MODULE_MISMATCH`, `LICENSE_INACTIVE`"),
+        (status = 404, description = "`LEASE_NOT_FOUND`, `ARTIFACT_ASSIGNMENT_NOT_FOUND`, `ARTIFACT_RELEASE_NOT_FOUND`, `ARTIFACT_OBJECT_NOT_FOUND`"),
+        (status = 409, description = "`LEASE_INACTIVE`, `LEASE_EXPIRED`, `ARTIFACT_RELEASE_NOT_ACTIVE`"),
+        (status = 502, description = "`ARTIFACT_AUDIT_WRITE_FAILED` (the outcome it replaced in `details.outcome`), `BLOB_STORE_FAILED`")))]
+pub async fn resolve_download(
+    State(state): State<AppState>,
+    auth: Auth,
+    audit: AuditSlot,
+    addr: ClientAddr,
+    body: Result<Valid<ResolveDownloadRequest>, ApiError>,
+) -> ApiResult<Json<Envelope<ResolvedDownload>>> {
+    let req = match body {
+        Ok(Valid(req)) => req,
+        Err(e) => return Err(resolve::refuse_unreadable(&state, &auth, addr, e).await),
+    };
+    audit.describe(
+        "artifact.resolve",
+        format!("vm:{}/{}", req.vm_uuid.trim(), req.module.trim()),
+    );
+    Ok(Json(Envelope::ok(
+        resolve::resolve(&state, &auth, addr, req).await?,
+    )))
 }
