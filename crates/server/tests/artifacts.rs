@@ -580,3 +580,39 @@ both_backends! {
         assert!(failed.get("data").is_none());
     }
 }
+
+both_backends! {
+    async fn botmox_artifact_push_streams_a_file_with_an_api_token(backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let (status, token) = server.post("/api/v1/tokens", &admin.access_token, json!({"name": "ci", "role": "admin"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        let token = token["data"]["token"].as_str().unwrap().to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runner-2.1.0.zip");
+        let bytes = file(1_500_000);
+        std::fs::write(&path, &bytes).unwrap();
+        let push = |version: &str| {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_botmox"))
+                .args(["artifact", "push"]).arg(&path)
+                .args(["--module", "runner", "--platform", "windows", "--version", version, "--channel", "beta"])
+                .env("BOTMOX_SERVER", &server.url)
+                .env("BOTMOX_TOKEN", &token)
+                .output()
+        };
+        let out = push("2.1.0").await.expect("run botmox");
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains(&sha(&bytes)) && stdout.contains("1500000 bytes"), "{stdout}");
+        assert!(stderr.contains("100% 1.4/1.4 MiB"), "the progress bar: {stderr}");
+        let (_, list) = server.get("/api/v1/artifacts/releases?channel=beta", &admin.access_token).await;
+        assert_eq!(list["meta"]["total"], 1);
+        let r = &list["data"][0];
+        assert_eq!((r["sha256"].clone(), r["size_bytes"].clone(), r["version"].clone(), r["created_by"].as_str().unwrap().starts_with("token:")),
+            (json!(sha(&bytes)), json!(bytes.len()), json!("2.1.0"), true), "{r}");
+
+        let again = push("2.1.0").await.expect("run botmox");
+        assert!(!again.status.success());
+        assert!(String::from_utf8_lossy(&again.stderr).contains("ALREADY_EXISTS"), "{}", String::from_utf8_lossy(&again.stderr));
+    }
+}
