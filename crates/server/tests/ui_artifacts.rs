@@ -114,3 +114,81 @@ both_backends! {
         assert_eq!(page(&server, &cookie, "/artifacts?result=maybe").await.0, StatusCode::BAD_REQUEST);
     }
 }
+
+/// In headless Chromium: choose a file, upload it from the page, watch the progress, and see
+/// the release listed with the SHA-256 the server computed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_uploads_a_file_showing_its_progress() {
+    use botmox_testkit::browser::{Browser, fill, sign_in, text_of, wait_for_parts};
+    use sha2::Digest;
+
+    let server = TestServer::start(botmox_testkit::Backend::Sqlite).await;
+    let admin = server
+        .user_session("acme", "admin@example.com", Role::Admin)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runner.bin");
+    let bytes: Vec<u8> = (0..24_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, &admin.email, &admin.password).await;
+    c.goto(&format!("{}/artifacts", server.url)).await.unwrap();
+    c.execute(
+        "window.seen = []; const s = document.getElementById('upload-status'); \
+         new MutationObserver(() => window.seen.push(s.textContent)).observe(s, {childList: true, characterData: true, subtree: true}); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(c, "#upload-form input[name=module]", "runner").await;
+    fill(c, "#upload-form input[name=version]", "3.1.4").await;
+    c.find(fantoccini::Locator::Css("#upload-form input[type=file]"))
+        .await
+        .unwrap()
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(fantoccini::Locator::Css("#upload-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !text_of(c, "#upload-status")
+        .await
+        .starts_with("Uploaded release")
+    {
+        let status = text_of(c, "#upload-status").await;
+        assert!(
+            !status.starts_with("Upload failed") && std::time::Instant::now() < deadline,
+            "{status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let status = text_of(c, "#upload-status").await;
+    assert!(
+        status.contains(&sha) && status.contains("24000000 bytes"),
+        "{status}"
+    );
+    let seen = c.execute("return window.seen;", vec![]).await.unwrap();
+    let seen: Vec<String> = serde_json::from_value(seen).unwrap();
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("Uploading: ") && s.contains("% of 24000000 bytes")),
+        "progress was shown: {seen:?}"
+    );
+    let progress = c
+        .execute(
+            "return document.getElementById('upload-progress').value;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(progress, json!(100));
+    wait_for_parts(c, "#releases", &["runner", "3.1.4", &sha]).await;
+    browser.close().await;
+}
