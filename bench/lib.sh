@@ -111,7 +111,7 @@ create_bench_user() {
     local backend="$1"
     shift
     "$BOTMOX" user create --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
-        --role user "$@" >"$WORK/user-$backend.log" 2>&1 \
+        --role "${BENCH_ROLE:-user}" "$@" >"$WORK/user-$backend.log" 2>&1 \
         || { cat "$WORK/user-$backend.log" >&2; return 1; }
 }
 
@@ -150,16 +150,21 @@ load() {
 
 # The same load with wrk (Debian's `wrk`, an independent client: one thread, the same
 # connections), its summary saved as `LABEL.txt` in the load generator's `key=value` form.
-# $1 label; $2 URL; $3 bearer token or "".
+# $1 label; $2 URL; $3 bearer token or "". WRK_SCRIPT names a Lua script for the requests.
 wrk_load() {
     local label="$1" url="$2" token="${3:-}" out
     command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; return 1; }
-    local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency)
+    local extra=()
     if [[ -n "$token" ]]; then
-        args+=(-H "Authorization: Bearer $token")
+        extra+=(-H "Authorization: Bearer $token")
     fi
+    # WRK_SCRIPT: a Lua script shaping each request (method, body), when set.
+    if [[ -n "${WRK_SCRIPT:-}" ]]; then
+        extra+=(-s "$WRK_SCRIPT")
+    fi
+    local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}")
     # Warm-up, not recorded.
-    wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" ${token:+-H "Authorization: Bearer $token"} "$url" >/dev/null 2>&1 || true
+    wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "${extra[@]}" "$url" >/dev/null 2>&1 || true
     out="$(wrk "${args[@]}" "$url")"
     local rps p99 non2xx
     rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"

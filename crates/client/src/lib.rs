@@ -30,6 +30,11 @@ use botmox_proto::command::{
     ProxmoxDispatchRequest, ReportRequest, VmOpsEvent,
 };
 use botmox_proto::health::{Live, Ready, Summary};
+use botmox_proto::licensing::{
+    CreateLicenseRequest, EntitlementView, IssuedLease, LeaseHeartbeat, LeaseHeartbeatRequest,
+    LeaseRequest, LeaseRevoked, LicenseView, RegisterVmRequest, RevokeLeaseRequest,
+    SetEntitlementRequest, VmView,
+};
 use botmox_proto::{Envelope, PageMeta, PageQuery};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures::stream::{BoxStream, Stream, StreamExt};
@@ -401,6 +406,53 @@ impl Client {
     pub async fn cancel_command(&self, id: &str) -> Result<CommandView, ClientError> {
         self.call(Method::POST, &["vm-ops", "commands", id, "cancel"], NO_BODY)
             .await
+    }
+
+    /// `POST /vm/register`
+    pub async fn register_vm(&self, body: &RegisterVmRequest) -> Result<VmView, ClientError> {
+        self.post(&["vm", "register"], body).await
+    }
+
+    /// `GET /vm/{uuid}/resolve`
+    pub async fn resolve_vm(&self, uuid: &str) -> Result<VmView, ClientError> {
+        self.get(&["vm", uuid, "resolve"]).await
+    }
+
+    /// `POST /license/tenant-licenses` (admins)
+    pub async fn create_license(
+        &self,
+        body: &CreateLicenseRequest,
+    ) -> Result<LicenseView, ClientError> {
+        self.post(&["license", "tenant-licenses"], body).await
+    }
+
+    /// `POST /license/entitlements` (admins)
+    pub async fn set_entitlement(
+        &self,
+        body: &SetEntitlementRequest,
+    ) -> Result<EntitlementView, ClientError> {
+        self.post(&["license", "entitlements"], body).await
+    }
+
+    /// `POST /license/lease`
+    pub async fn lease(&self, body: &LeaseRequest) -> Result<IssuedLease, ClientError> {
+        self.post(&["license", "lease"], body).await
+    }
+
+    /// `POST /license/heartbeat`
+    pub async fn lease_heartbeat(&self, lease_id: &str) -> Result<LeaseHeartbeat, ClientError> {
+        let body = LeaseHeartbeatRequest {
+            lease_id: lease_id.into(),
+        };
+        self.post(&["license", "heartbeat"], &body).await
+    }
+
+    /// `POST /license/revoke`
+    pub async fn revoke_lease(
+        &self,
+        body: &RevokeLeaseRequest,
+    ) -> Result<LeaseRevoked, ClientError> {
+        self.post(&["license", "revoke"], body).await
     }
 
     /// The command bus's events from now on, or after `last_event_id` (sent as the

@@ -350,8 +350,22 @@ both_backends! {
         let stored = server.execute(&format!("UPDATE execution_leases SET runner_id = runner_id WHERE id = '{id}' AND status = 'expired'")).await.unwrap();
         assert_eq!(stored, 1, "the sweep stored the expiry");
 
-        // A licence that stops granting takes its leases with it.
+        // A licence whose end moves closer holds its leases to it, heartbeats included.
         let next_id = next["data"]["lease_id"].as_str().unwrap().to_owned();
+        let sooner = now_ms() + 50_000;
+        server.patch(&format!("/api/v1/license/tenant-licenses/{lic}"), &admin.access_token, json!({"expires_at": sooner})).await;
+        let (_, beat) = server.post("/api/v1/license/heartbeat", &alice.access_token, json!({"lease_id": next_id})).await;
+        assert_eq!(beat["data"]["expires_at"].as_i64(), Some(sooner), "{beat}");
+        // Made personal to someone else, it no longer backs Alice's lease.
+        server.patch(&format!("/api/v1/license/tenant-licenses/{lic}"), &admin.access_token, json!({"user_id": bob.user_id})).await;
+        let (status, refused) = server.post("/api/v1/license/heartbeat", &alice.access_token, json!({"lease_id": next_id})).await;
+        assert_eq!((status, code(&refused)), (StatusCode::CONFLICT, "LEASE_INACTIVE"), "{refused}");
+        server.patch(&format!("/api/v1/license/tenant-licenses/{lic}"), &admin.access_token, json!({"user_id": null})).await;
+        let (status, next) = lease(&server, &alice, "alices-vm-0001", "runner").await;
+        assert_eq!(status, StatusCode::CREATED, "{next}");
+        let next_id = next["data"]["lease_id"].as_str().unwrap().to_owned();
+
+        // A licence that stops granting takes its leases with it.
         server.patch(&format!("/api/v1/license/tenant-licenses/{lic}"), &admin.access_token, json!({"status": "revoked"})).await;
         let (status, refused) = server.post("/api/v1/license/heartbeat", &alice.access_token, json!({"lease_id": next_id})).await;
         assert_eq!((status, code(&refused)), (StatusCode::CONFLICT, "LEASE_INACTIVE"), "{refused}");

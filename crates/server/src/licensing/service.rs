@@ -129,13 +129,20 @@ pub async fn update_license(
             }
             row.updated_at = now;
             let row = store::save_license(txn, row).await?;
+            // The licence's leases follow it: all end when it stops granting, other users'
+            // when it becomes personal, and none outlives its expiry.
+            let how = Revocation {
+                at: now,
+                by: admin.caller(),
+                reason: Some("licence no longer covers the lease"),
+            };
             if !row.effective(now) {
-                let how = Revocation {
-                    at: now,
-                    by: admin.caller(),
-                    reason: Some("licence no longer active"),
-                };
-                store::revoke_license_leases(txn, tenant, &row.id, &how).await?;
+                store::revoke_license_leases(txn, tenant, &row.id, None, &how).await?;
+            } else if let Some(user) = &row.user_id {
+                store::revoke_license_leases(txn, tenant, &row.id, Some(user), &how).await?;
+            }
+            if let Some(cap) = row.lease_cap() {
+                store::cap_license_leases(txn, &row.id, cap).await?;
             }
             Ok::<_, ApiError>(row)
         })
@@ -153,7 +160,7 @@ pub async fn delete_license(db: &Db, admin: &Admin, id: &str) -> ApiResult<()> {
             by: admin.caller(),
             reason: Some("licence deleted"),
         };
-        store::revoke_license_leases(txn, tenant, id, &how).await?;
+        store::revoke_license_leases(txn, tenant, id, None, &how).await?;
         if store::delete_license(txn, tenant, id).await? {
             Ok(())
         } else {
@@ -378,8 +385,9 @@ fn check_live(row: &lease::Model, now: i64) -> ApiResult<()> {
     }
 }
 
-/// Extend a lease by the TTL from now, up to its hard cap and its licence's expiry; refused
-/// once the licence stops granting.
+/// Extend a lease by the TTL from now, up to its hard cap (which never passes its licence's
+/// expiry: a licence that stops granting revokes or caps its leases when it changes, so a
+/// heartbeat is one conditional statement). A refusal says why.
 pub async fn heartbeat(
     state: &AppState,
     auth: &Auth,
@@ -387,44 +395,30 @@ pub async fn heartbeat(
 ) -> ApiResult<LeaseHeartbeat> {
     let db = &state.db;
     let tenant = auth.tenant();
-    let row = own_lease(db, auth, &req.lease_id).await?;
+    let id = req.lease_id.trim();
     let now = now_ms();
-    check_live(&row, now)?;
-    let lic = store::get_license(db.read(), tenant, &row.license_id, false)
-        .await?
-        .filter(|l| l.effective(now))
-        .ok_or_else(|| {
-            refuse(
-                ErrorCode::LicenseInactive,
-                "The licence behind this lease is no longer active",
-            )
-        })?;
-    let cap = lic
-        .lease_cap()
-        .map_or(row.max_expires_at, |c| c.min(row.max_expires_at));
-    let expires_at = (now + state.config.lease.ttl_secs as i64 * 1000)
-        .min(cap)
-        .max(row.expires_at);
+    let until = now + state.config.lease.ttl_secs as i64 * 1000;
+    let owner = (!auth.is_admin()).then(|| auth.user_id.as_deref().unwrap_or(auth.caller()));
     let extended = db
-        .write(async |txn| store::extend_lease(txn, tenant, &row.id, expires_at, now).await)
+        .write(async |txn| store::extend_lease(txn, tenant, id, owner, until, now).await)
         .await?;
-    if !extended {
-        // It changed since it was read: say how.
-        let now_row = store::get_lease(db.read(), tenant, &row.id)
-            .await?
-            .ok_or_else(|| refuse(ErrorCode::LeaseNotFound, "Lease not found"))?;
-        check_live(&now_row, now_ms())?;
-        return Err(refuse(
-            ErrorCode::LeaseInactive,
-            "The lease changed meanwhile",
-        ));
+    match extended {
+        Some(row) => Ok(LeaseHeartbeat {
+            lease_id: row.id,
+            status: LeaseStatus::Active,
+            expires_at: row.expires_at,
+            last_heartbeat_at: now,
+        }),
+        None => {
+            // Not extended: say why, in the order of the checks.
+            let row = own_lease(db, auth, id).await?;
+            check_live(&row, now_ms())?;
+            Err(refuse(
+                ErrorCode::LeaseInactive,
+                "The lease changed meanwhile",
+            ))
+        }
     }
-    Ok(LeaseHeartbeat {
-        lease_id: row.id,
-        status: LeaseStatus::Active,
-        expires_at,
-        last_heartbeat_at: now,
-    })
 }
 
 /// Revoke a lease (its owner or an admin). Revoking a revoked lease answers as the first

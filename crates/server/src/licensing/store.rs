@@ -256,26 +256,58 @@ pub async fn list_leases(
     Ok((paginator.fetch_page(page.saturating_sub(1)).await?, total))
 }
 
-/// Move an active, unexpired lease's expiry to `expires_at`; `false` when it is not (any
-/// more) active and unexpired at `now`.
+/// A heartbeat in one statement: an active, unexpired lease (of `owner`, when given) gets
+/// the expiry `until`, or its hard cap when that comes first. `None` when no lease matched.
 pub async fn extend_lease(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     id: &str,
-    expires_at: i64,
+    owner: Option<&str>,
+    until: i64,
     now: i64,
-) -> StoreResult<bool> {
-    let res = lease::Entity::update_many()
-        .col_expr(lease::Column::ExpiresAt, Expr::value(expires_at))
+) -> StoreResult<Option<lease::Model>> {
+    let capped = Expr::case(
+        Expr::col(lease::Column::MaxExpiresAt).lt(until),
+        Expr::col(lease::Column::MaxExpiresAt),
+    )
+    .finally(until);
+    let mut update = lease::Entity::update_many()
+        .col_expr(lease::Column::ExpiresAt, capped.into())
         .col_expr(lease::Column::LastHeartbeatAt, Expr::value(now))
         .col_expr(lease::Column::UpdatedAt, Expr::value(now))
         .filter(lease::Column::Id.eq(id))
         .filter(lease::Column::TenantId.eq(tenant.as_str()))
         .filter(lease::Column::Status.eq(LeaseStatus::Active.as_str()))
-        .filter(lease::Column::ExpiresAt.gt(now))
+        .filter(lease::Column::ExpiresAt.gt(now));
+    if let Some(owner) = owner {
+        update = update.filter(lease::Column::UserId.eq(owner));
+    }
+    Ok(update.exec_with_returning(db).await?.pop())
+}
+
+/// Hold a licence's active leases to its new expiry `cap` (their hard cap and current
+/// expiry), so no lease outlives its licence and a heartbeat needs no licence lookup.
+pub async fn cap_license_leases(
+    db: &impl ConnectionTrait,
+    license_id: &str,
+    cap: i64,
+) -> StoreResult<()> {
+    let active = || {
+        lease::Entity::update_many()
+            .filter(lease::Column::LicenseId.eq(license_id))
+            .filter(lease::Column::Status.eq(LeaseStatus::Active.as_str()))
+    };
+    active()
+        .col_expr(lease::Column::MaxExpiresAt, Expr::value(cap))
+        .filter(lease::Column::MaxExpiresAt.gt(cap))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    active()
+        .col_expr(lease::Column::ExpiresAt, Expr::value(cap))
+        .filter(lease::Column::ExpiresAt.gt(cap))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Who revoked leases and why.
@@ -331,19 +363,22 @@ pub async fn revoke_vm_leases(
     Ok(res.rows_affected)
 }
 
-/// Revoke the active leases a licence backs (it was revoked, expired or deleted).
+/// Revoke the active leases a licence backs (it was revoked, expired or deleted), or with
+/// `keep` only those of other users (it became that user's personal licence).
 pub async fn revoke_license_leases(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     license_id: &str,
+    keep: Option<&str>,
     how: &Revocation<'_>,
 ) -> StoreResult<u64> {
-    let res = revoke_many(how)
+    let mut revoke = revoke_many(how)
         .filter(lease::Column::TenantId.eq(tenant.as_str()))
-        .filter(lease::Column::LicenseId.eq(license_id))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
+        .filter(lease::Column::LicenseId.eq(license_id));
+    if let Some(user) = keep {
+        revoke = revoke.filter(lease::Column::UserId.ne(user));
+    }
+    Ok(revoke.exec(db).await?.rows_affected)
 }
 
 /// Mark active leases past their expiry as expired (their seats were free from the moment

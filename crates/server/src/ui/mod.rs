@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod error_page;
 pub mod finance;
 pub mod layout;
+pub mod licensing;
 pub mod pages;
 pub mod project;
 pub mod records;
@@ -17,6 +18,7 @@ pub mod render;
 pub mod session;
 pub mod settings;
 pub mod vm_ops;
+pub mod vm_registry;
 pub mod vms;
 
 use axum::Router;
@@ -41,6 +43,30 @@ pub fn router() -> Router<AppState> {
         .route("/agents", get(agents::agents_page))
         .route("/agents/pairings", post(agents::create_pairing))
         .route("/agents/{id}/revoke", post(agents::revoke))
+        .route("/licensing", get(licensing::page))
+        .route("/licensing/licenses", post(licensing::create_license))
+        .route(
+            "/licensing/licenses/{id}/status",
+            post(licensing::set_license_status),
+        )
+        .route(
+            "/licensing/licenses/{id}/delete",
+            post(licensing::delete_license),
+        )
+        .route("/licensing/entitlements", post(licensing::set_entitlement))
+        .route(
+            "/licensing/entitlements/remove",
+            post(licensing::remove_entitlement),
+        )
+        .route(
+            "/licensing/leases/{id}/revoke",
+            post(licensing::revoke_lease),
+        )
+        .route(
+            "/vm-registry",
+            get(vm_registry::page).post(vm_registry::register),
+        )
+        .route("/vm-registry/{uuid}/status", post(vm_registry::set_status))
         .route("/finance", get(finance::finance_page))
         .route("/finance/operations", post(finance::create_operation))
         .route(

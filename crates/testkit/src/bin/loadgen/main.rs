@@ -17,6 +17,8 @@
 //! * `seed` fills a tenant with bots and finance operations for the records benchmark.
 //! * `seed-agents` and `agents`: thousands of simulated agents (heartbeats, waiting polls)
 //!   against one server, for the command bus benchmark (`bench/agents.sh`).
+//! * `seed-leases`: VMs each holding an execution lease, for the lease heartbeat benchmark
+//!   (`bench/licensing.sh`, with `run --values` over the lease ids).
 //!
 //! Only loopback targets are accepted: this is a benchmark of a local server, not a tool to
 //! point at someone else's.
@@ -36,6 +38,7 @@ use reqwest::header::HeaderMap;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 
 mod agents;
+mod leases;
 mod seed;
 
 #[derive(Debug, Parser)]
@@ -65,6 +68,8 @@ enum Command {
     SeedAgents(agents::SeedAgentsArgs),
     /// Simulate agents (heartbeats, long-polls) and measure dispatch → claim and cycles.
     Agents(agents::AgentsArgs),
+    /// Register VMs and lease for each through the API; write the lease ids to a file.
+    SeedLeases(leases::SeedLeasesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +90,10 @@ struct RunArgs {
     /// Upper bound (exclusive) of the random `{n}` in the URL.
     #[arg(long, default_value_t = 1)]
     n_range: u64,
+    /// File of values, one per line: `{v}` in the URL and the body becomes a random one of
+    /// them on every request (e.g. lease ids).
+    #[arg(long, value_name = "FILE")]
+    values: Option<std::path::PathBuf>,
     /// Number of concurrent connections, each driven by its own worker.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
@@ -139,6 +148,7 @@ fn main() -> ExitCode {
             Command::Seed(args) => seed::seed(args).await.map(|()| ExitCode::SUCCESS),
             Command::SeedAgents(args) => agents::seed(args).await.map(|()| ExitCode::SUCCESS),
             Command::Agents(args) => agents::run(args).await,
+            Command::SeedLeases(args) => leases::seed(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
@@ -274,20 +284,29 @@ impl Tally {
 #[derive(Clone)]
 struct Target {
     method: Method,
-    /// The URL, possibly with `{n}`.
+    /// The URL, possibly with `{n}` and `{v}`.
     url: String,
     n_range: u64,
+    /// Possibly with `{v}`.
     body: Option<String>,
     headers: HeaderMap,
+    /// What `{v}` stands for: one of these at random.
+    values: std::sync::Arc<Vec<String>>,
 }
 
 impl Target {
     fn request(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+        let value = (!self.values.is_empty())
+            .then(|| &self.values[rand::thread_rng().gen_range(0..self.values.len())]);
+        let fill = |text: &str| match value {
+            Some(v) if text.contains("{v}") => text.replace("{v}", v),
+            _ => text.to_owned(),
+        };
         let url = if self.url.contains("{n}") {
             let n = rand::thread_rng().gen_range(0..self.n_range.max(1));
-            self.url.replace("{n}", &n.to_string())
+            fill(&self.url.replace("{n}", &n.to_string()))
         } else {
-            self.url.clone()
+            fill(&self.url)
         };
         let mut request = client
             .request(self.method.clone(), url)
@@ -295,7 +314,7 @@ impl Target {
         if let Some(body) = &self.body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+                .body(fill(body));
         }
         request
     }
@@ -351,7 +370,8 @@ async fn worker(
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let url = Url::parse(&args.url.replace("{n}", "0")).context("invalid --url")?;
+    let url =
+        Url::parse(&args.url.replace("{n}", "0").replace("{v}", "v")).context("invalid --url")?;
     check_loopback(&url, "--url")?;
     let timeout = Duration::from_secs(args.timeout);
     let token = match (&args.token, &args.login) {
@@ -384,12 +404,26 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         value.set_sensitive(true);
         headers.insert(name, value);
     }
+    let values = match &args.values {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    if args.values.is_some() && values.is_empty() {
+        bail!("--values names a file without values");
+    }
     let target = Target {
         method: args.method.clone(),
         url: args.url.clone(),
         n_range: args.n_range,
         body: args.body.clone(),
         headers,
+        values: std::sync::Arc::new(values),
     };
 
     eprintln!(

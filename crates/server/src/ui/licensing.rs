@@ -1,0 +1,347 @@
+//! The Licences & leases page: an admin's licences with their seats in use (add, suspend,
+//! reactivate, delete), the entitlements (per user or the tenant default), and the leases
+//! with their state and a revoke button. Members see their own leases only.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use botmox_proto::licensing::{
+    CreateLicenseRequest, EntitlementKey, EntitlementView, LeaseListQuery, LeaseStatus, LeaseView,
+    LicenseStatus, LicenseType, LicenseView, Modules, RevokeLeaseRequest, SetEntitlementRequest,
+    UpdateLicenseRequest,
+};
+use botmox_proto::validate::Validate;
+use serde::Deserialize;
+
+use super::error_page::PageError;
+use super::layout::{Layout, render};
+use super::session::{CsrfForm, EmptyForm, UiAdmin, UiUser};
+use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::licensing::service;
+use crate::principal::Auth;
+use crate::state::AppState;
+use crate::users;
+
+const TABLE_LIMIT: u64 = 200;
+
+/// A member, for the owner columns and the forms' user choices.
+struct Member {
+    id: String,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "licensing.html")]
+struct LicensingPage {
+    layout: Layout,
+    licenses: Vec<LicenseView>,
+    entitlements: Vec<EntitlementView>,
+    leases: Vec<LeaseView>,
+    lease_total: u64,
+    members: Vec<Member>,
+    emails: HashMap<String, String>,
+    status_filter: String,
+    types: [LicenseType; 4],
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+impl LicensingPage {
+    fn who(&self, user_id: &str) -> String {
+        self.emails
+            .get(user_id)
+            .cloned()
+            .unwrap_or_else(|| user_id.to_owned())
+    }
+
+    fn when(ms: &i64) -> String {
+        botmox_proto::time::from_epoch_ms(*ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    notice: Option<String>,
+    /// Lease status to show: `active` (default), `expired`, `revoked` or `all`.
+    status: Option<String>,
+}
+
+fn notice_text(key: &str) -> Option<String> {
+    Some(
+        match key {
+            "license-added" => "Licence added.",
+            "license-updated" => "Licence updated.",
+            "license-deleted" => "Licence deleted; its leases were revoked.",
+            "entitlement-saved" => "Entitlement saved.",
+            "entitlement-removed" => "Entitlement removed.",
+            "lease-revoked" => "Lease revoked; its seat is free.",
+            _ => return None,
+        }
+        .into(),
+    )
+}
+
+async fn respond(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    query: PageQuery,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let status_filter = query.status.unwrap_or_else(|| "active".into());
+    let lease_query = LeaseListQuery {
+        status: status_filter.parse::<LeaseStatus>().ok(),
+        ..Default::default()
+    };
+    let (leases, lease_total) =
+        service::list_leases(&state.db, auth, lease_query, 1, TABLE_LIMIT).await?;
+    let (licenses, entitlements, members) = match auth.admin() {
+        Ok(admin) => {
+            let (licenses, _) = service::list_licenses(&state.db, &admin, 1, TABLE_LIMIT).await?;
+            let entitlements = service::list_entitlements(&state.db, &admin).await?;
+            let (users, _) = users::service::list(&state.db, &admin, 1, TABLE_LIMIT).await?;
+            let members: Vec<Member> = users
+                .into_iter()
+                .map(|u| Member {
+                    id: u.id,
+                    email: u.email,
+                })
+                .collect();
+            (licenses, entitlements, members)
+        }
+        Err(_) => Default::default(),
+    };
+    let emails = members
+        .iter()
+        .map(|m| (m.id.clone(), m.email.clone()))
+        .collect();
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        "/licensing",
+        "licensing",
+        &[("Operations", None), ("Licences & leases", None)],
+    )
+    .await;
+    let page = LicensingPage {
+        layout,
+        licenses,
+        entitlements,
+        leases,
+        lease_total,
+        members,
+        emails,
+        status_filter,
+        types: LicenseType::ALL,
+        notice: query.notice.as_deref().and_then(notice_text),
+        error,
+    };
+    Ok(csrf.attach((status, render(&page)).into_response()))
+}
+
+fn shown(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(|e| PageError::from(e).into_response())
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Response {
+    shown(respond(&state, &auth, &headers, query, StatusCode::OK, None).await)
+}
+
+/// The page again with the reason a form was refused, or on to the notice.
+async fn after(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    done: Result<(), ApiError>,
+    notice: &str,
+) -> Response {
+    match done {
+        Ok(()) => Redirect::to(&format!("/licensing?notice={notice}")).into_response(),
+        Err(e) => shown(
+            respond(
+                state,
+                auth,
+                headers,
+                PageQuery::default(),
+                e.status(),
+                Some(e.message),
+            )
+            .await,
+        ),
+    }
+}
+
+fn checked<T: Validate>(request: T) -> Result<T, ApiError> {
+    request.validate()?;
+    Ok(request)
+}
+
+/// A `YYYY-MM-DD` date as the last millisecond of that day (UTC): a licence runs through it.
+fn end_of_day(date: &str) -> Result<Option<i64>, ApiError> {
+    let date = date.trim();
+    if date.is_empty() {
+        return Ok(None);
+    }
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|_| ApiError::field("expires_at", "must be a date (YYYY-MM-DD)"))?;
+    let next = day
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .ok_or_else(|| ApiError::field("expires_at", "is out of range"))?;
+    Ok(Some(next.and_utc().timestamp_millis() - 1))
+}
+
+fn optional(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+#[derive(Deserialize)]
+pub struct LicenseForm {
+    #[serde(rename = "type")]
+    license_type: LicenseType,
+    #[serde(default)]
+    expires_at: String,
+    #[serde(default)]
+    max_leases: String,
+    #[serde(default)]
+    user_id: String,
+}
+
+pub async fn create_license(
+    State(state): State<AppState>,
+    UiAdmin(admin): UiAdmin,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<LicenseForm>,
+) -> Response {
+    let done = async {
+        let max_leases =
+            match form.max_leases.trim() {
+                "" => None,
+                n => Some(n.parse::<u32>().map_err(|_| {
+                    ApiError::field("max_leases", "must be a whole number of seats")
+                })?),
+            };
+        let request = checked(CreateLicenseRequest {
+            license_type: Some(form.license_type),
+            status: None,
+            expires_at: end_of_day(&form.expires_at)?,
+            max_leases,
+            user_id: optional(&form.user_id),
+            metadata: None,
+        })?;
+        service::create_license(&state.db, &admin, request)
+            .await
+            .map(|_| ())
+    }
+    .await;
+    after(&state, &admin, &headers, done, "license-added").await
+}
+
+#[derive(Deserialize)]
+pub struct LicenseStatusForm {
+    status: LicenseStatus,
+}
+
+pub async fn set_license_status(
+    State(state): State<AppState>,
+    UiAdmin(admin): UiAdmin,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(form): CsrfForm<LicenseStatusForm>,
+) -> Response {
+    let request = UpdateLicenseRequest {
+        status: Some(form.status),
+        ..Default::default()
+    };
+    let done = service::update_license(&state.db, &admin, &id, request)
+        .await
+        .map(|_| ());
+    after(&state, &admin, &headers, done, "license-updated").await
+}
+
+pub async fn delete_license(
+    State(state): State<AppState>,
+    UiAdmin(admin): UiAdmin,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    let done = service::delete_license(&state.db, &admin, &id).await;
+    after(&state, &admin, &headers, done, "license-deleted").await
+}
+
+#[derive(Deserialize)]
+pub struct EntitlementForm {
+    #[serde(default)]
+    user_id: String,
+    /// Module names, separated by commas or spaces; `*` for every module.
+    #[serde(default)]
+    modules: String,
+}
+
+pub async fn set_entitlement(
+    State(state): State<AppState>,
+    UiAdmin(admin): UiAdmin,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<EntitlementForm>,
+) -> Response {
+    let mut modules: Vec<String> = form
+        .modules
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    modules.sort();
+    modules.dedup();
+    let done = async {
+        let request = checked(SetEntitlementRequest {
+            user_id: optional(&form.user_id),
+            modules: Modules(modules),
+        })?;
+        service::set_entitlement(&state.db, &admin, request)
+            .await
+            .map(|_| ())
+    }
+    .await;
+    after(&state, &admin, &headers, done, "entitlement-saved").await
+}
+
+pub async fn remove_entitlement(
+    State(state): State<AppState>,
+    UiAdmin(admin): UiAdmin,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<EntitlementForm>,
+) -> Response {
+    let key = EntitlementKey {
+        user_id: optional(&form.user_id),
+    };
+    let done = service::delete_entitlement(&state.db, &admin, key).await;
+    after(&state, &admin, &headers, done, "entitlement-removed").await
+}
+
+pub async fn revoke_lease(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    let request = RevokeLeaseRequest {
+        lease_id: id,
+        reason: Some("revoked on the Licences & leases page".into()),
+    };
+    let done = service::revoke(&state, &auth, request).await.map(|_| ());
+    after(&state, &auth, &headers, done, "lease-revoked").await
+}

@@ -1,0 +1,181 @@
+//! The VM registry page: the VMs that can hold leases (the caller's, or the tenant's for
+//! admins) with search and a status filter, a form to register one, and pause, reactivate
+//! and deactivate buttons (leaving `active` revokes the VM's leases).
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use botmox_proto::licensing::{RegisterVmRequest, UpdateVmRequest, VmListQuery, VmStatus, VmView};
+use botmox_proto::validate::Validate;
+use serde::Deserialize;
+
+use super::error_page::PageError;
+use super::layout::{Layout, render};
+use super::session::{CsrfForm, UiUser};
+use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::principal::Auth;
+use crate::state::AppState;
+use crate::vm_registry::service;
+
+const TABLE_LIMIT: u64 = 200;
+
+#[derive(Template)]
+#[template(path = "vm_registry.html")]
+struct RegistryPage {
+    layout: Layout,
+    vms: Vec<VmView>,
+    total: u64,
+    q: String,
+    status: String,
+    statuses: [VmStatus; 3],
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+impl RegistryPage {
+    fn when(ms: &i64) -> String {
+        botmox_proto::time::from_epoch_ms(*ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    notice: Option<String>,
+}
+
+async fn respond(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    query: PageQuery,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let filter = VmListQuery {
+        status: query.status.parse().ok(),
+        user_id: None,
+        q: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
+    };
+    filter.validate()?;
+    let (vms, total) = service::list(&state.db, auth, &filter, 1, TABLE_LIMIT).await?;
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        "/vm-registry",
+        "vm-registry",
+        &[("Operations", None), ("VM registry", None)],
+    )
+    .await;
+    let notice = match query.notice.as_deref() {
+        Some("registered") => Some("VM registered.".to_owned()),
+        Some("updated") => Some("VM updated.".to_owned()),
+        _ => None,
+    };
+    let page = RegistryPage {
+        layout,
+        vms,
+        total,
+        q: query.q,
+        status: query.status,
+        statuses: VmStatus::ALL,
+        notice,
+        error,
+    };
+    Ok(csrf.attach((status, render(&page)).into_response()))
+}
+
+fn shown(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(|e| PageError::from(e).into_response())
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Response {
+    shown(respond(&state, &auth, &headers, query, StatusCode::OK, None).await)
+}
+
+async fn after(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    done: Result<(), ApiError>,
+    notice: &str,
+) -> Response {
+    match done {
+        Ok(()) => Redirect::to(&format!("/vm-registry?notice={notice}")).into_response(),
+        Err(e) => shown(
+            respond(
+                state,
+                auth,
+                headers,
+                PageQuery::default(),
+                e.status(),
+                Some(e.message),
+            )
+            .await,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    vm_uuid: String,
+    #[serde(default)]
+    vm_name: String,
+    #[serde(default)]
+    project_id: String,
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<RegisterForm>,
+) -> Response {
+    let request = RegisterVmRequest {
+        vm_uuid: form.vm_uuid,
+        vm_name: Some(form.vm_name),
+        project_id: Some(form.project_id),
+        ..Default::default()
+    };
+    let done = match request.validate() {
+        Ok(()) => service::register(&state.db, &auth, request)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e.into()),
+    };
+    after(&state, &auth, &headers, done, "registered").await
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    status: VmStatus,
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiPath(uuid): ApiPath<String>,
+    CsrfForm(form): CsrfForm<StatusForm>,
+) -> Response {
+    let request = UpdateVmRequest {
+        status: Some(form.status),
+        ..Default::default()
+    };
+    let done = service::update(&state.db, &auth, &uuid, request)
+        .await
+        .map(|_| ());
+    after(&state, &auth, &headers, done, "updated").await
+}
