@@ -163,6 +163,10 @@ pub struct RegisterReleaseRequest {
     pub size_bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ReleaseStatus>,
+    /// Read the object and check its SHA-256 too (the whole file passes through the server)
+    /// [default: false, only the size is checked].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_sha256: Option<bool>,
 }
 
 impl Validate for RegisterReleaseRequest {

@@ -195,6 +195,19 @@ impl BlobStore {
         }
     }
 
+    /// The SHA-256 (lower-case hex) of the object at `key`, read as a stream; `None` when
+    /// there is none.
+    pub async fn sha256(&self, key: &Path) -> Result<Option<String>, object_store::Error> {
+        let Some((_, mut stream)) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk?);
+        }
+        Ok(Some(hex::encode(hasher.finalize())))
+    }
+
     /// Remove the object at `key`; a missing one is not an error.
     pub async fn delete(&self, key: &Path) -> Result<(), object_store::Error> {
         match self.store.delete(key).await {

@@ -188,7 +188,19 @@ both_backends! {
             let (got, answer) = server.post("/api/v1/artifacts/releases", t, request.clone()).await;
             assert_eq!((got, code(&answer)), (status, expected), "{request}: {answer}");
         }
-        let (status, r) = server.post("/api/v1/artifacts/releases", t, body(&format!("/{key}"), 1234)).await;
+        let mut wrong_hash = body(key, 1234);
+        wrong_hash["sha256"] = json!("0".repeat(64));
+        wrong_hash["verify_sha256"] = json!(true);
+        let (status, answer) = server.post("/api/v1/artifacts/releases", t, wrong_hash.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["error"]["details"]["fieldErrors"]["sha256"][0].as_str().unwrap().contains(&sha(&bytes)), "{answer}");
+        wrong_hash["verify_sha256"] = json!(false);
+        wrong_hash["version"] = json!("unchecked");
+        wrong_hash["object_key"] = json!("artifacts/acme/external/../x");
+        assert_eq!(server.post("/api/v1/artifacts/releases", t, wrong_hash).await.0, StatusCode::BAD_REQUEST);
+        let mut checked = body(&format!("/{key}"), 1234);
+        checked["verify_sha256"] = json!(true);
+        let (status, r) = server.post("/api/v1/artifacts/releases", t, checked).await;
         assert_eq!(status, StatusCode::CREATED, "{r}");
         assert_eq!((r["data"]["object_key"].clone(), r["data"]["sha256"].clone()), (json!(key), json!(sha(&bytes))),
             "leading / dropped, hash lower-cased");

@@ -266,7 +266,7 @@ where
 }
 
 /// Register an object already in the store (uploaded by other means): it must exist under
-/// the tenant's prefix with the declared size.
+/// the tenant's prefix with the declared size, and with `verify_sha256` the declared hash.
 pub async fn register(
     state: &AppState,
     admin: &Admin,
@@ -292,6 +292,24 @@ pub async fn register(
         ));
     }
     let sha256 = req.sha256.to_ascii_lowercase();
+    if req.verify_sha256 == Some(true) {
+        match state.blob.sha256(&path).await {
+            Ok(Some(actual)) if actual == sha256 => {}
+            Ok(Some(actual)) => {
+                return Err(ApiError::field(
+                    "sha256",
+                    format!("the object's SHA-256 is {actual}"),
+                ));
+            }
+            Ok(None) => {
+                return Err(ApiError::new(
+                    ErrorCode::ArtifactObjectNotFound,
+                    format!("No object {key} in the blob store"),
+                ));
+            }
+            Err(e) => return Err(blob_failed(e)),
+        }
+    }
     let new = NewRelease {
         scope: &scope,
         version: req.version.trim(),
