@@ -466,6 +466,10 @@ pub struct DownloadAuditQuery {
     pub module: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<DownloadResult>,
+    /// The lease's user (or the caller, when no lease resolved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(max_length = 200)]
+    pub user_id: Option<String>,
     /// From this time (inclusive, epoch milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<i64>,
@@ -487,6 +491,7 @@ impl Validate for DownloadAuditQuery {
         let mut e = FieldErrors::new();
         e.max_chars("vm_uuid", self.vm_uuid.as_deref(), 128);
         e.max_chars("module", self.module.as_deref(), MODULE_CHARS);
+        e.max_chars("user_id", self.user_id.as_deref(), USER_ID_CHARS);
         e.into_result()
     }
 }

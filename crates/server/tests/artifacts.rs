@@ -403,6 +403,8 @@ both_backends! {
         assert_eq!(ats("result=error").await, ["04.000"]);
         assert_eq!(ats("from=2000&to=4000").await, ["03.000", "02.000"]);
         assert_eq!(ats("limit=1&page=2").await, ["03.000"]);
+        assert_eq!(ats("user_id=u-1&result=error").await, ["04.000"]);
+        assert!(ats("user_id=u-2").await.is_empty());
         let (_, one) = server.get("/api/v1/artifacts/download-audit?result=allowed", t).await;
         assert_eq!(one["data"][0]["metadata"]["error_code"], "LEASE_EXPIRED");
         assert_eq!(one["data"][0]["result"], "allowed");

@@ -108,9 +108,9 @@ both_backends! {
         assert!(!html.contains(&format!(r#"<tr data-id="{id}">"#)));
 
         // The audit filters are read from the query; a bad one is a 400 page.
-        let (status, html) = page(&server, &cookie, "/artifacts?vm_uuid=vm-1&result=denied").await;
+        let (status, html) = page(&server, &cookie, "/artifacts?vm_uuid=vm-1&result=denied&user_id=u-9").await;
         assert_eq!(status, StatusCode::OK);
-        assert!(html.contains(r#"value="vm-1""#) && html.contains(r#"<option value="denied" selected>"#), "{html}");
+        assert!(html.contains(r#"value="vm-1""#) && html.contains(r#"value="u-9""#) && html.contains(r#"<option value="denied" selected>"#), "{html}");
         assert_eq!(page(&server, &cookie, "/artifacts?result=maybe").await.0, StatusCode::BAD_REQUEST);
     }
 }

@@ -550,6 +550,7 @@ pub async fn download_audit(
         vm_uuid: blank(q.vm_uuid).map(|v| v.to_lowercase()),
         module: blank(q.module),
         result: q.result.map(|r| r.as_str().to_owned()),
+        user_id: blank(q.user_id),
         from: time_param("from", q.from)?,
         to: time_param("to", q.to)?,
     };

@@ -282,6 +282,7 @@ pub struct AuditFilter {
     pub vm_uuid: Option<String>,
     pub module: Option<String>,
     pub result: Option<String>,
+    pub user_id: Option<String>,
     pub from: Option<i64>,
     pub to: Option<i64>,
 }
@@ -303,6 +304,9 @@ pub async fn list_audit(
     }
     if let Some(v) = &filter.result {
         query = query.filter(audit::Column::Result.eq(v));
+    }
+    if let Some(v) = &filter.user_id {
+        query = query.filter(audit::Column::UserId.eq(v));
     }
     if let Some(v) = filter.from {
         query = query.filter(audit::Column::CreatedAt.gte(v));

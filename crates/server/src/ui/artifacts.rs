@@ -53,6 +53,8 @@ pub struct AuditFilterForm {
     #[serde(default)]
     result: String,
     #[serde(default)]
+    user_id: String,
+    #[serde(default)]
     notice: String,
 }
 
@@ -69,6 +71,7 @@ impl AuditFilterForm {
         let query = DownloadAuditQuery {
             vm_uuid: text(&self.vm_uuid),
             module: text(&self.module),
+            user_id: text(&self.user_id),
             result,
             limit: Some(ROWS),
             ..Default::default()
