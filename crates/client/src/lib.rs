@@ -15,6 +15,11 @@ use botmox_proto::agent::{
     AgentView, CreatePairingRequest, HeartbeatAnswer, HeartbeatRequest, PairingCreated,
     QuickPairRequest, RegisterRequest, RegisteredAgent, RevokeRequest, RotatedToken,
 };
+use botmox_proto::artifacts::{
+    AssignRequest, AssignmentQuery, AssignmentView, DownloadAuditQuery, DownloadAuditView,
+    EffectiveAssignment, ListAssignmentsQuery, ListReleasesQuery, PatchReleaseRequest,
+    RegisterReleaseRequest, ReleaseView, ResolveDownloadRequest, ResolvedDownload, UploadQuery,
+};
 use botmox_proto::auth::{
     ApiTokenView, AuditEntry, AuditQuery, CreateApiTokenRequest, CreateUserRequest,
     CreatedApiToken, LoginRequest, PatchUserRequest, Principal, RefreshRequest, TokenPair,
@@ -469,6 +474,100 @@ impl Client {
         }
         let response = successful(request.send().await?).await?;
         Ok(typed_events(response.bytes_stream().eventsource()).boxed())
+    }
+
+    // ---- artifacts (admins, except resolve-download) -----------------------------------
+
+    /// Upload a file of `size` bytes as a new release, streaming `body` (chunks of the file)
+    /// without a time limit; the server answers with the SHA-256 and size it computed.
+    pub async fn upload_release<S>(
+        &self,
+        query: &UploadQuery,
+        size: u64,
+        body: S,
+    ) -> Result<ReleaseView, ClientError>
+    where
+        S: Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static,
+    {
+        let request = self
+            .authorized(Method::POST, self.url(&["artifacts", "releases", "upload"]))
+            .query(query)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(body));
+        Ok(self.send(request).await?.data)
+    }
+
+    /// Register an object already in the blob store (its size is checked).
+    pub async fn register_release(
+        &self,
+        body: &RegisterReleaseRequest,
+    ) -> Result<ReleaseView, ClientError> {
+        self.post(&["artifacts", "releases"], body).await
+    }
+
+    pub async fn list_releases(
+        &self,
+        query: &ListReleasesQuery,
+    ) -> Result<Page<ReleaseView>, ClientError> {
+        self.page(&["artifacts", "releases"], query).await
+    }
+
+    pub async fn set_release_status(
+        &self,
+        id: i64,
+        body: &PatchReleaseRequest,
+    ) -> Result<ReleaseView, ClientError> {
+        let id = id.to_string();
+        self.call(Method::PATCH, &["artifacts", "releases", &id], Some(body))
+            .await
+    }
+
+    /// 409 `IN_USE` while the release is assigned.
+    pub async fn delete_release(&self, id: i64) -> Result<ReleaseView, ClientError> {
+        let id = id.to_string();
+        self.call(Method::DELETE, &["artifacts", "releases", &id], NO_BODY)
+            .await
+    }
+
+    pub async fn assign_release(
+        &self,
+        body: &AssignRequest,
+    ) -> Result<AssignmentView, ClientError> {
+        self.post(&["artifacts", "assign"], body).await
+    }
+
+    pub async fn effective_assignment(
+        &self,
+        user_id: &str,
+        module: &str,
+        query: &AssignmentQuery,
+    ) -> Result<EffectiveAssignment, ClientError> {
+        let request = self.build_query(&["artifacts", "assign", user_id, module], query);
+        Ok(self.send(request).await?.data)
+    }
+
+    pub async fn list_assignments(
+        &self,
+        query: &ListAssignmentsQuery,
+    ) -> Result<Page<AssignmentView>, ClientError> {
+        self.page(&["artifacts", "assignments"], query).await
+    }
+
+    pub async fn download_audit(
+        &self,
+        query: &DownloadAuditQuery,
+    ) -> Result<Page<DownloadAuditView>, ClientError> {
+        self.page(&["artifacts", "download-audit"], query).await
+    }
+
+    /// A lease token buys a short-lived URL of the assigned release; download it and check
+    /// its SHA-256 and size.
+    pub async fn resolve_download(
+        &self,
+        body: &ResolveDownloadRequest,
+    ) -> Result<ResolvedDownload, ClientError> {
+        self.post(&["artifacts", "resolve-download"], body).await
     }
 }
 

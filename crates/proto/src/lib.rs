@@ -51,6 +51,7 @@ fn one_of(words: &[&str]) -> String {
 }
 
 pub mod agent;
+pub mod artifacts;
 pub mod auth;
 pub mod command;
 pub mod envelope;

@@ -74,3 +74,81 @@ document.addEventListener("submit", (event) => {
   source.addEventListener("vm-command", changed);
   source.addEventListener("agent-status", changed);
 })();
+
+// The artifact upload of the Artifacts page: the file goes as the raw body of one request
+// (the server streams it to the blob store and hashes it), the bar follows the bytes sent,
+// and once the server has recorded the release the page's releases and assignment form are
+// rendered again from the server.
+(() => {
+  const form = document.querySelector("form[data-upload]");
+  if (!form) {
+    return;
+  }
+  const bar = document.getElementById("upload-progress");
+  const status = document.getElementById("upload-status");
+  const button = form.querySelector("button");
+  const refresh = async () => {
+    const response = await fetch("/artifacts", { credentials: "same-origin" });
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const id of ["releases", "assign-form"]) {
+      const fresh = page.getElementById(id);
+      const current = document.getElementById(id);
+      if (fresh && current) {
+        current.replaceWith(fresh);
+      }
+    }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const file = form.elements.file.files[0];
+    if (!file) {
+      status.textContent = "Choose a file.";
+      return;
+    }
+    const query = new URLSearchParams();
+    for (const name of ["module", "platform", "version", "channel"]) {
+      const value = form.elements[name].value.trim();
+      if (value) {
+        query.set(name, value);
+      }
+    }
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `${form.dataset.upload}?${query}`);
+    xhr.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    bar.hidden = false;
+    bar.value = 0;
+    button.disabled = true;
+    status.textContent = "Uploading…";
+    delete status.dataset.releaseId;
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) {
+        bar.value = Math.round((e.loaded / e.total) * 100);
+        status.textContent = `Uploading: ${bar.value}% of ${file.size} bytes`;
+      }
+    });
+    xhr.addEventListener("load", async () => {
+      button.disabled = false;
+      let answer = null;
+      try {
+        answer = JSON.parse(xhr.responseText);
+      } catch (_) {
+        answer = null;
+      }
+      if (xhr.status === 201 && answer && answer.data) {
+        bar.value = 100;
+        status.textContent = `Uploaded release ${answer.data.id}: ${answer.data.size_bytes} bytes, SHA-256 ${answer.data.sha256}`;
+        status.dataset.releaseId = answer.data.id;
+        await refresh();
+      } else {
+        const reason = answer && answer.error ? answer.error.message : `HTTP ${xhr.status}`;
+        status.textContent = `Upload failed: ${reason}`;
+      }
+    });
+    xhr.addEventListener("error", () => {
+      button.disabled = false;
+      status.textContent = "Upload failed: the connection broke.";
+    });
+    xhr.send(file);
+  });
+})();

@@ -134,6 +134,45 @@ pub struct Settings {
     #[arg(long, env = "BOTMOX_AGENT_QUICK_PAIR", num_args = 0..=1, default_missing_value = "true")]
     pub agent_quick_pair: Option<bool>,
 
+    /// Blob store for artifacts: `file://PATH` (a local directory) or `s3://BUCKET` (any
+    /// S3-compatible store, set up by the `s3_*` options) [default: file://<data-dir>/blobs].
+    #[arg(long, env = "BOTMOX_BLOB_STORE", global = true)]
+    pub blob_store: Option<String>,
+
+    /// S3 endpoint URL, for stores other than AWS (MinIO, Garage, ...) [default: AWS's].
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region [default: us-east-1].
+    #[arg(long, env = "AWS_REGION", global = true)]
+    pub s3_region: Option<String>,
+
+    /// S3 access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", global = true, hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Address buckets by path (`ENDPOINT/BUCKET/KEY`, MinIO-style) instead of by host name
+    /// (`BUCKET.ENDPOINT/KEY`) [default: false].
+    #[arg(long, env = "BOTMOX_S3_PATH_STYLE", global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub s3_path_style: Option<bool>,
+
+    /// Largest artifact file an upload may send, in bytes [default: 2147483648 (2 GiB)].
+    #[arg(long, env = "BOTMOX_ARTIFACT_UPLOAD_LIMIT")]
+    pub artifact_upload_limit: Option<u64>,
+
+    /// Lifetime of an artifact download URL in seconds, 1 to 604800 [default: 300].
+    #[arg(long, env = "BOTMOX_DOWNLOAD_URL_TTL")]
+    pub download_url_ttl: Option<u64>,
+
     /// Lifetime of an execution lease in seconds; each heartbeat extends it by this much
     /// again [default: 300, at least 60].
     #[arg(long, env = "BOTMOX_LEASE_TTL")]
@@ -178,6 +217,9 @@ pub struct Config {
     pub external_jwt: Option<ExternalJwtConfig>,
     pub agent_quick_pair: bool,
     pub access_log: bool,
+    pub blob_store: BlobConfig,
+    pub artifact_upload_limit: u64,
+    pub download_url_ttl: u64,
     pub lease: LeaseConfig,
 }
 
@@ -188,6 +230,38 @@ pub struct LeaseConfig {
     pub max_lifetime_secs: u64,
     pub key_id: String,
     pub retired_key_ids: Vec<String>,
+}
+
+/// Where blobs are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobConfig {
+    /// A local directory.
+    Local(PathBuf),
+    /// An S3-compatible store.
+    S3(S3Config),
+}
+
+/// An S3-compatible store: the bucket, and what the `s3_*` options say (unset ones are left
+/// to the defaults of AWS).
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub path_style: bool,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Acceptance of JWTs issued by another identity provider (off unless a key is configured).
@@ -238,7 +312,9 @@ impl Settings {
             ui_session_ttl, setup_link_ttl, access_log, body_limit, rate_limit_per_address,
             rate_limit_per_principal, rate_limit_public, login_attempts_per_account,
             external_jwt_hs256_secret, external_jwt_rs256_keys, external_jwt_issuer,
-            external_jwt_audience, agent_quick_pair,
+            external_jwt_audience, agent_quick_pair, blob_store, s3_endpoint, s3_region,
+            s3_access_key_id, s3_secret_access_key, s3_path_style, artifact_upload_limit,
+            download_url_ttl,
             lease_ttl, lease_max_lifetime, lease_key_id, lease_retired_key_ids,
         ))
     }
@@ -257,7 +333,11 @@ impl Settings {
     /// Apply the defaults and check the values.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let settings = self.with_file()?;
-        let data_dir = settings.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let data_dir = settings
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let blob_store = blob_config(&settings, &data_dir)?;
         let database_url = settings
             .database_url
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("botmox.db").display()));
@@ -324,7 +404,20 @@ impl Settings {
                 Ok(value)
             }
         };
+        let download_url_ttl = settings.download_url_ttl.unwrap_or(300);
+        if !(1..=604_800).contains(&download_url_ttl) {
+            return Err(ConfigError::Invalid {
+                option: "download_url_ttl",
+                reason: "must be between 1 and 604800 seconds".into(),
+            });
+        }
         Ok(Config {
+            blob_store,
+            download_url_ttl,
+            artifact_upload_limit: positive(
+                "artifact_upload_limit",
+                settings.artifact_upload_limit.unwrap_or(2 << 30),
+            )?,
             data_dir,
             database_url,
             db_max_connections: positive(
@@ -381,6 +474,46 @@ impl Settings {
             )?,
         })
     }
+}
+
+/// The blob store `blob_store` names, with the `s3_*` options for S3.
+fn blob_config(settings: &Settings, data_dir: &Path) -> Result<BlobConfig, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        option: "blob_store",
+        reason: reason.into(),
+    };
+    let Some(spec) = settings.blob_store.as_deref().map(str::trim) else {
+        return Ok(BlobConfig::Local(data_dir.join("blobs")));
+    };
+    if let Some(path) = spec.strip_prefix("file://") {
+        if path.is_empty() {
+            return Err(invalid("file:// needs a directory"));
+        }
+        return Ok(BlobConfig::Local(PathBuf::from(path)));
+    }
+    let Some(bucket) = spec.strip_prefix("s3://") else {
+        return Err(invalid("must be file://PATH or s3://BUCKET"));
+    };
+    let bucket = bucket.trim_end_matches('/');
+    if bucket.is_empty() || bucket.contains('/') {
+        return Err(invalid("s3:// needs a bucket name (and nothing after it)"));
+    }
+    if let Some(endpoint) = &settings.s3_endpoint
+        && !Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        return Err(ConfigError::Invalid {
+            option: "s3_endpoint",
+            reason: "must be an http:// or https:// URL".into(),
+        });
+    }
+    Ok(BlobConfig::S3(S3Config {
+        bucket: bucket.to_owned(),
+        endpoint: settings.s3_endpoint.clone(),
+        region: settings.s3_region.clone(),
+        access_key_id: settings.s3_access_key_id.clone(),
+        secret_access_key: settings.s3_secret_access_key.clone(),
+        path_style: settings.s3_path_style.unwrap_or(false),
+    }))
 }
 
 fn lease_config(
@@ -475,6 +608,44 @@ mod tests {
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(config.access_token_ttl, 60);
         assert_eq!(config.body_limit, 20);
+    }
+
+    #[test]
+    fn the_blob_store_is_a_directory_or_an_s3_bucket() {
+        let config = Settings::default().resolve().unwrap();
+        assert_eq!(
+            config.blob_store,
+            BlobConfig::Local(PathBuf::from("data/blobs"))
+        );
+        assert_eq!(config.download_url_ttl, 300);
+        assert_eq!(config.artifact_upload_limit, 2 * 1024 * 1024 * 1024);
+        let with = |spec: &str| {
+            Settings {
+                blob_store: Some(spec.into()),
+                s3_endpoint: Some("http://127.0.0.1:9000".into()),
+                s3_path_style: Some(true),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        assert_eq!(
+            with("file:///srv/blobs").unwrap().blob_store,
+            BlobConfig::Local(PathBuf::from("/srv/blobs"))
+        );
+        let BlobConfig::S3(s3) = with("s3://artifacts").unwrap().blob_store else {
+            panic!("an S3 store");
+        };
+        assert_eq!(s3.bucket, "artifacts");
+        assert!(s3.path_style);
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        for bad in ["s3://", "s3://a/b", "ftp://x", "file://"] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        let ttl = Settings {
+            download_url_ttl: Some(0),
+            ..Default::default()
+        };
+        assert!(ttl.resolve().is_err());
     }
 
     #[test]

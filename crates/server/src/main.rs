@@ -2,7 +2,7 @@
 
 use clap::Parser;
 
-use botmox_server::cli::{Cli, Command, UserCommand};
+use botmox_server::cli::{ArtifactCommand, Cli, Command, UserCommand};
 use botmox_server::db::Db;
 use botmox_server::{app, telemetry, users};
 
@@ -22,6 +22,22 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Artifact {
+            command: ArtifactCommand::Push(args),
+        } => {
+            let release = botmox_server::cli::artifact_push(args).await?;
+            println!(
+                "release {} of {} {}/{}: {} bytes, sha256 {}",
+                release.id,
+                release.module,
+                release.platform,
+                release.channel,
+                release.size_bytes,
+                release.sha256
+            );
+            println!("version {}", release.version);
+            Ok(())
+        }
         Command::Serve { settings } => {
             let config = settings.resolve()?;
             let _log = telemetry::init(config.log_format);

@@ -54,7 +54,7 @@ impl AppState {
             .map(ExternalJwt::new)
             .transpose()?
             .map(Arc::new);
-        let blob = crate::blob::open_local(&config.blob_dir())?;
+        let blob = BlobStore::open(&config.blob_store)?;
         let auth_cache = Arc::new(PrincipalCache::default());
         cache::listen_for_changes(&db, auth_cache.clone());
         db.spawn_checkpointer();

@@ -88,6 +88,15 @@ both_backends! {
             Some(json!({"pairing_code": b_pairing["data"]["pairing_code"]}))).await;
         let agent_probes = vec![Probe::new(Method::PATCH, "/api/v1/vm-ops/commands/{id}", &command)
             .with_body(json!({"claim_id": "x", "status": "running"}))];
+        let (status, release) = {
+            let res = server.http.post(format!("{}/api/v1/artifacts/releases/upload?module=m&platform=windows&version=1", server.url))
+                .bearer_auth(t).body("file").send().await.unwrap();
+            (res.status(), res.json::<serde_json::Value>().await.unwrap())
+        };
+        assert_eq!(status, StatusCode::CREATED, "{release}");
+        let release = release["data"]["id"].to_string();
+        probes.push(Probe::new(Method::PATCH, "/api/v1/artifacts/releases/{id}", &release).with_body(json!({"status": "archived"})));
+        probes.push(Probe::new(Method::DELETE, "/api/v1/artifacts/releases/{id}", &release));
         let lic = server.create("/api/v1/license/tenant-licenses", t, json!({"type": "perpetual"})).await;
         probes.push(Probe::new(Method::PATCH, "/api/v1/license/tenant-licenses/{id}", &lic).with_body(json!({"status": "revoked"})));
         probes.push(Probe::new(Method::DELETE, "/api/v1/license/tenant-licenses/{id}", &lic));

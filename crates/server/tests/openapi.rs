@@ -242,6 +242,206 @@ fn concrete(method: &Method, template: &str, id: &str) -> String {
         .replace("{id}", id)
 }
 
+/// The artifact routes with success: an upload (a raw body), a registered object, its status,
+/// assignments, the lists, a signed download, a deletion.
+async fn artifact_calls(server: &TestServer, doc: &mut Doc, a: &str) {
+    use Method as M;
+    use StatusCode as S;
+    let upload = "/api/v1/artifacts/releases/upload";
+    let body = Some(("application/octet-stream", "the file".to_owned()));
+    let (status, uploaded, content_type) = send(
+        server,
+        M::POST,
+        &format!("{upload}?module=runner&platform=windows&version=1"),
+        Some(a),
+        body,
+    )
+    .await;
+    assert_eq!(status, S::CREATED, "{uploaded}");
+    doc.check(&M::POST, upload, status, &uploaded, &content_type);
+    let id = uploaded["data"]["id"].as_i64().unwrap();
+    let key = "artifacts/acme/external/runner.zip";
+    server
+        .state()
+        .blob
+        .store()
+        .put(&key.into(), b"zip".to_vec().into())
+        .await
+        .unwrap();
+    let (_, registered) = server.post("/api/v1/artifacts/releases", a, json!({"module": "runner", "platform": "windows",
+        "version": "0", "object_key": "artifacts/acme/external/other.zip", "sha256": "0".repeat(64), "size_bytes": 3})).await;
+    assert_eq!(registered["error"]["code"], "ARTIFACT_OBJECT_NOT_FOUND");
+    let t = Some(a);
+    let calls = vec![
+        call(
+            M::POST,
+            "/api/v1/artifacts/releases",
+            "/api/v1/artifacts/releases",
+            t,
+            Some(json!({"module": "runner", "platform": "windows",
+            "version": "2", "object_key": key, "sha256": "a".repeat(64), "size_bytes": 3, "status": "draft"})),
+            S::CREATED,
+        ),
+        call(
+            M::GET,
+            "/api/v1/artifacts/releases",
+            "/api/v1/artifacts/releases?module=runner&status=active",
+            t,
+            None,
+            S::OK,
+        ),
+        call(
+            M::PATCH,
+            "/api/v1/artifacts/releases/{id}",
+            format!("/api/v1/artifacts/releases/{id}"),
+            t,
+            Some(json!({"status": "active"})),
+            S::OK,
+        ),
+        call(
+            M::POST,
+            "/api/v1/artifacts/assign",
+            "/api/v1/artifacts/assign",
+            t,
+            Some(
+                json!({"user_id": "u-1", "module": "runner", "platform": "windows", "release_id": id}),
+            ),
+            S::CREATED,
+        ),
+        call(
+            M::GET,
+            "/api/v1/artifacts/assign/{userId}/{module}",
+            "/api/v1/artifacts/assign/u-1/runner?platform=windows",
+            t,
+            None,
+            S::OK,
+        ),
+        call(
+            M::GET,
+            "/api/v1/artifacts/assignments",
+            "/api/v1/artifacts/assignments?module=runner",
+            t,
+            None,
+            S::OK,
+        ),
+        call(
+            M::GET,
+            "/api/v1/artifacts/download-audit",
+            "/api/v1/artifacts/download-audit?result=denied&from=0",
+            t,
+            None,
+            S::OK,
+        ),
+        call(
+            M::DELETE,
+            "/api/v1/artifacts/releases/{id}",
+            format!("/api/v1/artifacts/releases/{id}"),
+            t,
+            None,
+            S::CONFLICT,
+        ),
+    ];
+    for c in &calls {
+        run(server, doc, c).await;
+    }
+    // A lease of the admin's buys a link to the tenant default.
+    let (_, me) = server.get("/api/v1/auth/whoami", a).await;
+    let vm = "openapi-vm-0001";
+    assert_eq!(
+        server
+            .post("/api/v1/vm/register", a, json!({"vm_uuid": vm}))
+            .await
+            .0,
+        S::CREATED
+    );
+    server
+        .create(
+            "/api/v1/license/tenant-licenses",
+            a,
+            json!({"type": "perpetual"}),
+        )
+        .await;
+    let entitled = server
+        .post(
+            "/api/v1/license/entitlements",
+            a,
+            json!({"user_id": me["data"]["uid"], "modules": ["runner"]}),
+        )
+        .await;
+    assert_eq!(entitled.0, S::CREATED, "{}", entitled.1);
+    let (_, lease) = server
+        .post(
+            "/api/v1/license/lease",
+            a,
+            json!({"vm_uuid": vm, "agent_id": "a", "runner_id": "r", "module": "runner"}),
+        )
+        .await;
+    let token = lease["data"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{lease}"));
+    let resolve = "/api/v1/artifacts/resolve-download";
+    let calls = vec![
+        call(
+            M::POST,
+            "/api/v1/artifacts/assign",
+            "/api/v1/artifacts/assign",
+            t,
+            Some(json!({"module": "runner", "platform": "windows", "release_id": id})),
+            S::CREATED,
+        ),
+        call(
+            M::POST,
+            resolve,
+            resolve,
+            t,
+            Some(
+                json!({"lease_token": token, "vm_uuid": vm, "module": "runner", "platform": "windows"}),
+            ),
+            S::OK,
+        ),
+        call(
+            M::POST,
+            resolve,
+            resolve,
+            t,
+            Some(
+                json!({"lease_token": token, "vm_uuid": vm, "module": "other", "platform": "windows"}),
+            ),
+            S::FORBIDDEN,
+        ),
+    ];
+    for c in &calls {
+        run(server, doc, c).await;
+    }
+    let object = uploaded["data"]["object_key"].as_str().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let tenant = botmox_server::db::TenantId::trusted("acme");
+    let (url, _) =
+        botmox_server::artifacts::download::url_for(server.state(), &tenant, object, now)
+            .await
+            .unwrap();
+    let path = url.strip_prefix(&server.url).unwrap();
+    let (status, answer, content_type) = send(server, M::GET, path, None, None).await;
+    assert_eq!(status, S::OK);
+    doc.check(
+        &M::GET,
+        "/api/v1/artifacts/download",
+        status,
+        &answer,
+        &content_type,
+    );
+    let (status, answer, content_type) =
+        send(server, M::GET, &path.replace("sig=", "sig=x"), None, None).await;
+    assert_eq!(status, S::FORBIDDEN);
+    doc.check(
+        &M::GET,
+        "/api/v1/artifacts/download",
+        status,
+        &answer,
+        &content_type,
+    );
+}
+
 both_backends! {
     async fn every_operation_answers_as_documented(backend) {
         let server = TestServer::start_with(backend, |s| s.agent_quick_pair = Some(true)).await;
@@ -383,6 +583,7 @@ both_backends! {
         for c in &calls {
             run(&server, &mut doc, c).await;
         }
+        artifact_calls(&server, &mut doc, a).await;
 
         // The errors, for every operation the document lists.
         let mut answered = BTreeSet::new();
@@ -418,7 +619,7 @@ both_backends! {
                 results.push(expect(S::BAD_REQUEST, format!("{}?{first}=%00", concrete(&method, &template, "x")), Some(token), None).await);
             }
             if has("path") && !json_body {
-                let nul = if template.contains("{id}") { concrete(&method, &template, "a%00b") } else { template.replace("{path}", "a%00b").replace("{kind}", "a%00b").replace("{action}", "a%00b") };
+                let nul = if template.contains("{id}") { concrete(&method, &template, "a%00b") } else { template.replace("{path}", "a%00b").replace("{kind}", "a%00b").replace("{action}", "a%00b").replace("{userId}", "a%00b").replace("{module}", "a%00b") };
                 results.push(expect(S::BAD_REQUEST, nul, Some(token), None).await);
             }
             if template.contains("{id}") && !json_body && method != M::PATCH {

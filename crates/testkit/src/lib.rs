@@ -4,11 +4,13 @@
 //! fresh PostgreSQL database that is dropped afterwards. [`both_backends!`] turns one test
 //! body into a SQLite test and a PostgreSQL test. [`isolation`] proves that one tenant cannot
 //! reach another tenant's ids, [`browser`] drives headless Chromium, and [`ServerProcess`]
-//! runs the `botmox` binary as a child process (to kill it with SIGKILL).
+//! runs the `botmox` binary as a child process (to kill it with SIGKILL). [`s3::S3Server`] runs
+//! a real S3-compatible server (`s3s-fs`).
 
 pub mod browser;
 pub mod isolation;
 mod process;
+pub mod s3;
 mod server;
 
 pub use process::ServerProcess;

@@ -95,7 +95,7 @@ async fn check_database(state: &AppState) -> Check {
 }
 
 async fn check_blobs(state: &AppState) -> Check {
-    match tokio::time::timeout(PROBE_TIMEOUT, crate::blob::probe(state.blob.as_ref())).await {
+    match tokio::time::timeout(PROBE_TIMEOUT, state.blob.probe()).await {
         Ok(Ok(())) => Check {
             required: true,
             ready: true,
@@ -161,7 +161,7 @@ pub async fn summary(State(state): State<AppState>) -> Json<Envelope<Summary>> {
         version: env!("CARGO_PKG_VERSION"),
         timestamp: Utc::now(),
         database: state.db.engine().as_str(),
-        blob_store: "local",
+        blob_store: state.blob.kind(),
         database_ready: database.ready,
         blob_store_ready: blob_store.ready,
     }))

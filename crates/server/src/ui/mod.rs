@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod artifacts;
 pub mod assets;
 pub mod charts;
 pub mod dashboard;
@@ -88,6 +89,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tokens", post(admin::create_token))
         .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/admin/audit", get(admin::audit_page))
+        .route("/artifacts", get(artifacts::artifacts_page))
+        .route("/artifacts/upload", post(artifacts::upload))
+        .route(
+            "/artifacts/releases/{id}/status",
+            post(artifacts::set_status),
+        )
+        .route("/artifacts/releases/{id}/delete", post(artifacts::delete))
+        .route("/artifacts/assign", post(artifacts::assign))
         .route("/assets/{file}", get(assets::serve))
         .merge(records::router())
 }

@@ -105,7 +105,8 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     origin == public || origin == format!("http://{host}") || origin == format!("https://{host}")
 }
 
-fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
+/// Whether `token` is the CSRF token of this browser (its nonce cookie), sent from this site.
+pub fn csrf_ok(state: &AppState, headers: &HeaderMap, token: &str) -> bool {
     let Some(nonce) = read_cookie(headers, CSRF_COOKIE) else {
         return false;
     };

@@ -3,6 +3,9 @@
 pub mod agent;
 pub mod agent_command;
 pub mod api_token;
+pub mod artifact_assignment;
+pub mod artifact_download_audit;
+pub mod artifact_release;
 pub mod audit_log;
 pub mod bot_archive;
 pub mod bot_event;
