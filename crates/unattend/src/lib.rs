@@ -92,6 +92,9 @@ pub enum Error {
     /// The public URL is not `http` or `https` (or has a query or fragment).
     #[error("the public URL must be a plain http or https URL")]
     BadPublicUrl,
+    /// The caller's random generator failed.
+    #[error("random generator failed: {0}")]
+    Rng(String),
     /// A software entry or the IP configuration breaks its limits.
     #[error("invalid provisioning input: {0}")]
     InvalidInput(FieldErrors),

@@ -5,8 +5,9 @@ use botmox_proto::provisioning::{
     DEFAULT_GEO_ID, DesktopMode, NameMode, NameSuffix, ProfileConfig, RemovalMode, UserGroup,
     VisualMode, WindowsSettings,
 };
-use rand::Rng;
+use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 
 use crate::Error;
 
@@ -198,8 +199,19 @@ pub fn resolve<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<Resolved, Error> {
     config.validate().map_err(Error::Invalid)?;
+    // One generator per part, seeded from `rng` in a fixed order, so an option changes only
+    // its own part's draws (a seeded run stays comparable option by option).
+    let mut part = || StdRng::from_rng(&mut *rng).map_err(|e| Error::Rng(e.to_string()));
+    let (
+        mut names_rng,
+        mut computer_rng,
+        mut packages_rng,
+        mut caps_rng,
+        mut fx_rng,
+        mut desktop_rng,
+    ) = (part()?, part()?, part()?, part()?, part()?, part()?);
     let user = &config.user;
-    let username = username(config, sequence, rng)?;
+    let username = username(config, sequence, &mut names_rng)?;
     let display_name = user
         .display_name
         .as_deref()
@@ -216,7 +228,7 @@ pub fn resolve<R: Rng + ?Sized>(
             let mut name = String::with_capacity(15);
             name.push_str("DESKTOP-");
             for _ in 0..7 {
-                name.push(COMPUTER_CHARS[rng.gen_range(0..COMPUTER_CHARS.len())] as char);
+                name.push(COMPUTER_CHARS[computer_rng.gen_range(0..COMPUTER_CHARS.len())] as char);
             }
             name
         }
@@ -242,7 +254,7 @@ pub fn resolve<R: Rng + ?Sized>(
         &sw.fixed_packages,
         &sw.random_pool,
         (sw.random_count.min, sw.random_count.max),
-        rng,
+        &mut packages_rng,
     );
     packages.retain(|p| !sw.never_remove.iter().any(|n| n.eq_ignore_ascii_case(p)));
     let caps = &config.capability_removal;
@@ -251,7 +263,7 @@ pub fn resolve<R: Rng + ?Sized>(
         &caps.fixed_capabilities,
         &caps.random_pool,
         CAPABILITY_PICKS,
-        rng,
+        &mut caps_rng,
     );
 
     let fx = &config.visual_effects;
@@ -265,7 +277,7 @@ pub fn resolve<R: Rng + ?Sized>(
                     VisualMode::Performance | VisualMode::Default => false,
                     VisualMode::Custom => fx.effect(slot.key).unwrap_or(false),
                     VisualMode::CustomRandomize => {
-                        fx.effect(slot.key).unwrap_or_else(|| rng.r#gen())
+                        fx.effect(slot.key).unwrap_or_else(|| fx_rng.r#gen())
                     }
                 };
             }
@@ -281,7 +293,7 @@ pub fn resolve<R: Rng + ?Sized>(
             for ((key, _), shown) in DESKTOP_ICONS.iter().zip(shown.iter_mut()) {
                 *shown = match icons.icon(key) {
                     Some(v) => v,
-                    None => mode == DesktopMode::CustomRandomize && rng.r#gen(),
+                    None => mode == DesktopMode::CustomRandomize && desktop_rng.r#gen(),
                 };
             }
             let start_folders = START_FOLDERS

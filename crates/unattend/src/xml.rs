@@ -6,6 +6,7 @@ use std::io::Cursor;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use quick_xml::Writer;
+use quick_xml::escape::partial_escape;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use crate::resolve::Resolved;
@@ -96,7 +97,8 @@ impl Xml {
 
     fn leaf(&mut self, name: &str, text: &str) {
         self.open(name, &[]);
-        self.event(Event::Text(BytesText::new(text)));
+        // `<`, `>` and `&` escaped; quotes need no escaping in text and stay readable.
+        self.event(Event::Text(BytesText::from_escaped(partial_escape(text))));
         self.close(name);
     }
 
