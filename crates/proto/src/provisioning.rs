@@ -558,6 +558,12 @@ impl Default for ProfileConfig {
     }
 }
 
+/// A control character, or one XML 1.0 cannot carry (U+FFFE, U+FFFF): never in names that
+/// go into the answer file.
+fn not_xml_text(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+}
+
 /// Characters Windows refuses in a local user name.
 const USER_NAME_FORBIDDEN: &str = "\"/\\[]:;|=,+*?<>@";
 
@@ -586,7 +592,7 @@ fn check_user_name(name: &str, max: usize) -> Result<(), String> {
     }
     if name
         .chars()
-        .any(|c| c.is_control() || USER_NAME_FORBIDDEN.contains(c))
+        .any(|c| not_xml_text(c) || USER_NAME_FORBIDDEN.contains(c))
     {
         return Err(format!(
             "must not contain control characters nor any of {USER_NAME_FORBIDDEN}"
@@ -625,7 +631,7 @@ fn check_fragments(e: &mut FieldErrors, field: &str, items: &[String]) {
 /// A short free text without control characters (time-zone ids, display names).
 fn check_plain(e: &mut FieldErrors, field: &str, value: &str, max: usize) {
     e.max_chars(field, Some(value), max);
-    if value.chars().any(|c| c.is_control() && c != '\0') {
+    if value.chars().any(|c| c != '\0' && not_xml_text(c)) {
         e.add(field, "must not contain control characters");
     }
 }

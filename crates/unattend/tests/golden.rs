@@ -841,3 +841,62 @@ fn start_ps1_does_what_the_spec_asks() {
     // `$args` is PowerShell's automatic variable: never assigned.
     assert!(!script.contains("$args ="));
 }
+
+#[test]
+fn arbitrary_text_is_refused_or_generates_a_valid_answer_file() {
+    use rand::Rng;
+    const CHARS: [char; 16] = [
+        'a',
+        'Z',
+        '7',
+        ' ',
+        '<',
+        '&',
+        '"',
+        '\'',
+        '\u{0}',
+        '\u{1}',
+        '\u{7f}',
+        'é',
+        '€',
+        '\u{FFFF}',
+        '\u{1F600}',
+        ']',
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let random_text = |rng: &mut ChaCha8Rng, max: usize| -> String {
+        let len = rng.gen_range(0..max);
+        (0..len)
+            .map(|_| CHARS[rng.gen_range(0..CHARS.len())])
+            .collect()
+    };
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..2000 {
+        let t = random_text(&mut rng, 12);
+        let patch = match rng.gen_range(0..5) {
+            0 => json!({"user": {"nameMode": "custom", "customName": t}}),
+            1 => json!({"user": {"displayName": t}}),
+            2 => json!({"user": {"password": t}}),
+            3 => json!({"computerName": {"mode": "custom", "customName": t}}),
+            _ => json!({"locale": {"timeZone": t}}),
+        };
+        let mut v = default_profile();
+        merge(&mut v, &patch);
+        let Ok(config) = serde_json::from_value::<ProfileConfig>(v) else {
+            continue;
+        };
+        match resolve(&config, None, &mut rng) {
+            Ok(r) => {
+                let files = payload_files(&r, None, &[]);
+                check_answer_file(&text(&files, "autounattend.xml"), &r, "arbitrary");
+                accepted += 1;
+            }
+            Err(Error::Invalid(_)) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        accepted > 50 && refused > 50,
+        "{accepted} accepted, {refused} refused"
+    );
+}
