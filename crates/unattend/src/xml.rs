@@ -50,20 +50,27 @@ pub fn first_logon_commands(r: &Resolved, iso_files: &[&str]) -> Vec<(&'static s
         "powershell.exe -NoProfile -ExecutionPolicy Bypass -File {SETUP_DIR}\\{SETTINGS_SCRIPT}"
     );
     let exe = &r.launcher.executable;
-    let program = if exe.to_ascii_lowercase().ends_with(".ps1") {
-        format!(
-            "powershell.exe -NoExit -NoProfile -ExecutionPolicy Bypass -WindowStyle Normal -File {SETUP_DIR}\\{exe}"
-        )
-    } else {
-        format!("{SETUP_DIR}\\{exe}")
+    let path = format!("{SETUP_DIR}\\{exe}");
+    let delay = r.launcher.delay_seconds;
+    // `start` returns at once: the first logon is not held up, and the program runs detached
+    // in its own visible console. The delay is a `Start-Sleep` inside that console (cmd's
+    // `timeout` refuses to run when its input is redirected); inside `-Command "..."` only
+    // single quotes are used, and file names are `[A-Za-z0-9._-]`.
+    let program = match (exe.to_ascii_lowercase().ends_with(".ps1"), delay) {
+        (true, 0) => format!(
+            "powershell.exe -NoExit -NoProfile -ExecutionPolicy Bypass -WindowStyle Normal -File {path}"
+        ),
+        (true, _) => format!(
+            "powershell.exe -NoExit -NoProfile -ExecutionPolicy Bypass -WindowStyle Normal \
+             -Command \"Start-Sleep -Seconds {delay}; & '{path}'\""
+        ),
+        (false, 0) => format!("/D {SETUP_DIR} {path}"),
+        (false, _) => format!(
+            "powershell.exe -NoProfile -ExecutionPolicy Bypass -WindowStyle Minimized \
+             -Command \"Start-Sleep -Seconds {delay}; Start-Process -FilePath '{path}' -WorkingDirectory '{SETUP_DIR}'\""
+        ),
     };
-    // `start` returns at once, so the bootstrap runs detached in its own visible console.
-    let launch = match r.launcher.delay_seconds {
-        0 => format!("cmd.exe /c start \"SETUP_LOG\" {program}"),
-        delay => {
-            format!("cmd.exe /c timeout /t {delay} /nobreak >nul & start \"SETUP_LOG\" {program}")
-        }
-    };
+    let launch = format!("cmd.exe /c start \"SETUP_LOG\" {program}");
     vec![
         ("Copy the provisioning files from the config ISO", copy),
         ("Apply the profile's Windows settings", settings),
