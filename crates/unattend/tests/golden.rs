@@ -135,6 +135,14 @@ fn cases() -> Vec<(&'static str, Value)> {
         ),
         ("locale.geoLocation", json!({"locale": {"geoLocation": 94}})),
         (
+            "locale.geoLocation-0-means-default",
+            json!({"locale": {"geoLocation": 0}}),
+        ),
+        (
+            "xmlTemplate-ui-only",
+            json!({"xmlTemplate": "<unattend>UI only</unattend>"}),
+        ),
+        (
             "softwareRemoval.fixedPackages",
             json!({"softwareRemoval": {"fixedPackages": ["Microsoft.BingNews", "Microsoft.Copilot"]}}),
         ),
@@ -290,8 +298,10 @@ fn cases() -> Vec<(&'static str, Value)> {
     v
 }
 
-/// Legacy spellings and what they must generate exactly like.
-const SAME_AS: [(&str, &str); 5] = [
+/// Legacy spellings (and values that mean the default) and what they must generate exactly like.
+const SAME_AS: [(&str, &str); 7] = [
+    ("locale.geoLocation-0-means-default", "default-profile"),
+    ("xmlTemplate-ui-only", "default-profile"),
     (
         "softwareRemoval.mode-mixed-legacy",
         "softwareRemoval.mode-fixed_random",
