@@ -368,8 +368,23 @@ pub struct WindowsSettings {
 }
 
 impl Default for WindowsSettings {
+    /// Every toggle on except `enableRemoteDesktop`.
     fn default() -> Self {
-        serde_json::from_value(Value::Object(Map::new())).unwrap_or_else(|_| unreachable!())
+        Self {
+            disable_defender: true,
+            disable_windows_update: true,
+            disable_uac: true,
+            disable_smart_screen: true,
+            disable_system_restore: true,
+            enable_long_paths: true,
+            allow_power_shell_scripts: true,
+            disable_widgets: true,
+            disable_edge_startup: true,
+            prevent_device_encryption: true,
+            disable_sticky_keys: true,
+            enable_remote_desktop: false,
+            extra: Map::new(),
+        }
     }
 }
 
@@ -995,6 +1010,29 @@ impl Validate for ProvisionSoftware {
     }
 }
 
+/// One problem of a playbook: where (a dotted path such as `roles.0.role`; absent for the
+/// document as a whole) and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlaybookIssue {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "roles.0.role")]
+    pub path: Option<String>,
+    pub message: String,
+}
+
+/// The answer of `POST /playbooks/validate` (always HTTP 200), and the `details` of a 422
+/// `INVALID_PLAYBOOK` (spec provisioning §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlaybookValidation {
+    pub valid: bool,
+    pub errors: Vec<PlaybookIssue>,
+    /// Unknown roles: the playbook is still valid.
+    pub warnings: Vec<PlaybookIssue>,
+    /// The document as JSON, when it parsed as a mapping with string keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parsed: Option<Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1175,6 +1213,36 @@ mod tests {
         ] {
             assert!(netmask_prefix(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn schemas_name_the_wire_fields_and_not_the_kept_keys() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_string(&GenerateIsoPayloadRequest::schema()).unwrap();
+        for field in ["vm_uuid", "profile_config", "playbook_id", "sequence", "ip"] {
+            assert!(
+                schema.contains(&format!("\"{field}\"")),
+                "{field}: {schema}"
+            );
+        }
+        let schema = serde_json::to_string(&ProfileConfig::schema()).unwrap();
+        for field in [
+            "computerName",
+            "softwareRemoval",
+            "desktopIcons",
+            "customScript",
+        ] {
+            assert!(
+                schema.contains(&format!("\"{field}\"")),
+                "{field}: {schema}"
+            );
+        }
+        assert!(!schema.contains("\"extra\""), "{schema}");
+        let schema = serde_json::to_string(&UserConfig::schema()).unwrap();
+        assert!(
+            schema.contains("\"autoLogonCount\"") && !schema.contains("\"extra\""),
+            "{schema}"
+        );
     }
 
     #[test]

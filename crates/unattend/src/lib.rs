@@ -50,7 +50,9 @@ mod resolve;
 mod script;
 mod xml;
 
-pub use playbook::{KNOWN_ROLES, PlaybookIssue, PlaybookReport, validate_playbook};
+pub use playbook::{
+    KNOWN_ROLES, MAX_PLAYBOOK_CHARS, PlaybookIssue, PlaybookValidation, validate_playbook,
+};
 pub use resolve::{
     DESKTOP_ICONS, Desktop, EFFECT_SLOTS, EffectSlot, Launcher, RegType, Resolved, START_FOLDERS,
     resolve,

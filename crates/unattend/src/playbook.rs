@@ -2,7 +2,7 @@
 //! maintained fork of the deprecated `serde_yaml` (libyaml-based, with limits on recursion
 //! and alias expansion).
 
-use serde::Serialize;
+pub use botmox_proto::provisioning::{PlaybookIssue, PlaybookValidation};
 use serde_norway::Value;
 
 /// Roles the runner knows; any other only warns.
@@ -19,25 +19,6 @@ pub const KNOWN_ROLES: [&str; 9] = [
 ];
 /// Longest playbook, in characters.
 pub const MAX_PLAYBOOK_CHARS: usize = 65_536;
-
-/// One problem: where (a dotted path such as `roles.0.role`) and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlaybookIssue {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    pub message: String,
-}
-
-/// The answer of a playbook check (`POST /playbooks/validate`'s shape).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlaybookReport {
-    pub valid: bool,
-    pub errors: Vec<PlaybookIssue>,
-    pub warnings: Vec<PlaybookIssue>,
-    /// The document as JSON, when it parsed as a mapping with string keys.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parsed: Option<serde_json::Value>,
-}
 
 struct Check {
     errors: Vec<PlaybookIssue>,
@@ -74,8 +55,8 @@ fn report(
     errors: Vec<PlaybookIssue>,
     warnings: Vec<PlaybookIssue>,
     parsed: Option<serde_json::Value>,
-) -> PlaybookReport {
-    PlaybookReport {
+) -> PlaybookValidation {
+    PlaybookValidation {
         valid: errors.is_empty(),
         errors,
         warnings,
@@ -85,7 +66,7 @@ fn report(
 
 /// Check a playbook's YAML: parse errors and schema problems are errors (with dotted
 /// paths), a role outside [`KNOWN_ROLES`] is a warning.
-pub fn validate_playbook(content: &str) -> PlaybookReport {
+pub fn validate_playbook(content: &str) -> PlaybookValidation {
     let form = |message: String| PlaybookIssue {
         path: None,
         message,
