@@ -57,8 +57,11 @@ pub fn first_logon_commands(r: &Resolved, iso_files: &[&str]) -> Vec<(&'static s
     // `timeout` refuses to run when its input is redirected); inside `-Command "..."` only
     // single quotes are used, and file names are `[A-Za-z0-9._-]`.
     let program = match (exe.to_ascii_lowercase().ends_with(".ps1"), delay) {
+        // `& 'script'` rather than `-File`: an `exit` in the script then ends the script
+        // only, and `-NoExit` keeps its console open for the operator to read.
         (true, 0) => format!(
-            "powershell.exe -NoExit -NoProfile -ExecutionPolicy Bypass -WindowStyle Normal -File {path}"
+            "powershell.exe -NoExit -NoProfile -ExecutionPolicy Bypass -WindowStyle Normal \
+             -Command \"& '{path}'\""
         ),
         (true, _) => format!(
             "powershell.exe -NoExit -NoProfile -ExecutionPolicy Bypass -WindowStyle Normal \
