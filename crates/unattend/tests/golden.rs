@@ -910,3 +910,119 @@ fn arbitrary_text_is_refused_or_generates_a_valid_answer_file() {
         "{accepted} accepted, {refused} refused"
     );
 }
+
+/// A rough syntax check of PowerShell text, as no PowerShell runs here: strings close, and
+/// `()`, `{}`, `[]` nest, outside comments and strings (inside a double-quoted string only
+/// `$( )` nests, and may hold strings of its own). `Err` names the line.
+fn powershell_nests(script: &str) -> Result<(), String> {
+    // Open brackets, and '"' for a double-quoted string being read.
+    let mut stack: Vec<(char, usize)> = Vec::new();
+    let (mut line, mut prev) = (1, '\n');
+    let mut chars = script.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            line += 1;
+        }
+        let in_double = stack.last().is_some_and(|(open, _)| *open == '"');
+        if in_double {
+            match c {
+                '`' => {
+                    chars.next();
+                }
+                '"' => {
+                    stack.pop();
+                }
+                '$' if chars.peek() == Some(&'(') => {
+                    chars.next();
+                    stack.push(('(', line));
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() || prev == ';' => {
+                    while chars.peek().is_some_and(|&n| n != '\n') {
+                        chars.next();
+                    }
+                }
+                '\'' => loop {
+                    match chars.next() {
+                        Some('\'') if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                        }
+                        Some('\'') => break,
+                        Some('\n') | None => {
+                            return Err(format!(
+                                "line {line}: a single-quoted string is not closed"
+                            ));
+                        }
+                        Some(_) => {}
+                    }
+                },
+                '`' => {
+                    chars.next();
+                }
+                '"' => stack.push(('"', line)),
+                '(' | '{' | '[' => stack.push((c, line)),
+                ')' | '}' | ']' => {
+                    let want = match c {
+                        ')' => '(',
+                        '}' => '{',
+                        _ => '[',
+                    };
+                    match stack.pop() {
+                        Some((open, _)) if open == want => {}
+                        Some((open, at)) => {
+                            return Err(format!("line {line}: {c} closes {open} of line {at}"));
+                        }
+                        None => return Err(format!("line {line}: {c} closes nothing")),
+                    }
+                }
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    match stack.pop() {
+        Some((open, at)) => Err(format!("{open} of line {at} is not closed")),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn the_powershell_nests() {
+    powershell_nests(start_ps1()).unwrap();
+    assert!(powershell_nests("if ($a) { 'x' ").is_err());
+    powershell_nests("Write-Host \"a (b $(Get-Date \"x)\") c\"; ( 'it''s' ) # )").unwrap();
+    assert!(powershell_nests("Write-Host \"open").is_err());
+    assert!(powershell_nests("Write-Host 'open").is_err());
+    assert!(powershell_nests("(]").is_err());
+    for (name, patch) in cases() {
+        let config = config(&patch);
+        let r = resolve(&config, Some(1), &mut ChaCha8Rng::seed_from_u64(SEED)).unwrap();
+        let files = payload_files(&r, Some("name: x\nroles: [{role: a}]\n"), &[]);
+        powershell_nests(&text(&files, "setup.ps1"))
+            .map_err(|e| format!("{name}: setup.ps1: {e}"))
+            .unwrap();
+        let xml = text(&files, "autounattend.xml");
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        for command in doc
+            .descendants()
+            .filter(|n| n.has_tag_name((UNATTEND_NS, "CommandLine")))
+        {
+            let line = command.text().unwrap();
+            if let Some((_, script)) = line.split_once("-Command \"") {
+                let script = script
+                    .strip_suffix('"')
+                    .expect("the -Command text ends the line");
+                assert!(
+                    !script.contains('"'),
+                    "{name}: a double quote inside -Command: {line}"
+                );
+                powershell_nests(script)
+                    .map_err(|e| format!("{name}: {line}: {e}"))
+                    .unwrap();
+            }
+        }
+    }
+}
