@@ -797,7 +797,10 @@ impl Validate for ProfileConfig {
                 MAX_DELAY_SECONDS,
             );
         }
-        e.json_within("extra", Some(&self.extra), 512 * 1024);
+        // Kept keys (the UI's `xmlTemplate` is the big one) are stored as they come.
+        for (key, value) in &self.extra {
+            e.json_within(key, Some(value), 512 * 1024);
+        }
         e.into_result()
     }
 }
