@@ -37,6 +37,15 @@
 //! - `START.ps1` computes the prefix length from the netmask's leading one bits before it
 //!   touches the adapter, retries with back-off, reports progress, fetches its software
 //!   through a licence lease and checks its SHA-256.
+//!
+//! # What the server must provide
+//!
+//! `START.ps1` sends `POST /api/v1/license/lease` and `POST /api/v1/artifacts/resolve-download`
+//! (bodies as spec api.md §11-12) with `Authorization: Bearer <provisioning token>`: the only
+//! credential a VM holds. The server has to accept a provisioning token as a principal on
+//! those two routes, acting for the token's user and only for the token's `vm_uuid`; until it
+//! does, a VM with `software` in its `provision.json` reports `app_downloaded`/`failed`.
+//! The server also chooses the `software` list (e.g. the playbook runner module).
 
 use std::collections::BTreeMap;
 
