@@ -58,6 +58,7 @@ pub mod envelope;
 pub mod error_code;
 pub mod health;
 pub mod licensing;
+pub mod provisioning;
 pub mod records;
 pub mod time;
 pub mod validate;
