@@ -1,56 +1,85 @@
 #!/usr/bin/env bash
-# Licensing benchmark of Bot-Mox: lease heartbeats from a fleet of VMs, with release builds,
-# on SQLite and then on PostgreSQL.
+# Licensing and artifacts benchmark of Bot-Mox, with release builds, on SQLite and then on
+# PostgreSQL (embedded blob store):
+#   upload     one UPLOAD_MB MiB artifact (random bytes) streamed to
+#              POST /api/v1/artifacts/releases/upload by curl: throughput, and the server's
+#              peak resident memory (VmHWM) before and after, the upload being the first
+#              thing the fresh server does
 #   seed       VMS VMs registered and leased through the API (`botmox-loadgen seed-leases`,
-#              an admin with a perpetual licence without a seat limit)
-#   heartbeat  POST /api/v1/license/heartbeat for a random one of the VMS leases, by the
-#              loadgen (`run --values`) and by wrk (bench/heartbeat.lua), CONNECTIONS
-#              connections: each heartbeat is a lease read, a licence read and a
-#              conditional update
-#   hello      the ceiling: a bare axum hello on the same machine, by both clients
-# Target: at least 5,000 heartbeats a second on SQLite from 10,000 VMs.
+#              an admin with a perpetual licence without a seat limit and a small release
+#              assigned as the tenant default)
+#   heartbeat  POST /api/v1/license/heartbeat for a random one of the VMS leases
+#   resolve    POST /api/v1/artifacts/resolve-download for a random lease (token check,
+#              lease row, assignment, release, object, signed URL, and its audit row)
+#   hello      the ceiling: a bare axum hello on the same machine
+# Each load runs with our load generator (`run --values`) and with wrk (bench/bodies.lua),
+# CONNECTIONS connections.
+# Targets: at least 5,000 heartbeats a second from 10,000 VMs and 3,000 resolve-downloads a
+# second on SQLite; uploading 1 GiB with a server peak under 64 MB.
 #
 # The load generator runs on the same machine as the server; compare runs on the same host
 # only, and read the figures of a quiet machine.
 #
 # Knobs: those of bench/lib.sh (CONNECTIONS [64], DURATION, WARMUP, PG_ADMIN_URL,
-# SKIP_BUILD, KEEP), plus VMS [10000] and BACKENDS [sqlite postgres].
+# SKIP_BUILD, KEEP), plus VMS [10000], UPLOAD_MB [1024] and BACKENDS [sqlite postgres].
 #
 # Usage: bench/licensing.sh
 set -euo pipefail
 VMS="${VMS:-10000}"
+UPLOAD_MB="${UPLOAD_MB:-1024}"
 BACKENDS="${BACKENDS:-sqlite postgres}"
 BENCH_ROLE=admin
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-bench_leases() {
+# Load URL with the bodies of FILE, by both clients. $1 label; $2 URL; $3 bodies file.
+load_bodies() {
+    local label="$1" url="$2" bodies="$3"
+    load "$label" "$url" --method POST --body '{v}' --values "$bodies" \
+        --login "$BENCH_EMAIL:$BENCH_PASSWORD"
+    BODIES="$bodies" WRK_SCRIPT="$ROOT/bench/bodies.lua" \
+        wrk_load "wrk-$label" "$url" "$(bench_token "$BASE_URL")"
+}
+
+bench_backend() {
     local backend="$1" database_url="$2"
-    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log" ids="$WORK/leases-$backend.txt"
+    local data="$WORK/data-$backend" logfile="$WORK/server-$backend.log"
     mkdir -p "$data"
     local db_args=(--data-dir "$data" --database-url "$database_url")
     create_bench_user "$backend" "${db_args[@]}"
     start_server "$backend" "$logfile" "${db_args[@]}" --lease-ttl 3600
+
+    rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-start-$backend.txt"
+    log "uploading $UPLOAD_MB MiB ($backend)"
+    local seconds
+    seconds="$(curl -fsS --noproxy '*' -o /dev/null -w '%{time_total}' \
+        -H "Authorization: Bearer $(bench_token "$BASE_URL")" \
+        -H 'content-type: application/octet-stream' --data-binary "@$WORK/upload.bin" \
+        "$BASE_URL/api/v1/artifacts/releases/upload?module=big&platform=windows&version=1")"
+    rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-upload-$backend.txt"
+    awk -v mb="$UPLOAD_MB" -v s="$seconds" 'BEGIN { printf "%.0f", mb / s }' >"$WORK/upload-mbps-$backend.txt"
+
     log "seeding $VMS leased VMs ($backend)"
-    "$LOADGEN" seed-leases --url "$BASE_URL" --login "$BENCH_EMAIL:$BENCH_PASSWORD" \
-        --vms "$VMS" --out "$ids" 2> >(tee "$WORK/seed-$backend.log" >&2)
-    load "heartbeat-$backend" "$BASE_URL/api/v1/license/heartbeat" --method POST \
-        --body '{"lease_id":"{v}"}' --values "$ids" --login "$BENCH_EMAIL:$BENCH_PASSWORD"
-    LEASE_IDS="$ids" WRK_SCRIPT="$ROOT/bench/heartbeat.lua" \
-        wrk_load "wrk-heartbeat-$backend" "$BASE_URL/api/v1/license/heartbeat" "$(bench_token "$BASE_URL")"
-    rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-peak-$backend.txt"
+    "$LOADGEN" seed-leases --url "$BASE_URL" --login "$BENCH_EMAIL:$BENCH_PASSWORD" --vms "$VMS" \
+        --heartbeats "$WORK/heartbeats-$backend.txt" --resolves "$WORK/resolves-$backend.txt" \
+        2> >(tee "$WORK/seed-$backend.log" >&2)
+    load_bodies "heartbeat-$backend" "$BASE_URL/api/v1/license/heartbeat" "$WORK/heartbeats-$backend.txt"
+    load_bodies "resolve-$backend" "$BASE_URL/api/v1/artifacts/resolve-download" "$WORK/resolves-$backend.txt"
     stop_pid "$SERVER_PID"
     SERVER_PID=""
 }
 
 build_release
+log "writing $UPLOAD_MB MiB of random bytes"
+head -c "$(( UPLOAD_MB * 1024 * 1024 ))" /dev/urandom >"$WORK/upload.bin"
 for backend in $BACKENDS; do
     case "$backend" in
-        sqlite) bench_leases sqlite "sqlite://$WORK/data-sqlite/botmox.db" ;;
-        postgres) create_pg_db; bench_leases postgres "$PG_ADMIN_URL/$PG_DB" ;;
+        sqlite) bench_backend sqlite "sqlite://$WORK/data-sqlite/botmox.db" ;;
+        postgres) create_pg_db; bench_backend postgres "$PG_ADMIN_URL/$PG_DB" ;;
         *) echo "unknown backend $backend" >&2; exit 1 ;;
     esac
 done
+rm -f "$WORK/upload.bin"
 
 port="$(free_port)"
 "$LOADGEN" hello --listen "127.0.0.1:$port" >"$WORK/hello.log" 2>&1 &
@@ -63,13 +92,20 @@ SERVER_PID=""
 
 echo
 echo "Bot-Mox licensing benchmark: $VMS leased VMs; $CONNECTIONS connections, ${DURATION}s measured (+${WARMUP}s warm-up), $(nproc) CPUs"
-printf '%-24s %10s %10s %12s\n' label rps p99_ms peak_rss_MB
+printf '%-26s %10s %10s\n' label rps p99_ms
 for backend in $BACKENDS; do
-    for label in "heartbeat-$backend" "wrk-heartbeat-$backend"; do
-        printf '%-24s %10s %10s %12s\n' "$label" "$(field "$label" rps)" "$(field "$label" p99)" \
-            "$(cat "$WORK/rss-peak-$backend.txt")"
+    for what in heartbeat resolve; do
+        for label in "$what-$backend" "wrk-$what-$backend"; do
+            printf '%-26s %10s %10s\n' "$label" "$(field "$label" rps)" "$(field "$label" p99)"
+        done
     done
 done
 for label in hello wrk-hello; do
-    printf '%-24s %10s %10s %12s\n' "$label" "$(field "$label" rps)" "$(field "$label" p99)" -
+    printf '%-26s %10s %10s\n' "$label" "$(field "$label" rps)" "$(field "$label" p99)"
+done
+echo
+printf '%-10s %12s %16s %16s\n' upload MiB_per_s rss_start_MB rss_peak_MB
+for backend in $BACKENDS; do
+    printf '%-10s %12s %16s %16s\n' "$backend" "$(cat "$WORK/upload-mbps-$backend.txt")" \
+        "$(cat "$WORK/rss-start-$backend.txt")" "$(cat "$WORK/rss-upload-$backend.txt")"
 done

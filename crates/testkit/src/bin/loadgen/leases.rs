@@ -1,12 +1,15 @@
 //! `seed-leases`: a fleet of registered VMs, each holding one execution lease, made through
 //! the API as an admin would (a perpetual licence without a seat limit, a tenant-default
-//! entitlement, then register + lease per VM), with the lease ids written one per line for
-//! the heartbeat load (`run --values`, and wrk's script in `bench/licensing.sh`).
+//! entitlement, a small release assigned as the tenant default, then register + lease per
+//! VM). It writes the request bodies of the two loads of `bench/licensing.sh`, one JSON
+//! object per line: a heartbeat of each lease, and a resolve-download of each lease's VM
+//! (`run --values` with `--body '{v}'`, and wrk's `bench/bodies.lua`).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use botmox_client::Client;
+use botmox_proto::artifacts::{AssignRequest, UploadQuery};
 use botmox_proto::licensing::{
     CreateLicenseRequest, LeaseRequest, LicenseType, Modules, RegisterVmRequest,
     SetEntitlementRequest,
@@ -29,10 +32,15 @@ pub struct SeedLeasesArgs {
     /// Requests in flight while seeding.
     #[arg(long, default_value_t = 32)]
     connections: usize,
-    /// File to write the lease ids to, one per line.
+    /// File for the heartbeat bodies, one per line.
     #[arg(long)]
-    out: std::path::PathBuf,
+    heartbeats: std::path::PathBuf,
+    /// File for the resolve-download bodies, one per line.
+    #[arg(long)]
+    resolves: std::path::PathBuf,
 }
+
+const MODULE: &str = "bench";
 
 pub async fn seed(args: SeedLeasesArgs) -> anyhow::Result<()> {
     super::check_loopback(&args.url, "--url")?;
@@ -48,12 +56,35 @@ pub async fn seed(args: SeedLeasesArgs) -> anyhow::Result<()> {
     client
         .set_entitlement(&SetEntitlementRequest {
             user_id: None,
-            modules: Modules(vec!["bench".into()]),
+            modules: Modules(vec![MODULE.into()]),
         })
         .await
         .context("setting the entitlement")?;
+    let file: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let upload = UploadQuery {
+        module: MODULE.into(),
+        platform: "windows".into(),
+        version: format!("bench-{}", uuid::Uuid::new_v4()),
+        channel: None,
+        status: None,
+    };
+    let size = file.len() as u64;
+    let release = client
+        .upload_release(&upload, size, futures::stream::iter([Ok(file)]))
+        .await
+        .context("uploading the release")?;
+    client
+        .assign_release(&AssignRequest {
+            user_id: None,
+            module: MODULE.into(),
+            platform: "windows".into(),
+            channel: None,
+            release_id: release.id,
+        })
+        .await
+        .context("assigning the release")?;
     let started = std::time::Instant::now();
-    let ids: Vec<String> = futures::stream::iter(0..args.vms)
+    let leases: Vec<(String, String, String)> = futures::stream::iter(0..args.vms)
         .map(|i| {
             let client = client.clone();
             async move {
@@ -70,24 +101,35 @@ pub async fn seed(args: SeedLeasesArgs) -> anyhow::Result<()> {
                         vm_uuid: vm_uuid.clone(),
                         agent_id: "bench-agent".into(),
                         runner_id: format!("runner-{i}"),
-                        module: "bench".into(),
+                        module: MODULE.into(),
                         ..Default::default()
                     })
                     .await
                     .with_context(|| format!("leasing for {vm_uuid}"))?;
-                anyhow::Ok(lease.lease_id)
+                anyhow::Ok((lease.lease_id, lease.token, vm_uuid))
             }
         })
         .buffer_unordered(args.connections.max(1))
         .try_collect()
         .await?;
-    std::fs::write(&args.out, ids.join("\n") + "\n")
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let lines = |body: &dyn Fn(&(String, String, String)) -> serde_json::Value| {
+        leases
+            .iter()
+            .map(|l| body(l).to_string() + "\n")
+            .collect::<String>()
+    };
+    let heartbeats = lines(&|(id, _, _)| serde_json::json!({ "lease_id": id }));
+    let resolves = lines(
+        &|(_, token, vm)| serde_json::json!({ "lease_token": token, "vm_uuid": vm, "module": MODULE, "platform": "windows" }),
+    );
+    for (path, text) in [(&args.heartbeats, heartbeats), (&args.resolves, resolves)] {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     eprintln!(
         "seed-leases: {} VMs registered and leased in {:.1}s ({} register+lease pairs/s)",
-        ids.len(),
+        leases.len(),
         started.elapsed().as_secs_f64(),
-        (ids.len() as f64 / started.elapsed().as_secs_f64()) as u64
+        (leases.len() as f64 / started.elapsed().as_secs_f64()) as u64
     );
     Ok(())
 }
