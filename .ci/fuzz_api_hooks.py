@@ -36,6 +36,38 @@ def token_expiry(case):
             case.body["expires_at"] = None
 
 
+def members(case):
+    """A `user_id` in the licensing, VM registry and artifact bodies must name a member of
+    the tenant (or, for an entitlement or assignment, none: the tenant default); a drawn id
+    names none, so positive cases leave it out."""
+    if not case.path.startswith(("/api/v1/license/", "/api/v1/vm", "/api/v1/artifacts/")):
+        return
+    if isinstance(case.body, dict) and case.body.get("user_id") is not None:
+        case.body["user_id"] = None
+
+
+def licence_expiry(case):
+    """A subscription or trial licence needs an `expires_at` (perpetual and all-time ones
+    never expire): a new one, or one changed to such a type, without it gets a day from
+    now, and a change never clears it."""
+    if not case.path.startswith("/api/v1/license/tenant-licenses"):
+        return
+    body = case.body
+    if not isinstance(body, dict) or case.method.upper() not in ("POST", "PATCH"):
+        return
+    import time
+
+    tomorrow = int(time.time() * 1000) + DAY_MS
+    if case.method.upper() == "POST":
+        if body.get("type") in (None, "subscription", "trial") and body.get("expires_at") is None:
+            body["expires_at"] = tomorrow
+        return
+    if "expires_at" in body and body["expires_at"] is None:
+        del body["expires_at"]
+    if body.get("type") in ("subscription", "trial") and "expires_at" not in body:
+        body["expires_at"] = tomorrow
+
+
 def finance_range(case):
     """`from` must be before `to` (default: the end of today) and the range at most 1,000
     periods: a drawn pair is kept at 30 days from `from`."""
@@ -77,6 +109,8 @@ def map_case(context, case):
     if positive(case):
         references(case)
         token_expiry(case)
+        members(case)
+        licence_expiry(case)
         finance_range(case)
         record_kind(case)
     return case

@@ -472,9 +472,11 @@ pub struct DownloadAuditQuery {
     pub user_id: Option<String>,
     /// From this time (inclusive, epoch milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = -8_000_000_000_000_000i64, maximum = 8_000_000_000_000_000i64)]
     pub from: Option<i64>,
     /// Until this time (exclusive, epoch milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = -8_000_000_000_000_000i64, maximum = 8_000_000_000_000_000i64)]
     pub to: Option<i64>,
     /// 1-based page number, 1 to 1000000 [default: 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::validate::{FieldErrors, Validate};
+use crate::validate::{FieldErrors, Validate, lenient_opt};
 
 const ID_CHARS: usize = 200;
 const METADATA_BYTES: usize = 16 * 1024;
@@ -28,6 +28,18 @@ pub fn normalize_vm_uuid(raw: &str) -> Result<String, String> {
     }
 }
 
+/// The `{uuid}` of the `/vm/{uuid}/...` routes.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct VmPath {
+    /// The VM UUID, any case (surrounding blanks are trimmed away).
+    #[param(
+        pattern = r"^\s*[A-Za-z0-9:_-]{8,128}\s*$",
+        example = "4c4c4544-0042-3510-8052-b4c04f565931"
+    )]
+    pub uuid: String,
+}
+
 fn check_vm_uuid(e: &mut FieldErrors, field: &str, raw: &str) {
     if let Err(problem) = normalize_vm_uuid(raw) {
         e.add(field, problem);
@@ -41,6 +53,15 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// [`nullable`] for a whole number, which JSON may also write as `5.0` or `"5"`.
+fn nullable_whole<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    lenient_opt(d).map(Some)
 }
 
 /// Where a VM is in the registry. Only `active` VMs get leases.
@@ -228,11 +249,19 @@ pub struct CreateLicenseRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<LicenseStatus>,
     /// Epoch ms; required unless the type never expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(minimum = 1, maximum = 8_000_000_000_000_000i64)]
     pub expires_at: Option<i64>,
     /// Seats: the most leases it backs at once (`null`: no limit).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 1, maximum = 1000000)]
     pub max_leases: Option<u32>,
     /// A personal licence of this user; absent for one that covers the whole tenant.
@@ -272,14 +301,14 @@ pub struct UpdateLicenseRequest {
     pub status: Option<LicenseStatus>,
     #[serde(
         default,
-        deserialize_with = "nullable",
+        deserialize_with = "nullable_whole",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<i64>, minimum = 1)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 8_000_000_000_000_000i64)]
     pub expires_at: Option<Option<i64>>,
     #[serde(
         default,
-        deserialize_with = "nullable",
+        deserialize_with = "nullable_whole",
         skip_serializing_if = "Option::is_none"
     )]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
@@ -431,7 +460,7 @@ impl Validate for EntitlementKey {
 /// `POST /license/lease`: a lease for one module on one registered VM.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LeaseRequest {
-    #[schema(min_length = 8, max_length = 128)]
+    #[schema(pattern = r"^\s*[A-Za-z0-9:_-]{8,128}\s*$")]
     pub vm_uuid: String,
     /// Whose licence and entitlement: default the caller; another user's for admins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -644,9 +673,14 @@ mod tests {
         };
         assert!(perpetual.validate().is_ok());
         let patch: UpdateLicenseRequest =
-            serde_json::from_value(json!({"max_leases": null, "user_id": "u1"})).unwrap();
+            serde_json::from_value(json!({"max_leases": null, "user_id": "u1", "expires_at": 5.0}))
+                .unwrap();
+        assert_eq!(
+            patch.expires_at,
+            Some(Some(5)),
+            "JSON may write a whole number as 5.0"
+        );
         assert_eq!(patch.max_leases, Some(None));
         assert_eq!(patch.user_id, Some(Some("u1".into())));
-        assert_eq!(patch.expires_at, None);
     }
 }

@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use botmox_proto::licensing::{RegisterVmRequest, UpdateVmRequest, VmListQuery, VmStatus, VmView};
+use botmox_proto::licensing::{
+    RegisterVmRequest, UpdateVmRequest, VmListQuery, VmPath, VmStatus, VmView,
+};
 use botmox_proto::{Envelope, ErrorEnvelope, PageMeta};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -70,13 +72,13 @@ pub async fn list(
 
 /// One VM (its owner or an admin; 404 for anyone else).
 #[utoipa::path(get, path = "/api/v1/vm/{uuid}/resolve", tag = "licensing", security(("bearer" = [])),
-    params(("uuid" = String, Path, description = "The VM UUID (any case)")),
+    params(VmPath),
     responses((status = 200, body = Envelope<VmView>), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn resolve(
     State(s): State<AppState>,
     auth: Auth,
-    ApiPath(uuid): ApiPath<String>,
+    ApiPath(VmPath { uuid }): ApiPath<VmPath>,
 ) -> ApiResult<Response> {
     Ok(answer(
         StatusCode::OK,
@@ -86,13 +88,13 @@ pub async fn resolve(
 
 /// Change a VM's name, project, status or metadata; leaving `active` revokes its leases.
 #[utoipa::path(patch, path = "/api/v1/vm/{uuid}", tag = "licensing", security(("bearer" = [])),
-    params(("uuid" = String, Path)), request_body = UpdateVmRequest,
+    params(VmPath), request_body = UpdateVmRequest,
     responses((status = 200, body = Envelope<VmView>), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn update(
     State(s): State<AppState>,
     auth: Auth,
-    ApiPath(uuid): ApiPath<String>,
+    ApiPath(VmPath { uuid }): ApiPath<VmPath>,
     Valid(body): Valid<UpdateVmRequest>,
 ) -> ApiResult<Response> {
     Ok(answer(
@@ -103,13 +105,13 @@ pub async fn update(
 
 /// Deactivate a VM (status `revoked`): it gets no leases and its active ones are revoked.
 #[utoipa::path(post, path = "/api/v1/vm/{uuid}/deactivate", tag = "licensing", security(("bearer" = [])),
-    params(("uuid" = String, Path)),
+    params(VmPath),
     responses((status = 200, body = Envelope<VmView>), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn deactivate(
     State(s): State<AppState>,
     auth: Auth,
-    ApiPath(uuid): ApiPath<String>,
+    ApiPath(VmPath { uuid }): ApiPath<VmPath>,
 ) -> ApiResult<Response> {
     let body = UpdateVmRequest {
         status: Some(VmStatus::Revoked),
