@@ -8,6 +8,7 @@
 //! [`Stream`] of typed events.
 
 mod error;
+pub mod vault;
 
 use std::time::Duration;
 

@@ -17,7 +17,7 @@ use crate::openapi::responses::SharedErrors;
 use crate::state::AppState;
 use crate::{
     agents, api_tokens, audit, auth, health, infra, licensing, openapi as doc, records, settings,
-    users, vm_ops, vm_registry,
+    users, vault, vm_ops, vm_registry,
 };
 
 #[derive(OpenApi)]
@@ -38,6 +38,7 @@ use crate::{
         (name = "agents", description = "Agent pairing, registration, heartbeats and revocation"),
         (name = "vm-ops", description = "Commands for agents: dispatch, claim, report, cancel"),
         (name = "licensing", description = "The VM registry, tenant licences, entitlements and execution leases"),
+        (name = "vault", description = "Secrets sealed by clients to their recipients (the server sees ciphertext and metadata only), bindings, vault keys"),
         (name = "infra", description = "The reference's direct Proxmox and SSH routes, run through an agent (infra or admin)"),
     )
 )]
@@ -76,6 +77,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(infra::routes::routes())
         .merge(vm_registry::routes::routes())
         .merge(licensing::routes::routes())
+        .merge(vault::routes::routes())
 }
 
 /// The `/api/v1` router.

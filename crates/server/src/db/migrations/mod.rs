@@ -12,6 +12,7 @@ mod m20261126_000008_agent_presence;
 mod m20261126_000009_bus_indexes;
 mod m20261202_000010_finance_totals;
 mod m20261202_000011_licensing;
+mod m20261202_000013_vault;
 
 use sea_orm_migration::prelude::*;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_bus_indexes::Migration),
             Box::new(m20261202_000010_finance_totals::Migration),
             Box::new(m20261202_000011_licensing::Migration),
+            Box::new(m20261202_000013_vault::Migration),
         ]
     }
 
