@@ -1,6 +1,12 @@
-//! The `botmox` command line: `serve`, `migrate` and `user create`.
+//! The `botmox` command line: `serve`, `migrate`, `user create`, and `secret put|ls`, which
+//! talks to a running server through the typed client (it seals on this machine).
 
-use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+
+use anyhow::{Context, bail};
+use botmox_client::Client;
+use botmox_proto::vault::{CreateSecretRequest, MAX_PLAINTEXT_BYTES};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
 use botmox_proto::auth::Role;
@@ -37,6 +43,164 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Vault secrets on a running server: sealed here, so the server never sees the value.
+    Secret {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+}
+
+/// Which server, and the API token to call it with.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Base URL of the Bot-Mox server.
+    #[arg(long, env = "BOTMOX_SERVER", value_name = "URL")]
+    pub server: String,
+    /// An API token (`bmx_...`; an admin's to store secrets).
+    #[arg(long, env = "BOTMOX_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Seal the value read from standard input to each --to recipient and store it.
+    Put {
+        #[arg(long)]
+        label: String,
+        /// What it is for, e.g. `proxmox.password` (sealed into the ciphertext).
+        #[arg(long)]
+        field: String,
+        /// A recipient, `agent:<id>` or `user:<id>` (see `secret recipients`); repeatable.
+        #[arg(long = "to", required = true, value_name = "RECIPIENT")]
+        to: Vec<String>,
+        /// Rotate this secret instead of creating one.
+        #[arg(long, value_name = "SECRET_ID")]
+        rotate: Option<String>,
+    },
+    /// The tenant's secrets (metadata only).
+    Ls,
+    /// The recipients a secret can be sealed to.
+    Recipients,
+}
+
+/// Run a `secret` command: the value of `put` comes from `input` (never the command line,
+/// which other users of the machine can see), what it prints goes to `out`.
+pub async fn secret(
+    remote: Remote,
+    command: SecretCommand,
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let client = Client::new(&remote.server)?.with_token(remote.token);
+    match command {
+        SecretCommand::Put {
+            label,
+            field,
+            to,
+            rotate,
+        } => {
+            let value = read_value(input)?;
+            let tenant = client.whoami().await.context("who am I")?.tenant_id;
+            let known = client.vault_recipients().await?;
+            let mut recipients = Vec::with_capacity(to.len());
+            for name in &to {
+                match known.iter().find(|r| &r.recipient == name) {
+                    Some(r) => recipients.push(r.clone()),
+                    None => bail!(
+                        "{name} is not a recipient of this tenant (known: {})",
+                        known
+                            .iter()
+                            .map(|r| r.recipient.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            }
+            let id = rotate
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let envelopes = botmox_client::vault::seal_to_all(
+                &recipients,
+                &tenant,
+                &id,
+                &field,
+                value.as_bytes(),
+            )?;
+            let meta = match rotate {
+                Some(id) => {
+                    let current = client.secret_meta(&id).await?;
+                    if current.field != field {
+                        bail!("secret {id} holds field '{}', not '{field}'", current.field);
+                    }
+                    let body = botmox_proto::vault::RotateSecretRequest {
+                        label: Some(label),
+                        envelopes,
+                    };
+                    client.rotate_secret(&id, &body).await?
+                }
+                None => {
+                    let body = CreateSecretRequest {
+                        id,
+                        label,
+                        field,
+                        envelopes,
+                    };
+                    client.create_secret(&body).await?
+                }
+            };
+            writeln!(out, "{}", meta.id)?;
+        }
+        SecretCommand::Ls => {
+            for meta in client.list_secrets().await? {
+                let to: Vec<&str> = meta
+                    .recipients
+                    .iter()
+                    .map(|r| r.recipient.as_str())
+                    .collect();
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    meta.id,
+                    meta.field,
+                    meta.label,
+                    to.join(",")
+                )?;
+            }
+        }
+        SecretCommand::Recipients => {
+            for r in client.vault_recipients().await? {
+                writeln!(out, "{}\t{}\t{}", r.recipient, r.key_id, r.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The secret's value: all of `input`, less one final line break (`echo` adds one).
+fn read_value(input: &mut dyn Read) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_PLAINTEXT_BYTES as u64 + 3)
+        .read_to_end(&mut bytes)
+        .context("cannot read the value from standard input")?;
+    let mut value = String::from_utf8(bytes).context("the value must be UTF-8 text")?;
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    if value.is_empty() {
+        bail!(
+            "no value on standard input (pipe it in: `printf %s \"$PW\" | botmox secret put ...`)"
+        );
+    }
+    if value.len() > MAX_PLAINTEXT_BYTES {
+        bail!("the value is longer than {MAX_PLAINTEXT_BYTES} bytes");
+    }
+    Ok(value)
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,6 +35,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Secret { remote, command } => {
+            let stdin = std::io::stdin();
+            botmox_server::cli::secret(remote, command, &mut stdin.lock(), &mut std::io::stdout())
+                .await
+        }
         Command::User {
             command:
                 UserCommand::Create {

@@ -6,7 +6,9 @@
 use botmox_client::vault::{VaultError, generate_key_pair, open, seal};
 use botmox_proto::auth::Role;
 use botmox_proto::vault::{SealedEnvelope, SecretCiphertext};
-use botmox_testkit::{Session, TestServer, both_backends};
+use botmox_server::cli::{Cli, Command};
+use botmox_testkit::{Backend, Session, TestServer, both_backends};
+use clap::Parser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -407,4 +409,113 @@ both_backends! {
         let (_, bindings) = server.get("/api/v1/secrets/bindings", &admin.access_token).await;
         assert_eq!(bindings["data"].as_array().unwrap().len(), 1);
     }
+}
+
+/// `botmox secret ...` against `server` with an API token, `input` as its standard input:
+/// what it printed, or its error.
+async fn cli(
+    server: &TestServer,
+    token: &str,
+    args: &[&str],
+    input: &str,
+) -> anyhow::Result<String> {
+    let mut argv = vec![
+        "botmox",
+        "secret",
+        "--server",
+        &server.url,
+        "--token",
+        token,
+    ];
+    argv.extend_from_slice(args);
+    let Command::Secret { remote, command } = Cli::try_parse_from(argv)?.command else {
+        unreachable!("a secret command")
+    };
+    let mut out = Vec::new();
+    botmox_server::cli::secret(remote, command, &mut input.as_bytes(), &mut out).await?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_seals_from_standard_input_and_the_agent_opens_it() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let admin = server
+        .user_session("acme", "admin@acme.example", Role::Admin)
+        .await;
+    let (agent, agent_token, key) = server.paired_vault_agent(&admin).await;
+    let (_, token) = server
+        .post(
+            "/api/v1/tokens",
+            &admin.access_token,
+            json!({"name": "cli", "role": "admin"}),
+        )
+        .await;
+    let token = token["data"]["token"].as_str().unwrap().to_owned();
+    let to = format!("agent:{agent}");
+
+    let listed = cli(&server, &token, &["recipients"], "").await.unwrap();
+    assert!(listed.contains(&to), "{listed}");
+    let put = [
+        "put",
+        "--label",
+        "PVE root",
+        "--field",
+        "proxmox.password",
+        "--to",
+        &to,
+    ];
+    let id = cli(&server, &token, &put, "typed-in-stdin\n")
+        .await
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        opened(&server, &agent_token, &key, "acme", &id).await,
+        "typed-in-stdin"
+    );
+    let ls = cli(&server, &token, &["ls"], "").await.unwrap();
+    assert!(
+        ls.contains(&id) && ls.contains("PVE root") && ls.contains(&to),
+        "{ls}"
+    );
+    assert!(!ls.contains("typed-in-stdin"));
+
+    let rotate = [
+        "put",
+        "--label",
+        "PVE root",
+        "--field",
+        "proxmox.password",
+        "--to",
+        &to,
+        "--rotate",
+        &id,
+    ];
+    cli(&server, &token, &rotate, "second\r\n").await.unwrap();
+    assert_eq!(
+        opened(&server, &agent_token, &key, "acme", &id).await,
+        "second"
+    );
+
+    let e = cli(&server, &token, &put, "").await.unwrap_err();
+    assert!(format!("{e:#}").contains("no value"), "{e:#}");
+    let stranger = [
+        "put",
+        "--label",
+        "l",
+        "--field",
+        "f",
+        "--to",
+        "agent:nobody",
+    ];
+    let e = cli(&server, &token, &stranger, "x").await.unwrap_err();
+    assert!(format!("{e:#}").contains("not a recipient"), "{e:#}");
+    assert!(
+        Cli::try_parse_from([
+            "botmox", "secret", "--server", "http://x", "--token", "t", "put", "--label", "l",
+            "--field", "f"
+        ])
+        .is_err(),
+        "--to is required"
+    );
 }
