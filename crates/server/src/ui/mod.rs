@@ -13,6 +13,7 @@ pub mod pages;
 pub mod project;
 pub mod records;
 pub mod render;
+pub mod secrets;
 pub mod session;
 pub mod settings;
 pub mod vm_ops;
@@ -40,6 +41,11 @@ pub fn router() -> Router<AppState> {
         .route("/agents", get(agents::agents_page))
         .route("/agents/pairings", post(agents::create_pairing))
         .route("/agents/{id}/revoke", post(agents::revoke))
+        .route("/secrets", get(secrets::secrets_page).post(secrets::create))
+        .route("/secrets/{id}/rotate", post(secrets::rotate))
+        .route("/secrets/{id}/delete", post(secrets::delete))
+        .route("/secrets/bindings", post(secrets::bind))
+        .route("/secrets/bindings/{id}/delete", post(secrets::unbind))
         .route("/finance", get(finance::finance_page))
         .route("/finance/operations", post(finance::create_operation))
         .route(

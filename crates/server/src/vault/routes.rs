@@ -42,7 +42,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// An agent (agent token) or a human (session or API token): the callers a ciphertext can
 /// be for.
 pub enum Caller {
-    Agent(agent::Model),
+    /// Boxed: an agent row is large beside a shared `Auth`.
+    Agent(Box<agent::Model>),
     Human(Auth),
 }
 
@@ -52,7 +53,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if bearer(parts).is_some_and(|t| t.starts_with(AGENT_TOKEN_PREFIX)) {
             let AgentAuth(agent) = AgentAuth::from_request_parts(parts, state).await?;
-            Ok(Self::Agent(agent))
+            Ok(Self::Agent(Box::new(agent)))
         } else {
             Ok(Self::Human(Auth::from_request_parts(parts, state).await?))
         }
