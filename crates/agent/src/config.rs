@@ -539,6 +539,35 @@ mod tests {
     }
 
     #[test]
+    fn vault_keys_and_references_are_checked() {
+        let mut config = sample();
+        config.targets[0].password_secret = Some("proxmox.password".into());
+        let e = format!("{:#}", config.check().unwrap_err());
+        assert!(e.contains("vault key"), "{e}");
+        let (private, public) = botmox_client::vault::generate_key_pair();
+        config.vault_private_key = Some(private.clone());
+        config.vault_public_key = Some(botmox_client::vault::generate_key_pair().1);
+        let e = format!("{:#}", config.check().unwrap_err());
+        assert!(e.contains("does not belong"), "{e}");
+        config.vault_public_key = Some(public);
+        config.check().unwrap();
+        assert!(
+            !format!("{config:?}").contains(&private),
+            "Debug hides the vault key"
+        );
+
+        // Only a vault password: the settings are usable once it is fetched, not before.
+        let mut target = config.targets[0].clone();
+        target.token = None;
+        target.username = Some("ops@pve".into());
+        target.check_settings().unwrap();
+        let e = target.client_config().err().unwrap().to_string();
+        assert!(e.contains("from the vault"), "{e}");
+        target.password = Some("opened".into());
+        assert!(target.client_config().is_ok());
+    }
+
+    #[test]
     fn credentials_and_safe_dirs() {
         let mut target = sample().targets.remove(0);
         assert!(target.client_config().is_ok());

@@ -81,6 +81,19 @@ pub enum SecretCommand {
     },
     /// The tenant's secrets (metadata only).
     Ls,
+    /// Make a vault key pair for the token's user: the private key goes to FILE (created
+    /// owner-only, never overwritten), the public key is registered with the server.
+    Key {
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Print a secret sealed to the user's vault key, opened here with the private key FILE
+    /// (exactly the value, without a line break).
+    Get {
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        key: std::path::PathBuf,
+    },
     /// The recipients a secret can be sealed to.
     Recipients,
 }
@@ -169,12 +182,49 @@ pub async fn secret(
                 )?;
             }
         }
+        SecretCommand::Key { out: path } => {
+            let (private_key, public_key) = botmox_client::vault::generate_key_pair();
+            write_private(&path, &private_key)?;
+            let body = botmox_proto::vault::VaultKeyRequest { public_key };
+            let key = client.put_vault_key(&body).await?;
+            writeln!(out, "{} {}", key.recipient, key.key_id)?;
+        }
+        SecretCommand::Get { id, key } => {
+            let private_key = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read the vault key {}", key.display()))?;
+            // Opened as a secret of our own tenant, not of whatever the answer claims.
+            let tenant = client.whoami().await.context("who am I")?.tenant_id;
+            let sealed = client.secret_ciphertext(&id).await?;
+            let value = botmox_client::vault::open(
+                &private_key,
+                &tenant,
+                &id,
+                &sealed.field,
+                &sealed.envelope,
+            )?;
+            out.write_all(&value)?;
+        }
         SecretCommand::Recipients => {
             for r in client.vault_recipients().await? {
                 writeln!(out, "{}\t{}\t{}", r.recipient, r.key_id, r.name)?;
             }
         }
     }
+    Ok(())
+}
+
+/// Write a new file readable by its owner only; an existing file is left alone (it may be
+/// the key to secrets already sealed).
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
     Ok(())
 }
 

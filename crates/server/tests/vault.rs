@@ -497,6 +497,58 @@ async fn the_cli_seals_from_standard_input_and_the_agent_opens_it() {
         "second"
     );
 
+    // A user's own vault key: made and registered by the CLI, then a secret sealed to it
+    // reads back on this machine only.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("vault.key");
+    let key_path = key_file.to_str().unwrap();
+    let me = cli(&server, &token, &["key", "--out", key_path], "")
+        .await
+        .unwrap();
+    let user = format!("user:{}", admin.user_id);
+    assert!(me.starts_with(&user), "{me}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        cli(&server, &token, &["key", "--out", key_path], "")
+            .await
+            .is_err(),
+        "never overwritten"
+    );
+    let both = [
+        "put",
+        "--label",
+        "l",
+        "--field",
+        "ssh.password",
+        "--to",
+        &to,
+        "--to",
+        &user,
+    ];
+    let mine = cli(&server, &token, &both, "for-me")
+        .await
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        cli(&server, &token, &["get", &mine, "--key", key_path], "")
+            .await
+            .unwrap(),
+        "for-me"
+    );
+    let e = cli(&server, &token, &["get", &id, "--key", key_path], "")
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("SECRET_NOT_FOUND"),
+        "not sealed to the user: {e:#}"
+    );
+
     let e = cli(&server, &token, &put, "").await.unwrap_err();
     assert!(format!("{e:#}").contains("no value"), "{e:#}");
     let stranger = [
