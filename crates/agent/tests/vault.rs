@@ -1,12 +1,12 @@
 //! Passwords from the vault, against a real server (in-process) and the fake Proxmox VE:
 //! an admin seals the Proxmox password in Rust to the agent's key from pairing and binds it;
 //! the agent (`run`, its whole loop) opens it and logs in to Proxmox with it, while its
-//! config file never holds it. A secret referred to by id works too; one whose envelope was
+//! config file never holds it. A secret referred to by id works too (for SSH as well); one whose envelope was
 //! moved to another secret does not open, and the agent says so.
 
 use std::time::{Duration, Instant};
 
-use botmox_agent::config::AgentConfig;
+use botmox_agent::config::{AgentConfig, SshSettings};
 use botmox_agent::pair::{PairOptions, pair};
 use botmox_agent::runtime::{Outcome, RunOptions, run};
 use botmox_agent::vault::resolve;
@@ -185,8 +185,17 @@ async fn a_secret_by_id_opens_and_a_moved_envelope_does_not() {
     let client = s.agent_client();
 
     let mut config = s.with_vault_password(&first);
+    config.ssh = Some(SshSettings {
+        password_secret: Some(first.clone()),
+        ..SshSettings::default()
+    });
     resolve(&mut config, &client).await.unwrap();
     assert_eq!(config.targets[0].password.as_deref(), Some("first-value"));
+    assert_eq!(
+        config.ssh.as_ref().unwrap().password.as_deref(),
+        Some("first-value"),
+        "the SSH password too"
+    );
 
     // Unbound field names are refused in words.
     let mut config = s.with_vault_password("proxmox.password");

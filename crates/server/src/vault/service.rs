@@ -211,14 +211,21 @@ pub async fn create(db: &Db, admin: &Admin, req: CreateSecretRequest) -> ApiResu
     };
     let envelopes = envelope_rows(tenant, &req.id, req.envelopes);
     let stored = envelopes.clone();
+    let exists = || {
+        ApiError::new(
+            ErrorCode::SecretExists,
+            "A secret with this id exists; choose a new id",
+        )
+    };
     db.write(async |txn| {
         if store::get_secret(txn, tenant, &row.id).await?.is_some() {
-            return Err(ApiError::new(
-                ErrorCode::SecretExists,
-                "A secret with this id exists; choose a new id",
-            ));
+            return Err(exists());
         }
-        store::insert_secret(txn, row.clone()).await?;
+        // Another replica may have taken the id since: its key says so.
+        match store::insert_secret(txn, row.clone()).await {
+            Err(e) if e.is_unique_violation() => return Err(exists()),
+            other => other?,
+        }
         store::insert_envelopes(txn, stored).await?;
         Ok::<_, ApiError>(())
     })
