@@ -396,6 +396,12 @@ impl AgentConfig {
         }
     }
 
+    /// The vault key's id (`p256:...`), as the server lists it among the recipients.
+    pub fn vault_key_id(&self) -> Option<String> {
+        let raw = botmox_proto::vault::decode_public_key(self.vault_public_key.as_deref()?).ok()?;
+        Some(botmox_proto::vault::key_id(&raw))
+    }
+
     /// The agent's public key fingerprint (`SHA256:...`).
     pub fn key_fingerprint(&self) -> Option<String> {
         PublicKey::from_openssh(&self.public_key)
@@ -549,8 +555,13 @@ mod tests {
         config.vault_public_key = Some(botmox_client::vault::generate_key_pair().1);
         let e = format!("{:#}", config.check().unwrap_err());
         assert!(e.contains("does not belong"), "{e}");
-        config.vault_public_key = Some(public);
+        config.vault_public_key = Some(public.clone());
         config.check().unwrap();
+        let raw = botmox_proto::vault::decode_public_key(&public).unwrap();
+        assert_eq!(
+            config.vault_key_id(),
+            Some(botmox_proto::vault::key_id(&raw))
+        );
         assert!(
             !format!("{config:?}").contains(&private),
             "Debug hides the vault key"

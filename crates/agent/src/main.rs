@@ -228,6 +228,12 @@ async fn status(path: &std::path::Path, doctor_mode: bool) -> anyhow::Result<Exi
     if let Some(fp) = config.key_fingerprint() {
         println!("Agent key: {fp}");
     }
+    // The id the Secrets page and `botmox secret recipients` show for this agent: compare
+    // them to know secrets are sealed to this machine's key.
+    match config.vault_key_id() {
+        Some(id) => println!("Vault key: {id}"),
+        None => println!("Vault key: none (paired before the vault; pair again to get one)"),
+    }
     for target in &config.targets {
         let active = config.target(None).is_some_and(|t| t.id == target.id);
         let auth = if target.token.is_some() {

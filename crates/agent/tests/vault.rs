@@ -95,6 +95,10 @@ impl Setup {
             1,
             "the agent's key from pairing is listed"
         );
+        assert_eq!(
+            Some(&recipients[0].key_id),
+            self.config.vault_key_id().as_ref()
+        );
         let envelopes =
             seal_to_all(&recipients, &self.tenant, &id, field, value.as_bytes()).unwrap();
         let request = CreateSecretRequest {
