@@ -49,6 +49,16 @@ pub struct AgentConfig {
     pub public_key: String,
     /// OpenSSH PEM of the matching private key.
     pub private_key: String,
+    /// The agent's tenant, from pairing: part of what every vault secret is sealed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// The agent's vault key pair (HPKE P-256, base64), made at pairing: the server seals
+    /// nothing the agent cannot open, and holds only the public half. Absent in configs
+    /// paired before the vault; pair again to get one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_private_key: Option<String>,
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     #[serde(default = "default_task_timeout")]
@@ -109,6 +119,10 @@ pub struct ProxmoxTarget {
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The password from the vault instead: a secret id, or the field of a secret bound to
+    /// this agent (`proxmox.password`). Fetched and opened at start, kept in memory only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<String>,
     /// SHA-256 fingerprint of a self-signed certificate to trust (`AA:BB:...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
@@ -120,6 +134,12 @@ impl ProxmoxTarget {
         let credentials = match (&self.token, &self.username, &self.password) {
             (Some(token), _, _) => Credentials::ApiToken(token.parse::<ApiToken>()?),
             (None, Some(user), Some(password)) => Credentials::password(user, password),
+            (None, _, None) if self.password_secret.is_some() => {
+                return Err(botmox_proxmox::Error::Config(format!(
+                    "the password of Proxmox target '{}' comes from the vault and was not fetched",
+                    self.id
+                )));
+            }
             _ => {
                 return Err(botmox_proxmox::Error::Config(format!(
                     "Proxmox target '{}' has neither an API token nor a user and password",
@@ -132,6 +152,16 @@ impl ProxmoxTarget {
             config = config.with_tls(TlsTrust::Fingerprint(fp.parse::<CertFingerprint>()?));
         }
         Ok(config)
+    }
+
+    /// [`ProxmoxTarget::client_config`]'s checks as they will stand once a vault password
+    /// is filled in (pairing checks the settings before the agent ever fetched it).
+    pub fn check_settings(&self) -> Result<(), botmox_proxmox::Error> {
+        let mut filled = self.clone();
+        if filled.password.is_none() && filled.password_secret.is_some() {
+            filled.password = Some(String::new());
+        }
+        filled.client_config().map(drop)
     }
 
     /// The Proxmox user: the token's owner or the login user (`root@pam`).
@@ -182,6 +212,9 @@ pub struct SshSettings {
     pub key_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The password from the vault instead (as `password_secret` of a Proxmox target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<String>,
     /// The host key pinned by `botmox-agent ssh trust` (OpenSSH public key line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_key: Option<String>,
@@ -206,6 +239,7 @@ impl Default for SshSettings {
             user: None,
             key_file: None,
             password: None,
+            password_secret: None,
             host_key: None,
             config_dir: default_vm_config_dir(),
         }
@@ -254,6 +288,9 @@ impl AgentConfig {
             token_expires_at: None,
             public_key,
             private_key,
+            tenant_id: None,
+            vault_public_key: None,
+            vault_private_key: None,
             concurrency: DEFAULT_CONCURRENCY,
             task_timeout_secs: DEFAULT_TASK_TIMEOUT_SECS,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
@@ -304,6 +341,25 @@ impl AgentConfig {
             ssh.pinned_key()?;
         }
         PrivateKey::from_openssh(&self.private_key).context("private_key is not valid")?;
+        match (&self.vault_private_key, &self.vault_public_key) {
+            (Some(private), Some(public)) => {
+                let derived = botmox_client::vault::public_key_of(private)
+                    .context("vault_private_key is not valid")?;
+                if derived != *public {
+                    bail!("vault_public_key does not belong to vault_private_key");
+                }
+            }
+            (None, None) => {}
+            _ => bail!("vault_public_key and vault_private_key go together"),
+        }
+        let references = self
+            .targets
+            .iter()
+            .filter_map(|t| t.password_secret.as_ref());
+        let ssh_reference = self.ssh.as_ref().and_then(|s| s.password_secret.as_ref());
+        if references.chain(ssh_reference).next().is_some() && self.vault_private_key.is_none() {
+            bail!("password_secret needs the vault key of a pairing; pair the agent again");
+        }
         Ok(())
     }
 
@@ -338,6 +394,12 @@ impl AgentConfig {
             Some(id) => self.targets.iter().find(|t| t.id == id),
             None => self.targets.first(),
         }
+    }
+
+    /// The vault key's id (`p256:...`), as the server lists it among the recipients.
+    pub fn vault_key_id(&self) -> Option<String> {
+        let raw = botmox_proto::vault::decode_public_key(self.vault_public_key.as_deref()?).ok()?;
+        Some(botmox_proto::vault::key_id(&raw))
     }
 
     /// The agent's public key fingerprint (`SHA256:...`).
@@ -395,6 +457,7 @@ mod tests {
             token: Some("root@pam!ci=secret".into()),
             username: None,
             password: None,
+            password_secret: None,
             fingerprint: None,
         }];
         config.ssh = Some(SshSettings::default());
@@ -479,6 +542,40 @@ mod tests {
         assert_ne!(public_a, public_b);
         let key = PrivateKey::from_openssh(&private_a).unwrap();
         assert_eq!(key.public_key().to_openssh().unwrap(), public_a);
+    }
+
+    #[test]
+    fn vault_keys_and_references_are_checked() {
+        let mut config = sample();
+        config.targets[0].password_secret = Some("proxmox.password".into());
+        let e = format!("{:#}", config.check().unwrap_err());
+        assert!(e.contains("vault key"), "{e}");
+        let (private, public) = botmox_client::vault::generate_key_pair();
+        config.vault_private_key = Some(private.clone());
+        config.vault_public_key = Some(botmox_client::vault::generate_key_pair().1);
+        let e = format!("{:#}", config.check().unwrap_err());
+        assert!(e.contains("does not belong"), "{e}");
+        config.vault_public_key = Some(public.clone());
+        config.check().unwrap();
+        let raw = botmox_proto::vault::decode_public_key(&public).unwrap();
+        assert_eq!(
+            config.vault_key_id(),
+            Some(botmox_proto::vault::key_id(&raw))
+        );
+        assert!(
+            !format!("{config:?}").contains(&private),
+            "Debug hides the vault key"
+        );
+
+        // Only a vault password: the settings are usable once it is fetched, not before.
+        let mut target = config.targets[0].clone();
+        target.token = None;
+        target.username = Some("ops@pve".into());
+        target.check_settings().unwrap();
+        let e = target.client_config().err().unwrap().to_string();
+        assert!(e.contains("from the vault"), "{e}");
+        target.password = Some("opened".into());
+        assert!(target.client_config().is_ok());
     }
 
     #[test]

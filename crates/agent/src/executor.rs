@@ -804,6 +804,7 @@ mod tests {
             token: Some("root@pam!ci=s".into()),
             username: None,
             password: None,
+            password_secret: None,
             fingerprint: None,
         }];
         config

@@ -12,6 +12,7 @@ pub mod pair;
 pub mod runtime;
 pub mod scheduler;
 pub mod ssh;
+pub mod vault;
 
 /// This agent's version, as it reports it to the server.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -87,6 +87,10 @@ struct PairArgs {
     /// Password of --proxmox-user.
     #[arg(long, env = "BOTMOX_PROXMOX_PASSWORD", hide_env_values = true)]
     proxmox_password: Option<String>,
+    /// Take --proxmox-user's password from the vault instead: a secret id, or the field of
+    /// a secret bound to this agent (e.g. `proxmox.password`).
+    #[arg(long, value_name = "SECRET", conflicts_with = "proxmox_password")]
+    proxmox_password_secret: Option<String>,
     /// SHA-256 fingerprint of the Proxmox certificate to trust (self-signed PVE).
     #[arg(long, value_name = "AA:BB:...")]
     proxmox_fingerprint: Option<String>,
@@ -106,6 +110,9 @@ struct PairArgs {
     ssh_key: Option<PathBuf>,
     #[arg(long, env = "BOTMOX_SSH_PASSWORD", hide_env_values = true)]
     ssh_password: Option<String>,
+    /// Take the SSH password from the vault instead (a secret id or a bound field).
+    #[arg(long, value_name = "SECRET", conflicts_with = "ssh_password")]
+    ssh_password_secret: Option<String>,
     /// Directory of the VM config files on the node [default: /etc/pve/qemu-server].
     #[arg(long, value_name = "DIR")]
     ssh_config_dir: Option<String>,
@@ -147,6 +154,7 @@ async fn dispatch(command: Cmd, path: PathBuf) -> anyhow::Result<ExitCode> {
                 proxmox_token: args.proxmox_token,
                 proxmox_user: args.proxmox_user,
                 proxmox_password: args.proxmox_password,
+                proxmox_password_secret: args.proxmox_password_secret,
                 proxmox_fingerprint: args.proxmox_fingerprint,
                 node: args.node,
                 ssh_host: args.ssh_host,
@@ -154,6 +162,7 @@ async fn dispatch(command: Cmd, path: PathBuf) -> anyhow::Result<ExitCode> {
                 ssh_user: args.ssh_user,
                 ssh_key: args.ssh_key,
                 ssh_password: args.ssh_password,
+                ssh_password_secret: args.ssh_password_secret,
                 ssh_config_dir: args.ssh_config_dir,
             };
             let config = pair(&path, &args.string, options).await?;
@@ -219,6 +228,12 @@ async fn status(path: &std::path::Path, doctor_mode: bool) -> anyhow::Result<Exi
     if let Some(fp) = config.key_fingerprint() {
         println!("Agent key: {fp}");
     }
+    // The id the Secrets page and `botmox secret recipients` show for this agent: compare
+    // them to know secrets are sealed to this machine's key.
+    match config.vault_key_id() {
+        Some(id) => println!("Vault key: {id}"),
+        None => println!("Vault key: none (paired before the vault; pair again to get one)"),
+    }
     for target in &config.targets {
         let active = config.target(None).is_some_and(|t| t.id == target.id);
         let auth = if target.token.is_some() {
@@ -240,8 +255,13 @@ async fn status(path: &std::path::Path, doctor_mode: bool) -> anyhow::Result<Exi
         println!("SSH host key: {pinned}; VM configs in {}", ssh.config_dir);
     }
     println!("Concurrency: {}", config.concurrency);
-    let executor = Executor::new(&config);
-    let facts = doctor::check_all(&executor, &config).await;
+    let mut resolved = config.clone();
+    let client = botmox_client::Client::new(&config.server_url)?.with_token(config.token.clone());
+    if let Err(e) = botmox_agent::vault::resolve(&mut resolved, &client).await {
+        println!("Vault passwords: {e:#}");
+    }
+    let executor = Executor::new(&resolved);
+    let facts = doctor::check_all(&executor, &resolved).await;
     for line in facts.lines() {
         println!("{line}");
     }

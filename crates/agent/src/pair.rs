@@ -24,6 +24,8 @@ pub struct PairOptions {
     pub proxmox_token: Option<String>,
     pub proxmox_user: Option<String>,
     pub proxmox_password: Option<String>,
+    /// The password from the vault: a secret id or a bound field.
+    pub proxmox_password_secret: Option<String>,
     pub proxmox_fingerprint: Option<String>,
     pub node: Option<String>,
     pub ssh_host: Option<String>,
@@ -31,6 +33,7 @@ pub struct PairOptions {
     pub ssh_user: Option<String>,
     pub ssh_key: Option<PathBuf>,
     pub ssh_password: Option<String>,
+    pub ssh_password_secret: Option<String>,
     pub ssh_config_dir: Option<String>,
 }
 
@@ -41,6 +44,7 @@ impl PairOptions {
             || self.ssh_user.is_some()
             || self.ssh_key.is_some()
             || self.ssh_password.is_some()
+            || self.ssh_password_secret.is_some()
             || self.ssh_config_dir.is_some()
     }
 }
@@ -73,6 +77,7 @@ pub async fn pair(path: &Path, paste: &str, options: PairOptions) -> anyhow::Res
     let machine = hostname();
     let comment = format!("botmox-agent@{}", machine.as_deref().unwrap_or("host"));
     let (public_key, private_key) = generate_key_pair(&comment)?;
+    let (vault_private_key, vault_public_key) = botmox_client::vault::generate_key_pair();
     let request = RegisterRequest {
         pairing_code: bundle.pairing_code.clone(),
         facts: AgentFacts {
@@ -81,6 +86,7 @@ pub async fn pair(path: &Path, paste: &str, options: PairOptions) -> anyhow::Res
             platform: Some(std::env::consts::OS.to_owned()),
             capabilities: Some(crate::capabilities()),
             public_key: Some(public_key.clone()),
+            vault_public_key: Some(vault_public_key.clone()),
         },
     };
     let client = Client::new(&server_url).with_context(|| format!("server URL {server_url}"))?;
@@ -117,17 +123,24 @@ pub async fn pair(path: &Path, paste: &str, options: PairOptions) -> anyhow::Res
                 .clone()
                 .or(hints.username)
                 .or_else(|| keep(|t| t.username.clone())),
-            password: options
-                .proxmox_password
-                .clone()
-                .or_else(|| keep(|t| t.password.clone())),
+            // A password given now replaces a vault reference, and the other way round.
+            password: match (&options.proxmox_password, &options.proxmox_password_secret) {
+                (Some(password), _) => Some(password.clone()),
+                (None, Some(_)) => None,
+                (None, None) => keep(|t| t.password.clone()),
+            },
+            password_secret: match (&options.proxmox_password, &options.proxmox_password_secret) {
+                (_, Some(reference)) => Some(reference.clone()),
+                (Some(_), None) => None,
+                (None, None) => keep(|t| t.password_secret.clone()),
+            },
             fingerprint: options
                 .proxmox_fingerprint
                 .clone()
                 .or_else(|| keep(|t| t.fingerprint.clone())),
         };
         target
-            .client_config()
+            .check_settings()
             .map_err(|e| anyhow::anyhow!("the Proxmox settings are not usable: {e}"))?;
         targets.insert(0, target);
     }
@@ -152,6 +165,11 @@ pub async fn pair(path: &Path, paste: &str, options: PairOptions) -> anyhow::Res
         }
         if let Some(password) = options.ssh_password {
             settings.password = Some(password);
+            settings.password_secret = None;
+        }
+        if let Some(reference) = options.ssh_password_secret {
+            settings.password_secret = Some(reference);
+            settings.password = None;
         }
         if let Some(dir) = options.ssh_config_dir {
             settings.config_dir = dir;
@@ -166,6 +184,9 @@ pub async fn pair(path: &Path, paste: &str, options: PairOptions) -> anyhow::Res
         (public_key, private_key),
     );
     config.agent_name = Some(registered.agent.name);
+    config.tenant_id = Some(registered.agent.tenant_id);
+    config.vault_public_key = Some(vault_public_key);
+    config.vault_private_key = Some(vault_private_key);
     config.token_expires_at = registered.agent_token_expires_at;
     if let Some(previous) = previous {
         config.concurrency = previous.concurrency;

@@ -116,7 +116,10 @@ pub async fn run(path: PathBuf, options: RunOptions) -> anyhow::Result<Outcome> 
         .concurrency
         .unwrap_or(config.concurrency)
         .clamp(1, MAX_CONCURRENCY);
-    let executor = Arc::new(Executor::new(&config));
+    // Passwords from the vault live in this copy only: `config` is saved on token rotation.
+    let mut resolved = config.clone();
+    crate::vault::resolve(&mut resolved, &client_for(&config)?).await?;
+    let executor = Arc::new(Executor::new(&resolved));
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (exit, _) = watch::channel(None);
     let shared = Arc::new(Shared {
@@ -138,7 +141,7 @@ pub async fn run(path: PathBuf, options: RunOptions) -> anyhow::Result<Outcome> 
 
     tokio::spawn(signals(shared.clone()));
     let heartbeat = tokio::spawn(heartbeats(shared.clone()));
-    let doctor_task = tokio::spawn(refresh_facts(shared.clone(), executor.clone(), config));
+    let doctor_task = tokio::spawn(refresh_facts(shared.clone(), executor.clone(), resolved));
 
     let scheduler = Scheduler::new(limit);
     let mut running = JoinSet::new();

@@ -48,6 +48,7 @@ fn target(url: &str) -> ProxmoxTarget {
         token: Some(TOKEN.into()),
         username: None,
         password: None,
+        password_secret: None,
         fingerprint: None,
     }
 }

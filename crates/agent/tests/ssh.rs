@@ -151,6 +151,7 @@ impl Setup {
             user: Some(whoami::username()),
             key_file: Some(self.path("client_key")),
             password: None,
+            password_secret: None,
             host_key: Some(self.host_public.clone()),
             config_dir: self.vm_configs.display().to_string(),
         };
@@ -168,6 +169,7 @@ impl Setup {
             token: Some("root@pam!ci=secret".into()),
             username: None,
             password: None,
+            password_secret: None,
             fingerprint: None,
         }];
         config.ssh = Some(ssh);

@@ -8,6 +8,7 @@
 //! [`Stream`] of typed events.
 
 mod error;
+pub mod vault;
 
 use std::time::Duration;
 
@@ -34,6 +35,10 @@ use botmox_proto::licensing::{
     CreateLicenseRequest, EntitlementView, IssuedLease, LeaseHeartbeat, LeaseHeartbeatRequest,
     LeaseRequest, LeaseRevoked, LicenseView, RegisterVmRequest, RevokeLeaseRequest,
     SetEntitlementRequest, VmView,
+};
+use botmox_proto::vault::{
+    BindingQuery, BindingView, BoundSecret, CreateBindingRequest, CreateSecretRequest,
+    RecipientKey, RotateSecretRequest, SecretCiphertext, SecretMeta, VaultKeyRequest,
 };
 use botmox_proto::{Envelope, PageMeta, PageQuery};
 use eventsource_stream::{EventStreamError, Eventsource};
@@ -356,6 +361,78 @@ impl Client {
         body: &RevokeRequest,
     ) -> Result<AgentView, ClientError> {
         self.post(&["agents", id, "revoke"], body).await
+    }
+
+    // ---- vault -------------------------------------------------------------------------
+    // Sealing and opening are in [`vault`]; these calls move only ciphertext and metadata.
+
+    /// Admins: store a secret sealed to its recipients (see [`vault::seal_to_all`]).
+    pub async fn create_secret(
+        &self,
+        body: &CreateSecretRequest,
+    ) -> Result<SecretMeta, ClientError> {
+        self.post(&["secrets"], body).await
+    }
+
+    pub async fn list_secrets(&self) -> Result<Vec<SecretMeta>, ClientError> {
+        self.get(&["secrets"]).await
+    }
+
+    pub async fn secret_meta(&self, id: &str) -> Result<SecretMeta, ClientError> {
+        self.get(&["secrets", id, "meta"]).await
+    }
+
+    /// The caller's own envelope of a secret (an agent token's, or a user's).
+    pub async fn secret_ciphertext(&self, id: &str) -> Result<SecretCiphertext, ClientError> {
+        self.get(&["secrets", id, "ciphertext"]).await
+    }
+
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        body: &RotateSecretRequest,
+    ) -> Result<SecretMeta, ClientError> {
+        self.post(&["secrets", id, "rotate"], body).await
+    }
+
+    pub async fn delete_secret(&self, id: &str) -> Result<bool, ClientError> {
+        self.call(Method::DELETE, &["secrets", id], NO_BODY).await
+    }
+
+    pub async fn create_binding(
+        &self,
+        body: &CreateBindingRequest,
+    ) -> Result<BindingView, ClientError> {
+        self.post(&["secrets", "bindings"], body).await
+    }
+
+    pub async fn list_bindings(
+        &self,
+        query: &BindingQuery,
+    ) -> Result<Vec<BindingView>, ClientError> {
+        let request = self.build_query(&["secrets", "bindings"], query);
+        Ok(self.send(request).await?.data)
+    }
+
+    pub async fn delete_binding(&self, id: &str) -> Result<bool, ClientError> {
+        self.call(Method::DELETE, &["secrets", "bindings", id], NO_BODY)
+            .await
+    }
+
+    /// Register or replace the caller's vault public key.
+    pub async fn put_vault_key(&self, body: &VaultKeyRequest) -> Result<RecipientKey, ClientError> {
+        self.call(Method::PUT, &["secrets", "vault-key"], Some(body))
+            .await
+    }
+
+    /// The tenant's recipients and their public keys, to seal to.
+    pub async fn vault_recipients(&self) -> Result<Vec<RecipientKey>, ClientError> {
+        self.get(&["secrets", "recipients"]).await
+    }
+
+    /// Agent token: the secrets bound to this agent, with its envelopes.
+    pub async fn bound_secrets(&self) -> Result<Vec<BoundSecret>, ClientError> {
+        self.get(&["secrets", "agent", "bound"]).await
     }
 
     // ---- command bus -------------------------------------------------------------------

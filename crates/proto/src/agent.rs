@@ -194,6 +194,10 @@ pub struct AgentFacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 8192, example = "age1examplekey")]
     pub public_key: Option<String>,
+    /// The agent's vault key (base64 of an uncompressed P-256 point): secrets are sealed to
+    /// it with HPKE, and only the agent can open them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_public_key: Option<String>,
 }
 
 impl AgentFacts {
@@ -208,6 +212,11 @@ impl AgentFacts {
             NAME_CHARS,
         );
         e.max_chars("public_key", self.public_key.as_deref(), PUBLIC_KEY_CHARS);
+        if let Some(key) = &self.vault_public_key
+            && let Err(problem) = crate::vault::decode_public_key(key)
+        {
+            e.add("vault_public_key", problem);
+        }
     }
 }
 

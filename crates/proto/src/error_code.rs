@@ -105,6 +105,11 @@ error_codes! {
     /// A download link past its expiry.
     DownloadLinkExpired = "DOWNLOAD_LINK_EXPIRED" => 410,
     SecretNotFound = "SECRET_NOT_FOUND" => 404,
+    /// A secret with this (client-chosen) id already exists in the tenant.
+    SecretExists = "SECRET_EXISTS" => 409,
+    /// An envelope is sealed to a key that is not the recipient's current vault key
+    /// (the recipient re-paired or replaced its key): fetch the recipients and seal again.
+    VaultKeyMismatch = "VAULT_KEY_MISMATCH" => 409,
     PayloadTooLarge = "PAYLOAD_TOO_LARGE" => 413,
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE" => 415,
     RateLimited = "RATE_LIMITED" => 429,

@@ -62,6 +62,7 @@ pub mod provisioning;
 pub mod records;
 pub mod time;
 pub mod validate;
+pub mod vault;
 
 pub use envelope::{ApiErrorBody, Envelope, ErrorEnvelope, PageMeta, PageQuery};
 pub use error_code::ErrorCode;

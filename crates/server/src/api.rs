@@ -17,7 +17,7 @@ use crate::openapi::responses::SharedErrors;
 use crate::state::AppState;
 use crate::{
     agents, api_tokens, artifacts, audit, auth, health, infra, licensing, openapi as doc, records,
-    settings, users, vm_ops, vm_registry,
+    settings, users, vault, vm_ops, vm_registry,
 };
 
 #[derive(OpenApi)]
@@ -39,6 +39,7 @@ use crate::{
         (name = "vm-ops", description = "Commands for agents: dispatch, claim, report, cancel"),
         (name = "licensing", description = "The VM registry, tenant licences, entitlements and execution leases"),
         (name = "artifacts", description = "Releases, assignments, lease-gated downloads and their audit"),
+        (name = "vault", description = "Secrets sealed by clients to their recipients (the server sees ciphertext and metadata only), bindings, vault keys"),
         (name = "infra", description = "The reference's direct Proxmox and SSH routes, run through an agent (infra or admin)"),
     )
 )]
@@ -78,6 +79,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(vm_registry::routes::routes())
         .merge(licensing::routes::routes())
         .merge(artifacts::routes::routes())
+        .merge(vault::routes::routes())
 }
 
 /// The `/api/v1` router.

@@ -1,7 +1,13 @@
-//! The `botmox` command line: `serve`, `migrate`, `user create`, and `artifact push`, which
-//! talks to a running server through the typed client.
+//! The `botmox` command line: `serve`, `migrate`, `user create`, and the commands that talk
+//! to a running server through the typed client: `artifact push` and `secret put|ls|...`
+//! (which seals on this machine).
 
-use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+
+use anyhow::{Context, bail};
+use botmox_client::Client;
+use botmox_proto::vault::{CreateSecretRequest, MAX_PLAINTEXT_BYTES};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
 use botmox_proto::auth::Role;
@@ -40,9 +46,43 @@ pub enum Command {
     },
     /// Manage artifact releases on a running server (with an admin API token).
     Artifact {
+        #[command(flatten)]
+        remote: Remote,
         #[command(subcommand)]
         command: ArtifactCommand,
     },
+    /// Vault secrets on a running server: sealed here, so the server never sees the value.
+    Secret {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+}
+
+/// Which server, and the API token to call it with (given before or after the
+/// subcommand, or in the environment).
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Base URL of the Bot-Mox server.
+    #[arg(long, env = "BOTMOX_SERVER", value_name = "URL", global = true)]
+    pub server: Option<String>,
+    /// An API token (`bmx_...`; an admin's for artifacts and to store secrets).
+    #[arg(long, env = "BOTMOX_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+}
+
+impl Remote {
+    /// The typed client of the server, with the token.
+    pub fn client(self) -> anyhow::Result<Client> {
+        let server = self
+            .server
+            .ok_or_else(|| anyhow::anyhow!("--server (or BOTMOX_SERVER) is required"))?;
+        let token = self
+            .token
+            .ok_or_else(|| anyhow::anyhow!("--token (or BOTMOX_TOKEN) is required"))?;
+        Ok(Client::new(&server)?.with_token(token))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,19 +108,16 @@ pub struct PushArgs {
     /// Channel [default: stable].
     #[arg(long)]
     pub channel: Option<String>,
-    /// Base URL of the server, e.g. https://botmox.example.com.
-    #[arg(long, env = "BOTMOX_SERVER")]
-    pub server: String,
-    /// An API token of an admin (`bmx_...`).
-    #[arg(long, env = "BOTMOX_TOKEN", hide_env_values = true)]
-    pub token: String,
 }
 
 /// Size of the chunks a push reads and sends.
 const PUSH_CHUNK: usize = 256 * 1024;
 
 /// `botmox artifact push`: stream the file to the server, drawing progress on stderr.
-pub async fn artifact_push(args: PushArgs) -> anyhow::Result<botmox_proto::artifacts::ReleaseView> {
+pub async fn artifact_push(
+    remote: Remote,
+    args: PushArgs,
+) -> anyhow::Result<botmox_proto::artifacts::ReleaseView> {
     use futures::StreamExt;
     use tokio::io::AsyncReadExt;
 
@@ -105,7 +142,7 @@ pub async fn artifact_push(args: PushArgs) -> anyhow::Result<botmox_proto::artif
         }
     })
     .boxed();
-    let client = botmox_client::Client::new(&args.server)?.with_token(args.token);
+    let client = remote.client()?;
     let query = botmox_proto::artifacts::UploadQuery {
         module: args.module,
         platform: args.platform,
@@ -151,6 +188,196 @@ impl Progress {
     fn finish(&mut self) {
         eprintln!();
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Seal the value read from standard input to each --to recipient and store it.
+    Put {
+        #[arg(long)]
+        label: String,
+        /// What it is for, e.g. `proxmox.password` (sealed into the ciphertext).
+        #[arg(long)]
+        field: String,
+        /// A recipient, `agent:<id>` or `user:<id>` (see `secret recipients`); repeatable.
+        #[arg(long = "to", required = true, value_name = "RECIPIENT")]
+        to: Vec<String>,
+        /// Rotate this secret instead of creating one.
+        #[arg(long, value_name = "SECRET_ID")]
+        rotate: Option<String>,
+    },
+    /// The tenant's secrets (metadata only).
+    Ls,
+    /// Make a vault key pair for the token's user: the private key goes to FILE (created
+    /// owner-only, never overwritten), the public key is registered with the server.
+    Key {
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Print a secret sealed to the user's vault key, opened here with the private key FILE
+    /// (exactly the value, without a line break).
+    Get {
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        key: std::path::PathBuf,
+    },
+    /// The recipients a secret can be sealed to.
+    Recipients,
+}
+
+/// Run a `secret` command: the value of `put` comes from `input` (never the command line,
+/// which other users of the machine can see), what it prints goes to `out`.
+pub async fn secret(
+    remote: Remote,
+    command: SecretCommand,
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let client = remote.client()?;
+    match command {
+        SecretCommand::Put {
+            label,
+            field,
+            to,
+            rotate,
+        } => {
+            let value = read_value(input)?;
+            let tenant = client.whoami().await.context("who am I")?.tenant_id;
+            let known = client.vault_recipients().await?;
+            let mut recipients = Vec::with_capacity(to.len());
+            for name in &to {
+                match known.iter().find(|r| &r.recipient == name) {
+                    Some(r) => recipients.push(r.clone()),
+                    None => bail!(
+                        "{name} is not a recipient of this tenant (known: {})",
+                        known
+                            .iter()
+                            .map(|r| r.recipient.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            }
+            let id = rotate
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let envelopes = botmox_client::vault::seal_to_all(
+                &recipients,
+                &tenant,
+                &id,
+                &field,
+                value.as_bytes(),
+            )?;
+            let meta = match rotate {
+                Some(id) => {
+                    let current = client.secret_meta(&id).await?;
+                    if current.field != field {
+                        bail!("secret {id} holds field '{}', not '{field}'", current.field);
+                    }
+                    let body = botmox_proto::vault::RotateSecretRequest {
+                        label: Some(label),
+                        envelopes,
+                    };
+                    client.rotate_secret(&id, &body).await?
+                }
+                None => {
+                    let body = CreateSecretRequest {
+                        id,
+                        label,
+                        field,
+                        envelopes,
+                    };
+                    client.create_secret(&body).await?
+                }
+            };
+            writeln!(out, "{}", meta.id)?;
+        }
+        SecretCommand::Ls => {
+            for meta in client.list_secrets().await? {
+                let to: Vec<&str> = meta
+                    .recipients
+                    .iter()
+                    .map(|r| r.recipient.as_str())
+                    .collect();
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    meta.id,
+                    meta.field,
+                    meta.label,
+                    to.join(",")
+                )?;
+            }
+        }
+        SecretCommand::Key { out: path } => {
+            let (private_key, public_key) = botmox_client::vault::generate_key_pair();
+            write_private(&path, &private_key)?;
+            let body = botmox_proto::vault::VaultKeyRequest { public_key };
+            let key = client.put_vault_key(&body).await?;
+            writeln!(out, "{} {}", key.recipient, key.key_id)?;
+        }
+        SecretCommand::Get { id, key } => {
+            let private_key = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read the vault key {}", key.display()))?;
+            // Opened as a secret of our own tenant, not of whatever the answer claims.
+            let tenant = client.whoami().await.context("who am I")?.tenant_id;
+            let sealed = client.secret_ciphertext(&id).await?;
+            let value = botmox_client::vault::open(
+                &private_key,
+                &tenant,
+                &id,
+                &sealed.field,
+                &sealed.envelope,
+            )?;
+            out.write_all(&value)?;
+        }
+        SecretCommand::Recipients => {
+            for r in client.vault_recipients().await? {
+                writeln!(out, "{}\t{}\t{}", r.recipient, r.key_id, r.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write a new file readable by its owner only; an existing file is left alone (it may be
+/// the key to secrets already sealed).
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// The secret's value: all of `input`, less one final line break (`echo` adds one).
+fn read_value(input: &mut dyn Read) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_PLAINTEXT_BYTES as u64 + 3)
+        .read_to_end(&mut bytes)
+        .context("cannot read the value from standard input")?;
+    let mut value = String::from_utf8(bytes).context("the value must be UTF-8 text")?;
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    if value.is_empty() {
+        bail!(
+            "no value on standard input (pipe it in: `printf %s \"$PW\" | botmox secret put ...`)"
+        );
+    }
+    if value.len() > MAX_PLAINTEXT_BYTES {
+        bail!("the value is longer than {MAX_PLAINTEXT_BYTES} bytes");
+    }
+    Ok(value)
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,9 +23,10 @@ async fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Artifact {
+            remote,
             command: ArtifactCommand::Push(args),
         } => {
-            let release = botmox_server::cli::artifact_push(args).await?;
+            let release = botmox_server::cli::artifact_push(remote, args).await?;
             println!(
                 "release {} of {} {}/{}: {} bytes, sha256 {}",
                 release.id,
@@ -50,6 +51,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await?;
             println!("migrations applied");
             Ok(())
+        }
+        Command::Secret { remote, command } => {
+            let stdin = std::io::stdin();
+            botmox_server::cli::secret(remote, command, &mut stdin.lock(), &mut std::io::stdout())
+                .await
         }
         Command::User {
             command:

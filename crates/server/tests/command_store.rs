@@ -74,6 +74,7 @@ impl Bench {
             presence: Presence::Offline.into(),
             created_at: now,
             updated_at: now,
+            vault_public_key: None,
         };
         self.server
             .state()

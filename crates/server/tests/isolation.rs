@@ -100,6 +100,24 @@ both_backends! {
         let lic = server.create("/api/v1/license/tenant-licenses", t, json!({"type": "perpetual"})).await;
         probes.push(Probe::new(Method::PATCH, "/api/v1/license/tenant-licenses/{id}", &lic).with_body(json!({"status": "revoked"})));
         probes.push(Probe::new(Method::DELETE, "/api/v1/license/tenant-licenses/{id}", &lic));
+        // A vault secret sealed to A's agent, bound to it.
+        let (a_vault_agent, _, _) = server.paired_vault_agent(&a).await;
+        let (_, keys) = server.get("/api/v1/secrets/recipients", t).await;
+        let key = keys["data"].as_array().unwrap().iter()
+            .find(|k| k["recipient"] == format!("agent:{a_vault_agent}")).unwrap()["public_key"].as_str().unwrap().to_owned();
+        let secret = uuid::Uuid::new_v4().to_string();
+        let recipient = format!("agent:{a_vault_agent}");
+        let envelope = botmox_client::vault::seal(&recipient, &key, "alpha", &secret, "ssh.password", b"pw").unwrap();
+        let (status, _) = server.post("/api/v1/secrets", t,
+            json!({"id": secret, "label": "s", "field": "ssh.password", "envelopes": [envelope]})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let binding = server.create("/api/v1/secrets/bindings", t,
+            json!({"scope_type": "agent", "scope_id": a_vault_agent, "secret_ref": secret})).await;
+        probes.push(Probe::new(Method::GET, "/api/v1/secrets/{id}/meta", &secret));
+        probes.push(Probe::new(Method::GET, "/api/v1/secrets/{id}/ciphertext", &secret));
+        probes.push(Probe::new(Method::POST, "/api/v1/secrets/{id}/rotate", &secret).with_body(json!({"envelopes": [envelope]})));
+        probes.push(Probe::new(Method::DELETE, "/api/v1/secrets/{id}", &secret));
+        probes.push(Probe::new(Method::DELETE, "/api/v1/secrets/bindings/{id}", &binding));
         let all: Vec<Probe> = probes.iter().cloned().chain(agent_probes.iter().cloned()).collect();
         assert_every_id_route_is_covered(&all);
         assert_not_found_for_other_tenant(&server, &b.access_token, &probes).await;
@@ -139,6 +157,10 @@ both_backends! {
         }
         let (status, _) = server.post("/api/v1/bots", &b.access_token, json!({"id": bot, "name": "same id, other tenant"})).await;
         assert_eq!(status, StatusCode::CREATED, "ids are per tenant");
+        let (status, _) = server.get(&format!("/api/v1/secrets/{secret}/meta"), t).await;
+        assert_eq!(status, StatusCode::OK, "B deleted none of A's secrets");
+        let (_, bindings) = server.get("/api/v1/secrets/bindings", t).await;
+        assert_eq!(bindings["data"].as_array().unwrap().len(), 1, "nor A's binding");
         let (_, audit) = server.get("/api/v1/audit?limit=200", &b.access_token).await;
         assert!(audit["data"].as_array().unwrap().iter().all(|r| r["tenant_id"] == "beta"), "{audit}");
     }

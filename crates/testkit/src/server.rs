@@ -225,6 +225,33 @@ impl TestServer {
         (text("id"), text("agent_token"))
     }
 
+    /// As [`TestServer::paired_agent`], registering a fresh vault key: its id, its token and
+    /// its vault private key (base64), to open what is sealed to it.
+    pub async fn paired_vault_agent(&self, owner: &Session) -> (String, String, String) {
+        let (private_key, public_key) = botmox_client::vault::generate_key_pair();
+        let (_, pairing) = self
+            .post(
+                "/api/v1/agents/pairings",
+                &owner.access_token,
+                serde_json::json!({}),
+            )
+            .await;
+        let (status, agent) = self
+            .call(
+                Method::POST,
+                "/api/v1/agents/register",
+                None,
+                Some(serde_json::json!({
+                    "pairing_code": pairing["data"]["pairing_code"],
+                    "vault_public_key": public_key,
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{agent}");
+        let text = |key: &str| agent["data"][key].as_str().expect(key).to_owned();
+        (text("id"), text("agent_token"), private_key)
+    }
+
     /// The login form sent as a browser sends it (page, CSRF cookie and token, then the
     /// form): the answer, and the CSRF cookie's value and form token it was sent with.
     pub async fn ui_login(

@@ -92,6 +92,7 @@ impl FakePveProcess {
             token: Some(PVE_TOKEN.into()),
             username: None,
             password: None,
+            password_secret: None,
             fingerprint: None,
         };
         target

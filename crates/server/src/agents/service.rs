@@ -66,6 +66,7 @@ async fn pending(
         presence: Presence::Offline.into(),
         created_at: now,
         updated_at: now,
+        vault_public_key: None,
     };
     state
         .db
@@ -202,6 +203,7 @@ async fn redeem(
     agent.platform = text(facts.platform.as_deref());
     agent.capabilities = json!(facts.capabilities.clone().unwrap_or_default()).to_string();
     agent.public_key = text(facts.public_key.as_deref());
+    agent.vault_public_key = text(facts.vault_public_key.as_deref());
     agent.metadata = json!({ "machine_name": machine }).to_string();
     agent.pairing_code_hash = None;
     agent.pairing_expires_at = None;

@@ -85,8 +85,9 @@ fn result_of(status: u16) -> &'static str {
     }
 }
 
-/// Middleware: after a mutating request by an admin or infra principal (or one a handler
-/// marked with [`AuditSlot::describe_always`]), append a row.
+/// Middleware: after a mutating request by an admin or infra principal, or any request a
+/// handler marked with [`AuditSlot::describe_always`] (a read of a credential, such as a
+/// vault ciphertext, is a `GET`), append a row.
 pub async fn track_privileged(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut req: Request,
@@ -96,9 +97,6 @@ pub async fn track_privileged(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if !mutating {
-        return next.run(req).await;
-    }
     let slot = AuditSlot::default();
     req.extensions_mut().insert(slot.clone());
     let method = req.method().clone();
@@ -119,7 +117,7 @@ pub async fn track_privileged(
     };
     let Some(principal) = facts
         .principal
-        .filter(|p| facts.always || p.role().is_privileged())
+        .filter(|p| facts.always || (mutating && p.role().is_privileged()))
     else {
         return response;
     };

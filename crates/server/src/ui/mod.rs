@@ -15,6 +15,7 @@ pub mod pages;
 pub mod project;
 pub mod records;
 pub mod render;
+pub mod secrets;
 pub mod session;
 pub mod settings;
 pub mod vm_ops;
@@ -67,6 +68,11 @@ pub fn router() -> Router<AppState> {
             get(vm_registry::page).post(vm_registry::register),
         )
         .route("/vm-registry/{uuid}/status", post(vm_registry::set_status))
+        .route("/secrets", get(secrets::secrets_page).post(secrets::create))
+        .route("/secrets/{id}/rotate", post(secrets::rotate))
+        .route("/secrets/{id}/delete", post(secrets::delete))
+        .route("/secrets/bindings", post(secrets::bind))
+        .route("/secrets/bindings/{id}/delete", post(secrets::unbind))
         .route("/finance", get(finance::finance_page))
         .route("/finance/operations", post(finance::create_operation))
         .route(

@@ -38,6 +38,10 @@ pub struct Model {
     pub presence: Stored<Presence>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The agent's vault (HPKE P-256) public key, base64, sent at registration: secrets
+    /// are sealed to it. Not its SSH key (`public_key`).
+    #[serde(default)]
+    pub vault_public_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

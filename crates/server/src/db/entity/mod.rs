@@ -23,4 +23,8 @@ pub mod tenant;
 pub mod tenant_entitlement;
 pub mod tenant_license;
 pub mod user;
+pub mod vault_binding;
+pub mod vault_envelope;
+pub mod vault_secret;
+pub mod vault_user_key;
 pub mod vm_registry;

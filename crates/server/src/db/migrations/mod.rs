@@ -13,6 +13,7 @@ mod m20261126_000009_bus_indexes;
 mod m20261202_000010_finance_totals;
 mod m20261202_000011_licensing;
 mod m20261202_000012_artifacts;
+mod m20261202_000013_vault;
 
 use sea_orm_migration::prelude::*;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_finance_totals::Migration),
             Box::new(m20261202_000011_licensing::Migration),
             Box::new(m20261202_000012_artifacts::Migration),
+            Box::new(m20261202_000013_vault::Migration),
         ]
     }
 
