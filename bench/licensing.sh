@@ -54,7 +54,7 @@ bench_backend() {
     local seconds
     seconds="$(curl -fsS --noproxy '*' -o /dev/null -w '%{time_total}' \
         -H "Authorization: Bearer $(bench_token "$BASE_URL")" \
-        -H 'content-type: application/octet-stream' --data-binary "@$WORK/upload.bin" \
+        -H 'content-type: application/octet-stream' -X POST --upload-file "$WORK/upload.bin" \
         "$BASE_URL/api/v1/artifacts/releases/upload?module=big&platform=windows&version=1")"
     rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-upload-$backend.txt"
     awk -v mb="$UPLOAD_MB" -v s="$seconds" 'BEGIN { printf "%.0f", mb / s }' >"$WORK/upload-mbps-$backend.txt"
