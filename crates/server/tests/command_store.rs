@@ -13,7 +13,6 @@ use botmox_server::bus::seaorm::SeaOrmStore;
 use botmox_server::bus::{Claim, CommandStore, Report, Reported, Settle};
 use botmox_server::db::TenantId;
 use botmox_server::db::entity::{agent, agent_command};
-use botmox_server::db::sqlite_direct::SqliteDirect;
 use botmox_server::vm_ops::store::{EventFilter, events_after};
 use botmox_testkit::{Backend, TestServer};
 
@@ -35,9 +34,7 @@ async fn bench(backend: Backend, kind: Kind) -> Bench {
     let db = server.state().db.clone();
     let store: Arc<dyn CommandStore> = match kind {
         Kind::SeaOrm => Arc::new(SeaOrmStore::new(db)),
-        Kind::Direct => Arc::new(DirectStore::new(
-            SqliteDirect::for_db(&db).unwrap().expect("SQLite"),
-        )),
+        Kind::Direct => Arc::new(DirectStore::new(db.direct().expect("SQLite").clone())),
     };
     Bench { server, store }
 }

@@ -5,6 +5,8 @@
 //! the claim; and a report reads its command inside the writer too, so it needs no
 //! conditional update.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use botmox_proto::agent::AgentStatus;
 use botmox_proto::command::CommandStatus;
@@ -17,15 +19,17 @@ use super::store::{
 use crate::db::TenantId;
 use crate::db::entity::agent;
 use crate::db::entity::agent_command::Model;
+
 use crate::db::sqlite_direct::{SqliteDirect, first_row};
 use crate::db::{StoreError, StoreResult};
 
 pub struct DirectStore {
-    direct: SqliteDirect,
+    direct: Arc<SqliteDirect>,
 }
 
 impl DirectStore {
-    pub fn new(direct: SqliteDirect) -> Self {
+    /// The store on the database's direct connections ([`crate::db::Db::direct`]).
+    pub fn new(direct: Arc<SqliteDirect>) -> Self {
         Self { direct }
     }
 

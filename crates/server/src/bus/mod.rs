@@ -19,7 +19,6 @@ pub use store::{Claim, CommandStore, Report, Reported, Settle};
 pub use wakers::Wakers;
 
 use crate::db::Db;
-use crate::db::sqlite_direct::SqliteDirect;
 
 /// The bus as the server holds it.
 pub struct Bus {
@@ -35,7 +34,9 @@ impl Bus {
     pub fn open(db: &Db) -> anyhow::Result<Self> {
         let wakers = Arc::new(Wakers::default());
         let hub = events::Hub::new(db, wakers.clone());
-        let direct = SqliteDirect::for_db(db)?.map(|d| Arc::new(direct::DirectStore::new(d)));
+        let direct = db
+            .direct()
+            .map(|d| Arc::new(direct::DirectStore::new(d.clone())));
         let store: Arc<dyn CommandStore> = match &direct {
             Some(d) => d.clone(),
             None => Arc::new(seaorm::SeaOrmStore::new(db.clone())),

@@ -113,6 +113,9 @@ pub struct Db {
     /// This process's turn at SQLite's single write slot.
     turn: Arc<tokio::sync::Mutex<()>>,
     url: Arc<str>,
+    /// With SQLite, direct connections for the hot paths that group their commits (the
+    /// command bus, lease heartbeats, the download audit); see [`sqlite_direct`].
+    direct: Option<Arc<sqlite_direct::SqliteDirect>>,
 }
 
 impl Db {
@@ -120,9 +123,18 @@ impl Db {
     /// write-ahead log, foreign keys and a busy timeout; the file is created when missing),
     /// and apply pending migrations.
     pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
-        let db = Self::connect(url, max_connections).await?;
+        let mut db = Self::connect(url, max_connections).await?;
         db.migrate().await?;
+        // Opened on the migrated file, which the direct connections expect.
+        db.direct = sqlite_direct::SqliteDirect::for_db(&db)
+            .map_err(|e| DbErr::Custom(format!("cannot open the direct connections: {e}")))?
+            .map(Arc::new);
         Ok(db)
+    }
+
+    /// With SQLite, the direct connections (group-committed writes); `None` with PostgreSQL.
+    pub fn direct(&self) -> Option<&Arc<sqlite_direct::SqliteDirect>> {
+        self.direct.as_ref()
     }
 
     async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
@@ -171,6 +183,7 @@ impl Db {
                 write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
                 turn: Arc::default(),
                 url: url.into(),
+                direct: None,
             })
         } else {
             // Plan each statement for its parameters and the table as it is now. A prepared
@@ -193,6 +206,7 @@ impl Db {
                 write: conn,
                 turn: Arc::default(),
                 url: url.into(),
+                direct: None,
             })
         }
     }
@@ -385,6 +399,9 @@ impl Db {
     /// Close every connection: the reads first, then the writer (with SQLite the last
     /// connection to go folds the write-ahead log back into the database file).
     pub async fn close(&self) -> StoreResult<()> {
+        if let Some(direct) = &self.direct {
+            direct.close().await;
+        }
         self.read.clone().close().await?;
         if self.engine == Engine::Sqlite {
             self.write.clone().close().await?;

@@ -257,7 +257,8 @@ pub async fn list_leases(
 }
 
 /// A heartbeat in one statement: an active, unexpired lease (of `owner`, when given) gets
-/// the expiry `until`, or its hard cap when that comes first. `None` when no lease matched.
+/// the expiry `until`, or its hard cap when that comes first. Its new expiry, or `None` when
+/// no lease matched.
 pub async fn extend_lease(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
@@ -265,7 +266,7 @@ pub async fn extend_lease(
     owner: Option<&str>,
     until: i64,
     now: i64,
-) -> StoreResult<Option<lease::Model>> {
+) -> StoreResult<Option<i64>> {
     let capped = Expr::case(
         Expr::col(lease::Column::MaxExpiresAt).lt(until),
         Expr::col(lease::Column::MaxExpiresAt),
@@ -282,7 +283,36 @@ pub async fn extend_lease(
     if let Some(owner) = owner {
         update = update.filter(lease::Column::UserId.eq(owner));
     }
-    Ok(update.exec_with_returning(db).await?.pop())
+    Ok(update
+        .exec_with_returning(db)
+        .await?
+        .pop()
+        .map(|l| l.expires_at))
+}
+
+/// [`extend_lease`] as SQLite's direct writer runs it (committed together with the other
+/// writes queued meanwhile: heartbeats arrive by the thousand).
+pub fn extend_lease_direct(
+    conn: &rusqlite::Connection,
+    tenant: &TenantId,
+    id: &str,
+    owner: Option<&str>,
+    until: i64,
+    now: i64,
+) -> StoreResult<Option<i64>> {
+    const SQL: &str = "UPDATE execution_leases \
+        SET expires_at = CASE WHEN max_expires_at < ?1 THEN max_expires_at ELSE ?1 END, \
+        last_heartbeat_at = ?2, updated_at = ?2 \
+        WHERE id = ?3 AND tenant_id = ?4 AND status = 'active' AND expires_at > ?2 \
+        AND (?5 IS NULL OR user_id = ?5) RETURNING expires_at";
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached(SQL)?
+        .query_row(
+            rusqlite::params![until, now, id, tenant.as_str(), owner],
+            |row| row.get(0),
+        )
+        .optional()?)
 }
 
 /// Hold a licence's active leases to its new expiry `cap` (their hard cap and current
