@@ -10,6 +10,7 @@
 //! Stores answer with [`StoreError`]; only the HTTP layer turns it into an API error.
 
 pub mod entity;
+pub mod error;
 pub mod like;
 pub mod migrations;
 pub mod refs;
@@ -29,6 +30,8 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use error::{StoreError, StoreResult, is_unique_violation};
+
 /// Which database engine the handle talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -44,39 +47,6 @@ impl Engine {
         }
     }
 }
-
-/// What a store can fail with. Rule violations are not store errors: a store reports them
-/// in its return value (`Option`, `bool`, an outcome enum) and the service decides.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("database row: {0}")]
-    Row(#[from] serde_rusqlite::Error),
-    /// The transaction a direct write shared with others did not commit.
-    #[error("database: {0}")]
-    Batch(String),
-    #[error("the database connections are closed")]
-    Closed,
-}
-
-impl StoreError {
-    /// A unique-constraint violation (a duplicate), which callers usually answer with 409.
-    pub fn is_unique_violation(&self) -> bool {
-        match self {
-            Self::Db(e) => is_unique_violation(e),
-            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-            }
-            _ => false,
-        }
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A tenant's id. It comes from an authenticated principal, an agent, or a stored row that
 /// names its tenant, so a store function that takes one cannot be called with a tenant
@@ -126,9 +96,16 @@ impl Db {
         let mut db = Self::connect(url, max_connections).await?;
         db.migrate().await?;
         // Opened on the migrated file, which the direct connections expect.
-        db.direct = sqlite_direct::SqliteDirect::for_db(&db)
-            .map_err(|e| DbErr::Custom(format!("cannot open the direct connections: {e}")))?
-            .map(Arc::new);
+        if db.engine == Engine::Sqlite {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| DbErr::Custom(format!("invalid sqlite url: {e}")))?;
+            let direct = sqlite_direct::SqliteDirect::open(
+                options.get_filename(),
+                Some(db.shared_turn()),
+            )
+            .map_err(|e| DbErr::Custom(format!("cannot open the direct connections: {e}")))?;
+            db.direct = Some(Arc::new(direct));
+        }
         Ok(db)
     }
 
@@ -408,14 +385,6 @@ impl Db {
         }
         Ok(())
     }
-}
-
-/// Whether an error is a unique-constraint violation (a duplicate), which callers turn into 409.
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }
 
 /// How often a compare-and-swap write that lost a race is retried before the caller gets a

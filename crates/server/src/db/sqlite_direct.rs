@@ -12,20 +12,18 @@
 //!   savepoint of its own so a refused one leaves no trace. A caller hears back only after
 //!   the commit.
 //!
-//! The writer takes this process's turn at SQLite's write slot ([`super::Db::shared_turn`])
-//! for each batch, so it takes turns with the writes of [`super::Db::write`] instead of
+//! The writer takes this process's turn at SQLite's write slot (`Db::shared_turn`)
+//! for each batch, so it takes turns with the writes of `Db::write` instead of
 //! colliding with them.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
-use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use tokio::sync::oneshot;
 
-use super::{Db, Engine, StoreError, StoreResult};
+use super::error::{StoreError, StoreResult};
 
 /// At most this many writes share one transaction.
 const MAX_BATCH: usize = 256;
@@ -53,15 +51,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
 impl SqliteDirect {
-    /// The direct connections to the file of a SQLite [`Db`]; `None` for PostgreSQL.
-    pub fn for_db(db: &Db) -> anyhow::Result<Option<Self>> {
-        if db.engine() != Engine::Sqlite {
-            return Ok(None);
-        }
-        let options = SqliteConnectOptions::from_str(db.url())?;
-        Self::open(options.get_filename(), Some(db.shared_turn())).map(Some)
-    }
-
     /// Start the writer thread on the database at `path` (which must exist: the sqlx pool
     /// creates and migrates it first), taking `turn` for each batch. The thread ends when
     /// this is dropped.
