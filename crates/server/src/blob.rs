@@ -1,8 +1,9 @@
 //! Blob storage (artifacts, ISOs) behind one interface for both backends: a local directory
 //! (the default, `<data-dir>/blobs`) or any S3-compatible store, both through `object_store`.
 //!
-//! Writes stream: a body is cut into parts of [`PART_SIZE`] (a multipart upload on S3, a
-//! staging file renamed on completion locally) with at most [`PARTS_IN_FLIGHT`] parts in
+//! Writes stream: a body is cut into parts ([`PART_SIZE`] for a multipart upload on S3,
+//! [`LOCAL_PART_SIZE`] for a staging file renamed on completion locally) with at most
+//! [`PARTS_IN_FLIGHT`] parts in
 //! memory, hashed (SHA-256) and counted on the way, and abandoned (nothing left behind)
 //! when it fails or passes its size limit. Downloads: S3 hands out real presigned GET URLs;
 //! the local store has none, and the caller serves the file itself behind a link it signs.
@@ -22,8 +23,11 @@ use url::Url;
 
 use crate::config::{BlobConfig, S3Config};
 
-/// Size of one uploaded part: S3's smallest allowed part (except the last).
+/// Size of one uploaded part on S3: its smallest allowed part (except the last).
 pub const PART_SIZE: usize = 5 * 1024 * 1024;
+/// Size of one part written to the local staging file: no minimum there, and smaller parts
+/// keep an upload's memory small.
+pub const LOCAL_PART_SIZE: usize = 1024 * 1024;
 /// Parts uploading at once; with the part being filled, bounds an upload's memory.
 pub const PARTS_IN_FLIGHT: usize = 2;
 
@@ -139,7 +143,12 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         let upload = self.store.put_multipart(key).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let part_size = if self.s3.is_some() {
+            PART_SIZE
+        } else {
+            LOCAL_PART_SIZE
+        };
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         let mut body = std::pin::pin!(body);
