@@ -11,7 +11,7 @@ use botmox_proto::artifacts::{
     norm_channel, norm_lower, norm_module,
 };
 use botmox_proto::time::from_epoch_ms;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use object_store::path::Path;
 
 use super::store::{self, AuditFilter, NewRelease, ReleaseFilter, Scope};
@@ -194,6 +194,26 @@ async fn insert_release(
     }
 }
 
+/// Most of a refused upload's body read (and dropped) before answering.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Read and drop up to `max` bytes of a body refused before it was stored, so a client still
+/// sending it reads the refusal instead of a connection reset (past `max` the connection is
+/// closed, and a large duplicate costs no more than that).
+async fn drain<S, E>(body: S, max: u64)
+where
+    S: Stream<Item = Result<axum::body::Bytes, E>>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut read = 0u64;
+    while let Some(Ok(chunk)) = body.next().await {
+        read += chunk.len() as u64;
+        if read > max {
+            break;
+        }
+    }
+}
+
 /// Stream an uploaded file into the blob store and record it as a release. `declared` is
 /// the request's Content-Length, if any: a body announced larger than the limit is refused
 /// before a byte is stored. Nothing is left behind when anything fails.
@@ -222,6 +242,7 @@ where
     let scope = scope_of(&query.module, &query.platform, query.channel.as_deref());
     let version = query.version.trim();
     if store::release_exists(state.db.read(), tenant, &scope, version).await? {
+        drain(body, DRAIN_LIMIT).await;
         return Err(duplicate(&scope, version));
     }
     let key = upload_key(tenant, &scope, version);
