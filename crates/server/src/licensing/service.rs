@@ -78,10 +78,15 @@ pub async fn list_licenses(
 ) -> ApiResult<(Vec<LicenseView>, u64)> {
     let now = now_ms();
     let (rows, total) = store::list_licenses(db.read(), admin.tenant(), page, limit).await?;
-    let mut views = Vec::with_capacity(rows.len());
-    for row in rows {
-        views.push(license_view(db, row, now).await?);
-    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let seats = store::seats_in_use_of(db.read(), &ids, now).await?;
+    let views = rows
+        .into_iter()
+        .map(|row| {
+            let in_use = seats.get(&row.id).copied().unwrap_or(0);
+            row.view(in_use, now)
+        })
+        .collect();
     Ok((views, total))
 }
 

@@ -199,6 +199,32 @@ pub async fn seats_in_use(
         .await?)
 }
 
+/// Seats in use at `now` of each of `license_ids` (absent: none), in one grouped query.
+pub async fn seats_in_use_of(
+    db: &impl ConnectionTrait,
+    license_ids: &[String],
+    now: i64,
+) -> StoreResult<std::collections::HashMap<String, u64>> {
+    if license_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(String, i64)> = lease::Entity::find()
+        .select_only()
+        .column(lease::Column::LicenseId)
+        .column_as(lease::Column::Id.count(), "seats")
+        .filter(lease::Column::LicenseId.is_in(license_ids.iter().map(String::as_str)))
+        .filter(lease::Column::Status.eq(LeaseStatus::Active.as_str()))
+        .filter(lease::Column::ExpiresAt.gt(now))
+        .group_by(lease::Column::LicenseId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, n)| (id, u64::try_from(n).unwrap_or(0)))
+        .collect())
+}
+
 /// What a lease list is narrowed to.
 #[derive(Default)]
 pub struct LeaseFilter<'a> {
