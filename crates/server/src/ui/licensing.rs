@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use botmox_proto::licensing::{
     CreateLicenseRequest, EntitlementKey, EntitlementView, LeaseListQuery, LeaseStatus, LeaseView,
     LicenseStatus, LicenseType, LicenseView, Modules, RevokeLeaseRequest, SetEntitlementRequest,
@@ -16,7 +16,7 @@ use botmox_proto::licensing::{
 use botmox_proto::validate::Validate;
 use serde::Deserialize;
 
-use super::error_page::PageError;
+use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, EmptyForm, UiAdmin, UiUser};
 use crate::http::{ApiError, ApiPath, ApiQuery};
@@ -93,7 +93,7 @@ async fn respond(
     query: PageQuery,
     status: StatusCode,
     error: Option<String>,
-) -> Result<Response, ApiError> {
+) -> PageResult {
     let status_filter = query.status.unwrap_or_else(|| "active".into());
     let lease_query = LeaseListQuery {
         status: status_filter.parse::<LeaseStatus>().ok(),
@@ -146,17 +146,13 @@ async fn respond(
     Ok(csrf.attach((status, render(&page)).into_response()))
 }
 
-fn shown(result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(|e| PageError::from(e).into_response())
-}
-
 pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Response {
-    shown(respond(&state, &auth, &headers, query, StatusCode::OK, None).await)
+) -> PageResult {
+    respond(&state, &auth, &headers, query, StatusCode::OK, None).await
 }
 
 /// The page again with the reason a form was refused, or on to the notice.
@@ -166,10 +162,10 @@ async fn after(
     headers: &HeaderMap,
     done: Result<(), ApiError>,
     notice: &str,
-) -> Response {
+) -> PageResult {
     match done {
-        Ok(()) => Redirect::to(&format!("/licensing?notice={notice}")).into_response(),
-        Err(e) => shown(
+        Ok(()) => Ok(Redirect::to(&format!("/licensing?notice={notice}")).into_response()),
+        Err(e) => {
             respond(
                 state,
                 auth,
@@ -178,8 +174,8 @@ async fn after(
                 e.status(),
                 Some(e.message),
             )
-            .await,
-        ),
+            .await
+        }
     }
 }
 
@@ -224,7 +220,7 @@ pub async fn create_license(
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<LicenseForm>,
-) -> Response {
+) -> PageResult {
     let done = async {
         let max_leases =
             match form.max_leases.trim() {
@@ -260,7 +256,7 @@ pub async fn set_license_status(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     CsrfForm(form): CsrfForm<LicenseStatusForm>,
-) -> Response {
+) -> PageResult {
     let request = UpdateLicenseRequest {
         status: Some(form.status),
         ..Default::default()
@@ -277,7 +273,7 @@ pub async fn delete_license(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
-) -> Response {
+) -> PageResult {
     let done = service::delete_license(&state.db, &admin, &id).await;
     after(&state, &admin, &headers, done, "license-deleted").await
 }
@@ -296,7 +292,7 @@ pub async fn set_entitlement(
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<EntitlementForm>,
-) -> Response {
+) -> PageResult {
     let mut modules: Vec<String> = form
         .modules
         .split(|c: char| c == ',' || c.is_whitespace())
@@ -323,7 +319,7 @@ pub async fn remove_entitlement(
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<EntitlementForm>,
-) -> Response {
+) -> PageResult {
     let key = EntitlementKey {
         user_id: optional(&form.user_id),
     };
@@ -337,7 +333,7 @@ pub async fn revoke_lease(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
-) -> Response {
+) -> PageResult {
     let request = RevokeLeaseRequest {
         lease_id: id,
         reason: Some("revoked on the Licences & leases page".into()),

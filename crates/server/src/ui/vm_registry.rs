@@ -5,12 +5,12 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use botmox_proto::licensing::{RegisterVmRequest, UpdateVmRequest, VmListQuery, VmStatus, VmView};
 use botmox_proto::validate::Validate;
 use serde::Deserialize;
 
-use super::error_page::PageError;
+use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, UiUser};
 use crate::http::{ApiError, ApiPath, ApiQuery};
@@ -57,13 +57,13 @@ async fn respond(
     query: PageQuery,
     status: StatusCode,
     error: Option<String>,
-) -> Result<Response, ApiError> {
+) -> PageResult {
     let filter = VmListQuery {
         status: query.status.parse().ok(),
         user_id: None,
         q: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
     };
-    filter.validate()?;
+    filter.validate().map_err(ApiError::from)?;
     let (vms, total) = service::list(&state.db, auth, &filter, 1, TABLE_LIMIT).await?;
     let (layout, csrf) = Layout::new(
         state,
@@ -92,17 +92,13 @@ async fn respond(
     Ok(csrf.attach((status, render(&page)).into_response()))
 }
 
-fn shown(result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(|e| PageError::from(e).into_response())
-}
-
 pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Response {
-    shown(respond(&state, &auth, &headers, query, StatusCode::OK, None).await)
+) -> PageResult {
+    respond(&state, &auth, &headers, query, StatusCode::OK, None).await
 }
 
 async fn after(
@@ -111,10 +107,10 @@ async fn after(
     headers: &HeaderMap,
     done: Result<(), ApiError>,
     notice: &str,
-) -> Response {
+) -> PageResult {
     match done {
-        Ok(()) => Redirect::to(&format!("/vm-registry?notice={notice}")).into_response(),
-        Err(e) => shown(
+        Ok(()) => Ok(Redirect::to(&format!("/vm-registry?notice={notice}")).into_response()),
+        Err(e) => {
             respond(
                 state,
                 auth,
@@ -123,8 +119,8 @@ async fn after(
                 e.status(),
                 Some(e.message),
             )
-            .await,
-        ),
+            .await
+        }
     }
 }
 
@@ -142,7 +138,7 @@ pub async fn register(
     UiUser(auth): UiUser,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<RegisterForm>,
-) -> Response {
+) -> PageResult {
     let request = RegisterVmRequest {
         vm_uuid: form.vm_uuid,
         vm_name: Some(form.vm_name),
@@ -169,7 +165,7 @@ pub async fn set_status(
     headers: HeaderMap,
     ApiPath(uuid): ApiPath<String>,
     CsrfForm(form): CsrfForm<StatusForm>,
-) -> Response {
+) -> PageResult {
     let request = UpdateVmRequest {
         status: Some(form.status),
         ..Default::default()
