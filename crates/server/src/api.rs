@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use crate::openapi::responses::SharedErrors;
 use crate::state::AppState;
 use crate::{
-    agents, api_tokens, artifacts, audit, auth, health, infra, licensing, openapi as doc, records,
-    settings, users, vault, vm_ops, vm_registry,
+    agents, api_tokens, artifacts, audit, auth, health, infra, licensing, openapi as doc,
+    provisioning, records, settings, users, vault, vm_ops, vm_registry,
 };
 
 #[derive(OpenApi)]
@@ -40,6 +40,7 @@ use crate::{
         (name = "licensing", description = "The VM registry, tenant licences, entitlements and execution leases"),
         (name = "artifacts", description = "Releases, assignments, lease-gated downloads and their audit"),
         (name = "vault", description = "Secrets sealed by clients to their recipients (the server sees ciphertext and metadata only), bindings, vault keys"),
+        (name = "provisioning", description = "Unattend profiles, playbooks, provisioning tokens, config-ISO payloads and the VMs' progress"),
         (name = "infra", description = "The reference's direct Proxmox and SSH routes, run through an agent (infra or admin)"),
     )
 )]
@@ -78,6 +79,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(infra::routes::routes())
         .merge(vm_registry::routes::routes())
         .merge(licensing::routes::routes())
+        .merge(provisioning::routes::routes())
         .merge(artifacts::routes::routes())
         .merge(vault::routes::routes())
 }

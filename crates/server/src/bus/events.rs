@@ -203,6 +203,30 @@ pub async fn record_agent(
     .await
 }
 
+/// Record a provisioning event (`provisioning.progress`: a VM's report, `data` its JSON),
+/// seen by the VM's owner and admins; it names no agent nor command.
+pub async fn record_provisioning(
+    db: &impl ConnectionTrait,
+    tenant: &str,
+    owner: &str,
+    data: &str,
+) -> StoreResult<Recorded> {
+    record(
+        db,
+        command_event::Model {
+            id: 0,
+            tenant_id: tenant.to_owned(),
+            agent_id: String::new(),
+            command_id: String::new(),
+            created_by: Some(owner.to_owned()),
+            event_type: botmox_proto::provisioning::PROGRESS_EVENT_TYPE.to_owned(),
+            data: data.to_owned(),
+            created_at: now_ms(),
+        },
+    )
+    .await
+}
+
 async fn record(
     db: &impl ConnectionTrait,
     mut event: command_event::Model,

@@ -16,6 +16,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use botmox_proto::command::{AgentEventType, EVENT_AGENT_STATUS, EVENT_VM_COMMAND};
+use botmox_proto::provisioning::{EVENT_VM_PROVISIONING, PROGRESS_EVENT_TYPE};
 use futures::Stream;
 use tokio::sync::broadcast;
 
@@ -126,9 +127,12 @@ impl Holder {
     }
 }
 
-/// `event: vm-command` with `command`, or `event: agent-status` with `agent`.
+/// `event: vm-command` with `command`, `event: agent-status` with `agent`, or
+/// `event: vm-provisioning` with `progress`.
 fn frame(e: &command_event::Model) -> Event {
-    let (name, key) = if e.command_id.is_empty() {
+    let (name, key) = if e.event_type == PROGRESS_EVENT_TYPE {
+        (EVENT_VM_PROVISIONING, "progress")
+    } else if e.command_id.is_empty() {
         (EVENT_AGENT_STATUS, "agent")
     } else {
         (EVENT_VM_COMMAND, "command")

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use botmox_proto::agent::{AgentStatus, Presence};
 use botmox_proto::command::CommandStatus;
 use botmox_proto::licensing::{LeaseStatus, LicenseStatus, LicenseType, VmStatus};
+use botmox_proto::provisioning::{ProgressStatus, ProvisionTokenStatus};
 use botmox_proto::vault::BindingScope;
 use sea_orm::sea_query::{ArrayType, ColumnType, ValueType, ValueTypeErr};
 use sea_orm::{ColIdx, DbErr, QueryResult, TryGetError, TryGetable, Value};
@@ -36,7 +37,9 @@ wire_enums!(
     LicenseType,
     LicenseStatus,
     LeaseStatus,
-    BindingScope
+    BindingScope,
+    ProvisionTokenStatus,
+    ProgressStatus
 );
 
 /// A stored status: the enum in the code, its wire word in the database.
