@@ -196,6 +196,10 @@ pub struct Settings {
     /// [default: 2592000 (30 days), at least 60].
     #[arg(long, env = "BOTMOX_PROVISION_TOKEN_TTL")]
     pub provision_token_ttl: Option<u64>,
+    /// VM pipeline jobs this replica runs at once in their Proxmox steps, 0 to 256; 0: this
+    /// replica runs none (others do) [default: 16].
+    #[arg(long, env = "BOTMOX_VM_JOB_WORKERS")]
+    pub vm_job_workers: Option<u32>,
 }
 
 /// The resolved configuration the server runs with.
@@ -230,6 +234,8 @@ pub struct Config {
     /// reach the server only through a configured one.
     pub public_url_configured: bool,
     pub provision_token_ttl: u64,
+    /// VM pipeline jobs this replica runs at once (0: none).
+    pub vm_job_workers: usize,
 }
 
 /// How execution leases are signed and how long they live.
@@ -326,6 +332,7 @@ impl Settings {
             download_url_ttl,
             lease_ttl, lease_max_lifetime, lease_key_id, lease_retired_key_ids,
             provision_token_ttl,
+            vm_job_workers,
         ))
     }
 
@@ -429,9 +436,17 @@ impl Settings {
                 reason: "must be at least 60 seconds".into(),
             });
         }
+        let vm_job_workers = settings.vm_job_workers.unwrap_or(16);
+        if vm_job_workers > 256 {
+            return Err(ConfigError::Invalid {
+                option: "vm_job_workers",
+                reason: "must be between 0 and 256".into(),
+            });
+        }
         Ok(Config {
             public_url_configured,
             provision_token_ttl,
+            vm_job_workers: vm_job_workers as usize,
             blob_store,
             download_url_ttl,
             artifact_upload_limit: positive(

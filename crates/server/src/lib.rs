@@ -45,6 +45,7 @@ pub mod settings;
 pub mod setup;
 pub mod users;
 pub mod vault;
+pub mod vm_jobs;
 pub mod vm_ops;
 pub mod vm_registry;
 

@@ -83,6 +83,12 @@ both_backends! {
             Some(json!({"agent_id": a_agent, "command_type": "proxmox.status"}))).await.1["data"]["id"].as_str().unwrap().to_owned();
         probes.push(Probe::new(Method::GET, "/api/v1/vm-ops/commands/{id}", &command));
         probes.push(Probe::new(Method::POST, "/api/v1/vm-ops/commands/{id}/cancel", &command).with_body(json!({})));
+        // A VM pipeline job of A's (a delete job; the agent never runs it).
+        let (status, job) = server.post("/api/v1/vm-jobs/delete", t, json!({"agent_id": a_agent, "vmid": 101})).await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        let job = job["data"]["id"].as_str().unwrap().to_owned();
+        probes.push(Probe::new(Method::GET, "/api/v1/vm-jobs/{id}", &job));
+        probes.push(Probe::new(Method::POST, "/api/v1/vm-jobs/{id}/cancel", &job).with_body(json!({})));
         let (_, b_pairing) = server.post("/api/v1/agents/pairings", &b.access_token, json!({})).await;
         let (_, b_agent) = server.call(Method::POST, "/api/v1/agents/register", None,
             Some(json!({"pairing_code": b_pairing["data"]["pairing_code"]}))).await;

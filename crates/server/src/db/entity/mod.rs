@@ -32,3 +32,7 @@ pub mod vault_secret;
 pub mod vault_user_key;
 pub mod vm_registry;
 pub mod vm_setup_progress;
+// The VM pipeline.
+pub mod vm_job;
+pub mod vm_job_batch;
+pub mod vm_job_step;

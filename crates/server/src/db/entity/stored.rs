@@ -10,6 +10,7 @@ use botmox_proto::command::CommandStatus;
 use botmox_proto::licensing::{LeaseStatus, LicenseStatus, LicenseType, VmStatus};
 use botmox_proto::provisioning::{ProgressStatus, ProvisionTokenStatus};
 use botmox_proto::vault::BindingScope;
+use botmox_proto::vm_jobs::{JobKind, JobState, JobStep};
 use sea_orm::sea_query::{ArrayType, ColumnType, ValueType, ValueTypeErr};
 use sea_orm::{ColIdx, DbErr, QueryResult, TryGetError, TryGetable, Value};
 
@@ -41,6 +42,8 @@ wire_enums!(
     ProvisionTokenStatus,
     ProgressStatus
 );
+
+wire_enums!(JobKind, JobState, JobStep);
 
 /// A stored status: the enum in the code, its wire word in the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
