@@ -4,6 +4,7 @@
 //! start, boot keys), then waits for the VM's own progress reports and ejects the ISO.
 //! Deleting a VM is a job too. A restart resumes each job at its recorded step.
 
+pub mod drive;
 pub mod provision;
 pub mod routes;
 pub mod runner;

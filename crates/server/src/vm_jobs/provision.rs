@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use botmox_proto::provisioning::{PlaybookChoice, ProgressStatus};
 use serde_json::{Value, json};
 
-use super::runner::{Drive, Halt, StepResult};
+use super::drive::{Drive, Halt, StepResult};
 use crate::provisioning::service::{self as provisioning, PayloadRequest, ProfileChoice};
 
 /// The config ISO's files and the token inside them.

@@ -15,8 +15,8 @@ use botmox_proto::licensing::{RegisterVmRequest, UpdateVmRequest, VmStatus};
 use botmox_proto::vm_jobs::JobStep;
 use serde_json::{Value, json};
 
+use super::drive::{Drive, Halt, Line, StepResult};
 use super::provision;
-use super::runner::{Drive, Halt, Line, StepResult};
 use super::store;
 use crate::vm_registry;
 
