@@ -206,7 +206,12 @@ mod tests {
         users.insert("root@pam".to_owned(), "pw".to_owned());
         // a real user, so that a forged ticket for it fails on the signature alone
         users.insert("eve@pam".to_owned(), "pw2".to_owned());
-        Shared::new(State::new(Vec::new()), users, BTreeMap::new(), None)
+        Shared::new(
+            State::new(Vec::new()),
+            users,
+            BTreeMap::new(),
+            Default::default(),
+        )
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct FakeConfig {
     pub users: Vec<(String, String)>,
     /// Duration of every task; `None` uses the per-type defaults of the spec (0.2 s to 2 s).
     pub task_duration: Option<Duration>,
+    /// Durations of tasks of some types (`qmclone`, `qmstart`, ...), over `task_duration`:
+    /// real-world proportions for benchmarks.
+    pub task_durations: BTreeMap<String, Duration>,
     /// Serve HTTPS with a self-signed certificate instead of plain HTTP.
     pub tls: bool,
 }
@@ -59,6 +62,7 @@ impl Default for FakeConfig {
             tokens: Vec::new(),
             users: Vec::new(),
             task_duration: None,
+            task_durations: BTreeMap::new(),
             tls: false,
         }
     }
@@ -120,7 +124,11 @@ impl FakePve {
         initial
             .vms
             .insert(100, Vm::new(&config.nodes[0], template, serial));
-        let shared = Arc::new(Shared::new(initial, users, tokens, config.task_duration));
+        let durations = state::Durations {
+            every: config.task_duration,
+            by_type: config.task_durations.clone(),
+        };
+        let shared = Arc::new(Shared::new(initial, users, tokens, durations));
 
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

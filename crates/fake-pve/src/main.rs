@@ -30,9 +30,27 @@ struct Args {
     /// Duration of every task in milliseconds (default: per task type, 0.2 s to 2 s).
     #[arg(long)]
     task_ms: Option<u64>,
+    /// Duration of one task type in milliseconds, over --task-ms, e.g. `qmclone=2000`;
+    /// may be repeated.
+    #[arg(long = "task-type-ms", value_parser = type_ms)]
+    task_type_ms: Vec<(String, u64)>,
     /// Serve HTTPS with a generated self-signed certificate (its fingerprint is printed).
     #[arg(long)]
     tls: bool,
+}
+
+/// `TYPE=MS`.
+fn type_ms(text: &str) -> Result<(String, u64), String> {
+    let (kind, ms) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected TYPE=MS, got '{text}'"))?;
+    let ms = ms
+        .parse()
+        .map_err(|_| format!("'{ms}' is not a number of milliseconds"))?;
+    if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!("'{kind}' is not a task type"));
+    }
+    Ok((kind.to_owned(), ms))
 }
 
 #[tokio::main]
@@ -44,6 +62,11 @@ async fn main() -> ExitCode {
         tokens: args.tokens,
         users: args.user.zip(args.password).into_iter().collect(),
         task_duration: args.task_ms.map(Duration::from_millis),
+        task_durations: args
+            .task_type_ms
+            .into_iter()
+            .map(|(kind, ms)| (kind, Duration::from_millis(ms)))
+            .collect(),
         tls: args.tls,
     };
     let fake = match FakePve::start(config).await {

@@ -24,8 +24,16 @@ pub(crate) struct Shared {
     pub(crate) users: BTreeMap<String, String>,
     /// `user@realm!tokenid` -> secret.
     pub(crate) tokens: BTreeMap<String, String>,
+    pub(crate) durations: Durations,
+}
+
+/// How long tasks run.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Durations {
     /// Fixed duration of every task, or `None` for the per-type defaults of spec section 9.
-    pub(crate) task_duration: Option<Duration>,
+    pub(crate) every: Option<Duration>,
+    /// Per task type, over `every`.
+    pub(crate) by_type: BTreeMap<String, Duration>,
 }
 
 impl Shared {
@@ -33,7 +41,7 @@ impl Shared {
         state: State,
         users: BTreeMap<String, String>,
         tokens: BTreeMap<String, String>,
-        task_duration: Option<Duration>,
+        durations: Durations,
     ) -> Self {
         Self {
             state: Mutex::new(state),
@@ -41,7 +49,7 @@ impl Shared {
             secret: rand::random(),
             users,
             tokens,
-            task_duration,
+            durations,
         }
     }
 
@@ -52,7 +60,10 @@ impl Shared {
     }
 
     fn duration_for(&self, task_type: &str) -> Duration {
-        if let Some(d) = self.task_duration {
+        if let Some(d) = self.durations.by_type.get(task_type) {
+            return *d;
+        }
+        if let Some(d) = self.durations.every {
             return d;
         }
         Duration::from_millis(match task_type {

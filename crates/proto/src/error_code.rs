@@ -110,6 +110,19 @@ error_codes! {
     /// An envelope is sealed to a key that is not the recipient's current vault key
     /// (the recipient re-paired or replaced its key): fetch the recipients and seal again.
     VaultKeyMismatch = "VAULT_KEY_MISMATCH" => 409,
+    // Provisioning (spec provisioning §2, §6-8).
+    /// A profile or playbook with this name already exists for the user.
+    DuplicateName = "DUPLICATE_NAME" => 409,
+    ProfileNotFound = "PROFILE_NOT_FOUND" => 404,
+    PlaybookNotFound = "PLAYBOOK_NOT_FOUND" => 404,
+    /// The playbook's content breaks its schema; `details` holds `{errors, warnings}`.
+    InvalidPlaybook = "INVALID_PLAYBOOK" => 422,
+    /// A provisioning token that is forged, expired, used, revoked, superseded or for
+    /// another VM; the message says which.
+    TokenInvalid = "TOKEN_INVALID" => 401,
+    /// Generating a payload needs the server's public URL (the VM's way back), and none
+    /// was configured.
+    PublicUrlRequired = "PUBLIC_URL_REQUIRED" => 400,
     PayloadTooLarge = "PAYLOAD_TOO_LARGE" => 413,
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE" => 415,
     RateLimited = "RATE_LIMITED" => 429,

@@ -63,6 +63,7 @@ pub mod records;
 pub mod time;
 pub mod validate;
 pub mod vault;
+pub mod vm_jobs;
 
 pub use envelope::{ApiErrorBody, Envelope, ErrorEnvelope, PageMeta, PageQuery};
 pub use error_code::ErrorCode;

@@ -1036,6 +1036,340 @@ pub struct PlaybookValidation {
     pub parsed: Option<Value>,
 }
 
+// Profiles, playbooks, tokens and progress as the API shows them.
+
+/// An unattend profile as every answer shows it. The Windows password is write-only: it is
+/// never in `config`, and `passwordSet` says whether the stored one is non-empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProfileView {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub is_default: bool,
+    /// The profile's config without `user.password`.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// Whether a non-empty Windows password is stored (a `PUT` without one keeps it).
+    #[serde(rename = "passwordSet")]
+    pub password_set: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `POST /unattend-profiles`. `config.user.password` absent: the default (`1204`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateProfileRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    #[serde(default)]
+    pub is_default: bool,
+    pub config: ProfileConfig,
+}
+
+impl Validate for CreateProfileRequest {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        e.required_text("name", &self.name, TEXT_CHARS);
+        if let Err(c) = self.config.validate() {
+            e.merge_under("config", c);
+        }
+        e.into_result()
+    }
+}
+
+/// `PUT /unattend-profiles/{id}`: what is given changes. A `config` without
+/// `user.password` keeps the stored password.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UpdateProfileRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+    /// A whole config (checked as [`ProfileConfig`]); its `user.password` may be left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ProfileConfig>)]
+    pub config: Option<Value>,
+}
+
+impl UpdateProfileRequest {
+    /// The config, and whether it carries its own password (`None` without a config).
+    pub fn parsed_config(&self) -> Result<Option<(ProfileConfig, bool)>, FieldErrors> {
+        let Some(value) = &self.config else {
+            return Ok(None);
+        };
+        let has_password = value
+            .get("user")
+            .and_then(|u| u.get("password"))
+            .is_some_and(|p| !p.is_null());
+        let config = crate::validate::from_json::<ProfileConfig>(value.clone()).map_err(|e| {
+            let mut out = FieldErrors::new();
+            out.merge_under("config", e);
+            out
+        })?;
+        Ok(Some((config, has_password)))
+    }
+}
+
+impl Validate for UpdateProfileRequest {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        if let Some(name) = &self.name {
+            e.required_text("name", name, TEXT_CHARS);
+        }
+        if let Err(c) = self.parsed_config() {
+            e.merge(c);
+        }
+        e.into_result()
+    }
+}
+
+/// A playbook (spec provisioning §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlaybookView {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub is_default: bool,
+    /// The YAML document.
+    pub content: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Longest playbook, in characters.
+pub const MAX_PLAYBOOK_CHARS: usize = 65_536;
+
+/// `POST /playbooks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatePlaybookRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    #[serde(default)]
+    pub is_default: bool,
+    #[schema(min_length = 1, max_length = 65536)]
+    pub content: String,
+}
+
+impl Validate for CreatePlaybookRequest {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        e.required_text("name", &self.name, TEXT_CHARS);
+        e.required_text("content", &self.content, MAX_PLAYBOOK_CHARS);
+        e.into_result()
+    }
+}
+
+/// `PUT /playbooks/{id}`: what is given changes; new content is checked again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UpdatePlaybookRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 65536)]
+    pub content: Option<String>,
+}
+
+impl Validate for UpdatePlaybookRequest {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        if let Some(name) = &self.name {
+            e.required_text("name", name, TEXT_CHARS);
+        }
+        if let Some(content) = &self.content {
+            e.required_text("content", content, MAX_PLAYBOOK_CHARS);
+        }
+        e.into_result()
+    }
+}
+
+/// `POST /playbooks/validate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ValidatePlaybookRequest {
+    #[schema(min_length = 1, max_length = 65536)]
+    pub content: String,
+}
+
+impl Validate for ValidatePlaybookRequest {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        e.required_text("content", &self.content, MAX_PLAYBOOK_CHARS);
+        e.into_result()
+    }
+}
+
+/// A provisioning token's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisionTokenStatus {
+    Active,
+    /// The VM reported `completed`/`completed`.
+    Used,
+    /// Past its expiry (shown as such whether or not it was marked).
+    Expired,
+    /// Revoked by its owner, replaced by a newer token for the VM, or its VM was
+    /// deactivated or moved.
+    Revoked,
+}
+
+wire_words!(
+    ProvisionTokenStatus,
+    "provisioning token status",
+    [
+        Active = "active",
+        Used = "used",
+        Expired = "expired",
+        Revoked = "revoked"
+    ]
+);
+
+/// A provisioning token as lists show it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProvisionTokenView {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub vm_uuid: String,
+    pub status: ProvisionTokenStatus,
+    pub playbook_id: Option<String>,
+    /// RFC 3339.
+    pub issued_at: String,
+    pub expires_at: String,
+    pub used_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+}
+
+/// `GET /provisioning/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProvisionTokenQuery {
+    /// The VM whose tokens to list.
+    pub vm_uuid: String,
+}
+
+impl Validate for ProvisionTokenQuery {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        if let Err(problem) = crate::licensing::normalize_vm_uuid(&self.vm_uuid) {
+            e.add("vm_uuid", problem);
+        }
+        e.into_result()
+    }
+}
+
+/// `POST /provisioning/validate-token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ValidateTokenRequest {
+    #[schema(min_length = 1, max_length = 4096)]
+    pub token: String,
+    #[schema(example = "4c4c4544-0042-3510-8052-b4c04f565931")]
+    pub vm_uuid: String,
+}
+
+fn check_token_body(e: &mut FieldErrors, token: &str, vm_uuid: &str) {
+    e.required_text("token", token, 4096);
+    if let Err(problem) = crate::licensing::normalize_vm_uuid(vm_uuid) {
+        e.add("vm_uuid", problem);
+    }
+}
+
+impl Validate for ValidateTokenRequest {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        check_token_body(&mut e, &self.token, &self.vm_uuid);
+        e.into_result()
+    }
+}
+
+/// The answer of `validate-token` (the reference's mixed key style).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenValidated {
+    pub valid: bool,
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    #[serde(rename = "tenantId")]
+    pub tenant_id: String,
+    /// The reference's presigned bootstrap download; software now comes through leases.
+    pub bootstrap_url: Option<String>,
+    pub app_url: Option<String>,
+}
+
+/// A progress step's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+}
+
+wire_words!(
+    ProgressStatus,
+    "progress status",
+    [
+        Pending = "pending",
+        Running = "running",
+        Completed = "completed",
+        Failed = "failed"
+    ]
+);
+
+/// The step whose `completed` status marks the token used.
+pub const FINAL_STEP: &str = "completed";
+
+/// `POST /provisioning/report-progress`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReportProgressRequest {
+    #[schema(min_length = 1, max_length = 4096)]
+    pub token: String,
+    pub vm_uuid: String,
+    #[schema(min_length = 1, max_length = 200, example = "windows_installed")]
+    pub step: String,
+    pub status: ProgressStatus,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub details: Map<String, Value>,
+}
+
+impl Validate for ReportProgressRequest {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        check_token_body(&mut e, &self.token, &self.vm_uuid);
+        e.required_text("step", &self.step, TEXT_CHARS);
+        e.json_within("details", Some(&self.details), 16 * 1024);
+        e.into_result()
+    }
+}
+
+/// One progress report of a VM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProgressView {
+    pub id: String,
+    pub tenant_id: String,
+    pub vm_uuid: String,
+    pub token_id: String,
+    pub step: String,
+    pub status: ProgressStatus,
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// The SSE event (`GET /vm-ops/events`) of a VM's progress report: data `{event_id,
+/// event_type: "provisioning.progress", tenant_id, progress: ProgressView, server_time}`.
+pub const EVENT_VM_PROVISIONING: &str = "vm-provisioning";
+/// Its `event_type`.
+pub const PROGRESS_EVENT_TYPE: &str = "provisioning.progress";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,6 +73,7 @@ document.addEventListener("submit", (event) => {
   const source = new EventSource("/events");
   source.addEventListener("vm-command", changed);
   source.addEventListener("agent-status", changed);
+  source.addEventListener("vm-job", changed);
 })();
 
 // The artifact upload of the Artifacts page: the file goes as the raw body of one request

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use crate::openapi::responses::SharedErrors;
 use crate::state::AppState;
 use crate::{
-    agents, api_tokens, artifacts, audit, auth, health, infra, licensing, openapi as doc, records,
-    settings, users, vault, vm_ops, vm_registry,
+    agents, api_tokens, artifacts, audit, auth, health, infra, licensing, openapi as doc,
+    provisioning, records, settings, users, vault, vm_jobs, vm_ops, vm_registry,
 };
 
 #[derive(OpenApi)]
@@ -37,9 +37,11 @@ use crate::{
         (name = "settings", description = "The tenant's settings tree and storage policy"),
         (name = "agents", description = "Agent pairing, registration, heartbeats and revocation"),
         (name = "vm-ops", description = "Commands for agents: dispatch, claim, report, cancel"),
+        (name = "vm-jobs", description = "The VM pipeline: batches of VMs created from a template (and VM deletions) as persisted jobs run by the server"),
         (name = "licensing", description = "The VM registry, tenant licences, entitlements and execution leases"),
         (name = "artifacts", description = "Releases, assignments, lease-gated downloads and their audit"),
         (name = "vault", description = "Secrets sealed by clients to their recipients (the server sees ciphertext and metadata only), bindings, vault keys"),
+        (name = "provisioning", description = "Unattend profiles, playbooks, provisioning tokens, config-ISO payloads and the VMs' progress"),
         (name = "infra", description = "The reference's direct Proxmox and SSH routes, run through an agent (infra or admin)"),
     )
 )]
@@ -75,9 +77,11 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(settings::routes::routes())
         .merge(agents::routes::routes())
         .merge(vm_ops::routes::routes())
+        .merge(vm_jobs::routes::routes())
         .merge(infra::routes::routes())
         .merge(vm_registry::routes::routes())
         .merge(licensing::routes::routes())
+        .merge(provisioning::routes::routes())
         .merge(artifacts::routes::routes())
         .merge(vault::routes::routes())
 }

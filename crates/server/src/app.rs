@@ -14,7 +14,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::config::Config;
 use crate::http::{client_addr, layers, metrics, rate_limit};
 use crate::state::AppState;
-use crate::{api, audit, health, licensing, setup, ui, vm_ops};
+use crate::{api, audit, health, licensing, setup, ui, vm_jobs, vm_ops};
 
 /// The whole HTTP surface: API, OpenAPI document, metrics and the web UI, inside the
 /// middleware (outermost first): the edge (request id, access log, security headers,
@@ -77,6 +77,7 @@ pub async fn start(config: Config, listener: Option<TcpListener>) -> anyhow::Res
     };
     let state = AppState::open(config).await?;
     vm_ops::sweeper::spawn(&state);
+    vm_jobs::runner::spawn(&state, state.config.vm_job_workers);
     state.every(
         std::time::Duration::from_secs(30),
         "lease sweep",

@@ -191,6 +191,15 @@ pub struct Settings {
     /// Key ids whose lease tokens are refused from now on, comma separated [default: none].
     #[arg(long, env = "BOTMOX_LEASE_RETIRED_KEY_IDS", value_delimiter = ',')]
     pub lease_retired_key_ids: Option<Vec<String>>,
+
+    /// Lifetime of a provisioning token in seconds, from its issue to the VM's last report
+    /// [default: 2592000 (30 days), at least 60].
+    #[arg(long, env = "BOTMOX_PROVISION_TOKEN_TTL")]
+    pub provision_token_ttl: Option<u64>,
+    /// VM pipeline jobs this replica runs at once in their Proxmox steps, 0 to 256; 0: this
+    /// replica runs none (others do) [default: 16].
+    #[arg(long, env = "BOTMOX_VM_JOB_WORKERS")]
+    pub vm_job_workers: Option<u32>,
 }
 
 /// The resolved configuration the server runs with.
@@ -221,6 +230,12 @@ pub struct Config {
     pub artifact_upload_limit: u64,
     pub download_url_ttl: u64,
     pub lease: LeaseConfig,
+    /// Whether `public_url` was configured (not derived from `listen`): provisioned VMs
+    /// reach the server only through a configured one.
+    pub public_url_configured: bool,
+    pub provision_token_ttl: u64,
+    /// VM pipeline jobs this replica runs at once (0: none).
+    pub vm_job_workers: usize,
 }
 
 /// How execution leases are signed and how long they live.
@@ -316,6 +331,8 @@ impl Settings {
             s3_access_key_id, s3_secret_access_key, s3_path_style, artifact_upload_limit,
             download_url_ttl,
             lease_ttl, lease_max_lifetime, lease_key_id, lease_retired_key_ids,
+            provision_token_ttl,
+            vm_job_workers,
         ))
     }
 
@@ -362,6 +379,7 @@ impl Settings {
         let listen = settings
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url_configured = settings.public_url.is_some();
         let public_url = match settings.public_url {
             Some(url) => url,
             None => Url::parse(&format!("http://{listen}")).map_err(|e| ConfigError::Invalid {
@@ -411,7 +429,24 @@ impl Settings {
                 reason: "must be between 1 and 604800 seconds".into(),
             });
         }
+        let provision_token_ttl = settings.provision_token_ttl.unwrap_or(30 * 86_400);
+        if provision_token_ttl < 60 {
+            return Err(ConfigError::Invalid {
+                option: "provision_token_ttl",
+                reason: "must be at least 60 seconds".into(),
+            });
+        }
+        let vm_job_workers = settings.vm_job_workers.unwrap_or(16);
+        if vm_job_workers > 256 {
+            return Err(ConfigError::Invalid {
+                option: "vm_job_workers",
+                reason: "must be between 0 and 256".into(),
+            });
+        }
         Ok(Config {
+            public_url_configured,
+            provision_token_ttl,
+            vm_job_workers: vm_job_workers as usize,
             blob_store,
             download_url_ttl,
             artifact_upload_limit: positive(

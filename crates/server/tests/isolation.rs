@@ -83,6 +83,12 @@ both_backends! {
             Some(json!({"agent_id": a_agent, "command_type": "proxmox.status"}))).await.1["data"]["id"].as_str().unwrap().to_owned();
         probes.push(Probe::new(Method::GET, "/api/v1/vm-ops/commands/{id}", &command));
         probes.push(Probe::new(Method::POST, "/api/v1/vm-ops/commands/{id}/cancel", &command).with_body(json!({})));
+        // A VM pipeline job of A's (a delete job; the agent never runs it).
+        let (status, job) = server.post("/api/v1/vm-jobs/delete", t, json!({"agent_id": a_agent, "vmid": 101})).await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        let job = job["data"]["id"].as_str().unwrap().to_owned();
+        probes.push(Probe::new(Method::GET, "/api/v1/vm-jobs/{id}", &job));
+        probes.push(Probe::new(Method::POST, "/api/v1/vm-jobs/{id}/cancel", &job).with_body(json!({})));
         let (_, b_pairing) = server.post("/api/v1/agents/pairings", &b.access_token, json!({})).await;
         let (_, b_agent) = server.call(Method::POST, "/api/v1/agents/register", None,
             Some(json!({"pairing_code": b_pairing["data"]["pairing_code"]}))).await;
@@ -118,6 +124,33 @@ both_backends! {
         probes.push(Probe::new(Method::POST, "/api/v1/secrets/{id}/rotate", &secret).with_body(json!({"envelopes": [envelope]})));
         probes.push(Probe::new(Method::DELETE, "/api/v1/secrets/{id}", &secret));
         probes.push(Probe::new(Method::DELETE, "/api/v1/secrets/bindings/{id}", &binding));
+        // Provisioning: A's profile, playbook and a token of A's VM (the server needs a public
+        // URL for that, so the token row is written directly, as issuing would).
+        let profile = server.create("/api/v1/unattend-profiles", t, json!({"name": "p", "config": {
+            "user": {"nameMode": "random"}, "computerName": {"mode": "random"}, "locale": {},
+            "softwareRemoval": {"mode": "fixed"}, "capabilityRemoval": {"mode": "fixed"},
+            "windowsSettings": {}, "visualEffects": {}, "desktopIcons": {}}})).await;
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            let probe = Probe::new(method.clone(), "/api/v1/unattend-profiles/{id}", &profile);
+            probes.push(if method == Method::PUT { probe.with_body(json!({"name": "taken"})) } else { probe });
+        }
+        let playbook = server.create("/api/v1/playbooks", t, json!({"name": "b", "content": "name: x\nroles:\n  - role: base-system\n"})).await;
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            let probe = Probe::new(method.clone(), "/api/v1/playbooks/{id}", &playbook);
+            probes.push(if method == Method::PUT { probe.with_body(json!({"name": "taken"})) } else { probe });
+        }
+        let (status, _) = server.post("/api/v1/vm/register", t, json!({"vm_uuid": "alpha-vm-0001"})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let token_id = uuid::Uuid::new_v4().to_string();
+        let now = chrono::Utc::now().timestamp_millis();
+        server.execute(&format!("INSERT INTO provisioning_tokens (id, tenant_id, user_id, vm_uuid, token_hash, status, \
+            issued_at, expires_at) VALUES ('{token_id}', 'alpha', '{}', 'alpha-vm-0001', 'h', 'active', {now}, {})",
+            a.user_id, now + 86_400_000)).await.unwrap();
+        probes.push(Probe::new(Method::POST, "/api/v1/provisioning/tokens/{id}/revoke", &token_id).with_body(json!({})));
+        for path in ["/api/v1/provisioning/progress/alpha-vm-0001", "/api/v1/provisioning/tokens?vm_uuid=alpha-vm-0001"] {
+            let (status, _) = server.get(path, &b.access_token).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
         let all: Vec<Probe> = probes.iter().cloned().chain(agent_probes.iter().cloned()).collect();
         assert_every_id_route_is_covered(&all);
         assert_not_found_for_other_tenant(&server, &b.access_token, &probes).await;

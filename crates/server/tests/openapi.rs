@@ -491,6 +491,14 @@ both_backends! {
             (u["data"]["id"].as_str().unwrap().to_owned(), t["data"]["id"].as_str().unwrap().to_owned())
         };
         let leaving = server.login("user@example.com", &user.password).await;
+        // Provisioning: a profile, a playbook and a registered VM.
+        let profile_config = json!({"user": {"nameMode": "random", "password": "p"}, "computerName": {"mode": "random"}, "locale": {},
+            "softwareRemoval": {"mode": "fixed"}, "capabilityRemoval": {"mode": "fixed"}, "windowsSettings": {}, "visualEffects": {}, "desktopIcons": {}});
+        let playbook_content = "name: x\nroles:\n  - role: base-system\n";
+        let profile = server.create("/api/v1/unattend-profiles", a, json!({"name": "first", "config": profile_config})).await;
+        let playbook = server.create("/api/v1/playbooks", a, json!({"name": "first", "content": playbook_content})).await;
+        let (status, _) = server.post("/api/v1/vm/register", a, json!({"vm_uuid": "openapi-vm-0001"})).await;
+        assert_eq!(status, StatusCode::CREATED);
 
         use Method as M;
         use StatusCode as S;
@@ -561,6 +569,23 @@ both_backends! {
             call(M::GET, "/api/v1/vm-ops/commands/{id}", format!("/api/v1/vm-ops/commands/{to_cancel}"), t, None, ok),
             call(M::POST, "/api/v1/vm-ops/commands/{id}/cancel", format!("/api/v1/vm-ops/commands/{to_cancel}/cancel"), t, None, ok),
             call(M::GET, "/api/v1/vm-ops/events", "/api/v1/vm-ops/events", t, None, ok),
+            call(M::GET, "/api/v1/unattend-profiles", "/api/v1/unattend-profiles", t, None, ok),
+            call(M::POST, "/api/v1/unattend-profiles", "/api/v1/unattend-profiles", t, Some(json!({"name": "second", "is_default": true, "config": profile_config})), S::CREATED),
+            call(M::GET, "/api/v1/unattend-profiles/{id}", format!("/api/v1/unattend-profiles/{profile}"), t, None, ok),
+            call(M::PUT, "/api/v1/unattend-profiles/{id}", format!("/api/v1/unattend-profiles/{profile}"), t, Some(json!({"name": "renamed"})), ok),
+            call(M::GET, "/api/v1/playbooks", "/api/v1/playbooks", t, None, ok),
+            call(M::POST, "/api/v1/playbooks", "/api/v1/playbooks", t, Some(json!({"name": "second", "content": playbook_content})), S::CREATED),
+            call(M::POST, "/api/v1/playbooks/validate", "/api/v1/playbooks/validate", t, Some(json!({"content": "roles: 1"})), ok),
+            call(M::GET, "/api/v1/playbooks/{id}", format!("/api/v1/playbooks/{playbook}"), t, None, ok),
+            call(M::PUT, "/api/v1/playbooks/{id}", format!("/api/v1/playbooks/{playbook}"), t, Some(json!({"is_default": true})), ok),
+            call(M::POST, "/api/v1/provisioning/generate-iso-payload", "/api/v1/provisioning/generate-iso-payload", t,
+                Some(json!({"vm_uuid": "openapi-vm-0001", "ip": {"address": "10.0.0.5", "gateway": "10.0.0.1"}})), S::BAD_REQUEST),
+            call(M::POST, "/api/v1/provisioning/validate-token", "/api/v1/provisioning/validate-token", None,
+                Some(json!({"token": "a.b.c", "vm_uuid": "openapi-vm-0001"})), S::UNAUTHORIZED),
+            call(M::POST, "/api/v1/provisioning/report-progress", "/api/v1/provisioning/report-progress", None,
+                Some(json!({"token": "a.b.c", "vm_uuid": "openapi-vm-0001", "step": "windows_installed", "status": "completed"})), S::UNAUTHORIZED),
+            call(M::GET, "/api/v1/provisioning/progress/{vmUuid}", "/api/v1/provisioning/progress/openapi-vm-0001", t, None, ok),
+            call(M::GET, "/api/v1/provisioning/tokens", "/api/v1/provisioning/tokens?vm_uuid=openapi-vm-0001", t, None, ok),
         ];
         for c in &calls {
             run(&server, &mut doc, c).await;
@@ -579,6 +604,8 @@ both_backends! {
             call(M::DELETE, "/api/v1/finance/operations/{id}", format!("/api/v1/finance/operations/{operation}"), t, None, ok),
             call(M::DELETE, "/api/v1/bots/{id}", format!("/api/v1/bots/{bot}?detach=true"), t, None, ok),
             call(M::POST, "/api/v1/auth/logout", "/api/v1/auth/logout", Some(&leaving.access_token), None, ok),
+            call(M::DELETE, "/api/v1/unattend-profiles/{id}", format!("/api/v1/unattend-profiles/{profile}"), t, None, ok),
+            call(M::DELETE, "/api/v1/playbooks/{id}", format!("/api/v1/playbooks/{playbook}"), t, None, ok),
         ];
         for c in &calls {
             run(&server, &mut doc, c).await;
@@ -619,7 +646,7 @@ both_backends! {
                 results.push(expect(S::BAD_REQUEST, format!("{}?{first}=%00", concrete(&method, &template, "x")), Some(token), None).await);
             }
             if has("path") && !json_body {
-                let nul = if template.contains("{id}") { concrete(&method, &template, "a%00b") } else { template.replace("{path}", "a%00b").replace("{kind}", "a%00b").replace("{action}", "a%00b").replace("{userId}", "a%00b").replace("{module}", "a%00b") };
+                let nul = if template.contains("{id}") { concrete(&method, &template, "a%00b") } else { template.replace("{path}", "a%00b").replace("{kind}", "a%00b").replace("{action}", "a%00b").replace("{userId}", "a%00b").replace("{module}", "a%00b").replace("{vmUuid}", "a%00b") };
                 results.push(expect(S::BAD_REQUEST, nul, Some(token), None).await);
             }
             if template.contains("{id}") && !json_body && method != M::PATCH {
@@ -641,6 +668,10 @@ both_backends! {
             ("/api/v1/workspace/{kind}/{id}", json!({"title": "x"})),
         ] {
             let c = call(M::PATCH, template, concrete(&M::PATCH, template, "no-such-id"), t, Some(body), S::NOT_FOUND);
+            run(&server, &mut doc, &c).await;
+        }
+        for template in ["/api/v1/unattend-profiles/{id}", "/api/v1/playbooks/{id}"] {
+            let c = call(M::PUT, template, concrete(&M::PUT, template, "no-such-id"), t, Some(json!({"name": "x"})), S::NOT_FOUND);
             run(&server, &mut doc, &c).await;
         }
         let c = call(M::PATCH, "/api/v1/vm-ops/commands/{id}", "/api/v1/vm-ops/commands/no-such-id", Some(&agent_token),

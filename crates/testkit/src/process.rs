@@ -26,8 +26,19 @@ impl ServerProcess {
 
     /// As [`ServerProcess::start`] on a given port: a restart where clients expect it.
     pub async fn start_at(bin: &str, shared: &TestServer, port: u16) -> Self {
+        Self::start_with_env(bin, shared, port, &[]).await
+    }
+
+    /// As [`ServerProcess::start_at`] with more environment variables (settings).
+    pub async fn start_with_env(
+        bin: &str,
+        shared: &TestServer,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new(bin)
+            .envs(env.iter().copied())
             .arg("serve")
             .env("DATABASE_URL", shared.database_url())
             .env("BOTMOX_DATA_DIR", dir.path())

@@ -18,7 +18,7 @@ pub const KNOWN_ROLES: [&str; 9] = [
     "post-reboot",
 ];
 /// Longest playbook, in characters.
-pub const MAX_PLAYBOOK_CHARS: usize = 65_536;
+pub use botmox_proto::provisioning::MAX_PLAYBOOK_CHARS;
 
 struct Check {
     errors: Vec<PlaybookIssue>,

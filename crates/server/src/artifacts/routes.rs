@@ -23,7 +23,8 @@ use super::{resolve, service};
 use crate::audit::AuditSlot;
 use crate::clock::now_ms;
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult, ClientAddr, Valid, ValidQuery};
-use crate::principal::{Admin, Auth};
+use crate::principal::Admin;
+use crate::provisioning::bearer::VmBearer;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -284,6 +285,7 @@ pub async fn download(
 /// A lease token buys a short-lived download URL of the release assigned to the lease's
 /// user (theirs, else the tenant default): the lease must be live and issued for this VM and
 /// module, the release active and its file present. Every attempt is in the download audit.
+/// A VM's provisioning token is also accepted as bearer, for its own VM only.
 #[utoipa::path(post, path = "/api/v1/artifacts/resolve-download", tag = "artifacts", request_body = ResolveDownloadRequest,
     security(("bearer" = [])),
     responses((status = 200, body = Envelope<ResolvedDownload>),
@@ -294,20 +296,22 @@ pub async fn download(
         (status = 502, description = "`ARTIFACT_AUDIT_WRITE_FAILED` (the outcome it replaced in `details.outcome`), `BLOB_STORE_FAILED`")))]
 pub async fn resolve_download(
     State(state): State<AppState>,
-    auth: Auth,
+    caller: VmBearer,
     audit: AuditSlot,
     addr: ClientAddr,
     body: Result<Valid<ResolveDownloadRequest>, ApiError>,
 ) -> ApiResult<Json<Envelope<ResolvedDownload>>> {
+    let auth = &caller.auth;
     let req = match body {
         Ok(Valid(req)) => req,
-        Err(e) => return Err(resolve::refuse_unreadable(&state, &auth, addr, e).await),
+        Err(e) => return Err(resolve::refuse_unreadable(&state, auth, addr, e).await),
     };
+    caller.check_vm(&req.vm_uuid)?;
     audit.describe(
         "artifact.resolve",
         format!("vm:{}/{}", req.vm_uuid.trim(), req.module.trim()),
     );
     Ok(Json(Envelope::ok(
-        resolve::resolve(&state, &auth, addr, req).await?,
+        resolve::resolve(&state, auth, addr, req).await?,
     )))
 }

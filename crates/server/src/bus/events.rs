@@ -203,6 +203,57 @@ pub async fn record_agent(
     .await
 }
 
+/// Record a provisioning event (`provisioning.progress`: a VM's report, `data` its JSON),
+/// seen by the VM's owner and admins; it names no agent nor command.
+pub async fn record_provisioning(
+    db: &impl ConnectionTrait,
+    tenant: &str,
+    owner: &str,
+    data: &str,
+) -> StoreResult<Recorded> {
+    record(
+        db,
+        command_event::Model {
+            id: 0,
+            tenant_id: tenant.to_owned(),
+            agent_id: String::new(),
+            command_id: String::new(),
+            created_by: Some(owner.to_owned()),
+            event_type: botmox_proto::provisioning::PROGRESS_EVENT_TYPE.to_owned(),
+            data: data.to_owned(),
+            created_at: now_ms(),
+        },
+    )
+    .await
+}
+
+/// Record a VM pipeline job's change (`vm-job.<state>`, with the job view as `data`), seen
+/// by the job's owner and admins; `command_id` is the job's id.
+pub async fn record_job(
+    db: &impl ConnectionTrait,
+    tenant_id: &str,
+    agent_id: &str,
+    job_id: &str,
+    owner: &str,
+    event_type: String,
+    data: String,
+) -> StoreResult<Recorded> {
+    record(
+        db,
+        command_event::Model {
+            id: 0,
+            tenant_id: tenant_id.to_owned(),
+            agent_id: agent_id.to_owned(),
+            command_id: job_id.to_owned(),
+            created_by: Some(owner.to_owned()),
+            event_type,
+            data,
+            created_at: now_ms(),
+        },
+    )
+    .await
+}
+
 async fn record(
     db: &impl ConnectionTrait,
     mut event: command_event::Model,

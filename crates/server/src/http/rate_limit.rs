@@ -120,6 +120,8 @@ fn is_public(method: &Method, path: &str) -> bool {
                     | "/api/v1/auth/refresh"
                     | "/api/v1/agents/register"
                     | "/api/v1/agents/quick-pair"
+                    | "/api/v1/provisioning/validate-token"
+                    | "/api/v1/provisioning/report-progress"
             ))
         || path == "/login"
         || path.starts_with("/setup")

@@ -19,6 +19,7 @@ use crate::audit::AuditSlot;
 use crate::http::paging::Paging;
 use crate::http::{ApiPath, ApiQuery, ApiResult, Valid, ValidQuery, answer};
 use crate::principal::{Admin, Auth};
+use crate::provisioning::bearer::VmBearer;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -140,7 +141,8 @@ pub async fn delete_entitlement(
 }
 
 /// Issue a lease for a module on a registered VM: VM, licence, entitlement and a free seat
-/// are checked in that order. The token is shown only here.
+/// are checked in that order. The token is shown only here. A VM's provisioning token is
+/// also accepted as bearer, for its own VM only.
 #[utoipa::path(post, path = "/api/v1/license/lease", tag = "licensing", security(("bearer" = [])),
     request_body = LeaseRequest,
     responses((status = 201, body = Envelope<IssuedLease>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
@@ -149,11 +151,12 @@ pub async fn delete_entitlement(
         (status = 409, body = ErrorEnvelope, description = "LEASE_LIMIT_REACHED")))]
 pub async fn lease(
     State(s): State<AppState>,
-    auth: Auth,
+    caller: VmBearer,
     audit: AuditSlot,
     Valid(body): Valid<LeaseRequest>,
 ) -> ApiResult<Response> {
-    let issued = service::issue(&s, &auth, body).await?;
+    caller.check_vm(&body.vm_uuid)?;
+    let issued = service::issue(&s, &caller.auth, body).await?;
     audit.describe_always(
         "lease.issue",
         format!(

@@ -18,6 +18,7 @@ pub mod render;
 pub mod secrets;
 pub mod session;
 pub mod settings;
+pub mod vm_jobs;
 pub mod vm_ops;
 pub mod vm_registry;
 pub mod vms;
@@ -41,6 +42,9 @@ pub fn router() -> Router<AppState> {
         .route("/vm-ops/commands", post(vm_ops::dispatch))
         .route("/events", get(vm_ops::events))
         .route("/vm-ops/commands/{id}/cancel", post(vm_ops::cancel))
+        .route("/vm-jobs", get(vm_jobs::page))
+        .route("/vm-jobs/batches", post(vm_jobs::create))
+        .route("/vm-jobs/{id}/cancel", post(vm_jobs::cancel))
         .route("/agents", get(agents::agents_page))
         .route("/agents/pairings", post(agents::create_pairing))
         .route("/agents/{id}/revoke", post(agents::revoke))

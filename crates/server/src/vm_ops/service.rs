@@ -103,6 +103,18 @@ async fn recent_twin(
 /// agent answers 409 `AGENT_OFFLINE` unless `queue_if_offline` is set. A read-only command
 /// equal to a recent one answers with that one instead of queuing another.
 pub async fn dispatch(state: &AppState, auth: &Auth, req: DispatchRequest) -> ApiResult<Model> {
+    dispatch_as(state, auth, req, uuid::Uuid::new_v4().to_string()).await
+}
+
+/// [`dispatch`] under an id the caller chose and recorded first (the VM pipeline), so a
+/// caller that stops between recording and dispatching can tell whether it was sent. A
+/// read-only twin still answers with the earlier command (and its id).
+pub async fn dispatch_as(
+    state: &AppState,
+    auth: &Auth,
+    req: DispatchRequest,
+    id: String,
+) -> ApiResult<Model> {
     let agent = agents::service::get(state, auth, &req.agent_id).await?;
     if agent.status != AgentStatus::Active {
         return Err(ApiError::new(
@@ -126,7 +138,7 @@ pub async fn dispatch(state: &AppState, auth: &Auth, req: DispatchRequest) -> Ap
         return Ok(twin);
     }
     let command = Model {
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         tenant_id: agent.tenant_id.clone(),
         agent_id: agent.id.clone(),
         command_type: command_type.to_owned(),

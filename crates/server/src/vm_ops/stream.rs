@@ -16,6 +16,8 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use botmox_proto::command::{AgentEventType, EVENT_AGENT_STATUS, EVENT_VM_COMMAND};
+use botmox_proto::provisioning::{EVENT_VM_PROVISIONING, PROGRESS_EVENT_TYPE};
+use botmox_proto::vm_jobs::{EVENT_VM_JOB, JOB_EVENT_PREFIX};
 use futures::Stream;
 use tokio::sync::broadcast;
 
@@ -126,10 +128,15 @@ impl Holder {
     }
 }
 
-/// `event: vm-command` with `command`, or `event: agent-status` with `agent`.
+/// `event: vm-command` with `command`, `event: agent-status` with `agent`, `event:
+/// vm-provisioning` with `progress`, or `event: vm-job` with `job`.
 fn frame(e: &command_event::Model) -> Event {
-    let (name, key) = if e.command_id.is_empty() {
+    let (name, key) = if e.event_type == PROGRESS_EVENT_TYPE {
+        (EVENT_VM_PROVISIONING, "progress")
+    } else if e.command_id.is_empty() {
         (EVENT_AGENT_STATUS, "agent")
+    } else if e.event_type.starts_with(JOB_EVENT_PREFIX) {
+        (EVENT_VM_JOB, "job")
     } else {
         (EVENT_VM_COMMAND, "command")
     };

@@ -1,7 +1,7 @@
 //! Rules of the VM registry: whose VM it is (the caller's, or for an admin any member's),
 //! that registering never takes a VM from its owner unless an admin asks for it by name,
-//! and that a VM leaving `active` or changing hands loses its leases in the same
-//! transaction.
+//! and that a VM leaving `active` or changing hands loses its leases and provisioning
+//! tokens in the same transaction.
 
 use botmox_proto::ErrorCode;
 use botmox_proto::licensing::{
@@ -15,6 +15,7 @@ use crate::db::{Db, TenantId};
 use crate::http::{ApiError, ApiResult};
 use crate::licensing::store::{Revocation, revoke_vm_leases};
 use crate::principal::Auth;
+use crate::provisioning::store::revoke_tokens;
 use crate::users;
 
 /// Whose VM or lease a request is for: the caller's own user (an API token acts for its
@@ -46,7 +47,8 @@ fn metadata_text(metadata: &serde_json::Map<String, serde_json::Value>) -> ApiRe
     serde_json::to_string(metadata).map_err(ApiError::internal)
 }
 
-/// Revoke the VM's active leases when it stops being active or changes hands.
+/// Revoke the VM's active leases and provisioning tokens when it stops being active or
+/// changes hands.
 async fn settle_leases(
     txn: &impl sea_orm::ConnectionTrait,
     tenant: &TenantId,
@@ -67,6 +69,7 @@ async fn settle_leases(
         reason: Some(reason),
     };
     revoke_vm_leases(txn, tenant, &after.vm_uuid, &how).await?;
+    revoke_tokens(txn, tenant, &after.vm_uuid, None, after.updated_at, reason).await?;
     Ok(())
 }
 

@@ -8,7 +8,9 @@ use std::str::FromStr;
 use botmox_proto::agent::{AgentStatus, Presence};
 use botmox_proto::command::CommandStatus;
 use botmox_proto::licensing::{LeaseStatus, LicenseStatus, LicenseType, VmStatus};
+use botmox_proto::provisioning::{ProgressStatus, ProvisionTokenStatus};
 use botmox_proto::vault::BindingScope;
+use botmox_proto::vm_jobs::{JobKind, JobState, JobStep};
 use sea_orm::sea_query::{ArrayType, ColumnType, ValueType, ValueTypeErr};
 use sea_orm::{ColIdx, DbErr, QueryResult, TryGetError, TryGetable, Value};
 
@@ -36,8 +38,12 @@ wire_enums!(
     LicenseType,
     LicenseStatus,
     LeaseStatus,
-    BindingScope
+    BindingScope,
+    ProvisionTokenStatus,
+    ProgressStatus
 );
+
+wire_enums!(JobKind, JobState, JobStep);
 
 /// A stored status: the enum in the code, its wire word in the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]

@@ -14,6 +14,9 @@ mod m20261202_000010_finance_totals;
 mod m20261202_000011_licensing;
 mod m20261202_000012_artifacts;
 mod m20261202_000013_vault;
+mod m20261202_000014_provisioning;
+// The VM pipeline's jobs.
+mod m20261202_000015_vm_jobs;
 
 use sea_orm_migration::prelude::*;
 
@@ -36,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_licensing::Migration),
             Box::new(m20261202_000012_artifacts::Migration),
             Box::new(m20261202_000013_vault::Migration),
+            Box::new(m20261202_000014_provisioning::Migration),
+            Box::new(m20261202_000015_vm_jobs::Migration),
         ]
     }
 

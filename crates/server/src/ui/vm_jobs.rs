@@ -1,0 +1,264 @@
+//! The VM generator page: a form that queues a batch of VMs (agent, node, template, profile,
+//! playbook, count, resources, IP settings, concurrency) and the live board of the jobs, each
+//! with its step, the progress its VM reports, its error and a cancel button. The board
+//! re-renders on the event stream's job and command events.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use botmox_proto::Validate;
+use botmox_proto::vm_jobs::{BatchIp, CreateBatchRequest, JobListQuery, JobView};
+use serde::Deserialize;
+
+use super::error_page::PageResult;
+use super::layout::{Layout, render};
+use super::session::{CsrfForm, EmptyForm, UiUser};
+use crate::agents;
+use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::principal::Auth;
+use crate::state::AppState;
+use crate::vm_jobs::service;
+
+/// Jobs the board shows.
+const BOARD_LIMIT: u64 = 200;
+
+struct Row {
+    id: String,
+    name: String,
+    vmid: String,
+    state: String,
+    step: String,
+    progress: String,
+    error: String,
+    cancellable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "vm_jobs.html")]
+struct VmJobsPage {
+    layout: Layout,
+    live_url: String,
+    rows: Vec<Row>,
+    agents: Vec<(String, String)>,
+    form: BatchForm,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// The generator form, as text fields (empty: the default).
+#[derive(Debug, Default, Deserialize)]
+pub struct BatchForm {
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    node: String,
+    #[serde(default)]
+    template_vmid: String,
+    #[serde(default)]
+    storage: String,
+    #[serde(default)]
+    count: String,
+    #[serde(default)]
+    name_prefix: String,
+    #[serde(default)]
+    cores: String,
+    #[serde(default)]
+    memory_mb: String,
+    #[serde(default)]
+    disk_gib: String,
+    #[serde(default)]
+    bridge: String,
+    #[serde(default)]
+    profile_id: String,
+    #[serde(default)]
+    playbook_id: String,
+    #[serde(default)]
+    first_address: String,
+    #[serde(default)]
+    netmask: String,
+    #[serde(default)]
+    gateway: String,
+    #[serde(default)]
+    concurrency: String,
+    #[serde(default)]
+    queue_if_offline: Option<String>,
+}
+
+fn text(v: &str) -> Option<String> {
+    Some(v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn number(field: &str, v: &str) -> Result<Option<u32>, ApiError> {
+    text(v)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::field(field, "must be a whole number"))
+        })
+        .transpose()
+}
+
+impl BatchForm {
+    fn request(&self) -> Result<CreateBatchRequest, ApiError> {
+        let request = CreateBatchRequest {
+            agent_id: self.agent_id.trim().to_owned(),
+            target: None,
+            node: text(&self.node),
+            template_vmid: number("template_vmid", &self.template_vmid)?
+                .ok_or_else(|| ApiError::field("template_vmid", "is required"))?,
+            storage: text(&self.storage),
+            iso_storage: None,
+            count: number("count", &self.count)?.unwrap_or(1),
+            name_prefix: text(&self.name_prefix),
+            cores: number("cores", &self.cores)?,
+            memory_mb: number("memory_mb", &self.memory_mb)?,
+            disk_gib: number("disk_gib", &self.disk_gib)?,
+            bridge: text(&self.bridge),
+            project_id: None,
+            profile_id: text(&self.profile_id),
+            playbook_id: text(&self.playbook_id),
+            ip: BatchIp {
+                first_address: self.first_address.trim().to_owned(),
+                netmask: text(&self.netmask).unwrap_or_else(|| "255.255.255.0".into()),
+                gateway: self.gateway.trim().to_owned(),
+                dns: vec!["8.8.8.8".into()],
+            },
+            concurrency: number("concurrency", &self.concurrency)?,
+            boot_keys: None,
+            queue_if_offline: Some(self.queue_if_offline.is_some()),
+        };
+        request.validate()?;
+        Ok(request)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    batch_id: Option<String>,
+    notice: Option<String>,
+}
+
+/// What the VM reported last, in words.
+fn progress(job: &JobView) -> String {
+    job.progress.as_ref().map_or_else(String::new, |p| {
+        let step = p["step"].as_str().unwrap_or_default();
+        let status = p["status"].as_str().unwrap_or_default();
+        format!("{step}: {status}")
+    })
+}
+
+fn row(job: JobView) -> Row {
+    Row {
+        name: job.vm_name.clone().unwrap_or_default(),
+        vmid: job.vmid.map(|v| v.to_string()).unwrap_or_default(),
+        state: job.state.as_str().to_owned(),
+        step: job.step.as_str().to_owned(),
+        progress: progress(&job),
+        error: job
+            .error
+            .as_ref()
+            .map(|e| format!("{} at {}: {}", e.code, e.step, e.message))
+            .unwrap_or_default(),
+        cancellable: !job.state.is_terminal() && !job.cancel_requested,
+        id: job.id,
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    ApiQuery(f): ApiQuery<Filters>,
+) -> PageResult {
+    let notice = match f.notice.as_deref() {
+        Some("queued") => Some("Batch queued; its jobs show below as they run.".to_owned()),
+        Some("cancelled") => Some("Cancel asked; the job stops at its next step.".to_owned()),
+        _ => None,
+    };
+    let form = BatchForm {
+        template_vmid: "100".into(),
+        count: "1".into(),
+        netmask: "255.255.255.0".into(),
+        concurrency: "4".into(),
+        ..BatchForm::default()
+    };
+    render_page(
+        &state,
+        &auth,
+        &headers,
+        &f,
+        (StatusCode::OK, form, notice, None),
+    )
+    .await
+}
+
+async fn render_page(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    f: &Filters,
+    (status, form, notice, error): (StatusCode, BatchForm, Option<String>, Option<String>),
+) -> PageResult {
+    let query = JobListQuery {
+        batch_id: f.batch_id.clone().filter(|b| !b.is_empty()),
+        state: None,
+    };
+    let (jobs, _) = service::list(state, auth, &query, 1, BOARD_LIMIT).await?;
+    let agents = agents::service::list(state, auth).await?;
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        "/vm-jobs",
+        "vm-jobs",
+        &[("Operations", None), ("VM generator", None)],
+    )
+    .await;
+    let mut live_url = url::form_urlencoded::Serializer::new(String::from("/vm-jobs?"));
+    if let Some(batch) = &query.batch_id {
+        live_url.append_pair("batch_id", batch);
+    }
+    let body = VmJobsPage {
+        layout,
+        live_url: live_url.finish(),
+        rows: jobs.into_iter().map(row).collect(),
+        agents: agents.into_iter().map(|a| (a.id, a.name)).collect(),
+        form,
+        notice,
+        error,
+    };
+    Ok(csrf.attach((status, render(&body)).into_response()))
+}
+
+/// `POST /vm-jobs/batches`: queue the batch the form describes; a refusal shows the page
+/// again with the form as it was and the reason.
+pub async fn create(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<BatchForm>,
+) -> PageResult {
+    let created = match form.request() {
+        Ok(request) => service::create_batch(&state, &auth, request).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(batch) => Ok(
+            Redirect::to(&format!("/vm-jobs?notice=queued&batch_id={}", batch.id)).into_response(),
+        ),
+        Err(e) => {
+            let shown = (e.status(), form, None, Some(e.message));
+            render_page(&state, &auth, &headers, &Filters::default(), shown).await
+        }
+    }
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    ApiPath(id): ApiPath<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    service::cancel(&state, &auth, &id).await?;
+    Ok(Redirect::to("/vm-jobs?notice=cancelled").into_response())
+}
