@@ -580,6 +580,8 @@ both_backends! {
             call(M::PUT, "/api/v1/playbooks/{id}", format!("/api/v1/playbooks/{playbook}"), t, Some(json!({"is_default": true})), ok),
             call(M::POST, "/api/v1/provisioning/generate-iso-payload", "/api/v1/provisioning/generate-iso-payload", t,
                 Some(json!({"vm_uuid": "openapi-vm-0001", "ip": {"address": "10.0.0.5", "gateway": "10.0.0.1"}})), S::BAD_REQUEST),
+            call(M::POST, "/api/v1/provisioning/generate-iso", "/api/v1/provisioning/generate-iso", t,
+                Some(json!({"vm_uuid": "openapi-vm-0001", "ip": {"address": "10.0.0.5", "gateway": "10.0.0.1"}})), S::BAD_REQUEST),
             call(M::POST, "/api/v1/provisioning/validate-token", "/api/v1/provisioning/validate-token", None,
                 Some(json!({"token": "a.b.c", "vm_uuid": "openapi-vm-0001"})), S::UNAUTHORIZED),
             call(M::POST, "/api/v1/provisioning/report-progress", "/api/v1/provisioning/report-progress", None,

@@ -560,3 +560,78 @@ both_backends! {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// Every file of an ISO image's Joliet tree (what Windows reads), extracted by xorriso.
+fn iso_files(image: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, out) = (dir.path().join("image.iso"), dir.path().join("out"));
+    std::fs::write(&path, image).unwrap();
+    let done = std::process::Command::new("xorriso")
+        .args([
+            "-read_fs",
+            "norock",
+            "-osirrox",
+            "on",
+            "-indev",
+            path.to_str().unwrap(),
+            "-extract",
+            "/",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .expect("xorriso runs (.ci/run installs it)");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (
+                entry.file_name().into_string().unwrap(),
+                std::fs::read(entry.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+both_backends! {
+    async fn generate_iso_answers_an_image_of_the_payloads_files(backend) {
+        let server = start(backend).await;
+        let alice = server.user_session("acme", "alice@acme.example", Role::User).await;
+        register(&server, &alice, VM).await;
+        server.create("/api/v1/playbooks", &alice.access_token, json!({"name": "Std", "is_default": true, "content": PLAYBOOK})).await;
+        // A profile without random choices, so two generations differ only by their token.
+        let body = generate_body(VM, json!({"profile_config": config(Some("pw"))}));
+        let payload = issued(&server, &alice, VM, json!({"profile_config": config(Some("pw"))})).await;
+        let res = server.http.post(format!("{}/api/v1/provisioning/generate-iso", server.url))
+            .bearer_auth(&alice.access_token).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let header = |name: &str| res.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("content-type"), "application/x-iso9660-image");
+        assert_eq!(header("content-disposition"), format!("attachment; filename=\"provision-{VM}.iso\""));
+        let token_id = header("x-provision-token-id");
+        chrono::DateTime::parse_from_rfc3339(&header("x-provision-token-expires-at")).unwrap();
+        let files = iso_files(&res.bytes().await.unwrap());
+
+        let expected: Vec<&String> = payload["files"].as_object().unwrap().keys().collect();
+        assert_eq!(files.keys().collect::<Vec<_>>(), expected);
+        let provision: Value = serde_json::from_slice(&files["provision.json"]).unwrap();
+        let token = provision["token"].as_str().unwrap();
+        for (name, bytes) in &files {
+            let want = file(&payload, name).unwrap().replace(payload["token"].as_str().unwrap(), token);
+            assert_eq!(String::from_utf8(bytes.clone()).unwrap(), want, "{name}");
+        }
+        // The image's token is the VM's one active token; the payload's was superseded.
+        assert_eq!(validate(&server, token).await.0, StatusCode::OK);
+        assert_eq!(validate(&server, payload["token"].as_str().unwrap()).await.0, StatusCode::UNAUTHORIZED);
+        let (_, tokens) = server.get(&format!("/api/v1/provisioning/tokens?vm_uuid={VM}"), &alice.access_token).await;
+        assert_eq!((tokens["data"][0]["id"].as_str(), tokens["data"][0]["status"].as_str()), (Some(token_id.as_str()), Some("active")));
+
+        let (status, refused) = server.post("/api/v1/provisioning/generate-iso", &alice.access_token,
+            generate_body("unregistered-vm-1", json!({"profile_config": config(None)}))).await;
+        assert_eq!((status, code(&refused)), (StatusCode::NOT_FOUND, "VM_NOT_REGISTERED"));
+    }
+}

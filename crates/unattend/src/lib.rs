@@ -3,7 +3,7 @@
 //! caller supplies the randomness ([`resolve`] takes any `rand::Rng`, so tests seed it and
 //! the server passes a cryptographic one), the token and the public URL.
 //!
-//! The ISO (see [`files`]) holds:
+//! The ISO (see [`files`], and [`iso::build`] for the image itself) holds:
 //!
 //! | file | made by |
 //! |---|---|
@@ -54,6 +54,7 @@ use botmox_proto::provisioning::{IpConfig, ProvisionSoftware};
 use serde::Serialize;
 use url::Url;
 
+pub mod iso;
 mod playbook;
 mod resolve;
 mod script;

@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use botmox_proto::provisioning::{
@@ -20,8 +20,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::service::{self, IssuedPayload, PayloadRequest, ProfileChoice};
+use crate::artifacts::routes::FileBytes;
 use crate::audit::AuditSlot;
-use crate::http::{ApiPath, ApiResult, Valid, ValidQuery, answer};
+use crate::http::{ApiError, ApiPath, ApiResult, Valid, ValidQuery, answer};
 use crate::principal::Auth;
 use crate::state::AppState;
 
@@ -33,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(validate_playbook))
         .routes(routes!(get_playbook, update_playbook, delete_playbook))
         .routes(routes!(generate_iso_payload))
+        .routes(routes!(generate_iso))
         .routes(routes!(validate_token))
         .routes(routes!(report_progress))
         .routes(routes!(progress))
@@ -273,6 +275,55 @@ pub async fn generate_iso_payload(
         playbook_id: issued.playbook_id,
     };
     Ok(answer(StatusCode::OK, response))
+}
+
+/// Headers of `generate-iso`'s answer: the id and expiry of the token inside the image.
+pub const TOKEN_ID_HEADER: &str = "x-provision-token-id";
+pub const TOKEN_EXPIRES_HEADER: &str = "x-provision-token-expires-at";
+
+/// As `generate-iso-payload`, but the answer is the config ISO itself (ISO 9660 + Joliet,
+/// label `PROVISION`), for operators who attach it by hand or use another hypervisor. The
+/// token's id and expiry are in the `X-Provision-Token-Id` and `X-Provision-Token-Expires-At`
+/// headers.
+#[utoipa::path(post, path = "/api/v1/provisioning/generate-iso", tag = "provisioning", security(("bearer" = [])),
+    request_body = GenerateIsoPayloadRequest,
+    responses((status = 200, body = FileBytes, content_type = "application/x-iso9660-image", description = "The image",
+            headers(("x-provision-token-id" = String, description = "The token's id"),
+                ("x-provision-token-expires-at" = String, description = "The token's expiry (RFC 3339)"))),
+        (status = 400, body = ErrorEnvelope, description = "BAD_REQUEST (also: no profile and no default profile) or PUBLIC_URL_REQUIRED"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope, description = "VM_OWNER_MISMATCH or VM_INACTIVE"),
+        (status = 404, body = ErrorEnvelope, description = "VM_NOT_REGISTERED, PROFILE_NOT_FOUND or PLAYBOOK_NOT_FOUND")))]
+pub async fn generate_iso(
+    State(s): State<AppState>,
+    auth: Auth,
+    audit: AuditSlot,
+    Valid(body): Valid<GenerateIsoPayloadRequest>,
+) -> ApiResult<Response> {
+    let issued = issue_for(&s, &auth, body).await?;
+    audit.describe_always(
+        "provisioning.token.issue",
+        format!("vm:{} token:{}", issued.vm_uuid, issued.token_id),
+    );
+    let image = botmox_unattend::iso::build(&issued.files).map_err(ApiError::internal)?;
+    let filename = format!("provision-{}.iso", issued.vm_uuid);
+    let header = |value: &str| HeaderValue::from_str(value).map_err(ApiError::internal);
+    let mut response = image.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-iso9660-image"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        header(&format!("attachment; filename=\"{filename}\""))?,
+    );
+    headers.insert(TOKEN_ID_HEADER, header(&issued.token_id)?);
+    headers.insert(
+        TOKEN_EXPIRES_HEADER,
+        header(&crate::clock::iso(issued.expires_at))?,
+    );
+    Ok(response)
 }
 
 /// For the VM: check its provisioning token (public; the token is the credential). 401
