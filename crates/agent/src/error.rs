@@ -24,6 +24,8 @@ pub mod code {
     pub const SSH_READ_FAILED: &str = "SSH_READ_FAILED";
     pub const SSH_WRITE_FAILED: &str = "SSH_WRITE_FAILED";
     pub const ISO_CREATE_FAILED: &str = "ISO_CREATE_FAILED";
+    /// `attach-cdrom`: the slot asked for holds another medium or a disk, or none is free.
+    pub const CDROM_SLOT_TAKEN: &str = "CDROM_SLOT_TAKEN";
     /// `upload-iso` could not fetch its URL.
     pub const DOWNLOAD_FAILED: &str = "DOWNLOAD_FAILED";
     /// A result the server would refuse (over 64 KiB of JSON, or NUL in a string).

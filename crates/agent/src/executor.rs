@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::cdrom;
 use crate::config::{AgentConfig, DEFAULT_VM_CONFIG_DIR, ProxmoxTarget};
 use crate::error::{ExecError, ExecResult, code};
 use crate::iso;
@@ -667,7 +668,7 @@ impl Executor {
         let upload = IsoUpload {
             file_name: name.clone(),
             source: IsoSource::Bytes(image),
-            sha256: Some(sha256),
+            sha256: Some(sha256.clone()),
         };
         let waiting = WaitOptions::new(p.timeout(), TASK_POLL);
         let (volid, upid) = self
@@ -678,6 +679,7 @@ impl Executor {
             "isoName": name,
             "created": true,
             "bytes": bytes,
+            "sha256": sha256,
             "upid": upid.as_str(),
         }))
     }
@@ -732,12 +734,13 @@ impl Executor {
 
     async fn attach_cdrom(&self, command: &Command, p: &AttachCdrom) -> ExecResult<Value> {
         let (_, client, node) = self.place(command)?;
-        client
-            .attach_cdrom(node, p.vmid.get(), p.slot(), &p.iso_path)
-            .await?;
+        let vmid = p.vmid.get();
+        let config = client.vm_config(node, vmid).await?;
+        let slot = cdrom::for_attach(&config, p.cdrom_slot.as_deref(), &p.iso_path)?;
+        client.attach_cdrom(node, vmid, &slot, &p.iso_path).await?;
         Ok(json!({
             "vmid": p.vmid,
-            "slot": p.slot(),
+            "slot": slot,
             "isoPath": p.iso_path,
             "attached": true,
             "upid": null,
@@ -747,21 +750,27 @@ impl Executor {
     async fn detach_cdrom(&self, command: &Command, p: &DetachCdrom) -> ExecResult<Value> {
         let (_, client, node) = self.place(command)?;
         let vmid = p.vmid.get();
-        let medium = if p.delete_iso == Some(true) {
-            let config = client.vm_config(node, vmid).await?;
-            config.drive_volume(p.slot()).map(str::to_owned)
-        } else {
-            None
+        let config = client.vm_config(node, vmid).await?;
+        let iso = p.iso_path.as_deref();
+        let slot = cdrom::for_detach(&config, p.cdrom_slot.as_deref(), iso)?;
+        // The ISO named, else the one in the drive; only an ISO volume is ever deleted.
+        let medium = match (p.delete_iso == Some(true), iso, &slot) {
+            (false, _, _) => None,
+            (true, Some(iso), _) => Some(iso.to_owned()),
+            (true, None, Some(slot)) => config.drive_volume(slot).map(str::to_owned),
+            (true, None, None) => None,
         };
-        client.detach_cdrom(node, vmid, p.slot()).await?;
+        if let Some(slot) = &slot {
+            client.detach_cdrom(node, vmid, slot).await?;
+        }
         let mut result = json!({
             "vmid": p.vmid,
-            "slot": p.slot(),
-            "detached": true,
+            "slot": slot,
+            "detached": slot.is_some(),
             "upid": null,
             "deletedIso": null,
         });
-        // Best effort: the drive is empty either way; only an ISO volume is deleted.
+        // Best effort: the drive is empty either way.
         if let Some((storage, volid)) = medium
             .as_deref()
             .and_then(|v| v.split_once(':').map(|(s, path)| (s, v, path)))
@@ -769,11 +778,16 @@ impl Executor {
             .map(|(s, v, _)| (s, v))
         {
             let deleted = async {
+                let existing = client.storage_content(node, storage, Some("iso")).await?;
+                if !existing.iter().any(|v| v.volid == volid) {
+                    return Ok(false);
+                }
                 let upid = client.delete_volume(node, storage, volid).await?;
-                client.wait_task(&upid, self.waiting()).await
+                client.wait_task(&upid, self.waiting()).await.map(|_| true)
             };
             match deleted.await {
-                Ok(_) => result["deletedIso"] = json!(volid),
+                Ok(true) => result["deletedIso"] = json!(volid),
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(vmid, volid, error = %e.report(), "could not delete the ejected ISO");
                     result["deleteError"] = json!(e.report());

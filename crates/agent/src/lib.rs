@@ -3,6 +3,7 @@
 //! `botmox-agent` binary is a thin CLI over this library; the tests drive both.
 
 pub mod backoff;
+pub mod cdrom;
 pub mod config;
 pub mod doctor;
 pub mod error;

@@ -344,6 +344,131 @@ async fn every_proxmox_action_against_the_fake() {
     assert!(timeout.starts_with("PVE_TIMEOUT: "), "{timeout}");
 }
 
+/// The config ISO beside a template whose `ide2` holds the Windows installer: the image
+/// arrives on the storage whole, goes into a free drive, and leaves with its file only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provisioning_iso_spares_the_installer_drive() {
+    let pve = fake(false).await;
+    let exec = Executor::new(&config(target(pve.url())));
+    let state = pve.state();
+    run(
+        &exec,
+        "proxmox.clone",
+        json!({"templateVmId": 100, "newid": 102, "name": "vm-102"}),
+    )
+    .await
+    .unwrap();
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let installer =
+        json!({"vmid": 102, "files": {"setup.exe": b64(b"MZ")}, "isoName": "Win11.iso"});
+    run(&exec, "proxmox.create-provision-iso", installer)
+        .await
+        .unwrap();
+    let insert = json!({"vmid": 102, "isoPath": "local:iso/Win11.iso", "cdromSlot": "ide2"});
+    run(&exec, "proxmox.attach-cdrom", insert).await.unwrap();
+    let ide2 = state.vm(102).unwrap().config["ide2"].clone();
+    assert!(ide2.starts_with("local:iso/Win11.iso,"), "{ide2}");
+
+    // The image the agent built is the one the storage received, byte for byte.
+    let files = json!({
+        "autounattend.xml": b64(b"<?xml version=\"1.0\"?><unattend/>"),
+        "provision.json": b64(br#"{"vm_uuid":"x"}"#),
+        "START.ps1": b64(&vec![b'#'; 70 * 1024]),
+        "playbook.yml": b64(b"- roles: []\n"),
+    });
+    let iso = run(
+        &exec,
+        "proxmox.create-provision-iso",
+        json!({"vmid": 102, "files": files, "isoName": "provision-102.iso"}),
+    )
+    .await
+    .unwrap();
+    let built = (
+        iso["bytes"].as_u64().unwrap(),
+        iso["sha256"].as_str().unwrap().to_owned(),
+    );
+    assert!(built.0 > 70 * 1024, "{iso}");
+    assert_eq!(
+        state.iso_file("pve", "local", "provision-102.iso"),
+        Some(built)
+    );
+
+    // No slot named: the installer stays in ide2, the ISO goes into the first free drive.
+    let provision = "local:iso/provision-102.iso";
+    let attached = run(
+        &exec,
+        "proxmox.attach-cdrom",
+        json!({"vmid": 102, "isoPath": provision}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attached["slot"], "ide0");
+    let config = state.vm(102).unwrap().config;
+    assert_eq!(
+        (config["ide2"].as_str(), config["ide0"].as_str()),
+        (ide2.as_str(), "local:iso/provision-102.iso,media=cdrom")
+    );
+    // Again: the same drive, not a second one.
+    let again = run(
+        &exec,
+        "proxmox.attach-cdrom",
+        json!({"vmid": 102, "isoPath": provision}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again["slot"], "ide0");
+    // Naming the installer's drive is refused, and ejecting it for this ISO too.
+    let taken = run(
+        &exec,
+        "proxmox.attach-cdrom",
+        json!({"vmid": 102, "isoPath": provision, "cdromSlot": "ide2"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(taken.starts_with("CDROM_SLOT_TAKEN: ide2 holds"), "{taken}");
+    let taken = run(
+        &exec,
+        "proxmox.detach-cdrom",
+        json!({"vmid": 102, "isoPath": provision, "cdromSlot": "ide2", "deleteIso": true}),
+    )
+    .await
+    .unwrap_err();
+    assert!(taken.starts_with("CDROM_SLOT_TAKEN: "), "{taken}");
+    assert_eq!(state.vm(102).unwrap().config["ide2"], ide2);
+
+    // Detached by its path: that drive emptied, that file deleted, the installer untouched.
+    let detached = run(
+        &exec,
+        "proxmox.detach-cdrom",
+        json!({"vmid": 102, "isoPath": provision, "deleteIso": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (detached["slot"].as_str(), detached["deletedIso"].as_str()),
+        (Some("ide0"), Some(provision))
+    );
+    let config = state.vm(102).unwrap().config;
+    assert_eq!(
+        (config["ide2"].as_str(), config["ide0"].as_str()),
+        (ide2.as_str(), "none,media=cdrom")
+    );
+    assert_eq!(state.iso_files("pve", "local"), ["Win11.iso"]);
+    // Once more (a retried pipeline step): nothing left to eject or delete, and no failure.
+    let again = run(
+        &exec,
+        "proxmox.detach-cdrom",
+        json!({"vmid": 102, "isoPath": provision, "deleteIso": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (again["detached"].clone(), again["deletedIso"].clone()),
+        (json!(false), Value::Null)
+    );
+    assert_eq!(state.iso_files("pve", "local"), ["Win11.iso"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clones_each_get_their_own_id() {
     let pve = fake(false).await;

@@ -278,6 +278,13 @@ impl FakeState {
             .unwrap_or_default()
     }
 
+    /// Size and hex SHA-256 of an uploaded ISO file.
+    pub fn iso_file(&self, node: &str, storage: &str, name: &str) -> Option<(u64, String)> {
+        let state = self.shared.lock();
+        let file = state.node(node)?.storages.get(storage)?.isos.get(name)?;
+        Some((file.size, file.sha256.clone()))
+    }
+
     /// The next task of `task_type` (`qmstart`, `qmclone`, ...) that would succeed ends with
     /// `exitstatus` instead, changing nothing (a failed clone removes its placeholder).
     pub fn fail_next_task(&self, task_type: &str, exitstatus: &str) {

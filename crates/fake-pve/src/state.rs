@@ -122,6 +122,8 @@ impl Storage {
 pub(crate) struct IsoFile {
     pub(crate) size: u64,
     pub(crate) ctime: u64,
+    /// Hex SHA-256 of the uploaded bytes, so tests can check what arrived.
+    pub(crate) sha256: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -212,6 +212,7 @@ struct Received {
     params: RawParams,
     size: u64,
     digest: Option<String>,
+    sha256: String,
 }
 
 async fn receive(content_type: &str, body: Body, query: RawParams) -> Result<Received, ApiError> {
@@ -229,6 +230,7 @@ async fn receive(content_type: &str, body: Body, query: RawParams) -> Result<Rec
         params: query,
         size: 0,
         digest: None,
+        sha256: String::new(),
     };
     while let Some(mut field) = multipart.next_field().await.map_err(broken)? {
         let Some(name) = field.name().map(str::to_owned) else {
@@ -246,13 +248,16 @@ async fn receive(content_type: &str, body: Body, query: RawParams) -> Result<Rec
                 .params
                 .text("checksum-algorithm")
                 .and_then(|a| hasher(&a));
+            let mut sha256 = sha2::Sha256::default();
             while let Some(chunk) = field.chunk().await.map_err(broken)? {
                 received.size += chunk.len() as u64;
+                sha2::Digest::update(&mut sha256, &chunk);
                 if let Some(d) = digest.as_mut() {
                     d.update(&chunk);
                 }
             }
             received.digest = digest.map(|d| hex::encode(d.finalize()));
+            received.sha256 = hex::encode(sha2::Digest::finalize(sha256));
             received.params.insert_text("filename", file_name);
             drop(field);
             if multipart.next_field().await.map_err(broken)?.is_some() {
@@ -298,6 +303,7 @@ pub(crate) async fn upload(
             params: ctx.raw.clone(),
             size: 0,
             digest: None,
+            sha256: String::new(),
         },
     };
     let path = [("node", node), ("storage", storage)];
@@ -340,13 +346,21 @@ pub(crate) async fn upload(
         )),
         _ => {
             let (target, store_name, size) = (node.clone(), storage.to_owned(), received.size);
+            let sha256 = received.sha256;
             effect(move |state| {
                 let ctime = state.now();
                 let store = state
                     .node_mut(&target)
                     .and_then(|n| n.storages.get_mut(&store_name))
                     .ok_or_else(|| format!("storage '{store_name}' does not exist"))?;
-                store.isos.insert(file_name, IsoFile { size, ctime });
+                store.isos.insert(
+                    file_name,
+                    IsoFile {
+                        size,
+                        ctime,
+                        sha256,
+                    },
+                );
                 Ok(())
             })
         }

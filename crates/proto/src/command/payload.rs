@@ -934,16 +934,12 @@ payload! {
         /// `<storage>:iso/<file>.iso`
         #[schema(example = "local:iso/provision-101.iso")]
         pub iso_path: String,
-        /// Default `ide2`.
+        /// The drive to use, refused if it holds another medium or a disk. Default: the drive
+        /// already holding `isoPath`, else the first free one (`ide2` first), so a template's
+        /// installer drive is never ejected.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schema(example = "ide2")]
         pub cdrom_slot: Option<String>,
-    }
-}
-
-impl AttachCdrom {
-    pub fn slot(&self) -> &str {
-        self.cdrom_slot.as_deref().unwrap_or("ide2")
     }
 }
 
@@ -958,25 +954,25 @@ payload! {
     /// `proxmox.detach-cdrom`: eject the drive's medium, optionally deleting its ISO.
     pub struct DetachCdrom {
         pub vmid: VmId,
-        /// Default `ide2`.
+        /// Default: the drive holding `isoPath` when given, else `ide2`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schema(example = "ide2")]
         pub cdrom_slot: Option<String>,
+        /// The ISO to eject, wherever `attach-cdrom` put it (`<storage>:iso/<file>.iso`);
+        /// with `deleteIso`, the volume deleted even when no drive holds it any more.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(example = "local:iso/provision-101.iso")]
+        pub iso_path: Option<String>,
         /// Also delete the ejected ISO file (best effort).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub delete_iso: Option<bool>,
     }
 }
 
-impl DetachCdrom {
-    pub fn slot(&self) -> &str {
-        self.cdrom_slot.as_deref().unwrap_or("ide2")
-    }
-}
-
 impl Limits for DetachCdrom {
     fn check(&self, e: &mut FieldErrors) {
         CDROM_SLOT.check(e, "cdromSlot", self.cdrom_slot.as_deref());
+        ISO_VOLUME.check(e, "isoPath", self.iso_path.as_deref());
     }
 }
 
