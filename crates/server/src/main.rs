@@ -11,27 +11,8 @@ use botmox_server::{app, telemetry, users};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_arena_eager_commit` (its position in `mi_option_e`, mimalloc.h v3).
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-
-/// Commit mimalloc's arenas on demand. Its default on Linux commits them up front, and then
-/// memory freed back into them stays resident: a sign-in's 19 MiB Argon2 block, an upload's
-/// buffers. On demand, freed memory goes back to the system: a fresh server holds about 13 MB
-/// of heap instead of 27, and a sign-in followed by a 1 GiB upload peaks at about 52 MB
-/// instead of 70 (`bench/licensing.sh`). Runs before the first thread starts, so before
-/// mimalloc reserves an arena for them.
-fn commit_allocator_arenas_on_demand() {
-    // SAFETY: sets one of mimalloc's process-wide options; no memory is touched.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
-}
-
-fn main() {
-    commit_allocator_arenas_on_demand();
-    let runtime = tokio::runtime::Runtime::new().expect("the async runtime starts");
-    runtime.block_on(run_cli());
-}
-
-async fn run_cli() {
+#[tokio::main]
+async fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
