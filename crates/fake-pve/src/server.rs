@@ -43,6 +43,32 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response<Body>
     }
 }
 
+/// Not Proxmox: where a test reads back a small uploaded ISO as the VM would see it,
+/// `GET /fake/iso/<node>/<storage>/<file>` (with the usual credentials).
+const KEPT_ISO_PATH: &str = "/fake/iso/";
+
+fn kept_iso(app: &App, file: &str) -> Result<Response<Body>, ApiError> {
+    let parts: Vec<&str> = file.split('/').collect();
+    let [node, storage, name] = parts.as_slice() else {
+        return Err(ApiError::status(
+            404,
+            "expected /fake/iso/<node>/<storage>/<file>",
+        ));
+    };
+    let state = app.shared.lock();
+    let bytes = state
+        .node(node)
+        .and_then(|n| n.storages.get(*storage))
+        .and_then(|s| s.isos.get(*name))
+        .and_then(|f| f.bytes.clone())
+        .ok_or_else(|| ApiError::status(404, format!("no kept upload '{storage}:iso/{name}'")))?;
+    drop(state);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from(bytes.as_ref().clone()))
+        .map_err(|e| ApiError::status(500, e.to_string()))
+}
+
 async fn route(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
@@ -60,6 +86,10 @@ async fn route(app: &App, request: Request) -> Result<Response<Body>, ApiError> 
     let path = percent_decode_str(parts.uri.path())
         .decode_utf8_lossy()
         .into_owned();
+    if let Some(file) = path.strip_prefix(KEPT_ISO_PATH) {
+        auth::authenticate(&app.shared, &parts.headers, &method, false)?;
+        return kept_iso(app, file);
+    }
     let rel = match path.strip_prefix("/api2/json") {
         Some("") => "/".to_owned(),
         Some(rel) if rel.starts_with('/') => rel.to_owned(),

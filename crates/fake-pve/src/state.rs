@@ -124,7 +124,13 @@ pub(crate) struct IsoFile {
     pub(crate) ctime: u64,
     /// Hex SHA-256 of the uploaded bytes, so tests can check what arrived.
     pub(crate) sha256: String,
+    /// The bytes themselves when the file is small (a config ISO), so a test can read the
+    /// image as the VM would; see [`KEPT_UPLOAD_BYTES`].
+    pub(crate) bytes: Option<std::sync::Arc<Vec<u8>>>,
 }
+
+/// Uploads up to this size are kept in memory whole.
+pub(crate) const KEPT_UPLOAD_BYTES: u64 = 4 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunState {

@@ -11,7 +11,7 @@ use sha2::digest::DynDigest;
 use crate::api::{Ctx, wait_for_task};
 use crate::params::{NODE, RawParams, STORAGE_ID, STR, Ty, checked};
 use crate::reply::ApiError;
-use crate::state::{IsoFile, Outcome, effect};
+use crate::state::{IsoFile, KEPT_UPLOAD_BYTES, Outcome, effect};
 use crate::vmconfig;
 
 pub(crate) fn list_storages(ctx: &Ctx<'_>, node: &str) -> Result<Value, ApiError> {
@@ -213,6 +213,8 @@ struct Received {
     size: u64,
     digest: Option<String>,
     sha256: String,
+    /// The file, when it is at most [`KEPT_UPLOAD_BYTES`].
+    bytes: Option<Vec<u8>>,
 }
 
 async fn receive(content_type: &str, body: Body, query: RawParams) -> Result<Received, ApiError> {
@@ -231,6 +233,7 @@ async fn receive(content_type: &str, body: Body, query: RawParams) -> Result<Rec
         size: 0,
         digest: None,
         sha256: String::new(),
+        bytes: Some(Vec::new()),
     };
     while let Some(mut field) = multipart.next_field().await.map_err(broken)? {
         let Some(name) = field.name().map(str::to_owned) else {
@@ -251,6 +254,11 @@ async fn receive(content_type: &str, body: Body, query: RawParams) -> Result<Rec
             let mut sha256 = sha2::Sha256::default();
             while let Some(chunk) = field.chunk().await.map_err(broken)? {
                 received.size += chunk.len() as u64;
+                let small = received.size <= KEPT_UPLOAD_BYTES;
+                received.bytes = received.bytes.take().filter(|_| small).map(|mut kept| {
+                    kept.extend_from_slice(&chunk);
+                    kept
+                });
                 sha2::Digest::update(&mut sha256, &chunk);
                 if let Some(d) = digest.as_mut() {
                     d.update(&chunk);
@@ -304,6 +312,7 @@ pub(crate) async fn upload(
             size: 0,
             digest: None,
             sha256: String::new(),
+            bytes: Some(Vec::new()),
         },
     };
     let path = [("node", node), ("storage", storage)];
@@ -347,6 +356,7 @@ pub(crate) async fn upload(
         _ => {
             let (target, store_name, size) = (node.clone(), storage.to_owned(), received.size);
             let sha256 = received.sha256;
+            let bytes = received.bytes.map(std::sync::Arc::new);
             effect(move |state| {
                 let ctime = state.now();
                 let store = state
@@ -359,6 +369,7 @@ pub(crate) async fn upload(
                         size,
                         ctime,
                         sha256,
+                        bytes,
                     },
                 );
                 Ok(())

@@ -325,6 +325,25 @@ impl Command {
     }
 }
 
+/// Empty the parts of a stored payload that carry secrets only the agent may read: the
+/// config ISO's files (the VM's provisioning token, its encoded Windows password). Views for
+/// people show the payload so, and the store keeps it so once the command has ended; the
+/// file names stay. `false` when the type has no such parts.
+pub fn withhold_secrets(command_type: &str, payload: &mut Value) -> bool {
+    if command_type != "proxmox.create-provision-iso" {
+        return false;
+    }
+    match payload.get_mut("files").and_then(Value::as_object_mut) {
+        Some(files) => {
+            for content in files.values_mut() {
+                *content = Value::String(String::new());
+            }
+            true
+        }
+        None => false,
+    }
+}
+
 /// Queued commands expire after this unless the dispatch says otherwise.
 pub const DEFAULT_EXPIRES_IN_SECONDS: u32 = 300;
 

@@ -1189,6 +1189,40 @@ impl Validate for UpdatePlaybookRequest {
     }
 }
 
+/// `POST /unattend-profiles/preview`: what a profile makes for one VM, without saving it
+/// or issuing a token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PreviewProfileRequest {
+    pub config: ProfileConfig,
+    /// The number of a `sequential` user-name suffix (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u32>,
+    /// Preview as if a playbook were chosen (`autounattend.xml` then copies `playbook.yml`).
+    #[serde(default)]
+    pub with_playbook: bool,
+}
+
+impl Validate for PreviewProfileRequest {
+    fn validate(&self) -> Result<(), FieldErrors> {
+        let mut e = FieldErrors::new();
+        if let Err(c) = self.config.validate() {
+            e.merge_under("config", c);
+        }
+        e.in_range("sequence", self.sequence, 1, 9999);
+        e.into_result()
+    }
+}
+
+/// The preview of a profile: the answer file and the settings script of one VM, with the
+/// names drawn for it (random choices differ from one preview to the next, as between VMs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProfilePreview {
+    /// `autounattend.xml` and `setup.ps1`, as text.
+    pub files: BTreeMap<String, String>,
+    pub computer_name: String,
+    pub username: String,
+}
+
 /// `POST /playbooks/validate`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ValidatePlaybookRequest {

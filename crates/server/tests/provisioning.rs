@@ -635,3 +635,81 @@ both_backends! {
         assert_eq!((status, code(&refused)), (StatusCode::NOT_FOUND, "VM_NOT_REGISTERED"));
     }
 }
+
+/// The profile preview makes one VM's answer file and settings script from a config without
+/// storing anything or issuing a token; a bad config is a 400 under its field.
+#[tokio::test]
+async fn a_profile_previews_its_answer_file_without_a_token() {
+    let server = start(Backend::Sqlite).await;
+    let alice = server
+        .user_session("acme", "alice@acme.example", Role::User)
+        .await;
+    let t = &alice.access_token;
+    let mut c = config(Some("Pa55word!"));
+    c["computerName"] = json!({"mode": "custom", "customName": "FARM-07"});
+    let (status, body) = server
+        .post(
+            "/api/v1/unattend-profiles/preview",
+            t,
+            json!({"config": c, "with_playbook": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let p = &body["data"];
+    assert_eq!(
+        (p["computer_name"].as_str(), p["username"].as_str()),
+        (Some("FARM-07"), Some("Operator"))
+    );
+    let xml = p["files"]["autounattend.xml"].as_str().unwrap();
+    assert!(
+        xml.contains("<ComputerName>FARM-07</ComputerName>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("playbook.yml"),
+        "copies the playbook when one is chosen"
+    );
+    let password = STANDARD.encode(
+        "Pa55word!Password"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<u8>>(),
+    );
+    assert!(
+        xml.contains(&password),
+        "the password encoded as Windows expects"
+    );
+    assert!(
+        p["files"]["setup.ps1"]
+            .as_str()
+            .unwrap()
+            .contains("BingNews")
+    );
+    assert!(
+        p["files"].get("provision.json").is_none(),
+        "no token, no per-VM file"
+    );
+    let (_, tokens) = server.get("/api/v1/unattend-profiles", t).await;
+    assert_eq!(tokens["data"], json!([]), "nothing stored");
+
+    c["computerName"]["customName"] = json!("not a name!");
+    let (status, body) = server
+        .post("/api/v1/unattend-profiles/preview", t, json!({"config": c}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["details"]
+            .to_string()
+            .contains("config.computerName.customName"),
+        "{body}"
+    );
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/unattend-profiles/preview",
+            None,
+            Some(json!({"config": config(None)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -2,17 +2,18 @@
 //! PostgreSQL, and as the `botmox` binary for a restart), `botmox-agent` paired with it and
 //! `botmox-fake-pve` as Proxmox. A batch of five VMs is cloned, resized, configured,
 //! registered under the UUID set on each clone, given its config ISO and started; the test
-//! then plays each VM (validate-token and report-progress with the token from its ISO's
-//! payload) and the jobs complete, the ISOs ejected and deleted, the tokens used. A server
-//! killed mid-clone resumes without a second clone; a cancelled job stops; a failing step
-//! says which step and the agent's code; a delete job removes a VM.
+//! then plays each VM (validate-token and report-progress with the token from its config
+//! ISO, read back from the fake) and the jobs complete, the ISOs ejected and deleted, the
+//! tokens used. A server killed mid-clone resumes without a second clone; a cancelled job
+//! stops and its token with it; a failing step says which step and the agent's code; a
+//! delete job removes a VM. In headless Chromium, three VMs are made from the generator
+//! page and its board follows them to completion.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use botmox_proto::auth::Role;
 use botmox_testkit::{Backend, ServerProcess, Session, TestServer, both_backends};
 use reqwest::StatusCode;
@@ -274,9 +275,39 @@ impl Api<'_> {
     }
 }
 
-/// The token the server put into the job's config ISO: read from the ISO command's payload
-/// (its `provision.json`).
-async fn iso_token(db_server: &TestServer, tenant: &str, job: &Value) -> String {
+/// The token the server put into the job's config ISO, read as the VM reads it: the image
+/// as uploaded to the (fake) Proxmox storage, its `provision.json` extracted with `isoinfo`.
+/// The ISO command as the API shows it, and as stored once it ended, holds no file content.
+async fn iso_token(fake: &Fake, api: &Api<'_>, job: &Value) -> String {
+    let volume = job["iso_path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the job's ISO: {job:#}"));
+    let (storage, name) = volume.split_once(":iso/").expect("<storage>:iso/<file>");
+    let res = fake
+        .http
+        .get(format!("{}/fake/iso/pve/{storage}/{name}", fake.url))
+        .header("Authorization", format!("PVEAPIToken={PVE_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the fake kept {volume}");
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join(name);
+    std::fs::write(&image, res.bytes().await.unwrap()).unwrap();
+    let out = Command::new("isoinfo")
+        .args(["-J", "-i"])
+        .arg(&image)
+        .args(["-x", "/provision.json"])
+        .output()
+        .expect("isoinfo (Debian's genisoimage) reads the image");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let provision: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(provision["vm_uuid"], job["vm_uuid"], "the ISO is the VM's");
+
     let iso_command = job["steps"]
         .as_array()
         .unwrap()
@@ -284,22 +315,16 @@ async fn iso_token(db_server: &TestServer, tenant: &str, job: &Value) -> String 
         .rev()
         .find(|s| s["step"] == "iso" && s["status"] == "succeeded")
         .and_then(|s| s["command_id"].as_str())
-        .unwrap_or_else(|| panic!("the iso step's command: {job:#}"))
-        .to_owned();
-    let tenant = botmox_server::db::TenantId::trusted(tenant);
-    let command = botmox_server::vm_ops::store::get(&db_server.state().db, &tenant, &iso_command)
-        .await
-        .unwrap()
-        .expect("the ISO command");
-    let payload: Value = serde_json::from_str(&command.payload).unwrap();
-    let file = payload["files"]["provision.json"]
-        .as_str()
-        .expect("provision.json");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(file)
-        .unwrap();
-    let provision: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(provision["vm_uuid"], job["vm_uuid"], "the ISO is the VM's");
+        .unwrap_or_else(|| panic!("the iso step's command: {job:#}"));
+    let command = api
+        .get(&format!("/api/v1/vm-ops/commands/{iso_command}"))
+        .await;
+    let files = command["payload"]["files"].as_object().expect("file names");
+    assert!(files.contains_key("provision.json") && files.contains_key("autounattend.xml"));
+    assert!(
+        files.values().all(|content| content == ""),
+        "no token nor password in the command's view: {command:#}"
+    );
     provision["token"].as_str().unwrap().to_owned()
 }
 
@@ -409,7 +434,7 @@ both_backends! {
 
         for job in &jobs {
             let detail = api.get(&format!("/api/v1/vm-jobs/{}", job["id"].as_str().unwrap())).await;
-            let token = iso_token(&server, "acme", &detail).await;
+            let token = iso_token(&fake, &api, &detail).await;
             play_vm(&server.http, &server.url, &token, job["vm_uuid"].as_str().unwrap()).await;
         }
         // Ejecting after the VMs finished is not bounded by the batch's concurrency.
@@ -493,7 +518,9 @@ both_backends! {
         // Cancel: a job waiting for Windows stops and says so; it does not complete.
         let (_, batch) = api.post("/api/v1/vm-jobs", batch_body(&agent.id, 1, 1, "192.168.10.70")).await;
         let id = batch["data"]["jobs"][0]["id"].as_str().unwrap().to_owned();
-        api.wait_job(&id, "waiting_for_windows").await;
+        let waiting = api.wait_job(&id, "waiting_for_windows").await;
+        let token = iso_token(&fake, &api, &waiting).await;
+        let uuid = waiting["vm_uuid"].as_str().unwrap().to_owned();
         let as_other = Api { http: &server.http, url: server.url.clone(), token: other.access_token.clone() };
         let (status, _) = as_other.post(&format!("/api/v1/vm-jobs/{id}/cancel"), json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "only its owner or an admin");
@@ -504,6 +531,12 @@ both_backends! {
         assert_eq!((last["step"].clone(), last["status"].clone()), (json!("wait_windows"), json!("cancelled")), "{job:#}");
         let (status, _) = api.post(&format!("/api/v1/vm-jobs/{id}/cancel"), json!({})).await;
         assert_eq!(status, StatusCode::CONFLICT, "finished");
+        // The token on its ISO is revoked with it: the VM cannot go on provisioning.
+        let tokens = api.get(&format!("/api/v1/provisioning/tokens?vm_uuid={uuid}")).await;
+        assert_eq!(tokens[0]["status"], "revoked", "{tokens:#}");
+        let res = server.http.post(format!("{}/api/v1/provisioning/validate-token", server.url))
+            .json(&json!({"token": token, "vm_uuid": uuid})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
         // A job queued while the agent is away can be cancelled before it runs.
         server.execute("UPDATE agents SET last_seen_at = 0").await.unwrap();
@@ -578,7 +611,7 @@ async fn a_server_killed_mid_clone_resumes_without_a_second_clone() {
     let process = ServerProcess::start_with_env(bin, &shared, port, &env).await;
 
     let jobs = api.wait_batch(&batch_id, "waiting_for_windows", 2).await;
-    let clones: Vec<u64> = {
+    let stored = async |command_type: &str| -> Vec<Value> {
         let tenant = botmox_server::db::TenantId::trusted("acme");
         let commands = botmox_server::vm_ops::store::list(
             &shared.state().db,
@@ -587,7 +620,7 @@ async fn a_server_killed_mid_clone_resumes_without_a_second_clone() {
                 created_by: None,
                 agent_id: None,
                 status: None,
-                command_type: Some("proxmox.clone".into()),
+                command_type: Some(command_type.into()),
             },
             100,
         )
@@ -595,13 +628,22 @@ async fn a_server_killed_mid_clone_resumes_without_a_second_clone() {
         .unwrap();
         commands
             .iter()
-            .map(|c| {
-                serde_json::from_str::<Value>(&c.payload).unwrap()["newid"]
-                    .as_u64()
-                    .unwrap()
-            })
+            .map(|c| serde_json::from_str(&c.payload).unwrap())
             .collect()
     };
+    let clones: Vec<u64> = stored("proxmox.clone")
+        .await
+        .iter()
+        .map(|p| p["newid"].as_u64().unwrap())
+        .collect();
+    // The ended ISO commands are stored without their files' content (token, password).
+    let isos = stored("proxmox.create-provision-iso").await;
+    assert_eq!(isos.len(), 2);
+    for payload in &isos {
+        let files = payload["files"].as_object().unwrap();
+        assert!(files.contains_key("provision.json"));
+        assert!(files.values().all(|c| c == ""), "{payload}");
+    }
     assert_eq!(
         clones.len(),
         2,
@@ -612,10 +654,111 @@ async fn a_server_killed_mid_clone_resumes_without_a_second_clone() {
         let detail = api
             .get(&format!("/api/v1/vm-jobs/{}", job["id"].as_str().unwrap()))
             .await;
-        let token = iso_token(&shared, "acme", &detail).await;
+        let token = iso_token(&fake, &api, &detail).await;
         play_vm(&shared.http, &url, &token, job["vm_uuid"].as_str().unwrap()).await;
     }
     api.wait_batch(&batch_id, "completed", usize::MAX).await;
     assert!(fake.isos().await.is_empty());
     drop(process);
+}
+
+/// How many of the board's jobs are in `state`, as the open page shows them now.
+async fn board_count(c: &fantoccini::Client, state: &str) -> u64 {
+    c.execute(
+        "return document.querySelectorAll(`#jobs tbody tr[data-state='${arguments[0]}']`).length;",
+        vec![json!(state)],
+    )
+    .await
+    .unwrap()
+    .as_u64()
+    .unwrap_or(0)
+}
+
+/// Wait until the open board shows `n` jobs in `state`, without reloading the page.
+async fn wait_board(c: &fantoccini::Client, state: &str, n: u64) {
+    let deadline = Instant::now() + WAIT;
+    while board_count(c, state).await != n {
+        let board = c
+            .execute(
+                "return document.querySelector('#job-board').innerText;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "{n} jobs not {state} on the board: {board}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The generator page end to end: three VMs asked for on the page reach "waiting for
+/// Windows" on its live board, then finish once the test plays each VM's part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_vms_made_from_the_generator_page_finish_on_its_board() {
+    use botmox_testkit::browser::{Browser, click, fill, select, sign_in, wait_for};
+    let server = server(Backend::Sqlite, 8).await;
+    let owner = server
+        .user_session("acme", "ops@example.com", Role::User)
+        .await;
+    let api = Api {
+        http: &server.http,
+        url: server.url.clone(),
+        token: owner.access_token.clone(),
+    };
+    default_profile(&api).await;
+    let fake = Fake::start(&[]);
+    let agent = Agent::start(&server.http, &server.url, &owner, &fake).await;
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, &owner.email, &owner.password).await;
+    c.goto(&format!("{}/vm-jobs", server.url)).await.unwrap();
+    select(c, "#batch-form select[name=agent_id]", &agent.id).await;
+    fill(c, "#batch-form input[name=count]", "3").await;
+    fill(c, "#batch-form input[name=name_prefix]", "web-").await;
+    fill(c, "#batch-form input[name=first_address]", "192.168.20.10").await;
+    fill(c, "#batch-form input[name=gateway]", "192.168.20.1").await;
+    select(c, "#batch-form select[name=playbook_id]", "none").await;
+    click(c, "#batch-form button").await;
+    wait_for(
+        c,
+        "#notice",
+        "Batch queued; its jobs show below as they run.",
+    )
+    .await;
+    c.execute("window.botmoxMarker = 'still here'; return true;", vec![])
+        .await
+        .unwrap();
+    wait_board(c, "waiting_for_windows", 3).await;
+
+    let jobs = api.get("/api/v1/vm-jobs?limit=200").await;
+    let jobs = jobs.as_array().unwrap().clone();
+    assert_eq!(jobs.len(), 3);
+    for job in &jobs {
+        assert!(
+            job["vm_name"].as_str().unwrap().starts_with("web-"),
+            "{job}"
+        );
+        let detail = api
+            .get(&format!("/api/v1/vm-jobs/{}", job["id"].as_str().unwrap()))
+            .await;
+        let token = iso_token(&fake, &api, &detail).await;
+        play_vm(
+            &server.http,
+            &server.url,
+            &token,
+            job["vm_uuid"].as_str().unwrap(),
+        )
+        .await;
+    }
+    wait_board(c, "completed", 3).await;
+    let marker = c
+        .execute("return window.botmoxMarker || 'reloaded';", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, json!("still here"), "followed live, not reloaded");
+    assert!(fake.isos().await.is_empty(), "the ISOs are deleted");
+    browser.close().await;
 }

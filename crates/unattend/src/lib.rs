@@ -195,22 +195,30 @@ pub struct Payload<'a> {
     pub playbook: Option<&'a str>,
 }
 
-/// Every file of the config ISO, by name (`[A-Za-z0-9._-]`).
-pub fn files(payload: &Payload<'_>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
-    let provision = provision_json(&payload.provision)?;
+/// The files a profile alone decides for one VM: `autounattend.xml` (copying the ISO's
+/// files, `playbook.yml` among them when `with_playbook`) and `setup.ps1`. The profile
+/// editor previews these; [`files`] adds the per-VM rest.
+pub fn answer_files(resolved: &Resolved, with_playbook: bool) -> BTreeMap<String, Vec<u8>> {
     let mut copied = vec![PROVISION_FILE, START_SCRIPT, SETTINGS_SCRIPT];
-    if payload.playbook.is_some() {
+    if with_playbook {
         copied.push(PLAYBOOK_FILE);
     }
     let mut out = BTreeMap::new();
     out.insert(
         ANSWER_FILE.to_owned(),
-        autounattend_xml(payload.resolved, &copied).into_bytes(),
+        autounattend_xml(resolved, &copied).into_bytes(),
     );
     out.insert(
         SETTINGS_SCRIPT.to_owned(),
-        settings_script(payload.resolved).into_bytes(),
+        settings_script(resolved).into_bytes(),
     );
+    out
+}
+
+/// Every file of the config ISO, by name (`[A-Za-z0-9._-]`).
+pub fn files(payload: &Payload<'_>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let provision = provision_json(&payload.provision)?;
+    let mut out = answer_files(payload.resolved, payload.playbook.is_some());
     out.insert(PROVISION_FILE.to_owned(), provision.into_bytes());
     out.insert(START_SCRIPT.to_owned(), start_ps1().as_bytes().to_vec());
     if let Some(playbook) = payload.playbook {

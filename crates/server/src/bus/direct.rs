@@ -173,7 +173,7 @@ impl CommandStore for DirectStore {
                 // The writer is alone: the command read above is the one updated here.
                 conn.prepare_cached(
                     "UPDATE agent_commands SET status = ?2, started_at = ?3, completed_at = ?4, \
-                       result = ?5, error_message = ?6, updated_at = ?7 WHERE id = ?1",
+                       result = ?5, error_message = ?6, updated_at = ?7, payload = ?8 WHERE id = ?1",
                 )?
                 .execute(rusqlite::params![
                     command.id,
@@ -183,6 +183,7 @@ impl CommandStore for DirectStore {
                     command.result,
                     command.error_message,
                     command.updated_at,
+                    command.payload,
                 ])?;
                 let event = events::record_command_direct(conn, &command)?;
                 Ok(Reported::Done(Box::new((command, event))))
@@ -194,14 +195,15 @@ impl CommandStore for DirectStore {
         command.status = CommandStatus::Cancelled.into();
         command.completed_at = Some(now);
         command.updated_at = now;
+        store::withhold_stored_secrets(&mut command);
         self.direct
             .write(move |conn| {
                 let done = conn
                     .prepare_cached(
                         "UPDATE agent_commands SET status = 'cancelled', completed_at = ?2, \
-                           updated_at = ?2 WHERE id = ?1 AND status = 'queued'",
+                           updated_at = ?2, payload = ?3 WHERE id = ?1 AND status = 'queued'",
                     )?
-                    .execute(rusqlite::params![command.id, now])?
+                    .execute(rusqlite::params![command.id, now, command.payload])?
                     == 1;
                 if !done {
                     return Ok(None);
@@ -220,7 +222,7 @@ impl CommandStore for DirectStore {
                 let done =
                     conn.prepare_cached(
                         "UPDATE agent_commands SET status = ?2, claim_id = ?3, claimed_at = ?4, \
-                           completed_at = ?5, error_message = ?6, updated_at = ?7 \
+                           completed_at = ?5, error_message = ?6, updated_at = ?7, payload = ?10 \
                          WHERE id = ?1 AND status = ?8 AND updated_at = ?9",
                     )?
                     .execute(rusqlite::params![
@@ -233,6 +235,7 @@ impl CommandStore for DirectStore {
                         next.updated_at,
                         was,
                         stamp,
+                        next.payload,
                     ])? == 1;
                 if !done {
                     return Ok::<_, StoreError>(None);

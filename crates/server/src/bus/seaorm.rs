@@ -145,6 +145,7 @@ impl CommandStore for SeaOrmStore {
                 status: Set(command.status),
                 started_at: Set(command.started_at),
                 completed_at: Set(command.completed_at),
+                payload: Set(command.payload.clone()),
                 result: Set(command.result.clone()),
                 error_message: Set(command.error_message.clone()),
                 updated_at: Set(command.updated_at),
@@ -168,8 +169,10 @@ impl CommandStore for SeaOrmStore {
         command.status = CommandStatus::Cancelled.into();
         command.completed_at = Some(now);
         command.updated_at = now;
+        store::withhold_stored_secrets(&mut command);
         let update = Entity::update_many()
             .col_expr(Column::Status, Expr::value("cancelled"))
+            .col_expr(Column::Payload, Expr::value(command.payload.clone()))
             .col_expr(Column::CompletedAt, Expr::value(now))
             .col_expr(Column::UpdatedAt, Expr::value(now))
             .filter(Column::Id.eq(&command.id))
@@ -192,6 +195,7 @@ impl CommandStore for SeaOrmStore {
             .col_expr(Column::Status, Expr::value(next.status))
             .col_expr(Column::ClaimId, Expr::value(next.claim_id.clone()))
             .col_expr(Column::ClaimedAt, Expr::value(next.claimed_at))
+            .col_expr(Column::Payload, Expr::value(next.payload.clone()))
             .col_expr(Column::CompletedAt, Expr::value(next.completed_at))
             .col_expr(
                 Column::ErrorMessage,

@@ -101,6 +101,7 @@ impl Report {
             command.started_at = Some(now);
         } else {
             command.completed_at = Some(now);
+            withhold_stored_secrets(command);
         }
         command.status = to.into();
         if self.result.is_some() {
@@ -111,6 +112,15 @@ impl Report {
         }
         command.updated_at = now;
         Ok(())
+    }
+}
+
+/// Once a command has ended, its payload no longer needs what only the agent may read.
+pub(super) fn withhold_stored_secrets(command: &mut Model) {
+    if let Ok(mut payload) = serde_json::from_str::<serde_json::Value>(&command.payload)
+        && botmox_proto::command::withhold_secrets(&command.command_type, &mut payload)
+    {
+        command.payload = payload.to_string();
     }
 }
 
@@ -132,6 +142,9 @@ pub(super) fn settled(mut command: Model, how: Settle, now: i64) -> Model {
             command.completed_at = Some(now);
             command.error_message = Some(message);
         }
+    }
+    if command.status.0 != CommandStatus::Queued {
+        withhold_stored_secrets(&mut command);
     }
     command.updated_at = now;
     command

@@ -9,9 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use botmox_proto::provisioning::{
     CreatePlaybookRequest, CreateProfileRequest, GenerateIsoPayloadRequest,
-    GenerateIsoPayloadResponse, PlaybookValidation, PlaybookView, ProfileView, ProgressView,
-    ProvisionTokenQuery, ProvisionTokenView, ReportProgressRequest, TokenValidated,
-    UpdatePlaybookRequest, UpdateProfileRequest, ValidatePlaybookRequest, ValidateTokenRequest,
+    GenerateIsoPayloadResponse, PlaybookValidation, PlaybookView, PreviewProfileRequest,
+    ProfilePreview, ProfileView, ProgressView, ProvisionTokenQuery, ProvisionTokenView,
+    ReportProgressRequest, TokenValidated, UpdatePlaybookRequest, UpdateProfileRequest,
+    ValidatePlaybookRequest, ValidateTokenRequest,
 };
 use botmox_proto::{Envelope, ErrorEnvelope};
 use serde::Serialize;
@@ -29,6 +30,7 @@ use crate::state::AppState;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_profiles, create_profile))
+        .routes(routes!(preview_profile))
         .routes(routes!(get_profile, update_profile, delete_profile))
         .routes(routes!(list_playbooks, create_playbook))
         .routes(routes!(validate_playbook))
@@ -76,6 +78,18 @@ pub async fn create_profile(
         StatusCode::CREATED,
         service::create_profile(&s.db, &auth, body).await?,
     ))
+}
+
+/// What a profile makes for one VM (`autounattend.xml`, `setup.ps1`), without saving it or
+/// issuing a token. The password shown is the one in the body.
+#[utoipa::path(post, path = "/api/v1/unattend-profiles/preview", tag = "provisioning", security(("bearer" = [])),
+    request_body = PreviewProfileRequest,
+    responses((status = 200, body = Envelope<ProfilePreview>), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)))]
+pub async fn preview_profile(
+    _auth: Auth,
+    Valid(body): Valid<PreviewProfileRequest>,
+) -> ApiResult<Response> {
+    Ok(answer(StatusCode::OK, service::preview_profile(&body)?))
 }
 
 /// One of the caller's profiles.

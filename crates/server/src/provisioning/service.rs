@@ -18,9 +18,9 @@ use botmox_proto::ErrorCode;
 use botmox_proto::licensing::{VmStatus, normalize_vm_uuid};
 use botmox_proto::provisioning::{
     CreatePlaybookRequest, CreateProfileRequest, FINAL_STEP, IpConfig, PlaybookChoice,
-    PlaybookValidation, PlaybookView, ProfileConfig, ProfileView, ProgressStatus, ProgressView,
-    ProvisionTokenStatus, ProvisionTokenView, ReportProgressRequest, TokenValidated,
-    UpdatePlaybookRequest, UpdateProfileRequest,
+    PlaybookValidation, PlaybookView, PreviewProfileRequest, ProfileConfig, ProfilePreview,
+    ProfileView, ProgressStatus, ProgressView, ProvisionTokenStatus, ProvisionTokenView,
+    ReportProgressRequest, TokenValidated, UpdatePlaybookRequest, UpdateProfileRequest,
 };
 use botmox_proto::{FieldErrors, Validate};
 use serde_json::Value;
@@ -230,6 +230,26 @@ pub async fn delete_profile(db: &Db, auth: &Auth, id: &str) -> ApiResult<()> {
     } else {
         Err(profile_not_found())
     }
+}
+
+/// What `config` makes for one VM (spec §3-4): its answer file and settings script, with
+/// names drawn as for a real VM. Nothing is stored and no token is issued.
+pub fn preview_profile(req: &PreviewProfileRequest) -> ApiResult<ProfilePreview> {
+    let resolved = botmox_unattend::resolve(
+        &req.config,
+        Some(req.sequence.unwrap_or(1)),
+        &mut rand::rngs::OsRng,
+    )
+    .map_err(unattend_error)?;
+    let files = botmox_unattend::answer_files(&resolved, req.with_playbook)
+        .into_iter()
+        .map(|(name, bytes)| (name, String::from_utf8_lossy(&bytes).into_owned()))
+        .collect();
+    Ok(ProfilePreview {
+        files,
+        computer_name: resolved.computer_name,
+        username: resolved.username,
+    })
 }
 
 // Playbooks.

@@ -12,6 +12,8 @@ pub mod finance;
 pub mod layout;
 pub mod licensing;
 pub mod pages;
+pub mod playbooks;
+pub mod profiles;
 pub mod project;
 pub mod records;
 pub mod render;
@@ -45,6 +47,19 @@ pub fn router() -> Router<AppState> {
         .route("/vm-jobs", get(vm_jobs::page))
         .route("/vm-jobs/batches", post(vm_jobs::create))
         .route("/vm-jobs/{id}/cancel", post(vm_jobs::cancel))
+        .route("/profiles", get(profiles::list_page).post(profiles::create))
+        .route("/profiles/new", get(profiles::new_page))
+        .route(
+            "/profiles/{id}",
+            get(profiles::edit_page).post(profiles::update),
+        )
+        .route("/profiles/{id}/delete", post(profiles::delete))
+        .route("/playbooks", get(playbooks::page).post(playbooks::create))
+        .route(
+            "/playbooks/{id}",
+            get(playbooks::edit_page).post(playbooks::update),
+        )
+        .route("/playbooks/{id}/delete", post(playbooks::delete))
         .route("/agents", get(agents::agents_page))
         .route("/agents/pairings", post(agents::create_pairing))
         .route("/agents/{id}/revoke", post(agents::revoke))

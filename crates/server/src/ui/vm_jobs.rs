@@ -14,11 +14,11 @@ use serde::Deserialize;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, EmptyForm, UiUser};
-use crate::agents;
 use crate::http::{ApiError, ApiPath, ApiQuery};
 use crate::principal::Auth;
 use crate::state::AppState;
 use crate::vm_jobs::service;
+use crate::{agents, provisioning};
 
 /// Jobs the board shows.
 const BOARD_LIMIT: u64 = 200;
@@ -41,6 +41,9 @@ struct VmJobsPage {
     live_url: String,
     rows: Vec<Row>,
     agents: Vec<(String, String)>,
+    /// The caller's profiles and playbooks (id, name), for the pickers.
+    profiles: Vec<(String, String)>,
+    playbooks: Vec<(String, String)>,
     form: BatchForm,
     notice: Option<String>,
     error: Option<String>,
@@ -205,6 +208,8 @@ async fn render_page(
     };
     let (jobs, _) = service::list(state, auth, &query, 1, BOARD_LIMIT).await?;
     let agents = agents::service::list(state, auth).await?;
+    let profiles = provisioning::service::list_profiles(&state.db, auth).await?;
+    let playbooks = provisioning::service::list_playbooks(&state.db, auth).await?;
     let (layout, csrf) = Layout::new(
         state,
         auth,
@@ -223,6 +228,8 @@ async fn render_page(
         live_url: live_url.finish(),
         rows: jobs.into_iter().map(row).collect(),
         agents: agents.into_iter().map(|a| (a.id, a.name)).collect(),
+        profiles: profiles.into_iter().map(|p| (p.id, p.name)).collect(),
+        playbooks: playbooks.into_iter().map(|p| (p.id, p.name)).collect(),
         form,
         notice,
         error,

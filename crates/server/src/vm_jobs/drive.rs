@@ -20,7 +20,7 @@ use crate::db::{StoreError, TenantId};
 use crate::http::ApiError;
 use crate::principal::{Auth, Identity, Scope};
 use crate::state::AppState;
-use crate::vm_ops;
+use crate::{provisioning, vm_ops};
 
 /// How long a queued command may wait for the agent (the agent may be offline).
 const COMMAND_TTL_SECONDS: u32 = 3600;
@@ -155,6 +155,21 @@ impl Drive {
             .write(async |txn| {
                 if !store::save_held(txn, &job, Some(&runner)).await? {
                     return Ok(None);
+                }
+                // A cancelled job's VM must not finish provisioning with the token on its ISO.
+                if job.state.0 == JobState::Cancelled
+                    && let (Some(uuid), Some(token)) = (&job.vm_uuid, &job.token_id)
+                {
+                    let tenant = TenantId::trusted(job.tenant_id.clone());
+                    provisioning::store::revoke_tokens(
+                        txn,
+                        &tenant,
+                        uuid,
+                        Some(token),
+                        job.updated_at,
+                        "the VM job was cancelled",
+                    )
+                    .await?;
                 }
                 if let Some(line) = line {
                     store::add_step(

@@ -486,6 +486,7 @@ async fn detach(drive: &mut Drive) -> StepResult {
         .exec(Command::DetachCdrom(DetachCdrom {
             vmid: on.vmid,
             cdrom_slot: drive.job.cdrom_slot.clone(),
+            iso_path: drive.job.iso_path.clone(),
             delete_iso: Some(true),
             node: on.node,
             target: on.target,

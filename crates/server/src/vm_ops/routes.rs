@@ -87,7 +87,10 @@ pub async fn next(
     ValidQuery(q): ValidQuery<NextQuery>,
 ) -> ApiResult<Response> {
     let command = service::next(&s, &agent, q.wait()).await?;
-    Ok(answer(StatusCode::OK, command.as_ref().map(|c| c.view())))
+    Ok(answer(
+        StatusCode::OK,
+        command.as_ref().map(|c| c.agent_view()),
+    ))
 }
 
 /// The claiming agent reports `running`, then `succeeded` (with `result`) or `failed` (with

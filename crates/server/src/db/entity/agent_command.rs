@@ -1,4 +1,4 @@
-use botmox_proto::command::{CommandStatus, CommandView};
+use botmox_proto::command::{CommandStatus, CommandView, withhold_secrets};
 use botmox_proto::time::from_epoch_ms;
 use sea_orm::entity::prelude::*;
 
@@ -38,8 +38,16 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    /// The command as the API shows it.
+    /// The command as people see it (the API, the pages, the event stream): secrets only the
+    /// agent may read are withheld (see [`withhold_secrets`]).
     pub fn view(&self) -> CommandView {
+        let mut view = self.agent_view();
+        withhold_secrets(&view.command_type, &mut view.payload);
+        view
+    }
+
+    /// The command as its agent receives it, whole.
+    pub fn agent_view(&self) -> CommandView {
         let parse = |s: Option<&String>| {
             s.and_then(|s| serde_json::from_str(s).ok())
                 .unwrap_or(serde_json::Value::Null)
