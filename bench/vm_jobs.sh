@@ -38,7 +38,7 @@ AGENT_PID=""
 trap 'status=$?; stop_pid "$AGENT_PID"; stop_pid "$FAKE_PID"; (exit "$status"); cleanup' EXIT
 
 command -v jq >/dev/null || { echo "bench/vm_jobs.sh needs jq" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "bench/vm_jobs.sh needs python3" >&2; exit 1; }
+command -v isoinfo >/dev/null || { echo "bench/vm_jobs.sh needs isoinfo (genisoimage)" >&2; exit 1; }
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     flag=()
@@ -78,26 +78,21 @@ wait_state() {
 }
 
 # Each waiting VM of batch $1 validates its token and reports its setup completed, with
-# the token the server put into its ISO (read from the ISO command's payload).
+# the token the server put into its config ISO, read as the VM reads it: the image the
+# agent uploaded to the fake PVE, its provision.json extracted with isoinfo.
 play_vms() {
-    python3 - "$WORK/data/botmox.db" "$1" <<'EOF' | while read -r uuid token; do
-import base64, json, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-jobs = db.execute("SELECT id, vm_uuid FROM vm_jobs WHERE batch_id = ?", (sys.argv[2],)).fetchall()
-for job_id, uuid in jobs:
-    (command_id,) = db.execute(
-        "SELECT command_id FROM vm_job_steps WHERE job_id = ? AND step = 'iso' AND status = 'succeeded'",
-        (job_id,)).fetchone()
-    (payload,) = db.execute("SELECT payload FROM agent_commands WHERE id = ?", (command_id,)).fetchone()
-    provision = json.loads(base64.b64decode(json.loads(payload)["files"]["provision.json"]))
-    print(uuid, provision["token"])
-EOF
-        curl -fsS --noproxy '*' -o /dev/null -H 'Content-Type: application/json' \
-            --data "{\"token\":\"$token\",\"vm_uuid\":\"$uuid\"}" "$BASE_URL/api/v1/provisioning/validate-token"
-        curl -fsS --noproxy '*' -o /dev/null -H 'Content-Type: application/json' \
-            --data "{\"token\":\"$token\",\"vm_uuid\":\"$uuid\",\"step\":\"completed\",\"status\":\"completed\"}" \
-            "$BASE_URL/api/v1/provisioning/report-progress"
-    done
+    api GET "/vm-jobs?batch_id=$1&limit=200" | jq -r '.data[] | "\(.vm_uuid) \(.iso_path)"' |
+        while read -r uuid volume; do
+            storage="${volume%%:*}"
+            curl -fsS --noproxy '*' -H "Authorization: PVEAPIToken=$PVE_TOKEN" \
+                -o "$WORK/vm.iso" "$FAKE_URL/fake/iso/pve/$storage/${volume#*:iso/}"
+            token="$(isoinfo -J -i "$WORK/vm.iso" -x /provision.json | jq -r .token)"
+            curl -fsS --noproxy '*' -o /dev/null -H 'Content-Type: application/json' \
+                --data "{\"token\":\"$token\",\"vm_uuid\":\"$uuid\"}" "$BASE_URL/api/v1/provisioning/validate-token"
+            curl -fsS --noproxy '*' -o /dev/null -H 'Content-Type: application/json' \
+                --data "{\"token\":\"$token\",\"vm_uuid\":\"$uuid\",\"step\":\"completed\",\"status\":\"completed\"}" \
+                "$BASE_URL/api/v1/provisioning/report-progress"
+        done
 }
 
 # --- server, fake PVE, agent ---------------------------------------------------------------------

@@ -221,6 +221,11 @@ pub struct SshSettings {
     /// Directory of the VM config files (`/etc/pve/qemu-server`).
     #[serde(default = "default_vm_config_dir")]
     pub config_dir: String,
+    /// Where storage `<s>` keeps its ISOs is `<iso_root>/<s>`, for the SSH fallback of a
+    /// config-ISO upload. Default: Proxmox's layout (`local`: `/var/lib/vz/template/iso`,
+    /// others: `/mnt/pve/<s>/template/iso`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso_root: Option<String>,
 }
 
 fn default_ssh_port() -> u16 {
@@ -242,6 +247,7 @@ impl Default for SshSettings {
             password_secret: None,
             host_key: None,
             config_dir: default_vm_config_dir(),
+            iso_root: None,
         }
     }
 }
@@ -337,6 +343,11 @@ impl AgentConfig {
         if let Some(ssh) = &self.ssh {
             if !is_safe_dir(&ssh.config_dir) {
                 bail!("ssh.config_dir must be an absolute path of letters, digits and /._-");
+            }
+            if let Some(root) = &ssh.iso_root
+                && !is_safe_dir(root)
+            {
+                bail!("ssh.iso_root must be an absolute path of letters, digits and /._-");
             }
             ssh.pinned_key()?;
         }

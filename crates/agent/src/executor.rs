@@ -121,6 +121,13 @@ fn parse_upid(text: &str) -> ExecResult<Upid> {
 }
 
 /// The SSH settings for one command, resolved as far as they go.
+/// Where `store_iso` put an ISO, and how (`api` or `ssh`, which has no task).
+struct StoredIso {
+    volid: String,
+    upid: Option<Upid>,
+    via: &'static str,
+}
+
 struct SshPlan {
     host: Option<String>,
     port: u16,
@@ -128,9 +135,19 @@ struct SshPlan {
     auth: Option<SshAuth>,
     pinned: Result<Option<russh::keys::ssh_key::PublicKey>, String>,
     config_dir: String,
+    iso_root: Option<String>,
 }
 
 impl SshPlan {
+    /// The directory of `storage`'s ISOs on the node.
+    fn iso_dir(&self, storage: &str) -> String {
+        match (&self.iso_root, storage) {
+            (Some(root), _) => format!("{}/{storage}", root.trim_end_matches('/')),
+            (None, "local") => "/var/lib/vz/template/iso".to_owned(),
+            (None, _) => format!("/mnt/pve/{storage}/template/iso"),
+        }
+    }
+
     fn target(&self) -> ExecResult<SshTarget> {
         let required = |m: &str| ExecError::new(code::SSH_REQUIRED, m);
         let host = self.host.clone().ok_or_else(|| {
@@ -508,6 +525,7 @@ impl Executor {
                 .unwrap_or_else(|| DEFAULT_SSH_USER.to_owned()),
             auth,
             pinned: settings.pinned_key().map_err(|e| format!("{e:#}")),
+            iso_root: settings.iso_root.filter(|_| configured),
             config_dir: if configured {
                 settings.config_dir
             } else {
@@ -632,24 +650,77 @@ impl Executor {
 
     // ---- ISOs and CD-ROMs ----------------------------------------------------------------
 
-    /// Replace `<storage>:iso/<name>` with `source` (upload, then wait for the copy task).
+    /// Replace `<storage>:iso/<name>` with `source` through the storage upload API (upload,
+    /// then wait for the copy task). An image in memory (a config ISO) whose upload fails is
+    /// written into the storage's ISO directory over SSH instead, when SSH is configured: SSH
+    /// only as a fallback, for a token without `Datastore.AllocateTemplate` or a failing copy.
     async fn store_iso(
         &self,
+        command: &Command,
         client: &ProxmoxClient,
         node: &str,
         storage: &str,
         upload: IsoUpload,
         waiting: WaitOptions,
-    ) -> ExecResult<(String, Upid)> {
+    ) -> ExecResult<StoredIso> {
         let volid = format!("{storage}:iso/{}", upload.file_name);
-        let existing = client.storage_content(node, storage, Some("iso")).await?;
-        if existing.iter().any(|v| v.volid == volid) {
-            let upid = client.delete_volume(node, storage, &volid).await?;
+        let through_api = async {
+            let existing = client.storage_content(node, storage, Some("iso")).await?;
+            if existing.iter().any(|v| v.volid == volid) {
+                let upid = client.delete_volume(node, storage, &volid).await?;
+                client.wait_task(&upid, waiting).await?;
+            }
+            let upid = client.upload_iso(node, storage, &upload).await?;
             client.wait_task(&upid, waiting).await?;
+            Ok::<_, ExecError>(upid)
+        };
+        let api_error = match through_api.await {
+            Ok(upid) => {
+                return Ok(StoredIso {
+                    volid,
+                    upid: Some(upid),
+                    via: "api",
+                });
+            }
+            Err(e) => e,
+        };
+        let IsoSource::Bytes(image) = &upload.source else {
+            return Err(api_error);
+        };
+        let plan = self.ssh_plan(command.target(), None);
+        let Ok(target) = plan.target() else {
+            return Err(api_error);
+        };
+        let path = format!("{}/{}", plan.iso_dir(storage), upload.file_name);
+        let part = format!("{path}.part");
+        // The image travels on stdin, written beside its place and then moved there.
+        let line = format!(
+            "cat > {} && mv -f {} {}",
+            quote(&part),
+            quote(&part),
+            quote(&path)
+        );
+        let failed = |why: String| {
+            ExecError::new(
+                code::SSH_WRITE_FAILED,
+                format!(
+                    "the storage upload failed ({}), and so did writing {path} over SSH: {why}",
+                    api_error.message
+                ),
+            )
+        };
+        let out = ssh::exec(&target, &line, Some(image), waiting.timeout)
+            .await
+            .map_err(|e| failed(e.message))?;
+        if !out.success() {
+            return Err(failed(out.stderr.trim().to_owned()));
         }
-        let upid = client.upload_iso(node, storage, &upload).await?;
-        client.wait_task(&upid, waiting).await?;
-        Ok((volid, upid))
+        tracing::warn!(%volid, error = %api_error.message, "ISO upload API failed; written over SSH");
+        Ok(StoredIso {
+            volid,
+            upid: None,
+            via: "ssh",
+        })
     }
 
     async fn create_provision_iso(
@@ -671,16 +742,17 @@ impl Executor {
             sha256: Some(sha256.clone()),
         };
         let waiting = WaitOptions::new(p.timeout(), TASK_POLL);
-        let (volid, upid) = self
-            .store_iso(client, node, p.storage(), upload, waiting)
+        let stored = self
+            .store_iso(command, client, node, p.storage(), upload, waiting)
             .await?;
         Ok(json!({
-            "isoPath": volid,
+            "isoPath": stored.volid,
             "isoName": name,
             "created": true,
             "bytes": bytes,
             "sha256": sha256,
-            "upid": upid.as_str(),
+            "upid": stored.upid.as_ref().map(Upid::as_str),
+            "via": stored.via,
         }))
     }
 
@@ -693,10 +765,13 @@ impl Executor {
             source: IsoSource::File(file.path().to_owned()),
             sha256: None,
         };
-        let (volid, upid) = self
-            .store_iso(client, node, &p.storage, upload, self.waiting())
+        let stored = self
+            .store_iso(command, client, node, &p.storage, upload, self.waiting())
             .await?;
-        Ok(json!({"volid": volid, "uploaded": true, "bytes": bytes, "upid": upid.as_str()}))
+        Ok(
+            json!({"volid": stored.volid, "uploaded": true, "bytes": bytes,
+            "upid": stored.upid.as_ref().map(Upid::as_str)}),
+        )
     }
 
     /// Fetch `url` into a temporary file (deleted when dropped).

@@ -154,6 +154,7 @@ impl Setup {
             password_secret: None,
             host_key: Some(self.host_public.clone()),
             config_dir: self.vm_configs.display().to_string(),
+            iso_root: None,
         };
         adjust(&mut ssh);
         let mut config = AgentConfig::new(
@@ -399,4 +400,78 @@ async fn ssh_trust_pins_the_host_key_and_status_shows_it() {
         !doctor.status.success(),
         "doctor fails while the server is unreachable"
     );
+}
+
+/// A config ISO whose storage upload fails is written into the storage's ISO directory over
+/// SSH instead (only then, and byte for byte); without SSH the upload's failure stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_iso_upload_falls_back_to_ssh() {
+    use base64::Engine;
+    use botmox_fake_pve::{FakeConfig, FakePve};
+    use sha2::Digest;
+    const TOKEN: &str = "root@pam!ci=00000000-aaaa-bbbb-cccc-000000000001";
+
+    let setup = Setup::new();
+    let port = free_port();
+    let sshd = Sshd::start(setup.dir.path(), &setup.path("host_key"), port);
+    let fake = FakePve::start(FakeConfig {
+        tokens: vec![TOKEN.into()],
+        task_duration: Some(Duration::from_millis(50)),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let isos = setup.path("isos");
+    std::fs::create_dir_all(isos.join("local")).unwrap();
+    let mut config = setup.config(port, |ssh| {
+        ssh.iso_root = Some(isos.display().to_string());
+    });
+    config.targets[0].url = fake.url().to_owned();
+    config.targets[0].token = Some(TOKEN.into());
+    let files = json!({
+        "provision.json": base64::engine::general_purpose::STANDARD.encode(r#"{"vm":100}"#),
+    });
+    let make = |name: &str| json!({"vmid": 100, "files": files, "isoName": name});
+
+    // The API works: nothing goes over SSH.
+    let stored = run(&config, "proxmox.create-provision-iso", make("a.iso"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (stored["via"].clone(), stored["isoPath"].clone()),
+        (json!("api"), json!("local:iso/a.iso"))
+    );
+    assert!(stored["upid"].is_string());
+    assert!(!isos.join("local/a.iso").exists());
+
+    // The copy task fails: the image is written over SSH.
+    fake.state()
+        .fail_next_task("imgcopy", "copy failed: No space left on device");
+    let stored = run(&config, "proxmox.create-provision-iso", make("b.iso"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", sshd.log_text()));
+    assert_eq!(
+        (stored["via"].clone(), stored["isoPath"].clone()),
+        (json!("ssh"), json!("local:iso/b.iso"))
+    );
+    assert_eq!(stored["upid"], Value::Null);
+    let written = std::fs::read(isos.join("local/b.iso")).unwrap();
+    let sha: String = sha2::Sha256::digest(&written)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(json!(sha), stored["sha256"]);
+    assert_eq!(stored["bytes"], json!(written.len()));
+    assert!(!isos.join("local/b.iso.part").exists(), "moved into place");
+
+    // Without SSH the upload's failure is the answer.
+    let mut without = config.clone();
+    without.ssh = None;
+    fake.state()
+        .fail_next_task("imgcopy", "copy failed: No space left on device");
+    let (_, message) = run(&without, "proxmox.create-provision-iso", make("c.iso"))
+        .await
+        .unwrap_err();
+    assert!(message.contains("No space left"), "{message}");
+    sshd.stop();
 }

@@ -1285,6 +1285,23 @@ pub struct ProvisionTokenView {
 #[into_params(parameter_in = Query)]
 pub struct ProvisionTokenQuery {
     /// The VM whose tokens to list.
+    #[param(
+        pattern = r"^\s*[A-Za-z0-9:_-]{8,128}\s*$",
+        example = "4c4c4544-0042-3510-8052-b4c04f565931"
+    )]
+    pub vm_uuid: String,
+}
+
+/// The `{vmUuid}` of `GET /provisioning/progress/{vmUuid}`.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProgressPath {
+    /// The VM UUID, any case (surrounding blanks are trimmed away).
+    #[serde(rename = "vmUuid")]
+    #[param(
+        pattern = r"^\s*[A-Za-z0-9:_-]{8,128}\s*$",
+        example = "4c4c4544-0042-3510-8052-b4c04f565931"
+    )]
     pub vm_uuid: String,
 }
 

@@ -91,6 +91,47 @@ async fn issued(server: &TestServer, s: &Session, uuid: &str, extra: Value) -> V
     body["data"].clone()
 }
 
+/// A Windows release of `module` on `channel`, registered and assigned as the tenant's
+/// default by an admin of the tenant.
+async fn assign_release(server: &TestServer, tenant: &str, module: &str, channel: &str) {
+    let admin = server
+        .user_session(
+            tenant,
+            &format!("{module}-{channel}@{tenant}.example"),
+            Role::Admin,
+        )
+        .await;
+    let t = &admin.access_token;
+    let key = format!("artifacts/{tenant}/external/{module}-{channel}.exe");
+    let bytes = format!("{module} {channel}").into_bytes();
+    server
+        .state()
+        .blob
+        .store()
+        .put(&key.as_str().into(), bytes.clone().into())
+        .await
+        .unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let (status, release) = server
+        .post(
+            "/api/v1/artifacts/releases",
+            t,
+            json!({"module": module, "platform": "windows", "channel": channel, "version": "1.0.0",
+                "object_key": key, "sha256": sha, "size_bytes": bytes.len()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{release}");
+    let (status, assigned) = server
+        .post(
+            "/api/v1/artifacts/assign",
+            t,
+            json!({"module": module, "platform": "windows", "channel": channel,
+                "release_id": release["data"]["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{assigned}");
+}
+
 fn file(payload: &Value, name: &str) -> Option<String> {
     let b64 = payload["files"][name].as_str()?;
     Some(String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap())
@@ -294,6 +335,14 @@ both_backends! {
         let playbook = server.create("/api/v1/playbooks", &alice.access_token,
             json!({"name": "Std", "is_default": true, "content": PLAYBOOK})).await;
 
+        // A playbook needs its runner module among the VM's software.
+        let (status, refused) = generate(&server, &alice, VM, json!({})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("runner"), "{refused}");
+        assign_release(&server, "acme", "runner", "stable").await;
+        assign_release(&server, "acme", "farm-bot", "beta").await;
+        assign_release(&server, "acme", "farm-bot", "stable").await;
+
         // Defaults apply when nothing is named.
         let payload = issued(&server, &alice, &VM.to_uppercase(), json!({})).await;
         let keys: Vec<&str> = payload.as_object().unwrap().keys().map(String::as_str).collect();
@@ -307,6 +356,12 @@ both_backends! {
         assert_eq!((provision["token"].clone(), provision["vm_uuid"].clone(), provision["api_endpoint"].clone()),
             (payload["token"].clone(), json!(VM), json!("https://botmox.example.com")));
         assert!(file(&payload, "START.ps1").is_some() && file(&payload, "setup.ps1").is_some());
+        // What START.ps1 fetches: each assigned Windows module once (stable over beta), the
+        // playbook's runner marked.
+        assert_eq!(provision["software"], json!([
+            {"module": "farm-bot", "platform": "windows", "channel": "stable", "file": "farm-bot.exe"},
+            {"module": "runner", "platform": "windows", "channel": "stable", "file": "runner.exe", "runner": true},
+        ]));
         let expires = chrono::DateTime::parse_from_rfc3339(payload["expiresAt"].as_str().unwrap()).unwrap();
         let days = (expires.timestamp() - chrono::Utc::now().timestamp()) as f64 / 86_400.0;
         assert!((29.9..30.1).contains(&days), "the configured 30-day TTL: {days}");
@@ -603,6 +658,7 @@ both_backends! {
         let alice = server.user_session("acme", "alice@acme.example", Role::User).await;
         register(&server, &alice, VM).await;
         server.create("/api/v1/playbooks", &alice.access_token, json!({"name": "Std", "is_default": true, "content": PLAYBOOK})).await;
+        assign_release(&server, "acme", "runner", "stable").await;
         // A profile without random choices, so two generations differ only by their token.
         let body = generate_body(VM, json!({"profile_config": config(Some("pw"))}));
         let payload = issued(&server, &alice, VM, json!({"profile_config": config(Some("pw"))})).await;

@@ -694,7 +694,8 @@ async fn wait_board(c: &fantoccini::Client, state: &str, n: u64) {
 }
 
 /// The generator page end to end: three VMs asked for on the page reach "waiting for
-/// Windows" on its live board, then finish once the test plays each VM's part.
+/// Windows" on its live board, then finish once the test plays each VM's part; one is then
+/// deleted from the page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_vms_made_from_the_generator_page_finish_on_its_board() {
     use botmox_testkit::browser::{Browser, click, fill, select, sign_in, wait_for};
@@ -760,5 +761,29 @@ async fn three_vms_made_from_the_generator_page_finish_on_its_board() {
         .unwrap();
     assert_eq!(marker, json!("still here"), "followed live, not reloaded");
     assert!(fake.isos().await.is_empty(), "the ISOs are deleted");
+
+    // Deleting one from the page is a job too.
+    let vmid = jobs[0]["vmid"].as_u64().unwrap().to_string();
+    select(c, "#delete-form select[name=agent_id]", &agent.id).await;
+    fill(c, "#delete-form input[name=vmid]", &vmid).await;
+    c.execute("window.confirm = () => true; return true;", vec![])
+        .await
+        .unwrap();
+    click(c, "#delete-form button").await;
+    wait_for(
+        c,
+        "#notice",
+        "Delete queued; the VM is stopped, destroyed and deactivated.",
+    )
+    .await;
+    wait_board(c, "completed", 4).await;
+    assert_eq!(fake.vm_ids().await.len(), 3, "the template and two VMs");
+    let vm = api
+        .get(&format!(
+            "/api/v1/vm/{}/resolve",
+            jobs[0]["vm_uuid"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(vm["status"], "revoked");
     browser.close().await;
 }

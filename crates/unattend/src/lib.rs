@@ -61,7 +61,8 @@ mod script;
 mod xml;
 
 pub use playbook::{
-    KNOWN_ROLES, MAX_PLAYBOOK_CHARS, PlaybookIssue, PlaybookValidation, validate_playbook,
+    DEFAULT_RUNNER, KNOWN_ROLES, MAX_PLAYBOOK_CHARS, PlaybookIssue, PlaybookValidation,
+    playbook_runner, validate_playbook,
 };
 pub use resolve::{
     DESKTOP_ICONS, Desktop, EFFECT_SLOTS, EffectSlot, Launcher, RegType, Resolved, START_FOLDERS,

@@ -105,6 +105,7 @@ pub fn validate_playbook(content: &str) -> PlaybookValidation {
         warnings: Vec::new(),
     };
     c.non_empty_string("name", map.get("name"), true);
+    c.non_empty_string("runner", map.get("runner"), false);
     c.optional_mapping("vars", map.get("vars"));
     c.optional_mapping("notifications", map.get("notifications"));
     match map.get("pre_checks") {
@@ -171,9 +172,34 @@ pub fn validate_playbook(content: &str) -> PlaybookValidation {
     report(c.errors, c.warnings, parsed)
 }
 
+/// The module that runs a playbook when its YAML names none.
+pub const DEFAULT_RUNNER: &str = "runner";
+
+/// The artifact module that runs `content` on the VM: its top-level `runner`, else
+/// [`DEFAULT_RUNNER`].
+pub fn playbook_runner(content: &str) -> String {
+    serde_norway::from_str::<Value>(content)
+        .ok()
+        .and_then(|doc| doc.get("runner")?.as_str().map(|r| r.trim().to_owned()))
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| DEFAULT_RUNNER.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runner_is_named_or_the_default() {
+        assert_eq!(playbook_runner(STANDARD), DEFAULT_RUNNER);
+        let named = "name: x\nrunner: \" winsible \"\nroles:\n  - role: base-system\n";
+        assert_eq!(playbook_runner(named), "winsible");
+        assert!(validate_playbook(named).valid);
+        let bad = "name: x\nrunner: [1]\nroles:\n  - role: base-system\n";
+        let report = validate_playbook(bad);
+        assert!(!report.valid);
+        assert_eq!(report.errors[0].path.as_deref(), Some("runner"));
+    }
 
     const STANDARD: &str = r#"
 name: Bot-Mox Standard Provisioning

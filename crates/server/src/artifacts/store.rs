@@ -231,6 +231,24 @@ pub async fn get_assignment(
         .await?)
 }
 
+/// Every assignment of `platform` that applies to the user: their own and the tenant
+/// defaults, by module and channel.
+pub async fn assignments_of_user(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    user_id: &str,
+    platform: &str,
+) -> StoreResult<Vec<assignment::Model>> {
+    Ok(assignment::Entity::find()
+        .filter(assignment::Column::TenantId.eq(tenant.as_str()))
+        .filter(assignment::Column::UserId.is_in([user_id, TENANT_DEFAULT]))
+        .filter(assignment::Column::Platform.eq(platform))
+        .order_by_asc(assignment::Column::Module)
+        .order_by_asc(assignment::Column::Channel)
+        .all(db)
+        .await?)
+}
+
 /// The user's own assignment and the tenant default for the scope.
 pub async fn assignments_for(
     db: &impl ConnectionTrait,

@@ -10,9 +10,9 @@ use base64::engine::general_purpose::STANDARD;
 use botmox_proto::provisioning::{
     CreatePlaybookRequest, CreateProfileRequest, GenerateIsoPayloadRequest,
     GenerateIsoPayloadResponse, PlaybookValidation, PlaybookView, PreviewProfileRequest,
-    ProfilePreview, ProfileView, ProgressView, ProvisionTokenQuery, ProvisionTokenView,
-    ReportProgressRequest, TokenValidated, UpdatePlaybookRequest, UpdateProfileRequest,
-    ValidatePlaybookRequest, ValidateTokenRequest,
+    ProfilePreview, ProfileView, ProgressPath, ProgressView, ProvisionTokenQuery,
+    ProvisionTokenView, ReportProgressRequest, TokenValidated, UpdatePlaybookRequest,
+    UpdateProfileRequest, ValidatePlaybookRequest, ValidateTokenRequest,
 };
 use botmox_proto::{Envelope, ErrorEnvelope};
 use serde::Serialize;
@@ -376,7 +376,7 @@ pub async fn report_progress(
 
 /// A VM's progress reports, oldest first (its owner or an admin; 404 for anyone else).
 #[utoipa::path(get, path = "/api/v1/provisioning/progress/{vmUuid}", tag = "provisioning", security(("bearer" = [])),
-    params(("vmUuid" = String, Path)),
+    params(ProgressPath),
     responses((status = 200, body = Envelope<Vec<ProgressView>>), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn progress(

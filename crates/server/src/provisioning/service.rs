@@ -19,8 +19,9 @@ use botmox_proto::licensing::{VmStatus, normalize_vm_uuid};
 use botmox_proto::provisioning::{
     CreatePlaybookRequest, CreateProfileRequest, FINAL_STEP, IpConfig, PlaybookChoice,
     PlaybookValidation, PlaybookView, PreviewProfileRequest, ProfileConfig, ProfilePreview,
-    ProfileView, ProgressStatus, ProgressView, ProvisionTokenStatus, ProvisionTokenView,
-    ReportProgressRequest, TokenValidated, UpdatePlaybookRequest, UpdateProfileRequest,
+    ProfileView, ProgressStatus, ProgressView, ProvisionSoftware, ProvisionTokenStatus,
+    ProvisionTokenView, ReportProgressRequest, TokenValidated, UpdatePlaybookRequest,
+    UpdateProfileRequest,
 };
 use botmox_proto::{FieldErrors, Validate};
 use serde_json::Value;
@@ -460,6 +461,56 @@ fn unattend_error(e: botmox_unattend::Error) -> ApiError {
     }
 }
 
+/// What `START.ps1` leases and downloads: one entry per module with a Windows release
+/// assigned to `user` (their own assignment over the tenant default; of several channels,
+/// `stable` first), saved as `<module>.exe`. With a playbook, its runner module is marked,
+/// and must be among them: a VM could not run the playbook otherwise.
+async fn software_for(
+    db: &Db,
+    tenant: &TenantId,
+    user: &str,
+    playbook: Option<&playbook::Model>,
+) -> ApiResult<Vec<ProvisionSoftware>> {
+    let assignments =
+        crate::artifacts::store::assignments_of_user(db.read(), tenant, user, "windows").await?;
+    // module -> (channel, own); the user's own assignment wins, then `stable`.
+    let mut chosen: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    for a in assignments {
+        let own = a.user_id == user;
+        let better = match chosen.get(&a.module) {
+            None => true,
+            Some((channel, was_own)) => {
+                (own, a.channel == "stable") > (*was_own, channel == "stable")
+            }
+        };
+        if better {
+            chosen.insert(a.module, (a.channel, own));
+        }
+    }
+    let runner = playbook.map(|p| botmox_unattend::playbook_runner(&p.content));
+    if let Some(runner) = &runner
+        && !chosen.contains_key(runner)
+    {
+        return Err(ApiError::field(
+            "playbook_id",
+            format!(
+                "the playbook's runner module '{runner}' has no Windows release assigned to you: assign one under Artifacts, or name another module as the playbook's `runner`"
+            ),
+        ));
+    }
+    Ok(chosen
+        .into_iter()
+        .map(|(module, (channel, _))| ProvisionSoftware {
+            runner: runner.as_deref() == Some(module.as_str()),
+            file: format!("{module}.exe"),
+            platform: "windows".to_owned(),
+            args: None,
+            channel,
+            module,
+        })
+        .collect())
+}
+
 /// Issue a provisioning token for a VM `user` owns in `tenant`'s registry and make the
 /// VM's config-ISO files around it. The VM's earlier tokens stop working. This is the
 /// payload of `POST /provisioning/generate-iso-payload` and of the VM-creation pipeline.
@@ -515,6 +566,7 @@ pub async fn issue_payload(
         ),
         None => playbooks::default_of(db.read(), tenant, user).await?,
     };
+    let software = software_for(db, tenant, user, playbook.as_ref()).await?;
     let resolved = botmox_unattend::resolve(&profile, req.sequence, &mut rand::rngs::OsRng)
         .map_err(unattend_error)?;
 
@@ -542,7 +594,7 @@ pub async fn issue_payload(
             token: &token,
             api_endpoint: Some(&config.public_url),
             s3_endpoint: &s3_endpoint,
-            software: &[],
+            software: &software,
         },
         playbook: playbook.as_ref().map(|p| p.content.as_str()),
     })

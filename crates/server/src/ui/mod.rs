@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/vm-ops/commands/{id}/cancel", post(vm_ops::cancel))
         .route("/vm-jobs", get(vm_jobs::page))
         .route("/vm-jobs/batches", post(vm_jobs::create))
+        .route("/vm-jobs/delete", post(vm_jobs::delete))
         .route("/vm-jobs/{id}/cancel", post(vm_jobs::cancel))
         .route("/profiles", get(profiles::list_page).post(profiles::create))
         .route("/profiles/new", get(profiles::new_page))

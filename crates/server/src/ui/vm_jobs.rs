@@ -8,7 +8,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use botmox_proto::Validate;
-use botmox_proto::vm_jobs::{BatchIp, CreateBatchRequest, JobListQuery, JobView};
+use botmox_proto::vm_jobs::{
+    BatchIp, CreateBatchRequest, CreateDeleteJobRequest, JobListQuery, JobView,
+};
 use serde::Deserialize;
 
 use super::error_page::PageResult;
@@ -176,6 +178,9 @@ pub async fn page(
     let notice = match f.notice.as_deref() {
         Some("queued") => Some("Batch queued; its jobs show below as they run.".to_owned()),
         Some("cancelled") => Some("Cancel asked; the job stops at its next step.".to_owned()),
+        Some("deleting") => {
+            Some("Delete queued; the VM is stopped, destroyed and deactivated.".to_owned())
+        }
         _ => None,
     };
     let form = BatchForm {
@@ -268,4 +273,42 @@ pub async fn cancel(
 ) -> PageResult {
     service::cancel(&state, &auth, &id).await?;
     Ok(Redirect::to("/vm-jobs?notice=cancelled").into_response())
+}
+
+/// The delete form: an agent and a VM id.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    vmid: String,
+}
+
+/// `POST /vm-jobs/delete`: a job that stops and deletes the VM and deactivates it in the
+/// registry; a refusal shows the page with the reason.
+pub async fn delete(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<DeleteForm>,
+) -> PageResult {
+    let queued = async {
+        let request = CreateDeleteJobRequest {
+            agent_id: form.agent_id.trim().to_owned(),
+            target: None,
+            node: None,
+            vmid: number("vmid", &form.vmid)?
+                .ok_or_else(|| ApiError::field("vmid", "is required"))?,
+            queue_if_offline: None,
+        };
+        request.validate()?;
+        service::create_delete(&state, &auth, request).await
+    };
+    match queued.await {
+        Ok(_) => Ok(Redirect::to("/vm-jobs?notice=deleting").into_response()),
+        Err(e) => {
+            let shown = (e.status(), BatchForm::default(), None, Some(e.message));
+            render_page(&state, &auth, &headers, &Filters::default(), shown).await
+        }
+    }
 }
