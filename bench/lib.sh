@@ -173,10 +173,11 @@ wrk_load() {
     printf '%s (wrk): rps=%s p99=%s non2xx=%s\n' "$label" "$rps" "$p99" "${non2xx:-0}" | tee "$WORK/$label.txt"
 }
 
-# An access token for the benchmark user from POST /api/v1/auth/login. $1 base URL.
+# An access token from POST /api/v1/auth/login. $1 base URL; $2 e-mail (default: the
+# benchmark user's; the password is the same).
 bench_token() {
     curl -fsS --noproxy '*' -H 'content-type: application/json' \
-        -d "{\"email\":\"$BENCH_EMAIL\",\"password\":\"$BENCH_PASSWORD\"}" \
+        -d "{\"email\":\"${2:-$BENCH_EMAIL}\",\"password\":\"$BENCH_PASSWORD\"}" \
         "$1/api/v1/auth/login" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
 }
 

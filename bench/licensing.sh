@@ -5,12 +5,15 @@
 #              POST /api/v1/artifacts/releases/upload by curl: throughput, and the server's
 #              peak resident memory (VmHWM) before and after, the upload being the first
 #              thing the fresh server does
-#   seed       VMS VMs registered and leased through the API (`botmox-loadgen seed-leases`,
-#              an admin with a perpetual licence without a seat limit and a small release
-#              assigned as the tenant default)
-#   heartbeat  POST /api/v1/license/heartbeat for a random one of the VMS leases
+#   seed       VMS VMs registered and leased through the API (`botmox-loadgen seed-leases`:
+#              an admin sets up a perpetual licence without a seat limit and a small release
+#              assigned as the tenant default; a plain user, as a farm's runners are, owns
+#              the VMs and their leases)
+#   heartbeat  POST /api/v1/license/heartbeat for a random one of the VMS leases, by their
+#              owner; and again by the admin (whose every write is also an audit row)
 #   resolve    POST /api/v1/artifacts/resolve-download for a random lease (token check,
-#              lease row, assignment, release, object, signed URL, and its audit row)
+#              lease row, assignment, release, object, signed URL, and its download-audit
+#              row), by the owner
 #   hello      the ceiling: a bare axum hello on the same machine
 # Each load runs with our load generator (`run --values`) and with wrk (bench/bodies.lua),
 # CONNECTIONS connections.
@@ -32,13 +35,17 @@ BENCH_ROLE=admin
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Load URL with the bodies of FILE, by both clients. $1 label; $2 URL; $3 bodies file.
+# The VMs' owner: a plain user of the benchmark tenant (same password).
+OWNER_EMAIL="owner@example.com"
+
+# Load URL with the bodies of FILE, by both clients. $1 label; $2 URL; $3 bodies file; $4
+# the caller's e-mail.
 load_bodies() {
-    local label="$1" url="$2" bodies="$3"
+    local label="$1" url="$2" bodies="$3" email="$4"
     load "$label" "$url" --method POST --body '{v}' --values "$bodies" \
-        --login "$BENCH_EMAIL:$BENCH_PASSWORD"
+        --login "$email:$BENCH_PASSWORD"
     BODIES="$bodies" WRK_SCRIPT="$ROOT/bench/bodies.lua" \
-        wrk_load "wrk-$label" "$url" "$(bench_token "$BASE_URL")"
+        wrk_load "wrk-$label" "$url" "$(bench_token "$BASE_URL" "$email")"
 }
 
 bench_backend() {
@@ -47,6 +54,9 @@ bench_backend() {
     mkdir -p "$data"
     local db_args=(--data-dir "$data" --database-url "$database_url")
     create_bench_user "$backend" "${db_args[@]}"
+    "$BOTMOX" user create --email "$OWNER_EMAIL" --password "$BENCH_PASSWORD" --role user \
+        "${db_args[@]}" >>"$WORK/user-$backend.log" 2>&1 \
+        || { cat "$WORK/user-$backend.log" >&2; return 1; }
     start_server "$backend" "$logfile" "${db_args[@]}" --lease-ttl 3600
 
     rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-start-$backend.txt"
@@ -61,10 +71,14 @@ bench_backend() {
 
     log "seeding $VMS leased VMs ($backend)"
     "$LOADGEN" seed-leases --url "$BASE_URL" --login "$BENCH_EMAIL:$BENCH_PASSWORD" --vms "$VMS" \
-        --heartbeats "$WORK/heartbeats-$backend.txt" --resolves "$WORK/resolves-$backend.txt" \
+        --owner-login "$OWNER_EMAIL:$BENCH_PASSWORD" --heartbeats "$WORK/heartbeats-$backend.txt" --resolves "$WORK/resolves-$backend.txt" \
         2> >(tee "$WORK/seed-$backend.log" >&2)
-    load_bodies "heartbeat-$backend" "$BASE_URL/api/v1/license/heartbeat" "$WORK/heartbeats-$backend.txt"
-    load_bodies "resolve-$backend" "$BASE_URL/api/v1/artifacts/resolve-download" "$WORK/resolves-$backend.txt"
+    load_bodies "heartbeat-$backend" "$BASE_URL/api/v1/license/heartbeat" \
+        "$WORK/heartbeats-$backend.txt" "$OWNER_EMAIL"
+    load_bodies "heartbeat-admin-$backend" "$BASE_URL/api/v1/license/heartbeat" \
+        "$WORK/heartbeats-$backend.txt" "$BENCH_EMAIL"
+    load_bodies "resolve-$backend" "$BASE_URL/api/v1/artifacts/resolve-download" \
+        "$WORK/resolves-$backend.txt" "$OWNER_EMAIL"
     stop_pid "$SERVER_PID"
     SERVER_PID=""
 }
@@ -94,7 +108,7 @@ echo
 echo "Bot-Mox licensing benchmark: $VMS leased VMs; $CONNECTIONS connections, ${DURATION}s measured (+${WARMUP}s warm-up), $(nproc) CPUs"
 printf '%-26s %10s %10s\n' label rps p99_ms
 for backend in $BACKENDS; do
-    for what in heartbeat resolve; do
+    for what in heartbeat heartbeat-admin resolve; do
         for label in "$what-$backend" "wrk-$what-$backend"; do
             printf '%-26s %10s %10s\n' "$label" "$(field "$label" rps)" "$(field "$label" p99)"
         done

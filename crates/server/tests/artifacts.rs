@@ -12,7 +12,6 @@ use botmox_server::db::entity::artifact_download_audit as audit;
 use botmox_server::keys::ServerKey;
 use botmox_testkit::{TestServer, both_backends};
 use reqwest::{Method, StatusCode};
-use sea_orm::Set;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -379,13 +378,13 @@ both_backends! {
             ("vm-bbbbbbbb", "runner", "error", 4_000),
         ];
         for (tenant, (vm, module, result, at)) in rows.iter().map(|r| ("acme", *r)).chain([("other", rows[0])]) {
-            let row = audit::ActiveModel {
-                tenant_id: Set(tenant.into()), lease_id: Set(None), lease_jti: Set(None), user_id: Set(Some("u-1".into())),
-                vm_uuid: Set(vm.into()), module: Set(module.into()), platform: Set("windows".into()), channel: Set("stable".into()),
-                release_id: Set(None), event_type: Set(if result == "allowed" { "resolve_success" } else { "resolve_denied" }.into()),
-                result: Set(result.into()), reason: Set((result != "allowed").then(|| "lease_expired".into())),
-                request_ip: Set(Some("127.0.0.1".into())), url_expires_at: Set(None),
-                metadata: Set(json!({"error_code": "LEASE_EXPIRED"}).to_string()), created_at: Set(at), ..Default::default()
+            let row = audit::Model {
+                id: 0, tenant_id: tenant.into(), lease_id: None, lease_jti: None, user_id: Some("u-1".into()),
+                vm_uuid: vm.into(), module: module.into(), platform: "windows".into(), channel: "stable".into(),
+                release_id: None, event_type: if result == "allowed" { "resolve_success" } else { "resolve_denied" }.into(),
+                result: result.into(), reason: (result != "allowed").then(|| "lease_expired".into()),
+                request_ip: Some("127.0.0.1".into()), url_expires_at: None,
+                metadata: json!({"error_code": "LEASE_EXPIRED"}).to_string(), created_at: at,
             };
             server.state().db.write(async |txn| store::insert_audit(txn, row).await).await.unwrap();
         }

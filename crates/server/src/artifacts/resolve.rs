@@ -11,7 +11,6 @@ use botmox_proto::artifacts::{
 };
 use botmox_proto::licensing::normalize_vm_uuid;
 use object_store::path::Path;
-use sea_orm::Set;
 
 use super::store::{self, Scope};
 use super::{download, service};
@@ -43,42 +42,43 @@ pub fn reason_of(code: ErrorCode) -> String {
 
 /// The audit row of one attempt, filled in as the steps learn more.
 struct Attempt {
-    row: audit::ActiveModel,
+    row: audit::Model,
 }
 
 impl Attempt {
     fn new(auth: &Auth, addr: ClientAddr, scope: &Scope, vm_uuid: &str) -> Self {
         Self {
-            row: audit::ActiveModel {
-                tenant_id: Set(auth.tenant().as_str().to_owned()),
-                lease_id: Set(None),
-                lease_jti: Set(None),
-                user_id: Set(Some(auth.caller().to_owned())),
-                vm_uuid: Set(vm_uuid.to_owned()),
-                module: Set(scope.module.clone()),
-                platform: Set(scope.platform.clone()),
-                channel: Set(scope.channel.clone()),
-                release_id: Set(None),
-                event_type: Set("resolve_denied".into()),
-                result: Set(DownloadResult::Denied.as_str().into()),
-                reason: Set(Some("resolve-in-progress".into())),
-                request_ip: Set(Some(addr.to_string())),
-                url_expires_at: Set(None),
-                metadata: Set("{}".into()),
-                created_at: Set(now_ms()),
-                ..Default::default()
+            row: audit::Model {
+                id: 0,
+                tenant_id: auth.tenant().as_str().to_owned(),
+                lease_id: None,
+                lease_jti: None,
+                user_id: Some(auth.caller().to_owned()),
+                vm_uuid: vm_uuid.to_owned(),
+                module: scope.module.clone(),
+                platform: scope.platform.clone(),
+                channel: scope.channel.clone(),
+                release_id: None,
+                event_type: "resolve_denied".into(),
+                result: DownloadResult::Denied.as_str().into(),
+                reason: Some("resolve-in-progress".into()),
+                request_ip: Some(addr.to_string()),
+                url_expires_at: None,
+                metadata: "{}".into(),
+                created_at: now_ms(),
             },
         }
     }
 
-    /// Write the row for `outcome`; an audit that cannot be written fails the request.
+    /// Write the row for `outcome`; an audit that cannot be written fails the request. On
+    /// SQLite it goes through the direct writer, which commits many such rows together.
     async fn finish<T>(mut self, state: &AppState, outcome: ApiResult<T>) -> ApiResult<T> {
         let row = &mut self.row;
         match &outcome {
             Ok(_) => {
-                row.event_type = Set("resolve_success".into());
-                row.result = Set(DownloadResult::Allowed.as_str().into());
-                row.reason = Set(None);
+                row.event_type = "resolve_success".into();
+                row.result = DownloadResult::Allowed.as_str().into();
+                row.reason = None;
             }
             Err(e) => {
                 let result = if e.status().is_server_error() {
@@ -86,20 +86,29 @@ impl Attempt {
                 } else {
                     DownloadResult::Denied
                 };
-                row.result = Set(result.as_str().into());
-                row.reason = Set(Some(reason_of(e.code)));
-                row.metadata = Set(serde_json::json!({"error_code": e.code.as_str()}).to_string());
-                row.url_expires_at = Set(None);
+                row.result = result.as_str().into();
+                row.reason = Some(reason_of(e.code));
+                row.metadata = serde_json::json!({"error_code": e.code.as_str()}).to_string();
+                row.url_expires_at = None;
             }
         }
-        row.created_at = Set(now_ms());
+        row.created_at = now_ms();
         let row = self.row;
-        match state
-            .db
-            .write(async |txn| store::insert_audit(txn, row).await)
-            .await
-        {
-            Ok(_) => outcome,
+        let written = match state.db.direct() {
+            Some(direct) => {
+                direct
+                    .write(move |conn| store::insert_audit_direct(conn, &row))
+                    .await
+            }
+            None => {
+                state
+                    .db
+                    .write(async |txn| store::insert_audit(txn, row).await)
+                    .await
+            }
+        };
+        match written {
+            Ok(()) => outcome,
             Err(e) => {
                 tracing::error!(error = %e, "download audit write failed");
                 let replaced = match &outcome {
@@ -176,9 +185,9 @@ async fn steps(
 ) -> ApiResult<ResolvedDownload> {
     let tenant = auth.tenant();
     let grant = lease_for_download(state, auth, lease_token, vm_uuid, &scope.module).await?;
-    attempt.row.lease_id = Set(Some(grant.lease_id.clone()));
-    attempt.row.lease_jti = Set(Some(grant.lease_id.clone()));
-    attempt.row.user_id = Set(Some(grant.user_id.clone()));
+    attempt.row.lease_id = Some(grant.lease_id.clone());
+    attempt.row.lease_jti = Some(grant.lease_id.clone());
+    attempt.row.user_id = Some(grant.user_id.clone());
 
     let (own, default) =
         store::assignments_for(state.db.read(), tenant, &grant.user_id, scope).await?;
@@ -195,8 +204,8 @@ async fn steps(
             ));
         }
     };
-    attempt.row.release_id = Set(Some(assignment.release_id));
-    attempt.row.metadata = Set(serde_json::json!({ "source": source }).to_string());
+    attempt.row.release_id = Some(assignment.release_id);
+    attempt.row.metadata = serde_json::json!({ "source": source }).to_string();
 
     let release = store::get_release(state.db.read(), tenant, assignment.release_id)
         .await?
@@ -232,7 +241,7 @@ async fn steps(
     }
 
     let (url, expires_at) = download::url_for(state, tenant, &release.object_key, now_ms()).await?;
-    attempt.row.url_expires_at = Set(Some(expires_at));
+    attempt.row.url_expires_at = Some(expires_at);
     Ok(ResolvedDownload {
         download_url: url,
         url_expires_at: expires_at,

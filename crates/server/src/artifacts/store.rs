@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
 };
 
 use crate::db::entity::artifact_assignment::{self as assignment, TENANT_DEFAULT};
@@ -288,11 +288,59 @@ pub async fn list_assignments(
     Ok((paginator.fetch_page(page.saturating_sub(1)).await?, total))
 }
 
-pub async fn insert_audit(
-    db: &impl ConnectionTrait,
-    row: audit::ActiveModel,
-) -> StoreResult<audit::Model> {
-    Ok(row.insert(db).await?)
+/// Append a download-audit row (its `id` is assigned by the database).
+pub async fn insert_audit(db: &impl ConnectionTrait, row: audit::Model) -> StoreResult<()> {
+    audit::ActiveModel {
+        id: NotSet,
+        tenant_id: Set(row.tenant_id),
+        lease_id: Set(row.lease_id),
+        lease_jti: Set(row.lease_jti),
+        user_id: Set(row.user_id),
+        vm_uuid: Set(row.vm_uuid),
+        module: Set(row.module),
+        platform: Set(row.platform),
+        channel: Set(row.channel),
+        release_id: Set(row.release_id),
+        event_type: Set(row.event_type),
+        result: Set(row.result),
+        reason: Set(row.reason),
+        request_ip: Set(row.request_ip),
+        url_expires_at: Set(row.url_expires_at),
+        metadata: Set(row.metadata),
+        created_at: Set(row.created_at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// [`insert_audit`] on a direct SQLite connection, in the writer's group commit.
+pub fn insert_audit_direct(conn: &rusqlite::Connection, row: &audit::Model) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO artifact_download_audit (tenant_id, lease_id, lease_jti, user_id, vm_uuid, \
+           module, platform, channel, release_id, event_type, result, reason, request_ip, \
+           url_expires_at, metadata, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(rusqlite::params![
+        row.tenant_id,
+        row.lease_id,
+        row.lease_jti,
+        row.user_id,
+        row.vm_uuid,
+        row.module,
+        row.platform,
+        row.channel,
+        row.release_id,
+        row.event_type,
+        row.result,
+        row.reason,
+        row.request_ip,
+        row.url_expires_at,
+        row.metadata,
+        row.created_at,
+    ])?;
+    Ok(())
 }
 
 #[derive(Debug, Default)]

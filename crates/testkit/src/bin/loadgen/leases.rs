@@ -1,7 +1,8 @@
 //! `seed-leases`: a fleet of registered VMs, each holding one execution lease, made through
-//! the API as an admin would (a perpetual licence without a seat limit, a tenant-default
-//! entitlement, a small release assigned as the tenant default, then register + lease per
-//! VM). It writes the request bodies of the two loads of `bench/licensing.sh`, one JSON
+//! the API: an admin sets up a perpetual licence without a seat limit, a tenant-default
+//! entitlement and a small release assigned as the tenant default; then the VMs' owner (the
+//! admin, or with `--owner-login` a plain user, as a farm's runners are) registers and leases
+//! each VM. It writes the request bodies of the two loads of `bench/licensing.sh`, one JSON
 //! object per line: a heartbeat of each lease, and a resolve-download of each lease's VM
 //! (`run --values` with `--body '{v}'`, and wrk's `bench/bodies.lua`).
 
@@ -26,6 +27,9 @@ pub struct SeedLeasesArgs {
     /// An admin's EMAIL:PASSWORD.
     #[arg(long, value_name = "EMAIL:PASSWORD")]
     login: String,
+    /// The VMs' owner, EMAIL:PASSWORD of a user of the same tenant (default: the admin).
+    #[arg(long, value_name = "EMAIL:PASSWORD")]
+    owner_login: Option<String>,
     /// VMs, one lease each.
     #[arg(long, default_value_t = 10_000)]
     vms: u32,
@@ -83,6 +87,13 @@ pub async fn seed(args: SeedLeasesArgs) -> anyhow::Result<()> {
         })
         .await
         .context("assigning the release")?;
+    let client = match &args.owner_login {
+        Some(owner) => {
+            let token = super::login(&args.url, owner, Duration::from_secs(30)).await?;
+            Client::new(args.url.as_str())?.with_token(token)
+        }
+        None => client,
+    };
     let started = std::time::Instant::now();
     let leases: Vec<(String, String, String)> = futures::stream::iter(0..args.vms)
         .map(|i| {
