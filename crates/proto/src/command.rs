@@ -325,12 +325,18 @@ impl Command {
     }
 }
 
+/// Whether commands of this type carry parts only the agent may read (see
+/// [`withhold_secrets`]): the config ISO's command alone.
+pub fn carries_secrets(command_type: &str) -> bool {
+    command_type == "proxmox.create-provision-iso"
+}
+
 /// Empty the parts of a stored payload that carry secrets only the agent may read: the
 /// config ISO's files (the VM's provisioning token, its encoded Windows password). Views for
 /// people show the payload so, and the store keeps it so once the command has ended; the
 /// file names stay. `false` when the type has no such parts.
 pub fn withhold_secrets(command_type: &str, payload: &mut Value) -> bool {
-    if command_type != "proxmox.create-provision-iso" {
+    if !carries_secrets(command_type) {
         return false;
     }
     match payload.get_mut("files").and_then(Value::as_object_mut) {

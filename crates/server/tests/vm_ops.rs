@@ -607,3 +607,62 @@ both_backends! {
         assert!(ends_after(&server, "/events", &headers, logout).await, "logged-out session");
     }
 }
+
+/// The stored payload of command `id`, as the database holds it.
+async fn stored_payload(server: &TestServer, id: &str) -> Value {
+    let tenant = botmox_server::db::TenantId::trusted("acme");
+    let command = botmox_server::vm_ops::store::get(&server.state().db, &tenant, id)
+        .await
+        .unwrap()
+        .expect("the command");
+    serde_json::from_str(&command.payload).unwrap()
+}
+
+both_backends! {
+    async fn the_config_isos_files_reach_the_agent_only_and_are_not_kept_once_it_ends(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, token) = server.paired_agent(&owner).await;
+        // "{"token":"secret"}", as provision.json would carry it.
+        let files = json!({"provision.json": "eyJ0b2tlbiI6InNlY3JldCJ9", "START.ps1": "V3JpdGUtSG9zdCBoaQ=="});
+        let dispatch = |vmid: u32| server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent,
+            "command_type": "proxmox.create-provision-iso", "payload": {"vmid": vmid, "files": files}, "queue_if_offline": true}));
+        let withheld = json!({"provision.json": "", "START.ps1": ""});
+
+        let (status, queued) = dispatch(101).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        assert_eq!(queued["data"]["payload"]["files"], withheld, "people see the names only");
+        let id = queued["data"]["id"].as_str().unwrap().to_owned();
+        let (_, claimed) = next(&server, &token, 1000).await;
+        assert_eq!(claimed["data"]["payload"]["files"], files, "the agent gets the files whole");
+        assert_eq!(stored_payload(&server, &id).await["files"], files, "kept while it runs");
+        let (_, seen) = server.get(&format!("/api/v1/vm-ops/commands/{id}"), t).await;
+        assert_eq!(seen["data"]["payload"]["files"], withheld);
+        let (_, listed) = server.get(&format!("/api/v1/vm-ops/commands?agent_id={agent}"), t).await;
+        assert_eq!(listed["data"][0]["payload"]["files"], withheld);
+        let claim = claimed["data"]["claim_id"].clone();
+        let (status, _) = server.patch(&format!("/api/v1/vm-ops/commands/{id}"), &token,
+            json!({"claim_id": claim, "status": "succeeded", "result": {"isoPath": "local:iso/x.iso"}})).await;
+        assert_eq!(status, StatusCode::OK);
+        let payload = stored_payload(&server, &id).await;
+        assert_eq!((payload["files"].clone(), payload["vmid"].clone()), (withheld.clone(), json!(101)), "emptied once it ended");
+
+        // Cancelled before any agent took it: emptied too.
+        let (_, queued) = dispatch(102).await;
+        let id = queued["data"]["id"].as_str().unwrap().to_owned();
+        let (status, _) = server.post(&format!("/api/v1/vm-ops/commands/{id}/cancel"), t, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(stored_payload(&server, &id).await["files"], withheld);
+
+        // Other commands' payloads are kept as they were.
+        let (_, queued) = server.post("/api/v1/vm-ops/commands", t, json!({"agent_id": agent,
+            "command_type": "proxmox.start", "payload": {"vmid": 100}})).await;
+        let id = queued["data"]["id"].as_str().unwrap().to_owned();
+        let (_, claimed) = next(&server, &token, 1000).await;
+        assert_eq!(claimed["data"]["id"], json!(id));
+        server.patch(&format!("/api/v1/vm-ops/commands/{id}"), &token,
+            json!({"claim_id": claimed["data"]["claim_id"], "status": "failed", "error_message": "no"})).await;
+        assert_eq!(stored_payload(&server, &id).await, json!({"vmid": 100}));
+    }
+}

@@ -170,10 +170,12 @@ impl CommandStore for DirectStore {
                 if let Err(reason) = report.apply(&mut command, now) {
                     return Ok(Reported::Refused(reason));
                 }
+                let withheld = store::withhold_ended_secrets(&mut command);
                 // The writer is alone: the command read above is the one updated here.
                 conn.prepare_cached(
                     "UPDATE agent_commands SET status = ?2, started_at = ?3, completed_at = ?4, \
-                       result = ?5, error_message = ?6, updated_at = ?7, payload = ?8 WHERE id = ?1",
+                       result = ?5, error_message = ?6, updated_at = ?7, \
+                       payload = COALESCE(?8, payload) WHERE id = ?1",
                 )?
                 .execute(rusqlite::params![
                     command.id,
@@ -183,7 +185,7 @@ impl CommandStore for DirectStore {
                     command.result,
                     command.error_message,
                     command.updated_at,
-                    command.payload,
+                    withheld,
                 ])?;
                 let event = events::record_command_direct(conn, &command)?;
                 Ok(Reported::Done(Box::new((command, event))))
@@ -195,15 +197,16 @@ impl CommandStore for DirectStore {
         command.status = CommandStatus::Cancelled.into();
         command.completed_at = Some(now);
         command.updated_at = now;
-        store::withhold_stored_secrets(&mut command);
+        let withheld = store::withhold_ended_secrets(&mut command);
         self.direct
             .write(move |conn| {
                 let done = conn
                     .prepare_cached(
                         "UPDATE agent_commands SET status = 'cancelled', completed_at = ?2, \
-                           updated_at = ?2, payload = ?3 WHERE id = ?1 AND status = 'queued'",
+                           updated_at = ?2, payload = COALESCE(?3, payload) \
+                         WHERE id = ?1 AND status = 'queued'",
                     )?
-                    .execute(rusqlite::params![command.id, now, command.payload])?
+                    .execute(rusqlite::params![command.id, now, withheld])?
                     == 1;
                 if !done {
                     return Ok(None);
@@ -216,13 +219,15 @@ impl CommandStore for DirectStore {
 
     async fn settle(&self, command: Model, how: Settle, now: i64) -> StoreResult<Option<Recorded>> {
         let (was, stamp) = (command.status, command.updated_at);
-        let next = store::settled(command, how, now);
+        let mut next = store::settled(command, how, now);
+        let withheld = store::withhold_ended_secrets(&mut next);
         self.direct
             .write(move |conn| {
                 let done =
                     conn.prepare_cached(
                         "UPDATE agent_commands SET status = ?2, claim_id = ?3, claimed_at = ?4, \
-                           completed_at = ?5, error_message = ?6, updated_at = ?7, payload = ?10 \
+                           completed_at = ?5, error_message = ?6, updated_at = ?7, \
+                           payload = COALESCE(?10, payload) \
                          WHERE id = ?1 AND status = ?8 AND updated_at = ?9",
                     )?
                     .execute(rusqlite::params![
@@ -235,7 +240,7 @@ impl CommandStore for DirectStore {
                         next.updated_at,
                         was,
                         stamp,
-                        next.payload,
+                        withheld,
                     ])? == 1;
                 if !done {
                     return Ok::<_, StoreError>(None);

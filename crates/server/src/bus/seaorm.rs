@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use botmox_proto::command::CommandStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
-    Statement,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
 };
 
 use super::events::{self, Recorded};
@@ -140,12 +140,13 @@ impl CommandStore for SeaOrmStore {
         if let Err(reason) = report.apply(&mut command, now) {
             return Ok(Reported::Refused(reason));
         }
+        let withheld = store::withhold_ended_secrets(&mut command);
         let update = Entity::update_many()
             .set(agent_command::ActiveModel {
                 status: Set(command.status),
                 started_at: Set(command.started_at),
                 completed_at: Set(command.completed_at),
-                payload: Set(command.payload.clone()),
+                payload: withheld.map_or(NotSet, Set),
                 result: Set(command.result.clone()),
                 error_message: Set(command.error_message.clone()),
                 updated_at: Set(command.updated_at),
@@ -169,14 +170,16 @@ impl CommandStore for SeaOrmStore {
         command.status = CommandStatus::Cancelled.into();
         command.completed_at = Some(now);
         command.updated_at = now;
-        store::withhold_stored_secrets(&mut command);
-        let update = Entity::update_many()
+        let withheld = store::withhold_ended_secrets(&mut command);
+        let mut update = Entity::update_many()
             .col_expr(Column::Status, Expr::value("cancelled"))
-            .col_expr(Column::Payload, Expr::value(command.payload.clone()))
             .col_expr(Column::CompletedAt, Expr::value(now))
             .col_expr(Column::UpdatedAt, Expr::value(now))
             .filter(Column::Id.eq(&command.id))
             .filter(Column::Status.eq("queued"));
+        if let Some(payload) = withheld {
+            update = update.col_expr(Column::Payload, Expr::value(payload));
+        }
         self.db
             .write(async |txn| {
                 if update.exec(txn).await?.rows_affected != 1 {
@@ -190,12 +193,12 @@ impl CommandStore for SeaOrmStore {
 
     async fn settle(&self, command: Model, how: Settle, now: i64) -> StoreResult<Option<Recorded>> {
         let (was, stamp) = (command.status, command.updated_at);
-        let next = store::settled(command, how, now);
-        let update = Entity::update_many()
+        let mut next = store::settled(command, how, now);
+        let withheld = store::withhold_ended_secrets(&mut next);
+        let mut update = Entity::update_many()
             .col_expr(Column::Status, Expr::value(next.status))
             .col_expr(Column::ClaimId, Expr::value(next.claim_id.clone()))
             .col_expr(Column::ClaimedAt, Expr::value(next.claimed_at))
-            .col_expr(Column::Payload, Expr::value(next.payload.clone()))
             .col_expr(Column::CompletedAt, Expr::value(next.completed_at))
             .col_expr(
                 Column::ErrorMessage,
@@ -205,6 +208,9 @@ impl CommandStore for SeaOrmStore {
             .filter(Column::Id.eq(&next.id))
             .filter(Column::Status.eq(was))
             .filter(Column::UpdatedAt.eq(stamp));
+        if let Some(payload) = withheld {
+            update = update.col_expr(Column::Payload, Expr::value(payload));
+        }
         self.db
             .write(async |txn| {
                 if update.exec(txn).await?.rows_affected != 1 {

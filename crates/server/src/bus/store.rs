@@ -101,7 +101,6 @@ impl Report {
             command.started_at = Some(now);
         } else {
             command.completed_at = Some(now);
-            withhold_stored_secrets(command);
         }
         command.status = to.into();
         if self.result.is_some() {
@@ -115,13 +114,22 @@ impl Report {
     }
 }
 
-/// Once a command has ended, its payload no longer needs what only the agent may read.
-pub(super) fn withhold_stored_secrets(command: &mut Model) {
-    if let Ok(mut payload) = serde_json::from_str::<serde_json::Value>(&command.payload)
-        && botmox_proto::command::withhold_secrets(&command.command_type, &mut payload)
+/// Once a command has ended, its payload no longer needs what only the agent may read:
+/// empty those parts in `command` and answer the payload to store, or `None` when the stored
+/// one stays as it is. Only the config ISO's command carries such parts, so no other payload
+/// is parsed or written again.
+pub(super) fn withhold_ended_secrets(command: &mut Model) -> Option<String> {
+    if !command.status.0.is_terminal()
+        || !botmox_proto::command::carries_secrets(&command.command_type)
     {
-        command.payload = payload.to_string();
+        return None;
     }
+    let mut payload: serde_json::Value = serde_json::from_str(&command.payload).ok()?;
+    if !botmox_proto::command::withhold_secrets(&command.command_type, &mut payload) {
+        return None;
+    }
+    command.payload = payload.to_string();
+    Some(command.payload.clone())
 }
 
 /// `command` as the sweeper leaves it: its new status and times, before it is written.
@@ -142,9 +150,6 @@ pub(super) fn settled(mut command: Model, how: Settle, now: i64) -> Model {
             command.completed_at = Some(now);
             command.error_message = Some(message);
         }
-    }
-    if command.status.0 != CommandStatus::Queued {
-        withhold_stored_secrets(&mut command);
     }
     command.updated_at = now;
     command
