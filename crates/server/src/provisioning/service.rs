@@ -498,17 +498,42 @@ async fn software_for(
             ),
         ));
     }
+    let mut taken = std::collections::HashSet::new();
     Ok(chosen
         .into_iter()
         .map(|(module, (channel, _))| ProvisionSoftware {
             runner: runner.as_deref() == Some(module.as_str()),
-            file: format!("{module}.exe"),
+            file: exe_name(&module, &mut taken),
             platform: "windows".to_owned(),
             args: None,
             channel,
             module,
         })
         .collect())
+}
+
+/// The file a module is saved as on the VM: `<module>.exe`, with what a file name of the ISO
+/// and `C:\WindowsSetup` cannot hold (anything but letters, digits, `.`, `_`, `-`; modules
+/// are free text) as `_`, made unique among `taken` (`-2`, `-3`, ...).
+fn exe_name(module: &str, taken: &mut std::collections::HashSet<String>) -> String {
+    let stem: String = module
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let mut name = format!("{stem}.exe");
+    let mut n = 1;
+    while !taken.insert(name.to_ascii_lowercase()) {
+        n += 1;
+        name = format!("{stem}-{n}.exe");
+    }
+    name
 }
 
 /// Issue a provisioning token for a VM `user` owns in `tenant`'s registry and make the
@@ -856,4 +881,34 @@ pub async fn progress(db: &Db, auth: &Auth, vm_uuid: &str) -> ApiResult<Vec<Prog
         .into_iter()
         .map(vm_setup_progress::Model::view)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exe_name;
+
+    #[test]
+    fn modules_are_saved_under_plain_unique_file_names() {
+        let mut taken = Default::default();
+        let names: Vec<String> = ["runner", "Farm Bot", "farm_bot", "модуль", "a/../b"]
+            .iter()
+            .map(|m| exe_name(m, &mut taken))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "runner.exe",
+                "Farm_Bot.exe",
+                "farm_bot-2.exe",
+                "______.exe",
+                "a_.._b.exe"
+            ]
+        );
+        for name in &names {
+            assert!(
+                botmox_proto::provisioning::is_plain_file_name(name),
+                "{name}"
+            );
+        }
+    }
 }
