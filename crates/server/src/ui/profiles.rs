@@ -510,22 +510,9 @@ async fn submit(
     let outcome = if !problems.is_empty() {
         Err(ApiError::from(problems))
     } else if form.action() == "preview" {
-        let mut config = editor.config.clone();
-        if keep_password {
-            config.user.password = KEPT_PASSWORD.to_owned();
-        }
-        let request = PreviewProfileRequest {
-            config,
-            sequence: None,
-            with_playbook: false,
-        };
-        let preview = request
-            .validate()
-            .map_err(ApiError::from)
-            .and_then(|()| service::preview_profile(&request));
-        return match preview {
+        match preview(&editor.config, keep_password) {
             Ok(p) => {
-                show(
+                return show(
                     state,
                     auth,
                     headers,
@@ -533,21 +520,10 @@ async fn submit(
                     editor,
                     (Some(p), None, None),
                 )
-                .await
+                .await;
             }
-            Err(e) => {
-                let status = e.status();
-                show(
-                    state,
-                    auth,
-                    headers,
-                    status,
-                    editor,
-                    (None, None, Some(e.message)),
-                )
-                .await
-            }
-        };
+            Err(e) => Err(e),
+        }
     } else {
         save(state, auth, &editor, keep_password).await
     };
@@ -566,6 +542,21 @@ async fn submit(
             .await
         }
     }
+}
+
+/// What the editor's profile makes for one VM; a kept password shows as [`KEPT_PASSWORD`].
+fn preview(config: &ProfileConfig, keep_password: bool) -> Result<ProfilePreview, ApiError> {
+    let mut config = config.clone();
+    if keep_password {
+        config.user.password = KEPT_PASSWORD.to_owned();
+    }
+    let request = PreviewProfileRequest {
+        config,
+        sequence: None,
+        with_playbook: false,
+    };
+    request.validate()?;
+    service::preview_profile(&request)
 }
 
 /// Store the editor's profile; its id.

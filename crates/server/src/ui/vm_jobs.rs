@@ -104,6 +104,17 @@ fn number(field: &str, v: &str) -> Result<Option<u32>, ApiError> {
 }
 
 impl BatchForm {
+    /// The form as a new page shows it.
+    fn initial() -> Self {
+        Self {
+            template_vmid: "100".into(),
+            count: "1".into(),
+            netmask: "255.255.255.0".into(),
+            concurrency: "4".into(),
+            ..Self::default()
+        }
+    }
+
     fn request(&self) -> Result<CreateBatchRequest, ApiError> {
         let request = CreateBatchRequest {
             agent_id: self.agent_id.trim().to_owned(),
@@ -183,19 +194,12 @@ pub async fn page(
         }
         _ => None,
     };
-    let form = BatchForm {
-        template_vmid: "100".into(),
-        count: "1".into(),
-        netmask: "255.255.255.0".into(),
-        concurrency: "4".into(),
-        ..BatchForm::default()
-    };
     render_page(
         &state,
         &auth,
         &headers,
         &f,
-        (StatusCode::OK, form, notice, None),
+        (StatusCode::OK, BatchForm::initial(), notice, None),
     )
     .await
 }
@@ -307,7 +311,7 @@ pub async fn delete(
     match queued.await {
         Ok(_) => Ok(Redirect::to("/vm-jobs?notice=deleting").into_response()),
         Err(e) => {
-            let shown = (e.status(), BatchForm::default(), None, Some(e.message));
+            let shown = (e.status(), BatchForm::initial(), None, Some(e.message));
             render_page(&state, &auth, &headers, &Filters::default(), shown).await
         }
     }
