@@ -11,6 +11,12 @@
 #   cycles  CYCLE_AGENTS dispatch loops, one per agent, each dispatch -> claim -> report
 #           (PATCH succeeded) and then the next, for DURATION s after WARMUP s: complete
 #           cycles a second. The rest of the fleet keeps heartbeating and polling meanwhile.
+#   flood   after the fleet has gone, on a fresh server: for each count of POLLERS, that many
+#           polls of one agent wait while FLOOD_CONCURRENCY dispatchers send FLOOD_COMMANDS
+#           commands to it as fast as the server answers (`botmox-loadgen flood`): the
+#           dispatch rate, and how long until every command was claimed. On PostgreSQL it
+#           runs again on two replicas of the same database, polls and dispatches spread
+#           over both (a dispatch on one wakes a poll waiting on the other).
 # Targets: 10,000 agents held with a dispatch -> claim p99 under 50 ms; at least 2,000
 # cycles a second on SQLite; the same figures reported on PostgreSQL.
 #
@@ -37,6 +43,9 @@
 #   RAMP          seconds over which the agents start                [30]
 #   HEARTBEAT     seconds between an agent's heartbeats (± 5 s)      [30]
 #   BACKENDS      databases to run, in order                         [sqlite postgres]
+#   POLLERS       waiting polls in the flood rounds (empty: none)    [0 50 5000]
+#   FLOOD_COMMANDS  commands dispatched per flood round              [2000]
+#   FLOOD_CONCURRENCY  dispatch requests in flight in the flood      [16]
 #   BOTMOX_DB_MAX_CONNECTIONS  the server's database pool            [the server's default]
 #
 # Usage: bench/agents.sh
@@ -48,6 +57,9 @@ CYCLE_AGENTS="${CYCLE_AGENTS:-16}"
 RAMP="${RAMP:-30}"
 HEARTBEAT="${HEARTBEAT:-30}"
 BACKENDS="${BACKENDS:-sqlite postgres}"
+POLLERS="${POLLERS:-0 50 5000}"
+FLOOD_COMMANDS="${FLOOD_COMMANDS:-2000}"
+FLOOD_CONCURRENCY="${FLOOD_CONCURRENCY:-16}"
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -86,6 +98,37 @@ bench_agents() {
 
     stop_pid "$SERVER_PID"
     SERVER_PID=""
+
+    [[ -n "$POLLERS" ]] || return 0
+    flood "$backend" 1 0 "${db_args[@]}"
+    if [[ "$backend" == postgres ]]; then
+        # Agents not used by the one-replica rounds (one per round).
+        flood "$backend" 2 "$(wc -w <<<"$POLLERS")" "${db_args[@]}"
+    fi
+}
+
+# Dispatch rates with POLLERS polls waiting, on fresh servers. $1 label; $2 replicas; $3
+# agents of the tokens file to pass over; the rest: the database arguments.
+flood() {
+    local backend="$1" replicas="$2" skip="$3" urls=() pids=() r
+    shift 3
+    for r in $(seq "$replicas"); do
+        start_server "$backend" "$WORK/server-$backend-flood$replicas-$r.log" "$@"
+        urls+=(--url "$BASE_URL")
+        pids+=(--server-pid "$SERVER_PID")
+        OTHER_PIDS+=("$SERVER_PID")
+        SERVER_PID=""
+    done
+    log "flood on $replicas $backend server(s): polls ${POLLERS// /, }"
+    BOTMOX_LOADGEN_LOGIN="$BENCH_EMAIL:$BENCH_PASSWORD" "$LOADGEN" flood \
+        --label "flood-$backend-$replicas" "${urls[@]}" "${pids[@]}" \
+        --agents-file "$WORK/tokens-$backend.txt" --skip "$skip" \
+        --pollers "${POLLERS// /,}" --commands "$FLOOD_COMMANDS" --concurrency "$FLOOD_CONCURRENCY" \
+        | tee "$WORK/flood-$backend-$replicas.txt"
+    for pid in "${OTHER_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    OTHER_PIDS=()
 }
 
 build_release
@@ -111,4 +154,19 @@ for backend in $BACKENDS; do
         "$(value "$label" claim_p50)" "$(value "$label" claim_p99)" "$(value "$label" claim_max)" \
         "$(value "$label" loops)" "$(value "$label" cps)" "$(value "$label" cycle_p50)" \
         "$(value "$label" cycle_p99)"
+done
+
+echo
+echo "Dispatch rate with polls waiting on one agent: $FLOOD_COMMANDS commands, $FLOOD_CONCURRENCY dispatches in flight"
+printf '%-10s %8s %7s %14s %12s %12s %16s\n' backend replicas pollers dispatches/s post_p99_ms claims/s all_claimed_s
+for backend in $BACKENDS; do
+    for replicas in 1 2; do
+        file="$WORK/flood-$backend-$replicas.txt"
+        [[ -f "$file" ]] || continue
+        while read -r line; do
+            get() { grep -o " $1=[0-9.]*" <<<"$line" | head -n1 | cut -d= -f2; }
+            printf '%-10s %8s %7s %14s %12s %12s %16s\n' "$backend" "$replicas" "$(get pollers)" \
+                "$(get dispatch_rate)" "$(get post_p99)" "$(get claim_rate)" "$(get all_claimed_after)"
+        done < <(grep ' flood: ' "$file")
+    done
 done

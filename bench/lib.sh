@@ -31,6 +31,8 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/botmox-bench.XXXXXX")"
 PG_DB="botmox_bench_$$"
 PG_CREATED=0
 SERVER_PID=""
+# Further servers a script started (replicas), stopped on exit as SERVER_PID is.
+OTHER_PIDS=()
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -54,6 +56,9 @@ cleanup() {
     trap - EXIT INT TERM
     stop_pid "$SERVER_PID"
     SERVER_PID=""
+    for pid in "${OTHER_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
     if [[ "$PG_CREATED" == 1 ]]; then
         psql "$PG_ADMIN_URL/postgres" -qX -v ON_ERROR_STOP=1 \
             -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 \
@@ -70,12 +75,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A TCP port on 127.0.0.1 that nothing listens on right now (random, retried). There is a
-# small window before the server binds it; a lost race shows up as a server that dies early.
+# A TCP port on 127.0.0.1 that nothing listens on right now (random, retried), below the
+# ephemeral range the kernel takes client ports from (Linux: 32768 up): a benchmark's
+# thousands of client connections, and their TIME_WAIT, would otherwise hold the port.
+# There is a small window before the server binds it; a lost race shows up as a server
+# that dies early.
 free_port() {
     local port
     for _ in $(seq 50); do
-        port=$(( 20000 + RANDOM % 40000 ))
+        port=$(( 20000 + RANDOM % 12000 ))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0

@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, ANYTHING_QUEUED, CLAIM_SQLITE, Claim, CommandStore, Report, Reported, Settle, TOUCH,
+    self, ANYTHING_QUEUED, CANCEL, CLAIM_SQLITE, Claim, CommandStore, QUEUE, REPORT, Report,
+    Reported, SETTLE, Settle, TOUCH,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
@@ -86,14 +87,7 @@ impl CommandStore for DirectStore {
     async fn queue(&self, command: Model) -> StoreResult<Recorded> {
         self.direct
             .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO agent_commands (id, tenant_id, agent_id, command_type, payload, \
-                       status, result, error_message, created_by, claim_id, attempts, queued_at, \
-                       claimed_at, started_at, completed_at, expires_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                       ?16, ?17)",
-                )?
-                .execute(rusqlite::params![
+                conn.prepare_cached(QUEUE)?.execute(rusqlite::params![
                     command.id,
                     command.tenant_id,
                     command.agent_id,
@@ -167,17 +161,13 @@ impl CommandStore for DirectStore {
                 else {
                     return Ok(Reported::NotFound);
                 };
+                let (from, claim) = (command.status, command.claim_id.clone());
                 if let Err(reason) = report.apply(&mut command, now) {
                     return Ok(Reported::Refused(reason));
                 }
                 let withheld = store::withhold_ended_secrets(&mut command);
                 // The writer is alone: the command read above is the one updated here.
-                conn.prepare_cached(
-                    "UPDATE agent_commands SET status = ?2, started_at = ?3, completed_at = ?4, \
-                       result = ?5, error_message = ?6, updated_at = ?7, \
-                       payload = COALESCE(?8, payload) WHERE id = ?1",
-                )?
-                .execute(rusqlite::params![
+                conn.prepare_cached(REPORT)?.execute(rusqlite::params![
                     command.id,
                     command.status,
                     command.started_at,
@@ -186,6 +176,8 @@ impl CommandStore for DirectStore {
                     command.error_message,
                     command.updated_at,
                     withheld,
+                    from,
+                    claim,
                 ])?;
                 let event = events::record_command_direct(conn, &command)?;
                 Ok(Reported::Done(Box::new((command, event))))
@@ -201,11 +193,7 @@ impl CommandStore for DirectStore {
         self.direct
             .write(move |conn| {
                 let done = conn
-                    .prepare_cached(
-                        "UPDATE agent_commands SET status = 'cancelled', completed_at = ?2, \
-                           updated_at = ?2, payload = COALESCE(?3, payload) \
-                         WHERE id = ?1 AND status = 'queued'",
-                    )?
+                    .prepare_cached(CANCEL)?
                     .execute(rusqlite::params![command.id, now, withheld])?
                     == 1;
                 if !done {
@@ -223,25 +211,18 @@ impl CommandStore for DirectStore {
         let withheld = store::withhold_ended_secrets(&mut next);
         self.direct
             .write(move |conn| {
-                let done =
-                    conn.prepare_cached(
-                        "UPDATE agent_commands SET status = ?2, claim_id = ?3, claimed_at = ?4, \
-                           completed_at = ?5, error_message = ?6, updated_at = ?7, \
-                           payload = COALESCE(?10, payload) \
-                         WHERE id = ?1 AND status = ?8 AND updated_at = ?9",
-                    )?
-                    .execute(rusqlite::params![
-                        next.id,
-                        next.status,
-                        next.claim_id,
-                        next.claimed_at,
-                        next.completed_at,
-                        next.error_message,
-                        next.updated_at,
-                        was,
-                        stamp,
-                        withheld,
-                    ])? == 1;
+                let done = conn.prepare_cached(SETTLE)?.execute(rusqlite::params![
+                    next.id,
+                    next.status,
+                    next.claim_id,
+                    next.claimed_at,
+                    next.completed_at,
+                    next.error_message,
+                    next.updated_at,
+                    was,
+                    stamp,
+                    withheld,
+                ])? == 1;
                 if !done {
                     return Ok::<_, StoreError>(None);
                 }

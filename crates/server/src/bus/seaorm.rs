@@ -1,22 +1,24 @@
-//! The command store through SeaORM and the [`Db`] handle: one transaction per change, on
-//! either engine. It is the store PostgreSQL runs (which takes concurrent writers as they
-//! come); on SQLite it works too, and the contract tests run it there.
+//! The command store through SeaORM and the [`Db`] handle, on either engine. It is the
+//! store PostgreSQL runs (which takes concurrent writers as they come); on SQLite it works
+//! too, and the contract tests run it there. With PostgreSQL every change but a claim is
+//! one statement with its event, committing by itself; a claim is one transaction of two
+//! statements (its event's data is the claimed row, known only once claimed).
 
 use async_trait::async_trait;
 use botmox_proto::command::CommandStatus;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Statement, Value,
 };
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, CLAIM_POSTGRES, CLAIM_SQLITE, Claim, CommandStore, Report, Reported, Settle,
+    self, CANCEL, CLAIM_POSTGRES, CLAIM_SQLITE, Claim, CommandStore, QUEUE, REPORT, Report,
+    Reported, SETTLE, Settle, TOUCH,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
-use crate::db::entity::agent_command::{self, Column, Entity, Model};
+use crate::db::entity::agent_command::{Column, Entity, Model};
 use crate::db::{Db, Engine, StoreError, StoreResult};
 
 pub struct SeaOrmStore {
@@ -26,6 +28,35 @@ pub struct SeaOrmStore {
 impl SeaOrmStore {
     pub fn new(db: Db) -> Self {
         Self { db }
+    }
+
+    /// Apply `sql` (a change of `store`: `QUEUE`, `REPORT`, `CANCEL` or `SETTLE`, with
+    /// `values`) and record the event saying `command` entered its status, atomically;
+    /// `None` when the change touched no row (another writer got there first). PostgreSQL
+    /// does both in one statement ([`events::change_with_event`]), SQLite in a transaction.
+    async fn change(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        command: &Model,
+    ) -> StoreResult<Option<Recorded>> {
+        match self.db.engine() {
+            Engine::Postgres => {
+                events::change_with_event(&self.db, &store::postgres(sql), values, command).await
+            }
+            Engine::Sqlite => {
+                let statement =
+                    Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values);
+                self.db
+                    .write(async |txn| {
+                        if txn.execute(statement).await?.rows_affected() != 1 {
+                            return Ok(None);
+                        }
+                        events::record_command(txn, command).await.map(Some)
+                    })
+                    .await
+            }
+        }
     }
 
     async fn agent_where(&self, filter: sea_orm::Condition) -> StoreResult<Option<agent::Model>> {
@@ -53,26 +84,52 @@ impl CommandStore for SeaOrmStore {
     }
 
     async fn touch(&self, agent_id: &str, token_hash: &str, now: i64) -> StoreResult<bool> {
-        let touch = agent::Entity::update_many()
-            .col_expr(agent::Column::LastSeenAt, Expr::value(now))
-            .col_expr(agent::Column::UpdatedAt, Expr::value(now))
-            .filter(agent::Column::Id.eq(agent_id))
-            .filter(agent::Column::Status.eq("active"))
-            .filter(agent::Column::TokenHash.eq(token_hash));
-        self.db
-            .write(async |txn| Ok::<_, StoreError>(touch.exec(txn).await?.rows_affected == 1))
-            .await
+        let values = vec![agent_id.into(), token_hash.into(), now.into()];
+        let touched = match self.db.engine() {
+            // One statement, no transaction around it: heartbeats are the fleet's most
+            // frequent write.
+            Engine::Postgres => {
+                let sql = format!("{} RETURNING 1", store::postgres(TOUCH));
+                let statement =
+                    Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
+                self.db.write_one(statement).await?.len()
+            }
+            Engine::Sqlite => {
+                let statement =
+                    Statement::from_sql_and_values(DatabaseBackend::Sqlite, TOUCH, values);
+                self.db
+                    .write(async |txn| {
+                        Ok::<_, StoreError>(txn.execute(statement).await?.rows_affected())
+                    })
+                    .await? as usize
+            }
+        };
+        Ok(touched == 1)
     }
 
     async fn queue(&self, command: Model) -> StoreResult<Recorded> {
-        self.db
-            .write(async |txn| {
-                Entity::insert(agent_command::ActiveModel::from(command.clone()))
-                    .exec_without_returning(txn)
-                    .await?;
-                events::record_command(txn, &command).await
-            })
-            .await
+        let values = vec![
+            command.id.clone().into(),
+            command.tenant_id.clone().into(),
+            command.agent_id.clone().into(),
+            command.command_type.clone().into(),
+            command.payload.clone().into(),
+            command.status.into(),
+            command.result.clone().into(),
+            command.error_message.clone().into(),
+            command.created_by.clone().into(),
+            command.claim_id.clone().into(),
+            command.attempts.into(),
+            command.queued_at.into(),
+            command.claimed_at.into(),
+            command.started_at.into(),
+            command.completed_at.into(),
+            command.expires_at.into(),
+            command.updated_at.into(),
+        ];
+        self.change(QUEUE, values, &command)
+            .await?
+            .ok_or(StoreError::Db(DbErr::RecordNotInserted))
     }
 
     async fn anything_queued(&self, agent_id: &str, now: i64) -> StoreResult<bool> {
@@ -96,30 +153,73 @@ impl CommandStore for SeaOrmStore {
         now: i64,
         claim_id: String,
     ) -> StoreResult<Claim> {
-        let (backend, sql) = match self.db.engine() {
-            Engine::Postgres => (DatabaseBackend::Postgres, CLAIM_POSTGRES),
-            Engine::Sqlite => (DatabaseBackend::Sqlite, CLAIM_SQLITE),
-        };
-        let statement = Statement::from_sql_and_values(
-            backend,
-            sql,
-            [agent.id.clone().into(), now.into(), claim_id.into()],
-        );
-        self.db
-            .write(async |txn| {
-                if recheck {
-                    let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
-                    if !agent.unchanged_in(current.as_ref()) {
-                        return Ok(Claim::Revoked);
-                    }
+        let claimed = match self.db.engine() {
+            // The claim checks the agent itself (`CLAIM_POSTGRES`).
+            Engine::Postgres => {
+                let statement = Statement::from_sql_and_values(
+                    DatabaseBackend::Postgres,
+                    CLAIM_POSTGRES,
+                    [
+                        agent.id.clone().into(),
+                        now.into(),
+                        claim_id.into(),
+                        agent.token_hash.clone().into(),
+                    ],
+                );
+                self.db
+                    .write(async |txn| {
+                        let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await?
+                        else {
+                            return Ok(None);
+                        };
+                        let event = events::record_command(txn, &command).await?;
+                        Ok::<_, StoreError>(Some((command, event)))
+                    })
+                    .await?
+            }
+            Engine::Sqlite => {
+                let statement = Statement::from_sql_and_values(
+                    DatabaseBackend::Sqlite,
+                    CLAIM_SQLITE,
+                    [agent.id.clone().into(), now.into(), claim_id.into()],
+                );
+                let revoked = self
+                    .db
+                    .write(async |txn| {
+                        if recheck {
+                            let current =
+                                agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
+                            if !agent.unchanged_in(current.as_ref()) {
+                                return Ok(Err(()));
+                            }
+                        }
+                        let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await?
+                        else {
+                            return Ok(Ok(None));
+                        };
+                        let event = events::record_command(txn, &command).await?;
+                        Ok::<_, StoreError>(Ok(Some((command, event))))
+                    })
+                    .await?;
+                match revoked {
+                    Ok(claimed) => claimed,
+                    Err(()) => return Ok(Claim::Revoked),
                 }
-                let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
-                    return Ok(Claim::Nothing);
-                };
-                let event = events::record_command(txn, &command).await?;
-                Ok(Claim::Command(Box::new((command, event))))
-            })
-            .await
+            }
+        };
+        if let Some(claimed) = claimed {
+            return Ok(Claim::Command(Box::new(claimed)));
+        }
+        if recheck && self.db.engine() == Engine::Postgres {
+            // Nothing claimed: tell a revocation from an empty queue.
+            let current = agent::Entity::find_by_id(agent.id.clone())
+                .one(self.db.read())
+                .await?;
+            if !agent.unchanged_in(current.as_ref()) {
+                return Ok(Claim::Revoked);
+            }
+        }
+        Ok(Claim::Nothing)
     }
 
     async fn report(
@@ -141,29 +241,22 @@ impl CommandStore for SeaOrmStore {
             return Ok(Reported::Refused(reason));
         }
         let withheld = store::withhold_ended_secrets(&mut command);
-        let update = Entity::update_many()
-            .set(agent_command::ActiveModel {
-                status: Set(command.status),
-                started_at: Set(command.started_at),
-                completed_at: Set(command.completed_at),
-                payload: withheld.map_or(NotSet, Set),
-                result: Set(command.result.clone()),
-                error_message: Set(command.error_message.clone()),
-                updated_at: Set(command.updated_at),
-                ..Default::default()
-            })
-            .filter(Column::Id.eq(&command.id))
-            .filter(Column::Status.eq(from))
-            .filter(Column::ClaimId.eq(claim));
-        self.db
-            .write(async |txn| {
-                if update.exec(txn).await?.rows_affected != 1 {
-                    return Ok(Reported::Refused("The command changed meanwhile".into()));
-                }
-                let event = events::record_command(txn, &command).await?;
-                Ok(Reported::Done(Box::new((command, event))))
-            })
-            .await
+        let values = vec![
+            command.id.clone().into(),
+            command.status.into(),
+            command.started_at.into(),
+            command.completed_at.into(),
+            command.result.clone().into(),
+            command.error_message.clone().into(),
+            command.updated_at.into(),
+            withheld.into(),
+            from.into(),
+            claim.into(),
+        ];
+        Ok(match self.change(REPORT, values, &command).await? {
+            Some(event) => Reported::Done(Box::new((command, event))),
+            None => Reported::Refused("The command changed meanwhile".into()),
+        })
     }
 
     async fn cancel(&self, mut command: Model, now: i64) -> StoreResult<Option<(Model, Recorded)>> {
@@ -171,53 +264,27 @@ impl CommandStore for SeaOrmStore {
         command.completed_at = Some(now);
         command.updated_at = now;
         let withheld = store::withhold_ended_secrets(&mut command);
-        let mut update = Entity::update_many()
-            .col_expr(Column::Status, Expr::value("cancelled"))
-            .col_expr(Column::CompletedAt, Expr::value(now))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.eq(&command.id))
-            .filter(Column::Status.eq("queued"));
-        if let Some(payload) = withheld {
-            update = update.col_expr(Column::Payload, Expr::value(payload));
-        }
-        self.db
-            .write(async |txn| {
-                if update.exec(txn).await?.rows_affected != 1 {
-                    return Ok(None);
-                }
-                let event = events::record_command(txn, &command).await?;
-                Ok(Some((command, event)))
-            })
-            .await
+        let values = vec![command.id.clone().into(), now.into(), withheld.into()];
+        let event = self.change(CANCEL, values, &command).await?;
+        Ok(event.map(|e| (command, e)))
     }
 
     async fn settle(&self, command: Model, how: Settle, now: i64) -> StoreResult<Option<Recorded>> {
         let (was, stamp) = (command.status, command.updated_at);
         let mut next = store::settled(command, how, now);
         let withheld = store::withhold_ended_secrets(&mut next);
-        let mut update = Entity::update_many()
-            .col_expr(Column::Status, Expr::value(next.status))
-            .col_expr(Column::ClaimId, Expr::value(next.claim_id.clone()))
-            .col_expr(Column::ClaimedAt, Expr::value(next.claimed_at))
-            .col_expr(Column::CompletedAt, Expr::value(next.completed_at))
-            .col_expr(
-                Column::ErrorMessage,
-                Expr::value(next.error_message.clone()),
-            )
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::Id.eq(&next.id))
-            .filter(Column::Status.eq(was))
-            .filter(Column::UpdatedAt.eq(stamp));
-        if let Some(payload) = withheld {
-            update = update.col_expr(Column::Payload, Expr::value(payload));
-        }
-        self.db
-            .write(async |txn| {
-                if update.exec(txn).await?.rows_affected != 1 {
-                    return Ok(None);
-                }
-                events::record_command(txn, &next).await.map(Some)
-            })
-            .await
+        let values = vec![
+            next.id.clone().into(),
+            next.status.into(),
+            next.claim_id.clone().into(),
+            next.claimed_at.into(),
+            next.completed_at.into(),
+            next.error_message.clone().into(),
+            next.updated_at.into(),
+            was.into(),
+            stamp.into(),
+            withheld.into(),
+        ];
+        self.change(SETTLE, values, &next).await
     }
 }

@@ -17,13 +17,16 @@ use crate::db::TenantId;
 use crate::db::entity::agent;
 use crate::db::entity::agent_command::Model;
 
-/// Claim the oldest unexpired queued command of agent `$1` at time `$2` with claim id `$3`.
-/// PostgreSQL picks and locks the row with `FOR UPDATE SKIP LOCKED`, so racing polls get
-/// different rows and never wait on each other; SQLite runs one writer at a time, so its
-/// update of the row a subquery picks is atomic as it stands. Expired commands are left to
-/// the sweeper, which settles them and says why.
+/// Claim the oldest unexpired queued command of agent `$1` at time `$2` with claim id `$3`,
+/// if the agent is still active with token hash `$4`. PostgreSQL picks and locks the row
+/// with `FOR UPDATE SKIP LOCKED`, so racing polls get different rows and never wait on each
+/// other; SQLite runs one writer at a time, so its update of the row a subquery picks is
+/// atomic as it stands (and its stores check the agent before, in the same transaction).
+/// Expired commands are left to the sweeper, which settles them and says why.
 pub(super) const CLAIM_POSTGRES: &str = "WITH next AS (SELECT id FROM agent_commands \
        WHERE agent_id = $1 AND status = 'queued' AND expires_at > $2 \
+         AND EXISTS (SELECT 1 FROM agents \
+           WHERE id = $1 AND status = 'active' AND token_hash = $4) \
        ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
      UPDATE agent_commands c SET status = 'dispatched', claim_id = $3, claimed_at = $2, \
        attempts = c.attempts + 1, updated_at = $2 \
@@ -39,6 +42,32 @@ pub(super) const ANYTHING_QUEUED: &str = "SELECT 1 FROM agent_commands \
 /// A heartbeat that changed nothing but the time: agent `?1` with token hash `?2` at `?3`.
 pub(super) const TOUCH: &str = "UPDATE agents SET last_seen_at = ?3, updated_at = ?3 \
      WHERE id = ?1 AND status = 'active' AND token_hash = ?2";
+/// Queue a command: its 17 columns in the entity's order.
+pub(super) const QUEUE: &str = "INSERT INTO agent_commands (id, tenant_id, agent_id, \
+       command_type, payload, status, result, error_message, created_by, claim_id, attempts, \
+       queued_at, claimed_at, started_at, completed_at, expires_at, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+/// A report applied to command `?1`, if it is still in status `?9` under claim `?10`;
+/// `?8`, when not null, replaces the payload (its secrets withheld once it ended).
+pub(super) const REPORT: &str = "UPDATE agent_commands SET status = ?2, started_at = ?3, \
+       completed_at = ?4, result = ?5, error_message = ?6, updated_at = ?7, \
+       payload = COALESCE(?8, payload) \
+     WHERE id = ?1 AND status = ?9 AND claim_id = ?10";
+/// Cancel command `?1` at `?2` if it is still queued; `?3` as in [`REPORT`].
+pub(super) const CANCEL: &str = "UPDATE agent_commands SET status = 'cancelled', \
+       completed_at = ?2, updated_at = ?2, payload = COALESCE(?3, payload) \
+     WHERE id = ?1 AND status = 'queued'";
+/// The sweeper's settling of command `?1`, if it is still in status `?8` as of `?9`
+/// (its `updated_at`); `?10` as in [`REPORT`].
+pub(super) const SETTLE: &str = "UPDATE agent_commands SET status = ?2, claim_id = ?3, \
+       claimed_at = ?4, completed_at = ?5, error_message = ?6, updated_at = ?7, \
+       payload = COALESCE(?10, payload) \
+     WHERE id = ?1 AND status = ?8 AND updated_at = ?9";
+
+/// A statement above in PostgreSQL's placeholders (`$1` for `?1`; they hold no other `?`).
+pub(super) fn postgres(sql: &str) -> String {
+    sql.replace('?', "$")
+}
 
 /// What a poll's claim found.
 pub enum Claim {

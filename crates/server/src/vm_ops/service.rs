@@ -217,23 +217,17 @@ async fn no_longer_valid(state: &AppState, agent: &agent::Model) -> ApiError {
     }
 }
 
-/// Claim `agent`'s next command. With `recheck`, only if the agent still stands as it was
-/// when its token was checked (a revocation wakes its polls too).
+/// Claim `agent`'s next command. With `recheck` (a poll woken up: by a command queued for
+/// the agent, or by its revocation), only if the agent still stands as it was when its
+/// token was checked; the store checks that where no revocation can slip in between.
 async fn claim(state: &AppState, agent: &agent::Model, recheck: bool) -> ApiResult<Claim> {
     let store = &state.bus.store;
     let now = now_ms();
-    // Most polls find nothing: a plain read says so without a write.
-    if !store.anything_queued(&agent.id, now).await? {
-        if recheck {
-            let tenant = crate::db::TenantId::trusted(agent.tenant_id.clone());
-            let current = store.agent(&tenant, &agent.id).await?;
-            if !agent.unchanged_in(current.as_ref()) {
-                return Ok(Claim::Revoked);
-            }
-        }
+    // A poll's first look usually finds nothing: a plain read says so without a write. A
+    // woken poll was woken for a command (one poll per command), so it claims at once.
+    if !recheck && !store.anything_queued(&agent.id, now).await? {
         return Ok(Claim::Nothing);
     }
-    // The store checks the agent again where no revocation can slip in between.
     let claim_id = uuid::Uuid::new_v4().to_string();
     Ok(store.claim(agent, recheck, now, claim_id).await?)
 }

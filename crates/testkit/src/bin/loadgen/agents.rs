@@ -25,17 +25,16 @@
 //! Every other agent keeps heartbeating and polling meanwhile, so the phases run against the
 //! whole fleet. Any unexpected answer fails the run.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use botmox_client::{Client, ClientError};
+use botmox_client::Client;
 use botmox_proto::agent::HeartbeatRequest;
 use botmox_proto::agent::{AGENT_TOKEN_PREFIX as TOKEN_PREFIX, TOKEN_TTL_MS};
 use botmox_proto::command::{Command, CommandView, DispatchRequest, NextQuery, ReportRequest};
@@ -44,7 +43,6 @@ use botmox_server::db::StoreError;
 use botmox_server::db::entity::agent;
 use botmox_server::keys::{hash_secret, random_secret};
 use clap::Args;
-use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Url;
@@ -52,6 +50,8 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::EntityTrait;
 use serde_json::json;
 use tokio::sync::Notify;
+
+use crate::measure::{CpuMeter, Failures, Latencies, failure, open_files_limit, status_kib};
 
 #[derive(Debug, Args)]
 pub struct SeedAgentsArgs {
@@ -200,7 +200,7 @@ pub struct AgentsArgs {
 }
 
 /// Timeout of every request but the polls.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A poll may take this much longer than its own wait before it counts as failed.
 const POLL_GRACE: Duration = Duration::from_secs(10);
 /// How long the end of a phase waits for commands still on their way.
@@ -223,65 +223,6 @@ struct SimAgent {
 
 const HOLD: u8 = 1;
 const CYCLES: u8 = 2;
-
-/// An HDR histogram of microseconds shared by tasks.
-struct Latencies(Mutex<Histogram<u64>>);
-
-impl Latencies {
-    fn new() -> anyhow::Result<Self> {
-        Ok(Self(Mutex::new(
-            Histogram::new_with_bounds(1, 3_600_000_000, 3).context("histogram bounds")?,
-        )))
-    }
-
-    fn record(&self, d: Duration) {
-        self.record_us(d.as_micros() as u64);
-    }
-
-    fn record_us(&self, us: u64) {
-        self.lock().saturating_record(us.max(1));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Histogram<u64>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// `name_p50=.. name_p90=.. name_p99=.. name_max=..` in milliseconds.
-    fn summary(&self, name: &str) -> String {
-        let h = self.lock();
-        let ms = |us: u64| us as f64 / 1000.0;
-        format!(
-            "{name}_p50={:.2}ms {name}_p90={:.2}ms {name}_p99={:.2}ms {name}_max={:.2}ms",
-            ms(h.value_at_quantile(0.50)),
-            ms(h.value_at_quantile(0.90)),
-            ms(h.value_at_quantile(0.99)),
-            ms(h.max()),
-        )
-    }
-}
-
-/// Unexpected answers, by request and status, with the first detail of each.
-#[derive(Default)]
-struct Failures(Mutex<BTreeMap<String, (u64, String)>>);
-
-impl Failures {
-    fn add(&self, key: String, detail: String) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key).or_insert((0, detail)).0 += 1;
-    }
-
-    fn total(&self) -> u64 {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.values().map(|(n, _)| n).sum()
-    }
-
-    fn print(&self, label: &str) {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, (n, detail)) in map.iter() {
-            eprintln!("{label}: {n} x {key}; first: {detail}");
-        }
-    }
-}
 
 /// Everything the tasks share.
 struct Sim {
@@ -308,24 +249,6 @@ struct Sim {
     cycle_claim: Latencies,
     cycle_total: Latencies,
     failures: Failures,
-}
-
-/// A failure as (key, detail): the key groups failures of one kind in the summary.
-fn failure(what: &str, e: &ClientError) -> (String, String) {
-    let key = match e {
-        ClientError::Api { status, code, .. } => format!("{what}: {status} {code}"),
-        ClientError::Timeout => format!("{what}: timeout"),
-        ClientError::Transport(_) => format!("{what}: transport error"),
-        ClientError::Decode { .. } => format!("{what}: unexpected answer"),
-        ClientError::BaseUrl(_) => format!("{what}: bad base URL"),
-    };
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        write!(detail, ": {s}").ok();
-        source = s.source();
-    }
-    (key, detail)
 }
 
 impl Sim {
@@ -491,98 +414,11 @@ impl Sim {
     }
 }
 
-/// CPU seconds (user + system) of a process so far, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses; utime and
-    // stime are fields 14 and 15, in clock ticks of 1/100 s (USER_HZ).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
-/// A `/proc/<pid>/status` field in KiB (VmRSS, VmHWM...).
-fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no {field} in {path}"))
-}
-
-/// The soft limit on open files of this process.
-fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
-}
-
-/// Busy and total clock ticks of the whole machine, from the first line of `/proc/stat`.
-fn machine_ticks() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let ticks: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    let total: u64 = ticks.iter().sum();
-    // idle and iowait are the 4th and 5th.
-    let idle = ticks.get(3)? + ticks.get(4).unwrap_or(&0);
-    Some((total - idle, total))
-}
-
-/// CPU used over a phase by the server and by this process (% of one core), and by the
-/// whole machine (% of all cores: the database, and anything else running, included).
-struct CpuMeter {
-    server: Option<String>,
-    started: Instant,
-    server_s: f64,
-    own_s: f64,
-    machine: Option<(u64, u64)>,
-}
-
-impl CpuMeter {
-    fn start(server_pid: Option<u32>) -> Self {
-        let server = server_pid.map(|p| p.to_string());
-        Self {
-            server_s: server.as_deref().and_then(cpu_seconds).unwrap_or(0.0),
-            own_s: cpu_seconds("self").unwrap_or(0.0),
-            server,
-            started: Instant::now(),
-            machine: machine_ticks(),
-        }
-    }
-
-    fn summary(&self) -> String {
-        let wall = self.started.elapsed().as_secs_f64().max(f64::EPSILON);
-        let pct = |now: Option<f64>, then: f64| now.map(|n| 100.0 * (n - then) / wall);
-        let mut s = String::new();
-        if let Some(p) = pct(self.server.as_deref().and_then(cpu_seconds), self.server_s) {
-            write!(s, "server_cpu={p:.0}% ").ok();
-        }
-        if let Some(p) = pct(cpu_seconds("self"), self.own_s) {
-            write!(s, "loadgen_cpu={p:.0}% ").ok();
-        }
-        if let (Some((busy0, total0)), Some((busy1, total1))) = (self.machine, machine_ticks())
-            && total1 > total0
-        {
-            let p = 100.0 * (busy1 - busy0) as f64 / (total1 - total0) as f64;
-            write!(s, "machine_cpu={p:.0}%").ok();
-        }
-        s
-    }
-}
-
-/// Read `<id> <token>` lines.
-fn read_agents(path: &PathBuf, n: usize, api: &Client) -> anyhow::Result<Vec<SimAgent>> {
+/// The first `n` `<id> <token>` lines of a file written by `seed-agents`.
+pub(crate) fn read_agent_tokens(path: &Path, n: usize) -> anyhow::Result<Vec<(String, String)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let agents: Vec<SimAgent> = text
+    let agents: Vec<(String, String)> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .take(n)
@@ -590,24 +426,34 @@ fn read_agents(path: &PathBuf, n: usize, api: &Client) -> anyhow::Result<Vec<Sim
             let (id, token) = l
                 .split_once(' ')
                 .with_context(|| format!("{}: not `<id> <token>`", path.display()))?;
-            Ok(SimAgent {
-                id: id.to_owned(),
-                api: api.clone().with_token(token.trim()),
-                busy: AtomicBool::new(false),
-                phase: AtomicU8::new(0),
-                sent_us: AtomicU64::new(0),
-                reported: Notify::new(),
-            })
+            Ok((id.to_owned(), token.trim().to_owned()))
         })
         .collect::<anyhow::Result<_>>()?;
     if agents.len() < n {
         bail!(
-            "{} holds {} agents, fewer than --agents {n}",
+            "{} holds {} agents, fewer than the {n} asked for",
             path.display(),
             agents.len()
         );
     }
     Ok(agents)
+}
+
+/// An API client for a fleet on `url`: HTTP/1.1 keep-alive connections without limit (one
+/// per waiting poll), `REQUEST_TIMEOUT` on every request but the polls.
+pub(crate) fn fleet_client(url: &Url) -> anyhow::Result<Client> {
+    let http = reqwest::Client::builder()
+        .http1_only()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(usize::MAX)
+        .pool_idle_timeout(Duration::from_secs(120))
+        .connect_timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("cannot build the HTTP client")?;
+    Ok(Client::with_http(http, url.as_str())
+        .context("invalid URL")?
+        .with_timeout(REQUEST_TIMEOUT))
 }
 
 pub async fn run(args: AgentsArgs) -> anyhow::Result<ExitCode> {
@@ -622,19 +468,18 @@ pub async fn run(args: AgentsArgs) -> anyhow::Result<ExitCode> {
         bail!("{n} agents need about {needed} open files; the limit is {limit} (ulimit -n)");
     }
     let token = crate::login(&args.url, &args.login, REQUEST_TIMEOUT).await?;
-    let http = reqwest::Client::builder()
-        .http1_only()
-        .no_proxy()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(usize::MAX)
-        .pool_idle_timeout(Duration::from_secs(120))
-        .connect_timeout(REQUEST_TIMEOUT)
-        .build()
-        .context("cannot build the HTTP client")?;
-    let api = Client::with_http(http, args.url.as_str())
-        .context("invalid --url")?
-        .with_timeout(REQUEST_TIMEOUT);
-    let agents = read_agents(&args.agents_file, n, &api)?;
+    let api = fleet_client(&args.url)?;
+    let agents = read_agent_tokens(&args.agents_file, n)?
+        .into_iter()
+        .map(|(id, token)| SimAgent {
+            id,
+            api: api.clone().with_token(token),
+            busy: AtomicBool::new(false),
+            phase: AtomicU8::new(0),
+            sent_us: AtomicU64::new(0),
+            reported: Notify::new(),
+        })
+        .collect();
     let sim = Arc::new(Sim {
         dispatcher: api.with_token(token),
         agents,
@@ -744,7 +589,7 @@ async fn phases(sim: &Arc<Sim>, args: &AgentsArgs, rss_idle: Option<u64>) -> any
 
     // --- hold: dispatches at a fixed rate to random idle agents --------------------------
     if args.rate > 0 {
-        let cpu = CpuMeter::start(args.server_pid);
+        let cpu = CpuMeter::start(args.server_pid.as_slice());
         let (heartbeats, polls) = (
             sim.heartbeats.load(Ordering::Relaxed),
             sim.polls.load(Ordering::Relaxed),
@@ -849,7 +694,7 @@ async fn phases(sim: &Arc<Sim>, args: &AgentsArgs, rss_idle: Option<u64>) -> any
             });
         }
         tokio::time::sleep_until(measure_from.into()).await;
-        let cpu = CpuMeter::start(args.server_pid);
+        let cpu = CpuMeter::start(args.server_pid.as_slice());
         let (heartbeats, polls) = (
             sim.heartbeats.load(Ordering::Relaxed),
             sim.polls.load(Ordering::Relaxed),

@@ -17,6 +17,8 @@
 //! * `seed` fills a tenant with bots and finance operations for the records benchmark.
 //! * `seed-agents` and `agents`: thousands of simulated agents (heartbeats, waiting polls)
 //!   against one server, for the command bus benchmark (`bench/agents.sh`).
+//! * `flood`: dispatch and claim rates with 0 to thousands of polls waiting, on one server
+//!   or several replicas (`bench/agents.sh`).
 //! * `seed-leases`: VMs each holding an execution lease, for the lease heartbeat benchmark
 //!   (`bench/licensing.sh`, with `run --values` over the lease ids).
 //!
@@ -38,7 +40,9 @@ use reqwest::header::HeaderMap;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 
 mod agents;
+mod flood;
 mod leases;
+mod measure;
 mod seed;
 
 #[derive(Debug, Parser)]
@@ -68,6 +72,9 @@ enum Command {
     SeedAgents(agents::SeedAgentsArgs),
     /// Simulate agents (heartbeats, long-polls) and measure dispatch → claim and cycles.
     Agents(agents::AgentsArgs),
+    /// Dispatch as fast as the server answers while many polls of one agent wait, on one
+    /// server or several replicas: dispatch and claim rates.
+    Flood(flood::FloodArgs),
     /// Register VMs and lease for each through the API; write the lease ids to a file.
     SeedLeases(leases::SeedLeasesArgs),
 }
@@ -148,6 +155,7 @@ fn main() -> ExitCode {
             Command::Seed(args) => seed::seed(args).await.map(|()| ExitCode::SUCCESS),
             Command::SeedAgents(args) => agents::seed(args).await.map(|()| ExitCode::SUCCESS),
             Command::Agents(args) => agents::run(args).await,
+            Command::Flood(args) => flood::run(args).await,
             Command::SeedLeases(args) => leases::seed(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
