@@ -23,6 +23,31 @@ fn ban_body() -> Value {
 }
 
 both_backends! {
+    async fn the_search_finds_bots_by_their_character_server_and_account(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        let bot = server.create("/api/v1/bots", t, json!({"name": "farm-1",
+            "character": {"name": "Char01", "server": "Gehennas", "level": 60},
+            "account": {"email": "acc010@mail.example", "password": "pw-Gehennas-0"},
+            "notes": [{"text": "Moved to Firemaw"}]})).await;
+        server.create("/api/v1/bots", t, json!({"name": "farm-2",
+            "character": {"name": "Other", "server": "Firemaw"}})).await;
+        let found = |q: &'static str| {
+            let server = &server;
+            async move {
+                let (status, page) = server.get(&format!("/api/v1/bots?q={q}"), t).await;
+                assert_eq!(status, StatusCode::OK, "{page}");
+                page["data"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found("char01").await, [bot.as_str()], "a character's name, in any case");
+        assert_eq!(found("Gehennas").await, [bot.as_str()], "a character's server");
+        assert_eq!(found("acc010%40mail").await, [bot.as_str()], "an account's e-mail");
+        assert_eq!(found("firemaw").await.len(), 2, "a text inside a list, and a nested one");
+        assert_eq!(found("pw-Gehennas").await, Vec::<String>::new(), "never a credential, at any depth");
+    }
+
     async fn a_bot_moves_through_its_lifecycle_with_log_and_archive(backend) {
         let server = TestServer::start(backend).await;
         let s = server.user_session("acme", "op@example.com", Role::User).await;

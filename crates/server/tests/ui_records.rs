@@ -107,6 +107,20 @@ async fn bots_are_created_edited_and_given_a_proxy() {
     let (_, bot) = server.get(&format!("/api/v1/bots/{bot_id}"), token).await;
     assert_eq!(bot["data"]["character"]["name"], "Go'el");
 
+    // The list's search box finds the bot by its character's name and server.
+    server
+        .create("/api/v1/bots", token, json!({"name": "Jaina"}))
+        .await;
+    for (q, typed) in [("go%27el", "go'el"), ("Nordrassil", "Nordrassil")] {
+        c.goto(&format!("{}/bots?q={q}", server.url)).await.unwrap();
+        assert_eq!(attr(c, "form#filter input[name=q]", "value").await, typed);
+        let found = text_of(c, "table#records tbody").await;
+        assert!(
+            found.contains("Thrall") && !found.contains("Jaina"),
+            "{typed}: {found}"
+        );
+    }
+
     // Add a proxy; its password never comes back to the page.
     c.goto(&format!("{}/proxies", server.url)).await.unwrap();
     fill(c, "form#proxy-create input[name=ip]", "203.0.113.7").await;

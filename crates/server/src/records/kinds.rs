@@ -343,15 +343,44 @@ pub fn bots_in_column(column: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Lower-cased top-level scalar values (credentials left out), for the `q` filter.
-fn search_text(doc: &Map<String, Value>) -> String {
-    doc.iter()
-        .filter(|(k, _)| !crate::sealed::is_secret_key(k))
-        .filter_map(|(_, v)| match v {
-            Value::String(s) => Some(s.to_lowercase()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\u{1f}")
+/// What `q` matches: every text, number and boolean of the document at any depth (a bot's
+/// `character.name`, `character.server`, `account.email`, items of lists), lowercased,
+/// leaving out credentials and whatever is under them.
+pub fn search_text(doc: &Map<String, Value>) -> String {
+    fn walk(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => out.push(s.to_lowercase()),
+            Value::Number(n) => out.push(n.to_string()),
+            Value::Bool(b) => out.push(b.to_string()),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            Value::Object(map) => fields(map, out),
+            Value::Null => {}
+        }
+    }
+    fn fields(map: &Map<String, Value>, out: &mut Vec<String>) {
+        map.iter()
+            .filter(|(k, _)| !crate::sealed::is_secret_key(k))
+            .for_each(|(_, v)| walk(v, out));
+    }
+    let mut out = Vec::new();
+    fields(doc, &mut out);
+    out.join("\u{1f}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_text_holds_values_at_every_depth_but_credentials() {
+        let doc = serde_json::json!({"name": "Bot", "character": {"name": "Char01", "level": 60},
+            "account": {"email": "A@Mail", "password": "pw1", "api_key": {"value": "k1"}},
+            "tags": ["Alpha", {"note": "Beta"}], "active": true, "empty": null});
+        let text = search_text(doc.as_object().unwrap());
+        let parts: Vec<&str> = text.split('\u{1f}').collect();
+        for want in ["bot", "char01", "60", "a@mail", "alpha", "beta", "true"] {
+            assert!(parts.contains(&want), "{want} in {parts:?}");
+        }
+        assert!(!text.contains("pw1") && !text.contains("k1"), "{text}");
+    }
 }

@@ -28,7 +28,7 @@ pub struct Model {
     pub amount: Option<f64>,
     pub date_ms: Option<i64>,
     pub expires_at_ms: Option<i64>,
-    /// Lower-cased top-level values, for `q`.
+    /// The document's values at any depth, lower-cased, credentials left out: what `q` matches.
     pub search: String,
     /// Who created the record (a user id or `token:<id>`): may reveal its sealed fields.
     pub owner_id: Option<String>,

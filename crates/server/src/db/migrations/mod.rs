@@ -17,6 +17,7 @@ mod m20261202_000013_vault;
 mod m20261202_000014_provisioning;
 // The VM pipeline's jobs.
 mod m20261202_000015_vm_jobs;
+mod m20261203_000016_record_search;
 
 use sea_orm_migration::prelude::*;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_vault::Migration),
             Box::new(m20261202_000014_provisioning::Migration),
             Box::new(m20261202_000015_vm_jobs::Migration),
+            Box::new(m20261203_000016_record_search::Migration),
         ]
     }
 

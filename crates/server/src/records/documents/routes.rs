@@ -41,7 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Case-insensitive text found in any top-level value.
+    /// Case-insensitive text found in any value at any depth (credentials excepted).
     pub q: Option<String>,
     pub status: Option<String>,
     #[serde(rename = "type")]
