@@ -206,6 +206,12 @@ async fn licence_table_filters_sorts_pages_and_marks_expiry() {
     click(c, "#next").await;
     wait_for(c, "#page-info", "Page 2 of 2 · Total 23").await;
     assert_eq!(column_texts(c, 2).await.len(), 3);
+    // A page past the last shows the last.
+    c.goto(&format!("{}/licenses?page=99", server.url))
+        .await
+        .unwrap();
+    wait_for(c, "#page-info", "Page 2 of 2 · Total 23").await;
+    assert_eq!(column_texts(c, 2).await.len(), 3);
 
     // Filter by text, then sort by key both ways; expiring and expired rows are marked.
     fill(c, "#filter input[name=q]", "sin").await;

@@ -144,11 +144,20 @@ async fn table_response(
         let ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
         Ok::<_, ApiError>((query, models, total, ctx))
     };
-    let (query, models, total, ctx) = match loaded.await {
+    let (mut query, mut models, total, ctx) = match loaded.await {
         Ok(v) => v,
         Err(e) => return PageError::from(e).into_response(),
     };
     let pages = total.div_ceil(PAGE_SIZE).max(1);
+    // A page beyond the last (an old link, a typed number, rows deleted meanwhile) shows
+    // the last one.
+    if query.page > pages {
+        query.page = pages;
+        models = match service::list(state, auth, spec.kind, &query).await {
+            Ok((models, _)) => models,
+            Err(e) => return PageError::from(e).into_response(),
+        };
+    }
     let page = query.page;
     let headers_view = spec
         .columns
