@@ -206,6 +206,16 @@ async fn licence_table_filters_sorts_pages_and_marks_expiry() {
     click(c, "#next").await;
     wait_for(c, "#page-info", "Page 2 of 2 · Total 23").await;
     assert_eq!(column_texts(c, 2).await.len(), 3);
+    // Fifty rows a page: one page; a size not offered is refused on the error page.
+    c.goto(&format!("{}/licenses", server.url)).await.unwrap();
+    select(c, "#filter select[name=limit]", "50").await;
+    click(c, "#filter button[type=submit]").await;
+    wait_for(c, "#page-info", "Page 1 of 1 · Total 23").await;
+    assert_eq!(column_texts(c, 2).await.len(), 23);
+    c.goto(&format!("{}/licenses?limit=7", server.url))
+        .await
+        .unwrap();
+    assert!(text_of(c, "main").await.contains("Rows per page must be"));
     // A page past the last shows the last.
     c.goto(&format!("{}/licenses?page=99", server.url))
         .await

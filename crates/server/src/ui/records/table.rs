@@ -22,7 +22,8 @@ use crate::state::AppState;
 use crate::ui::error_page::PageError;
 use crate::ui::layout::{Layout, render};
 
-const PAGE_SIZE: u64 = 20;
+/// Rows per page a table offers; the first is its default.
+const PAGE_SIZES: [u64; 4] = [20, 10, 50, 100];
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TableQuery {
@@ -35,6 +36,8 @@ pub struct TableQuery {
     sort: Option<String>,
     order: Option<String>,
     page: Option<u64>,
+    /// Rows per page, one of [`PAGE_SIZES`].
+    limit: Option<u64>,
     notice: Option<String>,
 }
 
@@ -46,6 +49,17 @@ impl TableQuery {
             _ => None,
         }
         .filter(|v| !v.is_empty())
+    }
+
+    /// Rows per page: the one asked for, or the default; another number is refused.
+    fn page_size(&self) -> Result<u64, ApiError> {
+        match self.limit {
+            None => Ok(PAGE_SIZES[0]),
+            Some(n) if PAGE_SIZES.contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::bad_request(
+                "Rows per page must be 10, 20, 50 or 100",
+            )),
+        }
     }
 
     /// This listing's URL with another sort, order and page.
@@ -61,6 +75,9 @@ impl TableQuery {
         }
         if let Some(p) = self.project_id.as_deref().filter(|p| !p.is_empty()) {
             query.append_pair("project_id", p);
+        }
+        if let Some(limit) = self.limit {
+            query.append_pair("limit", &limit.to_string());
         }
         query
             .append_pair("sort", sort)
@@ -102,6 +119,8 @@ struct TablePage {
     total: u64,
     page: u64,
     pages: u64,
+    /// The page size choices, the current one selected.
+    sizes: Vec<(u64, bool)>,
     prev: Option<String>,
     next: Option<String>,
     notice: Option<String>,
@@ -127,6 +146,10 @@ async fn table_response(
         _ => tq.sort.is_none() && spec.default_sort.1,
     };
     let order = if descending { "desc" } else { "asc" };
+    let page_size = match tq.page_size() {
+        Ok(n) => n,
+        Err(e) => return PageError::from(e).into_response(),
+    };
     let params = ListParams {
         q: tq.q.clone(),
         status: tq.filter("status").map(str::to_owned),
@@ -135,7 +158,7 @@ async fn table_response(
         sort: Some(sort.clone()),
         order: tq.order.clone().or(Some(order.into())),
         page: tq.page,
-        limit: Some(PAGE_SIZE),
+        limit: Some(page_size),
         ..ListParams::default()
     };
     let loaded = async {
@@ -148,7 +171,7 @@ async fn table_response(
         Ok(v) => v,
         Err(e) => return PageError::from(e).into_response(),
     };
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let pages = total.div_ceil(page_size).max(1);
     // A page beyond the last (an old link, a typed number, rows deleted meanwhile) shows
     // the last one.
     if query.page > pages {
@@ -244,6 +267,7 @@ async fn table_response(
         total,
         page,
         pages,
+        sizes: PAGE_SIZES.iter().map(|&n| (n, n == page_size)).collect(),
         prev: (page > 1).then(|| tq.href(spec, &sort, order, page - 1)),
         next: (page < pages).then(|| tq.href(spec, &sort, order, page + 1)),
         notice: tq
