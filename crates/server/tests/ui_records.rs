@@ -120,6 +120,32 @@ async fn bots_are_created_edited_and_given_a_proxy() {
             "{typed}: {found}"
         );
     }
+    // ... and the project filter, by the project's name.
+    let admin = server
+        .user_session("acme", "boss@example.com", Role::Admin)
+        .await;
+    let projects = json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}});
+    let (status, _) = server
+        .put("/api/v1/settings/projects", &admin.access_token, projects)
+        .await;
+    assert!(status.is_success());
+    server
+        .patch(
+            &format!("/api/v1/bots/{bot_id}"),
+            token,
+            json!({"project_id": "tbc"}),
+        )
+        .await;
+    c.goto(&format!("{}/bots", server.url)).await.unwrap();
+    select(c, "#filter select[name=project_id]", "tbc").await;
+    click(c, "#filter button[type=submit]").await;
+    wait_for(c, "#page-info", "Page 1 of 1 · Total 1").await;
+    assert!(text_of(c, "table#records tbody").await.contains("Thrall"));
+    assert!(
+        text_of(c, "#filter select[name=project_id]")
+            .await
+            .contains("Midnight")
+    );
 
     // Add a proxy; its password never comes back to the page.
     c.goto(&format!("{}/proxies", server.url)).await.unwrap();

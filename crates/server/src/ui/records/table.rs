@@ -111,6 +111,9 @@ struct TablePage {
     q: String,
     /// Kept across filter submissions (`/bots?project_id=...`).
     project_id: String,
+    /// With a project column: the filter's choices ("All" and each project), else empty
+    /// (and `project_id` rides along hidden).
+    projects: Vec<Opt>,
     sort: String,
     order: &'static str,
     filters: Vec<FilterView>,
@@ -251,6 +254,22 @@ async fn table_response(
         &[(spec.section, None), (spec.title, Some(spec.path))],
     )
     .await;
+    let project_id = tq.project_id.clone().unwrap_or_default();
+    let projects = if spec.columns.iter().any(|c| c.sort == Some("project_id")) {
+        let mut choices = vec![Opt {
+            value: String::new(),
+            label: "All".into(),
+            selected: project_id.is_empty(),
+        }];
+        choices.extend(layout.projects.iter().map(|(id, name)| Opt {
+            value: id.clone(),
+            label: name.clone(),
+            selected: *id == project_id,
+        }));
+        choices
+    } else {
+        Vec::new()
+    };
     let view = TablePage {
         layout,
         path: spec.path,
@@ -262,7 +281,8 @@ async fn table_response(
             "Open"
         },
         q: tq.q.clone().unwrap_or_default(),
-        project_id: tq.project_id.clone().unwrap_or_default(),
+        project_id,
+        projects,
         rows: rows(spec, &models, &ctx),
         total,
         page,
