@@ -368,9 +368,19 @@ async fn a_bot_moves_through_its_lifecycle_and_is_banned_and_unbanned() {
     let (_, archive) = server.get(&format!("/api/v1/bots/{bot}/archive"), t).await;
     assert_eq!(archive["data"][0]["ban_details"]["ban_mechanism"], "ip_ban");
 
-    click(c, "#unban button").await;
+    // The archive lists it with the ban's details, mechanism in words, and unbans it.
+    c.goto(&format!("{}/archive", server.url)).await.unwrap();
+    let row = text_of(c, "table#archive tbody tr").await;
+    assert!(
+        row.contains("flagged by the anti-cheat") && row.contains("ip ban"),
+        "{row}"
+    );
+    click(c, "table#archive button").await;
     wait_for(c, "#bot-status", "farming").await;
     wait_for(c, "#notice", "Bot unbanned.").await;
+    c.goto(&format!("{}/archive", server.url)).await.unwrap();
+    text_of(c, "#no-banned").await;
+    c.goto(&format!("{}/bot/{bot}", server.url)).await.unwrap();
 
     click(c, "a[data-tab=history]").await;
     text_of(c, "#lifecycle-log").await;

@@ -2,6 +2,7 @@
 //! and bots, a bot's page with its resources, the calendar and the kanban board. Everything
 //! goes through `records::service`, so the UI obeys exactly the API's rules and errors.
 
+pub mod archive;
 pub mod bots;
 pub mod common;
 pub mod form;
@@ -122,6 +123,7 @@ pub fn router() -> Router<AppState> {
         )
     };
     router
+        .route("/archive", get(archive::page))
         .route("/bot/{id}", get(bots::page).post(bots::update))
         .route("/bot/{id}/{tab}/attach", post(bots::attach))
         .route("/bot/{id}/lifecycle/{action}", post(bots::act))
