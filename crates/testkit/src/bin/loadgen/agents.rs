@@ -155,14 +155,8 @@ pub struct AgentsArgs {
     /// Simulated agents: the first N of the file.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     agents: u64,
-    /// The dispatcher (the agents' owner) signs in with EMAIL:PASSWORD.
-    #[arg(
-        long,
-        value_name = "EMAIL:PASSWORD",
-        env = "BOTMOX_LOADGEN_LOGIN",
-        hide_env_values = true
-    )]
-    login: String,
+    #[command(flatten)]
+    dispatcher: DispatcherLogin,
     /// Seconds over which the agents start, evenly. The default, one heartbeat period,
     /// makes the start as busy as the steady state rather than a reconnect storm.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=600))]
@@ -197,6 +191,19 @@ pub struct AgentsArgs {
     /// First word of the summary lines.
     #[arg(long, default_value = "agents")]
     label: String,
+}
+
+/// How the user who dispatches to the simulated agents (their owner) signs in.
+#[derive(Debug, Args)]
+pub struct DispatcherLogin {
+    /// The dispatcher (the agents' owner) signs in with EMAIL:PASSWORD.
+    #[arg(
+        long,
+        value_name = "EMAIL:PASSWORD",
+        env = "BOTMOX_LOADGEN_LOGIN",
+        hide_env_values = true
+    )]
+    pub(crate) login: String,
 }
 
 /// Timeout of every request but the polls.
@@ -467,7 +474,7 @@ pub async fn run(args: AgentsArgs) -> anyhow::Result<ExitCode> {
     {
         bail!("{n} agents need about {needed} open files; the limit is {limit} (ulimit -n)");
     }
-    let token = crate::login(&args.url, &args.login, REQUEST_TIMEOUT).await?;
+    let token = crate::login(&args.url, &args.dispatcher.login, REQUEST_TIMEOUT).await?;
     let api = fleet_client(&args.url)?;
     let agents = read_agent_tokens(&args.agents_file, n)?
         .into_iter()

@@ -27,7 +27,7 @@ use clap::Args;
 use reqwest::Url;
 use serde_json::json;
 
-use crate::agents::{REQUEST_TIMEOUT, fleet_client, read_agent_tokens};
+use crate::agents::{DispatcherLogin, REQUEST_TIMEOUT, fleet_client, read_agent_tokens};
 use crate::measure::{CpuMeter, Failures, Latencies, failure, open_files_limit};
 
 #[derive(Debug, Args)]
@@ -42,14 +42,8 @@ pub struct FloodArgs {
     /// Agents of the file to pass over: round `r` uses agent `skip + r`.
     #[arg(long, default_value_t = 0)]
     skip: usize,
-    /// The dispatcher (the agents' owner) signs in with EMAIL:PASSWORD.
-    #[arg(
-        long,
-        value_name = "EMAIL:PASSWORD",
-        env = "BOTMOX_LOADGEN_LOGIN",
-        hide_env_values = true
-    )]
-    login: String,
+    #[command(flatten)]
+    dispatcher: DispatcherLogin,
     /// Waiting polls of the round's agent, one round per value.
     #[arg(long, value_delimiter = ',', default_values_t = [0, 50, 5_000])]
     pollers: Vec<usize>,
@@ -128,7 +122,7 @@ pub async fn run(args: FloodArgs) -> anyhow::Result<ExitCode> {
         bail!("{most} polls need about {needed} open files; the limit is {limit} (ulimit -n)");
     }
     let agents = read_agent_tokens(&args.agents_file, args.skip + args.pollers.len())?;
-    let token = crate::login(&args.urls[0], &args.login, REQUEST_TIMEOUT).await?;
+    let token = crate::login(&args.urls[0], &args.dispatcher.login, REQUEST_TIMEOUT).await?;
     let clients: Vec<Client> = args
         .urls
         .iter()
