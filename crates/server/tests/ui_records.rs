@@ -380,6 +380,11 @@ async fn a_bot_moves_through_its_lifecycle_and_is_banned_and_unbanned() {
     wait_for(c, "#notice", "Bot unbanned.").await;
     c.goto(&format!("{}/archive", server.url)).await.unwrap();
     text_of(c, "#no-banned").await;
+    // A page number past any bound is refused on the error page, never a 500.
+    c.goto(&format!("{}/archive?page=9223372036854775807", server.url))
+        .await
+        .unwrap();
+    assert!(text_of(c, "main").await.contains("page"));
     c.goto(&format!("{}/bot/{bot}", server.url)).await.unwrap();
 
     click(c, "a[data-tab=history]").await;

@@ -9,10 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::seg;
+use super::common::{list_page, seg};
 use crate::http::ApiQuery;
-use crate::records::documents::service;
-use crate::records::documents::store::{ListQuery, SortKey};
+use crate::records::documents::routes::ListParams;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
 use crate::ui::error_page::PageError;
@@ -67,25 +66,20 @@ pub async fn page(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ArchiveQuery>,
 ) -> Response {
-    let mut query = ListQuery {
+    let params = ListParams {
         status: Some("banned".into()),
-        sort: SortKey::Updated,
-        descending: true,
-        page: q.page.unwrap_or(1).max(1),
-        limit: PAGE_SIZE,
-        ..ListQuery::default()
+        sort: Some("updated_at".into()),
+        order: Some("desc".into()),
+        page: q.page,
+        limit: Some(PAGE_SIZE),
+        ..ListParams::default()
     };
     let listed = async {
-        let (mut models, total) = service::list(&state, &auth, Kind::Bot, &query).await?;
-        let pages = total.div_ceil(PAGE_SIZE).max(1);
-        // A page past the last shows the last.
-        if query.page > pages {
-            query.page = pages;
-            models = service::list(&state, &auth, Kind::Bot, &query).await?.0;
-        }
-        Ok::<_, crate::http::ApiError>((models, total, pages))
+        let mut query = params.resolve()?;
+        let (models, total, pages) = list_page(&state, &auth, Kind::Bot, &mut query).await?;
+        Ok::<_, crate::http::ApiError>((models, total, pages, query.page))
     };
-    let (models, total, pages) = match listed.await {
+    let (models, total, pages, page) = match listed.await {
         Ok(v) => v,
         Err(e) => return PageError::from(e).into_response(),
     };
@@ -109,7 +103,7 @@ pub async fn page(
         layout,
         rows,
         total,
-        page: query.page,
+        page,
         pages,
     };
     csrf.attach(render(&view).into_response())

@@ -1,6 +1,7 @@
 //! What the record pages share: the context rows are drawn with (time, warning window,
 //! bot names), the unpaged query, URL pieces and the sentences shown after a redirect.
 
+use crate::db::entity::record;
 use crate::http::ApiResult;
 use crate::principal::Auth;
 use crate::records::documents::service;
@@ -96,4 +97,22 @@ pub fn notice_text(kind: Kind, key: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("{} {verb}.", kind.label()))
+}
+
+/// One page of a listing page: `query`'s page, or the last when it asks for one past the
+/// last (an old link, a typed number, rows deleted meanwhile), which `query` then names.
+/// Answers the rows, the total and the number of pages.
+pub async fn list_page(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    query: &mut ListQuery,
+) -> ApiResult<(Vec<record::Model>, u64, u64)> {
+    let (mut models, total) = service::list(state, auth, kind, query).await?;
+    let pages = total.div_ceil(query.limit).max(1);
+    if query.page > pages {
+        query.page = pages;
+        models = service::list(state, auth, kind, query).await?.0;
+    }
+    Ok((models, total, pages))
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::common::{Ctx, with_notice};
+use super::common::{Ctx, list_page, with_notice};
 use super::form::{self, FieldSpec, FormView, Mode, Opt, Posted, Source};
 use super::rows::{RowView, rows};
 use super::spec::TableSpec;
@@ -165,25 +165,15 @@ async fn table_response(
         ..ListParams::default()
     };
     let loaded = async {
-        let query = params.resolve()?;
-        let (models, total) = service::list(state, auth, spec.kind, &query).await?;
+        let mut query = params.resolve()?;
+        let (models, total, pages) = list_page(state, auth, spec.kind, &mut query).await?;
         let ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
-        Ok::<_, ApiError>((query, models, total, ctx))
+        Ok::<_, ApiError>((query, models, total, pages, ctx))
     };
-    let (mut query, mut models, total, ctx) = match loaded.await {
+    let (query, models, total, pages, ctx) = match loaded.await {
         Ok(v) => v,
         Err(e) => return PageError::from(e).into_response(),
     };
-    let pages = total.div_ceil(page_size).max(1);
-    // A page beyond the last (an old link, a typed number, rows deleted meanwhile) shows
-    // the last one.
-    if query.page > pages {
-        query.page = pages;
-        models = match service::list(state, auth, spec.kind, &query).await {
-            Ok((models, _)) => models,
-            Err(e) => return PageError::from(e).into_response(),
-        };
-    }
     let page = query.page;
     let headers_view = spec
         .columns
