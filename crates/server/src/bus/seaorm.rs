@@ -153,64 +153,45 @@ impl CommandStore for SeaOrmStore {
         now: i64,
         claim_id: String,
     ) -> StoreResult<Claim> {
-        let claimed = match self.db.engine() {
-            // The claim checks the agent itself (`CLAIM_POSTGRES`).
-            Engine::Postgres => {
-                let statement = Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    CLAIM_POSTGRES,
-                    [
-                        agent.id.clone().into(),
-                        now.into(),
-                        claim_id.into(),
-                        agent.token_hash.clone().into(),
-                    ],
-                );
-                self.db
-                    .write(async |txn| {
-                        let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await?
-                        else {
-                            return Ok(None);
-                        };
-                        let event = events::record_command(txn, &command).await?;
-                        Ok::<_, StoreError>(Some((command, event)))
-                    })
-                    .await?
-            }
-            Engine::Sqlite => {
-                let statement = Statement::from_sql_and_values(
-                    DatabaseBackend::Sqlite,
-                    CLAIM_SQLITE,
-                    [agent.id.clone().into(), now.into(), claim_id.into()],
-                );
-                let revoked = self
-                    .db
-                    .write(async |txn| {
-                        if recheck {
-                            let current =
-                                agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
-                            if !agent.unchanged_in(current.as_ref()) {
-                                return Ok(Err(()));
-                            }
-                        }
-                        let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await?
-                        else {
-                            return Ok(Ok(None));
-                        };
-                        let event = events::record_command(txn, &command).await?;
-                        Ok::<_, StoreError>(Ok(Some((command, event))))
-                    })
-                    .await?;
-                match revoked {
-                    Ok(claimed) => claimed,
-                    Err(()) => return Ok(Claim::Revoked),
-                }
-            }
+        let postgres = self.db.engine() == Engine::Postgres;
+        // PostgreSQL's claim statement checks the agent itself; on SQLite the agent is read
+        // first in the claim's transaction (one writer at a time: nothing slips between).
+        let statement = if postgres {
+            Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                CLAIM_POSTGRES,
+                [
+                    agent.id.clone().into(),
+                    now.into(),
+                    claim_id.into(),
+                    agent.token_hash.clone().into(),
+                ],
+            )
+        } else {
+            Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                CLAIM_SQLITE,
+                [agent.id.clone().into(), now.into(), claim_id.into()],
+            )
         };
-        if let Some(claimed) = claimed {
-            return Ok(Claim::Command(Box::new(claimed)));
-        }
-        if recheck && self.db.engine() == Engine::Postgres {
+        let check_first = recheck && !postgres;
+        let claim = self
+            .db
+            .write(async |txn| {
+                if check_first {
+                    let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
+                    if !agent.unchanged_in(current.as_ref()) {
+                        return Ok(Claim::Revoked);
+                    }
+                }
+                let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
+                    return Ok(Claim::Nothing);
+                };
+                let event = events::record_command(txn, &command).await?;
+                Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
+            })
+            .await?;
+        if postgres && recheck && matches!(claim, Claim::Nothing) {
             // Nothing claimed: tell a revocation from an empty queue.
             let current = agent::Entity::find_by_id(agent.id.clone())
                 .one(self.db.read())
@@ -219,7 +200,7 @@ impl CommandStore for SeaOrmStore {
                 return Ok(Claim::Revoked);
             }
         }
-        Ok(Claim::Nothing)
+        Ok(claim)
     }
 
     async fn report(
