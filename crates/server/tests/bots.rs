@@ -48,6 +48,45 @@ both_backends! {
         assert_eq!(found("pw-Gehennas").await, Vec::<String>::new(), "never a credential, at any depth");
     }
 
+    async fn a_bots_health_reads_its_resources_effective_states_and_last_seen(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        let (day, minute) = (86_400_000i64, 60_000i64);
+        let now = chrono::Utc::now().timestamp_millis();
+        let bot = server.create("/api/v1/bots", t, json!({"name": "farm-1", "status": "farming", "last_seen": now})).await;
+        let health = |id: String| { let server = &server; async move {
+            let (status, body) = server.get(&format!("/api/v1/bots/{id}/health"), t).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["data"].clone()
+        }};
+        let h = health(bot.clone()).await;
+        assert_eq!((h["level"].clone(), h["summary"].clone()), (json!("ok"), json!("All systems operational")), "{h}");
+
+        // A stored status of `active` does not hide an expiry that has passed.
+        server.create("/api/v1/resources/licenses", t, json!({"key": "K-1", "status": "active",
+            "expires_at": now - day, "bot_ids": [bot]})).await;
+        server.create("/api/v1/resources/proxies", t, json!({"ip": "10.0.0.9", "port": 3128, "status": "active",
+            "expires_at": now + 2 * day, "bot_id": bot})).await;
+        server.create("/api/v1/resources/subscriptions", t, json!({"type": "wow", "status": "cancelled",
+            "expires_at": now - day, "bot_id": bot})).await;
+        let h = health(bot.clone()).await;
+        assert_eq!((h["level"].clone(), h["summary"].clone()), (json!("critical"), json!("1 critical issue")), "{h}");
+        let codes: Vec<&str> = h["alerts"].as_array().unwrap().iter().map(|a| a["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["license_expired", "proxy_expiring"], "a cancelled subscription raises nothing");
+        assert_eq!(h["alerts"][1]["severity"], "warning");
+        assert_eq!(h["alerts"][1]["detail"], "10.0.0.9:3128 expires in 2 days.");
+
+        let quiet = server.create("/api/v1/bots", t, json!({"name": "farm-2", "last_seen": now - 30 * minute})).await;
+        let h = health(quiet.clone()).await;
+        assert_eq!((h["summary"].clone(), h["alerts"][0]["detail"].clone()),
+            (json!("1 warning"), json!("Last seen 30 minutes ago.")), "{h}");
+
+        let other = server.user_session("other", "x@other.example", Role::User).await;
+        let (status, _) = server.get(&format!("/api/v1/bots/{bot}/health"), &other.access_token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's bot");
+    }
+
     async fn a_bot_moves_through_its_lifecycle_with_log_and_archive(backend) {
         let server = TestServer::start(backend).await;
         let s = server.user_session("acme", "op@example.com", Role::User).await;

@@ -110,7 +110,8 @@ both_backends! {
         server.create("/api/v1/bots", t, json!({"name": "z"})).await;
 
         let now = chrono::Utc::now().timestamp_millis();
-        let days = |n: i64| now + n * 86_400_000 + 3_600_000;
+        // An hour short of n days: n started days left.
+        let days = |n: i64| now + n * 86_400_000 - 3_600_000;
         server.create("/api/v1/resources/licenses", t, json!({"key": "A", "type": "pro", "status": "active", "expires_at": days(3), "bot_ids": [p1[0]]})).await;
         server.create("/api/v1/resources/licenses", t, json!({"key": "B", "status": "active", "expires_at": days(100)})).await;
         server.create("/api/v1/resources/licenses", t, json!({"key": "C", "status": "active", "expires_at": days(-2)})).await;
@@ -135,8 +136,9 @@ both_backends! {
         assert_eq!(o["projects"][0]["name"], "Alpha");
         assert_eq!(o["projects"][0]["total"], 3);
         assert_eq!(o["projects"][1]["total"], 1);
-        assert_eq!(o["licenses"], json!({"total": 3, "active": 2, "expiring": 1, "expired": 1, "unassigned": 2}));
-        assert_eq!(o["proxies"], json!({"total": 2, "active": 1, "expiring": 1, "expired": 0, "unassigned": 2}));
+        assert_eq!(o["licenses"], json!({"total": 3, "active": 1, "expiring": 1, "expired": 1, "unassigned": 2}));
+        assert_eq!(o["proxies"], json!({"total": 2, "active": 0, "expiring": 1, "expired": 0, "unassigned": 2}),
+            "a banned proxy is neither active, expiring nor expired");
         assert_eq!(o["subscriptions"]["expiring"], 0, "20 days is beyond the 10-day warning");
         assert_eq!((o["finance"]["income"].clone(), o["finance"]["expense"].clone(), o["finance"]["profit"].clone()),
             (json!(100.0), json!(40.0), json!(60.0)), "USD only");
@@ -146,6 +148,25 @@ both_backends! {
             .map(|e| (e["label"].as_str().unwrap(), e["days_left"].as_i64().unwrap())).collect();
         assert_eq!(expiring, [("License (pro)", 3), ("Proxy (10.1.1.1:8000)", 5)], "banned proxies never expire");
         assert_eq!(o["expiring"][0]["bot_id"], json!(p1[0]));
+        assert_eq!(o["expiring"][0]["bot_name"], "x", "the bot by name, not only its id");
+
+        // The lists agree with the Overview: each state it counts, the status filter finds,
+        // and each record carries the same effective status and days left.
+        for (kind, path) in [("licenses", "/api/v1/resources/licenses"), ("proxies", "/api/v1/resources/proxies"),
+            ("subscriptions", "/api/v1/resources/subscriptions")] {
+            for state in ["active", "expiring", "expired"] {
+                let (_, list) = server.get(&format!("{path}?status={state}"), t).await;
+                assert_eq!(list["meta"]["total"], o[kind][state], "{kind} {state}: {list}");
+                for r in list["data"].as_array().unwrap() {
+                    assert_eq!(r["effective_status"], state, "{r}");
+                }
+            }
+        }
+        let (_, listed) = server.get("/api/v1/resources/licenses?sort=key", t).await;
+        let states: Vec<(Value, Value)> = listed["data"].as_array().unwrap().iter()
+            .map(|l| (l["effective_status"].clone(), l["days_left"].clone())).collect();
+        assert_eq!(states, [(json!("expiring"), json!(3)), (json!("active"), json!(100)), (json!("expired"), json!(-2))]);
+        assert_eq!(listed["data"][2]["status"], "active", "the stored status is kept as set");
     }
 
     async fn amounts_are_money_and_categories_fit_their_type(backend) {

@@ -60,7 +60,8 @@ both_backends! {
         assert_eq!(status, StatusCode::OK);
         server.patch(&format!("/api/v1/resources/proxies/{proxy}"), t, json!({"password": "pw"})).await;
         for route in ["/api/v1/bots/{id}/lifecycle", "/api/v1/bots/{id}/lifecycle/transitions",
-            "/api/v1/bots/{id}/lifecycle/is-banned", "/api/v1/bots/{id}/lifecycle/log", "/api/v1/bots/{id}/archive"] {
+            "/api/v1/bots/{id}/lifecycle/is-banned", "/api/v1/bots/{id}/lifecycle/log", "/api/v1/bots/{id}/archive",
+            "/api/v1/bots/{id}/health"] {
             probes.push(Probe::new(Method::GET, route, &bot));
         }
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/lifecycle/transition", &bot).with_body(json!({"status": "farming"})));

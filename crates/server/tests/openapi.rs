@@ -541,6 +541,7 @@ both_backends! {
             call(M::POST, "/api/v1/bots/{id}/lifecycle/ban", format!("/api/v1/bots/{bot}/lifecycle/ban"), t, Some(json!({"ban_date": "05.03.2026", "ban_reason": "r", "ban_mechanism": "other"})), ok),
             call(M::GET, "/api/v1/bots/{id}/lifecycle/is-banned", format!("/api/v1/bots/{bot}/lifecycle/is-banned"), t, None, ok),
             call(M::GET, "/api/v1/bots/{id}/archive", format!("/api/v1/bots/{bot}/archive"), t, None, ok),
+            call(M::GET, "/api/v1/bots/{id}/health", format!("/api/v1/bots/{bot}/health"), t, None, ok),
             call(M::POST, "/api/v1/bots/{id}/lifecycle/unban", format!("/api/v1/bots/{bot}/lifecycle/unban"), t, None, ok),
             call(M::GET, "/api/v1/bots/{id}/lifecycle/log", format!("/api/v1/bots/{bot}/lifecycle/log"), t, None, ok),
             call(M::GET, "/api/v1/finance/operations", "/api/v1/finance/operations?type=income", t, None, ok),

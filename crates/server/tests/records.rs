@@ -291,6 +291,61 @@ both_backends! {
         assert_eq!(revealed["data"]["value"], "list-secret-3");
     }
 
+    async fn the_status_filter_finds_exactly_the_effective_statuses_shown(backend) {
+        let (server, s) = setup(backend).await;
+        let t = &s.access_token;
+        server.put("/api/v1/settings", t, json!({"alerts": {"warning_days": 5}})).await;
+        let (day, hour) = (86_400_000i64, 3_600_000i64);
+        let now = chrono::Utc::now().timestamp_millis();
+        // Offsets an hour clear of every boundary, so the seconds the test takes move nothing.
+        let offsets = [None, Some(-10 * day), Some(-hour), Some(hour), Some(5 * day - hour), Some(5 * day + hour), Some(100 * day)];
+        let kinds = [
+            ("/api/v1/resources/licenses", json!({"key": "K"}), vec![None, Some("active"), Some("expired"), Some("revoked")]),
+            ("/api/v1/resources/proxies", json!({"ip": "10.0.0.1", "port": 80}), vec![None, Some("active"), Some("expired"), Some("banned")]),
+            ("/api/v1/resources/subscriptions", json!({"type": "wow"}), vec![None, Some("active"), Some("cancelled"), Some("expiring_soon")]),
+        ];
+        for (path, base, statuses) in kinds {
+            for status in &statuses {
+                for offset in offsets {
+                    let mut body = base.clone();
+                    if let Some(st) = status { body["status"] = json!(st); }
+                    if let Some(o) = offset { body["expires_at"] = json!(now + o); }
+                    server.create(path, t, body).await;
+                }
+            }
+            let (_, all) = server.get(&format!("{path}?limit=200"), t).await;
+            let rows = all["data"].as_array().unwrap();
+            assert_eq!(rows.len(), statuses.len() * offsets.len());
+            let mut found = 0;
+            for state in ["active", "expiring", "expired", "revoked", "banned", "cancelled"] {
+                let mut want: Vec<&str> = rows.iter().filter(|r| r["effective_status"] == state)
+                    .map(|r| r["id"].as_str().unwrap()).collect();
+                let (_, filtered) = server.get(&format!("{path}?status={state}&limit=200"), t).await;
+                let mut got: Vec<&str> = filtered["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+                want.sort();
+                got.sort();
+                assert_eq!(got, want, "{path} ?status={state}");
+                found += got.len();
+            }
+            assert_eq!(found, rows.len(), "{path}: every record is in exactly one state");
+            for r in rows {
+                let expected = match r["expires_at"].as_i64() {
+                    Some(e) if e > now => json!((e - now + day - 1) / day),
+                    Some(e) => json!(-((now - e) / day)),
+                    None => Value::Null,
+                };
+                assert_eq!(r["days_left"], expected, "{r}");
+            }
+        }
+        // The computed fields are the server's: a client that sends them back stores nothing.
+        let id = server.create("/api/v1/resources/licenses", t, json!({"key": "X", "effective_status": "revoked", "days_left": 3})).await;
+        let (_, one) = server.get(&format!("/api/v1/resources/licenses/{id}"), t).await;
+        assert_eq!((one["data"]["effective_status"].clone(), one["data"]["days_left"].clone()), (json!("active"), Value::Null), "{one}");
+        let row = botmox_server::db::entity::record::Entity::find_by_id(("acme".to_owned(), "licenses".to_owned(), id))
+            .one(server.state().db.read()).await.unwrap().unwrap();
+        assert!(!row.data.contains("effective_status") && !row.data.contains("days_left"), "{}", row.data);
+    }
+
     async fn ids_that_are_not_one_path_segment_are_refused(backend) {
         let (server, s) = setup(backend).await;
         let t = &s.access_token;

@@ -1,6 +1,6 @@
 //! The record pages in real headless Chromium: a bot created, edited (with a field error
-//! and a stale-version conflict) and given a proxy; the licence table's filter, sort, paging
-//! and expiry marks; a kanban task moved and a calendar event placed on its day. Changes
+//! and a stale-version conflict) and given a proxy, whose expiry its health banner shows; the licence table's filter, sort, paging
+//! and expiry marks, which agree with the Overview's counts; a kanban task moved and a calendar event placed on its day. Changes
 //! made in the browser are checked through the JSON API.
 
 use botmox_proto::auth::Role;
@@ -205,6 +205,27 @@ async fn bots_are_created_edited_and_given_a_proxy() {
         .get(&format!("/api/v1/resources/proxies/{proxy_id}"), token)
         .await;
     assert_eq!(proxy["data"]["bot_id"], json!(bot_id));
+
+    // The summary's health banner: a proxy past its expiry is critical even though its
+    // stored status says active, and a bot never seen is a warning.
+    server
+        .patch(
+            &format!("/api/v1/resources/proxies/{proxy_id}"),
+            token,
+            json!({"status": "active", "expires_at": chrono::Utc::now().timestamp_millis() - DAY_MS}),
+        )
+        .await;
+    c.goto(&format!("{}/bot/{bot_id}?tab=summary", server.url))
+        .await
+        .unwrap();
+    wait_for(c, "#health-summary", "1 critical issue").await;
+    assert_eq!(attr(c, "#health", "data-level").await, "critical");
+    let cards = text_of(c, "#health-alerts").await;
+    assert!(
+        cards.contains("Proxy expired") && cards.contains("203.0.113.7:8081 expired."),
+        "{cards}"
+    );
+    assert!(cards.contains("Bot offline") && cards.contains("Never seen."));
     browser.close().await;
 }
 
@@ -272,6 +293,37 @@ async fn licence_table_filters_sorts_pages_and_marks_expiry() {
         c.current_url().await.unwrap().as_str().contains("q=sin"),
         "sorting keeps the filter"
     );
+
+    // One expiry model: the badge, the days left, the filter and the Overview agree.
+    click(c, "a[data-sort=key]").await;
+    wait_for(c, "a[data-sort=key]", "License key ▲").await;
+    assert_eq!(column_texts(c, 1).await, ["expiring", "active", "expired"]);
+    assert_eq!(column_texts(c, 6).await, ["3", "30", "-1"]);
+    c.goto(&format!("{}/", server.url)).await.unwrap();
+    let card = "#card-licenses";
+    assert_eq!(
+        text_of(c, &format!("{card} a[data-state=active]")).await,
+        "21"
+    );
+    assert_eq!(
+        text_of(c, &format!("{card} a[data-state=expiring]")).await,
+        "1"
+    );
+    assert_eq!(
+        text_of(c, &format!("{card} a[data-state=expired]")).await,
+        "1"
+    );
+    assert!(text_of(c, "#card-expiring").await.contains("3 days"));
+    click(c, &format!("{card} a[data-state=expired]")).await;
+    wait_for(c, "#page-info", "Page 1 of 1 · Total 1").await;
+    assert_eq!(column_texts(c, 2).await, ["GAMMA-3"]);
+    select(c, "#filter select[name=status]", "expiring").await;
+    click(c, "#filter button[type=submit]").await;
+    wait_for(c, "#page-info", "Page 1 of 1 · Total 1").await;
+    assert_eq!(column_texts(c, 2).await, ["ALPHA-1"]);
+    select(c, "#filter select[name=status]", "active").await;
+    click(c, "#filter button[type=submit]").await;
+    wait_for(c, "#page-info", "Page 1 of 2 · Total 21").await;
     browser.close().await;
 }
 

@@ -183,6 +183,22 @@ fn record() -> ObjectBuilder {
         .property("id", rules::string())
         .property("created_at", integer())
         .property("updated_at", integer())
+        .property(
+            "effective_status",
+            rules::string().description(Some(
+                "Licences, proxies and subscriptions: the computed state (docs/api.md, Expiry)",
+            )),
+        )
+        .property(
+            "days_left",
+            rules::nullable(
+                integer()
+                    .description(Some(
+                        "Licences, proxies and subscriptions: started days until `expires_at`",
+                    ))
+                    .into(),
+            ),
+        )
         .required("id")
         .required("created_at")
         .required("updated_at")

@@ -8,6 +8,7 @@
 
 pub mod bots;
 pub mod documents;
+pub mod expiry;
 pub mod finance;
 pub mod kinds;
 pub mod overview;

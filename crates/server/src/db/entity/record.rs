@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One record of a tenant: the JSON document plus columns projected from it.
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[derive(Clone, Debug, Default, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "records")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

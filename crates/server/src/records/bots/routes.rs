@@ -1,5 +1,6 @@
 //! `/api/v1/bots`: the bot records (list, read, create, patch, delete), their lifecycle
-//! (`/bots/{id}/lifecycle/*`), log and archive, and the audited reveal of a bot's credential.
+//! (`/bots/{id}/lifecycle/*`), log and archive, health, and the audited reveal of a bot's
+//! credential.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::health;
 use super::service::{self as lifecycle, TransitionRequest};
 use crate::audit::AuditSlot;
 use crate::http::paging::Paging;
@@ -39,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ban))
         .routes(routes!(unban))
         .routes(routes!(get_archive))
+        .routes(routes!(get_health))
 }
 
 /// List bots.
@@ -156,7 +159,7 @@ pub async fn transition(
     ApiJson(body): ApiJson<TransitionRequest>,
 ) -> ApiResult<Response> {
     let bot = lifecycle::transition(&s, &auth, &id, &body.status).await?;
-    Ok(with_etag(StatusCode::OK, &bot))
+    Ok(with_etag(StatusCode::OK, &bot, None))
 }
 
 /// Ban: `{ban_date: "DD.MM.YYYY", ban_reason, ban_mechanism}`. Logged and archived; a
@@ -171,7 +174,7 @@ pub async fn ban(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
     let bot = lifecycle::ban(&s, &auth, &id, body).await?;
-    Ok(with_etag(StatusCode::OK, &bot))
+    Ok(with_etag(StatusCode::OK, &bot, None))
 }
 
 /// Unban: back to the status before the ban. Logged.
@@ -184,7 +187,7 @@ pub async fn unban(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let bot = lifecycle::unban(&s, &auth, &id).await?;
-    Ok(with_etag(StatusCode::OK, &bot))
+    Ok(with_etag(StatusCode::OK, &bot, None))
 }
 
 /// The bot's lifecycle log, newest first (kept after the bot is deleted).
@@ -210,6 +213,21 @@ pub async fn get_archive(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     Ok(ok(Value::Array(lifecycle::archive(&s, &auth, &id).await?)))
+}
+
+/// The bot's health: alerts about its licences, proxy and subscriptions by their effective
+/// status, and whether it was seen in the last five minutes; critical alerts first.
+#[utoipa::path(get, path = "/api/v1/bots/{id}/health", tag = "bots", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Envelope<health::Health>), (status = 404)))]
+pub async fn get_health(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(answer(
+        StatusCode::OK,
+        health::health(&s, &auth, &id).await?,
+    ))
 }
 
 /// The plaintext of one credential of a bot, for its owner or an admin; audited.

@@ -26,6 +26,7 @@ use crate::openapi::{
     WorkspaceCreate, WorkspaceKind, WorkspacePatch,
 };
 use crate::principal::Auth;
+use crate::records::expiry::Window;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
 
@@ -110,12 +111,15 @@ impl ListParams {
             descending,
             page,
             limit,
+            expiry: None,
         })
     }
 }
 
-pub fn with_etag(status: StatusCode, m: &record::Model) -> Response {
-    let mut response = (status, Json(Envelope::ok(service::view(m)))).into_response();
+/// The record as the API answers it, with its version as the ETag; `window` adds the
+/// computed expiry fields of a kind that expires.
+pub fn with_etag(status: StatusCode, m: &record::Model, window: Option<&Window>) -> Response {
+    let mut response = (status, Json(Envelope::ok(service::view_at(m, window)))).into_response();
     if let Ok(tag) = HeaderValue::from_str(&service::etag(m)) {
         response.headers_mut().insert(header::ETAG, tag);
     }
@@ -128,9 +132,16 @@ pub async fn list_in(
     kind: Kind,
     params: ListParams,
 ) -> ApiResult<Response> {
-    let query = params.resolve()?;
+    let window = service::expiry_window(state, auth, kind).await?;
+    let query = ListQuery {
+        expiry: window,
+        ..params.resolve()?
+    };
     let (rows, total) = service::list(state, auth, kind, &query).await?;
-    let data: Vec<Value> = rows.iter().map(service::view).collect();
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|m| service::view_at(m, window.as_ref()))
+        .collect();
     Ok(Json(Envelope::page(
         data,
         PageMeta {
@@ -143,10 +154,9 @@ pub async fn list_in(
 }
 
 pub async fn get_in(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<Response> {
-    Ok(with_etag(
-        StatusCode::OK,
-        &service::get(state, auth, kind, id).await?,
-    ))
+    let record = service::get(state, auth, kind, id).await?;
+    let window = service::expiry_window(state, auth, kind).await?;
+    Ok(with_etag(StatusCode::OK, &record, window.as_ref()))
 }
 
 pub async fn create_in(
@@ -155,10 +165,9 @@ pub async fn create_in(
     kind: Kind,
     body: Value,
 ) -> ApiResult<Response> {
-    Ok(with_etag(
-        StatusCode::CREATED,
-        &service::create(state, auth, kind, body).await?,
-    ))
+    let record = service::create(state, auth, kind, body).await?;
+    let window = service::expiry_window(state, auth, kind).await?;
+    Ok(with_etag(StatusCode::CREATED, &record, window.as_ref()))
 }
 
 pub async fn patch_in(
@@ -173,10 +182,9 @@ pub async fn patch_in(
     let if_match = headers
         .get(header::IF_MATCH)
         .map(|v| v.to_str().unwrap_or_default());
-    Ok(with_etag(
-        StatusCode::OK,
-        &service::patch(state, auth, kind, id, body, if_match).await?,
-    ))
+    let record = service::patch(state, auth, kind, id, body, if_match).await?;
+    let window = service::expiry_window(state, auth, kind).await?;
+    Ok(with_etag(StatusCode::OK, &record, window.as_ref()))
 }
 
 /// Query of a delete.

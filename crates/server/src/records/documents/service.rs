@@ -15,14 +15,22 @@ use crate::db::entity::record;
 use crate::db::{StoreResult, WRITE_ATTEMPTS, backoff};
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
+use crate::records::expiry::{self, Window};
 use crate::records::kinds::{CHARACTER, Kind, finance_category_problem};
 use crate::schema::validate;
 use crate::sealed::{Sealer, at_path, mask_tree};
 use crate::settings;
 use crate::state::AppState;
 
-/// Keys the server owns: ignored in input, set in output.
-const SERVER_KEYS: [&str; 3] = ["id", "created_at", "updated_at"];
+/// Keys the server owns: ignored in input, set in output (the last two on kinds that
+/// expire, see [`view_at`]).
+const SERVER_KEYS: [&str; 5] = [
+    "id",
+    "created_at",
+    "updated_at",
+    "effective_status",
+    "days_left",
+];
 const MAX_ID_LEN: usize = 200;
 /// How many referring ids a 409 `IN_USE` lists per kind.
 const REFERENCES_SHOWN: usize = 20;
@@ -45,6 +53,36 @@ pub fn view(m: &record::Model) -> Value {
     map.insert("created_at".into(), Value::from(m.created_at));
     map.insert("updated_at".into(), Value::from(m.updated_at));
     doc
+}
+
+/// [`view`] with, on a kind that expires, its `effective_status` and `days_left` at
+/// `window` (see [`crate::records::expiry`]).
+pub fn view_at(m: &record::Model, window: Option<&Window>) -> Value {
+    let mut doc = view(m);
+    if let (Some(w), Value::Object(map)) = (window, &mut doc) {
+        let status = w.status(m.status.as_deref(), m.expires_at_ms);
+        map.insert("effective_status".into(), Value::from(status));
+        let left = m.expires_at_ms.map(|e| expiry::days_left(e, w.now));
+        map.insert("days_left".into(), Value::from(left));
+    }
+    doc
+}
+
+/// The tenant's expiry window now: settings `alerts.warning_days`.
+pub async fn window(state: &AppState, auth: &Auth) -> ApiResult<Window> {
+    let tree = settings::service::tree(&state.db, auth.tenant()).await?;
+    Ok(Window {
+        now: now_ms(),
+        warning_days: settings::service::warning_days(&tree),
+    })
+}
+
+/// [`window`], for a kind that expires.
+pub async fn expiry_window(state: &AppState, auth: &Auth, kind: Kind) -> ApiResult<Option<Window>> {
+    if !expiry::applies(kind) {
+        return Ok(None);
+    }
+    Ok(Some(window(state, auth).await?))
 }
 
 fn body_object(body: Value) -> ApiResult<Map<String, Value>> {
@@ -334,6 +372,13 @@ pub async fn list(
     kind: Kind,
     query: &ListQuery,
 ) -> ApiResult<(Vec<record::Model>, u64)> {
+    if query.status.is_some() && query.expiry.is_none() && expiry::applies(kind) {
+        let query = ListQuery {
+            expiry: expiry_window(state, auth, kind).await?,
+            ..query.clone()
+        };
+        return Ok(store::list(state.db.read(), auth.tenant(), kind, &query).await?);
+    }
     Ok(store::list(state.db.read(), auth.tenant(), kind, query).await?)
 }
 

@@ -10,6 +10,7 @@ use sea_orm::{Iterable, ModelTrait};
 use crate::db::entity::record::{self, Column};
 use crate::db::like::like_literal;
 use crate::db::{StoreResult, TenantId};
+use crate::records::expiry::{self, Window};
 use crate::records::kinds::{Kind, LIST_SEP, Projection};
 
 pub struct NewRecord<'a> {
@@ -206,6 +207,9 @@ pub struct ListQuery {
     pub descending: bool,
     pub page: u64,
     pub limit: u64,
+    /// For kinds that expire: the `status` filter matches the effective status at this
+    /// moment and warning window (see [`crate::records::expiry`]), not the stored one.
+    pub expiry: Option<Window>,
 }
 
 /// Everything of a kind, oldest first, first page of 50.
@@ -225,6 +229,7 @@ impl Default for ListQuery {
             descending: false,
             page: 1,
             limit: 50,
+            expiry: None,
         }
     }
 }
@@ -317,8 +322,13 @@ pub async fn list(
     let mut cond = Condition::all()
         .add(Column::TenantId.eq(tenant.as_str()))
         .add(Column::Kind.eq(kind.as_str()));
+    if let Some(status) = &q.status {
+        cond = cond.add(match q.expiry {
+            Some(window) if expiry::applies(kind) => window.condition(status),
+            _ => Condition::all().add(Column::Status.eq(status.as_str())),
+        });
+    }
     for (col, value) in [
-        (Column::Status, &q.status),
         (Column::Type, &q.r#type),
         (Column::ProjectId, &q.project_id),
         (Column::Category, &q.category),

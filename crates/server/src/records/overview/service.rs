@@ -1,16 +1,19 @@
 //! The figures of the Overview dashboard (spec ui.md §3.1), each computed by a grouped
 //! query over the projection columns: bots per project and status, resources by state,
 //! money of the last 30 days, notes, and everything expiring within `alerts.warning_days`.
+//! Resource states are the effective statuses of `records::expiry`, the same the lists show
+//! and filter on.
 
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::store;
-use crate::clock::DAY_MS;
+use crate::db::entity::record;
 use crate::http::ApiResult;
 use crate::principal::Auth;
 use crate::records::documents::{service, store as documents};
+use crate::records::expiry::{self, Window};
 use crate::records::finance::service::{self as finance, SummaryParams, Totals};
 use crate::records::kinds::{Kind, bots_in_column};
 use crate::settings;
@@ -32,9 +35,13 @@ pub struct ProjectBots {
 
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct ResourceCounts {
+    /// Every record of the kind, revoked, banned and cancelled ones included.
     pub total: i64,
+    /// Effective status `active`: more than the warning days left, or no expiry.
     pub active: i64,
+    /// Effective status `expiring`: at most the warning days left.
     pub expiring: i64,
+    /// Effective status `expired`.
     pub expired: i64,
     /// Not attached to any bot.
     pub unassigned: i64,
@@ -47,6 +54,8 @@ pub struct Expiring {
     pub id: String,
     pub label: String,
     pub bot_id: Option<String>,
+    /// The bot's name, when it has one.
+    pub bot_name: Option<String>,
     pub expires_at: i64,
     pub days_left: i64,
 }
@@ -78,11 +87,10 @@ async fn resource_counts(
     state: &AppState,
     auth: &Auth,
     kind: Kind,
-    now: i64,
-    soon: i64,
+    window: &Window,
 ) -> ApiResult<ResourceCounts> {
     let (total, active, expiring, expired, unassigned) =
-        store::resource_counts(&state.db, auth.tenant(), kind, now, soon).await?;
+        store::resource_counts(&state.db, auth.tenant(), kind, window).await?;
     Ok(ResourceCounts {
         total,
         active,
@@ -92,12 +100,22 @@ async fn resource_counts(
     })
 }
 
-async fn expiring(state: &AppState, auth: &Auth, now: i64, soon: i64) -> ApiResult<Vec<Expiring>> {
-    let rows = store::expiring(&state.db, auth.tenant(), now, soon).await?;
+async fn expiring(state: &AppState, auth: &Auth, window: &Window) -> ApiResult<Vec<Expiring>> {
+    let rows = store::expiring(&state.db, auth.tenant(), window).await?;
+    let bot_of = |r: &record::Model| {
+        r.bot_id
+            .as_deref()
+            .and_then(|b| bots_in_column(b).next())
+            .map(str::to_owned)
+    };
+    let mut bots: Vec<String> = rows.iter().filter_map(bot_of).collect();
+    bots.sort();
+    bots.dedup();
+    let names = store::bot_names(&state.db, auth.tenant(), bots).await?;
     Ok(rows
-        .into_iter()
+        .iter()
         .map(|r| {
-            let doc = service::document(&r);
+            let doc = service::document(r);
             let text = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
             let label = match Kind::parse(&r.kind) {
                 Some(Kind::License) => format!("License ({})", text("type")),
@@ -108,19 +126,22 @@ async fn expiring(state: &AppState, auth: &Auth, now: i64, soon: i64) -> ApiResu
                 ),
                 _ => format!("Subscription ({})", text("type")),
             };
-            let expires_at = r.expires_at_ms.unwrap_or(now);
-            let bot_id = r
-                .bot_id
-                .as_deref()
-                .and_then(|b| bots_in_column(b).next())
-                .map(str::to_owned);
+            let expires_at = r.expires_at_ms.unwrap_or(window.now);
+            let bot_id = bot_of(r);
+            let bot_name = bot_id.as_ref().and_then(|b| {
+                names
+                    .iter()
+                    .find(|(id, _)| id == b)
+                    .and_then(|(_, name)| name.clone())
+            });
             Expiring {
-                kind: r.kind,
-                id: r.id,
+                kind: r.kind.clone(),
+                id: r.id.clone(),
                 label,
                 bot_id,
+                bot_name,
                 expires_at,
-                days_left: (expires_at - now) / DAY_MS,
+                days_left: expiry::days_left(expires_at, window.now),
             }
         })
         .collect())
@@ -129,8 +150,10 @@ async fn expiring(state: &AppState, auth: &Auth, now: i64, soon: i64) -> ApiResu
 pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
     let tree = settings::service::tree(&state.db, auth.tenant()).await?;
     let warning_days = settings::service::warning_days(&tree);
-    let now = service::now_ms();
-    let soon = now + warning_days * DAY_MS;
+    let window = Window {
+        now: service::now_ms(),
+        warning_days,
+    };
 
     let per_project = store::bots_per_project(&state.db, auth.tenant()).await?;
     let mut bots_by_status: Vec<StatusCount> = Vec::new();
@@ -194,9 +217,9 @@ pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
         bots_total: bots_by_status.iter().map(|s| s.count).sum(),
         bots_by_status,
         projects,
-        licenses: resource_counts(state, auth, Kind::License, now, soon).await?,
-        proxies: resource_counts(state, auth, Kind::Proxy, now, soon).await?,
-        subscriptions: resource_counts(state, auth, Kind::Subscription, now, soon).await?,
+        licenses: resource_counts(state, auth, Kind::License, &window).await?,
+        proxies: resource_counts(state, auth, Kind::Proxy, &window).await?,
+        subscriptions: resource_counts(state, auth, Kind::Subscription, &window).await?,
         finance: money.totals,
         notes: NoteCounts {
             pinned,
@@ -206,6 +229,6 @@ pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
                 .map(|t| t.unwrap_or_else(|| "(untitled)".into()))
                 .collect(),
         },
-        expiring: expiring(state, auth, now, soon).await?,
+        expiring: expiring(state, auth, &window).await?,
     })
 }

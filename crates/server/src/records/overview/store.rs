@@ -1,17 +1,16 @@
 //! The dashboard's grouped queries over the records' projection columns, within one
 //! tenant.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::db::entity::record::{self, Column, Entity};
 use crate::db::{Db, StoreResult, TenantId};
+use crate::records::expiry::{self, Window};
 use crate::records::kinds::Kind;
 
 const EXPIRING_SHOWN: u64 = 50;
 const RECENT_NOTES: u64 = 5;
-/// Statuses under which a resource no longer counts as expiring.
-const SETTLED: &str = "COALESCE(status, '') NOT IN ('banned', 'expired', 'revoked', 'cancelled')";
 
 fn of_kind(tenant: &TenantId, kind: Kind) -> sea_orm::Select<Entity> {
     Entity::find()
@@ -19,47 +18,37 @@ fn of_kind(tenant: &TenantId, kind: Kind) -> sea_orm::Select<Entity> {
         .filter(Column::Kind.eq(kind.as_str()))
 }
 
-/// Resources of `kind`: (total, active, expiring before `soon`, expired, unassigned).
+/// Resources of `kind`: (total, active, expiring, expired, unassigned), the middle three
+/// by effective status at `window`.
 pub async fn resource_counts(
     db: &Db,
     tenant: &TenantId,
     kind: Kind,
-    now: i64,
-    soon: i64,
+    window: &Window,
 ) -> StoreResult<(i64, i64, i64, i64, i64)> {
-    let count_if = |cond: String| {
-        Expr::cust(format!(
-            "COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0)"
-        ))
-    };
-    let expired = format!("(status = 'expired' OR expires_at_ms < {now})");
+    let unassigned = Expr::case(Column::BotId.is_null(), 1).finally(0);
     let row: Option<(i64, i64, i64, i64, i64)> = of_kind(tenant, kind)
         .select_only()
         .column_as(Expr::cust("COUNT(*)"), "total")
+        .column_as(window.count(expiry::ACTIVE), "active")
+        .column_as(window.count(expiry::EXPIRING), "expiring")
+        .column_as(window.count(expiry::EXPIRED), "expired")
         .column_as(
-            count_if(format!("status = 'active' AND NOT {expired}")),
-            "active",
+            Expr::expr(SimpleExpr::from(Func::sum(unassigned))).if_null(0),
+            "unassigned",
         )
-        .column_as(
-            count_if(format!(
-                "expires_at_ms >= {now} AND expires_at_ms < {soon} AND {SETTLED}"
-            )),
-            "expiring",
-        )
-        .column_as(count_if(expired), "expired")
-        .column_as(count_if("bot_id IS NULL".into()), "unassigned")
         .into_tuple()
         .one(db.read())
         .await?;
     Ok(row.unwrap_or_default())
 }
 
-/// Licences, proxies and subscriptions expiring in `[now, soon)`, soonest first.
+/// Licences, proxies and subscriptions whose effective status at `window` is `expiring`,
+/// soonest first.
 pub async fn expiring(
     db: &Db,
     tenant: &TenantId,
-    now: i64,
-    soon: i64,
+    window: &Window,
 ) -> StoreResult<Vec<record::Model>> {
     Ok(Entity::find()
         .filter(Column::TenantId.eq(tenant.as_str()))
@@ -68,11 +57,25 @@ pub async fn expiring(
             Kind::Proxy.as_str(),
             Kind::Subscription.as_str(),
         ]))
-        .filter(Column::ExpiresAtMs.gte(now))
-        .filter(Column::ExpiresAtMs.lt(soon))
-        .filter(Expr::cust(SETTLED))
+        .filter(window.condition(expiry::EXPIRING))
         .order_by_asc(Column::ExpiresAtMs)
         .limit(EXPIRING_SHOWN)
+        .all(db.read())
+        .await?)
+}
+
+/// The names of the tenant's bots among `ids`.
+pub async fn bot_names(
+    db: &Db,
+    tenant: &TenantId,
+    ids: Vec<String>,
+) -> StoreResult<Vec<(String, Option<String>)>> {
+    Ok(of_kind(tenant, Kind::Bot)
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Name)
+        .filter(Column::Id.is_in(ids))
+        .into_tuple()
         .all(db.read())
         .await?)
 }

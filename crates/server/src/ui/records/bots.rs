@@ -16,13 +16,14 @@ use serde_json::{Value, json};
 use super::common::{Ctx, all, notice_text, seg, with_notice};
 use super::form::{self, FormView, Opt, Posted, Source};
 use super::lifecycle::{self, HistoryView, LifecycleView};
-use super::rows::{RowView, bot_ids, display_date, rows};
+use super::rows::{RowView, bot_ids, display_date, display_time, rows};
 use super::spec::TableSpec;
 use super::specs::{BOT_FIELDS, BOTS, LICENSES, PROXIES, SUBSCRIPTIONS};
 use super::table;
 use crate::db::entity::record;
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::principal::Auth;
+use crate::records::bots::health::{self, Health};
 use crate::records::bots::service as lifecycle_service;
 use crate::records::documents::service;
 use crate::records::documents::store::ListQuery;
@@ -177,6 +178,8 @@ struct BotPage {
     history: Option<HistoryView>,
     history_error: Option<String>,
     facts: Vec<(&'static str, String)>,
+    /// The summary tab's banner and alert cards.
+    health: Option<Health>,
     tabs: Vec<TabView>,
     notice: Option<String>,
     resources: Option<ResourcesView>,
@@ -356,11 +359,30 @@ pub async fn page_response(
     let status = Some(text("status"))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "offline".into());
+    let health = if form.is_some() {
+        let assessed = async {
+            let attached = health::attached(state, auth, id).await?;
+            let window = service::window(state, auth).await?;
+            Ok::<_, ApiError>(health::assess(&m, &attached, &window))
+        };
+        match assessed.await {
+            Ok(h) => Some(h),
+            Err(e) => return PageError::from(e).into_response(),
+        }
+    } else {
+        None
+    };
+    let last_seen = doc
+        .get("last_seen")
+        .and_then(Value::as_i64)
+        .map(display_time)
+        .unwrap_or_else(|| "never".into());
     let view = BotPage {
         layout,
         facts: vec![
             ("Bot ID", m.id.clone()),
             ("Project", text("project_id")),
+            ("Last seen", last_seen),
             ("Created", display_date(m.created_at)),
             ("Updated", display_date(m.updated_at)),
         ],
@@ -369,6 +391,7 @@ pub async fn page_response(
         history,
         history_error,
         status,
+        health,
         tabs,
         notice: notice.and_then(|n| notice_text(notice_kind, n)),
         resources,

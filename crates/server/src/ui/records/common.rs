@@ -6,23 +6,17 @@ use crate::http::ApiResult;
 use crate::principal::Auth;
 use crate::records::documents::service;
 use crate::records::documents::store::{ListQuery, SortKey};
+use crate::records::expiry::Window;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
 
 /// The most records a page loads at once where it does not page (selects, board, month).
 pub const LOAD_LIMIT: u64 = 200;
 
-/// Days before `expires_at` from which licences and subscriptions count as expiring:
-/// settings `alerts.warning_days`.
-pub async fn warning_days(state: &AppState, auth: &Auth) -> ApiResult<i64> {
-    let tree = crate::settings::service::tree(&state.db, auth.tenant()).await?;
-    Ok(crate::settings::service::warning_days(&tree))
-}
-
 /// What rendering rows needs besides the records: the time, the warning window, the bots.
 pub struct Ctx {
-    pub now_ms: i64,
-    pub warning_days: i64,
+    /// The moment and warning window of the effective statuses shown.
+    pub window: Window,
     /// (id, label) of the tenant's bots, by name; empty unless asked for.
     pub bots: Vec<(String, String)>,
 }
@@ -47,8 +41,7 @@ impl Ctx {
             Vec::new()
         };
         Ok(Self {
-            now_ms: chrono::Utc::now().timestamp_millis(),
-            warning_days: warning_days(state, auth).await?,
+            window: service::window(state, auth).await?,
             bots,
         })
     }

@@ -1,14 +1,15 @@
 //! How records look in a table row: the cells a column shows (dates, days left, badges,
-//! links to bots) and the `expiring` / `expired` marks of the warning window (spec ui.md §1.4).
+//! links to bots) and the `expiring` / `expired` marks of the warning window (spec ui.md §1.4),
+//! both from the effective status of `records::expiry`.
 
 use serde_json::Value;
 
 use super::common::{Ctx, seg};
 use super::form;
 use super::spec::{Cell, TableSpec};
-use crate::clock::DAY_MS;
 use crate::db::entity::record;
 use crate::records::documents::service;
+use crate::records::expiry;
 
 pub struct Part {
     pub text: String,
@@ -47,7 +48,10 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                     .map(form::scalar_text)
                     .unwrap_or_default()
             };
-            let expires = doc.get("expires_at").and_then(Value::as_i64);
+            let expires = m.expires_at_ms;
+            let effective = spec
+                .expiry
+                .then(|| ctx.window.status(m.status.as_deref(), expires));
             let href = spec.item_href(&m.id);
             let cells = spec
                 .columns
@@ -58,10 +62,16 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                         let text = Some(at(p)).filter(|t| !t.is_empty());
                         text_cell(text.unwrap_or_else(|| m.id.clone()), Some(href.clone()))
                     }
-                    Cell::Badge(p) => CellView {
-                        badge: !at(p).is_empty(),
-                        ..text_cell(at(p).replace('_', " "), None)
-                    },
+                    Cell::Badge(p) => {
+                        let text = match effective {
+                            Some(status) if spec.expiry && p == "status" => status.to_owned(),
+                            _ => at(p),
+                        };
+                        CellView {
+                            badge: !text.is_empty(),
+                            ..text_cell(text.replace('_', " "), None)
+                        }
+                    }
                     Cell::Date(p) => text_cell(
                         form::value_at(&doc, p)
                             .and_then(Value::as_i64)
@@ -71,7 +81,7 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                     ),
                     Cell::DaysLeft => text_cell(
                         expires
-                            .map(|e| days_left(e, ctx.now_ms).to_string())
+                            .map(|e| expiry::days_left(e, ctx.window.now).to_string())
                             .unwrap_or_default(),
                         None,
                     ),
@@ -104,10 +114,10 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                 .collect();
             RowView {
                 id: m.id.clone(),
-                class: if spec.expiry {
-                    expiry_class(expires, ctx)
-                } else {
-                    ""
+                class: match effective {
+                    Some(expiry::EXPIRED) => "expired",
+                    Some(expiry::EXPIRING) => "expiring",
+                    _ => "",
                 },
                 cells,
                 delete: spec.delete_href(&m.id),
@@ -130,44 +140,15 @@ pub fn bot_ids(v: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// An epoch-ms time as `DD.MM.YYYY HH:MM UTC`.
+pub fn display_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%d.%m.%Y %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
 pub fn display_date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%d.%m.%Y").to_string())
         .unwrap_or_default()
-}
-
-fn days_left(expires_at: i64, now_ms: i64) -> i64 {
-    (expires_at - now_ms).div_euclid(DAY_MS) + i64::from((expires_at - now_ms) % DAY_MS != 0)
-}
-
-/// `expired` when past, `expiring` within the warning window (spec ui.md §1.4).
-fn expiry_class(expires_at: Option<i64>, ctx: &Ctx) -> &'static str {
-    match expires_at {
-        Some(e) if e <= ctx.now_ms => "expired",
-        Some(e) if days_left(e, ctx.now_ms) <= ctx.warning_days => "expiring",
-        _ => "",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expiry_marks_follow_the_warning_window() {
-        let ctx = Ctx {
-            now_ms: 1_000 * DAY_MS,
-            warning_days: 7,
-            bots: Vec::new(),
-        };
-        let at = |days: i64| Some(ctx.now_ms + days);
-        assert_eq!(expiry_class(at(-1), &ctx), "expired");
-        assert_eq!(expiry_class(at(0), &ctx), "expired");
-        assert_eq!(expiry_class(at(1), &ctx), "expiring");
-        assert_eq!(expiry_class(at(7 * DAY_MS), &ctx), "expiring");
-        assert_eq!(expiry_class(at(7 * DAY_MS + 1), &ctx), "");
-        assert_eq!(expiry_class(None, &ctx), "");
-        assert_eq!(days_left(ctx.now_ms + DAY_MS / 2, ctx.now_ms), 1);
-        assert_eq!(days_left(ctx.now_ms - DAY_MS / 2, ctx.now_ms), 0);
-    }
 }

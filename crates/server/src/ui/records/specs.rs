@@ -7,6 +7,11 @@ use crate::records::kinds::{BOT_STATUSES, Kind};
 
 const LICENSE_STATUSES: &[&str] = &["active", "expired", "revoked"];
 const PROXY_STATUSES: &[&str] = &["active", "expired", "banned"];
+/// The status filters of kinds that expire offer their effective statuses
+/// (`records::expiry`), `expiring` included, which no form sets.
+const LICENSE_STATES: &[&str] = &["active", "expiring", "expired", "revoked"];
+const PROXY_STATES: &[&str] = &["active", "expiring", "expired", "banned"];
+const SUBSCRIPTION_STATES: &[&str] = &["active", "expiring", "expired", "cancelled"];
 const PROXY_TYPES: &[&str] = &["http", "socks5"];
 const SUBSCRIPTION_STATUSES: &[&str] = &["active", "cancelled"];
 const SUBSCRIPTION_TYPES: &[&str] = &["wow", "bot", "proxy", "vpn", "other"];
@@ -38,7 +43,7 @@ pub static LICENSES: TableSpec = TableSpec {
     filters: &[Filter {
         param: "status",
         label: "Status",
-        options: LICENSE_STATUSES,
+        options: LICENSE_STATES,
     }],
     fields: &[
         required("key", "License key", Input::Text),
@@ -72,7 +77,7 @@ pub static PROXIES: TableSpec = TableSpec {
         Filter {
             param: "status",
             label: "Status",
-            options: PROXY_STATUSES,
+            options: PROXY_STATES,
         },
         Filter {
             param: "type",
@@ -121,7 +126,7 @@ pub static SUBSCRIPTIONS: TableSpec = TableSpec {
         Filter {
             param: "status",
             label: "Status",
-            options: SUBSCRIPTION_STATUSES,
+            options: SUBSCRIPTION_STATES,
         },
         Filter {
             param: "type",

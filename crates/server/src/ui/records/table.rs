@@ -17,6 +17,7 @@ use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::records::documents::routes::ListParams;
 use crate::records::documents::service;
+use crate::records::documents::store::ListQuery;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
 use crate::ui::error_page::PageError;
@@ -165,9 +166,12 @@ async fn table_response(
         ..ListParams::default()
     };
     let loaded = async {
-        let mut query = params.resolve()?;
-        let (models, total, pages) = list_page(state, auth, spec.kind, &mut query).await?;
         let ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
+        let mut query = ListQuery {
+            expiry: Some(ctx.window),
+            ..params.resolve()?
+        };
+        let (models, total, pages) = list_page(state, auth, spec.kind, &mut query).await?;
         Ok::<_, ApiError>((query, models, total, pages, ctx))
     };
     let (query, models, total, pages, ctx) = match loaded.await {
