@@ -252,7 +252,14 @@ mod tests {
         let plain = doc.clone();
         sealer.seal_tree("t/bots/b1", &mut doc, None);
         let text = doc.to_string();
-        for secret in ["pw-a", "pw-b", "987654321", "k1", "nested"] {
+        // Quoted, so a ciphertext's base64 (which has no quotes) cannot hold one by chance.
+        for secret in [
+            r#""pw-a""#,
+            r#""pw-b""#,
+            "987654321",
+            r#""k1""#,
+            r#""nested""#,
+        ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         for (path, value) in [
