@@ -80,6 +80,21 @@ both_backends! {
         let (status, tree) = server.put("/api/v1/settings/projects/wow", t, json!(null)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(tree["data"]["projects"], json!({}));
+
+        // A new project's id must fit in a URL and a record's project_id.
+        for (path, body) in [
+            ("/api/v1/settings/projects/WoW%20TBC!", json!({"name": "x"})),
+            ("/api/v1/settings/projects", json!({"Big": {"name": "x"}})),
+            ("/api/v1/settings", json!({"projects": {&"a".repeat(65): {"name": "x"}}})),
+        ] {
+            let (status, err) = server.put(path, t, body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {err}");
+            assert!(err["error"]["message"].as_str().unwrap().contains("id must be 1 to 64 lowercase"), "{err}");
+        }
+        for id in ["tbc", "wow_classic-2", "9"] {
+            let (status, err) = server.put(&format!("/api/v1/settings/projects/{id}"), t, json!({"name": "x"})).await;
+            assert_eq!(status, StatusCode::OK, "{id}: {err}");
+        }
     }
 
     async fn a_project_is_never_removed_under_a_record_written_at_the_same_moment(backend) {

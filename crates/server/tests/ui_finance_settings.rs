@@ -90,6 +90,34 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
         21
     );
 
+    // Problems are told in words; an id that cannot go into a URL is refused.
+    for (id, name, problem) in [
+        (
+            "WoW TBC!",
+            "TBC",
+            "Project id must be 1 to 64 lowercase letters",
+        ),
+        ("tbc", "", "Project name is required"),
+    ] {
+        c.execute(
+            "document.getElementById('project-form').noValidate = true",
+            vec![],
+        )
+        .await
+        .unwrap();
+        fill(c, "#project-form input[name=id]", id).await;
+        fill(c, "#project-form input[name=name]", name).await;
+        click(c, "#project-form button").await;
+        let shown = text_of(c, "#projects .error").await;
+        assert!(shown.starts_with(problem), "{id}: {shown}");
+    }
+    let (_, projects) = server.get("/api/v1/settings/projects", t).await;
+    assert_eq!(
+        projects["data"],
+        serde_json::Value::Null,
+        "nothing refused was saved"
+    );
+
     fill(c, "#project-form input[name=id]", "wow").await;
     fill(c, "#project-form input[name=name]", "WoW Classic").await;
     fill(c, "#project-form input[name=max_level]", "60").await;
@@ -108,6 +136,15 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     server
         .create("/api/v1/bots", t, json!({"name": "b", "project_id": "wow"}))
         .await;
+    // Removing asks first; declined, nothing happens.
+    c.execute("window.confirm = () => false", vec![])
+        .await
+        .unwrap();
+    click(c, "tr[data-id=wow] button").await;
+    assert!(text_of(c, "#project-table").await.contains("WoW Classic"));
+    c.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
     click(c, "tr[data-id=wow] button").await;
     let refused = text_of(c, "#projects .error").await;
     assert!(refused.contains("used by 1 bots"), "{refused}");

@@ -145,7 +145,19 @@ fn project_ids(tree: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Write `body` at `path` (PUT and PATCH alike) and return the whole tree, masked.
+/// What a new project's id must be: it goes into URLs and the records' `project_id`.
+pub const PROJECT_ID_RULE: &str = "id must be 1 to 64 lowercase letters, digits, '_' or '-'";
+
+/// Whether `id` may name a new project (ids stored before the rule keep working).
+pub fn is_project_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Write `body` at `path` (PUT and PATCH alike) and return the whole tree, masked. A
+/// project added by it must have an id by [`is_project_id`].
 pub async fn write(
     state: &AppState,
     auth: &Auth,
@@ -177,10 +189,14 @@ pub async fn write(
             .sealer
             .seal_tree(&place(auth.tenant()), &mut tree, Some(&previous));
         let kept = project_ids(&tree);
-        let gone: Vec<String> = project_ids(&previous)
-            .into_iter()
-            .filter(|p| !kept.contains(p))
-            .collect();
+        let before = project_ids(&previous);
+        if let Some(bad) = kept
+            .iter()
+            .find(|p| !before.contains(p) && !is_project_id(p))
+        {
+            return Err(ApiError::field(&format!("projects/{bad}"), PROJECT_ID_RULE));
+        }
+        let gone: Vec<String> = before.into_iter().filter(|p| !kept.contains(p)).collect();
         let now = chrono::Utc::now().timestamp_millis();
         let data = tree.to_string();
         // A removed project is checked after the write, in its transaction: the write

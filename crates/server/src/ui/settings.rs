@@ -17,11 +17,12 @@ use super::records::form::insert_nested;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::audit::AuditSlot;
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::sealed::{MASK, at_path};
 use crate::settings::{policy, service};
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 
 #[derive(Clone, Copy)]
 pub enum Input {
@@ -364,7 +365,7 @@ pub async fn settings_page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<NoticeQuery>,
+    PageQuery(q): PageQuery<NoticeQuery>,
 ) -> Response {
     let notice = match q.notice.as_deref() {
         Some("saved") => Some("Settings saved.".to_owned()),
@@ -389,7 +390,7 @@ pub async fn save_card(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(form): CsrfForm<HashMap<String, String>>,
 ) -> Response {
     let Some(card) = CARDS.iter().find(|c| c.id == id) else {
@@ -423,22 +424,50 @@ pub async fn save_project(
         .unwrap_or_default();
     let result = async {
         if id.is_empty() {
-            return Err(ApiError::field("id", "is required"));
+            return Err(worded("id", "Project id is required".into()));
         }
         let path = service::parse_path(&format!("projects/{id}"))?;
         if path.len() != 2 {
-            return Err(ApiError::field("id", "must not contain '/'"));
+            return Err(worded(
+                "id",
+                format!("Project {}", service::PROJECT_ID_RULE),
+            ));
         }
         let mut body = body_of(PROJECT_FIELDS, &form);
         body["id"] = json!(id);
         service::write(&state, &auth, &path, body).await
     };
     let to = "/settings?notice=project-saved#projects";
-    outcome(&state, &auth, &headers, result.await, to, |e| Feedback {
+    let result = result.await.map_err(|e| project_problem_in_words(e, &id));
+    outcome(&state, &auth, &headers, result, to, |e| Feedback {
         project: Some((form, e)),
         ..Default::default()
     })
     .await
+}
+
+/// The service names a project's problem by its settings path (`projects/wow: name: is
+/// required`); the form says it in words ("Project name is required").
+fn project_problem_in_words(e: ApiError, id: &str) -> ApiError {
+    let prefix = format!("projects/{id}: ");
+    let Some(problem) = e.message.strip_prefix(&prefix) else {
+        return e;
+    };
+    let (field, text) = match problem.split_once(": ") {
+        Some((key, text)) => match PROJECT_FIELDS.iter().find(|f| f.key == key) {
+            Some(f) => (f.key, format!("Project {} {text}", f.label.to_lowercase())),
+            None => return e,
+        },
+        None => ("id", format!("Project {problem}")),
+    };
+    worded(field, text)
+}
+
+/// A field error whose message is the sentence itself.
+fn worded(field: &str, sentence: String) -> ApiError {
+    let mut e = ApiError::field(field, sentence.clone());
+    e.message = sentence;
+    e
 }
 
 /// Remove a project (409 while bots, subscriptions, notes or operations use it).
@@ -446,7 +475,7 @@ pub async fn remove_project(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     let result = async {
