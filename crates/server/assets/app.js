@@ -8,6 +8,36 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// Times: the server writes `<time datetime="…Z">DD.MM.YYYY HH:MM UTC</time>`; shown here in
+// the viewer's time zone, the UTC text kept as the tooltip, and with how long ago for those
+// marked `data-ago`. Run on load and on every section a live refresh brings in.
+const localTimes = (root) => {
+  const pad = (n) => String(n).padStart(2, "0");
+  const ago = (ms) => {
+    const minutes = Math.max(0, Math.floor(ms / 60000));
+    const unit = (n, one) => `${n} ${one}${n === 1 ? "" : "s"} ago`;
+    if (minutes < 1) return "just now";
+    if (minutes < 120) return unit(minutes, "minute");
+    if (minutes < 48 * 60) return unit(Math.floor(minutes / 60), "hour");
+    return unit(Math.floor(minutes / 1440), "day");
+  };
+  for (const element of root.querySelectorAll("time[datetime]:not([data-local])")) {
+    const at = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(at.getTime())) {
+      continue;
+    }
+    element.title = element.textContent;
+    let text = `${pad(at.getDate())}.${pad(at.getMonth() + 1)}.${at.getFullYear()} `
+      + `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+    if (element.hasAttribute("data-ago")) {
+      text += ` (${ago(Date.now() - at.getTime())})`;
+    }
+    element.textContent = text;
+    element.dataset.local = "";
+  }
+};
+localTimes(document);
+
 // Live sections: an element with `data-live="<url>"` (and an id) is re-rendered from that
 // page whenever the command bus event stream (`/events`) reports a change. The server renders
 // it, so the page and its live updates never disagree. A section with `data-live-types`
@@ -36,6 +66,7 @@ document.addEventListener("submit", (event) => {
       const fresh = page.getElementById(id);
       if (fresh) {
         section.replaceWith(fresh);
+        localTimes(fresh);
       }
     }
   };

@@ -29,7 +29,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .route("/metrics", get(health::render_metrics))
         .merge(ui::router())
-        .fallback(layers::not_found)
+        .fallback(ui::error_page::not_found)
         .method_not_allowed_fallback(layers::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .layer(from_fn_with_state(state.clone(), gate))

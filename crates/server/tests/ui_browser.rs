@@ -1,8 +1,12 @@
-//! The web UI in real headless Chromium: first-run setup, sign-in and sign-out, a form
-//! without its CSRF token refused, and the administration pages.
+//! The web UI in real headless Chromium: first-run setup, sign-in (back to the page asked
+//! for) and sign-out, a form without its CSRF token refused, the error page for unknown pages
+//! and bad query values, and the administration pages.
 
 use botmox_proto::auth::Role;
-use botmox_testkit::browser::{Browser, click, fill, path, text_of, wait_for, wait_for_url};
+use botmox_testkit::browser::{
+    BROWSER_UTC_OFFSET_HOURS, Browser, attr, click, fill, path, select, text_of, wait_for,
+    wait_for_url,
+};
 use botmox_testkit::{Backend, TestServer};
 use reqwest::StatusCode;
 
@@ -79,7 +83,7 @@ async fn first_run_setup_login_logout_and_csrf() {
     click(c, "#logout").await;
     text_of(c, "#login-form").await;
     assert_eq!(path(c).await, "/login");
-    c.goto(&format!("{}/admin/users", server.url))
+    c.goto(&format!("{}/admin/users?role=admin", server.url))
         .await
         .unwrap();
     assert_eq!(
@@ -98,8 +102,27 @@ async fn first_run_setup_login_logout_and_csrf() {
     fill(c, "input[name=password]", "a-long-password").await;
     click(c, "#sign-in").await;
     assert!(text_of(c, "#who").await.contains("owner@example.com"));
+    let url = c.current_url().await.unwrap();
+    assert_eq!(
+        (url.path(), url.query()),
+        ("/admin/users", Some("role=admin")),
+        "signing in returns to the page asked for, after a failed attempt too"
+    );
+
+    // Unknown pages and bad query values answer the error page, not JSON.
+    for (page, message) in [
+        ("/no-such-page", "There is no page at this address."),
+        ("/bots?page=abc", "page"),
+        ("/bots?page=0", "page"),
+        ("/finance?from=2020-01-01&to=2026-01-01", "range"),
+    ] {
+        c.goto(&format!("{}{page}", server.url)).await.unwrap();
+        let shown = text_of(c, "#error-message").await;
+        assert!(shown.contains(message), "{page}: {shown}");
+    }
 
     // The theme switch persists.
+    c.goto(&format!("{}/", server.url)).await.unwrap();
     click(c, "#theme-toggle").await;
     text_of(c, "#who").await;
     let theme = c
@@ -137,6 +160,40 @@ async fn admins_create_users_and_tokens_and_read_the_audit_log() {
     assert!(text_of(c, "#users").await.contains("worker@example.com"));
     server.login("worker@example.com", "worker-password").await;
 
+    // A refused form keeps what was typed, password and role included, and says what is
+    // wrong next to the field (the browser's own checks are off to reach the server's).
+    for (email, problem, marked) in [
+        ("nobody", "must be an e-mail address", 1),
+        ("worker@example.com", "already exists", 0),
+    ] {
+        c.execute(
+            "document.getElementById('create-user').noValidate = true",
+            vec![],
+        )
+        .await
+        .unwrap();
+        fill(c, "#create-user input[name=email]", email).await;
+        fill(c, "#create-user input[name=password]", "typed-password").await;
+        select(c, "#create-user select[name=role]", "infra").await;
+        click(c, "#create-user button").await;
+        assert!(text_of(c, "#error").await.contains(problem), "{email}");
+        for (input, typed) in [("email", email), ("password", "typed-password")] {
+            let css = format!("#create-user input[name={input}]");
+            assert_eq!(attr(c, &css, "value").await, typed, "{email}: {input}");
+        }
+        let role = "#create-user select[name=role] option:checked";
+        assert_eq!(text_of(c, role).await, "infra");
+        let marks = c
+            .find_all(fantoccini::Locator::Css("#create-user .field-error"))
+            .await
+            .unwrap();
+        assert_eq!(marks.len(), marked, "{email}");
+        if marked == 1 {
+            assert_eq!(marks[0].attr("data-field").await.unwrap().unwrap(), "email");
+            assert!(marks[0].text().await.unwrap().contains(problem));
+        }
+    }
+
     // Set the worker's password from the page; the old one stops working.
     fill(
         c,
@@ -172,6 +229,20 @@ async fn admins_create_users_and_tokens_and_read_the_audit_log() {
         .unwrap();
     click(c, "tr[data-name=deploy] button.danger").await;
     wait_for(c, "#notice", "Token revoked.").await;
+
+    // Its last use reads DD.MM.YYYY HH:MM in the browser's time zone, with how long ago,
+    // and the UTC time the server wrote as the tooltip.
+    let used = "tr[data-name=deploy] time";
+    let utc = chrono::NaiveDateTime::parse_from_str(
+        attr(c, used, "title").await.trim_end_matches(" UTC"),
+        "%d.%m.%Y %H:%M",
+    )
+    .unwrap();
+    let local = utc + chrono::Duration::hours(BROWSER_UTC_OFFSET_HOURS);
+    let shown = text_of(c, used).await;
+    let (moment, ago) = shown.split_once(" (").unwrap();
+    assert_eq!(moment, local.format("%d.%m.%Y %H:%M").to_string());
+    assert!(ago == "just now)" || ago.ends_with(" ago)"), "{shown}");
     assert_eq!(
         server.get("/api/v1/auth/whoami", &secret).await.0,
         StatusCode::UNAUTHORIZED

@@ -108,9 +108,23 @@ async fn bots_are_created_edited_and_given_a_proxy() {
     assert_eq!(bot["data"]["character"]["name"], "Go'el");
 
     // The list's search box finds the bot by its character's name and server.
+    let seen = chrono::Utc::now().timestamp_millis();
     server
-        .create("/api/v1/bots", token, json!({"name": "Jaina"}))
+        .create(
+            "/api/v1/bots",
+            token,
+            json!({"name": "Jaina", "last_seen": seen}),
+        )
         .await;
+    // The list says when each bot was last seen, and which are offline.
+    c.goto(&format!("{}/bots?sort=name", server.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        column_texts(c, 5).await,
+        ["0 minutes ago", "offline · never"]
+    );
+    assert_eq!(text_of(c, "td .badge.warn").await, "offline · never");
     for (q, typed) in [("go%27el", "go'el"), ("Nordrassil", "Nordrassil")] {
         c.goto(&format!("{}/bots?q={q}", server.url)).await.unwrap();
         assert_eq!(attr(c, "form#filter input[name=q]", "value").await, typed);
@@ -147,10 +161,10 @@ async fn bots_are_created_edited_and_given_a_proxy() {
             .contains("Midnight")
     );
 
-    // Add a proxy; its password never comes back to the page.
+    // Add a proxy: refused for its port, the form keeps every typed value, the password too.
     c.goto(&format!("{}/proxies", server.url)).await.unwrap();
     fill(c, "form#proxy-create input[name=ip]", "203.0.113.7").await;
-    fill(c, "form#proxy-create input[name=port]", "8080").await;
+    fill(c, "form#proxy-create input[name=port]", "70000").await;
     fill(c, "form#proxy-create input[name=login]", "user1").await;
     fill(
         c,
@@ -158,6 +172,18 @@ async fn bots_are_created_edited_and_given_a_proxy() {
         "hunter2-secret",
     )
     .await;
+    click(c, "form#proxy-create button[type=submit]").await;
+    text_of(c, ".field-error[data-field=port]").await;
+    for (input, typed) in [
+        ("ip", "203.0.113.7"),
+        ("login", "user1"),
+        ("password", "hunter2-secret"),
+    ] {
+        let css = format!("form#proxy-create input[name={input}]");
+        assert_eq!(attr(c, &css, "value").await, typed, "{input}");
+    }
+    // ... and with the port put right, is taken; its password never comes back to the page.
+    fill(c, "form#proxy-create input[name=port]", "8080").await;
     click(c, "form#proxy-create button[type=submit]").await;
     wait_for(c, "#notice", "Proxy created.").await;
     assert!(

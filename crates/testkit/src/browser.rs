@@ -6,6 +6,11 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
+/// The browser's time zone: UTC+3 all year (no daylight saving time).
+pub const BROWSER_TIME_ZONE: &str = "Europe/Moscow";
+/// Its offset from UTC, in hours.
+pub const BROWSER_UTC_OFFSET_HOURS: i64 = 3;
+
 /// A chromedriver process and a browser session; both end when this is dropped.
 pub struct Browser {
     pub client: Client,
@@ -24,8 +29,11 @@ impl Browser {
     pub async fn start() -> Self {
         let port = free_port();
         let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        // One time zone three hours east of UTC for every browser test, so a page that
+        // shows times in the viewer's zone is seen to convert them.
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
+            .env("TZ", BROWSER_TIME_ZONE)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -12,12 +12,14 @@ use serde::Deserialize;
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
+use super::records::form::Problems;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiAdmin};
 use crate::audit::AuditSlot;
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Admin;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::{api_tokens, audit, users};
 
 const ROLES: [&str; 3] = ["user", "infra", "admin"];
@@ -34,6 +36,27 @@ struct UsersPage {
     notice: Option<String>,
     error: Option<String>,
     new_token: Option<String>,
+    typed: Typed,
+}
+
+/// The values typed into a create form that was refused, shown again in it.
+#[derive(Default)]
+struct Typed {
+    email: String,
+    password: String,
+    role: String,
+    token_name: String,
+    token_role: String,
+    token_expires: String,
+    /// The refusal, by field.
+    problems: Option<Problems>,
+}
+
+impl Typed {
+    /// What the refusal says about input `name`.
+    fn problem(&self, name: &str) -> Option<String> {
+        self.problems.as_ref()?.of(name)
+    }
 }
 
 struct Feedback {
@@ -41,6 +64,7 @@ struct Feedback {
     notice: Option<String>,
     error: Option<String>,
     new_token: Option<String>,
+    typed: Typed,
 }
 
 async fn users_response(
@@ -68,6 +92,7 @@ async fn users_response(
         notice: feedback.notice,
         error: feedback.error,
         new_token: feedback.new_token,
+        typed: feedback.typed,
     };
     Ok(csrf.attach((feedback.status, render(&page)).into_response()))
 }
@@ -93,7 +118,7 @@ pub async fn users_page(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<NoticeQuery>,
+    PageQuery(q): PageQuery<NoticeQuery>,
 ) -> PageResult {
     let notice = q.notice.as_deref().and_then(notice_text);
     users_response(
@@ -105,13 +130,21 @@ pub async fn users_page(
             notice,
             error: None,
             new_token: None,
+            typed: Typed::default(),
         },
     )
     .await
 }
 
-/// The page again, showing why the form was refused.
-async fn failed(state: &AppState, admin: &Admin, headers: &HeaderMap, e: ApiError) -> PageResult {
+/// The page again, showing why the form was refused, with what was typed into it.
+async fn failed(
+    state: &AppState,
+    admin: &Admin,
+    headers: &HeaderMap,
+    e: ApiError,
+    typed: Typed,
+) -> PageResult {
+    let problems = Some(Problems::from_error(&e));
     users_response(
         state,
         admin,
@@ -121,6 +154,7 @@ async fn failed(state: &AppState, admin: &Admin, headers: &HeaderMap, e: ApiErro
             notice: None,
             error: Some(e.message),
             new_token: None,
+            typed: Typed { problems, ..typed },
         },
     )
     .await
@@ -150,8 +184,8 @@ pub async fn create_user(
             .parse()
             .map_err(|e: String| ApiError::field("role", e))?;
         let request = CreateUserRequest {
-            email: form.email,
-            password: form.password,
+            email: form.email.clone(),
+            password: form.password.clone(),
             role,
         };
         users::service::create(&state.db, &admin, &request).await
@@ -161,7 +195,15 @@ pub async fn create_user(
             audit.describe("user.create", format!("user:{}", user.id));
             Ok(Redirect::to("/admin/users?notice=user-created").into_response())
         }
-        Err(e) => failed(&state, &admin, &headers, e).await,
+        Err(e) => {
+            let typed = Typed {
+                email: form.email,
+                password: form.password,
+                role: form.role,
+                ..Typed::default()
+            };
+            failed(&state, &admin, &headers, e, typed).await
+        }
     }
 }
 
@@ -177,7 +219,7 @@ pub async fn update_user(
     UiAdmin(admin): UiAdmin,
     audit: AuditSlot,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(form): CsrfForm<UpdateUserForm>,
 ) -> PageResult {
     audit.describe("user.update", format!("user:{id}"));
@@ -207,7 +249,7 @@ pub async fn update_user(
     match result.await {
         Ok(_) => Ok(Redirect::to("/admin/users?notice=user-updated").into_response()),
         Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Err(e.into()),
-        Err(e) => failed(&state, &admin, &headers, e).await,
+        Err(e) => failed(&state, &admin, &headers, e, Typed::default()).await,
     }
 }
 
@@ -253,7 +295,7 @@ pub async fn create_token(
             &state.db,
             &admin,
             CreateApiTokenRequest {
-                name: form.name,
+                name: form.name.clone(),
                 role,
                 expires_at,
             },
@@ -268,10 +310,19 @@ pub async fn create_token(
                 notice: None,
                 error: None,
                 new_token: Some(created.token),
+                typed: Typed::default(),
             };
             users_response(&state, &admin, &headers, feedback).await
         }
-        Err(e) => failed(&state, &admin, &headers, e).await,
+        Err(e) => {
+            let typed = Typed {
+                token_name: form.name,
+                token_role: form.role,
+                token_expires: form.expires_on.unwrap_or_default(),
+                ..Typed::default()
+            };
+            failed(&state, &admin, &headers, e, typed).await
+        }
     }
 }
 
@@ -280,14 +331,14 @@ pub async fn revoke_token(
     UiAdmin(admin): UiAdmin,
     audit: AuditSlot,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     audit.describe("token.revoke", format!("token:{id}"));
     match api_tokens::service::revoke(&state, &admin, &id).await {
         Ok(_) => Ok(Redirect::to("/admin/users?notice=token-revoked").into_response()),
         Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Err(e.into()),
-        Err(e) => failed(&state, &admin, &headers, e).await,
+        Err(e) => failed(&state, &admin, &headers, e, Typed::default()).await,
     }
 }
 
@@ -311,7 +362,7 @@ pub async fn audit_page(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<audit::routes::AuditQuery>,
+    PageQuery(q): PageQuery<audit::routes::AuditQuery>,
 ) -> PageResult {
     let limit = 50;
     let page = q.page.unwrap_or(1).clamp(1, crate::http::paging::MAX_PAGE);

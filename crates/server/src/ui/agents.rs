@@ -15,9 +15,9 @@ use super::layout::{Layout, render};
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::agents::service;
-use crate::http::{ApiPath, ApiQuery};
 use crate::principal::Auth;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 
 /// A pairing just created: shown once.
 struct NewPairing {
@@ -108,7 +108,7 @@ pub async fn agents_page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<NoticeQuery>,
+    PageQuery(q): PageQuery<NoticeQuery>,
 ) -> Response {
     let notice = (q.notice.as_deref() == Some("revoked")).then(|| "Agent revoked.".to_owned());
     page(&state, &auth, &headers, StatusCode::OK, None, notice, None).await
@@ -171,7 +171,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     match service::revoke(&state, &auth, &id, RevokeRequest::default()).await {

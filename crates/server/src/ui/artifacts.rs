@@ -21,9 +21,10 @@ use super::error_page::PageError;
 use super::layout::{Layout, render};
 use super::session::{self, CsrfForm, EmptyForm, UiAdmin};
 use crate::artifacts::service;
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Admin;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 
 /// Rows shown per table.
 const ROWS: u64 = 200;
@@ -147,7 +148,7 @@ pub async fn artifacts_page(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiQuery(filter): ApiQuery<AuditFilterForm>,
+    PageQuery(filter): PageQuery<AuditFilterForm>,
 ) -> Response {
     let notice = match filter.notice.as_str() {
         "uploaded" => Some("Release uploaded.".to_owned()),
@@ -174,7 +175,7 @@ pub async fn upload(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiQuery(query): ApiQuery<UploadQuery>,
+    PageQuery(query): PageQuery<UploadQuery>,
     body: Body,
 ) -> Response {
     let token = headers
@@ -231,7 +232,7 @@ pub async fn set_status(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(form): CsrfForm<StatusForm>,
 ) -> Response {
     let done = async {
@@ -251,7 +252,7 @@ pub async fn delete(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     let done = async { service::delete(&state, &admin, release_id(&id)?).await };

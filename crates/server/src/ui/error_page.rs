@@ -2,7 +2,8 @@
 //! API error by hand (`?` turns one into the page with its status and message).
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::render::render;
@@ -58,4 +59,23 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         }),
     )
         .into_response()
+}
+
+/// The answer for an address no route has: the error page for a browser asking for a page
+/// (outside `/api/`, with HTML in `Accept`), the API's JSON envelope for anyone else.
+pub async fn not_found(req: Request) -> Response {
+    let wants_page = !req.uri().path().starts_with("/api/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if wants_page {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no page at this address.",
+        );
+    }
+    crate::http::layers::not_found(req).await
 }

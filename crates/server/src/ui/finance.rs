@@ -16,7 +16,7 @@ use super::layout::{Layout, render};
 use super::records::form::{day_ms, iso_day};
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::records::documents::service;
 use crate::records::documents::store::{ListQuery, SortKey};
@@ -24,6 +24,7 @@ use crate::records::finance::service::{self as finance, Period, Summary, Summary
 use crate::records::kinds::Kind;
 use crate::settings;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 
 use crate::clock::DAY_MS;
 const ROWS: u64 = 50;
@@ -339,7 +340,7 @@ pub async fn finance_page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<FinanceQuery>,
+    PageQuery(q): PageQuery<FinanceQuery>,
 ) -> Response {
     let form = OperationForm {
         kind: "income".into(),
@@ -425,7 +426,7 @@ pub async fn create_operation(
 pub async fn delete_operation(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     match service::delete(&state, &auth, Kind::FinanceOperation, &id, false).await {

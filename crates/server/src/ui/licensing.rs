@@ -19,10 +19,11 @@ use serde::Deserialize;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, EmptyForm, UiAdmin, UiUser};
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::licensing::service;
 use crate::principal::Auth;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::users;
 
 const TABLE_LIMIT: u64 = 200;
@@ -58,14 +59,14 @@ impl LicensingPage {
     }
 
     fn when(ms: &i64) -> String {
-        botmox_proto::time::from_epoch_ms(*ms)
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        crate::ui::time::at_ms(*ms)
+            .map(|t| t.to_string())
             .unwrap_or_default()
     }
 }
 
 #[derive(Deserialize, Default)]
-pub struct PageQuery {
+pub struct LicensingQuery {
     notice: Option<String>,
     /// Lease status to show: `active` (default), `expired`, `revoked` or `all`.
     status: Option<String>,
@@ -90,7 +91,7 @@ async fn respond(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
-    query: PageQuery,
+    query: LicensingQuery,
     status: StatusCode,
     error: Option<String>,
 ) -> PageResult {
@@ -150,7 +151,7 @@ pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    PageQuery(query): PageQuery<LicensingQuery>,
 ) -> PageResult {
     respond(&state, &auth, &headers, query, StatusCode::OK, None).await
 }
@@ -170,7 +171,7 @@ async fn after(
                 state,
                 auth,
                 headers,
-                PageQuery::default(),
+                LicensingQuery::default(),
                 e.status(),
                 Some(e.message),
             )
@@ -254,7 +255,7 @@ pub async fn set_license_status(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(form): CsrfForm<LicenseStatusForm>,
 ) -> PageResult {
     let request = UpdateLicenseRequest {
@@ -271,7 +272,7 @@ pub async fn delete_license(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let done = service::delete_license(&state.db, &admin, &id).await;
@@ -331,7 +332,7 @@ pub async fn revoke_lease(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let request = RevokeLeaseRequest {

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::error_page::{PageError, error_page};
+use super::extract::PageQuery;
 use super::layout::render;
 use super::session::{self, CsrfForm, CsrfToken, EmptyForm, UiUser};
 use crate::http::ClientAddr;
@@ -41,19 +42,36 @@ fn redirect_with_cookies(to: &str, cookies: Vec<axum::http::HeaderValue>) -> Res
 struct LoginPage {
     csrf: String,
     email: String,
+    /// Where to go once signed in: a path of this site, or empty for the Overview.
+    next: String,
     error: Option<String>,
 }
 
-pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// The page to open after signing in: `next` when it is a path of this site.
+fn after_login(next: Option<&str>) -> &str {
+    next.and_then(same_site_path).unwrap_or("/")
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PageQuery(LoginQuery { next }): PageQuery<LoginQuery>,
+) -> Response {
     if let Some(cookie) = session::read_cookie(&headers, session::SESSION_COOKIE)
         && let Ok(Some(_)) = crate::auth::service::authenticate_ui_session(&state, &cookie).await
     {
-        return Redirect::to("/").into_response();
+        return Redirect::to(after_login(next.as_deref())).into_response();
     }
     let csrf = CsrfToken::for_request(&state, &headers);
     csrf.attach(render(&LoginPage {
         csrf: csrf.token.clone(),
         email: String::new(),
+        next: after_login(next.as_deref()).to_owned(),
         error: None,
     }))
 }
@@ -62,6 +80,7 @@ pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Re
 pub struct LoginForm {
     email: String,
     password: String,
+    next: Option<String>,
 }
 
 pub async fn login_submit(
@@ -87,6 +106,7 @@ pub async fn login_submit(
             let page = LoginPage {
                 csrf: csrf.token.clone(),
                 email: form.email,
+                next: after_login(form.next.as_deref()).to_owned(),
                 error: Some(e.message.clone()),
             };
             return csrf.attach(e.answer_with(render(&page)));
@@ -94,7 +114,7 @@ pub async fn login_submit(
     };
     match crate::auth::service::start_ui_session(&state, &user, addr).await {
         Ok(cookie) => redirect_with_cookies(
-            "/",
+            after_login(form.next.as_deref()),
             vec![session::set_cookie(
                 &state,
                 session::SESSION_COOKIE,
@@ -296,6 +316,20 @@ mod tests {
             "https://evil.example/",
         ] {
             assert_eq!(same_site_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signing_in_returns_only_to_a_page_of_this_site() {
+        assert_eq!(after_login(Some("/bots?q=x")), "/bots?q=x");
+        for away in [
+            None,
+            Some(""),
+            Some("//evil.example/"),
+            Some("https://evil.example/"),
+            Some("/\\evil"),
+        ] {
+            assert_eq!(after_login(away), "/", "{away:?}");
         }
     }
 }

@@ -15,10 +15,11 @@ use serde::Deserialize;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, EmptyForm, UiUser};
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::provisioning::service;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 
 /// What a new playbook starts with.
 const NEW_PLAYBOOK: &str = "name: Bot VM\nroles:\n  - role: base-system\n";
@@ -102,7 +103,7 @@ pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<Notice>,
+    PageQuery(q): PageQuery<Notice>,
 ) -> PageResult {
     let form = PlaybookForm {
         content: NEW_PLAYBOOK.to_owned(),
@@ -123,8 +124,8 @@ pub async fn edit_page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<Notice>,
+    PagePath(id): PagePath<String>,
+    PageQuery(q): PageQuery<Notice>,
 ) -> PageResult {
     let playbook = service::get_playbook(&state.db, &auth, &id).await?;
     let form = PlaybookForm {
@@ -229,7 +230,7 @@ pub async fn update(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(form): CsrfForm<PlaybookForm>,
 ) -> PageResult {
     submit(&state, &auth, &headers, Some(id), form).await
@@ -238,7 +239,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     service::delete_playbook(&state.db, &auth, &id).await?;

@@ -19,10 +19,11 @@ use std::str::FromStr;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, EmptyForm, UiUser};
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::provisioning::service;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 
 /// What the preview puts in the password element when the stored password is kept (it is
 /// write-only, so the preview never shows it).
@@ -45,7 +46,7 @@ pub async fn list_page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<Notice>,
+    PageQuery(q): PageQuery<Notice>,
 ) -> PageResult {
     let profiles = service::list_profiles(&state.db, &auth).await?;
     let (layout, csrf) = Layout::new(
@@ -459,8 +460,8 @@ pub async fn edit_page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<Notice>,
+    PagePath(id): PagePath<String>,
+    PageQuery(q): PageQuery<Notice>,
 ) -> PageResult {
     let editor = stored_state(service::get_profile(&state.db, &auth, &id).await?)?;
     let notice = match q.notice.as_deref() {
@@ -607,7 +608,7 @@ pub async fn update(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(form): CsrfForm<EditorForm>,
 ) -> PageResult {
     submit(&state, &auth, &headers, Some(id), form).await
@@ -616,7 +617,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     service::delete_profile(&state.db, &auth, &id).await?;

@@ -10,11 +10,12 @@ use serde_json::Value;
 use super::error_page::PageError;
 use super::layout::{Layout, render};
 use super::session::UiUser;
-use crate::http::{ApiError, ApiPath};
+use crate::http::ApiError;
 use crate::records::documents::store;
 use crate::records::kinds::{BOT_STATUSES, Kind};
 use crate::settings;
 use crate::state::AppState;
+use crate::ui::extract::PagePath;
 
 const FACTS: [(&str, &str); 6] = [
     ("game", "Game"),
@@ -39,7 +40,7 @@ pub async fn project_page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
 ) -> Response {
     let loaded = async {
         let tree = settings::service::tree(&state.db, auth.tenant()).await?;

@@ -17,9 +17,10 @@ use serde::Deserialize;
 use super::error_page::PageError;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, EmptyForm, UiAdmin, UiUser};
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::vault::service;
 
 #[derive(Template)]
@@ -128,7 +129,7 @@ pub async fn secrets_page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<NoticeQuery>,
+    PageQuery(q): PageQuery<NoticeQuery>,
 ) -> Response {
     let notice = match q.notice.as_deref() {
         Some("created") => Some("Secret stored (sealed in this browser)."),
@@ -201,7 +202,7 @@ pub async fn rotate(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(form): CsrfForm<RotateForm>,
 ) -> Response {
     let rotated = async {
@@ -222,7 +223,7 @@ pub async fn delete(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     match service::delete(&state.db, &admin, &id).await {
@@ -267,7 +268,7 @@ pub async fn unbind(
     State(state): State<AppState>,
     UiAdmin(admin): UiAdmin,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     match service::delete_binding(&state.db, &admin, &id).await {

@@ -166,7 +166,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     }
 }
 
-/// A signed-in UI user; anonymous visitors are sent to the login page.
+/// A signed-in UI user; anonymous visitors are sent to the login page, with the page they
+/// asked for as `next`.
 pub struct UiUser(pub Auth);
 
 impl FromRequestParts<AppState> for UiUser {
@@ -176,7 +177,19 @@ impl FromRequestParts<AppState> for UiUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let login = || Redirect::to("/login").into_response();
+        // A page asked for by GET is where signing in returns to.
+        let back = (parts.method == axum::http::Method::GET)
+            .then(|| parts.uri.path_and_query().map(|p| p.as_str()))
+            .flatten()
+            .filter(|p| *p != "/");
+        let to = match back {
+            Some(p) => format!(
+                "/login?next={}",
+                form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
+            ),
+            None => "/login".to_owned(),
+        };
+        let login = || Redirect::to(&to).into_response();
         let Some(cookie) = read_cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(login());
         };

@@ -16,9 +16,10 @@ use serde::Deserialize;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, EmptyForm, UiUser};
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::vm_jobs::service;
 use crate::{agents, provisioning};
 
@@ -184,7 +185,7 @@ pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(f): ApiQuery<Filters>,
+    PageQuery(f): PageQuery<Filters>,
 ) -> PageResult {
     let notice = match f.notice.as_deref() {
         Some("queued") => Some("Batch queued; its jobs show below as they run.".to_owned()),
@@ -272,7 +273,7 @@ pub async fn create(
 pub async fn cancel(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     service::cancel(&state, &auth, &id).await?;

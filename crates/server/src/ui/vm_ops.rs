@@ -16,8 +16,9 @@ use super::layout::{Layout, render};
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::agents;
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::vm_ops::{service, stream};
 
 const STATUSES: [&str; 7] = [
@@ -94,7 +95,7 @@ pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(f): ApiQuery<Filters>,
+    PageQuery(f): PageQuery<Filters>,
 ) -> PageResult {
     let notice = match f.notice.as_deref() {
         Some("cancelled") => Some("Command cancelled.".to_owned()),
@@ -158,7 +159,9 @@ async fn render_page(
                 command_type: c.command_type.clone(),
                 status: c.status.as_str().to_owned(),
                 created_by: c.created_by.clone().unwrap_or_default(),
-                queued_at: crate::clock::iso(c.queued_at),
+                queued_at: crate::ui::time::at_ms(c.queued_at)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
                 duration: seconds(c.started_at.or(c.claimed_at), c.completed_at),
                 outcome: c.error_message.clone().unwrap_or_else(|| {
                     if v.result.is_null() {
@@ -268,7 +271,7 @@ pub async fn events(
 pub async fn cancel(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     service::cancel(&state, &auth, &id).await?;

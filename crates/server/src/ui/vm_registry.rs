@@ -13,9 +13,10 @@ use serde::Deserialize;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, UiUser};
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::vm_registry::service;
 
 const TABLE_LIMIT: u64 = 200;
@@ -35,14 +36,14 @@ struct RegistryPage {
 
 impl RegistryPage {
     fn when(ms: &i64) -> String {
-        botmox_proto::time::from_epoch_ms(*ms)
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        crate::ui::time::at_ms(*ms)
+            .map(|t| t.to_string())
             .unwrap_or_default()
     }
 }
 
 #[derive(Deserialize, Default)]
-pub struct PageQuery {
+pub struct VmsQuery {
     #[serde(default)]
     q: String,
     #[serde(default)]
@@ -54,7 +55,7 @@ async fn respond(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
-    query: PageQuery,
+    query: VmsQuery,
     status: StatusCode,
     error: Option<String>,
 ) -> PageResult {
@@ -96,7 +97,7 @@ pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    PageQuery(query): PageQuery<VmsQuery>,
 ) -> PageResult {
     respond(&state, &auth, &headers, query, StatusCode::OK, None).await
 }
@@ -115,7 +116,7 @@ async fn after(
                 state,
                 auth,
                 headers,
-                PageQuery::default(),
+                VmsQuery::default(),
                 e.status(),
                 Some(e.message),
             )
@@ -163,7 +164,7 @@ pub async fn set_status(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(uuid): ApiPath<String>,
+    PagePath(uuid): PagePath<String>,
     CsrfForm(form): CsrfForm<StatusForm>,
 ) -> PageResult {
     let request = UpdateVmRequest {

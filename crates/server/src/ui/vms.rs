@@ -19,10 +19,11 @@ use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, UiUser};
 use crate::agents;
-use crate::http::{ApiError, ApiPath, ApiQuery};
+use crate::http::ApiError;
 use crate::infra::service::{command, default_agent};
 use crate::principal::Auth;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::vm_ops::service;
 
 /// How long the page waits for the agent's list.
@@ -216,7 +217,7 @@ pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<VmsQuery>,
+    PageQuery(q): PageQuery<VmsQuery>,
 ) -> PageResult {
     let agents: Vec<(String, String, bool)> = agents::service::list(&state, &auth)
         .await?
@@ -285,7 +286,7 @@ pub struct ActionForm {
 pub async fn act(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
-    ApiPath((vmid, action)): ApiPath<(u64, String)>,
+    PagePath((vmid, action)): PagePath<(u64, String)>,
     CsrfForm(form): CsrfForm<ActionForm>,
 ) -> PageResult {
     let Some((word, command_type, _)) = ACTIONS.iter().find(|(word, _, _)| *word == action) else {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::clock;
 use crate::db::entity::record;
 use crate::http::ApiResult;
 use crate::principal::Auth;
@@ -72,11 +73,7 @@ fn days(n: i64) -> String {
 }
 
 fn plural(n: usize, one: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {one}s")
-    }
+    clock::count(n as i64, one)
 }
 
 fn state_of<'a>(window: &Window, m: &'a record::Model) -> &'a str {
@@ -186,7 +183,7 @@ pub fn assess(bot: &record::Model, attached: &Attached, window: &Window) -> Heal
             "bot_offline",
             "Bot offline".into(),
             match last_seen {
-                Some(t) => format!("Last seen {} ago.", ago(window.now - t)),
+                Some(t) => format!("Last seen {} ago.", clock::span(window.now - t)),
                 None => "Never seen.".into(),
             },
         );
@@ -216,16 +213,6 @@ impl Health {
             "warning" => "warn",
             _ => "error",
         }
-    }
-}
-
-/// `N minutes` / `N hours` / `N days` for a span of milliseconds.
-fn ago(ms: i64) -> String {
-    let minutes = ms / 60_000;
-    match minutes {
-        m if m < 120 => plural(m as usize, "minute"),
-        m if m < 48 * 60 => plural((m / 60) as usize, "hour"),
-        m => plural((m / (24 * 60)) as usize, "day"),
     }
 }
 

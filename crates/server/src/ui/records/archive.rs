@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::common::{list_page, seg};
-use crate::http::ApiQuery;
 use crate::records::documents::routes::ListParams;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
 use crate::ui::error_page::PageError;
+use crate::ui::extract::PageQuery;
 use crate::ui::layout::{Layout, render};
 use crate::ui::session::UiUser;
 
@@ -64,7 +64,7 @@ pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<ArchiveQuery>,
+    PageQuery(q): PageQuery<ArchiveQuery>,
 ) -> Response {
     let params = ListParams {
         status: Some("banned".into()),

@@ -21,7 +21,7 @@ use super::spec::TableSpec;
 use super::specs::{BOT_FIELDS, BOTS, LICENSES, PROXIES, SUBSCRIPTIONS};
 use super::table;
 use crate::db::entity::record;
-use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::records::bots::health::{self, Health};
 use crate::records::bots::service as lifecycle_service;
@@ -30,6 +30,7 @@ use crate::records::documents::store::ListQuery;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
 use crate::ui::error_page::PageError;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::ui::layout::{Layout, render};
 use crate::ui::session::EmptyForm;
 use crate::ui::session::{CsrfForm, UiUser};
@@ -410,8 +411,8 @@ pub async fn page(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<BotQuery>,
+    PagePath(id): PagePath<String>,
+    PageQuery(q): PageQuery<BotQuery>,
 ) -> Response {
     page_response(
         &state,
@@ -429,7 +430,7 @@ pub async fn update(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(posted): CsrfForm<Posted>,
 ) -> Response {
     match table::patch_from_form(&state, &auth, Kind::Bot, BOT_FIELDS, &id, &posted).await {
@@ -511,7 +512,7 @@ pub async fn attach(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath((id, tab)): ApiPath<(String, String)>,
+    PagePath((id, tab)): PagePath<(String, String)>,
     CsrfForm(form): CsrfForm<AttachForm>,
 ) -> Response {
     relink_response(state, auth, headers, id, tab, form.record_id, true).await
@@ -521,7 +522,7 @@ pub async fn detach(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath((id, tab, record)): ApiPath<(String, String, String)>,
+    PagePath((id, tab, record)): PagePath<(String, String, String)>,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     relink_response(state, auth, headers, id, tab, record, false).await
@@ -532,7 +533,7 @@ pub async fn act(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath((id, action)): ApiPath<(String, String)>,
+    PagePath((id, action)): PagePath<(String, String)>,
     CsrfForm(form): CsrfForm<HashMap<String, String>>,
 ) -> Response {
     let field = |k: &str| form.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();

@@ -130,7 +130,7 @@ impl Problems {
 
     /// The problem of input `name`. Nested objects are validated on their own and report
     /// `leaf` with a message starting `parent: ` (e.g. `character: ... level: ...`).
-    fn of(&self, name: &str) -> Option<String> {
+    pub fn of(&self, name: &str) -> Option<String> {
         if let Some(p) = self.fields.get(name) {
             return Some(p.clone());
         }
@@ -210,10 +210,9 @@ pub fn view(
                 }
                 Source::Posted(posted) => {
                     let typed = posted.get(spec.name);
-                    let value = match spec.input {
-                        Input::Password => String::new(),
-                        _ => typed.cloned().unwrap_or_default(),
-                    };
+                    // Everything typed comes back, a password too: a refused form
+                    // loses nothing.
+                    let value = typed.cloned().unwrap_or_default();
                     (value, typed.is_some())
                 }
             };

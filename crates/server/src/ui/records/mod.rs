@@ -25,11 +25,11 @@ use self::spec::TableSpec;
 use self::table::TableQuery;
 use super::error_page::PageError;
 use super::session::{CsrfForm, UiUser};
-use crate::http::{ApiPath, ApiQuery};
 use crate::principal::Auth;
 use crate::records::documents::service;
 use crate::records::kinds::Kind;
 use crate::state::AppState;
+use crate::ui::extract::{PagePath, PageQuery};
 
 /// Delete a record, then return to `back` (when it is a page under `base`) or `base`.
 /// References to it are cleared (`detach`): the confirmation dialog says so.
@@ -62,7 +62,7 @@ fn table_routes(router: Router<AppState>, spec: &'static TableSpec) -> Router<Ap
                 move |State(s): State<AppState>,
                       UiUser(a): UiUser,
                       h: HeaderMap,
-                      ApiQuery(q): ApiQuery<TableQuery>| {
+                      PageQuery(q): PageQuery<TableQuery>| {
                     table::list(spec, s, a, h, q)
                 },
             )
@@ -80,7 +80,7 @@ fn table_routes(router: Router<AppState>, spec: &'static TableSpec) -> Router<Ap
             post(
                 move |State(s): State<AppState>,
                       UiUser(a): UiUser,
-                      ApiPath(id): ApiPath<String>,
+                      PagePath(id): PagePath<String>,
                       CsrfForm(f): CsrfForm<Posted>| async move {
                     delete_record(spec.kind, spec.path, &s, &a, &id, &f).await
                 },
@@ -95,13 +95,13 @@ fn table_routes(router: Router<AppState>, spec: &'static TableSpec) -> Router<Ap
             move |State(s): State<AppState>,
                   UiUser(a): UiUser,
                   h: HeaderMap,
-                  ApiPath(id): ApiPath<String>| table::edit(spec, s, a, h, id),
+                  PagePath(id): PagePath<String>| table::edit(spec, s, a, h, id),
         )
         .post(
             move |State(s): State<AppState>,
                   UiUser(a): UiUser,
                   h: HeaderMap,
-                  ApiPath(id): ApiPath<String>,
+                  PagePath(id): PagePath<String>,
                   CsrfForm(f): CsrfForm<Posted>| table::update(spec, s, a, h, id, f),
         ),
     )
@@ -116,7 +116,7 @@ pub fn router() -> Router<AppState> {
         post(
             move |State(s): State<AppState>,
                   UiUser(a): UiUser,
-                  ApiPath(id): ApiPath<String>,
+                  PagePath(id): PagePath<String>,
                   CsrfForm(f): CsrfForm<Posted>| async move {
                 delete_record(kind, base, &s, &a, &id, &f).await
             },

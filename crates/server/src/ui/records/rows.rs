@@ -7,7 +7,9 @@ use serde_json::Value;
 use super::common::{Ctx, seg};
 use super::form;
 use super::spec::{Cell, TableSpec};
+use crate::clock;
 use crate::db::entity::record;
+use crate::records::bots::health::OFFLINE_AFTER_MS;
 use crate::records::documents::service;
 use crate::records::expiry;
 
@@ -19,6 +21,8 @@ pub struct Part {
 pub struct CellView {
     pub parts: Vec<Part>,
     pub badge: bool,
+    /// Shown as a warning (a bot gone offline).
+    pub warn: bool,
 }
 
 pub struct RowView {
@@ -34,6 +38,7 @@ fn text_cell(text: String, href: Option<String>) -> CellView {
     CellView {
         parts: vec![Part { text, href }],
         badge: false,
+        warn: false,
     }
 }
 
@@ -94,6 +99,7 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                             })
                             .collect(),
                         badge: false,
+                        warn: false,
                     },
                     Cell::Flag(p) => text_cell(
                         if form::value_at(&doc, p).and_then(Value::as_bool) == Some(true) {
@@ -103,6 +109,28 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                         },
                         None,
                     ),
+                    Cell::LastSeen => {
+                        let seen = form::value_at(&doc, "last_seen").and_then(Value::as_i64);
+                        let banned = at("status") == "banned";
+                        let offline =
+                            !banned && seen.is_none_or(|t| ctx.window.now - t > OFFLINE_AFTER_MS);
+                        let when = match seen {
+                            Some(t) => format!("{} ago", clock::span(ctx.window.now - t)),
+                            None => "never".into(),
+                        };
+                        CellView {
+                            badge: offline,
+                            warn: offline,
+                            ..text_cell(
+                                if offline {
+                                    format!("offline · {when}")
+                                } else {
+                                    when
+                                },
+                                None,
+                            )
+                        }
+                    }
                     Cell::Address => text_cell(
                         match at("port") {
                             port if port.is_empty() => at("ip"),

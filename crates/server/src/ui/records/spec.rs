@@ -20,6 +20,9 @@ pub enum Cell {
     Flag(&'static str),
     /// `ip:port` of a proxy.
     Address,
+    /// How long ago a bot's `last_seen` was, marked `offline` past five minutes (unless
+    /// the bot is banned).
+    LastSeen,
 }
 
 pub struct Column {

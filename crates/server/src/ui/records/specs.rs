@@ -198,6 +198,7 @@ pub static BOTS: TableSpec = TableSpec {
         col("Project", Some("project_id"), Cell::Text("project_id")),
         col("Status", Some("status"), Cell::Badge("status")),
         col("Level", None, Cell::Text("character/level")),
+        col("Last seen", None, Cell::LastSeen),
         col("Updated", Some("updated_at"), Cell::Date("updated_at")),
     ],
     filters: &[Filter {

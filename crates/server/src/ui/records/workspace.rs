@@ -13,13 +13,14 @@ use serde_json::Value;
 
 use super::common::{all, notice_text, seg, with_notice};
 use super::form::{self, FieldSpec, FormView, Input, Mode, Posted, Source, field, required};
-use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::records::documents::service;
 use crate::records::documents::store::{ListQuery, SortKey};
 use crate::records::kinds::Kind;
 use crate::state::AppState;
 use crate::ui::error_page::PageError;
+use crate::ui::extract::{PagePath, PageQuery};
 use crate::ui::layout::{Layout, render};
 use crate::ui::session::{CsrfForm, UiUser};
 
@@ -211,7 +212,7 @@ pub async fn calendar(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<MonthQuery>,
+    PageQuery(q): PageQuery<MonthQuery>,
 ) -> Response {
     let first = month_start(q.month.as_deref());
     calendar_response(&state, &auth, &headers, first, q.notice.as_deref(), None).await
@@ -336,7 +337,7 @@ pub async fn kanban(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<NoticeQuery>,
+    PageQuery(q): PageQuery<NoticeQuery>,
 ) -> Response {
     kanban_response(&state, &auth, &headers, q.notice.as_deref(), None).await
 }
@@ -383,7 +384,7 @@ pub async fn move_task(
     State(state): State<AppState>,
     UiUser(auth): UiUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Response {
     let moved = async {
