@@ -8,6 +8,24 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// Copy buttons: `data-copy="<id>"` copies that element's text. Where the clipboard is not
+// available (a page not served over https or from localhost), the text is selected instead
+// for the user to copy.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-copy]");
+  const source = button && document.getElementById(button.dataset.copy);
+  if (!source) {
+    return;
+  }
+  try {
+    await navigator.clipboard.writeText(source.textContent);
+    button.textContent = "Copied";
+  } catch (_) {
+    window.getSelection().selectAllChildren(source);
+    button.textContent = "Selected: press Ctrl+C";
+  }
+});
+
 // Times: the server writes `<time datetime="…Z">DD.MM.YYYY HH:MM UTC</time>`; shown here in
 // the viewer's time zone, the UTC text kept as the tooltip, and with how long ago for those
 // marked `data-ago`. Run on load and on every section a live refresh brings in.

@@ -12,6 +12,18 @@ use crate::http::ApiError;
 /// bot farm is worth, and far enough below `f64::MAX` that no sum of them can overflow.
 pub const MAX_AMOUNT: f64 = 1e12;
 
+/// What an id that goes into URLs and references must look like (a project's): the
+/// pattern the API document states, the sentence a refusal says, and the check.
+pub const ID_PATTERN: &str = "^[a-z0-9_-]{1,64}$";
+pub const ID_RULE: &str = "id must be 1 to 64 lowercase letters, digits, '_' or '-'";
+
+pub fn is_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// What a field may hold.
 #[derive(Debug, Clone, Copy)]
 pub enum Rule {
@@ -54,6 +66,9 @@ pub enum Rule {
     Shape(&'static [Field]),
     /// An object mapping ids to values of the rule; a `null` value removes the entry.
     MapOf(&'static Rule),
+    /// [`Rule::MapOf`] whose new keys must also be ids by [`ID_PATTERN`]: the writer checks
+    /// keys it adds (keys stored before the rule keep working), the API document declares it.
+    IdMapOf(&'static Rule),
     /// An array of at most `max` items of the rule.
     ListOf(&'static Rule, usize),
 }
@@ -201,7 +216,7 @@ pub fn check(rule: Rule, v: &Value) -> Result<Value, String> {
                 .map(Value::Object)
                 .map_err(|errors| summary(&errors))
         }
-        Rule::MapOf(inner) => {
+        Rule::MapOf(inner) | Rule::IdMapOf(inner) => {
             let Value::Object(map) = v else {
                 return Err("must be an object".into());
             };
@@ -294,6 +309,16 @@ pub fn validate(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ids_are_short_lowercase_words() {
+        for id in ["wow", "wow_tbc", "tbc-2", "9", &"a".repeat(64)] {
+            assert!(is_id(id), "{id}");
+        }
+        for id in ["", "WoW", "WoW TBC!", "a/b", "ü", &"a".repeat(65)] {
+            assert!(!is_id(id), "{id}");
+        }
+    }
 
     const FIELDS: &[Field] = &[
         req("name", Rule::NonEmpty),

@@ -42,6 +42,20 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
     click(c, "#pairing-create button").await;
     let uri = text_of(c, "#pairing-uri").await;
     assert!(text_of(c, "#pairing-command").await.contains(&uri));
+    // The same bundle as a link on the server's URL, and a copy button beside each paste.
+    let link = text_of(c, "#pairing-link").await;
+    let bundle_of = |s: &str| s.split_once("bundle=").map(|(_, b)| b.to_owned());
+    assert!(
+        link.starts_with(&format!("{}/agent/pair?bundle=", server.url)),
+        "{link}"
+    );
+    assert_eq!(bundle_of(&link), bundle_of(&uri));
+    click(c, "button[data-copy=pairing-link]").await;
+    let copied = text_of(c, "button[data-copy=pairing-link]").await;
+    assert!(
+        copied == "Copied" || copied.starts_with("Selected"),
+        "{copied}"
+    );
     let bundle = uri
         .strip_prefix("botmox://pair?bundle=")
         .expect("a pairing URI");
@@ -112,7 +126,16 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
             json!({"claim_id": claim, "status": "succeeded", "result": {"vms": 3}}),
         )
         .await;
-    wait_for_parts(c, "#commands tbody tr", &["succeeded", "\"vms\":3"]).await;
+    // The result reads as a key/value list, the raw JSON behind a toggle; the badge is green.
+    wait_for_parts(c, "#commands tbody tr", &["succeeded", "vms", "3"]).await;
+    let done = "#commands tbody tr[data-status=succeeded]";
+    assert!(
+        attr(c, &format!("{done} .badge"), "class")
+            .await
+            .contains("ok")
+    );
+    click(c, &format!("{done} details.raw summary")).await;
+    wait_for_parts(c, &format!("{done} details.raw pre"), &["\"vms\": 3"]).await;
     assert_eq!(
         marker(c).await,
         "still here",
@@ -158,6 +181,25 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
         json!({"vmid": 101}),
         "{listed}"
     );
+    // A command that fails shows its error with a red badge.
+    let (_, claimed) = server
+        .get("/api/v1/vm-ops/commands/next?timeout_ms=1000", &token)
+        .await;
+    let path = format!(
+        "/api/v1/vm-ops/commands/{}",
+        claimed["data"]["id"].as_str().unwrap()
+    );
+    let failure = json!({"claim_id": claimed["data"]["claim_id"], "status": "failed",
+        "error_message": "VM 101 does not exist"});
+    server.patch(&path, &token, failure).await;
+    wait_for_parts(
+        c,
+        "#commands tbody tr[data-status=failed]",
+        &["proxmox.vm-status", "VM 101 does not exist"],
+    )
+    .await;
+    let failed = "#commands tbody tr[data-status=failed] .badge";
+    assert!(attr(c, failed, "class").await.contains("error"));
 
     // What the agent's doctor found shows on the Agents page, in words.
     let doctor = json!({"checked_at": "2026-12-02T10:00:00Z",

@@ -5,6 +5,7 @@
 use botmox_proto::auth::Role;
 use botmox_testkit::browser::{Browser, attr, click, fill, select, sign_in, text_of, wait_for};
 use botmox_testkit::{Backend, TestServer};
+use fantoccini::Locator;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,6 +21,17 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     c.goto(&format!("{}/finance", server.url)).await.unwrap();
     wait_for(c, "#total-income", "0.00").await;
     let flat = attr(c, "polyline[data-series=income]", "points").await;
+    // Nothing yet: the charts say so in words.
+    assert!(
+        text_of(c, ".chart-empty")
+            .await
+            .contains("Nothing recorded")
+    );
+    assert!(
+        text_of(c, "[data-chart=expenses-by-category]")
+            .await
+            .contains("Nothing to show")
+    );
 
     fill(c, "#operation-create input[name=amount]", "120").await;
     click(c, "#operation-create button").await;
@@ -36,10 +48,20 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     wait_for(c, "#notice", "Operation recorded.").await;
     wait_for(c, "#total-expense", "20.50").await;
     wait_for(c, "#total-profit", "99.50").await;
+    let bars = text_of(c, "[data-chart=expenses-by-category]").await;
+    assert!(bars.contains("proxy") && bars.contains("20.50"), "{bars}");
+    // Each point of the line has a marker with its period and value as a hover title.
+    let titles = c
+        .find_all(Locator::Css("circle.point.expense title"))
+        .await
+        .unwrap();
+    let mut marked = Vec::new();
+    for t in titles {
+        marked.push(t.prop("textContent").await.unwrap().unwrap_or_default());
+    }
     assert!(
-        text_of(c, "svg[data-chart=expenses-by-category]")
-            .await
-            .contains("proxy")
+        marked.iter().any(|t| t.ends_with("expenses: 20.50")),
+        "{marked:?}"
     );
     assert!(text_of(c, "#operations").await.contains("proxy pack"));
 

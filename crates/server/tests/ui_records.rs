@@ -380,6 +380,30 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
     let (_, tasks) = server.get("/api/v1/workspace/kanban", token).await;
     assert_eq!(tasks["data"][0]["status"], "done");
 
+    // A task past its due date is marked overdue until it is done; dates read DD.MM.YYYY.
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+    for (title, status) in [("Renew proxies", "todo"), ("Old report", "done")] {
+        let body = json!({"title": title, "status": status, "due_date": yesterday.to_string()});
+        server.create("/api/v1/workspace/kanban", token, body).await;
+    }
+    c.goto(&format!("{}/workspace/kanban", server.url))
+        .await
+        .unwrap();
+    let late = text_of(c, "li.card.overdue").await;
+    assert!(
+        late.contains("Renew proxies")
+            && late.contains(&format!("due {}", yesterday.format("%d.%m.%Y"))),
+        "{late}"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("li.card.overdue"))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "a done task is not overdue"
+    );
+
     let day = chrono::Utc::now()
         .date_naive()
         .format("%Y-%m-15")
@@ -485,5 +509,41 @@ async fn a_bot_moves_through_its_lifecycle_and_is_banned_and_unbanned() {
     );
     let (_, api) = server.get(&format!("/api/v1/bots/{bot}"), t).await;
     assert_eq!(api["data"]["status"], "farming");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_notes_lead_and_a_note_previews_its_markdown_safely() {
+    let (server, session, browser) = signed_in().await;
+    let (c, token) = (&browser.client, session.access_token.as_str());
+    let content =
+        "# Plan\n\n**bold** [bad](javascript:alert(1))\n\n<script>window.hacked = 1</script>\n";
+    for (title, pinned) in [("Alpha", false), ("Pinned one", true), ("Zulu", false)] {
+        let body = json!({"title": title, "is_pinned": pinned, "content": content});
+        server.create("/api/v1/workspace/notes", token, body).await;
+    }
+    c.goto(&format!("{}/notes", server.url)).await.unwrap();
+    assert_eq!(column_texts(c, 1).await[0], "Pinned one");
+    click(c, "a[data-sort=title]").await;
+    wait_for(c, "a[data-sort=title]", "Title ▲").await;
+    assert_eq!(
+        column_texts(c, 1).await,
+        ["Pinned one", "Alpha", "Zulu"],
+        "pinned first whatever the sort"
+    );
+
+    click(c, "table#records a.open").await;
+    assert_eq!(text_of(c, "#note-preview h1").await, "Plan");
+    assert_eq!(text_of(c, "#note-preview strong").await, "bold");
+    assert_eq!(attr(c, "#note-preview a", "href").await, "#");
+    assert!(
+        text_of(c, "#note-preview").await.contains("<script>"),
+        "shown as text"
+    );
+    let ran = c
+        .execute("return window.hacked === 1", vec![])
+        .await
+        .unwrap();
+    assert_eq!(ran, json!(false));
     browser.close().await;
 }

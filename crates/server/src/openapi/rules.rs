@@ -122,6 +122,14 @@ pub fn rule(rule: Rule) -> RefOr<Schema> {
             .description(Some("By id; a `null` value removes the entry"))
             .additional_properties(Some(nullable(self::rule(*inner))))
             .into(),
+        Rule::IdMapOf(inner) => ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "By id (lowercase letters, digits, `_` or `-`); a `null` value removes the entry",
+            ))
+            .property_names(Some(string().pattern(Some(crate::schema::ID_PATTERN))))
+            .additional_properties(Some(nullable(self::rule(*inner))))
+            .into(),
         Rule::ListOf(inner, max) => ArrayBuilder::new()
             .items(self::rule(*inner))
             .max_items(Some(max))

@@ -231,7 +231,7 @@ const ROOT: &[Field] = &[
     opt("api_keys", Rule::Shape(API_KEYS)),
     opt("proxy", Rule::Shape(PROXY)),
     opt("notifications", Rule::Shape(NOTIFICATIONS)),
-    opt("projects", Rule::MapOf(&Rule::Shape(PROJECT))),
+    opt("projects", Rule::IdMapOf(&Rule::Shape(PROJECT))),
     opt("theme", Rule::Shape(THEME)),
     opt("finance", Rule::Shape(FINANCE)),
     opt("ui", Rule::Shape(UI)),
@@ -252,7 +252,7 @@ pub fn rule_at(path: &[&str]) -> Rule {
                 .iter()
                 .find(|f| f.name == *segment)
                 .map_or(Rule::Any, |f| f.rule),
-            Rule::MapOf(inner) => *inner,
+            Rule::MapOf(inner) | Rule::IdMapOf(inner) => *inner,
             Rule::Nullable(inner) => *inner,
             _ => Rule::Any,
         };

@@ -10,7 +10,7 @@ use super::store;
 use crate::db::{Db, StoreResult, TenantId, WRITE_ATTEMPTS, backoff, refs};
 use crate::http::{ApiError, ApiResult};
 use crate::principal::{Admin, Auth};
-use crate::schema::{Rule, check};
+use crate::schema::{self, Rule, check};
 use crate::sealed::{Sealer, at_path, mask_tree};
 use crate::state::AppState;
 
@@ -81,7 +81,7 @@ fn body_allowed(rule: Rule, body: &Value) -> ApiResult<()> {
     let empty_object = body.as_object().is_some_and(Map::is_empty);
     let ok = match rule {
         _ if body.is_null() => true,
-        Rule::Shape(_) | Rule::MapOf(_) => body.is_object() && !empty_object,
+        Rule::Shape(_) | Rule::MapOf(_) | Rule::IdMapOf(_) => body.is_object() && !empty_object,
         _ => !empty_object,
     };
     if ok {
@@ -145,19 +145,9 @@ fn project_ids(tree: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What a new project's id must be: it goes into URLs and the records' `project_id`.
-pub const PROJECT_ID_RULE: &str = "id must be 1 to 64 lowercase letters, digits, '_' or '-'";
-
-/// Whether `id` may name a new project (ids stored before the rule keep working).
-pub fn is_project_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
 /// Write `body` at `path` (PUT and PATCH alike) and return the whole tree, masked. A
-/// project added by it must have an id by [`is_project_id`].
+/// project added by it must have an id by [`schema::is_id`] (ids stored before that rule
+/// keep working).
 pub async fn write(
     state: &AppState,
     auth: &Auth,
@@ -192,9 +182,9 @@ pub async fn write(
         let before = project_ids(&previous);
         if let Some(bad) = kept
             .iter()
-            .find(|p| !before.contains(p) && !is_project_id(p))
+            .find(|p| !before.contains(p) && !schema::is_id(p))
         {
-            return Err(ApiError::field(&format!("projects/{bad}"), PROJECT_ID_RULE));
+            return Err(ApiError::field(&format!("projects/{bad}"), schema::ID_RULE));
         }
         let gone: Vec<String> = before.into_iter().filter(|p| !kept.contains(p)).collect();
         let now = chrono::Utc::now().timestamp_millis();

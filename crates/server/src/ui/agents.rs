@@ -22,6 +22,8 @@ use crate::ui::extract::{PagePath, PageQuery};
 /// A pairing just created: shown once.
 struct NewPairing {
     uri: String,
+    /// The same bundle as a link on this server's public URL (any of the three pastes).
+    link: Option<String>,
     command: String,
     expires_at: String,
 }
@@ -143,9 +145,10 @@ pub async fn create_pairing(
                 command: format!("botmox-agent pair '{}'", p.pairing_uri),
                 expires_at: p
                     .pairing_expires_at
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .map(|t| crate::ui::time::at(&t).to_string())
                     .unwrap_or_default(),
                 uri: p.pairing_uri,
+                link: p.pairing_url,
             };
             let mut response = page(
                 &state,

@@ -23,11 +23,21 @@ pub struct Line {
     pub name: &'static str,
     pub class: &'static str,
     pub points: String,
+    /// A marker per value, with its hover title.
+    pub markers: Vec<Marker>,
+}
+
+pub struct Marker {
+    pub x: f64,
+    pub y: f64,
+    pub title: String,
 }
 
 pub struct Tick {
     pub at: f64,
     pub label: String,
+    /// `start`, `middle` or `end`: the first and last labels stay inside the drawing.
+    pub anchor: &'static str,
 }
 
 #[derive(Template)]
@@ -37,9 +47,11 @@ pub struct Tick {
 <title>{{ title }}</title>
 {% for t in y_ticks %}<line class="grid" x1="{{ left }}" x2="{{ right }}" y1="{{ t.at }}" y2="{{ t.at }}"/><text class="axis" x="{{ left - 6.0 }}" y="{{ t.at + 4.0 }}" text-anchor="end">{{ t.label }}</text>
 {% endfor %}<line class="zero" x1="{{ left }}" x2="{{ right }}" y1="{{ zero }}" y2="{{ zero }}"/>
-{% for t in x_ticks %}<text class="axis" x="{{ t.at }}" y="{{ height - 8.0 }}" text-anchor="middle">{{ t.label }}</text>
+{% for t in x_ticks %}<text class="axis" x="{{ t.at }}" y="{{ height - 8.0 }}" text-anchor="{{ t.anchor }}">{{ t.label }}</text>
 {% endfor %}{% for l in lines %}<polyline class="series {{ l.class }}" fill="none" points="{{ l.points }}" data-series="{{ l.name }}"/>
+{% for m in l.markers %}<circle class="point {{ l.class }}" cx="{{ m.x }}" cy="{{ m.y }}" r="3.5"><title>{{ m.title }}</title></circle>{% endfor %}
 {% endfor %}</svg>
+{% if empty %}<p class="muted chart-empty">{{ empty_text }}</p>{% endif %}
 <ul class="legend">{% for l in lines %}<li><span class="swatch {{ l.class }}"></span>{{ l.name }}</li>{% endfor %}</ul>"#
 )]
 pub struct LineChart {
@@ -53,6 +65,9 @@ pub struct LineChart {
     pub y_ticks: Vec<Tick>,
     pub x_ticks: Vec<Tick>,
     pub lines: Vec<Line>,
+    /// Every value is zero: a sentence says so under the flat lines.
+    pub empty: bool,
+    pub empty_text: &'static str,
 }
 
 /// Round a step to 1, 2 or 5 times a power of ten, so axis labels read well.
@@ -108,6 +123,7 @@ impl LineChart {
             y_ticks.push(Tick {
                 at: y(v),
                 label: label(v),
+                anchor: "end",
             });
             v += step;
         }
@@ -117,10 +133,17 @@ impl LineChart {
                 labels.get(i).map(|l| Tick {
                     at: x(i),
                     label: l.clone(),
+                    anchor: match i {
+                        _ if n == 1 => "middle",
+                        0 => "start",
+                        i if i == n - 1 => "end",
+                        _ => "middle",
+                    },
                 })
             })
             .collect();
         x_ticks.dedup_by(|a, b| a.at == b.at);
+        let empty = series.iter().all(|s| s.values.iter().all(|v| *v == 0.0));
         let lines = series
             .into_iter()
             .map(|s| Line {
@@ -133,6 +156,20 @@ impl LineChart {
                     .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
                     .collect::<Vec<_>>()
                     .join(" "),
+                markers: s
+                    .values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Marker {
+                        x: x(i),
+                        y: y(*v),
+                        title: format!(
+                            "{} · {}: {v:.2}",
+                            labels.get(i).map_or("", String::as_str),
+                            s.name
+                        ),
+                    })
+                    .collect(),
             })
             .collect();
         Self {
@@ -146,6 +183,8 @@ impl LineChart {
             y_ticks,
             x_ticks,
             lines,
+            empty,
+            empty_text: "Nothing recorded in this period yet.",
         }
     }
 }
@@ -153,64 +192,76 @@ impl LineChart {
 pub struct Bar {
     pub label: String,
     pub value: String,
-    pub y: f64,
-    pub width: f64,
+    /// The bar's length, in percent of the longest.
+    pub percent: f64,
 }
 
+/// Totals per label as rows of HTML text with a bar drawn beside each: the text stays at
+/// the page's own size however narrow the card (an SVG drawing would shrink it).
 #[derive(Template)]
 #[template(
     ext = "html",
-    source = r#"<svg class="chart bars" viewBox="0 0 {{ width }} {{ height }}" role="img" aria-label="{{ title }}" data-chart="{{ id }}">
-<title>{{ title }}</title>
-{% for b in bars %}<text class="axis" x="0" y="{{ b.y + 13.0 }}">{{ b.label }}</text><rect class="bar {{ class }}" x="{{ label_w }}" y="{{ b.y }}" width="{{ b.width }}" height="18"/><text class="axis" x="{{ label_w + b.width + 6.0 }}" y="{{ b.y + 13.0 }}">{{ b.value }}</text>
-{% endfor %}</svg>"#
+    source = r#"<figure class="barlist" data-chart="{{ id }}" aria-label="{{ title }}">
+{% if bars.is_empty() %}<p class="muted chart-empty">{{ empty_text }}</p>{% else %}<ul>
+{% for b in bars %}<li><span class="bar-label">{{ b.label }}</span><svg class="bar-track" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true"><rect class="bar {{ class }}" width="{{ b.percent }}" height="10"/></svg><span class="bar-value">{{ b.value }}</span></li>
+{% endfor %}</ul>{% endif %}</figure>"#
 )]
 pub struct BarChart {
     pub id: &'static str,
     pub title: String,
     pub class: &'static str,
-    pub width: f64,
-    pub height: f64,
-    pub label_w: f64,
     pub bars: Vec<Bar>,
+    pub empty_text: &'static str,
 }
 
 impl BarChart {
-    /// Horizontal bars, longest first; values must not be negative.
+    /// Bars of money, longest first, two decimals; values must not be negative.
     pub fn new(
         id: &'static str,
         title: &str,
         class: &'static str,
-        mut items: Vec<(String, f64)>,
+        items: Vec<(String, f64)>,
     ) -> Self {
-        const ROW: f64 = 26.0;
-        const LABEL_W: f64 = 180.0;
-        const VALUE_W: f64 = 90.0;
+        Self::with_decimals(id, title, class, items, 2)
+    }
+
+    /// Bars of counts: whole numbers.
+    pub fn counts(
+        id: &'static str,
+        title: &str,
+        class: &'static str,
+        items: Vec<(String, f64)>,
+    ) -> Self {
+        Self::with_decimals(id, title, class, items, 0)
+    }
+
+    fn with_decimals(
+        id: &'static str,
+        title: &str,
+        class: &'static str,
+        mut items: Vec<(String, f64)>,
+        decimals: usize,
+    ) -> Self {
         items.sort_by(|a, b| b.1.total_cmp(&a.1));
         let max = items
             .iter()
             .map(|i| i.1)
             .fold(0.0, f64::max)
             .max(f64::MIN_POSITIVE);
-        let span = WIDTH - LABEL_W - VALUE_W;
         let bars = items
             .into_iter()
-            .enumerate()
-            .map(|(i, (label, v))| Bar {
+            .map(|(label, v)| Bar {
                 label,
-                value: format!("{v:.2}"),
-                y: i as f64 * ROW,
-                width: (v.max(0.0) / max * span).max(1.0),
+                value: format!("{v:.decimals$}"),
+                percent: (v.max(0.0) / max * 100.0).clamp(1.0, 100.0),
             })
-            .collect::<Vec<_>>();
+            .collect();
         Self {
             id,
             title: title.to_owned(),
             class,
-            width: WIDTH,
-            height: (bars.len() as f64 * ROW).max(ROW),
-            label_w: LABEL_W,
             bars,
+            empty_text: "Nothing to show for this period.",
         }
     }
 }
@@ -285,8 +336,36 @@ mod tests {
             vec![("proxy".into(), 10.0), ("<script>".into(), 30.0)],
         );
         assert_eq!(bars.bars[0].label, "<script>", "longest first");
-        assert!(bars.bars[0].width > bars.bars[1].width);
+        assert_eq!(
+            (bars.bars[0].percent, bars.bars[1].value.as_str()),
+            (100.0, "10.00")
+        );
         assert!(!bars.render().unwrap().contains("<script>"));
+        let counts = BarChart::counts("c", "C", "bots", vec![("farming".into(), 3.0)]);
+        assert_eq!(counts.bars[0].value, "3", "counts are whole numbers");
+        let none = BarChart::counts("c", "C", "bots", Vec::new())
+            .render()
+            .unwrap();
+        assert!(none.contains("Nothing to show"), "{none}");
+    }
+
+    #[test]
+    fn points_have_markers_with_titles_and_edge_labels_stay_inside() {
+        let labels: Vec<String> = ["2026-01", "2026-02", "2026-03"].map(String::from).to_vec();
+        let series = |v: f64| Series {
+            name: "income",
+            class: "income",
+            values: vec![v; 3],
+        };
+        let chart = LineChart::new("t", "T", &labels, vec![series(5.0)]);
+        let markers = &chart.lines[0].markers;
+        assert_eq!(markers.len(), 3);
+        assert_eq!(markers[2].title, "2026-03 · income: 5.00");
+        let anchors: Vec<&str> = chart.x_ticks.iter().map(|t| t.anchor).collect();
+        assert_eq!(anchors, ["start", "middle", "end"]);
+        assert!(!chart.empty);
+        let flat = LineChart::new("t", "T", &labels, vec![series(0.0)]);
+        assert!(flat.empty && flat.render().unwrap().contains("Nothing recorded"));
     }
 
     #[test]

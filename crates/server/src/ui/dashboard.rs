@@ -63,7 +63,7 @@ pub async fn overview(
         .iter()
         .map(|s| (s.status.clone(), s.count as f64))
         .collect();
-    let bots_chart = BarChart::new("bots-by-status", "Bots by status", "bots", bars)
+    let bots_chart = BarChart::counts("bots-by-status", "Bots by status", "bots", bars)
         .render()
         .unwrap_or_default();
     let card = |title, path, counts: &mut ResourceCounts| ResourceCard {

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod finance;
 pub mod layout;
 pub mod licensing;
+pub mod markdown;
 pub mod pages;
 pub mod playbooks;
 pub mod profiles;

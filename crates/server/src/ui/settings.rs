@@ -428,10 +428,7 @@ pub async fn save_project(
         }
         let path = service::parse_path(&format!("projects/{id}"))?;
         if path.len() != 2 {
-            return Err(worded(
-                "id",
-                format!("Project {}", service::PROJECT_ID_RULE),
-            ));
+            return Err(worded("id", format!("Project {}", crate::schema::ID_RULE)));
         }
         let mut body = body_of(PROJECT_FIELDS, &form);
         body["id"] = json!(id);

@@ -36,11 +36,51 @@ struct Row {
     agent: String,
     command_type: String,
     status: String,
+    /// The status badge's colour class: `ok`, `warn`, `error` or none.
+    tone: &'static str,
     created_by: String,
+    /// A `<time>` element.
     queued_at: String,
     duration: String,
-    outcome: String,
+    error: Option<String>,
+    /// The result's fields as (key, value) text, and the whole result as JSON behind a toggle.
+    facts: Vec<(String, String)>,
+    raw: String,
     cancellable: bool,
+}
+
+/// The longest value text a result's key/value list shows before cutting it short.
+const FACT_CHARS: usize = 120;
+
+/// A command result as a key/value list: an object's fields by name, anything else as one
+/// `value`. Nested values are shown as compact JSON, cut at [`FACT_CHARS`].
+fn result_facts(result: &Value) -> Vec<(String, String)> {
+    let text = |v: &Value| {
+        let full = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "—".to_owned(),
+            other => other.to_string(),
+        };
+        match full.char_indices().nth(FACT_CHARS) {
+            Some((cut, _)) => format!("{}…", &full[..cut]),
+            None => full,
+        }
+    };
+    match result {
+        Value::Null => Vec::new(),
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        other => vec![("value".to_owned(), text(other))],
+    }
+}
+
+/// The badge colour of a command status.
+fn tone(status: CommandStatus) -> &'static str {
+    match status {
+        CommandStatus::Succeeded => "ok",
+        CommandStatus::Failed | CommandStatus::Expired => "error",
+        CommandStatus::Cancelled => "warn",
+        _ => "",
+    }
 }
 
 #[derive(Template)]
@@ -158,18 +198,19 @@ async fn render_page(
                 agent: name_of(&c.agent_id),
                 command_type: c.command_type.clone(),
                 status: c.status.as_str().to_owned(),
+                tone: tone(c.status.0),
                 created_by: c.created_by.clone().unwrap_or_default(),
                 queued_at: crate::ui::time::at_ms(c.queued_at)
                     .map(|t| t.to_string())
                     .unwrap_or_default(),
                 duration: seconds(c.started_at.or(c.claimed_at), c.completed_at),
-                outcome: c.error_message.clone().unwrap_or_else(|| {
-                    if v.result.is_null() {
-                        String::new()
-                    } else {
-                        v.result.to_string()
-                    }
-                }),
+                error: c.error_message.clone(),
+                facts: result_facts(&v.result),
+                raw: if v.result.is_null() {
+                    String::new()
+                } else {
+                    serde_json::to_string_pretty(&v.result).unwrap_or_default()
+                },
                 cancellable: c.status == CommandStatus::Queued,
                 id: c.id.clone(),
             }
@@ -276,4 +317,43 @@ pub async fn cancel(
 ) -> PageResult {
     service::cancel(&state, &auth, &id).await?;
     Ok(Redirect::to("/vm-ops?notice=cancelled").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn results_read_as_key_value_lists() {
+        let facts = result_facts(
+            &json!({"vmid": 101, "status": "running", "disks": ["a", "b"], "note": null}),
+        );
+        let pairs: Vec<(&str, &str)> = facts
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("disks", r#"["a","b"]"#),
+                ("note", "—"),
+                ("status", "running"),
+                ("vmid", "101")
+            ]
+        );
+        assert_eq!(
+            result_facts(&json!([1, 2])),
+            [("value".to_owned(), "[1,2]".to_owned())]
+        );
+        assert!(result_facts(&Value::Null).is_empty());
+        let long = result_facts(&json!({"log": "é".repeat(500)}));
+        assert_eq!(
+            long[0].1.chars().count(),
+            FACT_CHARS + 1,
+            "cut with an ellipsis"
+        );
+        assert_eq!(tone(CommandStatus::Failed), "error");
+        assert_eq!(tone(CommandStatus::Succeeded), "ok");
+    }
 }

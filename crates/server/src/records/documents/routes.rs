@@ -111,6 +111,7 @@ impl ListParams {
             descending,
             page,
             limit,
+            status_first: None,
             expiry: None,
         })
     }

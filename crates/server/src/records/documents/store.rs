@@ -1,8 +1,8 @@
 //! Queries for records, always within one tenant and one kind.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, Order,
     QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm::{Iterable, ModelTrait};
@@ -207,6 +207,8 @@ pub struct ListQuery {
     pub descending: bool,
     pub page: u64,
     pub limit: u64,
+    /// Rows with this stored status lead, before the sort (pinned notes on the notes page).
+    pub status_first: Option<&'static str>,
     /// For kinds that expire: the `status` filter matches the effective status at this
     /// moment and warning window (see [`crate::records::expiry`]), not the stored one.
     pub expiry: Option<Window>,
@@ -229,6 +231,7 @@ impl Default for ListQuery {
             descending: false,
             page: 1,
             limit: 50,
+            status_first: None,
             expiry: None,
         }
     }
@@ -363,7 +366,11 @@ pub async fn list(
         .into_tuple()
         .one(db)
         .await?;
-    let select = record::Entity::find().filter(cond);
+    let mut select = record::Entity::find().filter(cond);
+    if let Some(status) = q.status_first {
+        let leads: SimpleExpr = Expr::case(Column::Status.eq(status), 0).finally(1).into();
+        select = select.order_by(leads, Order::Asc);
+    }
     let select = if q.descending {
         select
             .order_by_desc(q.sort.column())

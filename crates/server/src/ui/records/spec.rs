@@ -58,6 +58,8 @@ pub struct TableSpec {
     pub default_sort: (&'static str, bool),
     /// Rows are marked `expiring` / `expired` by `expires_at`.
     pub expiry: bool,
+    /// Rows with this status lead every page, before the chosen sort (pinned notes).
+    pub status_first: Option<&'static str>,
 }
 
 impl TableSpec {

@@ -53,6 +53,7 @@ pub static LICENSES: TableSpec = TableSpec {
     ],
     default_sort: ("created_at", true),
     expiry: true,
+    status_first: None,
 };
 
 pub static PROXIES: TableSpec = TableSpec {
@@ -98,6 +99,7 @@ pub static PROXIES: TableSpec = TableSpec {
     ],
     default_sort: ("created_at", true),
     expiry: true,
+    status_first: None,
 };
 
 pub static SUBSCRIPTIONS: TableSpec = TableSpec {
@@ -145,6 +147,7 @@ pub static SUBSCRIPTIONS: TableSpec = TableSpec {
     ],
     default_sort: ("expires_at", false),
     expiry: true,
+    status_first: None,
 };
 
 pub static NOTES: TableSpec = TableSpec {
@@ -170,6 +173,7 @@ pub static NOTES: TableSpec = TableSpec {
     ],
     default_sort: ("updated_at", true),
     expiry: false,
+    status_first: Some("pinned"),
 };
 
 /// The bot form: the summary tab edits the same inputs it is created with.
@@ -209,6 +213,7 @@ pub static BOTS: TableSpec = TableSpec {
     fields: BOT_FIELDS,
     default_sort: ("name", false),
     expiry: false,
+    status_first: None,
 };
 
 /// Every table page.

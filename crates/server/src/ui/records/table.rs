@@ -7,6 +7,7 @@ use askama::Template;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::common::{Ctx, list_page, with_notice};
 use super::form::{self, FieldSpec, FormView, Mode, Opt, Posted, Source};
@@ -22,6 +23,7 @@ use crate::records::kinds::Kind;
 use crate::state::AppState;
 use crate::ui::error_page::PageError;
 use crate::ui::layout::{Layout, render};
+use crate::ui::markdown;
 
 /// Rows per page a table offers; the first is its default.
 const PAGE_SIZES: [u64; 4] = [20, 10, 50, 100];
@@ -169,6 +171,7 @@ async fn table_response(
         let ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
         let mut query = ListQuery {
             expiry: Some(ctx.window),
+            status_first: spec.status_first,
             ..params.resolve()?
         };
         let (models, total, pages) = list_page(state, auth, spec.kind, &mut query).await?;
@@ -340,6 +343,8 @@ struct EditPage {
     delete: String,
     back: &'static str,
     form: FormView,
+    /// A note's content as HTML (`ui::markdown`).
+    preview: Option<String>,
 }
 
 /// The edit page of one record; `failed` re-shows what was typed and what was wrong.
@@ -415,6 +420,13 @@ async fn edit_response(
         action: href,
         back: spec.path,
         form,
+        preview: (spec.kind == Kind::Note)
+            .then(|| {
+                doc.get("content")
+                    .and_then(Value::as_str)
+                    .map(markdown::to_html)
+            })
+            .flatten(),
     };
     csrf.attach((status, render(&view)).into_response())
 }

@@ -242,7 +242,10 @@ pub async fn create_event(
 pub struct TaskView {
     title: String,
     description: String,
+    /// `DD.MM.YYYY`, or the text stored when it is not a date.
     due: String,
+    /// Due before today (UTC) and not done.
+    overdue: bool,
     action: String,
     delete: String,
     /// The other columns, as (status, label).
@@ -282,6 +285,7 @@ async fn kanban_response(
     };
     let mut docs: Vec<Value> = models.iter().map(service::view).collect();
     docs.sort_by_key(order_of);
+    let today = chrono::Utc::now().date_naive();
     let columns = COLUMNS
         .iter()
         .map(|&(status, label)| ColumnView {
@@ -292,10 +296,13 @@ async fn kanban_response(
                 .filter(|d| text(d, "status") == status)
                 .map(|d| {
                     let id = seg(&text(d, "id"));
+                    let due = text(d, "due_date");
+                    let due_day = chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d").ok();
                     TaskView {
                         title: text(d, "title"),
                         description: text(d, "description"),
-                        due: text(d, "due_date"),
+                        overdue: status != "done" && due_day.is_some_and(|day| day < today),
+                        due: due_day.map_or(due, |day| day.format("%d.%m.%Y").to_string()),
                         action: format!("/workspace/kanban/{id}/move"),
                         delete: format!("/workspace/kanban/{id}/delete"),
                         moves: COLUMNS
