@@ -252,6 +252,57 @@ async fn bots_are_created_edited_and_given_a_proxy() {
         "{cards}"
     );
     assert!(cards.contains("Bot offline") && cards.contains("Never seen."));
+
+    // A proxy string pasted from a provider fills the proxy: an unreadable one is refused
+    // beside its input and kept; a good one gives address, type and credentials.
+    c.goto(&format!("{}/proxies", server.url)).await.unwrap();
+    fill(c, "form#proxy-create input[name=paste]", "not a proxy").await;
+    click(c, "form#proxy-create button[type=submit]").await;
+    let problem = text_of(c, ".field-error[data-field=paste]").await;
+    assert!(problem.contains("is not a proxy string"), "{problem}");
+    assert_eq!(
+        attr(c, "form#proxy-create input[name=paste]", "value").await,
+        "not a proxy"
+    );
+    fill(
+        c,
+        "form#proxy-create input[name=paste]",
+        "socks5://alice:pw:1@198.51.100.4:1080",
+    )
+    .await;
+    click(c, "form#proxy-create button[type=submit]").await;
+    wait_for(c, "#notice", "Proxy created.").await;
+    let (_, pasted) = server
+        .get("/api/v1/resources/proxies?q=198.51.100.4", token)
+        .await;
+    let p = &pasted["data"][0];
+    assert_eq!(
+        (
+            p["ip"].clone(),
+            p["port"].clone(),
+            p["type"].clone(),
+            p["login"].clone()
+        ),
+        (
+            json!("198.51.100.4"),
+            json!(1080),
+            json!("socks5"),
+            json!("alice")
+        ),
+        "{pasted}"
+    );
+    assert!(p.get("paste").is_none(), "the pasted string is not stored");
+    let (_, revealed) = server
+        .post(
+            &format!(
+                "/api/v1/resources/proxies/{}/reveal",
+                p["id"].as_str().unwrap()
+            ),
+            token,
+            json!({"field": "password"}),
+        )
+        .await;
+    assert_eq!(revealed["data"]["value"], "pw:1");
     browser.close().await;
 }
 

@@ -30,6 +30,9 @@ pub enum Input {
     Tags,
     /// One of the tenant's bots, stored as its id.
     Bot,
+    /// A pasted proxy string, spread into the other inputs before the form is read
+    /// (`proxy_paste`); never stored itself.
+    ProxyPaste,
 }
 
 /// One input of a kind's form. `name` is the document key; `a/b` is a nested key.
@@ -172,7 +175,7 @@ pub fn day_ms(day: &str) -> Option<i64> {
 
 fn html_kind(input: Input) -> &'static str {
     match input {
-        Input::Text | Input::Tags => "text",
+        Input::Text | Input::Tags | Input::ProxyPaste => "text",
         Input::TextArea => "textarea",
         Input::Number => "number",
         Input::DateMs | Input::Day => "date",
@@ -307,6 +310,7 @@ pub fn body(specs: &[FieldSpec], posted: &Posted, mode: Mode) -> Result<Value, A
     for spec in specs {
         let raw = posted.get(spec.name).map(|s| s.trim()).unwrap_or_default();
         let value = match spec.input {
+            Input::ProxyPaste => continue,
             Input::Checkbox => Value::Bool(posted.contains_key(spec.name)),
             Input::Password if raw.is_empty() => continue,
             _ if raw.is_empty() && spec.required => Value::String(String::new()),

@@ -7,6 +7,7 @@ pub mod bots;
 pub mod common;
 pub mod form;
 pub mod lifecycle;
+pub mod proxy_paste;
 pub mod rows;
 pub mod spec;
 pub mod specs;

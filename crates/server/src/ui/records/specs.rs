@@ -87,8 +87,14 @@ pub static PROXIES: TableSpec = TableSpec {
         },
     ],
     fields: &[
-        required("ip", "IP or host", Input::Text),
-        required("port", "Port", Input::Number),
+        // A pasted string fills the next inputs, so they are not required in the page.
+        field(
+            "paste",
+            "Proxy string (ip:port:login:password, …)",
+            Input::ProxyPaste,
+        ),
+        field("ip", "IP or host", Input::Text),
+        field("port", "Port", Input::Number),
         required("type", "Type", Input::Select(PROXY_TYPES)),
         field("login", "Login", Input::Text),
         field("password", "Password", Input::Password),

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::common::{Ctx, list_page, with_notice};
 use super::form::{self, FieldSpec, FormView, Mode, Opt, Posted, Source};
+use super::proxy_paste;
 use super::rows::{RowView, rows};
 use super::spec::TableSpec;
 use crate::db::entity::record;
@@ -318,7 +319,7 @@ pub async fn create(
     posted: Posted,
 ) -> Response {
     let created = async {
-        let body = form::body(spec.fields, &posted, Mode::Create)?;
+        let body = form::body(spec.fields, &expanded(spec.fields, &posted)?, Mode::Create)?;
         service::create(&state, &auth, spec.kind, body).await
     };
     match created.await {
@@ -442,6 +443,15 @@ pub async fn edit(
 }
 
 /// Apply a posted edit form to a record, guarded by the version the form was read at.
+/// The posted form with a pasted proxy string spread into its inputs, when it has one.
+fn expanded(fields: &[FieldSpec], posted: &Posted) -> Result<Posted, ApiError> {
+    if fields.iter().any(|f| f.input == form::Input::ProxyPaste) {
+        proxy_paste::expand(posted)
+    } else {
+        Ok(posted.clone())
+    }
+}
+
 pub async fn patch_from_form(
     state: &AppState,
     auth: &Auth,
@@ -450,7 +460,7 @@ pub async fn patch_from_form(
     id: &str,
     posted: &Posted,
 ) -> Result<record::Model, ApiError> {
-    let body = form::body(fields, posted, Mode::Patch)?;
+    let body = form::body(fields, &expanded(fields, posted)?, Mode::Patch)?;
     let version = posted
         .get("_version")
         .map(String::as_str)
