@@ -240,3 +240,47 @@ pub async fn wait_for_url(client: &Client, fragment: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// What sticks out past the right edge of the viewport on the current page, as
+/// `tag#id.class right=N in #container` (at most 20); empty when the page fits. An element inside a
+/// container that scrolls or clips sideways (a wide table in its card) does not count: it
+/// stays in its box.
+pub async fn overflowing(client: &Client) -> Vec<String> {
+    let found = client
+        .execute(
+            r##"const width = document.documentElement.clientWidth;
+               const out = [];
+               if (document.documentElement.scrollWidth > width) {
+                 out.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${width}`);
+               }
+               const contained = (e) => {
+                 for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+                   if (/(auto|scroll|hidden|clip)/.test(getComputedStyle(p).overflowX)) return true;
+                 }
+                 return false;
+               };
+               for (const e of document.querySelectorAll("body *")) {
+                 const box = e.getBoundingClientRect();
+                 if (box.width === 0 || box.right <= width + 1 || contained(e)) continue;
+                 const classes = typeof e.className === "string" && e.className
+                   ? "." + e.className.trim().split(/\s+/).join(".") : "";
+                 const within = e.parentElement && e.parentElement.closest("[id]");
+                 out.push(`${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}${classes} right=${Math.round(box.right)}`
+                   + (within ? ` in #${within.id}` : ""));
+                 if (out.length >= 20) break;
+               }
+               return out;"##,
+            vec![],
+        )
+        .await
+        .expect("overflow check");
+    serde_json::from_value(found).unwrap_or_default()
+}
+
+/// Resize the browser window (the page's viewport follows in headless mode).
+pub async fn resize(client: &Client, width: u32, height: u32) {
+    client
+        .set_window_size(width, height)
+        .await
+        .expect("window size");
+}
