@@ -3,7 +3,9 @@
 //! rules, credentials stay write-only with an audited reveal, projects are managed.
 
 use botmox_proto::auth::Role;
-use botmox_testkit::browser::{Browser, attr, click, fill, select, sign_in, text_of, wait_for};
+use botmox_testkit::browser::{
+    Browser, attr, click, fill, select, sign_in, text_of, wait_for, wait_for_parts, wait_for_url,
+};
 use botmox_testkit::{Backend, TestServer};
 use fantoccini::Locator;
 use serde_json::json;
@@ -64,6 +66,37 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
         "{marked:?}"
     );
     assert!(text_of(c, "#operations").await.contains("proxy pack"));
+
+    // The transactions filter by type, category and text, keeping the period.
+    let rows = |c: &fantoccini::Client| {
+        let c = c.clone();
+        async move {
+            c.find_all(Locator::Css("#operations tbody tr"))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(rows(c).await, 2);
+    for (kind, category, q, shown, asked) in [
+        ("expense", "", "", "proxy pack", "type=expense"),
+        ("", "sale", "", "sale", "category=sale"),
+        ("", "", "pack", "proxy pack", "q=pack"),
+    ] {
+        select(c, "#operation-filter select[name=type]", kind).await;
+        select(c, "#operation-filter select[name=category]", category).await;
+        fill(c, "#operation-filter input[name=q]", q).await;
+        click(c, "#operation-filter button").await;
+        wait_for_url(c, asked).await;
+        wait_for_parts(c, "#operations tbody", &[shown]).await;
+        assert_eq!(
+            rows(c).await,
+            1,
+            "type {kind:?} category {category:?} q {q:?}"
+        );
+        let url = c.current_url().await.unwrap();
+        assert!(url.as_str().contains("period=day"), "{url}");
+    }
 
     // A refused form keeps what was typed and says why.
     fill(c, "#operation-create input[name=amount]", "lots").await;

@@ -44,6 +44,13 @@ pub struct FinanceQuery {
     period: Option<String>,
     currency: Option<String>,
     project_id: Option<String>,
+    /// Transactions of this type (`income` or `expense`) only.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// Transactions of this category only.
+    category: Option<String>,
+    /// Transactions whose values hold this text.
+    q: Option<String>,
     page: Option<u64>,
     notice: Option<String>,
 }
@@ -109,6 +116,13 @@ struct FinancePage {
     total_rows: u64,
     page: u64,
     pages: u64,
+    /// The transaction filters as asked.
+    op_kind: String,
+    op_category: String,
+    op_q: String,
+    /// The previous and next pages of transactions, with every filter.
+    previous: Option<String>,
+    next: Option<String>,
     form: OperationForm,
     categories: [&'static str; 6],
     notice: Option<String>,
@@ -179,6 +193,9 @@ async fn page(
         let tree = settings::service::tree(&state.db, auth.tenant()).await?;
         let list = ListQuery {
             project_id: project.clone(),
+            r#type: blank(&q.kind),
+            category: blank(&q.category),
+            q: blank(&q.q),
             from: Some(from_ms),
             to: Some(to_ms),
             sort: SortKey::Date,
@@ -298,6 +315,30 @@ async fn page(
             }
         })
         .collect();
+    let pages = total_rows.div_ceil(ROWS).max(1);
+    let page_href = |n: u64| {
+        let mut href = url::form_urlencoded::Serializer::new(String::from("/finance?"));
+        for (k, v) in [
+            ("from", from_day.as_str()),
+            ("to", to_day.as_str()),
+            ("period", &format!("{period:?}").to_lowercase()),
+            ("currency", currency.as_str()),
+            ("project_id", project.as_deref().unwrap_or_default()),
+            ("type", q.kind.as_deref().unwrap_or_default()),
+            ("category", q.category.as_deref().unwrap_or_default()),
+            ("q", q.q.as_deref().unwrap_or_default()),
+        ] {
+            if !v.is_empty() {
+                href.append_pair(k, v);
+            }
+        }
+        href.append_pair("page", &n.to_string());
+        href.finish()
+    };
+    let (previous, next) = (
+        (page > 1).then(|| page_href(page - 1)),
+        (page < pages).then(|| page_href(page + 1)),
+    );
     let body = FinancePage {
         layout,
         from: from_day,
@@ -317,7 +358,12 @@ async fn page(
         rows,
         total_rows,
         page,
-        pages: total_rows.div_ceil(ROWS).max(1),
+        pages,
+        op_kind: blank(&q.kind).unwrap_or_default(),
+        op_category: blank(&q.category).unwrap_or_default(),
+        op_q: blank(&q.q).unwrap_or_default(),
+        previous,
+        next,
         form: feedback.form,
         categories: CATEGORIES,
         notice: feedback
