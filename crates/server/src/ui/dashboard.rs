@@ -31,11 +31,7 @@ struct OverviewPage {
 impl OverviewPage {
     /// `1 day` / `N days`.
     fn days(&self, n: &i64) -> String {
-        if *n == 1 {
-            "1 day".into()
-        } else {
-            format!("{n} days")
-        }
+        crate::clock::count(*n, "day")
     }
 
     fn money(&self, v: &f64) -> String {

@@ -65,13 +65,6 @@ pub struct Attached {
     pub subscriptions: Vec<record::Model>,
 }
 
-fn days(n: i64) -> String {
-    match n.abs() {
-        1 => "1 day".into(),
-        n => format!("{n} days"),
-    }
-}
-
 fn plural(n: usize, one: &str) -> String {
     clock::count(n as i64, one)
 }
@@ -114,7 +107,7 @@ pub fn assess(bot: &record::Model, attached: &Attached, window: &Window) -> Heal
                 Severity::Warning,
                 "license_expiring",
                 "License expiring soon".into(),
-                format!("{key} expires in {}.", days(left(l))),
+                format!("{key} expires in {}.", clock::count(left(l), "day")),
             ),
             _ => {}
         }
@@ -143,7 +136,7 @@ pub fn assess(bot: &record::Model, attached: &Attached, window: &Window) -> Heal
                 Severity::Warning,
                 "proxy_expiring",
                 "Proxy expiring soon".into(),
-                format!("{address} expires in {}.", days(left(p))),
+                format!("{address} expires in {}.", clock::count(left(p), "day")),
             ),
             _ => {}
         }
@@ -170,7 +163,7 @@ pub fn assess(bot: &record::Model, attached: &Attached, window: &Window) -> Heal
             Severity::Warning,
             "subscriptions_expiring",
             format!("{} expiring soon", plural(n, "subscription")),
-            format!("The first in {}.", days(soonest)),
+            format!("The first in {}.", clock::count(soonest, "day")),
         );
     }
     let doc = service::document(bot);
@@ -217,7 +210,7 @@ impl Health {
 }
 
 /// The records attached to `bot` (a licence by its `bot_ids`, the others by `bot_id`).
-pub async fn attached(state: &AppState, auth: &Auth, bot: &str) -> ApiResult<Attached> {
+async fn attached(state: &AppState, auth: &Auth, bot: &str) -> ApiResult<Attached> {
     let of = |kind| async move {
         let query = ListQuery {
             bot_id: Some(bot.to_owned()),
@@ -235,15 +228,20 @@ pub async fn attached(state: &AppState, auth: &Auth, bot: &str) -> ApiResult<Att
     })
 }
 
+/// The health of `bot`, a record the caller has read: what is attached to it, now.
+pub async fn of_bot(state: &AppState, auth: &Auth, bot: &record::Model) -> ApiResult<Health> {
+    let attached = attached(state, auth, &bot.id).await?;
+    Ok(assess(bot, &attached, &service::window(state, auth).await?))
+}
+
 /// The health of bot `id`.
 pub async fn health(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Health> {
-    let bot = service::get(state, auth, Kind::Bot, id).await?;
-    let attached = attached(state, auth, id).await?;
-    Ok(assess(
-        &bot,
-        &attached,
-        &service::window(state, auth).await?,
-    ))
+    of_bot(
+        state,
+        auth,
+        &service::get(state, auth, Kind::Bot, id).await?,
+    )
+    .await
 }
 
 #[cfg(test)]

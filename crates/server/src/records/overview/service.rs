@@ -111,7 +111,11 @@ async fn expiring(state: &AppState, auth: &Auth, window: &Window) -> ApiResult<V
     let mut bots: Vec<String> = rows.iter().filter_map(bot_of).collect();
     bots.sort();
     bots.dedup();
-    let names = store::bot_names(&state.db, auth.tenant(), bots).await?;
+    let names = if bots.is_empty() {
+        Vec::new()
+    } else {
+        store::bot_names(&state.db, auth.tenant(), bots).await?
+    };
     Ok(rows
         .iter()
         .map(|r| {

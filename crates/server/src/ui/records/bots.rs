@@ -361,12 +361,7 @@ pub async fn page_response(
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "offline".into());
     let health = if form.is_some() {
-        let assessed = async {
-            let attached = health::attached(state, auth, id).await?;
-            let window = service::window(state, auth).await?;
-            Ok::<_, ApiError>(health::assess(&m, &attached, &window))
-        };
-        match assessed.await {
+        match health::of_bot(state, auth, &m).await {
             Ok(h) => Some(h),
             Err(e) => return PageError::from(e).into_response(),
         }
