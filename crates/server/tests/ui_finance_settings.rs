@@ -206,13 +206,13 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
 
     // The project is in the navigation and has its page.
     click(c, "aside.tree a[data-project=wow]").await;
-    wait_for(c, "#project-total", "1 total").await;
-    wait_for(c, "dd[data-status=offline]", "1").await;
+    wait_for(c, "#project-total", "Total 1 account").await;
+    wait_for(c, "a.stat-card[data-status=offline] .stat-count", "1").await;
     server
         .create("/api/v1/bots", t, json!({"name": "outside the project"}))
         .await;
-    click(c, "#project-bots-link").await;
-    text_of(c, "table#records").await;
+    c.refresh().await.unwrap();
+    wait_for(c, "#project-total", "Total 1 account").await;
     let rows = c
         .find_all(fantoccini::Locator::Css("table#records tbody tr"))
         .await

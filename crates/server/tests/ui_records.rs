@@ -454,6 +454,28 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
         1,
         "a done task is not overdue"
     );
+    // Edit a task: its title and due date change, and it is no longer overdue.
+    click(c, "li.card.overdue a.edit").await;
+    assert_eq!(
+        attr(c, "form#task-edit input[name=title]", "value").await,
+        "Renew proxies"
+    );
+    fill(c, "form#task-edit input[name=title]", "Renew all proxies").await;
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    set_value(
+        c,
+        "form#task-edit input[name=due_date]",
+        &tomorrow.to_string(),
+    )
+    .await;
+    click(c, "form#task-edit button[type=submit]").await;
+    wait_for(c, "#notice", "Kanban task updated.").await;
+    assert!(
+        text_of(c, "#column-todo")
+            .await
+            .contains("Renew all proxies")
+    );
+    assert!(c.find(Locator::Css("li.card.overdue")).await.is_err());
 
     let day = chrono::Utc::now()
         .date_naive()
@@ -468,6 +490,17 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
     wait_for(c, "#notice", "Calendar event created.").await;
     let cell = format!("td[data-date='{day}']");
     assert!(text_of(c, &cell).await.contains("Raid night"));
+    // Edit it from its title: another title and the next day.
+    click(c, &format!("{cell} a.event-title")).await;
+    fill(c, "form#event-edit input[name=title]", "Raid night, moved").await;
+    let next_day = format!("{}16", &day[..8]);
+    set_value(c, "form#event-edit input[name=date]", &next_day).await;
+    click(c, "form#event-edit button[type=submit]").await;
+    wait_for(c, "#notice", "Calendar event updated.").await;
+    let moved = format!("td[data-date='{next_day}']");
+    assert!(text_of(c, &moved).await.contains("Raid night, moved"));
+    assert!(!text_of(c, &cell).await.contains("Raid night"));
+    let cell = moved;
 
     // Delete it (confirming the dialog); the month stays in view.
     let month = &day[..7];
@@ -480,6 +513,8 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
     click(c, &format!("{cell} .event button")).await;
     wait_for(c, "#notice", "Calendar event deleted.").await;
     assert!(!text_of(c, &cell).await.contains("Raid night"));
+    let (_, events) = server.get("/api/v1/workspace/calendar", token).await;
+    assert_eq!(events["data"].as_array().map(Vec::len), Some(0));
     browser.close().await;
 }
 
@@ -596,5 +631,159 @@ async fn pinned_notes_lead_and_a_note_previews_its_markdown_safely() {
         .await
         .unwrap();
     assert_eq!(ran, json!(false));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_project_page_lists_its_accounts_with_what_is_attached() {
+    let (server, session, browser) = signed_in().await;
+    let (c, token) = (&browser.client, session.access_token.as_str());
+    let admin = server
+        .user_session("acme", "boss@example.com", Role::Admin)
+        .await;
+    let projects = json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}});
+    let (status, _) = server
+        .put("/api/v1/settings/projects", &admin.access_token, projects)
+        .await;
+    assert!(status.is_success());
+    let mut ids = Vec::new();
+    let seen = chrono::Utc::now().timestamp_millis() - 10 * 60_000;
+    for (name, project, status, server_name) in [
+        ("Thrall", "tbc", "farming", "Gehennas"),
+        ("Jaina", "tbc", "farming", "Firemaw"),
+        ("Sylvanas", "mid", "farming", "Gehennas"),
+    ] {
+        let body = json!({
+            "name": name, "project_id": project, "status": status,
+            "account": {"email": format!("{}@mail.example", name.to_lowercase())},
+            "vm": {"name": format!("vm-{name}")}, "last_seen": seen,
+            "character": {"name": format!("{name}Char"), "level": 60,
+                          "server": server_name, "faction": "horde"},
+        });
+        let (status, created) = server.post("/api/v1/bots", token, body).await;
+        assert!(status.is_success(), "{created}");
+        ids.push(created["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let ban = json!({"ban_date": "05.03.2026", "ban_reason": "warden", "ban_mechanism": "game_suspension"});
+    let (status, banned) = server
+        .post(
+            &format!("/api/v1/bots/{}/lifecycle/ban", ids[1]),
+            token,
+            ban,
+        )
+        .await;
+    assert!(status.is_success(), "{banned}");
+    let now = chrono::Utc::now().timestamp_millis();
+    let attach = [
+        (
+            "licenses",
+            json!({"key": "L-1", "bot_ids": [ids[0]], "expires_at": now - DAY_MS}),
+        ),
+        (
+            "proxies",
+            json!({"ip": "203.0.113.9", "port": 8080, "bot_id": ids[0], "expires_at": now + 3 * DAY_MS}),
+        ),
+        (
+            "subscriptions",
+            json!({"type": "wow", "bot_id": ids[2], "expires_at": now + 90 * DAY_MS}),
+        ),
+    ];
+    for (kind, body) in attach {
+        let (status, created) = server
+            .post(&format!("/api/v1/resources/{kind}"), token, body)
+            .await;
+        assert!(status.is_success(), "{created}");
+    }
+
+    // The project's two bots, never the other project's, with their account, character
+    // and the state of what is attached to them.
+    c.goto(&format!("{}/project/tbc", server.url))
+        .await
+        .unwrap();
+    wait_for(c, "#project-total", "Total 2 accounts").await;
+    assert_eq!(
+        text_of(c, "a.stat-card[data-status=farming] .stat-count").await,
+        "1"
+    );
+    assert_eq!(
+        text_of(c, "a.stat-card[data-status=banned] .stat-count").await,
+        "1"
+    );
+    let thrall = format!("table#records tr[data-id='{}']", ids[0]);
+    let row = text_of(c, &thrall).await;
+    for part in [
+        "Thrall",
+        &ids[0][..8],
+        "vm-Thrall",
+        "thrall@mail.example",
+        "ThrallChar (60)",
+        "Gehennas • horde",
+    ] {
+        assert!(row.contains(part), "{part} in {row}");
+    }
+    // Columns: bot, status, VM, account, character, licence, proxy, subscription.
+    assert_eq!(
+        column_texts(c, 6).await,
+        ["none", "expired\nended 1 day ago"]
+    );
+    assert_eq!(column_texts(c, 7).await, ["none", "expiring\n3 days left"]);
+    assert_eq!(column_texts(c, 8).await, ["none", "none"]);
+    assert!(!text_of(c, "table#records").await.contains("Sylvanas"));
+    // The bot's page names its project, linked back, and when it was last seen.
+    click(c, &format!("{thrall} td a")).await;
+    wait_for(c, "dl.facts a[href='/project/tbc']", "TBC").await;
+    let seen_at = attr(c, "dl.facts time[data-ago]", "datetime").await;
+    assert!(seen_at.ends_with('Z'), "{seen_at}");
+
+    // Search over nested fields, then the status filter, which the stat cards also set.
+    c.goto(&format!("{}/project/tbc?q=firemaw", server.url))
+        .await
+        .unwrap();
+    assert_eq!(column_texts(c, 1).await.len(), 1);
+    assert!(text_of(c, "table#records").await.contains("Jaina"));
+    wait_for(c, "#project-total", "Total 2 accounts · 1 match the filter").await;
+    c.goto(&format!("{}/project/tbc", server.url))
+        .await
+        .unwrap();
+    click(c, "a.stat-card[data-status=farming]").await;
+    wait_for(c, "#page-info", "Page 1 of 1 · Total 1").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(
+        (url.path(), url.query()),
+        ("/project/tbc", Some("status=farming"))
+    );
+    assert_eq!(
+        attr(c, "#filter select[name=status] option[selected]", "value").await,
+        "farming"
+    );
+    assert!(text_of(c, "table#records").await.contains("Thrall"));
+    // Sorted by name (ascending at first), then descending through the header link.
+    c.goto(&format!("{}/project/tbc", server.url))
+        .await
+        .unwrap();
+    let names = column_texts(c, 1).await;
+    assert!(names[0].starts_with("Jaina"), "{names:?}");
+    click(c, "a.sort[data-sort=name]").await;
+    wait_for(c, "a.sort[data-sort=name]", "Bot ▼").await;
+    let names = column_texts(c, 1).await;
+    assert!(
+        names[0].starts_with("Thrall") && names[1].starts_with("Jaina"),
+        "{names:?}"
+    );
+
+    // Delete an account from the table (confirming), and stay on the project's page.
+    c.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(
+        c,
+        &format!("table#records tr[data-id='{}'] button.danger", ids[1]),
+    )
+    .await;
+    wait_for(c, "#notice", "Bot deleted.").await;
+    assert!(path(c).await.starts_with("/project/tbc"));
+    wait_for(c, "#project-total", "Total 1 account").await;
+    let (status, _) = server.get(&format!("/api/v1/bots/{}", ids[1]), token).await;
+    assert_eq!(status.as_u16(), 404);
     browser.close().await;
 }

@@ -1,5 +1,7 @@
 //! The Project page (spec ui.md §3.2): the project's facts from settings, its bots counted
-//! by status, and its bots' table (the Bots table filtered to the project).
+//! by status (each count opening the table filtered to it) and the accounts table: the
+//! project's bots with account, character and the state of their licence, proxy and
+//! subscription, searchable, filterable by status, sortable and paged in the URL.
 
 use askama::Template;
 use axum::extract::State;
@@ -9,13 +11,17 @@ use serde_json::Value;
 
 use super::error_page::PageError;
 use super::layout::{Layout, render};
+use super::records::common::{Ctx, notice_text, seg};
+use super::records::specs::PROJECT_ACCOUNTS;
+use super::records::table::{ListView, TableQuery, list_view};
 use super::session::UiUser;
+use crate::clock;
 use crate::http::ApiError;
 use crate::records::documents::store;
 use crate::records::kinds::{BOT_STATUSES, Kind};
 use crate::settings;
 use crate::state::AppState;
-use crate::ui::extract::PagePath;
+use crate::ui::extract::{PagePath, PageQuery};
 
 const FACTS: [(&str, &str); 6] = [
     ("game", "Game"),
@@ -26,14 +32,31 @@ const FACTS: [(&str, &str); 6] = [
     ("gold_price_usd", "Gold price (USD)"),
 ];
 
+/// A stat card: how many of the project's bots, and the table filtered to them.
+struct StatCard {
+    label: String,
+    /// The status it counts; empty for the total.
+    status: &'static str,
+    count: i64,
+    href: String,
+    /// The table shows this filter now.
+    current: bool,
+}
+
 #[derive(Template)]
 #[template(path = "project.html")]
 struct ProjectPage {
     layout: Layout,
     id: String,
+    name: String,
     facts: Vec<(&'static str, String)>,
-    total: i64,
-    counts: Vec<(&'static str, i64)>,
+    /// "N accounts".
+    total_text: String,
+    /// How many rows the table's filters leave, when they leave out some.
+    matching: Option<u64>,
+    cards: Vec<StatCard>,
+    notice: Option<String>,
+    list: ListView,
 }
 
 pub async fn project_page(
@@ -41,7 +64,9 @@ pub async fn project_page(
     UiUser(auth): UiUser,
     headers: HeaderMap,
     PagePath(id): PagePath<String>,
+    PageQuery(tq): PageQuery<TableQuery>,
 ) -> Response {
+    let path = format!("/project/{}", seg(&id));
     let loaded = async {
         let tree = settings::service::tree(&state.db, auth.tenant()).await?;
         let project = tree
@@ -63,7 +88,6 @@ pub async fn project_page(
         .and_then(Value::as_str)
         .unwrap_or(&id)
         .to_owned();
-    let path = format!("/project/{id}");
     let (layout, csrf) = Layout::new(
         &state,
         &auth,
@@ -73,6 +97,24 @@ pub async fn project_page(
         &[("Projects", None), (&name, None)],
     )
     .await;
+    let table = async {
+        let mut ctx = Ctx::load(&state, &auth, false).await?;
+        list_view(
+            &PROJECT_ACCOUNTS,
+            &path,
+            Some(&id),
+            &state,
+            &auth,
+            &tq,
+            &layout.projects,
+            &mut ctx,
+        )
+        .await
+    };
+    let list = match table.await {
+        Ok(list) => list,
+        Err(e) => return PageError::from(e).into_response(),
+    };
     let count_of = |status: &str| {
         counts
             .iter()
@@ -80,6 +122,22 @@ pub async fn project_page(
             .map(|(_, n)| n)
             .sum::<i64>()
     };
+    let total = counts.iter().map(|(_, n)| n).sum();
+    let filtered = tq.status_filter().unwrap_or_default();
+    let mut cards = vec![StatCard {
+        label: "Total".into(),
+        status: "",
+        count: total,
+        href: path.clone(),
+        current: filtered.is_empty(),
+    }];
+    cards.extend(BOT_STATUSES.iter().map(|s| StatCard {
+        label: s.replace('_', " "),
+        status: s,
+        count: count_of(s),
+        href: format!("{path}?status={s}"),
+        current: *s == filtered,
+    }));
     let page = ProjectPage {
         layout,
         facts: FACTS
@@ -90,8 +148,12 @@ pub async fn project_page(
                 _ => None,
             })
             .collect(),
-        total: counts.iter().map(|(_, n)| n).sum(),
-        counts: BOT_STATUSES.iter().map(|s| (*s, count_of(s))).collect(),
+        total_text: clock::count(total, "account"),
+        matching: (i64::try_from(list.total).ok() != Some(total)).then_some(list.total),
+        cards,
+        notice: tq.notice().and_then(|n| notice_text(Kind::Bot, n)),
+        list,
+        name,
         id,
     };
     csrf.attach(render(&page)).into_response()

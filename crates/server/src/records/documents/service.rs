@@ -360,6 +360,18 @@ pub async fn create(
         .await
 }
 
+/// The caller's records of `kind` attached to any of `bots` (the rows of a bots table page).
+pub async fn attached_to_any(
+    state: &AppState,
+    auth: &Auth,
+    kind: Kind,
+    bots: &[String],
+) -> ApiResult<Vec<record::Model>> {
+    // A page shows at most 100 bots; a few records each is plenty.
+    const READ: u64 = 2_000;
+    Ok(store::attached_to_any(state.db.read(), auth.tenant(), kind, bots, READ).await?)
+}
+
 pub async fn get(state: &AppState, auth: &Auth, kind: Kind, id: &str) -> ApiResult<record::Model> {
     store::get(state.db.read(), auth.tenant(), kind, id)
         .await?

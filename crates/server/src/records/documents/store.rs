@@ -277,6 +277,30 @@ pub async fn referring_to_bot_locked(
         .await?)
 }
 
+/// The tenant's records of `kind` attached to any of `bots` (a page of a bots table), at
+/// most `limit`.
+pub async fn attached_to_any(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    kind: Kind,
+    bots: &[String],
+    limit: u64,
+) -> StoreResult<Vec<record::Model>> {
+    if bots.is_empty() {
+        return Ok(Vec::new());
+    }
+    let any = bots
+        .iter()
+        .fold(Condition::any(), |any, bot| any.add(bot_filter(kind, bot)));
+    Ok(record::Entity::find()
+        .filter(Column::TenantId.eq(tenant.as_str()))
+        .filter(Column::Kind.eq(kind.as_str()))
+        .filter(any)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
 /// Which of `ids` exist as records of `kind` in the tenant, their rows share-locked until
 /// the transaction ends (on PostgreSQL; SQLite's writer turn keeps other writers out).
 pub async fn existing_ids_locked(

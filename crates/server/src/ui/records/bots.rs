@@ -34,6 +34,7 @@ use crate::ui::extract::{PagePath, PageQuery};
 use crate::ui::layout::{Layout, render};
 use crate::ui::session::EmptyForm;
 use crate::ui::session::{CsrfForm, UiUser};
+use crate::ui::time;
 
 /// A kind of record that points at bots: by one `bot_id`, or by a `bot_ids` list.
 struct Attachment {
@@ -169,6 +170,15 @@ pub struct ResourcesView {
     error: Option<String>,
 }
 
+/// A fact in the bot page's summary list.
+pub enum Fact {
+    Text(String),
+    /// A moment, drawn as a `<time>` element (localised and "… ago" by `app.js`).
+    Time(time::Moment),
+    /// A text linked to a page.
+    Link(String, String),
+}
+
 #[derive(Template)]
 #[template(path = "bot_page.html")]
 struct BotPage {
@@ -178,7 +188,7 @@ struct BotPage {
     lifecycle: LifecycleView,
     history: Option<HistoryView>,
     history_error: Option<String>,
-    facts: Vec<(&'static str, String)>,
+    facts: Vec<(&'static str, Fact)>,
     /// The summary tab's banner and alert cards.
     health: Option<Health>,
     tabs: Vec<TabView>,
@@ -368,19 +378,32 @@ pub async fn page_response(
     } else {
         None
     };
-    let last_seen = doc
-        .get("last_seen")
-        .and_then(Value::as_i64)
-        .map(display_time)
-        .unwrap_or_else(|| "never".into());
+    let last_seen = match doc.get("last_seen").and_then(Value::as_i64) {
+        Some(ms) => chrono::DateTime::from_timestamp_millis(ms)
+            .map_or(Fact::Text(display_time(ms)), |t| {
+                Fact::Time(time::Moment::ago(&t))
+            }),
+        None => Fact::Text("never".into()),
+    };
+    let project = match text("project_id") {
+        id if id.is_empty() => Fact::Text("none".into()),
+        id => Fact::Link(
+            layout
+                .projects
+                .iter()
+                .find(|(p, _)| *p == id)
+                .map_or_else(|| id.clone(), |(_, name)| name.clone()),
+            format!("/project/{}", seg(&id)),
+        ),
+    };
     let view = BotPage {
         layout,
         facts: vec![
-            ("Bot ID", m.id.clone()),
-            ("Project", text("project_id")),
+            ("Bot ID", Fact::Text(m.id.clone())),
+            ("Project", project),
             ("Last seen", last_seen),
-            ("Created", display_date(m.created_at)),
-            ("Updated", display_date(m.updated_at)),
+            ("Created", Fact::Text(display_date(m.created_at))),
+            ("Updated", Fact::Text(display_date(m.updated_at))),
         ],
         href,
         lifecycle: LifecycleView::for_status(&status),

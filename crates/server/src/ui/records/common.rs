@@ -1,13 +1,15 @@
 //! What the record pages share: the context rows are drawn with (time, warning window,
 //! bot names), the unpaged query, URL pieces and the sentences shown after a redirect.
 
+use std::collections::HashMap;
+
 use crate::db::entity::record;
 use crate::http::ApiResult;
 use crate::principal::Auth;
 use crate::records::documents::service;
 use crate::records::documents::store::{ListQuery, SortKey};
-use crate::records::expiry::Window;
-use crate::records::kinds::Kind;
+use crate::records::expiry::{self, Window};
+use crate::records::kinds::{Kind, bots_in_column};
 use crate::state::AppState;
 
 /// The most records a page loads at once where it does not page (selects, board, month).
@@ -19,6 +21,18 @@ pub struct Ctx {
     pub window: Window,
     /// (id, label) of the tenant's bots, by name; empty unless asked for.
     pub bots: Vec<(String, String)>,
+    /// What is attached to the bots shown, by kind and bot id; empty unless asked for
+    /// ([`Ctx::load_attached`]).
+    attached: HashMap<(&'static str, String), Vec<record::Model>>,
+}
+
+/// How the records of one kind attached to a bot stand, as a table cell shows them.
+pub struct AttachedState {
+    /// The worst effective status among them (`expired`, `banned`, `expiring`, ...), or
+    /// `none` when nothing is attached.
+    pub status: String,
+    /// Days left of the one expiring first, when any expires.
+    pub days_left: Option<i64>,
 }
 
 impl Ctx {
@@ -43,7 +57,63 @@ impl Ctx {
         Ok(Self {
             window: service::window(state, auth).await?,
             bots,
+            attached: HashMap::new(),
         })
+    }
+
+    /// Read what of `kinds` is attached to the bots `models` (a page of a bots table).
+    pub async fn load_attached(
+        &mut self,
+        state: &AppState,
+        auth: &Auth,
+        kinds: &[Kind],
+        models: &[record::Model],
+    ) -> ApiResult<()> {
+        let bots: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
+        for &kind in kinds {
+            for r in service::attached_to_any(state, auth, kind, &bots).await? {
+                let ids: Vec<String> = r
+                    .bot_id
+                    .as_deref()
+                    .map(|c| bots_in_column(c).map(str::to_owned).collect())
+                    .unwrap_or_default();
+                for bot in ids.into_iter().filter(|b| bots.contains(b)) {
+                    self.attached
+                        .entry((kind.as_str(), bot))
+                        .or_default()
+                        .push(r.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How what of `kind` is attached to `bot` stands (after [`Ctx::load_attached`]).
+    pub fn attached_state(&self, kind: Kind, bot: &str) -> AttachedState {
+        let records = self
+            .attached
+            .get(&(kind.as_str(), bot.to_owned()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        // Worst first: what stops the bot, then what needs attention soon.
+        let rank = |s: &str| match s {
+            expiry::EXPIRED => 0,
+            "banned" | "revoked" | "cancelled" => 1,
+            expiry::EXPIRING => 2,
+            _ => 3,
+        };
+        let status = records
+            .iter()
+            .map(|r| self.window.status(r.status.as_deref(), r.expires_at_ms))
+            .min_by_key(|s| rank(s))
+            .unwrap_or("none")
+            .to_owned();
+        let days_left = records
+            .iter()
+            .filter_map(|r| r.expires_at_ms)
+            .map(|e| expiry::days_left(e, self.window.now))
+            .min();
+        AttachedState { status, days_left }
     }
 
     /// The bot's name when known, else its id.

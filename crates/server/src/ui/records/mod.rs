@@ -47,7 +47,12 @@ async fn delete_record(
             let back = posted
                 .get("back")
                 .and_then(|b| super::pages::same_site_path(b))
-                .filter(|b| b.starts_with(base) && !b.contains("notice="))
+                // Back to the listing the row was deleted from: its table, or for a bot
+                // the Project page's accounts table.
+                .filter(|b| {
+                    (b.starts_with(base) || (kind == Kind::Bot && b.starts_with("/project/")))
+                        && !b.contains("notice=")
+                })
                 .unwrap_or(base);
             Redirect::to(&with_notice(back, "deleted")).into_response()
         }
@@ -90,6 +95,11 @@ fn table_routes(router: Router<AppState>, spec: &'static TableSpec) -> Router<Ap
     if spec.item_path != spec.path {
         return router;
     }
+    edit_routes(router, spec)
+}
+
+/// A record's edit page at `{path}/{id}`, and its form's target.
+fn edit_routes(router: Router<AppState>, spec: &'static TableSpec) -> Router<AppState> {
     router.route(
         &format!("{}/{{id}}", spec.path),
         get(
@@ -113,6 +123,10 @@ pub fn router() -> Router<AppState> {
     let router = specs::TABLES
         .iter()
         .fold(Router::new(), |r, spec| table_routes(r, spec));
+    // Calendar events and kanban tasks are shown on their own pages but edited like rows.
+    let router = [&workspace::CALENDAR_EVENTS, &workspace::KANBAN_TASKS]
+        .into_iter()
+        .fold(router, edit_routes);
     let delete_in = |kind: Kind, base: &'static str| {
         post(
             move |State(s): State<AppState>,

@@ -23,6 +23,9 @@ pub struct CellView {
     pub badge: bool,
     /// Shown as a warning (a bot gone offline).
     pub warn: bool,
+    /// The parts on lines of their own (the first as the cell's text, the others beneath
+    /// it, muted), not in one comma-separated line.
+    pub stacked: bool,
 }
 
 pub struct RowView {
@@ -39,7 +42,44 @@ fn text_cell(text: String, href: Option<String>) -> CellView {
         parts: vec![Part { text, href }],
         badge: false,
         warn: false,
+        stacked: false,
     }
+}
+
+/// A text with lines beneath it; empty lines are left out.
+fn stacked_cell(first: Part, beneath: Vec<String>) -> CellView {
+    let mut parts = vec![first];
+    parts.extend(
+        beneath
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .map(|text| Part { text, href: None }),
+    );
+    CellView {
+        parts,
+        badge: false,
+        warn: false,
+        stacked: true,
+    }
+}
+
+/// "a (b)", or what of the two is there.
+fn with_aside(a: String, b: String) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (false, false) => format!("{a} ({b})"),
+        (true, false) => format!("({b})"),
+        _ => a,
+    }
+}
+
+/// The parts joined by `sep`, leaving out empty ones.
+fn joined(parts: &[String], sep: &str) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// The rows of `models` as `spec`'s columns show them.
@@ -100,6 +140,7 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                             .collect(),
                         badge: false,
                         warn: false,
+                        stacked: false,
                     },
                     Cell::Flag(p) => text_cell(
                         if form::value_at(&doc, p).and_then(Value::as_bool) == Some(true) {
@@ -128,6 +169,51 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                                     when
                                 },
                                 None,
+                            )
+                        }
+                    }
+                    Cell::BotName => {
+                        let name = Some(at("name")).filter(|t| !t.is_empty());
+                        let short: String = m.id.chars().take(8).collect();
+                        stacked_cell(
+                            Part {
+                                text: name.unwrap_or_else(|| short.clone()),
+                                href: Some(href.clone()),
+                            },
+                            vec![short],
+                        )
+                    }
+                    Cell::Character => stacked_cell(
+                        Part {
+                            text: with_aside(at("character/name"), at("character/level")),
+                            href: None,
+                        },
+                        vec![joined(
+                            &[at("character/server"), at("character/faction")],
+                            " • ",
+                        )],
+                    ),
+                    Cell::Attached(kind) => {
+                        let state = ctx.attached_state(kind, &m.id);
+                        let warn = matches!(
+                            state.status.as_str(),
+                            expiry::EXPIRED | expiry::EXPIRING | "banned" | "revoked"
+                        );
+                        let left = match state.days_left {
+                            Some(0) => "ended today".to_owned(),
+                            Some(d) if d < 0 => format!("ended {} ago", clock::count(-d, "day")),
+                            Some(d) => format!("{} left", clock::count(d, "day")),
+                            None => String::new(),
+                        };
+                        CellView {
+                            badge: true,
+                            warn,
+                            ..stacked_cell(
+                                Part {
+                                    text: state.status.replace('_', " "),
+                                    href: None,
+                                },
+                                vec![left],
                             )
                         }
                     }

@@ -23,6 +23,13 @@ pub enum Cell {
     /// How long ago a bot's `last_seen` was, marked `offline` past five minutes (unless
     /// the bot is banned).
     LastSeen,
+    /// A bot's name linked to its page, with the first eight characters of its id beneath.
+    BotName,
+    /// A bot's character: "name (level)", with "server • faction" beneath.
+    Character,
+    /// The effective status and days left of what of this kind is attached to a bot (the
+    /// worst, when several are), or `none`.
+    Attached(Kind),
 }
 
 pub struct Column {
@@ -63,6 +70,17 @@ pub struct TableSpec {
 }
 
 impl TableSpec {
+    /// Whether rows show what is attached to each bot (read for the page's bots only).
+    pub fn attached_kinds(&self) -> Vec<Kind> {
+        self.columns
+            .iter()
+            .filter_map(|c| match c.cell {
+                Cell::Attached(kind) => Some(kind),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn needs_bots(&self) -> bool {
         self.columns.iter().any(|c| matches!(c.cell, Cell::Bots(_)))
             || self

@@ -222,5 +222,38 @@ pub static BOTS: TableSpec = TableSpec {
     status_first: None,
 };
 
+/// The accounts table of a Project page (spec ui.md §3.2): the project's bots with their
+/// account, character and what is attached to them. Not a page of its own: the Project
+/// page draws it under its own URL, and its rows are deleted through the Bots table.
+pub static PROJECT_ACCOUNTS: TableSpec = TableSpec {
+    kind: Kind::Bot,
+    slug: "account",
+    path: "/bots",
+    item_path: "/bot",
+    active: "bots",
+    section: "Projects",
+    title: "Accounts",
+    columns: &[
+        col("Bot", Some("name"), Cell::BotName),
+        col("Status", Some("status"), Cell::Badge("status")),
+        col("VM", None, Cell::Text("vm/name")),
+        col("Account", None, Cell::Text("account/email")),
+        col("Character", None, Cell::Character),
+        col("License", None, Cell::Attached(Kind::License)),
+        col("Proxy", None, Cell::Attached(Kind::Proxy)),
+        col("Subscription", None, Cell::Attached(Kind::Subscription)),
+        col("Last seen", None, Cell::LastSeen),
+    ],
+    filters: &[Filter {
+        param: "status",
+        label: "Status",
+        options: BOT_STATUSES,
+    }],
+    fields: BOT_FIELDS,
+    default_sort: ("name", false),
+    expiry: false,
+    status_first: None,
+};
+
 /// Every table page.
 pub static TABLES: [&TableSpec; 5] = [&LICENSES, &PROXIES, &SUBSCRIPTIONS, &NOTES, &BOTS];

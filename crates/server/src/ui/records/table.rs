@@ -55,6 +55,16 @@ impl TableQuery {
         .filter(|v| !v.is_empty())
     }
 
+    /// The status the table is filtered to, if any.
+    pub fn status_filter(&self) -> Option<&str> {
+        self.filter("status")
+    }
+
+    /// The notice key after a redirect (`deleted`, ...).
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
     /// Rows per page: the one asked for, or the default; another number is refused.
     fn page_size(&self) -> Result<u64, ApiError> {
         match self.limit {
@@ -66,8 +76,8 @@ impl TableQuery {
         }
     }
 
-    /// This listing's URL with another sort, order and page.
-    fn href(&self, spec: &TableSpec, sort: &str, order: &str, page: u64) -> String {
+    /// This listing's URL (at `base`) with another sort, order and page.
+    fn href(&self, spec: &TableSpec, base: &str, sort: &str, order: &str, page: u64) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         if let Some(q) = self.q.as_deref().filter(|q| !q.is_empty()) {
             query.append_pair("q", q);
@@ -87,7 +97,7 @@ impl TableQuery {
             .append_pair("sort", sort)
             .append_pair("order", order)
             .append_pair("page", &page.to_string());
-        format!("{}?{}", spec.path, query.finish())
+        format!("{base}?{}", query.finish())
     }
 }
 
@@ -104,45 +114,60 @@ pub struct FilterView {
     pub options: Vec<Opt>,
 }
 
+/// A table of records with its filter form and pager, as `records_list.html` draws it: the
+/// table pages and the Project page's accounts table.
+pub struct ListView {
+    /// The listing's URL: the filter form posts here and links lead back here.
+    pub path: String,
+    pub noun: &'static str,
+    pub open_label: &'static str,
+    pub q: String,
+    /// Kept across filter submissions (`/bots?project_id=...`).
+    pub project_id: String,
+    /// With a project column: the filter's choices ("All" and each project), else empty
+    /// (and `project_id` rides along hidden).
+    pub projects: Vec<Opt>,
+    pub sort: String,
+    pub order: &'static str,
+    pub filters: Vec<FilterView>,
+    pub headers: Vec<HeaderView>,
+    pub rows: Vec<RowView>,
+    pub total: u64,
+    pub page: u64,
+    pub pages: u64,
+    /// The page size choices, the current one selected.
+    pub sizes: Vec<(u64, bool)>,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    /// Where a row's deletion returns to: this listing as shown.
+    pub back: String,
+}
+
 #[derive(Template)]
 #[template(path = "records_table.html")]
 struct TablePage {
     layout: Layout,
-    path: &'static str,
     slug: &'static str,
     noun: &'static str,
-    open_label: &'static str,
-    q: String,
-    /// Kept across filter submissions (`/bots?project_id=...`).
-    project_id: String,
-    /// With a project column: the filter's choices ("All" and each project), else empty
-    /// (and `project_id` rides along hidden).
-    projects: Vec<Opt>,
-    sort: String,
-    order: &'static str,
-    filters: Vec<FilterView>,
-    headers: Vec<HeaderView>,
-    rows: Vec<RowView>,
-    total: u64,
-    page: u64,
-    pages: u64,
-    /// The page size choices, the current one selected.
-    sizes: Vec<(u64, bool)>,
-    prev: Option<String>,
-    next: Option<String>,
+    list: ListView,
     notice: Option<String>,
     form: FormView,
 }
 
-/// The list page; `failed` re-shows the create form with what was typed and what was wrong.
-async fn table_response(
+/// The table of `spec`'s records as `tq` asks, listed at `base` (whose URL names the project
+/// when `project` is given: the Project page), with `ctx` (loaded for the page; what is
+/// attached to the rows' bots is read here when the columns show it).
+#[allow(clippy::too_many_arguments)]
+pub async fn list_view(
     spec: &'static TableSpec,
+    base: &str,
+    project: Option<&str>,
     state: &AppState,
     auth: &Auth,
-    headers: &HeaderMap,
-    tq: TableQuery,
-    failed: Option<(&Posted, ApiError)>,
-) -> Response {
+    tq: &TableQuery,
+    projects: &[(String, String)],
+    ctx: &mut Ctx,
+) -> Result<ListView, ApiError> {
     let sort = tq
         .sort
         .clone()
@@ -153,37 +178,32 @@ async fn table_response(
         _ => tq.sort.is_none() && spec.default_sort.1,
     };
     let order = if descending { "desc" } else { "asc" };
-    let page_size = match tq.page_size() {
-        Ok(n) => n,
-        Err(e) => return PageError::from(e).into_response(),
-    };
+    let page_size = tq.page_size()?;
     let params = ListParams {
         q: tq.q.clone(),
         status: tq.filter("status").map(str::to_owned),
         r#type: tq.filter("type").map(str::to_owned),
-        project_id: tq.project_id.clone().filter(|p| !p.is_empty()),
+        project_id: project
+            .map(str::to_owned)
+            .or_else(|| tq.project_id.clone().filter(|p| !p.is_empty())),
         sort: Some(sort.clone()),
         order: tq.order.clone().or(Some(order.into())),
         page: tq.page,
         limit: Some(page_size),
         ..ListParams::default()
     };
-    let loaded = async {
-        let ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
-        let mut query = ListQuery {
-            expiry: Some(ctx.window),
-            status_first: spec.status_first,
-            ..params.resolve()?
-        };
-        let (models, total, pages) = list_page(state, auth, spec.kind, &mut query).await?;
-        Ok::<_, ApiError>((query, models, total, pages, ctx))
+    let mut query = ListQuery {
+        expiry: Some(ctx.window),
+        status_first: spec.status_first,
+        ..params.resolve()?
     };
-    let (query, models, total, pages, ctx) = match loaded.await {
-        Ok(v) => v,
-        Err(e) => return PageError::from(e).into_response(),
-    };
+    let (models, total, pages) = list_page(state, auth, spec.kind, &mut query).await?;
+    let attached = spec.attached_kinds();
+    if !attached.is_empty() {
+        ctx.load_attached(state, auth, &attached, &models).await?;
+    }
     let page = query.page;
-    let headers_view = spec
+    let headers = spec
         .columns
         .iter()
         .map(|c| HeaderView {
@@ -191,7 +211,7 @@ async fn table_response(
             key: c.sort.unwrap_or_default(),
             href: c.sort.map(|key| {
                 let flip = key == sort && !descending;
-                tq.href(spec, key, if flip { "desc" } else { "asc" }, 1)
+                tq.href(spec, base, key, if flip { "desc" } else { "asc" }, 1)
             }),
             arrow: match c.sort {
                 Some(key) if key == sort => {
@@ -227,6 +247,85 @@ async fn table_response(
             }
         })
         .collect();
+    let project_id = tq.project_id.clone().unwrap_or_default();
+    let projects = if spec.columns.iter().any(|c| c.sort == Some("project_id")) {
+        let mut choices = vec![Opt {
+            value: String::new(),
+            label: "All".into(),
+            selected: project_id.is_empty(),
+        }];
+        choices.extend(projects.iter().map(|(id, name)| Opt {
+            value: id.clone(),
+            label: name.clone(),
+            selected: *id == project_id,
+        }));
+        choices
+    } else {
+        Vec::new()
+    };
+    Ok(ListView {
+        path: base.to_owned(),
+        noun: spec.kind.label(),
+        open_label: if spec.item_path == spec.path {
+            "Edit"
+        } else {
+            "Open"
+        },
+        q: tq.q.clone().unwrap_or_default(),
+        project_id,
+        projects,
+        rows: rows(spec, &models, ctx),
+        total,
+        page,
+        pages,
+        sizes: PAGE_SIZES.iter().map(|&n| (n, n == page_size)).collect(),
+        prev: (page > 1).then(|| tq.href(spec, base, &sort, order, page - 1)),
+        next: (page < pages).then(|| tq.href(spec, base, &sort, order, page + 1)),
+        back: tq.href(spec, base, &sort, order, page),
+        sort,
+        order,
+        filters,
+        headers,
+    })
+}
+
+/// The list page; `failed` re-shows the create form with what was typed and what was wrong.
+async fn table_response(
+    spec: &'static TableSpec,
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    tq: TableQuery,
+    failed: Option<(&Posted, ApiError)>,
+) -> Response {
+    let (layout, csrf) = Layout::new(
+        state,
+        auth,
+        headers,
+        spec.path,
+        spec.active,
+        &[(spec.section, None), (spec.title, Some(spec.path))],
+    )
+    .await;
+    let loaded = async {
+        let mut ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
+        let list = list_view(
+            spec,
+            spec.path,
+            None,
+            state,
+            auth,
+            &tq,
+            &layout.projects,
+            &mut ctx,
+        )
+        .await?;
+        Ok::<_, ApiError>((list, ctx))
+    };
+    let (list, ctx) = match loaded.await {
+        Ok(v) => v,
+        Err(e) => return PageError::from(e).into_response(),
+    };
     let (status, form) = match &failed {
         Some((posted, e)) => (
             e.status(),
@@ -243,59 +342,15 @@ async fn table_response(
             form::form_view(spec.fields, Source::Blank, None, &ctx.bots, String::new()),
         ),
     };
-    let (layout, csrf) = Layout::new(
-        state,
-        auth,
-        headers,
-        spec.path,
-        spec.active,
-        &[(spec.section, None), (spec.title, Some(spec.path))],
-    )
-    .await;
-    let project_id = tq.project_id.clone().unwrap_or_default();
-    let projects = if spec.columns.iter().any(|c| c.sort == Some("project_id")) {
-        let mut choices = vec![Opt {
-            value: String::new(),
-            label: "All".into(),
-            selected: project_id.is_empty(),
-        }];
-        choices.extend(layout.projects.iter().map(|(id, name)| Opt {
-            value: id.clone(),
-            label: name.clone(),
-            selected: *id == project_id,
-        }));
-        choices
-    } else {
-        Vec::new()
-    };
     let view = TablePage {
         layout,
-        path: spec.path,
         slug: spec.slug,
         noun: spec.kind.label(),
-        open_label: if spec.item_path == spec.path {
-            "Edit"
-        } else {
-            "Open"
-        },
-        q: tq.q.clone().unwrap_or_default(),
-        project_id,
-        projects,
-        rows: rows(spec, &models, &ctx),
-        total,
-        page,
-        pages,
-        sizes: PAGE_SIZES.iter().map(|&n| (n, n == page_size)).collect(),
-        prev: (page > 1).then(|| tq.href(spec, &sort, order, page - 1)),
-        next: (page < pages).then(|| tq.href(spec, &sort, order, page + 1)),
+        list,
         notice: tq
             .notice
             .as_deref()
             .and_then(|n| super::common::notice_text(spec.kind, n)),
-        sort,
-        order,
-        filters,
-        headers: headers_view,
         form,
     };
     csrf.attach((status, render(&view)).into_response())

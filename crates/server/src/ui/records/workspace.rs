@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::common::{all, notice_text, seg, with_notice};
 use super::form::{self, FieldSpec, FormView, Input, Mode, Posted, Source, field, required};
+use super::spec::TableSpec;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::records::documents::service;
@@ -43,6 +44,40 @@ const TASK_FIELDS: &[FieldSpec] = &[
     field("due_date", "Due date", Input::Day),
     field("description", "Description", Input::TextArea),
 ];
+
+/// Calendar events as their edit page knows them (the month grid is drawn here).
+pub static CALENDAR_EVENTS: TableSpec = TableSpec {
+    kind: Kind::CalendarEvent,
+    slug: "event",
+    path: "/workspace/calendar",
+    item_path: "/workspace/calendar",
+    active: "calendar",
+    section: "Workspace",
+    title: "Calendar",
+    columns: &[],
+    filters: &[],
+    fields: EVENT_FIELDS,
+    default_sort: ("date", false),
+    expiry: false,
+    status_first: None,
+};
+
+/// Kanban tasks as their edit page knows them (the board is drawn here).
+pub static KANBAN_TASKS: TableSpec = TableSpec {
+    kind: Kind::KanbanTask,
+    slug: "task",
+    path: "/workspace/kanban",
+    item_path: "/workspace/kanban",
+    active: "kanban",
+    section: "Workspace",
+    title: "Kanban",
+    columns: &[],
+    filters: &[],
+    fields: TASK_FIELDS,
+    default_sort: ("created_at", false),
+    expiry: false,
+    status_first: None,
+};
 
 /// A failed submission: the create form's typed values, or only an error to show.
 type Failed<'a> = Option<(Option<&'a Posted>, ApiError)>;
@@ -83,6 +118,8 @@ fn midnight_ms(day: NaiveDate) -> i64 {
 pub struct EventView {
     title: String,
     description: String,
+    /// Its edit page.
+    edit: String,
     delete: String,
 }
 
@@ -154,7 +191,8 @@ async fn calendar_response(
             .push(EventView {
                 title: text(&doc, "title"),
                 description: text(&doc, "description"),
-                delete: format!("/workspace/calendar/{}/delete", seg(&m.id)),
+                edit: CALENDAR_EVENTS.item_href(&m.id),
+                delete: CALENDAR_EVENTS.delete_href(&m.id),
             });
     }
     let today = chrono::Utc::now().date_naive();
@@ -247,6 +285,8 @@ pub struct TaskView {
     /// Due before today (UTC) and not done.
     overdue: bool,
     action: String,
+    /// Its edit page.
+    edit: String,
     delete: String,
     /// The other columns, as (status, label).
     moves: Vec<(&'static str, &'static str)>,
@@ -304,6 +344,7 @@ async fn kanban_response(
                         overdue: status != "done" && due_day.is_some_and(|day| day < today),
                         due: due_day.map_or(due, |day| day.format("%d.%m.%Y").to_string()),
                         action: format!("/workspace/kanban/{id}/move"),
+                        edit: format!("/workspace/kanban/{id}"),
                         delete: format!("/workspace/kanban/{id}/delete"),
                         moves: COLUMNS
                             .iter()
