@@ -108,6 +108,41 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
         "kept text"
     );
 
+    // Edit the expense: a refused edit keeps the edit form; a good one records the gold
+    // fields and clears the emptied description.
+    c.goto(&format!("{}/finance", server.url)).await.unwrap();
+    click(c, "#operations tr.op-expense a.edit").await;
+    wait_for(c, "#operation-editing", "Edit operation").await;
+    assert_eq!(
+        attr(c, "#operation-edit input[name=amount]", "value").await,
+        "20.5"
+    );
+    fill(c, "#operation-edit input[name=amount]", "-3").await;
+    click(c, "#operation-edit button").await;
+    assert!(text_of(c, ".error").await.contains("amount"));
+    // An empty amount is computed from the gold and its price per 1000 g.
+    fill(c, "#operation-edit input[name=amount]", "").await;
+    fill(c, "#operation-edit input[name=description]", "").await;
+    fill(c, "#operation-edit input[name=gold_amount]", "1000").await;
+    fill(c, "#operation-edit input[name=gold_price_at_time]", "20.5").await;
+    click(c, "#operation-edit button").await;
+    wait_for(c, "#notice", "Operation updated.").await;
+    let edited = text_of(c, "#operations tr.op-expense").await;
+    assert!(
+        edited.contains("1000 g @ 20.5 per 1000 g") && !edited.contains("proxy pack"),
+        "{edited}"
+    );
+    let (_, ops) = server
+        .get(
+            "/api/v1/finance/operations?type=expense",
+            &session.access_token,
+        )
+        .await;
+    let op = &ops["data"][0];
+    let figures = ["gold_amount", "gold_price_at_time", "amount"].map(|k| op[k].as_f64());
+    assert_eq!(figures, [Some(1000.0), Some(20.5), Some(20.5)], "{op}");
+    assert!(op.get("description").is_none(), "{op}");
+
     // The API agrees, and so does the Overview.
     let (_, summary) = server
         .get("/api/v1/finance/summary", &session.access_token)

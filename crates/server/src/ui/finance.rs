@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use super::charts::{BarChart, LineChart, Series};
 use super::error_page::PageError;
 use super::layout::{Layout, render};
+use super::records::common::seg;
 use super::records::form::{day_ms, iso_day};
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
@@ -53,6 +54,8 @@ pub struct FinanceQuery {
     q: Option<String>,
     page: Option<u64>,
     notice: Option<String>,
+    /// The operation whose values the form holds for editing.
+    edit: Option<String>,
 }
 
 /// One row of the transactions table.
@@ -65,6 +68,10 @@ struct Row {
     description: String,
     amount: String,
     currency: String,
+    /// Gold sold or bought, "N g @ price per 1000 g", when recorded.
+    gold: String,
+    /// Its edit form.
+    edit: String,
 }
 
 struct ProjectRow {
@@ -92,6 +99,38 @@ pub struct OperationForm {
     project_id: String,
     #[serde(default)]
     description: String,
+    /// Gold sold or bought, and its price per 1000 g at the time (the reference's fields).
+    #[serde(default)]
+    gold_amount: String,
+    #[serde(default)]
+    gold_price_at_time: String,
+    /// The version an edit was read at (refused with 412 if it changed meanwhile).
+    #[serde(default, rename = "_version")]
+    version: String,
+}
+
+impl OperationForm {
+    /// The form holding operation `m`, for editing.
+    fn of(m: &crate::db::entity::record::Model) -> Self {
+        let doc = service::document(m);
+        let text = |k: &str| match doc.get(k) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.as_f64().map(plain).unwrap_or_default(),
+            _ => String::new(),
+        };
+        Self {
+            kind: text("type"),
+            category: text("category"),
+            amount: text("amount"),
+            currency: text("currency"),
+            date: m.date_ms.map(iso_day).unwrap_or_default(),
+            project_id: text("project_id"),
+            description: text("description"),
+            gold_amount: text("gold_amount"),
+            gold_price_at_time: text("gold_price_at_time"),
+            version: service::etag(m),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -124,6 +163,10 @@ struct FinancePage {
     previous: Option<String>,
     next: Option<String>,
     form: OperationForm,
+    /// Where the form posts: a new operation, or the one being edited.
+    form_action: String,
+    /// The form edits an operation (and says so).
+    editing: bool,
     categories: [&'static str; 6],
     notice: Option<String>,
     error: Option<String>,
@@ -131,6 +174,15 @@ struct FinancePage {
 
 fn fmt(v: f64) -> String {
     format!("{v:.2}")
+}
+
+/// A figure as typed: whole numbers without a decimal point ("1000", not "1000.0").
+fn plain(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
 }
 
 fn blank(v: &Option<String>) -> Option<String> {
@@ -145,6 +197,8 @@ struct Feedback {
     notice: Option<String>,
     error: Option<ApiError>,
     form: OperationForm,
+    /// The id of the operation the form edits.
+    editing: Option<String>,
 }
 
 async fn page(
@@ -299,6 +353,7 @@ async fn page(
                     .unwrap_or_default()
                     .to_owned()
             };
+            let number_at = |k: &str| doc.get(k).and_then(Value::as_f64);
             Row {
                 id: m.id.clone(),
                 date: m.date_ms.map(iso_day).unwrap_or_default(),
@@ -312,6 +367,12 @@ async fn page(
                 description: text("description"),
                 amount: m.amount.map(fmt).unwrap_or_default(),
                 currency: text("currency"),
+                gold: match (number_at("gold_amount"), number_at("gold_price_at_time")) {
+                    (Some(g), Some(p)) => format!("{} g @ {} per 1000 g", plain(g), plain(p)),
+                    (Some(g), None) => format!("{} g", plain(g)),
+                    _ => String::new(),
+                },
+                edit: format!("/finance?edit={}#transactions", seg(&m.id)),
             }
         })
         .collect();
@@ -365,6 +426,11 @@ async fn page(
         previous,
         next,
         form: feedback.form,
+        form_action: match &feedback.editing {
+            Some(id) => format!("/finance/operations/{}", seg(id)),
+            None => "/finance/operations".into(),
+        },
+        editing: feedback.editing.is_some(),
         categories: CATEGORIES,
         notice: feedback
             .notice
@@ -378,6 +444,7 @@ fn notice_text(key: &str) -> Option<String> {
     match key {
         "recorded" => Some("Operation recorded.".into()),
         "deleted" => Some("Operation deleted.".into()),
+        "updated" => Some("Operation updated.".into()),
         _ => None,
     }
 }
@@ -388,12 +455,21 @@ pub async fn finance_page(
     headers: HeaderMap,
     PageQuery(q): PageQuery<FinanceQuery>,
 ) -> Response {
-    let form = OperationForm {
-        kind: "income".into(),
-        category: "sale".into(),
-        currency: "USD".into(),
-        date: Utc::now().date_naive().to_string(),
-        ..Default::default()
+    let (form, editing) = match blank(&q.edit) {
+        Some(id) => match service::get(&state, &auth, Kind::FinanceOperation, &id).await {
+            Ok(m) => (OperationForm::of(&m), Some(id)),
+            Err(e) => return PageError::from(e).into_response(),
+        },
+        None => (
+            OperationForm {
+                kind: "income".into(),
+                category: "sale".into(),
+                currency: "USD".into(),
+                date: Utc::now().date_naive().to_string(),
+                ..Default::default()
+            },
+            None,
+        ),
     };
     page(
         &state,
@@ -405,25 +481,41 @@ pub async fn finance_page(
             notice: None,
             error: None,
             form,
+            editing,
         },
     )
     .await
 }
 
-/// The API body for a form: numbers as numbers, the day as epoch ms (its start, UTC), empty
-/// optional fields left out.
-fn operation_body(form: &OperationForm) -> Value {
+/// A number typed into a form as a JSON number, or as the text when it is not one (so the
+/// API's rule names the problem).
+fn number(text: &str) -> Value {
+    let text = text.trim();
+    text.parse::<f64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| json!(text))
+}
+
+/// The API body for a form: numbers as numbers, the day as epoch ms (its start, UTC); empty
+/// optional fields left out of a new operation and cleared (`null`) from an edited one.
+fn operation_body(form: &OperationForm, editing: bool) -> Value {
     let mut body = Map::new();
     body.insert("type".into(), json!(form.kind.trim()));
     body.insert("category".into(), json!(form.category.trim()));
     body.insert("currency".into(), json!(form.currency.trim()));
-    let amount = form.amount.trim();
+    // A sale of gold may give the gold and its price per 1000 g instead of the amount.
+    let from_gold = match (
+        form.gold_amount.trim().parse::<f64>(),
+        form.gold_price_at_time.trim().parse::<f64>(),
+    ) {
+        (Ok(gold), Ok(price)) if form.amount.trim().is_empty() => {
+            Some(json!((gold * price / 1000.0 * 100.0).round() / 100.0))
+        }
+        _ => None,
+    };
     body.insert(
         "amount".into(),
-        amount
-            .parse::<f64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| json!(amount)),
+        from_gold.unwrap_or_else(|| number(&form.amount)),
     );
     body.insert(
         "date".into(),
@@ -431,13 +523,19 @@ fn operation_body(form: &OperationForm) -> Value {
             .map(|d| json!(d))
             .unwrap_or_else(|| json!(form.date.trim())),
     );
-    for (key, value) in [
-        ("project_id", &form.project_id),
-        ("description", &form.description),
+    for (key, value, numeric) in [
+        ("project_id", &form.project_id, false),
+        ("description", &form.description, false),
+        ("gold_amount", &form.gold_amount, true),
+        ("gold_price_at_time", &form.gold_price_at_time, true),
     ] {
-        if !value.trim().is_empty() {
-            body.insert(key.into(), json!(value.trim()));
-        }
+        let value = match value.trim() {
+            "" if editing => Value::Null,
+            "" => continue,
+            v if numeric => number(v),
+            v => json!(v),
+        };
+        body.insert(key.into(), value);
     }
     Value::Object(body)
 }
@@ -448,24 +546,45 @@ pub async fn create_operation(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<OperationForm>,
 ) -> Response {
-    match service::create(&state, &auth, Kind::FinanceOperation, operation_body(&form)).await {
+    let body = operation_body(&form, false);
+    match service::create(&state, &auth, Kind::FinanceOperation, body).await {
         Ok(_) => Redirect::to("/finance?notice=recorded").into_response(),
-        Err(e) => {
-            let status = e.status();
-            page(
-                &state,
-                &auth,
-                &headers,
-                FinanceQuery::default(),
-                Feedback {
-                    status,
-                    notice: None,
-                    error: Some(e),
-                    form,
-                },
-            )
-            .await
-        }
+        Err(e) => refused(&state, &auth, &headers, form, None, e).await,
+    }
+}
+
+/// The page again with the form as it was typed and why it was refused.
+async fn refused(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    form: OperationForm,
+    editing: Option<String>,
+    e: ApiError,
+) -> Response {
+    let feedback = Feedback {
+        status: e.status(),
+        notice: None,
+        error: Some(e),
+        form,
+        editing,
+    };
+    page(state, auth, headers, FinanceQuery::default(), feedback).await
+}
+
+/// Save an edited operation, if nobody changed it since the form was read.
+pub async fn update_operation(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    PagePath(id): PagePath<String>,
+    CsrfForm(form): CsrfForm<OperationForm>,
+) -> Response {
+    let body = operation_body(&form, true);
+    let version = Some(form.version.as_str()).filter(|v| !v.is_empty());
+    match service::patch(&state, &auth, Kind::FinanceOperation, &id, body, version).await {
+        Ok(_) => Redirect::to("/finance?notice=updated").into_response(),
+        Err(e) => refused(&state, &auth, &headers, form, Some(id), e).await,
     }
 }
 

@@ -98,6 +98,7 @@ pub fn router() -> Router<AppState> {
         .route("/secrets/bindings/{id}/delete", post(secrets::unbind))
         .route("/finance", get(finance::finance_page))
         .route("/finance/operations", post(finance::create_operation))
+        .route("/finance/operations/{id}", post(finance::update_operation))
         .route(
             "/finance/operations/{id}/delete",
             post(finance::delete_operation),
