@@ -481,15 +481,44 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
         .date_naive()
         .format("%Y-%m-15")
         .to_string();
+    let note = server
+        .create(
+            "/api/v1/workspace/notes",
+            token,
+            json!({"title": "Raid plan", "content": "bring flasks"}),
+        )
+        .await;
+    let last_week = chrono::Utc::now().date_naive() - chrono::Duration::days(7);
+    let body = json!({"title": "Guild meeting", "date": last_week.to_string()});
+    server
+        .create("/api/v1/workspace/calendar", token, body)
+        .await;
     c.goto(&format!("{}/workspace/calendar", server.url))
         .await
         .unwrap();
     fill(c, "form#event-create input[name=title]", "Raid night").await;
     set_value(c, "form#event-create input[name=date]", &day).await;
+    select(c, "form#event-create select[name=linked_note_id]", &note).await;
     click(c, "form#event-create button[type=submit]").await;
     wait_for(c, "#notice", "Calendar event created.").await;
     let cell = format!("td[data-date='{day}']");
     assert!(text_of(c, &cell).await.contains("Raid night"));
+    // Beside the month: what was missed (before today) and what is coming, with the note.
+    let missed = text_of(c, "#agenda li.missed").await;
+    assert!(
+        missed.contains("Guild meeting")
+            && missed.contains(&last_week.format("%d.%m.%Y").to_string()),
+        "{missed}"
+    );
+    let listed = text_of(c, "#agenda").await;
+    assert!(
+        listed.contains("Raid night") && listed.contains("Note: Raid plan"),
+        "{listed}"
+    );
+    assert_eq!(
+        attr(c, &format!("{cell} a.event-note"), "href").await,
+        format!("/notes/{note}")
+    );
     // Edit it from its title: another title and the next day.
     click(c, &format!("{cell} a.event-title")).await;
     fill(c, "form#event-edit input[name=title]", "Raid night, moved").await;
@@ -514,7 +543,13 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
     wait_for(c, "#notice", "Calendar event deleted.").await;
     assert!(!text_of(c, &cell).await.contains("Raid night"));
     let (_, events) = server.get("/api/v1/workspace/calendar", token).await;
-    assert_eq!(events["data"].as_array().map(Vec::len), Some(0));
+    let titles: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["title"].as_str())
+        .collect();
+    assert_eq!(titles, ["Guild meeting"]);
     browser.close().await;
 }
 

@@ -98,7 +98,7 @@ pub async fn project_page(
     )
     .await;
     let table = async {
-        let mut ctx = Ctx::load(&state, &auth, false).await?;
+        let mut ctx = Ctx::load(&state, &auth, None).await?;
         list_view(
             &PROJECT_ACCOUNTS,
             &path,

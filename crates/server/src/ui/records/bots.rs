@@ -226,7 +226,7 @@ async fn resources(
     error: Option<String>,
 ) -> ApiResult<ResourcesView> {
     let (linked, free) = att.load(state, auth, bot).await?;
-    let ctx = Ctx::load(state, auth, true).await?;
+    let ctx = Ctx::load(state, auth, Some(Kind::Bot)).await?;
     let href = format!("/bot/{}", seg(bot));
     let linked = rows(att.table, &linked, &ctx)
         .into_iter()

@@ -19,8 +19,9 @@ pub const LOAD_LIMIT: u64 = 200;
 pub struct Ctx {
     /// The moment and warning window of the effective statuses shown.
     pub window: Window,
-    /// (id, label) of the tenant's bots, by name; empty unless asked for.
-    pub bots: Vec<(String, String)>,
+    /// (id, label) of the tenant's records of the kind the page names (its bots, or the
+    /// notes a form links), by name; empty unless asked for.
+    pub records: Vec<(String, String)>,
     /// What is attached to the bots shown, by kind and bot id; empty unless asked for
     /// ([`Ctx::load_attached`]).
     attached: HashMap<(&'static str, String), Vec<record::Model>>,
@@ -36,27 +37,15 @@ pub struct AttachedState {
 }
 
 impl Ctx {
-    pub async fn load(state: &AppState, auth: &Auth, with_bots: bool) -> ApiResult<Self> {
-        let bots = if with_bots {
-            let query = ListQuery {
-                sort: SortKey::Name,
-                ..all()
-            };
-            let (models, _) = service::list(state, auth, Kind::Bot, &query).await?;
-            // A bot's name is a projected column: no document to parse.
-            models
-                .into_iter()
-                .map(|m| {
-                    let name = m.name.unwrap_or_else(|| m.id.clone());
-                    (m.id, name)
-                })
-                .collect()
-        } else {
-            Vec::new()
+    /// The context of a page that names records of `named` (see [`Ctx::label`]).
+    pub async fn load(state: &AppState, auth: &Auth, named: Option<Kind>) -> ApiResult<Self> {
+        let records = match named {
+            Some(kind) => labels(state, auth, kind).await?,
+            None => Vec::new(),
         };
         Ok(Self {
             window: service::window(state, auth).await?,
-            bots,
+            records,
             attached: HashMap::new(),
         })
     }
@@ -116,14 +105,34 @@ impl Ctx {
         AttachedState { status, days_left }
     }
 
-    /// The bot's name when known, else its id.
-    pub fn bot_label(&self, id: &str) -> String {
-        self.bots
+    /// The record's name when known, else its id.
+    pub fn label(&self, id: &str) -> String {
+        self.records
             .iter()
             .find(|(b, _)| b == id)
             .map_or(id, |(_, name)| name.as_str())
             .to_owned()
     }
+}
+
+/// (id, name) of the first [`LOAD_LIMIT`] records of `kind`, by name (a bot's name, a
+/// note's title: a projected column, so no document is parsed); the id when it has none.
+pub async fn labels(state: &AppState, auth: &Auth, kind: Kind) -> ApiResult<Vec<(String, String)>> {
+    let query = ListQuery {
+        sort: SortKey::Name,
+        ..all()
+    };
+    let (models, _) = service::list(state, auth, kind, &query).await?;
+    Ok(models
+        .into_iter()
+        .map(|m| {
+            let name = m
+                .name
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| m.id.clone());
+            (m.id, name)
+        })
+        .collect())
 }
 
 /// The first [`LOAD_LIMIT`] records, oldest first, unfiltered.

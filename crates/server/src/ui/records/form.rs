@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::records::kinds::Kind;
 use serde_json::{Map, Value};
 
 use crate::http::ApiError;
@@ -28,8 +29,8 @@ pub enum Input {
     Password,
     /// Comma-separated text stored as a list of strings.
     Tags,
-    /// One of the tenant's bots, stored as its id.
-    Bot,
+    /// One of the tenant's records of this kind (a bot, a note), stored as its id.
+    RecordId(Kind),
     /// A pasted proxy string, spread into the other inputs before the form is read
     /// (`proxy_paste`); never stored itself.
     ProxyPaste,
@@ -179,7 +180,7 @@ fn html_kind(input: Input) -> &'static str {
         Input::TextArea => "textarea",
         Input::Number => "number",
         Input::DateMs | Input::Day => "date",
-        Input::Select(_) | Input::Bot => "select",
+        Input::Select(_) | Input::RecordId(_) => "select",
         Input::Checkbox => "checkbox",
         Input::Password => "password",
     }
@@ -194,13 +195,13 @@ fn shown(input: Input, v: &Value) -> String {
     }
 }
 
-/// The inputs of `specs`, filled from `source`, with `problems` beside them. `bots` are the
-/// choices of [`Input::Bot`] as (id, label).
+/// The inputs of `specs`, filled from `source`, with `problems` beside them. `records` are
+/// the choices of [`Input::RecordId`] as (id, label).
 pub fn view(
     specs: &[FieldSpec],
     source: Source<'_>,
     problems: Option<&Problems>,
-    bots: &[(String, String)],
+    records: &[(String, String)],
 ) -> Vec<FieldView> {
     specs
         .iter()
@@ -224,11 +225,11 @@ pub fn view(
                     .iter()
                     .map(|v| ((*v).to_owned(), v.replace('_', " ")))
                     .collect(),
-                Input::Bot => bots.to_vec(),
+                Input::RecordId(_) => records.to_vec(),
                 _ => Vec::new(),
             };
             let mut options = Vec::new();
-            if !choices.is_empty() || spec.input == Input::Bot {
+            if !choices.is_empty() || matches!(spec.input, Input::RecordId(_)) {
                 if !spec.required {
                     options.push(("".to_owned(), "—".to_owned()));
                 }
@@ -265,12 +266,12 @@ pub fn form_view(
     specs: &[FieldSpec],
     source: Source<'_>,
     error: Option<&ApiError>,
-    bots: &[(String, String)],
+    records: &[(String, String)],
     version: String,
 ) -> FormView {
     let problems = error.map(Problems::from_error);
     FormView {
-        fields: view(specs, source, problems.as_ref(), bots),
+        fields: view(specs, source, problems.as_ref(), records),
         error: problems.map(|p| p.message),
         version,
     }

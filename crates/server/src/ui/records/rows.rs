@@ -134,7 +134,7 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                         parts: bot_ids(form::value_at(&doc, p))
                             .into_iter()
                             .map(|id| Part {
-                                text: ctx.bot_label(&id),
+                                text: ctx.label(&id),
                                 href: Some(format!("/bot/{}", seg(&id))),
                             })
                             .collect(),

@@ -81,12 +81,16 @@ impl TableSpec {
             .collect()
     }
 
-    pub fn needs_bots(&self) -> bool {
-        self.columns.iter().any(|c| matches!(c.cell, Cell::Bots(_)))
-            || self
-                .fields
-                .iter()
-                .any(|f| matches!(f.input, form::Input::Bot))
+    /// The kind whose records the page names: bots when a column shows bots, else the kind
+    /// its form offers to choose from.
+    pub fn named_kind(&self) -> Option<Kind> {
+        if self.columns.iter().any(|c| matches!(c.cell, Cell::Bots(_))) {
+            return Some(Kind::Bot);
+        }
+        self.fields.iter().find_map(|f| match f.input {
+            form::Input::RecordId(kind) => Some(kind),
+            _ => None,
+        })
     }
 
     pub fn item_href(&self, id: &str) -> String {

@@ -144,7 +144,7 @@ pub static SUBSCRIPTIONS: TableSpec = TableSpec {
     ],
     fields: &[
         required("type", "Type", Input::Select(SUBSCRIPTION_TYPES)),
-        field("bot_id", "Bot", Input::Bot),
+        field("bot_id", "Bot", Input::RecordId(Kind::Bot)),
         required("status", "Status", Input::Select(SUBSCRIPTION_STATUSES)),
         field("expires_at", "Expires", Input::DateMs),
         field("account_email", "Account email", Input::Text),

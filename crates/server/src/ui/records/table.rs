@@ -308,7 +308,7 @@ async fn table_response(
     )
     .await;
     let loaded = async {
-        let mut ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
+        let mut ctx = Ctx::load(state, auth, spec.named_kind()).await?;
         let list = list_view(
             spec,
             spec.path,
@@ -333,13 +333,19 @@ async fn table_response(
                 spec.fields,
                 Source::Posted(posted),
                 Some(e),
-                &ctx.bots,
+                &ctx.records,
                 String::new(),
             ),
         ),
         None => (
             StatusCode::OK,
-            form::form_view(spec.fields, Source::Blank, None, &ctx.bots, String::new()),
+            form::form_view(
+                spec.fields,
+                Source::Blank,
+                None,
+                &ctx.records,
+                String::new(),
+            ),
         ),
     };
     let view = TablePage {
@@ -414,7 +420,7 @@ async fn edit_response(
 ) -> Response {
     let loaded = async {
         let m = service::get(state, auth, spec.kind, id).await?;
-        let ctx = Ctx::load(state, auth, spec.needs_bots()).await?;
+        let ctx = Ctx::load(state, auth, spec.named_kind()).await?;
         Ok::<_, ApiError>((m, ctx))
     };
     let (m, ctx) = match loaded.await {
@@ -431,7 +437,7 @@ async fn edit_response(
                     spec.fields,
                     Source::Posted(posted),
                     Some(e),
-                    &ctx.bots,
+                    &ctx.records,
                     version,
                 ),
             )
@@ -442,7 +448,7 @@ async fn edit_response(
                 spec.fields,
                 Source::Record(&doc),
                 None,
-                &ctx.bots,
+                &ctx.records,
                 service::etag(&m),
             ),
         ),

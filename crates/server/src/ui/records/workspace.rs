@@ -11,9 +11,11 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::common::{all, notice_text, seg, with_notice};
+use super::common::{all, labels, notice_text, seg, with_notice};
 use super::form::{self, FieldSpec, FormView, Input, Mode, Posted, Source, field, required};
 use super::spec::TableSpec;
+use super::specs::NOTES;
+use crate::db::entity::record;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::records::documents::service;
@@ -28,8 +30,11 @@ use crate::ui::session::{CsrfForm, UiUser};
 const EVENT_FIELDS: &[FieldSpec] = &[
     required("title", "Title", Input::Text),
     required("date", "Date", Input::Day),
+    field("linked_note_id", "Linked note", Input::RecordId(Kind::Note)),
     field("description", "Description", Input::TextArea),
 ];
+/// Events listed as missed and as upcoming beside the month.
+const AGENDA_LIMIT: u64 = 10;
 
 const COLUMNS: [(&str, &str); 3] = [
     ("todo", "Todo"),
@@ -82,23 +87,34 @@ pub static KANBAN_TASKS: TableSpec = TableSpec {
 /// A failed submission: the create form's typed values, or only an error to show.
 type Failed<'a> = Option<(Option<&'a Posted>, ApiError)>;
 
-/// The form and the answer's status after an optional failure.
-fn form_after(specs: &[FieldSpec], failed: &Failed<'_>) -> (StatusCode, Option<String>, FormView) {
+/// The form and the answer's status after an optional failure; `records` are the choices
+/// of its record select, if it has one.
+fn form_after(
+    specs: &[FieldSpec],
+    failed: &Failed<'_>,
+    records: &[(String, String)],
+) -> (StatusCode, Option<String>, FormView) {
     match failed {
         Some((Some(posted), e)) => (
             e.status(),
             None,
-            form::form_view(specs, Source::Posted(posted), Some(e), &[], String::new()),
+            form::form_view(
+                specs,
+                Source::Posted(posted),
+                Some(e),
+                records,
+                String::new(),
+            ),
         ),
         Some((None, e)) => (
             e.status(),
             Some(e.message.clone()),
-            form::form_view(specs, Source::Blank, None, &[], String::new()),
+            form::form_view(specs, Source::Blank, None, records, String::new()),
         ),
         None => (
             StatusCode::OK,
             None,
-            form::form_view(specs, Source::Blank, None, &[], String::new()),
+            form::form_view(specs, Source::Blank, None, records, String::new()),
         ),
     }
 }
@@ -118,9 +134,38 @@ fn midnight_ms(day: NaiveDate) -> i64 {
 pub struct EventView {
     title: String,
     description: String,
+    /// `DD.MM.YYYY`.
+    day: String,
+    /// The linked note: (title, page).
+    note: Option<(String, String)>,
     /// Its edit page.
     edit: String,
     delete: String,
+}
+
+impl EventView {
+    fn of(m: &record::Model, notes: &[(String, String)]) -> Self {
+        let doc = service::view(m);
+        let date = text(&doc, "date");
+        let note = Some(text(&doc, "linked_note_id"))
+            .filter(|n| !n.is_empty())
+            .map(|id| {
+                let title = notes
+                    .iter()
+                    .find(|(n, _)| *n == id)
+                    .map_or_else(|| id.clone(), |(_, t)| t.clone());
+                (title, NOTES.item_href(&id))
+            });
+        Self {
+            title: text(&doc, "title"),
+            description: text(&doc, "description"),
+            day: NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+                .map_or(date, |d| d.format("%d.%m.%Y").to_string()),
+            note,
+            edit: CALENDAR_EVENTS.item_href(&m.id),
+            delete: CALENDAR_EVENTS.delete_href(&m.id),
+        }
+    }
 }
 
 pub struct DayView {
@@ -140,6 +185,10 @@ struct CalendarPage {
     prev: String,
     next: String,
     weeks: Vec<Vec<DayView>>,
+    /// Before today, the latest first.
+    missed: Vec<EventView>,
+    /// Today and later, the soonest first.
+    upcoming: Vec<EventView>,
     notice: Option<String>,
     error: Option<String>,
     form: FormView,
@@ -177,25 +226,48 @@ async fn calendar_response(
         sort: SortKey::Date,
         ..all()
     };
-    let models = match service::list(state, auth, Kind::CalendarEvent, &query).await {
-        Ok((models, _)) => models,
+    let today = chrono::Utc::now().date_naive();
+    let loaded = async {
+        let (models, _) = service::list(state, auth, Kind::CalendarEvent, &query).await?;
+        let notes = labels(state, auth, Kind::Note).await?;
+        // Missed: before today, the latest first; upcoming: today and later, the soonest first.
+        let agenda = |from: Option<i64>, to: Option<i64>, descending: bool| ListQuery {
+            from,
+            to,
+            sort: SortKey::Date,
+            descending,
+            limit: AGENDA_LIMIT,
+            ..ListQuery::default()
+        };
+        let midnight = midnight_ms(today);
+        let (missed, _) = service::list(
+            state,
+            auth,
+            Kind::CalendarEvent,
+            &agenda(None, Some(midnight), true),
+        )
+        .await?;
+        let (upcoming, _) = service::list(
+            state,
+            auth,
+            Kind::CalendarEvent,
+            &agenda(Some(midnight), None, false),
+        )
+        .await?;
+        Ok::<_, ApiError>((models, notes, missed, upcoming))
+    };
+    let (models, notes, missed, upcoming) = match loaded.await {
+        Ok(v) => v,
         Err(e) => return PageError::from(e).into_response(),
     };
     let back = month_href(first);
     let mut by_day: HashMap<String, Vec<EventView>> = HashMap::new();
     for m in &models {
-        let doc = service::view(m);
         by_day
-            .entry(text(&doc, "date"))
+            .entry(text(&service::view(m), "date"))
             .or_default()
-            .push(EventView {
-                title: text(&doc, "title"),
-                description: text(&doc, "description"),
-                edit: CALENDAR_EVENTS.item_href(&m.id),
-                delete: CALENDAR_EVENTS.delete_href(&m.id),
-            });
+            .push(EventView::of(m, &notes));
     }
-    let today = chrono::Utc::now().date_naive();
     let weeks = (0..weeks_shown)
         .map(|w| {
             (0..7)
@@ -213,7 +285,7 @@ async fn calendar_response(
                 .collect()
         })
         .collect();
-    let (status, error, form) = form_after(EVENT_FIELDS, &failed);
+    let (status, error, form) = form_after(EVENT_FIELDS, &failed, &notes);
     let (layout, csrf) = Layout::new(
         state,
         auth,
@@ -233,6 +305,8 @@ async fn calendar_response(
         next: month_href(next_month),
         back,
         weeks,
+        missed: missed.iter().map(|m| EventView::of(m, &notes)).collect(),
+        upcoming: upcoming.iter().map(|m| EventView::of(m, &notes)).collect(),
         notice: notice.and_then(|n| notice_text(Kind::CalendarEvent, n)),
         error,
         form,
@@ -356,7 +430,7 @@ async fn kanban_response(
                 .collect(),
         })
         .collect();
-    let (status, error, form) = form_after(TASK_FIELDS, &failed);
+    let (status, error, form) = form_after(TASK_FIELDS, &failed, &[]);
     let (layout, csrf) = Layout::new(
         state,
         auth,
