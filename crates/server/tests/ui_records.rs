@@ -519,6 +519,47 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
         attr(c, &format!("{cell} a.event-note"), "href").await,
         format!("/notes/{note}")
     );
+    // The week view shows the seven days of the event's week, and moves a week at a time.
+    c.goto(&format!(
+        "{}/workspace/calendar?month={}",
+        server.url,
+        &day[..7]
+    ))
+    .await
+    .unwrap();
+    click(c, "#view-week").await;
+    wait_for(c, "#view-week[aria-current=page]", "Week").await;
+    let shown = c
+        .find_all(Locator::Css("#calendar tbody td"))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(shown, 7);
+    let week_days: Vec<String> = {
+        let mut days = Vec::new();
+        for td in c
+            .find_all(Locator::Css("#calendar tbody td"))
+            .await
+            .unwrap()
+        {
+            days.push(td.attr("data-date").await.unwrap().unwrap_or_default());
+        }
+        days
+    };
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert!(week_days.contains(&today), "{week_days:?}");
+    click(c, "#next-month").await;
+    let next_week = (chrono::Utc::now().date_naive() + chrono::Duration::days(7)).to_string();
+    text_of(c, &format!("td[data-date='{next_week}']")).await;
+    click(c, "#view-month").await;
+    wait_for(c, "#view-month[aria-current=page]", "Month").await;
+    c.goto(&format!(
+        "{}/workspace/calendar?month={}",
+        server.url,
+        &day[..7]
+    ))
+    .await
+    .unwrap();
     // Edit it from its title: another title and the next day.
     click(c, &format!("{cell} a.event-title")).await;
     fill(c, "form#event-edit input[name=title]", "Raid night, moved").await;

@@ -180,10 +180,16 @@ pub struct DayView {
 #[template(path = "calendar.html")]
 struct CalendarPage {
     layout: Layout,
+    /// The month's name, or the week's days.
     month_label: String,
     back: String,
     prev: String,
     next: String,
+    /// The same place as a month and as a week.
+    month_view: String,
+    week_view: String,
+    /// The week view is shown.
+    weekly: bool,
     weeks: Vec<Vec<DayView>>,
     /// Before today, the latest first.
     missed: Vec<EventView>,
@@ -204,21 +210,101 @@ fn month_start(month: Option<&str>) -> NaiveDate {
         })
 }
 
-fn month_href(first: NaiveDate) -> String {
-    format!("/workspace/calendar?month={}", first.format("%Y-%m"))
+/// What the calendar shows: a month (by its first day) or a week (by its Monday).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Month(NaiveDate),
+    Week(NaiveDate),
+}
+
+/// The Monday of the week holding `day`.
+fn monday_of(day: NaiveDate) -> NaiveDate {
+    day - chrono::Days::new(u64::from(day.weekday().num_days_from_monday()))
+}
+
+impl Span {
+    /// The week holding `day`.
+    fn week_of(day: NaiveDate) -> Self {
+        Self::Week(monday_of(day))
+    }
+
+    /// The first day drawn and how many weeks are drawn (a month's grid starts on the
+    /// Monday of its first week).
+    fn grid(self) -> (NaiveDate, u64) {
+        match self {
+            Self::Month(first) => {
+                let start = monday_of(first);
+                let end = first + Months::new(1);
+                (start, ((end - start).num_days().max(0) as u64).div_ceil(7))
+            }
+            Self::Week(monday) => (monday, 1),
+        }
+    }
+
+    fn href(self) -> String {
+        match self {
+            Self::Month(first) => {
+                format!("/workspace/calendar?month={}", first.format("%Y-%m"))
+            }
+            Self::Week(monday) => format!("/workspace/calendar?view=week&week={monday}"),
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Self::Month(first) => first.format("%B %Y").to_string(),
+            Self::Week(monday) => format!(
+                "Week of {} – {}",
+                monday.format("%d.%m.%Y"),
+                (monday + chrono::Days::new(6)).format("%d.%m.%Y")
+            ),
+        }
+    }
+
+    /// The span before and the span after.
+    fn neighbours(self) -> (Self, Self) {
+        match self {
+            Self::Month(first) => (
+                Self::Month(first - Months::new(1)),
+                Self::Month(first + Months::new(1)),
+            ),
+            Self::Week(monday) => (
+                Self::Week(monday - chrono::Days::new(7)),
+                Self::Week(monday + chrono::Days::new(7)),
+            ),
+        }
+    }
+
+    /// Whether `day` belongs to the span (a month's grid also shows its neighbours' days).
+    fn holds(self, day: NaiveDate) -> bool {
+        match self {
+            Self::Month(first) => day.year() == first.year() && day.month() == first.month(),
+            Self::Week(_) => true,
+        }
+    }
+
+    /// The same place as a month and as a week: the month of the week's Monday; the week
+    /// of today when it falls in the month, else of the month's first day.
+    fn views(self, today: NaiveDate) -> (Self, Self) {
+        match self {
+            Self::Month(first) => {
+                let day = if self.holds(today) { today } else { first };
+                (self, Self::week_of(day))
+            }
+            Self::Week(monday) => (Self::Month(monday.with_day(1).unwrap_or(monday)), self),
+        }
+    }
 }
 
 async fn calendar_response(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
-    first: NaiveDate,
+    span: Span,
     notice: Option<&str>,
     failed: Failed<'_>,
 ) -> Response {
-    let next_month = first + Months::new(1);
-    let grid_start = first - chrono::Days::new(u64::from(first.weekday().num_days_from_monday()));
-    let weeks_shown = ((next_month - grid_start).num_days().max(0) as u64).div_ceil(7);
+    let (grid_start, weeks_shown) = span.grid();
     let grid_end = grid_start + chrono::Days::new(7 * weeks_shown);
     let query = ListQuery {
         from: Some(midnight_ms(grid_start)),
@@ -260,7 +346,7 @@ async fn calendar_response(
         Ok(v) => v,
         Err(e) => return PageError::from(e).into_response(),
     };
-    let back = month_href(first);
+    let back = span.href();
     let mut by_day: HashMap<String, Vec<EventView>> = HashMap::new();
     for m in &models {
         by_day
@@ -278,7 +364,7 @@ async fn calendar_response(
                         day: day.day(),
                         events: by_day.remove(&date).unwrap_or_default(),
                         date,
-                        in_month: day.month() == first.month(),
+                        in_month: span.holds(day),
                         today: day == today,
                     }
                 })
@@ -300,9 +386,12 @@ async fn calendar_response(
     .await;
     let view = CalendarPage {
         layout,
-        month_label: first.format("%B %Y").to_string(),
-        prev: month_href(first - Months::new(1)),
-        next: month_href(next_month),
+        month_label: span.label(),
+        prev: span.neighbours().0.href(),
+        next: span.neighbours().1.href(),
+        month_view: span.views(today).0.href(),
+        week_view: span.views(today).1.href(),
+        weekly: matches!(span, Span::Week(_)),
         back,
         weeks,
         missed: missed.iter().map(|m| EventView::of(m, &notes)).collect(),
@@ -317,6 +406,9 @@ async fn calendar_response(
 #[derive(Debug, Deserialize)]
 pub struct MonthQuery {
     month: Option<String>,
+    /// `week` for the week view, of the week holding `week` (`YYYY-MM-DD`) or today.
+    view: Option<String>,
+    week: Option<String>,
     notice: Option<String>,
 }
 
@@ -326,8 +418,16 @@ pub async fn calendar(
     headers: HeaderMap,
     PageQuery(q): PageQuery<MonthQuery>,
 ) -> Response {
-    let first = month_start(q.month.as_deref());
-    calendar_response(&state, &auth, &headers, first, q.notice.as_deref(), None).await
+    let span = match q.view.as_deref() {
+        Some("week") => Span::week_of(
+            q.week
+                .as_deref()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        ),
+        _ => Span::Month(month_start(q.month.as_deref())),
+    };
+    calendar_response(&state, &auth, &headers, span, q.notice.as_deref(), None).await
 }
 
 pub async fn create_event(
@@ -337,16 +437,16 @@ pub async fn create_event(
     CsrfForm(posted): CsrfForm<Posted>,
 ) -> Response {
     // The month of the event's day is shown next (the day is `YYYY-MM-DD`).
-    let first = month_start(posted.get("date").and_then(|d| d.get(..7)));
+    let span = Span::Month(month_start(posted.get("date").and_then(|d| d.get(..7))));
     let created = async {
         let body = form::body(EVENT_FIELDS, &posted, Mode::Create)?;
         service::create(&state, &auth, Kind::CalendarEvent, body).await
     };
     match created.await {
-        Ok(_) => Redirect::to(&with_notice(&month_href(first), "created")).into_response(),
+        Ok(_) => Redirect::to(&with_notice(&span.href(), "created")).into_response(),
         Err(e) => {
             let failed = Some((Some(&posted), e));
-            calendar_response(&state, &auth, &headers, first, None, failed).await
+            calendar_response(&state, &auth, &headers, span, None, failed).await
         }
     }
 }
