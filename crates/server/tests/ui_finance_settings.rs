@@ -166,12 +166,28 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     sign_in(c, &server.url, "admin@example.com", "correct-horse-battery").await;
     c.goto(&format!("{}/settings", server.url)).await.unwrap();
 
+    // Nothing stored yet: the inputs show the defaults that apply, marked as such.
+    assert_eq!(
+        attr(c, "#form-alerts input[name=warning_days]", "value").await,
+        "7"
+    );
+    assert_eq!(text_of(c, "#form-alerts .default-note").await, "default");
+    assert_eq!(
+        attr(c, "#form-proxy input[name=fraud_score_threshold]", "value").await,
+        "75"
+    );
     fill(c, "#form-alerts input[name=warning_days]", "0").await;
     click(c, "#form-alerts button").await;
     assert!(text_of(c, "#alerts .error").await.contains("warning_days"));
     fill(c, "#form-alerts input[name=warning_days]", "21").await;
     click(c, "#form-alerts button").await;
     wait_for(c, "#notice", "Settings saved.").await;
+    assert!(
+        c.find(Locator::Css("#form-alerts .default-note"))
+            .await
+            .is_err(),
+        "a stored value is not marked as the default"
+    );
     assert_eq!(
         server
             .get("/api/v1/settings/alerts/warning_days", t)

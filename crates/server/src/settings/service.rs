@@ -18,6 +18,9 @@ const MAX_PATH: usize = 512;
 /// Days before expiry that licences and subscriptions are flagged, when `alerts.warning_days`
 /// is not set.
 pub const DEFAULT_WARNING_DAYS: i64 = 7;
+/// The fraud score above which a proxy is flagged, when `proxy.fraud_score_threshold` is
+/// not set (the reference's default).
+pub const DEFAULT_FRAUD_SCORE_THRESHOLD: i64 = 75;
 
 /// The segments of a settings path; a leading `settings/` is ignored, empty is the root.
 pub fn parse_path(raw: &str) -> ApiResult<Vec<String>> {

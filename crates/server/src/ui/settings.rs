@@ -40,6 +40,8 @@ pub struct Field {
     pub key: &'static str,
     pub label: &'static str,
     pub input: Input,
+    /// What applies while nothing is stored, shown in the input (and marked as such).
+    pub default: Option<i64>,
 }
 
 pub struct Card {
@@ -52,7 +54,20 @@ pub struct Card {
 }
 
 const fn f(key: &'static str, label: &'static str, input: Input) -> Field {
-    Field { key, label, input }
+    Field {
+        key,
+        label,
+        input,
+        default: None,
+    }
+}
+
+/// A number field with the value that applies while none is stored.
+const fn with_default(key: &'static str, label: &'static str, default: i64) -> Field {
+    Field {
+        default: Some(default),
+        ..f(key, label, Input::Int)
+    }
 }
 
 const CARDS: &[Card] = &[
@@ -61,7 +76,11 @@ const CARDS: &[Card] = &[
         title: "Global alerts",
         help: "Licences, proxies and subscriptions expiring within this many days are highlighted.",
         path: "alerts",
-        fields: &[f("warning_days", "Warn before (days)", Input::Int)],
+        fields: &[with_default(
+            "warning_days",
+            "Warn before (days)",
+            service::DEFAULT_WARNING_DAYS,
+        )],
     },
     Card {
         id: "proxy",
@@ -70,10 +89,10 @@ const CARDS: &[Card] = &[
         path: "proxy",
         fields: &[
             f("auto_check_on_add", "Check when added", Input::Check),
-            f(
+            with_default(
                 "fraud_score_threshold",
                 "Fraud score threshold (0-100)",
-                Input::Int,
+                service::DEFAULT_FRAUD_SCORE_THRESHOLD,
             ),
             f(
                 "check_interval_hours",
@@ -146,6 +165,8 @@ struct FieldView {
     options: &'static [&'static str],
     /// A credential is stored (for secret fields).
     set: bool,
+    /// Nothing is stored: the value shown is the default that applies.
+    defaulted: bool,
     problem: Option<String>,
 }
 
@@ -208,10 +229,13 @@ fn field_views(
                 name: field.key.to_owned(),
                 label: field.label,
                 kind,
-                value: match field.input {
-                    Input::Secret => String::new(),
-                    _ => typed.cloned().unwrap_or_else(|| text_of(stored)),
+                value: match (field.input, typed, field.default) {
+                    (Input::Secret, _, _) => String::new(),
+                    (_, Some(typed), _) => typed.clone(),
+                    (_, None, Some(default)) if stored.is_none() => default.to_string(),
+                    _ => text_of(stored),
                 },
+                defaulted: typed.is_none() && stored.is_none() && field.default.is_some(),
                 checked: match posted {
                     Some(p) => p.contains_key(field.key),
                     None => stored == Some(&Value::Bool(true)),
