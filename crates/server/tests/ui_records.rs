@@ -805,6 +805,25 @@ async fn the_project_page_lists_its_accounts_with_what_is_attached() {
     assert_eq!(column_texts(c, 7).await, ["none", "expiring\n3 days left"]);
     assert_eq!(column_texts(c, 8).await, ["none", "none"]);
     assert!(!text_of(c, "table#records").await.contains("Sylvanas"));
+    // The VM column opens the bot's VM Info tab; a bot without a VM says so.
+    click(c, &format!("{thrall} td a[href$='?tab=vm']")).await;
+    wait_for(c, "#vm-name", "vm-Thrall").await;
+    c.goto(&format!("{}/bot/{}?tab=vm", server.url, ids[1]))
+        .await
+        .unwrap();
+    text_of(c, "#vm-name").await;
+    server
+        .patch(
+            &format!("/api/v1/bots/{}", ids[1]),
+            token,
+            json!({"vm": null}),
+        )
+        .await;
+    c.refresh().await.unwrap();
+    wait_for(c, "#no-vm", "No VM assigned to this bot.").await;
+    c.goto(&format!("{}/project/tbc", server.url))
+        .await
+        .unwrap();
     // The bot's page names its project, linked back, and when it was last seen.
     click(c, &format!("{thrall} td a")).await;
     wait_for(c, "dl.facts a[href='/project/tbc']", "TBC").await;

@@ -46,6 +46,8 @@ struct Attachment {
 
 /// The tab with the lifecycle log and archive.
 const HISTORY: &str = "history";
+/// The tab with the bot's VM.
+const VM_INFO: &str = "vm";
 
 const ATTACHMENTS: [Attachment; 3] = [
     Attachment {
@@ -194,7 +196,40 @@ struct BotPage {
     tabs: Vec<TabView>,
     notice: Option<String>,
     resources: Option<ResourcesView>,
+    /// The VM Info tab.
+    vm: Option<VmInfo>,
     form: Option<FormView>,
+}
+
+/// The bot's VM as its VM Info tab shows it (the bot's `vm` object).
+pub struct VmInfo {
+    /// Name, IP and creation; `None` when no VM is assigned.
+    facts: Option<(String, String, Fact)>,
+}
+
+impl VmInfo {
+    fn of(doc: &Value) -> Self {
+        let vm = doc.get("vm").filter(|v| v.is_object());
+        let text = |key: &str| {
+            vm.and_then(|v| v.get(key))
+                .map(form::scalar_text)
+                .unwrap_or_default()
+        };
+        let created = match vm.and_then(|v| v.get("created_at")) {
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map_or(Fact::Text(n.to_string()), |t| {
+                    Fact::Time(time::Moment::ago(&t))
+                }),
+            Some(v) => Fact::Text(form::scalar_text(v)),
+            None => Fact::Text("unknown".into()),
+        };
+        let (name, ip) = (text("name"), text("ip"));
+        Self {
+            facts: (!name.is_empty() || !ip.is_empty()).then_some((name, ip, created)),
+        }
+    }
 }
 
 /// A failed submission to re-show: the summary form's typed values, or a tab's error.
@@ -265,8 +300,9 @@ pub async fn page_response(
     failed: Option<Failed<'_>>,
 ) -> Response {
     let on_history = tab == Some(HISTORY);
+    let on_vm = tab == Some(VM_INFO);
     let att = match tab
-        .filter(|t| *t != "summary" && *t != HISTORY)
+        .filter(|t| *t != "summary" && *t != HISTORY && *t != VM_INFO)
         .map(Attachment::find)
     {
         None => None,
@@ -295,6 +331,7 @@ pub async fn page_response(
             history_error = failed.map(|f| f.error.message);
             (None, None)
         }
+        None if on_vm => (None, None),
         None => {
             let (source, version, error) = match &failed {
                 Some(Failed {
@@ -326,6 +363,8 @@ pub async fn page_response(
     let href = BOTS.item_href(&m.id);
     let active = if on_history {
         HISTORY
+    } else if on_vm {
+        VM_INFO
     } else {
         att.map_or("summary", |a| a.tab)
     };
@@ -341,6 +380,12 @@ pub async fn page_response(
         href: format!("{href}?tab={}", a.tab),
         active: active == a.tab,
     }));
+    tabs.push(TabView {
+        key: VM_INFO,
+        label: "VM Info",
+        href: format!("{href}?tab={VM_INFO}"),
+        active: active == VM_INFO,
+    });
     tabs.push(TabView {
         key: HISTORY,
         label: "History",
@@ -414,6 +459,7 @@ pub async fn page_response(
         tabs,
         notice: notice.and_then(|n| notice_text(notice_kind, n)),
         resources,
+        vm: on_vm.then(|| VmInfo::of(&doc)),
         form,
     };
     csrf.attach((status_code, render(&view)).into_response())

@@ -172,6 +172,11 @@ pub fn rows(spec: &TableSpec, models: &[record::Model], ctx: &Ctx) -> Vec<RowVie
                             )
                         }
                     }
+                    Cell::OpenTab(p, tab) => {
+                        let text = at(p);
+                        let link = (!text.is_empty()).then(|| format!("{href}?tab={tab}"));
+                        text_cell(text, link)
+                    }
                     Cell::BotName => {
                         let name = Some(at("name")).filter(|t| !t.is_empty());
                         let short: String = m.id.chars().take(8).collect();

@@ -23,6 +23,8 @@ pub enum Cell {
     /// How long ago a bot's `last_seen` was, marked `offline` past five minutes (unless
     /// the bot is banned).
     LastSeen,
+    /// The text at a path, linked to a tab of the record's page.
+    OpenTab(&'static str, &'static str),
     /// A bot's name linked to its page, with the first eight characters of its id beneath.
     BotName,
     /// A bot's character: "name (level)", with "server • faction" beneath.

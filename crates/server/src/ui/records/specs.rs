@@ -236,7 +236,7 @@ pub static PROJECT_ACCOUNTS: TableSpec = TableSpec {
     columns: &[
         col("Bot", Some("name"), Cell::BotName),
         col("Status", Some("status"), Cell::Badge("status")),
-        col("VM", None, Cell::Text("vm/name")),
+        col("VM", None, Cell::OpenTab("vm/name", "vm")),
         col("Account", None, Cell::Text("account/email")),
         col("Character", None, Cell::Character),
         col("License", None, Cell::Attached(Kind::License)),
