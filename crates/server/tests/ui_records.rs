@@ -30,6 +30,18 @@ async fn signed_in() -> (TestServer, Session, Browser) {
     (server, session, browser)
 }
 
+/// Projects `tbc` ("TBC") and `mid` ("Midnight") in the tenant, set by one of its admins.
+async fn define_projects(server: &TestServer) {
+    let admin = server
+        .user_session("acme", "boss@example.com", Role::Admin)
+        .await;
+    let projects = json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}});
+    let (status, _) = server
+        .put("/api/v1/settings/projects", &admin.access_token, projects)
+        .await;
+    assert!(status.is_success());
+}
+
 /// The text of column `column` (1-based) in each row of `table#records`.
 async fn column_texts(c: &Client, column: usize) -> Vec<String> {
     let cells = c
@@ -135,14 +147,7 @@ async fn bots_are_created_edited_and_given_a_proxy() {
         );
     }
     // ... and the project filter, by the project's name.
-    let admin = server
-        .user_session("acme", "boss@example.com", Role::Admin)
-        .await;
-    let projects = json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}});
-    let (status, _) = server
-        .put("/api/v1/settings/projects", &admin.access_token, projects)
-        .await;
-    assert!(status.is_success());
+    define_projects(&server).await;
     server
         .patch(
             &format!("/api/v1/bots/{bot_id}"),
@@ -714,14 +719,7 @@ async fn pinned_notes_lead_and_a_note_previews_its_markdown_safely() {
 async fn the_project_page_lists_its_accounts_with_what_is_attached() {
     let (server, session, browser) = signed_in().await;
     let (c, token) = (&browser.client, session.access_token.as_str());
-    let admin = server
-        .user_session("acme", "boss@example.com", Role::Admin)
-        .await;
-    let projects = json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}});
-    let (status, _) = server
-        .put("/api/v1/settings/projects", &admin.access_token, projects)
-        .await;
-    assert!(status.is_success());
+    define_projects(&server).await;
     let mut ids = Vec::new();
     let seen = chrono::Utc::now().timestamp_millis() - 10 * 60_000;
     for (name, project, status, server_name) in [

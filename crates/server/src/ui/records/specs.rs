@@ -195,6 +195,13 @@ pub const BOT_FIELDS: &[FieldSpec] = &[
     field("character/faction", "Faction", Input::Select(FACTIONS)),
 ];
 
+/// Bots filter by status.
+const BOT_FILTERS: &[Filter] = &[Filter {
+    param: "status",
+    label: "Status",
+    options: BOT_STATUSES,
+}];
+
 pub static BOTS: TableSpec = TableSpec {
     kind: Kind::Bot,
     slug: "bot",
@@ -211,11 +218,7 @@ pub static BOTS: TableSpec = TableSpec {
         col("Last seen", None, Cell::LastSeen),
         col("Updated", Some("updated_at"), Cell::Date("updated_at")),
     ],
-    filters: &[Filter {
-        param: "status",
-        label: "Status",
-        options: BOT_STATUSES,
-    }],
+    filters: BOT_FILTERS,
     fields: BOT_FIELDS,
     default_sort: ("name", false),
     expiry: false,
@@ -244,11 +247,7 @@ pub static PROJECT_ACCOUNTS: TableSpec = TableSpec {
         col("Subscription", None, Cell::Attached(Kind::Subscription)),
         col("Last seen", None, Cell::LastSeen),
     ],
-    filters: &[Filter {
-        param: "status",
-        label: "Status",
-        options: BOT_STATUSES,
-    }],
+    filters: BOT_FILTERS,
     fields: BOT_FIELDS,
     default_sort: ("name", false),
     expiry: false,
