@@ -22,7 +22,58 @@ fn day(y: i32, m: u32, d: u32) -> i64 {
     ms(y, m, d) - 12 * 3_600_000
 }
 
+/// The summary of January 2026.
+async fn january(server: &TestServer, token: &str) -> Value {
+    let url = format!(
+        "/api/v1/finance/summary?from={}&to={}",
+        day(2026, 1, 1),
+        day(2026, 2, 1)
+    );
+    let (status, body) = server.get(&url, token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].clone()
+}
+
 both_backends! {
+    async fn gold_sold_and_its_average_price_follow_the_operations(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        server.put("/api/v1/settings/projects", t, json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight"}})).await;
+        let mut ids = Vec::new();
+        for (kind, category, amount, gold, project) in [
+            ("income", "sale", 40.0, Some(2000.0), "tbc"),
+            ("income", "sale", 30.0, Some(1000.0), "tbc"),
+            ("income", "sale", 12.0, None, "tbc"),
+            ("income", "sale", 5.0, Some(500.0), "mid"),
+            ("expense", "proxy", 8.0, None, "tbc"),
+        ] {
+            let mut body = json!({"type": kind, "category": category, "amount": amount, "currency": "USD",
+                "date": ms(2026, 1, 5), "project_id": project});
+            if let Some(g) = gold {
+                body["gold_amount"] = json!(g);
+                body["gold_price_at_time"] = json!(amount / g * 1000.0);
+            }
+            ids.push(server.create("/api/v1/finance/operations", t, body).await);
+        }
+        let data = january(&server, t).await;
+        // Sold: 3,500 g for 75 USD, 21.428571 per 1000 g; TBC 3,000 g for 70, 23.333333.
+        assert_eq!((&data["totals"]["gold_sold"], &data["totals"]["gold_price_per_1000"]), (&json!(3500.0), &json!(21.428571)), "{data}");
+        let tbc = data["by_project"].as_array().unwrap().iter().find(|p| p["project_id"] == "tbc").unwrap().clone();
+        assert_eq!((&tbc["gold_sold"], &tbc["gold_price_per_1000"], &tbc["income"]), (&json!(3000.0), &json!(23.333333), &json!(82.0)));
+        // A change of gold alone moves the figures; a deleted sale takes its gold away.
+        let (status, _) = server.patch(&format!("/api/v1/finance/operations/{}", ids[1]), t, json!({"gold_amount": 2000.0})).await;
+        assert!(status.is_success());
+        let data = january(&server, t).await;
+        assert_eq!(data["totals"]["gold_sold"], json!(4500.0));
+        let (status, _) = server.delete(&format!("/api/v1/finance/operations/{}", ids[0]), t).await;
+        assert!(status.is_success());
+        let data = january(&server, t).await;
+        let tbc = data["by_project"].as_array().unwrap().iter().find(|p| p["project_id"] == "tbc").unwrap().clone();
+        assert_eq!((&tbc["gold_sold"], &tbc["gold_price_per_1000"]), (&json!(2000.0), &json!(15.0)));
+        assert_eq!(data["totals"]["gold_sold"], json!(2500.0));
+    }
+
     async fn aggregates_add_up_per_period_category_and_project(backend) {
         let server = TestServer::start(backend).await;
         let s = server.user_session("acme", "op@example.com", Role::User).await;
@@ -47,7 +98,8 @@ both_backends! {
         let (status, month) = server.get(&format!("/api/v1/finance/summary?{q}&period=month"), t).await;
         assert_eq!(status, StatusCode::OK, "{month}");
         let m = &month["data"];
-        assert_eq!(m["totals"], json!({"income": 180.5, "expense": 35.0, "profit": 145.5, "operations": 5, "active_bots": 1}));
+        assert_eq!(m["totals"], json!({"income": 180.5, "expense": 35.0, "profit": 145.5, "operations": 5,
+            "gold_sold": 0.0, "gold_price_per_1000": null, "active_bots": 1}));
         let series: Vec<(String, f64, f64, i64)> = m["series"].as_array().unwrap().iter().map(|b| (
             b["period"].as_str().unwrap().to_owned(), b["income"].as_f64().unwrap(), b["expense"].as_f64().unwrap(),
             b["operations"].as_i64().unwrap())).collect();
@@ -56,8 +108,8 @@ both_backends! {
         assert!(categories.contains(&json!({"type": "income", "category": "sale", "total": 180.5})), "{categories:?}");
         assert!(categories.contains(&json!({"type": "expense", "category": "proxy", "total": 20.0})));
         assert_eq!(m["by_project"], json!([
-            {"project_id": "mid", "income": 80.5, "expense": 0.0, "profit": 80.5},
-            {"project_id": "tbc", "income": 100.0, "expense": 35.0, "profit": 65.0},
+            {"project_id": "mid", "income": 80.5, "expense": 0.0, "profit": 80.5, "gold_sold": 0.0, "gold_price_per_1000": null},
+            {"project_id": "tbc", "income": 100.0, "expense": 35.0, "profit": 65.0, "gold_sold": 0.0, "gold_price_per_1000": null},
         ]));
 
         // The totals follow edits and deletes of operations.
@@ -268,7 +320,8 @@ both_backends! {
         assert_eq!(changed, 1, "the migration was applied at start");
         let restarted = server.replica().await;
         let (_, repaired) = restarted.get(&format!("/api/v1/finance/summary?{range}"), &s.access_token).await;
-        assert_eq!(repaired["data"]["totals"], json!({"income": 100.0, "expense": 30.0, "profit": 70.0, "operations": 2, "active_bots": 0}),
+        assert_eq!(repaired["data"]["totals"], json!({"income": 100.0, "expense": 30.0, "profit": 70.0, "operations": 2,
+            "gold_sold": 0.0, "gold_price_per_1000": null, "active_bots": 0}),
             "the legacy amount is left out: {repaired}");
         let (_, theirs) = restarted.get(&format!("/api/v1/finance/summary?{range}"), &other.access_token).await;
         assert_eq!((theirs["data"]["totals"]["income"].clone(), theirs["data"]["totals"]["operations"].clone()), (json!(9.0), json!(1)));

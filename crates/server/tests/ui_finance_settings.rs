@@ -151,6 +151,19 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     c.goto(&format!("{}/", server.url)).await.unwrap();
     wait_for(c, "#ov-income", "120.00").await;
     wait_for(c, "#ov-profit", "99.50").await;
+
+    // A sale of gold by weight and price: its amount is computed, and the gold sold and its
+    // average price show beside the totals.
+    c.goto(&format!("{}/finance", server.url)).await.unwrap();
+    assert_eq!(text_of(c, "#gold-sold").await, "–");
+    fill(c, "#operation-create input[name=gold_amount]", "500").await;
+    fill(c, "#operation-create input[name=gold_price_at_time]", "40").await;
+    click(c, "#operation-create button").await;
+    wait_for(c, "#notice", "Operation recorded.").await;
+    wait_for(c, "#total-income", "140.00").await;
+    wait_for(c, "#gold-sold", "500 g").await;
+    let price = text_of(c, "#gold-price").await;
+    assert!(price.contains("40.00 USD per 1000 g"), "{price}");
     browser.close().await;
 }
 

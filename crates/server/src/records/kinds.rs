@@ -161,6 +161,7 @@ pub struct Projection {
     pub amount: Option<f64>,
     pub date_ms: Option<i64>,
     pub expires_at_ms: Option<i64>,
+    pub gold_amount: Option<f64>,
     pub search: String,
 }
 
@@ -313,6 +314,7 @@ impl Kind {
                 p.category = text(doc, "category");
                 p.currency = text(doc, "currency");
                 p.amount = doc.get("amount").and_then(Value::as_f64);
+                p.gold_amount = doc.get("gold_amount").and_then(Value::as_f64);
                 p.date_ms = int(doc, "date");
                 p.project_id = text(doc, "project_id");
                 p.bot_id = text(doc, "bot_id");

@@ -80,6 +80,23 @@ struct ProjectRow {
     expense: String,
     profit: String,
     margin: String,
+    /// Gold sold in g, and its average price per 1000 g ("–" when none).
+    gold_sold: String,
+    gold_price: String,
+}
+
+/// Gold as the page shows it: whole grams, or "–" for none.
+fn grams(gold: f64) -> String {
+    if gold == 0.0 {
+        "–".into()
+    } else {
+        format!("{} g", plain(gold.round()))
+    }
+}
+
+/// An average price per 1000 g in the summary's currency, or "–".
+fn per_1000(price: Option<f64>, currency: &str) -> String {
+    price.map_or_else(|| "–".into(), |p| format!("{} {currency}", fmt(p)))
 }
 
 /// What the add-transaction form holds (kept when it is refused).
@@ -147,6 +164,9 @@ struct FinancePage {
     income: String,
     expense: String,
     profit: String,
+    /// Gold sold over the range, and its average price per 1000 g.
+    gold_sold: String,
+    gold_price: String,
     line_chart: String,
     expense_chart: String,
     income_chart: String,
@@ -341,6 +361,8 @@ async fn page(
             } else {
                 "–".into()
             },
+            gold_sold: grams(p.gold_sold),
+            gold_price: per_1000(p.gold_price_per_1000, &currency),
         })
         .collect();
     let rows = ops
@@ -400,6 +422,10 @@ async fn page(
         (page > 1).then(|| page_href(page - 1)),
         (page < pages).then(|| page_href(page + 1)),
     );
+    let gold_price = match summary.totals.gold_price_per_1000 {
+        Some(p) => format!("{} per 1000 g on average", per_1000(Some(p), &currency)),
+        None => "No gold sold in this range".into(),
+    };
     let body = FinancePage {
         layout,
         from: from_day,
@@ -411,6 +437,8 @@ async fn page(
         income: fmt(summary.totals.income),
         expense: fmt(summary.totals.expense),
         profit: fmt(summary.totals.profit),
+        gold_sold: grams(summary.totals.gold_sold),
+        gold_price,
         summary,
         line_chart,
         expense_chart,

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// The sum and count of a tenant's finance operations of one UTC day, currency, project
-/// (`""` for none), category and type.
+/// (`""` for none), category and type, with their gold.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "finance_daily")]
 pub struct Model {
@@ -20,6 +20,9 @@ pub struct Model {
     pub r#type: String,
     pub amount: f64,
     pub operations: i64,
+    /// The gold of the operations that carry some, and their amount (for the average price).
+    pub gold: f64,
+    pub gold_value: f64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

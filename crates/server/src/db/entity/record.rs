@@ -28,6 +28,8 @@ pub struct Model {
     pub amount: Option<f64>,
     pub date_ms: Option<i64>,
     pub expires_at_ms: Option<i64>,
+    /// A finance operation's gold (`gold_amount`), summed per day with its amount.
+    pub gold_amount: Option<f64>,
     /// The document's values at any depth, lower-cased, credentials left out: what `q` matches.
     pub search: String,
     /// Who created the record (a user id or `token:<id>`): may reveal its sealed fields.

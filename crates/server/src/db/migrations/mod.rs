@@ -18,6 +18,7 @@ mod m20261202_000014_provisioning;
 // The VM pipeline's jobs.
 mod m20261202_000015_vm_jobs;
 mod m20261203_000016_record_search;
+mod m20261204_000017_finance_gold;
 
 use sea_orm_migration::prelude::*;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_provisioning::Migration),
             Box::new(m20261202_000015_vm_jobs::Migration),
             Box::new(m20261203_000016_record_search::Migration),
+            Box::new(m20261204_000017_finance_gold::Migration),
         ]
     }
 

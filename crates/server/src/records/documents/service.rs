@@ -302,8 +302,9 @@ async fn track_totals(
     before: Option<&record::Model>,
     after: Option<&record::Model>,
 ) -> StoreResult<()> {
-    let counted =
-        |m: Option<&record::Model>| m.and_then(|m| Some((totals::DayKey::of(m)?, m.amount)));
+    let counted = |m: Option<&record::Model>| {
+        m.and_then(|m| Some((totals::DayKey::of(m)?, m.amount, m.gold_amount)))
+    };
     if counted(before) == counted(after) {
         return Ok(());
     }

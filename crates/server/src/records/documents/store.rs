@@ -45,6 +45,7 @@ fn row(new: NewRecord<'_>, version: i64, created_at: i64) -> record::Model {
         amount: p.amount,
         date_ms: p.date_ms,
         expires_at_ms: p.expires_at_ms,
+        gold_amount: p.gold_amount,
         search: p.search,
         owner_id: new.owner_id,
     }

@@ -81,8 +81,19 @@ impl DayKey {
             .add(text(R::ProjectId, &self.project_id))
             .add(text(R::Category, &self.category))
             .add(R::Amount.between(-MAX_AMOUNT, MAX_AMOUNT))
+            .add(
+                Condition::any()
+                    .add(R::GoldAmount.is_null())
+                    .add(R::GoldAmount.between(-MAX_AMOUNT, MAX_AMOUNT)),
+            )
     }
 }
+
+/// The gold of a group of operations, and the amount of those that carry gold.
+const GOLD: &str = "SUM(COALESCE(gold_amount, 0.0))";
+const GOLD_VALUE: &str = "SUM(CASE WHEN gold_amount IS NULL THEN 0.0 ELSE amount END)";
+/// Amount, operations, gold and gold value of a group (SQL sums of no rows are null).
+type Sums = (Option<f64>, i64, Option<f64>, Option<f64>);
 
 /// Recompute the rows of `keys` from their operations, after the write that changed them
 /// and in its transaction. Rows are locked in key order, so writers of the same days queue
@@ -101,6 +112,8 @@ pub async fn refresh(db: &impl ConnectionTrait, mut keys: Vec<DayKey>) -> StoreR
             r#type: Set(key.r#type.clone()),
             amount: Set(0.0),
             operations: Set(0),
+            gold: Set(0.0),
+            gold_value: Set(0.0),
         };
         Entity::insert(row)
             .on_conflict(
@@ -124,10 +137,12 @@ pub async fn refresh(db: &impl ConnectionTrait, mut keys: Vec<DayKey>) -> StoreR
             .lock_exclusive()
             .one(db)
             .await?;
-        let (amount, operations): (Option<f64>, i64) = record::Entity::find()
+        let (amount, operations, gold, gold_value): Sums = record::Entity::find()
             .select_only()
             .column_as(Expr::cust("SUM(amount)"), "amount")
             .column_as(Expr::cust("COUNT(*)"), "operations")
+            .column_as(Expr::cust(GOLD), "gold")
+            .column_as(Expr::cust(GOLD_VALUE), "gold_value")
             .filter(key.operations())
             .into_tuple()
             .one(db)
@@ -136,6 +151,11 @@ pub async fn refresh(db: &impl ConnectionTrait, mut keys: Vec<DayKey>) -> StoreR
         Entity::update_many()
             .col_expr(Column::Amount, Expr::value(amount.unwrap_or_default()))
             .col_expr(Column::Operations, Expr::value(operations))
+            .col_expr(Column::Gold, Expr::value(gold.unwrap_or_default()))
+            .col_expr(
+                Column::GoldValue,
+                Expr::value(gold_value.unwrap_or_default()),
+            )
             .filter(key.row())
             .exec(db)
             .await?;
@@ -155,12 +175,15 @@ pub async fn rebuild(db: &impl ConnectionTrait, tenant: &TenantId) -> StoreResul
     let day = "(date_ms - ((date_ms % 86400000) + 86400000) % 86400000) / 86400000";
     let sql = format!(
         "INSERT INTO finance_daily \
-        (tenant_id, day, currency, project_id, category, type, amount, operations) \
+        (tenant_id, day, currency, project_id, category, type, amount, operations, gold, \
+         gold_value) \
         SELECT tenant_id, {day}, currency, COALESCE(project_id, ''), \
-        COALESCE(category, ''), type, SUM(amount), COUNT(*) FROM records \
+        COALESCE(category, ''), type, SUM(amount), COUNT(*), {GOLD}, {GOLD_VALUE} \
+        FROM records \
         WHERE tenant_id = $1 AND kind = 'finance_operations' AND date_ms IS NOT NULL \
         AND currency IS NOT NULL AND type IS NOT NULL AND amount IS NOT NULL \
         AND ABS(amount) <= {MAX_AMOUNT:.0} \
+        AND (gold_amount IS NULL OR ABS(gold_amount) <= {MAX_AMOUNT:.0}) \
         GROUP BY tenant_id, {day}, currency, COALESCE(project_id, ''), \
         COALESCE(category, ''), type"
     );

@@ -67,6 +67,15 @@ pub struct ProjectTotal {
     pub income: f64,
     pub expense: f64,
     pub profit: f64,
+    /// Gold sold (income operations' `gold_amount`).
+    pub gold_sold: f64,
+    /// What that gold brought per 1000 g on average; null when none was sold.
+    pub gold_price_per_1000: Option<f64>,
+}
+
+/// Gold sold and its average price per 1000 g, from the gold and the amount it brought.
+fn gold_price(gold: f64, value: f64) -> Option<f64> {
+    (gold > 0.0).then(|| tidy(value / gold * 1000.0))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,6 +84,10 @@ pub struct Totals {
     pub expense: f64,
     pub profit: f64,
     pub operations: i64,
+    /// Gold sold over the range (income operations' `gold_amount`).
+    pub gold_sold: f64,
+    /// Its average price per 1000 g; null when none was sold.
+    pub gold_price_per_1000: Option<f64>,
     /// Bots working now (status prepare, leveling, profession or farming), of the project
     /// when one is chosen.
     pub active_bots: i64,
@@ -228,8 +241,10 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
         .collect();
     let mut by_category: Vec<CategoryTotal> = Vec::new();
     let mut by_project: Vec<ProjectTotal> = Vec::new();
+    // Gold brought in: (project, gold, amount).
+    let mut gold_in: Vec<(Option<String>, f64, f64)> = Vec::new();
     // Rows whose operations were all edited away or deleted sum to nothing.
-    for (bucket, kind, category, project_id, amount, operations) in
+    for (bucket, kind, category, project_id, amount, operations, gold, gold_value) in
         rows.into_iter().filter(|r| r.5 != 0)
     {
         let income = kind == "income";
@@ -253,6 +268,15 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
             }),
         }
         let project_id = Some(project_id).filter(|p| !p.is_empty());
+        if income && gold != 0.0 {
+            match gold_in.iter_mut().find(|(p, _, _)| *p == project_id) {
+                Some(g) => {
+                    g.1 += gold;
+                    g.2 += gold_value;
+                }
+                None => gold_in.push((project_id.clone(), gold, gold_value)),
+            }
+        }
         let entry = match by_project.iter().position(|p| p.project_id == project_id) {
             Some(i) => &mut by_project[i],
             None => {
@@ -261,6 +285,8 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
                     income: 0.0,
                     expense: 0.0,
                     profit: 0.0,
+                    gold_sold: 0.0,
+                    gold_price_per_1000: None,
                 });
                 by_project.last_mut().expect("just pushed")
             }
@@ -284,7 +310,14 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
         p.income = tidy(p.income);
         p.expense = tidy(p.expense);
         p.profit = tidy(p.income - p.expense);
+        if let Some((_, gold, value)) = gold_in.iter().find(|g| g.0 == p.project_id) {
+            p.gold_sold = tidy(*gold);
+            p.gold_price_per_1000 = gold_price(*gold, *value);
+        }
     }
+    let (gold_sold, gold_value) = gold_in
+        .iter()
+        .fold((0.0, 0.0), |(g, v), p| (g + p.1, v + p.2));
     by_project.sort_by(|a, b| a.project_id.cmp(&b.project_id));
 
     let working = documents::count_by_status(db.read(), auth.tenant(), Kind::Bot, project).await?;
@@ -310,6 +343,8 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
             expense,
             profit: tidy(income - expense),
             operations: series.iter().map(|b| b.operations).sum(),
+            gold_sold: tidy(gold_sold),
+            gold_price_per_1000: gold_price(gold_sold, gold_value),
             active_bots,
         },
         series,

@@ -7,8 +7,8 @@ use crate::db::entity::finance_daily::{Column, Entity};
 use crate::db::{Db, StoreResult, TenantId};
 
 /// One group of the per-day totals: (bucket index, type, category, project, amount,
-/// operations).
-pub type Sum = (i64, String, String, String, f64, i64);
+/// operations, gold, amount of the operations with gold).
+pub type Sum = (i64, String, String, String, f64, i64, f64, f64);
 
 /// The tenant's totals in `currency` over the days `[first, end)` (of one project, when
 /// given), summed per bucket (`bucket` is an SQL expression numbering each day's bucket),
@@ -37,6 +37,8 @@ pub async fn sums(
         .column(Column::ProjectId)
         .column_as(Expr::cust("SUM(amount)"), "amount")
         .column_as(Expr::cust("CAST(SUM(operations) AS BIGINT)"), "operations")
+        .column_as(Expr::cust("SUM(gold)"), "gold")
+        .column_as(Expr::cust("SUM(gold_value)"), "gold_value")
         .group_by(Expr::cust("1"))
         .group_by(Column::Type)
         .group_by(Column::Category)
