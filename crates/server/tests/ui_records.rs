@@ -880,3 +880,45 @@ async fn the_project_page_lists_its_accounts_with_what_is_attached() {
     assert_eq!(status.as_u16(), 404);
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pasted_proxy_string_becomes_the_bots_proxy() {
+    let (server, session, browser) = signed_in().await;
+    let (c, token) = (&browser.client, session.access_token.as_str());
+    let bot = server
+        .create("/api/v1/bots", token, json!({"name": "Rexxar"}))
+        .await;
+    c.goto(&format!("{}/bot/{bot}?tab=proxy", server.url))
+        .await
+        .unwrap();
+    // A string that is no proxy is refused and stays in its input.
+    fill(c, "#paste-proxy input[name=paste]", "not a proxy").await;
+    click(c, "#paste-proxy button").await;
+    assert!(text_of(c, "#error").await.contains("paste"));
+    assert_eq!(
+        attr(c, "#paste-proxy input[name=paste]", "value").await,
+        "not a proxy"
+    );
+    fill(
+        c,
+        "#paste-proxy input[name=paste]",
+        "198.51.100.4:3128:u1:secret-pw",
+    )
+    .await;
+    click(c, "#paste-proxy button").await;
+    wait_for(c, "#notice", "Proxy attached.").await;
+    assert!(text_of(c, "#tab-proxy").await.contains("198.51.100.4:3128"));
+    assert!(!c.source().await.unwrap().contains("secret-pw"));
+    let (_, proxies) = server.get("/api/v1/resources/proxies", token).await;
+    let proxy = &proxies["data"][0];
+    assert_eq!(
+        (&proxy["bot_id"], &proxy["login"], &proxy["port"]),
+        (&json!(bot), &json!("u1"), &json!(3128))
+    );
+    assert_ne!(
+        proxy["password"],
+        json!("secret-pw"),
+        "stored sealed, shown masked"
+    );
+    browser.close().await;
+}

@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::common::{Ctx, all, notice_text, seg, with_notice};
-use super::form::{self, FormView, Opt, Posted, Source};
+use super::form::{self, FormView, Mode, Opt, Posted, Source};
 use super::lifecycle::{self, HistoryView, LifecycleView};
+use super::proxy_paste;
 use super::rows::{RowView, bot_ids, display_date, display_time, rows};
 use super::spec::TableSpec;
 use super::specs::{BOT_FIELDS, BOTS, LICENSES, PROXIES, SUBSCRIPTIONS};
@@ -170,6 +171,8 @@ pub struct ResourcesView {
     options: Vec<Opt>,
     attach: String,
     error: Option<String>,
+    /// On the proxy tab: where a pasted proxy string is posted, and what was typed there.
+    paste: Option<(String, String)>,
 }
 
 /// A fact in the bot page's summary list.
@@ -258,7 +261,7 @@ async fn resources(
     auth: &Auth,
     bot: &str,
     att: &'static Attachment,
-    error: Option<String>,
+    (error, pasted): (Option<String>, String),
 ) -> ApiResult<ResourcesView> {
     let (linked, free) = att.load(state, auth, bot).await?;
     let ctx = Ctx::load(state, auth, Some(Kind::Bot)).await?;
@@ -287,6 +290,7 @@ async fn resources(
         options,
         attach: format!("{href}/{}/attach", att.tab),
         error,
+        paste: (att.table.kind == Kind::Proxy).then(|| (format!("{href}/proxy/paste"), pasted)),
     })
 }
 
@@ -323,7 +327,7 @@ pub async fn page_response(
     let status_code = failed.as_ref().map_or(StatusCode::OK, |f| f.error.status());
     let mut history_error = None;
     let (form, resources) = match att {
-        Some(att) => match resources(state, auth, id, att, failed.map(|f| f.error.message)).await {
+        Some(att) => match resources(state, auth, id, att, tab_failure(failed)).await {
             Ok(r) => (None, Some(r)),
             Err(e) => return PageError::from(e).into_response(),
         },
@@ -510,6 +514,58 @@ pub async fn update(
 }
 
 /// The bot's page on `tab` again, showing why an action there was refused.
+/// A resource tab's error, and what was typed into its proxy paste form.
+fn tab_failure(failed: Option<Failed<'_>>) -> (Option<String>, String) {
+    let Some(failed) = failed else {
+        return (None, String::new());
+    };
+    let pasted = failed
+        .posted
+        .and_then(|p| p.get(proxy_paste::PASTE))
+        .cloned()
+        .unwrap_or_default();
+    (Some(failed.error.message), pasted)
+}
+
+/// A proxy made from a pasted string (`ip:port:login:password` and the other forms of
+/// `proxy_paste`), created attached to the bot.
+pub async fn paste_proxy(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    PagePath(id): PagePath<String>,
+    CsrfForm(posted): CsrfForm<Posted>,
+) -> Response {
+    let created = async {
+        service::get(&state, &auth, Kind::Bot, &id).await?;
+        let mut body = form::body(PROXIES.fields, &proxy_paste::expand(&posted)?, Mode::Create)?;
+        body["bot_id"] = json!(id);
+        service::create(&state, &auth, Kind::Proxy, body).await
+    };
+    match created.await {
+        Ok(_) => {
+            let to = format!("{}?tab=proxy", BOTS.item_href(&id));
+            Redirect::to(&with_notice(&to, "attached")).into_response()
+        }
+        Err(error) => {
+            let failed = Failed {
+                posted: Some(&posted),
+                error,
+            };
+            page_response(
+                &state,
+                &auth,
+                &headers,
+                &id,
+                Some("proxy"),
+                None,
+                Some(failed),
+            )
+            .await
+        }
+    }
+}
+
 async fn refused(
     state: &AppState,
     auth: &Auth,

@@ -141,6 +141,7 @@ pub fn router() -> Router<AppState> {
         .route("/archive", get(archive::page))
         .route("/bot/{id}", get(bots::page).post(bots::update))
         .route("/bot/{id}/{tab}/attach", post(bots::attach))
+        .route("/bot/{id}/proxy/paste", post(bots::paste_proxy))
         .route("/bot/{id}/lifecycle/{action}", post(bots::act))
         .route("/bot/{id}/{tab}/{record}/detach", post(bots::detach))
         .route(
