@@ -164,6 +164,8 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     wait_for(c, "#gold-sold", "500 g").await;
     let price = text_of(c, "#gold-price").await;
     assert!(price.contains("40.00 USD per 1000 g"), "{price}");
+    c.goto(&format!("{}/", server.url)).await.unwrap();
+    wait_for(c, "#ov-gold", "500 g · 40.00 per 1000 g").await;
     browser.close().await;
 }
 

@@ -417,6 +417,18 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
     c.goto(&format!("{}/workspace/kanban", server.url))
         .await
         .unwrap();
+    // A column's New link starts the form in that column.
+    click(c, "#column-in_progress a.new-task").await;
+    assert_eq!(
+        attr(
+            c,
+            "form#task-create select[name=status] option[selected]",
+            "value"
+        )
+        .await,
+        "in_progress"
+    );
+    select(c, "form#task-create select[name=status]", "todo").await;
     fill(c, "form#task-create input[name=title]", "Buy gold").await;
     click(c, "form#task-create button[type=submit]").await;
     wait_for(c, "#notice", "Kanban task created.").await;

@@ -491,6 +491,7 @@ async fn kanban_response(
     auth: &Auth,
     headers: &HeaderMap,
     notice: Option<&str>,
+    column: Option<&str>,
     failed: Failed<'_>,
 ) -> Response {
     let models = match service::list(state, auth, Kind::KanbanTask, &all()).await {
@@ -530,7 +531,17 @@ async fn kanban_response(
                 .collect(),
         })
         .collect();
-    let (status, error, form) = form_after(TASK_FIELDS, &failed, &[]);
+    let (status, error, mut form) = form_after(TASK_FIELDS, &failed, &[]);
+    if let Some(column) = column.filter(|_| failed.is_none()) {
+        let chosen = Posted::from([("status".to_owned(), column.to_owned())]);
+        form = form::form_view(
+            TASK_FIELDS,
+            Source::Posted(&chosen),
+            None,
+            &[],
+            String::new(),
+        );
+    }
     let (layout, csrf) = Layout::new(
         state,
         auth,
@@ -553,6 +564,8 @@ async fn kanban_response(
 #[derive(Debug, Deserialize)]
 pub struct NoticeQuery {
     notice: Option<String>,
+    /// The column a new task goes to (a column's *New* link).
+    column: Option<String>,
 }
 
 pub async fn kanban(
@@ -561,7 +574,8 @@ pub async fn kanban(
     headers: HeaderMap,
     PageQuery(q): PageQuery<NoticeQuery>,
 ) -> Response {
-    kanban_response(&state, &auth, &headers, q.notice.as_deref(), None).await
+    let column = q.column.as_deref().filter(|c| STATUSES.contains(c));
+    kanban_response(&state, &auth, &headers, q.notice.as_deref(), column, None).await
 }
 
 /// The `order` that puts a task last in column `status`.
@@ -592,7 +606,10 @@ pub async fn create_task(
     };
     match created.await {
         Ok(_) => Redirect::to(&with_notice("/workspace/kanban", "created")).into_response(),
-        Err(e) => kanban_response(&state, &auth, &headers, None, Some((Some(&posted), e))).await,
+        Err(e) => {
+            let failed = Some((Some(&posted), e));
+            kanban_response(&state, &auth, &headers, None, None, failed).await
+        }
     }
 }
 
@@ -616,6 +633,6 @@ pub async fn move_task(
     };
     match moved.await {
         Ok(_) => Redirect::to(&with_notice("/workspace/kanban", "moved")).into_response(),
-        Err(e) => kanban_response(&state, &auth, &headers, None, Some((None, e))).await,
+        Err(e) => kanban_response(&state, &auth, &headers, None, None, Some((None, e))).await,
     }
 }
