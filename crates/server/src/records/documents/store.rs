@@ -290,9 +290,13 @@ pub async fn attached_to_any(
     if bots.is_empty() {
         return Ok(Vec::new());
     }
-    let any = bots
-        .iter()
-        .fold(Condition::any(), |any, bot| any.add(bot_filter(kind, bot)));
+    // One bot per proxy or subscription: an indexed `IN`; a licence lists its bots.
+    let any = if kind == Kind::License {
+        bots.iter()
+            .fold(Condition::any(), |any, bot| any.add(bot_filter(kind, bot)))
+    } else {
+        Condition::all().add(Column::BotId.is_in(bots.iter().map(String::as_str)))
+    };
     Ok(record::Entity::find()
         .filter(Column::TenantId.eq(tenant.as_str()))
         .filter(Column::Kind.eq(kind.as_str()))

@@ -184,6 +184,16 @@ pub enum Fact {
     Link(String, String),
 }
 
+impl Fact {
+    /// Epoch milliseconds as a moment with how long ago it was (as text when out of range).
+    fn ago(ms: i64) -> Self {
+        chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+            || Self::Text(display_time(ms)),
+            |t| Self::Time(time::Moment::ago(&t)),
+        )
+    }
+}
+
 #[derive(Template)]
 #[template(path = "bot_page.html")]
 struct BotPage {
@@ -219,12 +229,7 @@ impl VmInfo {
                 .unwrap_or_default()
         };
         let created = match vm.and_then(|v| v.get("created_at")) {
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .and_then(chrono::DateTime::from_timestamp_millis)
-                .map_or(Fact::Text(n.to_string()), |t| {
-                    Fact::Time(time::Moment::ago(&t))
-                }),
+            Some(Value::Number(n)) => n.as_i64().map_or(Fact::Text(n.to_string()), Fact::ago),
             Some(v) => Fact::Text(form::scalar_text(v)),
             None => Fact::Text("unknown".into()),
         };
@@ -428,10 +433,7 @@ pub async fn page_response(
         None
     };
     let last_seen = match doc.get("last_seen").and_then(Value::as_i64) {
-        Some(ms) => chrono::DateTime::from_timestamp_millis(ms)
-            .map_or(Fact::Text(display_time(ms)), |t| {
-                Fact::Time(time::Moment::ago(&t))
-            }),
+        Some(ms) => Fact::ago(ms),
         None => Fact::Text("never".into()),
     };
     let project = match text("project_id") {
@@ -503,17 +505,10 @@ pub async fn update(
 ) -> Response {
     match table::patch_from_form(&state, &auth, Kind::Bot, BOT_FIELDS, &id, &posted).await {
         Ok(m) => Redirect::to(&with_notice(&BOTS.item_href(&m.id), "updated")).into_response(),
-        Err(error) => {
-            let failed = Failed {
-                posted: Some(&posted),
-                error,
-            };
-            page_response(&state, &auth, &headers, &id, None, None, Some(failed)).await
-        }
+        Err(error) => refused(&state, &auth, &headers, (&id, None), Some(&posted), error).await,
     }
 }
 
-/// The bot's page on `tab` again, showing why an action there was refused.
 /// A resource tab's error, and what was typed into its proxy paste form.
 fn tab_failure(failed: Option<Failed<'_>>) -> (Option<String>, String) {
     let Some(failed) = failed else {
@@ -548,37 +543,24 @@ pub async fn paste_proxy(
             Redirect::to(&with_notice(&to, "attached")).into_response()
         }
         Err(error) => {
-            let failed = Failed {
-                posted: Some(&posted),
-                error,
-            };
-            page_response(
-                &state,
-                &auth,
-                &headers,
-                &id,
-                Some("proxy"),
-                None,
-                Some(failed),
-            )
-            .await
+            let at = (id.as_str(), Some("proxy"));
+            refused(&state, &auth, &headers, at, Some(&posted), error).await
         }
     }
 }
 
+/// The bot's page on `tab` (the summary when `None`) again, showing why a form there was
+/// refused and what was typed into it.
 async fn refused(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
-    id: &str,
-    tab: &str,
+    (id, tab): (&str, Option<&str>),
+    posted: Option<&Posted>,
     error: ApiError,
 ) -> Response {
-    let failed = Failed {
-        posted: None,
-        error,
-    };
-    page_response(state, auth, headers, id, Some(tab), None, Some(failed)).await
+    let failed = Failed { posted, error };
+    page_response(state, auth, headers, id, tab, None, Some(failed)).await
 }
 
 /// Attach or detach record `record` of the tab's kind, guarded by the version just read.
@@ -618,7 +600,7 @@ async fn relink_response(
             let to = format!("{}?tab={}", BOTS.item_href(&bot), att.tab);
             Redirect::to(&with_notice(&to, verb)).into_response()
         }
-        Err(error) => refused(&state, &auth, &headers, &bot, &tab, error).await,
+        Err(error) => refused(&state, &auth, &headers, (&bot, Some(&tab)), None, error).await,
     }
 }
 
@@ -678,6 +660,6 @@ pub async fn act(
     };
     match result {
         Ok(_) => Redirect::to(&with_notice(&format!("/bot/{}", seg(&id)), notice)).into_response(),
-        Err(error) => refused(&state, &auth, &headers, &id, HISTORY, error).await,
+        Err(error) => refused(&state, &auth, &headers, (&id, Some(HISTORY)), None, error).await,
     }
 }
