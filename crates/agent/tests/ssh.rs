@@ -45,7 +45,7 @@ impl Sshd {
     fn start(dir: &Path, host_key: &Path, port: u16) -> Self {
         assert!(
             Path::new(SSHD).exists(),
-            "{SSHD} is missing: install Debian's openssh-server (.ci/run does)"
+            "{SSHD} is missing: install Debian's openssh-server (scripts/test.sh does)"
         );
         let user = whoami::username();
         if user == "root" {

@@ -634,7 +634,7 @@ fn iso_files(image: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
             out.to_str().unwrap(),
         ])
         .output()
-        .expect("xorriso runs (.ci/run installs it)");
+        .expect("xorriso runs (scripts/test.sh installs it)");
     assert!(
         done.status.success(),
         "{}",

@@ -1,5 +1,5 @@
 //! A real S3-compatible server for tests: `s3s-fs` (the s3s project's file-system backed S3
-//! server, installed by `.ci/run` with `cargo install s3s-fs`) on a free port of 127.0.0.1,
+//! server, installed by `scripts/test.sh` with `cargo install s3s-fs`) on a free port of 127.0.0.1,
 //! with its own credentials and a data folder holding one bucket.
 
 use std::net::TcpStream;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use botmox_server::config::Settings;
 
-/// Where `.ci/run` installs the binary; `BOTMOX_S3S_FS` names another, else `PATH` is searched.
+/// Where `scripts/test.sh` installs the binary as root; `BOTMOX_S3S_FS` names another, else `PATH` is searched.
 pub const S3S_FS: &str = "/var/cache/botmox-tools/bin/s3s-fs";
 
 pub struct S3Server {
@@ -61,7 +61,7 @@ impl S3Server {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot run {} ({e}): install it with `cargo install s3s-fs@0.14.1 --features binary \
-                     --locked --root /var/cache/botmox-tools` (.ci/run does)",
+                     --locked --root /var/cache/botmox-tools` (scripts/test.sh does)",
                     bin.display()
                 )
             });

@@ -1,4 +1,4 @@
-//! The config ISO read back by real tools (`xorriso`, `isoinfo`; `.ci/run` installs them):
+//! The config ISO read back by real tools (`xorriso`, `isoinfo`; `scripts/test.sh` installs them):
 //! every file byte for byte, under the Joliet names Windows reads, and the volume label.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (does .ci/run install it?): {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {program} (does scripts/test.sh install it?): {e}"));
     assert!(
         out.status.success(),
         "{program} {args:?}: {}\n{}",
