@@ -1,4 +1,5 @@
-//! The `botmox` command line: `serve`, `migrate`, `user create`, and the commands that talk
+//! The `botmox` command line: `serve`, `migrate`, `user create`, `backup`, `restore`,
+//! `data migrate`, and the commands that talk
 //! to a running server through the typed client: `artifact push` and `secret put|ls|...`
 //! (which seals on this machine).
 
@@ -38,6 +39,29 @@ pub enum Command {
     Migrate {
         #[command(flatten)]
         settings: Settings,
+    },
+    /// Write an online backup of an installation on SQLite (database snapshot, blobs,
+    /// server key) into a new folder, while the server runs.
+    Backup {
+        /// The folder to write (absent or empty).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Bring a backup back into an empty installation: its SQLite file or PostgreSQL
+    /// database, and its blob store (local or S3).
+    Restore {
+        /// The folder `botmox backup` wrote.
+        #[arg(long, value_name = "DIR")]
+        from: std::path::PathBuf,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Move the data to other engines.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
     },
     /// Manage user accounts directly in the database.
     User {
@@ -378,6 +402,105 @@ fn read_value(input: &mut dyn Read) -> anyhow::Result<String> {
         bail!("the value is longer than {MAX_PLAINTEXT_BYTES} bytes");
     }
     Ok(value)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Copy everything from the embedded SQLite database (and, with --blobs-to, the blob
+    /// folder) into PostgreSQL (and an S3-compatible store), then check row counts and
+    /// checksums; safe to run again. Stop the server first.
+    Migrate {
+        /// The PostgreSQL database to fill (postgres://...); its schema is created.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The blob store to fill, e.g. s3://BUCKET (with the s3_* options).
+        #[arg(long, value_name = "STORE")]
+        blobs_to: Option<String>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+/// `botmox data migrate`: the move, and what to set on the servers that run on the copy.
+pub async fn data_migrate(
+    to: String,
+    blobs_to: Option<String>,
+    settings: Settings,
+) -> anyhow::Result<()> {
+    let blobs_config = match &blobs_to {
+        Some(spec) => Some(
+            Settings {
+                blob_store: Some(spec.clone()),
+                ..settings.clone()
+            }
+            .resolve()?
+            .blob_store,
+        ),
+        None => None,
+    };
+    let config = settings.resolve()?;
+    let moved = crate::data::migrate(&config, &to, blobs_config.as_ref()).await?;
+    for table in &moved.tables {
+        println!(
+            "table {}: {} rows, sha256 {}",
+            table.table, table.rows, table.sha256
+        );
+    }
+    let rows: u64 = moved.tables.iter().map(|t| t.rows).sum();
+    println!(
+        "copied and checked {} tables, {rows} rows",
+        moved.tables.len()
+    );
+    if let Some(objects) = &moved.objects {
+        let bytes: u64 = objects.values().map(|o| o.size).sum();
+        println!(
+            "copied and checked {} objects, {bytes} bytes",
+            objects.len()
+        );
+    }
+    if config.secret_key.is_none() && config.data_dir.join("secret.key").exists() {
+        println!(
+            "run the servers on the copy with BOTMOX_SECRET_KEY set to the contents of {} \
+             (sealed credentials open only with it)",
+            config.data_dir.join("secret.key").display()
+        );
+    }
+    Ok(())
+}
+
+/// `botmox backup`: the backup, and a summary of what it holds.
+pub async fn backup(out: std::path::PathBuf, settings: Settings) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let manifest = crate::data::backup::backup(&config, &out).await?;
+    print_manifest("backed up", &manifest);
+    if !manifest.secret_key {
+        println!("the server key is set in configuration: keep it with the backup");
+    }
+    Ok(())
+}
+
+/// `botmox restore`: the restore, and a summary of what it brought back.
+pub async fn restore(from: std::path::PathBuf, settings: Settings) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let manifest = crate::data::backup::restore(&config, &from).await?;
+    print_manifest("restored", &manifest);
+    Ok(())
+}
+
+fn print_manifest(done: &str, manifest: &crate::data::backup::Manifest) {
+    let rows: u64 = manifest.tables.values().sum();
+    let bytes: u64 = manifest.objects.values().map(|o| o.size).sum();
+    println!(
+        "{done} {} tables ({rows} rows, migration {}), {} objects ({bytes} bytes){}",
+        manifest.tables.len(),
+        manifest.migration,
+        manifest.objects.len(),
+        if manifest.secret_key {
+            ", secret.key"
+        } else {
+            ""
+        }
+    );
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,7 +13,8 @@
 //!    `openapi` holds what the routes' OpenAPI annotations take from the domains' rules
 //!    (record and settings bodies, closed path segments) and the shared error answers;
 //! 4. composition: `api` (every `/api/v1` route and its OpenAPI document), `ui` (the web
-//!    pages), `app` (the server with its middleware), `cli`.
+//!    pages), `app` (the server with its middleware), `data` (backup, restore, the move to
+//!    PostgreSQL and S3), `cli`.
 
 pub mod clock;
 pub mod config;
@@ -54,4 +55,5 @@ pub mod openapi;
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod data;
 pub mod ui;

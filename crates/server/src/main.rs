@@ -2,7 +2,7 @@
 
 use clap::Parser;
 
-use botmox_server::cli::{ArtifactCommand, Cli, Command, UserCommand};
+use botmox_server::cli::{ArtifactCommand, Cli, Command, DataCommand, UserCommand};
 use botmox_server::db::Db;
 use botmox_server::{app, telemetry, users};
 
@@ -70,6 +70,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Backup { out, settings } => botmox_server::cli::backup(out, settings).await,
+        Command::Restore { from, settings } => botmox_server::cli::restore(from, settings).await,
+        Command::Data {
+            command:
+                DataCommand::Migrate {
+                    to,
+                    blobs_to,
+                    settings,
+                },
+        } => botmox_server::cli::data_migrate(to, blobs_to, settings).await,
         Command::Secret { remote, command } => {
             let stdin = std::io::stdin();
             botmox_server::cli::secret(remote, command, &mut stdin.lock(), &mut std::io::stdout())

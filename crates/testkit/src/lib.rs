@@ -14,7 +14,9 @@ pub mod s3;
 mod server;
 
 pub use process::ServerProcess;
-pub use server::{Backend, Session, TEST_SECRET_KEY, TestServer, postgres_admin_url};
+pub use server::{
+    Backend, PostgresDatabase, Session, TEST_SECRET_KEY, TestServer, postgres_admin_url,
+};
 
 /// Expand each `async fn name(backend) { body }` into a module `name` with two tests,
 /// `sqlite` and `postgres`, each running `body` with `backend` set accordingly.

@@ -45,7 +45,8 @@ pub struct TestServer {
     pub setup_link: Option<String>,
     pub http: reqwest::Client,
     running: Option<Running>,
-    pg_database: Option<String>,
+    /// The PostgreSQL database this server created, dropped with it.
+    _pg_database: Option<PostgresDatabase>,
     database_url: String,
     _dir: tempfile::TempDir,
 }
@@ -81,17 +82,10 @@ impl TestServer {
                 format!("sqlite://{}", dir.path().join("botmox.db").display())
             }
             (Backend::Postgres, None) => {
-                let name = format!("botmox_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sea_orm::Database::connect(postgres_admin_url())
-                    .await
-                    .expect("PostgreSQL for tests is reachable");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
-                pg_database = Some(name.clone());
-                with_database(&postgres_admin_url(), &name)
+                let database = PostgresDatabase::create().await;
+                let url = database.url.clone();
+                pg_database = Some(database);
+                url
             }
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -122,7 +116,7 @@ impl TestServer {
             setup_link: running.setup_link.clone(),
             http,
             running: Some(running),
-            pg_database,
+            _pg_database: pg_database,
             database_url,
             _dir: dir,
         }
@@ -364,11 +358,34 @@ fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
         .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
 }
 
-impl Drop for TestServer {
+/// A new, empty PostgreSQL database of the test server, dropped with this guard.
+#[derive(Debug)]
+pub struct PostgresDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    pub async fn create() -> Self {
+        let name = format!("botmox_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(postgres_admin_url())
+            .await
+            .expect("PostgreSQL for tests is reachable");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        Self {
+            url: with_database(&postgres_admin_url(), &name),
+            name,
+        }
+    }
+}
+
+impl Drop for PostgresDatabase {
     fn drop(&mut self) {
-        let Some(name) = self.pg_database.take() else {
-            return;
-        };
+        let name = std::mem::take(&mut self.name);
         // Drop the database on a thread of its own: Drop cannot await, and the test's
         // runtime may be shutting down.
         let handle = std::thread::spawn(move || {
