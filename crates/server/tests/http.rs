@@ -401,3 +401,147 @@ both_backends! {
         assert_eq!(created["data"]["name"], "back\\u0000slash");
     }
 }
+
+/// The same-site links of a page (`href="/..."`), without fragments.
+fn links(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.starts_with('/') && !href.starts_with("//"))
+        .map(|href| {
+            href.replace("&amp;", "&")
+                .split('#')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// An HTTPS deployment's cookies: every cookie the server sets is HttpOnly, SameSite=Strict,
+/// Secure and scoped to the site; on every page of the web UI (signed in) and on answers
+/// of every kind the security headers are present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_carries_the_security_headers_and_every_cookie_its_flags() {
+    let server = TestServer::start_with(botmox_testkit::Backend::Sqlite, |s| {
+        s.public_url = Some("https://botmox.example".parse().unwrap());
+    })
+    .await;
+    let admin = server
+        .user_session("acme", "admin@example.com", Role::Admin)
+        .await;
+    let t = &admin.access_token;
+    server
+        .put(
+            "/api/v1/settings/projects",
+            t,
+            json!({"tbc": {"name": "TBC"}}),
+        )
+        .await;
+    let bot = server
+        .create("/api/v1/bots", t, json!({"name": "b", "project_id": "tbc"}))
+        .await;
+    server
+        .create(
+            "/api/v1/resources/licenses",
+            t,
+            json!({"key": "K-1", "bot_ids": [bot]}),
+        )
+        .await;
+    server
+        .create("/api/v1/workspace/notes", t, json!({"title": "n"}))
+        .await;
+    server
+        .create(
+            "/api/v1/workspace/kanban",
+            t,
+            json!({"title": "k", "status": "todo"}),
+        )
+        .await;
+    server
+        .create(
+            "/api/v1/workspace/calendar",
+            t,
+            json!({"title": "e", "date": "2026-01-02"}),
+        )
+        .await;
+
+    let (signed_in, _, _) = server.ui_login(&admin.email, &admin.password).await;
+    let login_page = server
+        .http
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = [&signed_in, &login_page]
+        .iter()
+        .flat_map(|r| {
+            r.headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("botmox_session=")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c.starts_with("botmox_csrf=")),
+        "{cookies:?}"
+    );
+    for cookie in &cookies {
+        for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+            assert!(
+                cookie.split("; ").any(|part| part == flag),
+                "{cookie} lacks {flag}"
+            );
+        }
+    }
+
+    // Every page reachable by links from the Overview, signed in (one visit per path).
+    let (cookie, _) = server.ui_session(&admin.email, &admin.password).await;
+    let mut queue = std::collections::VecDeque::from([
+        "/".to_owned(),
+        format!("/bot/{bot}"),
+        "/no-such-page".into(),
+        "/api/v1/no-such-route".into(),
+        "/api/v1/bots".into(),
+    ]);
+    let mut seen = std::collections::HashSet::new();
+    let mut lacking = Vec::new();
+    while let Some(page) = queue.pop_front() {
+        let path = page.split('?').next().unwrap_or_default().to_owned();
+        if !seen.insert(path.clone()) || path == "/events" || seen.len() > 400 {
+            continue;
+        }
+        let res = server
+            .http
+            .get(format!("{}{page}", server.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        let csp = h
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let complete = csp.contains("default-src 'none'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe-inline")
+            && h.get("x-content-type-options")
+                .is_some_and(|v| v == "nosniff")
+            && h.get("x-frame-options").is_some_and(|v| v == "DENY");
+        if !complete {
+            lacking.push(format!("{page} ({})", res.status()));
+        }
+        let html = res.text().await.unwrap_or_default();
+        queue.extend(links(&html));
+    }
+    assert!(seen.len() >= 33, "the crawl reached the pages: {seen:?}");
+    assert!(
+        lacking.is_empty(),
+        "without the security headers: {lacking:?}"
+    );
+}

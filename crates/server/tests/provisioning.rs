@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use botmox_proto::auth::Role;
+use botmox_testkit::fixtures::unattend_profile as config;
 use botmox_testkit::{Backend, Session, TestServer, both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -28,24 +29,6 @@ async fn start(backend: Backend) -> TestServer {
         s.rate_limit_public = Some(100_000);
     })
     .await
-}
-
-fn config(password: Option<&str>) -> Value {
-    let mut c = json!({
-        "user": {"nameMode": "custom", "customName": "Operator"},
-        "computerName": {"mode": "fixed"},
-        "locale": {"uiLanguage": "en-US", "keyboardLayouts": [{"language": "0409", "layout": "00000409"}]},
-        "softwareRemoval": {"mode": "fixed", "fixedPackages": ["Microsoft.BingNews"]},
-        "capabilityRemoval": {"mode": "fixed"},
-        "windowsSettings": {},
-        "visualEffects": {"mode": "performance"},
-        "desktopIcons": {"mode": "default"},
-        "xmlTemplate": "<unattend/>",
-    });
-    if let Some(p) = password {
-        c["user"]["password"] = json!(p);
-    }
-    c
 }
 
 const PLAYBOOK: &str = "name: Standard\nroles:\n  - role: base-system\n  - role: custom-thing\n";

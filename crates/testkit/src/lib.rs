@@ -8,6 +8,7 @@
 //! a real S3-compatible server (`s3s-fs`).
 
 pub mod browser;
+pub mod fixtures;
 pub mod isolation;
 mod process;
 pub mod s3;

@@ -1,5 +1,6 @@
 //! The `botmox` binary as a child process on a [`TestServer`]'s database, for what only a
-//! real process shows: being killed with SIGKILL mid-run and started again.
+//! real process shows: being killed with SIGKILL mid-run and started again, and what it
+//! writes to its log (kept in a file).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +11,8 @@ pub struct ServerProcess {
     child: Child,
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
-    _dir: tempfile::TempDir,
+    /// Its data folder, and its log (`server.log`).
+    dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
@@ -47,7 +49,7 @@ impl ServerProcess {
             .env("BOTMOX_RATE_LIMIT_PER_ADDRESS", "100000000")
             .env("BOTMOX_RATE_LIMIT_PER_PRINCIPAL", "100000000")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("server.log")).expect("log file"))
             .spawn()
             .expect("start the botmox binary");
         let url = format!("http://127.0.0.1:{port}");
@@ -65,11 +67,18 @@ impl ServerProcess {
             assert!(Instant::now() < deadline, "{bin} did not start on {url}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self {
-            child,
-            url,
-            _dir: dir,
-        }
+        Self { child, url, dir }
+    }
+
+    /// Stop with SIGTERM (the log is flushed) and answer everything the server logged.
+    pub fn stop_and_read_log(mut self) -> String {
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(stopped.success());
+        self.child.wait().expect("reaped");
+        std::fs::read_to_string(self.dir.path().join("server.log")).expect("the log")
     }
 
     /// SIGKILL: no shutdown, no flush, as a crash or the OOM killer would.
