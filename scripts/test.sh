@@ -62,9 +62,10 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
-# Every test, then the API fuzzing (.ci/fuzz-api: Schemathesis against the
-# served OpenAPI document, both engines, on the debug binary the tests built), with a
-# one-line total at the end (the last runner line alone would be the doc-tests' count).
+# Every test, then the API fuzzing (.ci/fuzz-api: Schemathesis against the served OpenAPI
+# document, both engines, on the debug binary the tests built) and the parsers' fuzz targets
+# (.ci/fuzz-targets: cargo fuzz, a bounded time each), with a one-line total at the end (the
+# last runner line alone would be the doc-tests' count).
 log="$(mktemp)"
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
@@ -81,6 +82,8 @@ if ! schemathesis --version 2>/dev/null | grep -q '4\.32\.5'; then
     $sudo python3 -m pip install -q --break-system-packages 'schemathesis==4.32.5'
 fi
 bash .ci/fuzz-api || fuzz_status=$?
+targets_status=0
+BOTMOX_TOOLS="$tools" bash .ci/fuzz-targets || targets_status=$?
 passed=$(grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')
 rm -f "$log"
@@ -88,6 +91,11 @@ if [ "$fuzz_status" -ne 0 ]; then
   echo "API fuzzing failed (.ci/fuzz-api, above)"
   failed=$((failed + 1))
   [ "$status" -ne 0 ] || status=$fuzz_status
+fi
+if [ "$targets_status" -ne 0 ]; then
+  echo "fuzz targets failed (.ci/fuzz-targets, above)"
+  failed=$((failed + 1))
+  [ "$status" -ne 0 ] || status=$targets_status
 fi
 echo "${passed} passed, ${failed} failed"
 exit "$status"
