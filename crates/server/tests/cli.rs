@@ -151,11 +151,7 @@ fn answers_live(port: u16) -> bool {
 /// `botmox serve` in `dir` with no configuration but `args`, its log piped; once it answers,
 /// `check` runs, then SIGTERM. The exit status was success; returns the log.
 fn serve_in(dir: &std::path::Path, args: &[&str], check: impl FnOnce(u16)) -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = botmox_testkit::free_port();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)

@@ -115,6 +115,22 @@ struct Seeded {
     file: Vec<u8>,
 }
 
+/// A server on an installation in `dir` with its key in the data folder, an admin's token,
+/// and what [`seed`] wrote.
+async fn seeded_installation(dir: &Path) -> (TestServer, String, Seeded) {
+    let server = serve(Settings {
+        secret_key: None,
+        ..settings_in(dir, None)
+    })
+    .await;
+    let admin = server
+        .user_session("acme", "admin@acme.example", Role::Admin)
+        .await
+        .access_token;
+    let seeded = seed(&server, &admin).await;
+    (server, admin, seeded)
+}
+
 async fn seed(server: &TestServer, admin: &str) -> Seeded {
     let bot = server
         .create(
@@ -124,23 +140,17 @@ async fn seed(server: &TestServer, admin: &str) -> Seeded {
         )
         .await;
     let file: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let res = server
-        .http
-        .post(format!(
-            "{}/api/v1/artifacts/releases/upload?module=runner&platform=windows&version=1",
-            server.url
-        ))
-        .bearer_auth(admin)
-        .header("content-type", "application/octet-stream")
-        .body(file.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let release: Value = res.json().await.unwrap();
+    let release = botmox_testkit::upload_release(
+        &server.http,
+        &server.url,
+        admin,
+        "module=runner&platform=windows&version=1",
+        file.clone(),
+    )
+    .await;
     Seeded {
         bot,
-        object_key: release["data"]["object_key"].as_str().unwrap().to_owned(),
+        object_key: release["object_key"].as_str().unwrap().to_owned(),
         file,
     }
 }
@@ -164,16 +174,7 @@ async fn assert_restored(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_under_writes_restores_every_acknowledged_write_on_both_engines() {
     let source_dir = tempfile::tempdir().unwrap();
-    let source = serve(Settings {
-        secret_key: None,
-        ..settings_in(source_dir.path(), None)
-    })
-    .await;
-    let admin = source
-        .user_session("acme", "admin@acme.example", Role::Admin)
-        .await
-        .access_token;
-    let seeded = seed(&source, &admin).await;
+    let (source, admin, seeded) = seeded_installation(source_dir.path()).await;
 
     // A writer creates bots one after another; each id is noted once its 201 arrived.
     let acknowledged = Arc::new(Mutex::new(vec![("keeper".to_owned(), seeded.bot.clone())]));
@@ -290,16 +291,7 @@ async fn a_backup_taken_under_writes_restores_every_acknowledged_write_on_both_e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_migrate_moves_sqlite_and_blobs_to_postgres_and_s3_and_runs_again_safely() {
     let source_dir = tempfile::tempdir().unwrap();
-    let source = serve(Settings {
-        secret_key: None,
-        ..settings_in(source_dir.path(), None)
-    })
-    .await;
-    let admin = source
-        .user_session("acme", "admin@acme.example", Role::Admin)
-        .await
-        .access_token;
-    let seeded = seed(&source, &admin).await;
+    let (source, admin, seeded) = seeded_installation(source_dir.path()).await;
     for n in 0..1_200 {
         source
             .create("/api/v1/bots", &admin, json!({"name": format!("bot-{n}")}))

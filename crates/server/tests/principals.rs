@@ -159,11 +159,7 @@ async fn credentials_in_urls_headers_and_bodies_never_reach_the_log() {
     let admin = keeper
         .user_session("acme", "admin@acme.example", Role::Admin)
         .await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = botmox_testkit::free_port();
     // With the access log on (one line per request) and every level of the server's own.
     let server = ServerProcess::start_with_env(
         BIN,

@@ -38,16 +38,7 @@ impl Front {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{base}{path}"));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let res = request.send().await.unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+        botmox_testkit::request(&self.http, base, method, path, token, body).await
     }
 
     /// One call through the balancer.
@@ -123,15 +114,7 @@ async fn stream_until(
 async fn two_replica_processes_behave_as_one_server() {
     let keeper = TestServer::start(Backend::Postgres).await;
     let s3 = S3Server::start();
-    let ports: Vec<u16> = (0..2)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
+    let ports: Vec<u16> = (0..2).map(|_| botmox_testkit::free_port()).collect();
     let public_url = format!("http://127.0.0.1:{}", ports[0]);
     let env = [
         ("BOTMOX_BLOB_STORE", format!("s3://{}", s3.bucket)),
@@ -308,22 +291,16 @@ async fn two_replica_processes_behave_as_one_server() {
         )
         .await;
     let file: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
-    let res = front
-        .http
-        .post(format!(
-            "{}/api/v1/artifacts/releases/upload?module=runner&platform=windows&version=1",
-            front.any()
-        ))
-        .bearer_auth(t)
-        .header("content-type", "application/octet-stream")
-        .body(file.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let release: Value = res.json().await.unwrap();
+    let release = botmox_testkit::upload_release(
+        &front.http,
+        front.any(),
+        t,
+        "module=runner&platform=windows&version=1",
+        file.clone(),
+    )
+    .await;
     front.ok(Method::POST, "/api/v1/artifacts/assign", t,
-        Some(json!({"module": "runner", "platform": "windows", "channel": "stable", "release_id": release["data"]["id"]})), StatusCode::CREATED).await;
+        Some(json!({"module": "runner", "platform": "windows", "channel": "stable", "release_id": release["id"]})), StatusCode::CREATED).await;
     front
         .ok(
             Method::POST,

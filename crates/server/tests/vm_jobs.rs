@@ -554,11 +554,7 @@ async fn a_server_killed_mid_clone_resumes_without_a_second_clone() {
     let owner = shared
         .user_session("acme", "ops@example.com", Role::User)
         .await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = botmox_testkit::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let bin = env!("CARGO_BIN_EXE_botmox");
     let env = [("BOTMOX_PUBLIC_URL", url.as_str())];

@@ -14,9 +14,10 @@ mod process;
 pub mod s3;
 mod server;
 
-pub use process::ServerProcess;
+pub use process::{ServerProcess, free_port};
 pub use server::{
-    Backend, PostgresDatabase, Session, TEST_SECRET_KEY, TestServer, postgres_admin_url,
+    Backend, PostgresDatabase, Session, TEST_SECRET_KEY, TestServer, postgres_admin_url, request,
+    upload_release,
 };
 
 /// Expand each `async fn name(backend) { body }` into a module `name` with two tests,

@@ -15,15 +15,19 @@ pub struct ServerProcess {
     dir: tempfile::TempDir,
 }
 
+/// A port of 127.0.0.1 free right now, for a server process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 impl ServerProcess {
     /// Run `bin serve` on `shared`'s database with its signing key (so its tokens work),
     /// limits out of the way, and wait until it answers.
     pub async fn start(bin: &str, shared: &TestServer) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_at(bin, shared, port).await
+        Self::start_at(bin, shared, free_port()).await
     }
 
     /// As [`ServerProcess::start`] on a given port: a restart where clients expect it.

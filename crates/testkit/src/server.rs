@@ -306,17 +306,7 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.expect("request sent");
-        let status = res.status();
-        let text = res.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        request(&self.http, &self.url, method, path, token, body).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -356,6 +346,52 @@ fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find_map(|c| c.strip_prefix(name)?.strip_prefix('='))
         .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// One JSON request to the server at `base`; the status and the parsed body (`Value::Null`
+/// when not JSON).
+pub async fn request(
+    http: &reqwest::Client,
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = http.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request sent");
+    let status = res.status();
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Upload `bytes` as a release (`query` names module, platform, version) to the server at
+/// `base` with an admin's `token`; the release it recorded.
+pub async fn upload_release(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    query: &str,
+    bytes: Vec<u8>,
+) -> Value {
+    let res = http
+        .post(format!("{base}/api/v1/artifacts/releases/upload?{query}"))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload sent");
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::CREATED, "{query}: {body}");
+    body["data"].clone()
 }
 
 /// A new, empty PostgreSQL database of the test server, dropped with this guard.
