@@ -123,14 +123,63 @@ fn help_explains_every_option() {
     for option in ["--email", "--password", "--role", "--tenant"] {
         assert!(help.contains(option), "user create --help lacks {option}");
     }
-    assert!(
-        Command::new(BIN)
-            .arg("--help")
-            .output()
-            .unwrap()
-            .status
-            .success()
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for command in ["serve", "migrate", "backup", "restore", "data", "user"] {
+        assert!(help.contains(command), "--help lacks {command}");
+    }
+    let out = Command::new(BIN)
+        .args(["data", "migrate", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in ["--to", "--blobs-to", "--data-dir"] {
+        assert!(help.contains(option), "data migrate --help lacks {option}");
+    }
+    // The release an operator runs, for upgrade notes and bug reports.
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("botmox {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// `backup` on PostgreSQL and `data migrate` from it, or to something that is not
+/// PostgreSQL, are refused with a reason and write nothing.
+#[test]
+fn backup_and_migrate_refuse_what_they_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("BOTMOX_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let out = dir.path().join("backup");
+    let refused = run(&[
+        "backup",
+        "--database-url",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(refused.contains("back it up with pg_dump"), "{refused}");
+    assert!(!out.exists());
+    let refused = run(&["data", "migrate", "--to", "mysql://localhost/botmox"]);
+    assert!(refused.contains("--to takes a postgres:// URL"), "{refused}");
+    let refused = run(&[
+        "data",
+        "migrate",
+        "--database-url",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        "--to",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    ]);
+    assert!(refused.contains("not SQLite"), "{refused}");
 }
 
 /// Whether `GET /api/v1/health/live` on the port answers 200.
