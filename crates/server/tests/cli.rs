@@ -170,7 +170,10 @@ fn backup_and_migrate_refuse_what_they_cannot_do() {
     assert!(refused.contains("back it up with pg_dump"), "{refused}");
     assert!(!out.exists());
     let refused = run(&["data", "migrate", "--to", "mysql://localhost/botmox"]);
-    assert!(refused.contains("--to takes a postgres:// URL"), "{refused}");
+    assert!(
+        refused.contains("--to takes a postgres:// URL"),
+        "{refused}"
+    );
     let refused = run(&[
         "data",
         "migrate",
