@@ -229,6 +229,8 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
         fill(c, "#project-form input[name=id]", id).await;
         fill(c, "#project-form input[name=name]", name).await;
         click(c, "#project-form button").await;
+        // Waits for the answer's page: the previous page shows the previous problem.
+        wait_for_parts(c, "#projects .error", &[problem]).await;
         let shown = text_of(c, "#projects .error").await;
         assert!(shown.starts_with(problem), "{id}: {shown}");
     }
