@@ -5,7 +5,7 @@
 use botmox_proto::auth::Role;
 use botmox_testkit::browser::{
     BROWSER_UTC_OFFSET_HOURS, Browser, attr, click, fill, path, select, text_of, wait_for,
-    wait_for_url,
+    wait_for_parts, wait_for_url,
 };
 use botmox_testkit::{Backend, TestServer};
 use reqwest::StatusCode;
@@ -176,7 +176,8 @@ async fn admins_create_users_and_tokens_and_read_the_audit_log() {
         fill(c, "#create-user input[name=password]", "typed-password").await;
         select(c, "#create-user select[name=role]", "infra").await;
         click(c, "#create-user button").await;
-        assert!(text_of(c, "#error").await.contains(problem), "{email}");
+        // Waits for the answer's page: the previous page shows the previous problem.
+        wait_for_parts(c, "#error", &[problem]).await;
         for (input, typed) in [("email", email), ("password", "typed-password")] {
             let css = format!("#create-user input[name={input}]");
             assert_eq!(attr(c, &css, "value").await, typed, "{email}: {input}");
