@@ -275,6 +275,33 @@ async fn a_backup_taken_under_writes_restores_every_acknowledged_write_on_both_e
     assert!(refusal.contains("restore into an empty"), "{refusal}");
     on_pg.stop().await;
 
+    // A PostgreSQL database holding other data is refused before anything is written: its
+    // schema is not migrated either.
+    let occupied = PostgresDatabase::create().await;
+    let conn = sea_orm::Database::connect(&occupied.url).await.unwrap();
+    conn.execute_unprepared(
+        "CREATE TABLE inventory (item text); INSERT INTO inventory VALUES ('kept')",
+    )
+    .await
+    .unwrap();
+    let occupied_dir = tempfile::tempdir().unwrap();
+    let refused = botmox_server::data::backup::restore(
+        &config_of(settings_in(occupied_dir.path(), Some(&occupied.url))),
+        &out,
+    )
+    .await;
+    let refusal = refused.unwrap_err().to_string();
+    assert!(refusal.contains("restore into an empty"), "{refusal}");
+    let tables = conn
+        .query_all(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'public'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(tables.len(), 1, "only the table that was there");
+    conn.close().await.unwrap();
+
     // A key that is not the backup's is refused before anything is written.
     let wrong_dir = tempfile::tempdir().unwrap();
     let wrong = Settings {

@@ -178,12 +178,15 @@ pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<Manifest> {
             Target::Sqlite(file)
         }
         None => {
-            let db = Db::open(&config.database_url, 2).await?;
-            let pool = db.read().get_postgres_connection_pool().clone();
-            if !tables::postgres_is_empty(&pool).await? {
-                db.close().await?;
+            // Checked before the migrations run, so a refused target is left as it was.
+            let probe = sea_orm::sqlx::PgPool::connect(&config.database_url).await?;
+            let empty = tables::postgres_is_empty(&probe).await;
+            probe.close().await;
+            if !empty? {
                 bail!("the PostgreSQL database holds data: restore into an empty one");
             }
+            let db = Db::open(&config.database_url, 2).await?;
+            let pool = db.read().get_postgres_connection_pool().clone();
             Target::Postgres(db, pool)
         }
     };

@@ -505,11 +505,18 @@ async fn postgres_proof(pg: &PgPool, table: &Table) -> anyhow::Result<TableProof
     Ok(proof.finish(&table.name))
 }
 
-/// Whether every table of PostgreSQL (but the migrations') is empty: a restore goes only
-/// into an empty database.
+/// Whether every table of PostgreSQL's current schema (but the migrations') is empty, at
+/// whatever schema it is: a restore goes only into an empty database.
 pub async fn postgres_is_empty(pg: &PgPool) -> anyhow::Result<bool> {
-    for table in postgres_tables(pg).await? {
-        let query = format!("SELECT EXISTS (SELECT 1 FROM {})", quoted(&table.name));
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> $1",
+    )
+    .bind(migrations_table())
+    .fetch_all(pg)
+    .await?;
+    for name in names {
+        let query = format!("SELECT EXISTS (SELECT 1 FROM {})", quoted(&name));
         if sqlx::query_scalar::<_, bool>(&query).fetch_one(pg).await? {
             return Ok(false);
         }
