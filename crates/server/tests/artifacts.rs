@@ -34,27 +34,12 @@ async fn upload(
     query: &str,
     bytes: Vec<u8>,
 ) -> (StatusCode, Value) {
-    let res = server
-        .http
-        .post(format!(
-            "{}/api/v1/artifacts/releases/upload?{query}",
-            server.url
-        ))
-        .bearer_auth(token)
-        .header("content-type", "application/octet-stream")
-        .body(bytes)
-        .send()
-        .await
-        .expect("upload sent");
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
+    botmox_testkit::upload(&server.http, &server.url, token, query, bytes).await
 }
 
 /// Upload and return the release.
 async fn release(server: &TestServer, token: &str, query: &str, bytes: Vec<u8>) -> Value {
-    let (status, body) = upload(server, token, query, bytes).await;
-    assert_eq!(status, StatusCode::CREATED, "{query}: {body}");
-    body["data"].clone()
+    botmox_testkit::upload_release(&server.http, &server.url, token, query, bytes).await
 }
 
 /// Every file under the local blob store's `artifacts/` folder.

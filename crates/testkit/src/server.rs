@@ -371,15 +371,15 @@ pub async fn request(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// Upload `bytes` as a release (`query` names module, platform, version) to the server at
-/// `base` with an admin's `token`; the release it recorded.
-pub async fn upload_release(
+/// `POST /api/v1/artifacts/releases/upload?<query>` with `bytes` as the raw body, to the
+/// server at `base`; the status and the parsed body.
+pub async fn upload(
     http: &reqwest::Client,
     base: &str,
     token: &str,
     query: &str,
     bytes: Vec<u8>,
-) -> Value {
+) -> (StatusCode, Value) {
     let res = http
         .post(format!("{base}/api/v1/artifacts/releases/upload?{query}"))
         .bearer_auth(token)
@@ -389,7 +389,19 @@ pub async fn upload_release(
         .await
         .expect("upload sent");
     let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Upload `bytes` as a release (`query` names module, platform, version) with an admin's
+/// `token`; the release the server recorded.
+pub async fn upload_release(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    query: &str,
+    bytes: Vec<u8>,
+) -> Value {
+    let (status, body) = upload(http, base, token, query, bytes).await;
     assert_eq!(status, StatusCode::CREATED, "{query}: {body}");
     body["data"].clone()
 }
