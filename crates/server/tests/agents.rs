@@ -91,6 +91,76 @@ both_backends! {
         assert_eq!(server.post(&format!("/api/v1/agents/{id}/revoke"), t, json!({})).await.0, StatusCode::CONFLICT);
     }
 
+    async fn a_change_made_elsewhere_is_refused_on_the_next_fleet_request(backend) {
+        // The fleet's routes (heartbeat, poll, report) serve the agent from a cache; a
+        // revocation or rotation written by another replica (here: straight into the
+        // database, past this server's cache) must still end access on the next request.
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let t = &owner.access_token;
+        let (agent, token) = server.paired_agent(&owner).await;
+        let set = |sql: String| {
+            let server = &server;
+            async move { assert_eq!(server.execute(&sql).await.unwrap(), 1, "{sql}") }
+        };
+        let beat = || server.post("/api/v1/agents/heartbeat", &token, json!({}));
+        let poll = || server.get("/api/v1/vm-ops/commands/next?timeout_ms=1000", &token);
+        let claimed = async || {
+            let (status, c) = server.post("/api/v1/vm-ops/commands", t,
+                json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100}})).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{c}");
+            let (status, c) = poll().await;
+            assert_eq!(status, StatusCode::OK, "{c}");
+            (c["data"]["id"].as_str().unwrap().to_owned(), c["data"]["claim_id"].as_str().unwrap().to_owned())
+        };
+        let report = |(id, claim): (String, String)| {
+            let server = &server;
+            let token = &token;
+            async move {
+                server.patch(&format!("/api/v1/vm-ops/commands/{id}"), token,
+                    json!({"claim_id": claim, "status": "succeeded", "result": {}})).await
+            }
+        };
+        let code = |answer: (StatusCode, Value)| (answer.0, answer.1["error"]["code"].clone());
+        let revoked = (StatusCode::CONFLICT, json!("AGENT_REVOKED"));
+        let unauthorized = (StatusCode::UNAUTHORIZED, json!("UNAUTHORIZED"));
+        let stored = server.state().db.read().query_one(sea_orm::Statement::from_string(
+            server.state().db.read().get_database_backend(),
+            format!("SELECT token_hash FROM agents WHERE id = '{agent}'"))).await.unwrap().unwrap();
+        let hash: String = stored.try_get("", "token_hash").unwrap();
+        let revoke = format!("UPDATE agents SET status = 'revoked' WHERE id = '{agent}'");
+        let restore = format!("UPDATE agents SET status = 'active', token_hash = '{hash}' WHERE id = '{agent}'");
+
+        // Each route, its agent cached by a request just before, then revoked elsewhere.
+        assert_eq!(beat().await.0, StatusCode::OK);
+        set(revoke.clone()).await;
+        assert_eq!(code(beat().await), revoked, "heartbeat");
+        set(restore.clone()).await;
+        assert_eq!(beat().await.0, StatusCode::OK);
+        set(revoke.clone()).await;
+        assert_eq!(code(poll().await), revoked, "poll");
+        set(restore.clone()).await;
+        let command = claimed().await;
+        set(revoke.clone()).await;
+        assert_eq!(code(report(command.clone()).await), revoked, "report");
+        set(restore.clone()).await;
+        assert_eq!(report(command).await.0, StatusCode::OK, "the command was left as it was");
+
+        // The token replaced elsewhere (a rotation on another replica): 401 on each route.
+        let rotate = format!("UPDATE agents SET token_hash = 'elsewhere' WHERE id = '{agent}'");
+        assert_eq!(beat().await.0, StatusCode::OK);
+        set(rotate.clone()).await;
+        assert_eq!(code(beat().await), unauthorized, "heartbeat");
+        set(restore.clone()).await;
+        assert_eq!(beat().await.0, StatusCode::OK);
+        set(rotate.clone()).await;
+        assert_eq!(code(poll().await), unauthorized, "poll");
+        set(restore.clone()).await;
+        let command = claimed().await;
+        set(rotate).await;
+        assert_eq!(code(report(command).await), unauthorized, "report");
+    }
+
     async fn pairings_expire_and_are_checked(backend) {
         let server = TestServer::start(backend).await;
         let user = server.user_session("acme", "u@example.com", Role::User).await;

@@ -13,7 +13,7 @@ use botmox_server::bus::seaorm::SeaOrmStore;
 use botmox_server::bus::{Claim, CommandStore, Report, Reported, Settle};
 use botmox_server::db::TenantId;
 use botmox_server::db::entity::{agent, agent_command};
-use botmox_server::vm_ops::store::{EventFilter, events_after};
+use botmox_server::vm_ops::store::{EventFilter, ListFilter, events_after, get, list};
 use botmox_testkit::{Backend, TestServer};
 
 /// Which implementation a test runs on.
@@ -110,32 +110,82 @@ impl Bench {
         c
     }
 
+    /// The command a claim takes, as the claim answers it; checked to be the row as stored
+    /// and the one its event carries.
     async fn claimed(&self, agent: &agent::Model) -> agent_command::Model {
-        match self
+        let Ok(Claim::Command(c)) = self
             .store
-            .claim(agent, false, now(), uuid::Uuid::new_v4().to_string())
+            .claim(agent, now(), uuid::Uuid::new_v4().to_string())
             .await
-        {
-            Ok(Claim::Command(c)) => c.0,
-            _ => panic!("nothing claimed"),
+        else {
+            panic!("nothing claimed");
+        };
+        let tenant = TenantId::trusted(agent.tenant_id.clone());
+        let stored = get(&self.server.state().db, &tenant, &c.0.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            stored.as_ref(),
+            Some(&c.0),
+            "the claim answers the row as stored"
+        );
+        let event = events_after(
+            &self.server.state().db,
+            &self.filter(&tenant, &c.0.id),
+            0,
+            100,
+        )
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+        assert_eq!(event.event_type, "command.dispatched");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&event.data).unwrap(),
+            serde_json::to_value(c.0.view()).unwrap(),
+            "the claim's event carries the row as stored"
+        );
+        c.0
+    }
+
+    fn filter<'a>(&self, tenant: &'a TenantId, command: &'a str) -> EventFilter<'a> {
+        EventFilter {
+            tenant,
+            created_by: None,
+            agent_id: None,
+            command_id: Some(command),
         }
     }
 
     /// The event types recorded for a command, oldest first.
-    async fn events_of(&self, tenant: &str, command: &str) -> Vec<String> {
-        let tenant = TenantId::trusted(tenant);
-        let filter = EventFilter {
-            tenant: &tenant,
+    /// How many of `agent`'s commands are queued (expired or not).
+    async fn queued_count(&self, agent: &agent::Model) -> usize {
+        let filter = ListFilter {
             created_by: None,
-            agent_id: None,
-            command_id: Some(command),
+            agent_id: Some(agent.id.clone()),
+            status: Some("queued".into()),
+            command_type: None,
         };
-        events_after(&self.server.state().db, &filter, 0, 100)
+        let tenant = TenantId::trusted(agent.tenant_id.clone());
+        list(&self.server.state().db, &tenant, &filter, 100)
             .await
             .unwrap()
-            .into_iter()
-            .map(|e| e.event_type)
-            .collect()
+            .len()
+    }
+
+    async fn events_of(&self, tenant: &str, command: &str) -> Vec<String> {
+        let tenant = TenantId::trusted(tenant);
+        events_after(
+            &self.server.state().db,
+            &self.filter(&tenant, command),
+            0,
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
     }
 }
 
@@ -172,9 +222,17 @@ async fn agents_are_found_by_token_and_within_their_tenant(b: Bench) {
         "another tenant's id finds nothing"
     );
     let later = now() + 5;
-    assert!(b.store.touch(&a.id, "hash-a", later).await.unwrap());
+    assert_eq!(
+        b.store.touch(&a.id, "hash-a", later).await.unwrap(),
+        Some(Presence::Offline),
+        "a touch answers the presence last announced"
+    );
     assert!(
-        !b.store.touch(&a.id, "stolen", later).await.unwrap(),
+        b.store
+            .touch(&a.id, "stolen", later + 1)
+            .await
+            .unwrap()
+            .is_none(),
         "a wrong token touches nothing"
     );
     let seen = b.store.agent_by_token("hash-a").await.unwrap().unwrap();
@@ -183,14 +241,17 @@ async fn agents_are_found_by_token_and_within_their_tenant(b: Bench) {
 
 async fn claims_take_the_oldest_queued_command_once(b: Bench) {
     let a = b.agent("t1", "h").await;
-    assert!(!b.store.anything_queued(&a.id, now()).await.unwrap());
+    assert!(matches!(
+        b.store.claim(&a, now(), "c".into()).await.unwrap(),
+        Claim::Nothing
+    ));
     let t = now();
     let first = b.queued(&a, t - 10).await;
     let second = b.queued(&a, t).await;
     let mut expired = b.command(&a, t - 20);
     expired.expires_at = t - 1;
     let _ = b.store.queue(expired).await.unwrap();
-    assert!(b.store.anything_queued(&a.id, t).await.unwrap());
+    assert_eq!(b.queued_count(&a).await, 3);
     let got = b.claimed(&a).await;
     assert_eq!(got.id, first.id, "oldest first");
     assert_eq!(
@@ -201,7 +262,7 @@ async fn claims_take_the_oldest_queued_command_once(b: Bench) {
     assert_eq!(b.claimed(&a).await.id, second.id);
     assert!(
         matches!(
-            b.store.claim(&a, false, t, "c".into()).await.unwrap(),
+            b.store.claim(&a, t, "c".into()).await.unwrap(),
             Claim::Nothing
         ),
         "an expired command is left to the sweeper"
@@ -223,7 +284,7 @@ async fn concurrent_claims_never_share_a_command(b: Bench) {
         let (store, a) = (b.store.clone(), a.clone());
         async move {
             store
-                .claim(&a, false, now(), uuid::Uuid::new_v4().to_string())
+                .claim(&a, now(), uuid::Uuid::new_v4().to_string())
                 .await
         }
     }))
@@ -239,16 +300,13 @@ async fn concurrent_claims_never_share_a_command(b: Bench) {
     assert_eq!(claimed.into_iter().collect::<HashSet<_>>(), ids);
 }
 
-async fn a_recheck_notices_revocation_and_a_replaced_token(b: Bench) {
+async fn claims_and_reports_notice_revocation_and_a_replaced_token(b: Bench) {
     let a = b.agent("t1", "h").await;
     let _ = b.queued(&a, now()).await;
     let mut rotated = a.clone();
     rotated.token_hash = Some("old".into());
     assert!(matches!(
-        b.store
-            .claim(&rotated, true, now(), "c".into())
-            .await
-            .unwrap(),
+        b.store.claim(&rotated, now(), "c".into()).await.unwrap(),
         Claim::Revoked
     ));
     b.server
@@ -259,12 +317,43 @@ async fn a_recheck_notices_revocation_and_a_replaced_token(b: Bench) {
         .await
         .unwrap();
     assert!(matches!(
-        b.store.claim(&a, true, now(), "c".into()).await.unwrap(),
+        b.store.claim(&a, now(), "c".into()).await.unwrap(),
         Claim::Revoked
     ));
-    assert!(
-        b.store.anything_queued(&a.id, now()).await.unwrap(),
-        "the command is still queued"
+    assert_eq!(b.queued_count(&a).await, 1, "the command is still queued");
+
+    // A report, too, from an agent revoked or holding a replaced token since it was read.
+    let b2 = b.agent("t1", "h2").await;
+    let c = b.queued(&b2, now()).await;
+    let claim = b.claimed(&b2).await.claim_id.unwrap();
+    let mut replaced = b2.clone();
+    replaced.token_hash = Some("old".into());
+    let succeeded = || report(&claim, ReportStatus::Succeeded);
+    assert!(matches!(
+        b.store
+            .report(&replaced, &c.id, succeeded(), now())
+            .await
+            .unwrap(),
+        Reported::Revoked
+    ));
+    b.server
+        .execute(&format!(
+            "UPDATE agents SET status = 'revoked' WHERE id = '{}'",
+            b2.id
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.store
+            .report(&b2, &c.id, succeeded(), now())
+            .await
+            .unwrap(),
+        Reported::Revoked
+    ));
+    assert_eq!(
+        b.events_of("t1", &c.id).await,
+        ["command.queued", "command.dispatched"],
+        "the command was left as it was"
     );
 }
 
@@ -277,21 +366,21 @@ async fn reports_quote_the_claim_and_follow_the_transitions(b: Bench) {
     let t = now();
     assert!(matches!(
         b.store
-            .report(&a.id, &c.id, report("not-mine", ReportStatus::Running), t)
+            .report(&a, &c.id, report("not-mine", ReportStatus::Running), t)
             .await
             .unwrap(),
         Reported::Refused(_)
     ));
     assert!(matches!(
         b.store
-            .report(&other.id, &c.id, report(&claim, ReportStatus::Running), t)
+            .report(&other, &c.id, report(&claim, ReportStatus::Running), t)
             .await
             .unwrap(),
         Reported::NotFound
     ));
     let Reported::Done(running) = b
         .store
-        .report(&a.id, &c.id, report(&claim, ReportStatus::Running), t)
+        .report(&a, &c.id, report(&claim, ReportStatus::Running), t)
         .await
         .unwrap()
     else {
@@ -303,7 +392,7 @@ async fn reports_quote_the_claim_and_follow_the_transitions(b: Bench) {
     );
     let Reported::Done(done) = b
         .store
-        .report(&a.id, &c.id, report(&claim, ReportStatus::Succeeded), t + 1)
+        .report(&a, &c.id, report(&claim, ReportStatus::Succeeded), t + 1)
         .await
         .unwrap()
     else {
@@ -314,7 +403,7 @@ async fn reports_quote_the_claim_and_follow_the_transitions(b: Bench) {
     assert!(
         matches!(
             b.store
-                .report(&a.id, &c.id, report(&claim, ReportStatus::Running), t + 2)
+                .report(&a, &c.id, report(&claim, ReportStatus::Running), t + 2)
                 .await
                 .unwrap(),
             Reported::Refused(_)
@@ -434,7 +523,7 @@ contract!(
     agents_are_found_by_token_and_within_their_tenant,
     claims_take_the_oldest_queued_command_once,
     concurrent_claims_never_share_a_command,
-    a_recheck_notices_revocation_and_a_replaced_token,
+    claims_and_reports_notice_revocation_and_a_replaced_token,
     reports_quote_the_claim_and_follow_the_transitions,
     only_queued_commands_cancel,
     the_sweeper_settles_only_what_did_not_change,

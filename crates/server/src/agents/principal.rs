@@ -1,7 +1,17 @@
 //! The agent behind a request: an `Authorization: Bearer bma_...` token, hashed and looked
-//! up in the database on every request (no cache), so a revoked or rotated token fails on
-//! the very next request: a rotated one with 401, a revoked agent's with 409
-//! `AGENT_REVOKED` (its token hash is kept for that answer; it never authenticates again).
+//! up by that hash. A revoked or rotated token fails on the very next request: a rotated
+//! one with 401, a revoked agent's with 409 `AGENT_REVOKED` (its token hash is kept for
+//! that answer; it never authenticates again).
+//!
+//! Two extractors. [`AgentAuth`] reads the agent on every request; the routes that hand out
+//! more than the bus's own work (secrets, streams, rotation) use it. [`FleetAgent`] serves
+//! the fleet's constant traffic (heartbeats, polls, reports) from [`AgentCache`], the
+//! agents as last read by token hash: those routes' own statements check that the agent
+//! still stands (see `bus::store`), so the cache saves a lookup per request without letting
+//! a revocation through, on this replica or any other.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -11,11 +21,16 @@ use botmox_proto::agent::{AGENT_TOKEN_PREFIX, AgentStatus};
 use crate::auth::extract::bearer;
 use crate::clock::now_ms;
 use crate::db::entity::agent;
-use crate::http::ApiError;
+use crate::http::{ApiError, ApiResult};
 use crate::keys::hash_secret;
 use crate::state::AppState;
 
+/// The agent behind the request's token, read now.
 pub struct AgentAuth(pub agent::Model);
+
+/// The agent behind the request's token as last read (see the module's notes): for routes
+/// whose statements check the agent's standing themselves.
+pub struct FleetAgent(pub agent::Model);
 
 /// 409 `AGENT_REVOKED`: what a revoked agent's token answers on every agent route.
 pub fn revoked() -> ApiError {
@@ -25,26 +40,160 @@ pub fn revoked() -> ApiError {
     )
 }
 
+fn unauthorized() -> ApiError {
+    ApiError::unauthorized("A valid agent token is required")
+}
+
+/// The request's agent token's hash, or 401.
+fn token_hash(parts: &Parts) -> ApiResult<String> {
+    bearer(parts)
+        .filter(|t| t.starts_with(AGENT_TOKEN_PREFIX))
+        .map(hash_secret)
+        .ok_or_else(unauthorized)
+}
+
+/// Read the agent holding `token_hash` and judge it: the agent when it is active with an
+/// unexpired token, else the answer its token gets.
+async fn read(state: &AppState, token_hash: &str) -> ApiResult<agent::Model> {
+    let agent = state
+        .bus
+        .store
+        .agent_by_token(token_hash)
+        .await?
+        .filter(|a| a.token_expires_at.is_some_and(|e| e > now_ms()))
+        .ok_or_else(unauthorized)?;
+    match agent.status.0 {
+        AgentStatus::Active => Ok(agent),
+        // The agent must stop, not retry: the answer the reference's agents stop on.
+        AgentStatus::Revoked => Err(revoked()),
+        AgentStatus::Pending => Err(unauthorized()),
+    }
+}
+
+/// Why `agent`, as it was read, no longer stands (its statement found it revoked or its
+/// token replaced): forget it, and answer as a fresh read of its token does.
+pub async fn no_longer_standing(state: &AppState, agent: &agent::Model) -> ApiError {
+    let hash = agent.token_hash.clone().unwrap_or_default();
+    state.agent_cache.forget(&hash);
+    match read(state, &hash).await {
+        Ok(_) => ApiError::new(
+            botmox_proto::ErrorCode::Conflict,
+            "The agent changed meanwhile; try again",
+        ),
+        Err(e) => e,
+    }
+}
+
 impl FromRequestParts<AppState> for AgentAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = || ApiError::unauthorized("A valid agent token is required");
-        let token = bearer(parts)
-            .filter(|t| t.starts_with(AGENT_TOKEN_PREFIX))
-            .ok_or_else(unauthorized)?;
-        let agent = state
-            .bus
-            .store
-            .agent_by_token(&hash_secret(token))
-            .await?
+        Ok(Self(read(state, &token_hash(parts)?).await?))
+    }
+}
+
+impl FromRequestParts<AppState> for FleetAgent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let hash = token_hash(parts)?;
+        // The token's expiry changes only with the token itself: the cached one holds.
+        if let Some(agent) = state
+            .agent_cache
+            .get(&hash)
             .filter(|a| a.token_expires_at.is_some_and(|e| e > now_ms()))
-            .ok_or_else(unauthorized)?;
-        match agent.status.0 {
-            AgentStatus::Active => Ok(Self(agent)),
-            // The agent must stop, not retry: the answer the reference's agents stop on.
-            AgentStatus::Revoked => Err(revoked()),
-            AgentStatus::Pending => Err(unauthorized()),
+        {
+            return Ok(Self(agent));
         }
+        let agent = read(state, &hash).await?;
+        state.agent_cache.put(&agent);
+        Ok(Self(agent))
+    }
+}
+
+/// Past this many agents the cache starts over (bounded memory under token churn).
+const CACHE_CAPACITY: usize = 200_000;
+
+/// Active agents as last read, by token hash. Entries are never trusted for standing (see
+/// the module's notes); they are forgotten when a statement finds them stale.
+#[derive(Default)]
+pub struct AgentCache {
+    agents: Mutex<HashMap<String, agent::Model>>,
+}
+
+impl AgentCache {
+    fn get(&self, token_hash: &str) -> Option<agent::Model> {
+        self.agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token_hash)
+            .cloned()
+    }
+
+    /// Keep `agent` (as it stands now, after a read or a write) under its token.
+    pub fn put(&self, agent: &agent::Model) {
+        let Some(hash) = agent.token_hash.clone() else {
+            return;
+        };
+        let mut agents = self.agents.lock().unwrap_or_else(PoisonError::into_inner);
+        if agents.len() >= CACHE_CAPACITY && !agents.contains_key(&hash) {
+            agents.clear();
+        }
+        agents.insert(hash, agent.clone());
+    }
+
+    pub fn forget(&self, token_hash: &str) {
+        self.agents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(token_hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(hash: &str) -> agent::Model {
+        agent::Model {
+            id: hash.into(),
+            tenant_id: "t".into(),
+            owner_user_id: None,
+            name: "a".into(),
+            status: AgentStatus::Active.into(),
+            version: None,
+            platform: None,
+            capabilities: "[]".into(),
+            public_key: None,
+            pairing_code_hash: None,
+            pairing_expires_at: None,
+            paired_at: None,
+            paired_by: None,
+            last_seen_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            revoke_reason: None,
+            metadata: "{}".into(),
+            token_hash: Some(hash.into()),
+            token_expires_at: None,
+            presence: botmox_proto::agent::Presence::Offline.into(),
+            created_at: 0,
+            updated_at: 0,
+            vault_public_key: None,
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_agents_by_token_until_forgotten_and_stays_bounded() {
+        let cache = AgentCache::default();
+        cache.put(&agent("h1"));
+        assert_eq!(cache.get("h1").map(|a| a.id), Some("h1".into()));
+        cache.forget("h1");
+        assert!(cache.get("h1").is_none());
+        for i in 0..CACHE_CAPACITY + 1 {
+            cache.put(&agent(&i.to_string()));
+        }
+        let held = cache.agents.lock().unwrap().len();
+        assert!(held <= CACHE_CAPACITY, "{held} agents held");
     }
 }

@@ -13,7 +13,7 @@ use botmox_proto::{Envelope, ErrorEnvelope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::principal::AgentAuth;
+use super::principal::{AgentAuth, FleetAgent};
 use super::service;
 use crate::clock::now_ms;
 use crate::http::layers::RequestId;
@@ -92,7 +92,7 @@ pub async fn quick_pair(
         (status = 409, body = ErrorEnvelope, description = "AGENT_REVOKED: stop, pair again")))]
 pub async fn heartbeat(
     State(s): State<AppState>,
-    AgentAuth(agent): AgentAuth,
+    FleetAgent(agent): FleetAgent,
     Valid(body): Valid<HeartbeatRequest>,
 ) -> ApiResult<Response> {
     Ok(answer(

@@ -228,17 +228,66 @@ async fn redeem(
     Ok(issued(&agent, token))
 }
 
-/// The agent reports that it is alive, with what it runs on.
+/// The agent reports that it is alive, with what it runs on. `agent` may be an older read
+/// (see `principal::FleetAgent`): whether it still stands is checked where it is written.
 pub async fn heartbeat(
     state: &AppState,
-    mut agent: agent::Model,
+    agent: agent::Model,
     req: HeartbeatRequest,
 ) -> ApiResult<HeartbeatAnswer> {
     if req.agent_id.as_deref().is_some_and(|id| id != agent.id) {
         return Err(ApiError::forbidden("An agent may only report for itself"));
     }
     let now = now_ms();
-    let before = agent.clone();
+    let mut seen = agent.clone();
+    record_facts(&mut seen, &req);
+    let token = agent.token_hash.clone().unwrap_or_default();
+    // Usually only the time changes: then only the time is written.
+    let stands = if seen == agent {
+        match state.bus.store.touch(&agent.id, &token, now).await? {
+            Some(presence) => {
+                seen.presence = presence.into();
+                true
+            }
+            None => false,
+        }
+    } else {
+        // New facts are written on the agent as stored now, if it still stands.
+        let tenant = TenantId::trusted(agent.tenant_id.clone());
+        match state.bus.store.agent(&tenant, &agent.id).await? {
+            Some(mut current) if agent.unchanged_in(Some(&current)) => {
+                record_facts(&mut current, &req);
+                current.last_seen_at = Some(now);
+                current.updated_at = now;
+                seen = current;
+                state
+                    .db
+                    .write(async |txn| {
+                        let secret = Some((Column::TokenHash, token.as_str()));
+                        store::replace_if(txn, &seen, AgentStatus::Active, secret).await
+                    })
+                    .await?
+            }
+            _ => false,
+        }
+    };
+    if !stands {
+        return Err(super::principal::no_longer_standing(state, &agent).await);
+    }
+    seen.last_seen_at = Some(now);
+    seen.updated_at = now;
+    announce_online(state, &mut seen).await?;
+    state.agent_cache.put(&seen);
+    Ok(HeartbeatAnswer {
+        id: seen.id,
+        status: seen.status.0,
+        online: true,
+        last_seen_at: from_epoch_ms(now).unwrap_or_default(),
+    })
+}
+
+/// What a heartbeat tells of the agent's host, written into `agent`.
+fn record_facts(agent: &mut agent::Model, req: &HeartbeatRequest) {
     if let Some(v) = text(req.version.as_deref()) {
         agent.version = Some(v);
     }
@@ -254,32 +303,6 @@ pub async fn heartbeat(
         metadata.insert("host".into(), json!(host));
         agent.metadata = Value::Object(metadata).to_string();
     }
-    // Usually only the time changes: then only the time is written.
-    let facts_changed = agent != before;
-    agent.last_seen_at = Some(now);
-    agent.updated_at = now;
-    let token = agent.token_hash.clone().unwrap_or_default();
-    let written = if facts_changed {
-        state
-            .db
-            .write(async |txn| {
-                let secret = Some((Column::TokenHash, token.as_str()));
-                store::replace_if(txn, &agent, AgentStatus::Active, secret).await
-            })
-            .await?
-    } else {
-        state.bus.store.touch(&agent.id, &token, now).await?
-    };
-    if !written {
-        return Err(ApiError::unauthorized("A valid agent token is required"));
-    }
-    announce_online(state, &mut agent).await?;
-    Ok(HeartbeatAnswer {
-        id: agent.id,
-        status: agent.status.0,
-        online: true,
-        last_seen_at: from_epoch_ms(now).unwrap_or_default(),
-    })
 }
 
 /// Announce `agent.online` if the agent was announced offline (once, whoever gets there first).
@@ -362,6 +385,7 @@ pub async fn rotate(state: &AppState, mut agent: agent::Model) -> ApiResult<Rota
     if !replaced {
         return Err(ApiError::unauthorized("A valid agent token is required"));
     }
+    state.agent_cache.forget(&old);
     Ok(RotatedToken {
         agent_token: token,
         agent_token_expires_at: agent.token_expires_at.and_then(from_epoch_ms),
@@ -424,5 +448,8 @@ pub async fn revoke(
         .await?;
     // Announcing it also wakes a poll the agent has waiting, which returns at once.
     event.announce(&state.bus.hub);
+    if let Some(hash) = &agent.token_hash {
+        state.agent_cache.forget(hash);
+    }
     Ok(agent)
 }

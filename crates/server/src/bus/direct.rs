@@ -8,14 +8,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use botmox_proto::agent::AgentStatus;
+use botmox_proto::agent::{AgentStatus, Presence};
 use botmox_proto::command::CommandStatus;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, ANYTHING_QUEUED, CANCEL, CLAIM_SQLITE, Claim, CommandStore, QUEUE, REPORT, Report,
-    Reported, SETTLE, Settle, TOUCH,
+    self, CANCEL, CLAIM_SQLITE, Claim, CommandStore, LOOK, QUEUE, REPORT, Report, Reported, SETTLE,
+    Settle, TOUCH,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
@@ -32,6 +32,20 @@ impl DirectStore {
     /// The store on the database's direct connections ([`crate::db::Db::direct`]).
     pub fn new(direct: Arc<SqliteDirect>) -> Self {
         Self { direct }
+    }
+
+    /// Whether `agent` has a queued command not expired at `now`; `None` when it no longer
+    /// stands as read.
+    fn look(&self, agent: &agent::Model, now: i64) -> StoreResult<Option<bool>> {
+        self.direct.read(|conn| {
+            let found: Option<Option<String>> = conn
+                .prepare_cached(LOOK)?
+                .query_row(rusqlite::params![agent.id, now, agent.token_hash], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(found.map(|queued| queued.is_some()))
+        })
     }
 
     /// Finish the queued writes and close the direct connections.
@@ -72,14 +86,26 @@ impl CommandStore for DirectStore {
         })
     }
 
-    async fn touch(&self, agent_id: &str, token_hash: &str, now: i64) -> StoreResult<bool> {
+    async fn touch(
+        &self,
+        agent_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<Presence>> {
         let (id, token_hash) = (agent_id.to_owned(), token_hash.to_owned());
         self.direct
             .write(move |conn| {
-                let touched = conn
+                let presence: Option<String> = conn
                     .prepare_cached(TOUCH)?
-                    .execute(rusqlite::params![id, token_hash, now])?;
-                Ok(touched == 1)
+                    .query_row(rusqlite::params![id, token_hash, now], |r| r.get(0))
+                    .optional()?;
+                presence
+                    .map(|p| {
+                        p.parse().map_err(|_| {
+                            StoreError::Db(sea_orm::DbErr::Custom(format!("presence {p}")))
+                        })
+                    })
+                    .transpose()
             })
             .await
     }
@@ -111,26 +137,17 @@ impl CommandStore for DirectStore {
             .await
     }
 
-    async fn anything_queued(&self, agent_id: &str, now: i64) -> StoreResult<bool> {
-        self.direct.read(|conn| {
-            Ok(conn
-                .prepare_cached(ANYTHING_QUEUED)?
-                .exists(rusqlite::params![agent_id, now])?)
-        })
-    }
-
-    async fn claim(
-        &self,
-        agent: &agent::Model,
-        recheck: bool,
-        now: i64,
-        claim_id: String,
-    ) -> StoreResult<Claim> {
+    async fn claim(&self, agent: &agent::Model, now: i64, claim_id: String) -> StoreResult<Claim> {
+        match self.look(agent, now)? {
+            None => return Ok(Claim::Revoked),
+            Some(false) => return Ok(Claim::Nothing),
+            Some(true) => {}
+        }
         let (id, token_hash) = (agent.id.clone(), agent.token_hash.clone());
         self.direct
             .write(move |conn| {
-                // Checked where no revocation can slip in between.
-                if recheck && !still_active(conn, &id, token_hash.as_deref())? {
+                // Checked again where no revocation can slip in between.
+                if !still_active(conn, &id, token_hash.as_deref())? {
                     return Ok(Claim::Revoked);
                 }
                 let claimed = first_row(conn, CLAIM_SQLITE, rusqlite::params![id, now, claim_id]);
@@ -145,14 +162,18 @@ impl CommandStore for DirectStore {
 
     async fn report(
         &self,
-        agent_id: &str,
+        agent: &agent::Model,
         id: &str,
         report: Report,
         now: i64,
     ) -> StoreResult<Reported> {
-        let (agent_id, id) = (agent_id.to_owned(), id.to_owned());
+        let (agent_id, id) = (agent.id.clone(), id.to_owned());
+        let token_hash = agent.token_hash.clone();
         self.direct
             .write(move |conn| {
+                if !still_active(conn, &agent_id, token_hash.as_deref())? {
+                    return Ok(Reported::Revoked);
+                }
                 let Some(mut command): Option<Model> = first_row(
                     conn,
                     "SELECT * FROM agent_commands WHERE id = ?1 AND agent_id = ?2",

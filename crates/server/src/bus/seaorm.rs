@@ -5,20 +5,22 @@
 //! statements (its event's data is the claimed row, known only once claimed).
 
 use async_trait::async_trait;
+use botmox_proto::agent::Presence;
 use botmox_proto::command::CommandStatus;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Statement, Value,
 };
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, CANCEL, CLAIM_POSTGRES, CLAIM_SQLITE, Claim, CommandStore, QUEUE, REPORT, Report,
-    Reported, SETTLE, Settle, TOUCH,
+    self, CANCEL, CLAIM_POSTGRES, CLAIM_SEEN_POSTGRES, CLAIM_SQLITE, Claim, CommandStore, LOOK,
+    PEEK_POSTGRES, QUEUE, REPORT, REPORTED_COMMAND, Report, Reported, SETTLE, Settle, TOUCH,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
-use crate::db::entity::agent_command::{Column, Entity, Model};
+use crate::db::entity::agent_command::{Entity, Model};
+use crate::db::entity::stored::Stored;
 use crate::db::{Db, Engine, StoreError, StoreResult};
 
 pub struct SeaOrmStore {
@@ -59,6 +61,123 @@ impl SeaOrmStore {
         }
     }
 
+    /// PostgreSQL's claim, usually two round trips: a look at the oldest queued command
+    /// (and whether the agent still stands), then that command claimed with its event in
+    /// one statement, if it is still as seen. When another poll or a cancel got there first,
+    /// the locking claim takes the next free one.
+    async fn claim_postgres(
+        &self,
+        agent: &agent::Model,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim> {
+        let token_hash = agent.token_hash.clone();
+        let look = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            PEEK_POSTGRES,
+            [
+                agent.id.clone().into(),
+                now.into(),
+                token_hash.clone().into(),
+            ],
+        );
+        let Some(row) = self.db.read().query_one(look).await? else {
+            return Ok(Claim::Revoked);
+        };
+        if row.try_get::<Option<String>>("", "id")?.is_none() {
+            return Ok(Claim::Nothing);
+        }
+        let seen = Model::from_query_result(&row, "")?;
+        let (attempts, stamp) = (seen.attempts, seen.updated_at);
+        let claimed = store::claimed(seen, claim_id, now);
+        let values = vec![
+            claimed.id.clone().into(),
+            claimed.claim_id.clone().into(),
+            now.into(),
+            claimed.attempts.into(),
+            attempts.into(),
+            stamp.into(),
+            token_hash.into(),
+        ];
+        match events::change_with_event(&self.db, CLAIM_SEEN_POSTGRES, values, &claimed).await? {
+            Some(event) => Ok(Claim::Command(Box::new((claimed, event)))),
+            None => {
+                self.claim_locking(agent, now, claimed.claim_id.unwrap_or_default())
+                    .await
+            }
+        }
+    }
+
+    /// PostgreSQL's claim when polls race for one agent's commands: the oldest row nobody
+    /// holds, locked (`FOR UPDATE SKIP LOCKED`), claimed and its event written in one
+    /// transaction.
+    async fn claim_locking(
+        &self,
+        agent: &agent::Model,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim> {
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            CLAIM_POSTGRES,
+            [
+                agent.id.clone().into(),
+                now.into(),
+                claim_id.into(),
+                agent.token_hash.clone().into(),
+            ],
+        );
+        let claim = self
+            .db
+            .write(async |txn| {
+                let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
+                    return Ok(Claim::Nothing);
+                };
+                let event = events::record_command(txn, &command).await?;
+                Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
+            })
+            .await?;
+        if matches!(claim, Claim::Nothing) {
+            // Nothing claimed: tell a revocation from an empty queue.
+            let current = agent::Entity::find_by_id(agent.id.clone())
+                .one(self.db.read())
+                .await?;
+            if !agent.unchanged_in(current.as_ref()) {
+                return Ok(Claim::Revoked);
+            }
+        }
+        Ok(claim)
+    }
+
+    /// `sql` of [`store`] (in SQLite's placeholders) for this engine, with `values`.
+    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
+        match self.db.engine() {
+            Engine::Postgres => Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                store::postgres(sql),
+                values,
+            ),
+            Engine::Sqlite => Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values),
+        }
+    }
+
+    /// Whether `agent` has a queued command not expired at `now`; `None` when it no longer
+    /// stands as read.
+    async fn look(&self, agent: &agent::Model, now: i64) -> StoreResult<Option<bool>> {
+        let values = vec![
+            agent.id.clone().into(),
+            now.into(),
+            agent.token_hash.clone().into(),
+        ];
+        let row = self
+            .db
+            .read()
+            .query_one(self.statement(LOOK, values))
+            .await?;
+        row.map(|r| Ok(r.try_get::<Option<String>>("", "queued")?.is_some()))
+            .transpose()
+    }
+
     async fn agent_where(&self, filter: sea_orm::Condition) -> StoreResult<Option<agent::Model>> {
         Ok(agent::Entity::find()
             .filter(filter)
@@ -83,28 +202,19 @@ impl CommandStore for SeaOrmStore {
             .await
     }
 
-    async fn touch(&self, agent_id: &str, token_hash: &str, now: i64) -> StoreResult<bool> {
+    async fn touch(
+        &self,
+        agent_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<Presence>> {
         let values = vec![agent_id.into(), token_hash.into(), now.into()];
-        let touched = match self.db.engine() {
-            // One statement, no transaction around it: heartbeats are the fleet's most
-            // frequent write.
-            Engine::Postgres => {
-                let sql = format!("{} RETURNING 1", store::postgres(TOUCH));
-                let statement =
-                    Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
-                self.db.write_one(statement).await?.len()
-            }
-            Engine::Sqlite => {
-                let statement =
-                    Statement::from_sql_and_values(DatabaseBackend::Sqlite, TOUCH, values);
-                self.db
-                    .write(async |txn| {
-                        Ok::<_, StoreError>(txn.execute(statement).await?.rows_affected())
-                    })
-                    .await? as usize
-            }
-        };
-        Ok(touched == 1)
+        // One statement, no transaction around it: heartbeats are the fleet's most frequent
+        // write.
+        let rows = self.db.write_one(self.statement(TOUCH, values)).await?;
+        rows.first()
+            .map(|row| Ok(row.try_get::<Stored<Presence>>("", "presence")?.0))
+            .transpose()
     }
 
     async fn queue(&self, command: Model) -> StoreResult<Recorded> {
@@ -132,57 +242,27 @@ impl CommandStore for SeaOrmStore {
             .ok_or(StoreError::Db(DbErr::RecordNotInserted))
     }
 
-    async fn anything_queued(&self, agent_id: &str, now: i64) -> StoreResult<bool> {
-        let queued = Entity::find()
-            .select_only()
-            .column(Column::Id)
-            .filter(Column::AgentId.eq(agent_id))
-            .filter(Column::Status.eq("queued"))
-            .filter(Column::ExpiresAt.gt(now))
-            .limit(1)
-            .into_tuple::<String>()
-            .one(self.db.read())
-            .await?;
-        Ok(queued.is_some())
-    }
-
-    async fn claim(
-        &self,
-        agent: &agent::Model,
-        recheck: bool,
-        now: i64,
-        claim_id: String,
-    ) -> StoreResult<Claim> {
-        let postgres = self.db.engine() == Engine::Postgres;
-        // PostgreSQL's claim statement checks the agent itself; on SQLite the agent is read
-        // first in the claim's transaction (one writer at a time: nothing slips between).
-        let statement = if postgres {
-            Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                CLAIM_POSTGRES,
-                [
-                    agent.id.clone().into(),
-                    now.into(),
-                    claim_id.into(),
-                    agent.token_hash.clone().into(),
-                ],
-            )
-        } else {
-            Statement::from_sql_and_values(
-                DatabaseBackend::Sqlite,
-                CLAIM_SQLITE,
-                [agent.id.clone().into(), now.into(), claim_id.into()],
-            )
-        };
-        let check_first = recheck && !postgres;
-        let claim = self
-            .db
+    async fn claim(&self, agent: &agent::Model, now: i64, claim_id: String) -> StoreResult<Claim> {
+        if self.db.engine() == Engine::Postgres {
+            return self.claim_postgres(agent, now, claim_id).await;
+        }
+        match self.look(agent, now).await? {
+            None => return Ok(Claim::Revoked),
+            Some(false) => return Ok(Claim::Nothing),
+            Some(true) => {}
+        }
+        // SQLite: the agent is read again in the claim's transaction (one writer at a time:
+        // nothing slips between).
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            CLAIM_SQLITE,
+            [agent.id.clone().into(), now.into(), claim_id.into()],
+        );
+        self.db
             .write(async |txn| {
-                if check_first {
-                    let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
-                    if !agent.unchanged_in(current.as_ref()) {
-                        return Ok(Claim::Revoked);
-                    }
+                let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
+                if !agent.unchanged_in(current.as_ref()) {
+                    return Ok(Claim::Revoked);
                 }
                 let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
                     return Ok(Claim::Nothing);
@@ -190,33 +270,29 @@ impl CommandStore for SeaOrmStore {
                 let event = events::record_command(txn, &command).await?;
                 Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
             })
-            .await?;
-        if postgres && recheck && matches!(claim, Claim::Nothing) {
-            // Nothing claimed: tell a revocation from an empty queue.
-            let current = agent::Entity::find_by_id(agent.id.clone())
-                .one(self.db.read())
-                .await?;
-            if !agent.unchanged_in(current.as_ref()) {
-                return Ok(Claim::Revoked);
-            }
-        }
-        Ok(claim)
+            .await
     }
 
     async fn report(
         &self,
-        agent_id: &str,
+        agent: &agent::Model,
         id: &str,
         report: Report,
         now: i64,
     ) -> StoreResult<Reported> {
-        let Some(mut command) = Entity::find_by_id(id.to_owned())
-            .filter(Column::AgentId.eq(agent_id))
-            .one(self.db.read())
-            .await?
-        else {
-            return Ok(Reported::NotFound);
+        let values = vec![
+            agent.id.clone().into(),
+            id.into(),
+            agent.token_hash.clone().into(),
+        ];
+        let read = self.statement(REPORTED_COMMAND, values);
+        let Some(row) = self.db.read().query_one(read).await? else {
+            return Ok(Reported::Revoked);
         };
+        if row.try_get::<Option<String>>("", "id")?.is_none() {
+            return Ok(Reported::NotFound);
+        }
+        let mut command = Model::from_query_result(&row, "")?;
         let (from, claim) = (command.status, command.claim_id.clone());
         if let Err(reason) = report.apply(&mut command, now) {
             return Ok(Reported::Refused(reason));

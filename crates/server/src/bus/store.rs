@@ -2,6 +2,11 @@
 //! agent behind a token, heartbeat touches, queue, claim, report, cancel) and the
 //! sweeper's settling, each write with its event row in the same transaction.
 //!
+//! The agent's own operations (touch, claim, report) check in their own statements that
+//! the agent still stands as it did when its token was read: active, with the same token.
+//! So a caller may hold the agent as read some time ago (see `agents::principal`), and a
+//! revocation or rotation still takes effect on the very next request, on every replica.
+//!
 //! Two implementations keep it: [`super::seaorm::SeaOrmStore`], on either engine through
 //! the [`Db`](crate::db::Db) handle, and [`super::direct::DirectStore`], SQLite's fast path
 //! with direct connections and group commit. One contract test suite runs against each.
@@ -9,6 +14,7 @@
 //! once here and used by both.
 
 use async_trait::async_trait;
+use botmox_proto::agent::Presence;
 use botmox_proto::command::{CommandStatus, ReportStatus};
 
 use super::events::Recorded;
@@ -36,12 +42,37 @@ pub(super) const CLAIM_SQLITE: &str = "UPDATE agent_commands SET status = 'dispa
      WHERE id = (SELECT id FROM agent_commands \
        WHERE agent_id = ?1 AND status = 'queued' AND expires_at > ?2 \
        ORDER BY queued_at, id LIMIT 1) RETURNING *";
-/// Whether agent `?1` has a queued command unexpired at `?2` (the claim's own conditions).
-pub(super) const ANYTHING_QUEUED: &str = "SELECT 1 FROM agent_commands \
-     WHERE agent_id = ?1 AND status = 'queued' AND expires_at > ?2 LIMIT 1";
-/// A heartbeat that changed nothing but the time: agent `?1` with token hash `?2` at `?3`.
+/// The look before a claim, on either engine: no row when agent `?1` no longer stands
+/// (active, token hash `?3`), else one row whose `queued` is the id of a queued command
+/// unexpired at `?2`, null when there is none (the claim's own conditions).
+pub(super) const LOOK: &str = "SELECT (SELECT id FROM agent_commands \
+       WHERE agent_id = a.id AND status = 'queued' AND expires_at > ?2 LIMIT 1) AS queued \
+     FROM agents a WHERE a.id = ?1 AND a.status = 'active' AND a.token_hash = ?3";
+/// PostgreSQL's look before a claim, one round trip: no row when agent `$1` no longer
+/// stands (active, token hash `$3`), else one row holding its oldest queued command
+/// unexpired at `$2`, all columns null when there is none.
+pub(super) const PEEK_POSTGRES: &str = "SELECT c.* FROM agents a LEFT JOIN LATERAL \
+       (SELECT * FROM agent_commands WHERE agent_id = a.id AND status = 'queued' \
+          AND expires_at > $2 ORDER BY queued_at, id LIMIT 1) c ON true \
+     WHERE a.id = $1 AND a.status = 'active' AND a.token_hash = $3";
+/// Claim command `$1`, seen queued by [`PEEK_POSTGRES`] with `$5` attempts and stamp `$6`,
+/// at `$3` under claim id `$2` (`$4` its attempts then), if it is still exactly as seen,
+/// unexpired, and its agent still stands with token hash `$7`. What the row becomes is
+/// known in advance, so its event is written in the same statement.
+pub(super) const CLAIM_SEEN_POSTGRES: &str = "UPDATE agent_commands SET status = 'dispatched', \
+       claim_id = $2, claimed_at = $3, attempts = $4, updated_at = $3 \
+     WHERE id = $1 AND status = 'queued' AND attempts = $5 AND updated_at = $6 \
+       AND expires_at > $3 AND EXISTS (SELECT 1 FROM agents \
+         WHERE id = agent_commands.agent_id AND status = 'active' AND token_hash = $7)";
+/// A heartbeat that changed nothing but the time: agent `?1` with token hash `?2` at `?3`,
+/// answering the presence last announced (no row: the agent no longer stands).
 pub(super) const TOUCH: &str = "UPDATE agents SET last_seen_at = ?3, updated_at = ?3 \
-     WHERE id = ?1 AND status = 'active' AND token_hash = ?2";
+     WHERE id = ?1 AND status = 'active' AND token_hash = ?2 RETURNING presence";
+/// Agent `?1`'s command `?2`, read for a report, if the agent still stands (token hash
+/// `?3`): no row when it does not, a row of nulls when it has no such command.
+pub(super) const REPORTED_COMMAND: &str = "SELECT c.* FROM agents a \
+       LEFT JOIN agent_commands c ON c.id = ?2 AND c.agent_id = a.id \
+     WHERE a.id = ?1 AND a.status = 'active' AND a.token_hash = ?3";
 /// Queue a command: its 17 columns in the entity's order.
 pub(super) const QUEUE: &str = "INSERT INTO agent_commands (id, tenant_id, agent_id, \
        command_type, payload, status, result, error_message, created_by, claim_id, attempts, \
@@ -73,13 +104,15 @@ pub(super) fn postgres(sql: &str) -> String {
 pub enum Claim {
     Command(Box<(Model, Recorded)>),
     Nothing,
-    /// The agent was revoked, or its token replaced, since the poll began.
+    /// The agent was revoked, or its token replaced, since its token was last read.
     Revoked,
 }
 
 /// What became of an agent's report.
 pub enum Reported {
     Done(Box<(Model, Recorded)>),
+    /// The agent was revoked, or its token replaced, since its token was last read.
+    Revoked,
     /// The agent has no command with that id.
     NotFound,
     /// The report does not fit the command as stored; the reason says why.
@@ -161,6 +194,16 @@ pub(super) fn withhold_ended_secrets(command: &mut Model) -> Option<String> {
     Some(command.payload.clone())
 }
 
+/// `command`, queued, as a claim under `claim_id` at `now` leaves it.
+pub(super) fn claimed(mut command: Model, claim_id: String, now: i64) -> Model {
+    command.status = CommandStatus::Dispatched.into();
+    command.claim_id = Some(claim_id);
+    command.claimed_at = Some(now);
+    command.attempts += 1;
+    command.updated_at = now;
+    command
+}
+
 /// `command` as the sweeper leaves it: its new status and times, before it is written.
 pub(super) fn settled(mut command: Model, how: Settle, now: i64) -> Model {
     match how {
@@ -194,32 +237,30 @@ pub trait CommandStore: Send + Sync {
     /// The agent holding the token with this hash, whatever its state.
     async fn agent_by_token(&self, token_hash: &str) -> StoreResult<Option<agent::Model>>;
 
-    /// Record that the active agent holding this token was seen at `now`; `false` when it
-    /// is no longer active or its token changed.
-    async fn touch(&self, agent_id: &str, token_hash: &str, now: i64) -> StoreResult<bool>;
+    /// Record that the active agent holding this token was seen at `now`, answering the
+    /// presence last announced for it; `None` when it is no longer active or its token
+    /// changed.
+    async fn touch(
+        &self,
+        agent_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<Presence>>;
 
     /// Insert a new queued command.
     async fn queue(&self, command: Model) -> StoreResult<Recorded>;
 
-    /// Whether the agent has a queued command not expired at `now`.
-    async fn anything_queued(&self, agent_id: &str, now: i64) -> StoreResult<bool>;
+    /// Claim the agent's oldest queued command at `now` under `claim_id`, only if the agent
+    /// still stands as it was when its token was read (active, same token), checked where
+    /// no revocation can slip in between. A plain read comes first (a poll's look usually
+    /// finds nothing) and says so without a write.
+    async fn claim(&self, agent: &agent::Model, now: i64, claim_id: String) -> StoreResult<Claim>;
 
-    /// Claim the agent's oldest queued command at `now` under `claim_id`. With `recheck`,
-    /// only if the agent still stands as it was when its token was checked (active, same
-    /// token), checked where no revocation can slip in between where the engine allows.
-    async fn claim(
-        &self,
-        agent: &agent::Model,
-        recheck: bool,
-        now: i64,
-        claim_id: String,
-    ) -> StoreResult<Claim>;
-
-    /// Apply agent `agent_id`'s report to its command `id`, if the command did not change
-    /// meanwhile.
+    /// Apply `agent`'s report to its command `id`, if the agent still stands as it was when
+    /// its token was read and the command did not change meanwhile.
     async fn report(
         &self,
-        agent_id: &str,
+        agent: &agent::Model,
         id: &str,
         report: Report,
         now: i64,

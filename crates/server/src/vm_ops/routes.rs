@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::service;
 use super::stream::{self, Filter, Holder};
 use crate::agents;
-use crate::agents::principal::AgentAuth;
+use crate::agents::principal::{AgentAuth, FleetAgent};
 use crate::auth::extract::bearer;
 use crate::db::entity::agent;
 use crate::http::{ApiError, ApiJson, ApiPath, ApiResult, Valid, ValidQuery, answer};
@@ -83,7 +83,7 @@ pub async fn dispatch_proxmox(
         (status = 409, body = ErrorEnvelope, description = "AGENT_REVOKED: stop, pair again")))]
 pub async fn next(
     State(s): State<AppState>,
-    AgentAuth(agent): AgentAuth,
+    FleetAgent(agent): FleetAgent,
     ValidQuery(q): ValidQuery<NextQuery>,
 ) -> ApiResult<Response> {
     let command = service::next(&s, &agent, q.wait()).await?;
@@ -99,10 +99,10 @@ pub async fn next(
     params(("id" = String, Path)), request_body = ReportRequest,
     responses((status = 200, body = Envelope<CommandView>), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope, description = "not the current claim, or a transition the command cannot make")))]
+        (status = 409, body = ErrorEnvelope, description = "AGENT_REVOKED (stop, pair again), not the current claim, or a transition the command cannot make")))]
 pub async fn report(
     State(s): State<AppState>,
-    AgentAuth(agent): AgentAuth,
+    FleetAgent(agent): FleetAgent,
     ApiPath(id): ApiPath<String>,
     Valid(body): Valid<ReportRequest>,
 ) -> ApiResult<Response> {

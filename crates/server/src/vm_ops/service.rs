@@ -14,6 +14,7 @@ use tokio::sync::{Notify, broadcast};
 
 use super::store::{self, ListFilter};
 use crate::agents;
+use crate::agents::principal::no_longer_standing;
 use crate::bus::{Claim, Report, Reported};
 use crate::clock::now_ms;
 use crate::db::entity::agent;
@@ -182,57 +183,30 @@ async fn wait_for_command(
     wake: &Notify,
 ) -> ApiResult<Option<Model>> {
     let deadline = tokio::time::Instant::now() + timeout;
-    // The agent was just read with its token; after a wake-up it is checked again, since a
-    // revocation wakes the poll too.
-    let mut woken_up = false;
     loop {
         // Listen before looking, so a dispatch between the look and the wait is not missed.
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        match claim(state, agent, woken_up).await? {
+        // Every look checks the agent again: a revocation wakes the poll too.
+        let claim_id = uuid::Uuid::new_v4().to_string();
+        match state.bus.store.claim(agent, now_ms(), claim_id).await? {
             Claim::Command(claimed) => {
                 let (command, event) = *claimed;
                 event.announce(&state.bus.hub);
                 return Ok(Some(command));
             }
-            Claim::Revoked => return Err(no_longer_valid(state, agent).await),
+            Claim::Revoked => return Err(no_longer_standing(state, agent).await),
             Claim::Nothing => {}
         }
-        woken_up = true;
         if tokio::time::timeout_at(deadline, woken).await.is_err() {
             return Ok(None);
         }
     }
 }
 
-/// Why a poll's agent stopped standing: revoked (409 `AGENT_REVOKED`, the agent stops) or
-/// its token replaced by a rotation (401).
-async fn no_longer_valid(state: &AppState, agent: &agent::Model) -> ApiError {
-    let tenant = crate::db::TenantId::trusted(agent.tenant_id.clone());
-    match state.bus.store.agent(&tenant, &agent.id).await {
-        Ok(Some(a)) if a.status == AgentStatus::Revoked => crate::agents::principal::revoked(),
-        Ok(_) => ApiError::unauthorized("A valid agent token is required"),
-        Err(e) => e.into(),
-    }
-}
-
-/// Claim `agent`'s next command. With `recheck` (a poll woken up: by a command queued for
-/// the agent, or by its revocation), only if the agent still stands as it was when its
-/// token was checked; the store checks that where no revocation can slip in between.
-async fn claim(state: &AppState, agent: &agent::Model, recheck: bool) -> ApiResult<Claim> {
-    let store = &state.bus.store;
-    let now = now_ms();
-    // A poll's first look usually finds nothing: a plain read says so without a write. A
-    // woken poll was woken for a command (one poll per command), so it claims at once.
-    if !recheck && !store.anything_queued(&agent.id, now).await? {
-        return Ok(Claim::Nothing);
-    }
-    let claim_id = uuid::Uuid::new_v4().to_string();
-    Ok(store.claim(agent, recheck, now, claim_id).await?)
-}
-
-/// The agent reports on a command it claimed.
+/// The agent reports on a command it claimed. `agent` may be an older read (see
+/// `agents::principal::FleetAgent`): the store checks that it still stands.
 pub async fn report(
     state: &AppState,
     agent: &agent::Model,
@@ -247,17 +221,13 @@ pub async fn report(
         result,
         error_message: req.error_message,
     };
-    match state
-        .bus
-        .store
-        .report(&agent.id, id, report, now_ms())
-        .await?
-    {
+    match state.bus.store.report(agent, id, report, now_ms()).await? {
         Reported::Done(done) => {
             let (command, event) = *done;
             event.announce(&state.bus.hub);
             Ok(command)
         }
+        Reported::Revoked => Err(no_longer_standing(state, agent).await),
         Reported::NotFound => Err(ApiError::not_found("Command")),
         Reported::Refused(reason) => Err(ApiError::new(ErrorCode::Conflict, reason)),
     }
