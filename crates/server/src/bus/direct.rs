@@ -137,11 +137,19 @@ impl CommandStore for DirectStore {
             .await
     }
 
-    async fn claim(&self, agent: &agent::Model, now: i64, claim_id: String) -> StoreResult<Claim> {
-        match self.look(agent, now)? {
-            None => return Ok(Claim::Revoked),
-            Some(false) => return Ok(Claim::Nothing),
-            Some(true) => {}
+    async fn claim(
+        &self,
+        agent: &agent::Model,
+        woken: bool,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim> {
+        if !woken {
+            match self.look(agent, now)? {
+                None => return Ok(Claim::Revoked),
+                Some(false) => return Ok(Claim::Nothing),
+                Some(true) => {}
+            }
         }
         let (id, token_hash) = (agent.id.clone(), agent.token_hash.clone());
         self.direct

@@ -14,8 +14,8 @@ use sea_orm::{
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, CANCEL, CLAIM_POSTGRES, CLAIM_SEEN_POSTGRES, CLAIM_SQLITE, Claim, CommandStore, LOOK,
-    PEEK_POSTGRES, QUEUE, REPORT, REPORTED_COMMAND, Report, Reported, SETTLE, Settle, TOUCH,
+    self, CANCEL, CLAIM_POSTGRES, CLAIM_SQLITE, Claim, CommandStore, LOOK, QUEUE, REPORT,
+    REPORTED_COMMAND, Report, Reported, SETTLE, Settle, TOUCH,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
@@ -61,57 +61,10 @@ impl SeaOrmStore {
         }
     }
 
-    /// PostgreSQL's claim, usually two round trips: a look at the oldest queued command
-    /// (and whether the agent still stands), then that command claimed with its event in
-    /// one statement, if it is still as seen. When another poll or a cancel got there first,
-    /// the locking claim takes the next free one.
+    /// PostgreSQL's claim: the oldest row nobody holds, locked (`FOR UPDATE SKIP LOCKED`,
+    /// so racing polls of one agent each get a different one), claimed if the agent still
+    /// stands, and its event written, in one transaction.
     async fn claim_postgres(
-        &self,
-        agent: &agent::Model,
-        now: i64,
-        claim_id: String,
-    ) -> StoreResult<Claim> {
-        let token_hash = agent.token_hash.clone();
-        let look = Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            PEEK_POSTGRES,
-            [
-                agent.id.clone().into(),
-                now.into(),
-                token_hash.clone().into(),
-            ],
-        );
-        let Some(row) = self.db.read().query_one(look).await? else {
-            return Ok(Claim::Revoked);
-        };
-        if row.try_get::<Option<String>>("", "id")?.is_none() {
-            return Ok(Claim::Nothing);
-        }
-        let seen = Model::from_query_result(&row, "")?;
-        let (attempts, stamp) = (seen.attempts, seen.updated_at);
-        let claimed = store::claimed(seen, claim_id, now);
-        let values = vec![
-            claimed.id.clone().into(),
-            claimed.claim_id.clone().into(),
-            now.into(),
-            claimed.attempts.into(),
-            attempts.into(),
-            stamp.into(),
-            token_hash.into(),
-        ];
-        match events::change_with_event(&self.db, CLAIM_SEEN_POSTGRES, values, &claimed).await? {
-            Some(event) => Ok(Claim::Command(Box::new((claimed, event)))),
-            None => {
-                self.claim_locking(agent, now, claimed.claim_id.unwrap_or_default())
-                    .await
-            }
-        }
-    }
-
-    /// PostgreSQL's claim when polls race for one agent's commands: the oldest row nobody
-    /// holds, locked (`FOR UPDATE SKIP LOCKED`), claimed and its event written in one
-    /// transaction.
-    async fn claim_locking(
         &self,
         agent: &agent::Model,
         now: i64,
@@ -242,14 +195,22 @@ impl CommandStore for SeaOrmStore {
             .ok_or(StoreError::Db(DbErr::RecordNotInserted))
     }
 
-    async fn claim(&self, agent: &agent::Model, now: i64, claim_id: String) -> StoreResult<Claim> {
+    async fn claim(
+        &self,
+        agent: &agent::Model,
+        woken: bool,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim> {
+        if !woken {
+            match self.look(agent, now).await? {
+                None => return Ok(Claim::Revoked),
+                Some(false) => return Ok(Claim::Nothing),
+                Some(true) => {}
+            }
+        }
         if self.db.engine() == Engine::Postgres {
             return self.claim_postgres(agent, now, claim_id).await;
-        }
-        match self.look(agent, now).await? {
-            None => return Ok(Claim::Revoked),
-            Some(false) => return Ok(Claim::Nothing),
-            Some(true) => {}
         }
         // SQLite: the agent is read again in the claim's transaction (one writer at a time:
         // nothing slips between).

@@ -48,22 +48,6 @@ pub(super) const CLAIM_SQLITE: &str = "UPDATE agent_commands SET status = 'dispa
 pub(super) const LOOK: &str = "SELECT (SELECT id FROM agent_commands \
        WHERE agent_id = a.id AND status = 'queued' AND expires_at > ?2 LIMIT 1) AS queued \
      FROM agents a WHERE a.id = ?1 AND a.status = 'active' AND a.token_hash = ?3";
-/// PostgreSQL's look before a claim, one round trip: no row when agent `$1` no longer
-/// stands (active, token hash `$3`), else one row holding its oldest queued command
-/// unexpired at `$2`, all columns null when there is none.
-pub(super) const PEEK_POSTGRES: &str = "SELECT c.* FROM agents a LEFT JOIN LATERAL \
-       (SELECT * FROM agent_commands WHERE agent_id = a.id AND status = 'queued' \
-          AND expires_at > $2 ORDER BY queued_at, id LIMIT 1) c ON true \
-     WHERE a.id = $1 AND a.status = 'active' AND a.token_hash = $3";
-/// Claim command `$1`, seen queued by [`PEEK_POSTGRES`] with `$5` attempts and stamp `$6`,
-/// at `$3` under claim id `$2` (`$4` its attempts then), if it is still exactly as seen,
-/// unexpired, and its agent still stands with token hash `$7`. What the row becomes is
-/// known in advance, so its event is written in the same statement.
-pub(super) const CLAIM_SEEN_POSTGRES: &str = "UPDATE agent_commands SET status = 'dispatched', \
-       claim_id = $2, claimed_at = $3, attempts = $4, updated_at = $3 \
-     WHERE id = $1 AND status = 'queued' AND attempts = $5 AND updated_at = $6 \
-       AND expires_at > $3 AND EXISTS (SELECT 1 FROM agents \
-         WHERE id = agent_commands.agent_id AND status = 'active' AND token_hash = $7)";
 /// A heartbeat that changed nothing but the time: agent `?1` with token hash `?2` at `?3`,
 /// answering the presence last announced (no row: the agent no longer stands).
 pub(super) const TOUCH: &str = "UPDATE agents SET last_seen_at = ?3, updated_at = ?3 \
@@ -194,16 +178,6 @@ pub(super) fn withhold_ended_secrets(command: &mut Model) -> Option<String> {
     Some(command.payload.clone())
 }
 
-/// `command`, queued, as a claim under `claim_id` at `now` leaves it.
-pub(super) fn claimed(mut command: Model, claim_id: String, now: i64) -> Model {
-    command.status = CommandStatus::Dispatched.into();
-    command.claim_id = Some(claim_id);
-    command.claimed_at = Some(now);
-    command.attempts += 1;
-    command.updated_at = now;
-    command
-}
-
 /// `command` as the sweeper leaves it: its new status and times, before it is written.
 pub(super) fn settled(mut command: Model, how: Settle, now: i64) -> Model {
     match how {
@@ -252,9 +226,16 @@ pub trait CommandStore: Send + Sync {
 
     /// Claim the agent's oldest queued command at `now` under `claim_id`, only if the agent
     /// still stands as it was when its token was read (active, same token), checked where
-    /// no revocation can slip in between. A plain read comes first (a poll's look usually
-    /// finds nothing) and says so without a write.
-    async fn claim(&self, agent: &agent::Model, now: i64, claim_id: String) -> StoreResult<Claim>;
+    /// no revocation can slip in between. Unless the poll was `woken` for a queued command
+    /// (one poll per command), a plain read comes first: a poll's first look usually finds
+    /// nothing, and says so without a write.
+    async fn claim(
+        &self,
+        agent: &agent::Model,
+        woken: bool,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim>;
 
     /// Apply `agent`'s report to its command `id`, if the agent still stands as it was when
     /// its token was read and the command did not change meanwhile.

@@ -183,6 +183,7 @@ async fn wait_for_command(
     wake: &Notify,
 ) -> ApiResult<Option<Model>> {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut woken_up = false;
     loop {
         // Listen before looking, so a dispatch between the look and the wait is not missed.
         let woken = wake.notified();
@@ -190,7 +191,12 @@ async fn wait_for_command(
         woken.as_mut().enable();
         // Every look checks the agent again: a revocation wakes the poll too.
         let claim_id = uuid::Uuid::new_v4().to_string();
-        match state.bus.store.claim(agent, now_ms(), claim_id).await? {
+        match state
+            .bus
+            .store
+            .claim(agent, woken_up, now_ms(), claim_id)
+            .await?
+        {
             Claim::Command(claimed) => {
                 let (command, event) = *claimed;
                 event.announce(&state.bus.hub);
@@ -202,6 +208,7 @@ async fn wait_for_command(
         if tokio::time::timeout_at(deadline, woken).await.is_err() {
             return Ok(None);
         }
+        woken_up = true;
     }
 }
 
