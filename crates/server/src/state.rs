@@ -1,10 +1,9 @@
 //! The state every request handler may need, opened once at start: configuration, the
-//! database handle, keys, rate limits, the blob store, the principal and agent caches and
-//! the command bus. It sits below the domains; the router that uses it is composed above them.
+//! database handle, keys, rate limits, the blob store, the principal cache and the command
+//! bus. It sits below the domains; the router that uses it is composed above them.
 
 use std::sync::Arc;
 
-use crate::agents::principal::AgentCache;
 use crate::blob::BlobStore;
 use crate::bus::Bus;
 use crate::config::Config;
@@ -37,8 +36,6 @@ pub struct Shared {
     pub limits: Arc<RateLimits>,
     pub blob: BlobStore,
     pub auth_cache: Arc<PrincipalCache>,
-    /// Agents as last read by token hash, for the fleet's frequent requests.
-    pub agent_cache: AgentCache,
     pub sealer: Arc<Sealer>,
     pub bus: Bus,
 }
@@ -64,7 +61,6 @@ impl AppState {
         let bus = Bus::open(&db)?;
         Ok(Self(Arc::new(Shared {
             auth_cache,
-            agent_cache: AgentCache::default(),
             sealer: Arc::new(Sealer::new(&key)),
             bus,
             access: Arc::new(AccessTokens::new(&key)),

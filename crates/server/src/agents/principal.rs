@@ -5,13 +5,10 @@
 //!
 //! Two extractors. [`AgentAuth`] reads the agent on every request; the routes that hand out
 //! more than the bus's own work (secrets, streams, rotation) use it. [`FleetAgent`] serves
-//! the fleet's constant traffic (heartbeats, polls, reports) from [`AgentCache`], the
-//! agents as last read by token hash: those routes' own statements check that the agent
-//! still stands (see `bus::store`), so the cache saves a lookup per request without letting
-//! a revocation through, on this replica or any other.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+//! the fleet's constant traffic (heartbeats, polls, reports) from the bus's agent cache
+//! (`bus::agent_cache`): those routes' own statements check that the agent still stands
+//! (see `bus::store`), so the cache saves a lookup per request without letting a
+//! revocation through, on this replica or any other.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -74,7 +71,7 @@ async fn read(state: &AppState, token_hash: &str) -> ApiResult<agent::Model> {
 /// token replaced): forget it, and answer as a fresh read of its token does.
 pub async fn no_longer_standing(state: &AppState, agent: &agent::Model) -> ApiError {
     let hash = agent.token_hash.clone().unwrap_or_default();
-    state.agent_cache.forget(&hash);
+    state.bus.agents.forget(&hash);
     match read(state, &hash).await {
         Ok(_) => ApiError::new(
             botmox_proto::ErrorCode::Conflict,
@@ -99,101 +96,15 @@ impl FromRequestParts<AppState> for FleetAgent {
         let hash = token_hash(parts)?;
         // The token's expiry changes only with the token itself: the cached one holds.
         if let Some(agent) = state
-            .agent_cache
+            .bus
+            .agents
             .get(&hash)
             .filter(|a| a.token_expires_at.is_some_and(|e| e > now_ms()))
         {
             return Ok(Self(agent));
         }
         let agent = read(state, &hash).await?;
-        state.agent_cache.put(&agent);
+        state.bus.agents.put(&agent);
         Ok(Self(agent))
-    }
-}
-
-/// Past this many agents the cache starts over (bounded memory under token churn).
-const CACHE_CAPACITY: usize = 200_000;
-
-/// Active agents as last read, by token hash. Entries are never trusted for standing (see
-/// the module's notes); they are forgotten when a statement finds them stale.
-#[derive(Default)]
-pub struct AgentCache {
-    agents: Mutex<HashMap<String, agent::Model>>,
-}
-
-impl AgentCache {
-    fn get(&self, token_hash: &str) -> Option<agent::Model> {
-        self.agents
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(token_hash)
-            .cloned()
-    }
-
-    /// Keep `agent` (as it stands now, after a read or a write) under its token.
-    pub fn put(&self, agent: &agent::Model) {
-        let Some(hash) = agent.token_hash.clone() else {
-            return;
-        };
-        let mut agents = self.agents.lock().unwrap_or_else(PoisonError::into_inner);
-        if agents.len() >= CACHE_CAPACITY && !agents.contains_key(&hash) {
-            agents.clear();
-        }
-        agents.insert(hash, agent.clone());
-    }
-
-    pub fn forget(&self, token_hash: &str) {
-        self.agents
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(token_hash);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn agent(hash: &str) -> agent::Model {
-        agent::Model {
-            id: hash.into(),
-            tenant_id: "t".into(),
-            owner_user_id: None,
-            name: "a".into(),
-            status: AgentStatus::Active.into(),
-            version: None,
-            platform: None,
-            capabilities: "[]".into(),
-            public_key: None,
-            pairing_code_hash: None,
-            pairing_expires_at: None,
-            paired_at: None,
-            paired_by: None,
-            last_seen_at: None,
-            revoked_at: None,
-            revoked_by: None,
-            revoke_reason: None,
-            metadata: "{}".into(),
-            token_hash: Some(hash.into()),
-            token_expires_at: None,
-            presence: botmox_proto::agent::Presence::Offline.into(),
-            created_at: 0,
-            updated_at: 0,
-            vault_public_key: None,
-        }
-    }
-
-    #[test]
-    fn the_cache_keeps_agents_by_token_until_forgotten_and_stays_bounded() {
-        let cache = AgentCache::default();
-        cache.put(&agent("h1"));
-        assert_eq!(cache.get("h1").map(|a| a.id), Some("h1".into()));
-        cache.forget("h1");
-        assert!(cache.get("h1").is_none());
-        for i in 0..CACHE_CAPACITY + 1 {
-            cache.put(&agent(&i.to_string()));
-        }
-        let held = cache.agents.lock().unwrap().len();
-        assert!(held <= CACHE_CAPACITY, "{held} agents held");
     }
 }

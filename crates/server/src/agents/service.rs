@@ -277,7 +277,7 @@ pub async fn heartbeat(
     seen.last_seen_at = Some(now);
     seen.updated_at = now;
     announce_online(state, &mut seen).await?;
-    state.agent_cache.put(&seen);
+    state.bus.agents.put(&seen);
     Ok(HeartbeatAnswer {
         id: seen.id,
         status: seen.status.0,
@@ -385,7 +385,7 @@ pub async fn rotate(state: &AppState, mut agent: agent::Model) -> ApiResult<Rota
     if !replaced {
         return Err(ApiError::unauthorized("A valid agent token is required"));
     }
-    state.agent_cache.forget(&old);
+    state.bus.agents.forget(&old);
     Ok(RotatedToken {
         agent_token: token,
         agent_token_expires_at: agent.token_expires_at.and_then(from_epoch_ms),
@@ -449,7 +449,7 @@ pub async fn revoke(
     // Announcing it also wakes a poll the agent has waiting, which returns at once.
     event.announce(&state.bus.hub);
     if let Some(hash) = &agent.token_hash {
-        state.agent_cache.forget(hash);
+        state.bus.agents.forget(hash);
     }
     Ok(agent)
 }

@@ -1,12 +1,14 @@
 //! The command bus's plumbing, below the agents and VM-operations domains: its storage
 //! ([`CommandStore`], with a SeaORM and a direct-SQLite implementation), its events
 //! ([`events::Hub`]: written with each change, announced after commit to this process and
-//! the other replicas) and the per-agent wake-ups that waiting polls sleep on.
+//! the other replicas), the per-agent wake-ups that waiting polls sleep on, and the agents
+//! as last read by token ([`AgentCache`]).
 //!
 //! The rules (who may dispatch, what a payload may hold) live in `vm_ops` and `agents`;
 //! this module only keeps the bus's invariants: a claim is atomic, a report must quote the
 //! current claim and follow the allowed transitions, every change comes with its event.
 
+pub mod agent_cache;
 pub mod direct;
 pub mod events;
 pub mod seaorm;
@@ -15,6 +17,7 @@ pub mod wakers;
 
 use std::sync::Arc;
 
+pub use agent_cache::AgentCache;
 pub use store::{Claim, CommandStore, Report, Reported, Settle};
 pub use wakers::Wakers;
 
@@ -23,6 +26,8 @@ use crate::db::Db;
 /// The bus as the server holds it.
 pub struct Bus {
     pub store: Arc<dyn CommandStore>,
+    /// Agents as last read by token hash, for the fleet's frequent requests.
+    pub agents: AgentCache,
     pub hub: Arc<events::Hub>,
     pub wakers: Arc<Wakers>,
     /// The direct store, when in use, to close before the database.
@@ -43,6 +48,7 @@ impl Bus {
         };
         Ok(Self {
             store,
+            agents: AgentCache::default(),
             hub,
             wakers,
             direct,
