@@ -33,7 +33,7 @@ async fn bench(backend: Backend, kind: Kind) -> Bench {
     let server = TestServer::start(backend).await;
     let db = server.state().db.clone();
     let store: Arc<dyn CommandStore> = match kind {
-        Kind::SeaOrm => Arc::new(SeaOrmStore::new(db)),
+        Kind::SeaOrm => Arc::new(SeaOrmStore::new(db.point_lookups())),
         Kind::Direct => Arc::new(DirectStore::new(db.direct().expect("SQLite").clone())),
     };
     Bench { server, store }

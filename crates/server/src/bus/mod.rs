@@ -44,7 +44,7 @@ impl Bus {
             .map(|d| Arc::new(direct::DirectStore::new(d.clone())));
         let store: Arc<dyn CommandStore> = match &direct {
             Some(d) => d.clone(),
-            None => Arc::new(seaorm::SeaOrmStore::new(db.clone())),
+            None => Arc::new(seaorm::SeaOrmStore::new(db.point_lookups())),
         };
         Ok(Self {
             store,

@@ -86,6 +86,8 @@ pub struct Db {
     /// With SQLite, direct connections for the hot paths that group their commits (the
     /// command bus, lease heartbeats, the download audit); see [`sqlite_direct`].
     direct: Option<Arc<sqlite_direct::SqliteDirect>>,
+    /// With PostgreSQL, the pool of [`Db::point_lookups`].
+    point_lookups: Option<DatabaseConnection>,
 }
 
 impl Db {
@@ -107,6 +109,23 @@ impl Db {
             db.direct = Some(Arc::new(direct));
         }
         Ok(db)
+    }
+
+    /// This handle on connections for statements that only ever look rows up by an indexed
+    /// key (the command bus's hot paths). With PostgreSQL they keep their prepared plans
+    /// (generic plans, not one planned per execution as elsewhere, see [`Db::connect`]) and
+    /// never plan a sequential scan, so a plan made while a table was near empty cannot go on
+    /// scanning it once it has grown. With SQLite, the handle itself.
+    pub fn point_lookups(&self) -> Self {
+        match &self.point_lookups {
+            Some(pool) => Self {
+                read: pool.clone(),
+                write: pool.clone(),
+                point_lookups: None,
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
     }
 
     /// With SQLite, the direct connections (group-committed writes); `None` with PostgreSQL.
@@ -161,6 +180,7 @@ impl Db {
                 turn: Arc::default(),
                 url: url.into(),
                 direct: None,
+                point_lookups: None,
             })
         } else {
             // Plan each statement for its parameters and the table as it is now. A prepared
@@ -168,27 +188,39 @@ impl Db {
             // (a fresh install, or a bus table between bursts), and then keeps scanning it
             // whole long after it has grown; planning a point lookup costs microseconds.
             let options = PgConnectOptions::from_str(url)
-                .map_err(|e| DbErr::Custom(format!("invalid postgres url: {e}")))?
-                .options([("plan_cache_mode", "force_custom_plan")]);
+                .map_err(|e| DbErr::Custom(format!("invalid postgres url: {e}")))?;
             // No ping before each use of a pooled connection (sqlx's default): on the bus's
             // hot paths it doubled the round trips of every statement outside a transaction.
             // A connection the server dropped fails its next statement and is replaced.
-            let pool = PgPoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await
-                .map_err(conn_err)?;
-            let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-            Ok(Self {
+            let pool = |options: PgConnectOptions| {
+                PgPoolOptions::new()
+                    .test_before_acquire(false)
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with(options)
+            };
+            let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool(
+                options
+                    .clone()
+                    .options([("plan_cache_mode", "force_custom_plan")]),
+            ));
+            // Planning took two thirds of the bus's statement time with custom plans; its
+            // statements are point lookups by key, which with sequential scans ruled out
+            // keep an index plan whatever the table's size when it was planned.
+            let point_lookups = SqlxPostgresConnector::from_sqlx_postgres_pool(pool(
+                options.options([("enable_seqscan", "off")]),
+            ));
+            let db = Self {
                 engine: Engine::Postgres,
                 read: conn.clone(),
                 write: conn,
                 turn: Arc::default(),
                 url: url.into(),
                 direct: None,
-            })
+                point_lookups: Some(point_lookups),
+            };
+            db.ping().await?;
+            Ok(db)
         }
     }
 
@@ -392,6 +424,9 @@ impl Db {
             direct.close().await;
         }
         self.read.clone().close().await?;
+        if let Some(pool) = &self.point_lookups {
+            pool.clone().close().await?;
+        }
         if self.engine == Engine::Sqlite {
             self.write.clone().close().await?;
         }
