@@ -61,47 +61,6 @@ impl SeaOrmStore {
         }
     }
 
-    /// PostgreSQL's claim: the oldest row nobody holds, locked (`FOR UPDATE SKIP LOCKED`,
-    /// so racing polls of one agent each get a different one), claimed if the agent still
-    /// stands, and its event written, in one transaction.
-    async fn claim_postgres(
-        &self,
-        agent: &agent::Model,
-        now: i64,
-        claim_id: String,
-    ) -> StoreResult<Claim> {
-        let statement = Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            CLAIM_POSTGRES,
-            [
-                agent.id.clone().into(),
-                now.into(),
-                claim_id.into(),
-                agent.token_hash.clone().into(),
-            ],
-        );
-        let claim = self
-            .db
-            .write(async |txn| {
-                let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
-                    return Ok(Claim::Nothing);
-                };
-                let event = events::record_command(txn, &command).await?;
-                Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
-            })
-            .await?;
-        if matches!(claim, Claim::Nothing) {
-            // Nothing claimed: tell a revocation from an empty queue.
-            let current = agent::Entity::find_by_id(agent.id.clone())
-                .one(self.db.read())
-                .await?;
-            if !agent.unchanged_in(current.as_ref()) {
-                return Ok(Claim::Revoked);
-            }
-        }
-        Ok(claim)
-    }
-
     /// `sql` of [`store`] (in SQLite's placeholders) for this engine, with `values`.
     fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
         match self.db.engine() {
@@ -209,21 +168,37 @@ impl CommandStore for SeaOrmStore {
                 Some(true) => {}
             }
         }
-        if self.db.engine() == Engine::Postgres {
-            return self.claim_postgres(agent, now, claim_id).await;
-        }
-        // SQLite: the agent is read again in the claim's transaction (one writer at a time:
+        // PostgreSQL's claim statement checks the agent itself, and picks the oldest row
+        // nobody holds (`FOR UPDATE SKIP LOCKED`: racing polls of one agent each get another);
+        // on SQLite the agent is read again in the claim's transaction (one writer at a time:
         // nothing slips between).
-        let statement = Statement::from_sql_and_values(
-            DatabaseBackend::Sqlite,
-            CLAIM_SQLITE,
-            [agent.id.clone().into(), now.into(), claim_id.into()],
-        );
-        self.db
+        let postgres = self.db.engine() == Engine::Postgres;
+        let statement = if postgres {
+            Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                CLAIM_POSTGRES,
+                [
+                    agent.id.clone().into(),
+                    now.into(),
+                    claim_id.into(),
+                    agent.token_hash.clone().into(),
+                ],
+            )
+        } else {
+            Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                CLAIM_SQLITE,
+                [agent.id.clone().into(), now.into(), claim_id.into()],
+            )
+        };
+        let claim = self
+            .db
             .write(async |txn| {
-                let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
-                if !agent.unchanged_in(current.as_ref()) {
-                    return Ok(Claim::Revoked);
+                if !postgres {
+                    let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
+                    if !agent.unchanged_in(current.as_ref()) {
+                        return Ok(Claim::Revoked);
+                    }
                 }
                 let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
                     return Ok(Claim::Nothing);
@@ -231,7 +206,17 @@ impl CommandStore for SeaOrmStore {
                 let event = events::record_command(txn, &command).await?;
                 Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
             })
-            .await
+            .await?;
+        if postgres && matches!(claim, Claim::Nothing) {
+            // Nothing claimed: tell a revocation from an empty queue.
+            let current = agent::Entity::find_by_id(agent.id.clone())
+                .one(self.db.read())
+                .await?;
+            if !agent.unchanged_in(current.as_ref()) {
+                return Ok(Claim::Revoked);
+            }
+        }
+        Ok(claim)
     }
 
     async fn report(
