@@ -6,6 +6,7 @@
 use botmox_proto::auth::Role;
 use botmox_testkit::browser::{Browser, attr, overflowing, resize, sign_in, text_of};
 use botmox_testkit::{Backend, TestServer};
+use chrono::Datelike;
 use serde_json::json;
 
 const DAY_MS: i64 = 86_400_000;
@@ -74,13 +75,19 @@ async fn every_page_fits_at_1440_and_1024_pixels() {
             json!({"title": long, "status": "todo", "description": long}),
         )
         .await;
-    server
-        .create(
-            "/api/v1/workspace/calendar",
-            t,
-            json!({"title": long, "date": chrono::Utc::now().date_naive().to_string()}),
-        )
-        .await;
+    // Today's event, and one on this week's Sunday: the last column, where an event too wide
+    // for its day pushes the page past the window's right edge.
+    let today = chrono::Utc::now().date_naive();
+    let sunday = today + chrono::Days::new(6 - u64::from(today.weekday().num_days_from_monday()));
+    for day in [today, sunday] {
+        server
+            .create(
+                "/api/v1/workspace/calendar",
+                t,
+                json!({"title": long, "date": day.to_string()}),
+            )
+            .await;
+    }
     server
         .create(
             "/api/v1/finance/operations",
