@@ -202,3 +202,154 @@ localTimes(document);
     xhr.send(file);
   });
 })();
+
+// The resource tree (ui/tree.rs): fetched after the page, so no page waits on its counts,
+// and changed here: open or close a node, filter by bot status, collapse the navigation,
+// drag or key its edge to resize it. Each change is sent (in order) as the user's whole
+// state, and the server answers the tree as it now shows it.
+(() => {
+  let root = document.getElementById("resource-tree");
+  const shell = document.querySelector(".shell");
+  const aside = document.querySelector("aside.tree");
+  const toggle = document.getElementById("tree-toggle");
+  const resizer = document.getElementById("tree-resizer");
+  if (!root || !root.dataset.tree || !shell || !aside || !toggle || !resizer) {
+    return;
+  }
+  const csrf = document.querySelector('input[name="_csrf"]');
+  const [minWidth, maxWidth] = [220, 460];
+  let state = null;
+  let queue = Promise.resolve();
+  let latest = 0;
+
+  const layout = () => {
+    shell.classList.toggle("tree-collapsed", state.collapsed);
+    toggle.setAttribute("aria-expanded", String(!state.collapsed));
+    toggle.textContent = state.collapsed ? "»" : "«";
+    aside.style.width = `${state.width}px`;
+    resizer.setAttribute("aria-valuenow", String(state.width));
+  };
+  // The node of the current page: the link to exactly this address, else to this path.
+  const markCurrent = () => {
+    const links = [...root.querySelectorAll("a[href]")];
+    const exact = links.filter((a) => a.getAttribute("href") === location.pathname + location.search);
+    const current = exact.length > 0 ? exact : links.filter((a) => a.getAttribute("href") === location.pathname);
+    for (const a of current) {
+      a.classList.add("active");
+      a.setAttribute("aria-current", "page");
+    }
+  };
+  // Where the focus was inside the tree, to put it back once the tree is replaced.
+  const focusSelector = (element) => {
+    if (element.id) {
+      return `#${CSS.escape(element.id)}`;
+    }
+    if (element.name === "tree-status") {
+      return `input[name="tree-status"][value="${CSS.escape(element.value)}"]`;
+    }
+    const node = element.closest("details[data-key]");
+    return node ? `details[data-key="${CSS.escape(node.dataset.key)}"] > summary` : null;
+  };
+  const show = (html) => {
+    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("resource-tree");
+    if (!fresh) {
+      return;
+    }
+    const focused = root.contains(document.activeElement) ? focusSelector(document.activeElement) : null;
+    root.replaceWith(fresh);
+    root = fresh;
+    state = JSON.parse(fresh.dataset.state);
+    markCurrent();
+    layout();
+    const refocus = focused && root.querySelector(focused);
+    if (refocus) {
+      refocus.focus();
+    }
+  };
+  const save = () => {
+    const mine = ++latest;
+    const body = new URLSearchParams({ _csrf: csrf ? csrf.value : "", state: JSON.stringify(state) });
+    queue = queue
+      .then(async () => {
+        const response = await fetch("/ui/tree", { method: "POST", credentials: "same-origin", body });
+        if (response.ok && mine === latest) {
+          show(await response.text());
+        }
+      })
+      .catch(() => {});
+  };
+
+  document.addEventListener("toggle", (event) => {
+    const node = event.target;
+    if (!state || !root.contains(node) || !node.dataset || !node.dataset.key) {
+      return;
+    }
+    const key = node.dataset.key;
+    if (node.open === state.open.includes(key)) {
+      return;
+    }
+    state.open = node.open ? [...state.open, key] : state.open.filter((k) => k !== key);
+    save();
+  }, true);
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!state || box.name !== "tree-status" || !root.contains(box)) {
+      return;
+    }
+    state.hidden = box.checked
+      ? state.hidden.filter((s) => s !== box.value)
+      : [...state.hidden, box.value];
+    save();
+  });
+  document.addEventListener("click", (event) => {
+    if (state && event.target.closest("#tree-filters-toggle")) {
+      state.show_filters = !state.show_filters;
+      document.getElementById("tree-filters").hidden = !state.show_filters;
+      save();
+    }
+  });
+  toggle.addEventListener("click", () => {
+    if (state) {
+      state.collapsed = !state.collapsed;
+      layout();
+      save();
+    }
+  });
+  // Resizing: drag the edge, or focus it and press the arrow keys.
+  const resize = (width) => {
+    state.width = Math.min(maxWidth, Math.max(minWidth, Math.round(width)));
+    layout();
+  };
+  resizer.addEventListener("pointerdown", (event) => {
+    if (!state || state.collapsed) {
+      return;
+    }
+    event.preventDefault();
+    resizer.setPointerCapture(event.pointerId);
+    const left = aside.getBoundingClientRect().left;
+    const move = (e) => resize(e.clientX - left);
+    const up = () => {
+      resizer.removeEventListener("pointermove", move);
+      resizer.removeEventListener("pointerup", up);
+      save();
+    };
+    resizer.addEventListener("pointermove", move);
+    resizer.addEventListener("pointerup", up);
+  });
+  resizer.addEventListener("keydown", (event) => {
+    const step = { ArrowLeft: -10, ArrowRight: 10 }[event.key];
+    if (state && !state.collapsed && step) {
+      event.preventDefault();
+      resize(state.width + step);
+      save();
+    }
+  });
+
+  fetch(root.dataset.tree, { credentials: "same-origin" })
+    .then(async (response) => {
+      if (response.ok) {
+        show(await response.text());
+      }
+    })
+    .catch(() => {});
+})();

@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod session;
 pub mod settings;
 pub mod time;
+pub mod tree;
 pub mod vm_jobs;
 pub mod vm_ops;
 pub mod vm_registry;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(pages::logout))
         .route("/setup", get(pages::setup_page).post(pages::setup_submit))
         .route("/ui/theme", post(pages::set_theme))
+        .route("/ui/tree", get(tree::tree).post(tree::keep))
         .route("/", get(dashboard::overview))
         .route("/project/{id}", get(project::project_page))
         .route("/vms", get(vms::page))

@@ -12,6 +12,7 @@ pub mod bot_event;
 pub mod command_event;
 pub mod execution_lease;
 pub mod finance_daily;
+pub mod interface_state;
 pub mod playbook;
 pub mod provisioning_token;
 pub mod record;

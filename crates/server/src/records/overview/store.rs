@@ -97,6 +97,29 @@ pub async fn bots_per_project(
         .await?)
 }
 
+/// Up to `limit` bots of `project` in `status` (id, name, document), by name.
+pub async fn bots_at(
+    db: &Db,
+    tenant: &TenantId,
+    project: &str,
+    status: &str,
+    limit: u64,
+) -> StoreResult<Vec<(String, Option<String>, String)>> {
+    Ok(of_kind(tenant, Kind::Bot)
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Name)
+        .column(Column::Data)
+        .filter(Column::ProjectId.eq(project))
+        .filter(Column::Status.eq(status))
+        .order_by_asc(Column::Name)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db.read())
+        .await?)
+}
+
 /// Titles of the most recently changed notes.
 pub async fn recent_note_titles(db: &Db, tenant: &TenantId) -> StoreResult<Vec<Option<String>>> {
     Ok(of_kind(tenant, Kind::Note)
