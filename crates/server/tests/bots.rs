@@ -279,4 +279,79 @@ both_backends! {
         }
         assert!(rows.iter().all(|r| r["target"] == format!("bots:{bot}/account/password") || r["target"] == format!("bots:{bot}/account/email")));
     }
+
+    async fn racing_bot_writes_keep_the_counts_the_pages_show_exact(backend) {
+        // Bots created, moved between projects and statuses, banned and deleted, all at
+        // once (some writes racing on the same bot): the counts the Overview, the resource
+        // tree, the Project page and the finance summary read must equal the bots as listed.
+        let server = TestServer::start(backend).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let t = admin.access_token.as_str();
+        server.put("/api/v1/settings/projects", t, json!({"p1": {"name": "One"}, "p2": {"name": "Two"}})).await;
+        let statuses = ["offline", "prepare", "leveling", "farming"];
+        let server = &server;
+        let created = futures::future::join_all((0..30).map(|i| {
+            let body = json!({"name": format!("b{i}"), "project_id": format!("p{}", 1 + i % 2),
+                "status": statuses[i % 4]});
+            async move { server.create("/api/v1/bots", t, body).await }
+        }))
+        .await;
+        let writes = created.iter().enumerate().flat_map(|(i, bot)| {
+            let path = format!("/api/v1/bots/{bot}");
+            let mut mine = Vec::new();
+            match i {
+                // Two racing moves of one bot: whichever lands last, it counts once.
+                0..=9 => {
+                    mine.push((path.clone(), json!({"status": "farming"})));
+                    mine.push((path, json!({"status": "profession"})));
+                }
+                10..=14 => mine.push((path, json!({"project_id": "p2", "status": "leveling"}))),
+                15..=19 => mine.push((path, Value::Null)),
+                20..=23 => mine.push((format!("{path}/lifecycle/ban"), ban_body())),
+                _ => mine.push((path, json!({"name": "renamed"}))),
+            }
+            mine
+        });
+        let answers = futures::future::join_all(writes.map(|(path, body)| async move {
+            let (status, answer) = if body.is_null() {
+                server.call(reqwest::Method::DELETE, &path, Some(t), None).await
+            } else if path.ends_with("/ban") {
+                server.post(&path, t, body).await
+            } else {
+                server.patch(&path, t, body).await
+            };
+            assert!(status.is_success() || status == StatusCode::PRECONDITION_FAILED || status == StatusCode::CONFLICT,
+                "{path}: {status} {answer}");
+        }))
+        .await;
+        assert_eq!(answers.len(), 40);
+
+        let (_, listed) = server.get("/api/v1/bots?limit=100", t).await;
+        let bots = listed["data"].as_array().unwrap();
+        assert_eq!(bots.len(), 25);
+        let mut expected: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for b in bots {
+            let place = (b["project_id"].as_str().unwrap().to_owned(), b["status"].as_str().unwrap().to_owned());
+            *expected.entry(place).or_default() += 1;
+        }
+        let (_, overview) = server.get("/api/v1/overview", t).await;
+        let mut shown: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for p in overview["data"]["projects"].as_array().unwrap() {
+            for s in p["by_status"].as_array().unwrap() {
+                let place = (p["id"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned());
+                shown.insert(place, s["count"].as_i64().unwrap());
+            }
+        }
+        assert_eq!(shown, expected);
+        assert_eq!(overview["data"]["bots_total"], 25);
+        assert_eq!(expected.get(&("p2".into(), "banned".into())).copied().unwrap_or(0)
+            + expected.get(&("p1".into(), "banned".into())).copied().unwrap_or(0), 4);
+        // The finance summary's working bots are those not offline nor banned.
+        let working: i64 = expected.iter()
+            .filter(|((_, s), _)| !matches!(s.as_str(), "offline" | "banned"))
+            .map(|(_, n)| n)
+            .sum();
+        let (_, summary) = server.get("/api/v1/finance/summary", t).await;
+        assert_eq!(summary["data"]["totals"]["active_bots"], working, "{summary}");
+    }
 }

@@ -272,7 +272,8 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     let refused = text_of(c, "#projects .error").await;
     assert!(refused.contains("used by 1 bots"), "{refused}");
 
-    // The project is in the navigation and has its page.
+    // The project is in the navigation's tree (once loaded) and has its page.
+    text_of(c, "#resource-tree[data-state]").await;
     click(c, "aside.tree a[data-project=wow]").await;
     wait_for(c, "#project-total", "Total 1 account").await;
     wait_for(c, "a.stat-card[data-status=offline] .stat-count", "1").await;

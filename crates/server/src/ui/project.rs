@@ -17,7 +17,7 @@ use super::records::table::{ListView, TableQuery, list_view};
 use super::session::UiUser;
 use crate::clock;
 use crate::http::ApiError;
-use crate::records::documents::store;
+use crate::records::documents::counts;
 use crate::records::kinds::{BOT_STATUSES, Kind};
 use crate::settings;
 use crate::state::AppState;
@@ -75,8 +75,12 @@ pub async fn project_page(
             .filter(|p| p.is_object())
             .cloned()
             .ok_or_else(|| ApiError::not_found("Project"))?;
-        let counts =
-            store::count_by_status(state.db.read(), auth.tenant(), Kind::Bot, Some(&id)).await?;
+        let counts: Vec<(Option<String>, i64)> =
+            counts::bots(state.db.read(), auth.tenant(), Some(&id))
+                .await?
+                .into_iter()
+                .map(|(_, status, n)| (Some(status), n))
+                .collect();
         Ok::<_, ApiError>((project, counts))
     };
     let (project, counts) = match loaded.await {

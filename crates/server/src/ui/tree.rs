@@ -28,6 +28,7 @@ use crate::db::StoreError;
 use crate::db::entity::interface_state::{self, Entity};
 use crate::http::ApiError;
 use crate::principal::Auth;
+use crate::records::documents::counts;
 use crate::records::overview::store as overview;
 use crate::settings;
 use crate::state::AppState;
@@ -149,6 +150,7 @@ struct Filter {
 }
 
 struct ProjectNode {
+    id: String,
     key: String,
     name: String,
     href: String,
@@ -200,14 +202,9 @@ async fn fragment(app: &AppState, auth: &Auth, state: TreeState) -> Result<Respo
     let tenant = auth.tenant();
     let defined = settings::service::projects(&settings::service::tree(&app.db, tenant).await?);
     let mut counts: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-    for (project, status, n) in overview::bots_per_project(&app.db, tenant).await? {
+    for (project, status, n) in counts::bots(app.db.read(), tenant, None).await? {
         if let Some(project) = project {
-            let status = status.unwrap_or_else(|| "offline".into());
-            *counts
-                .entry(project)
-                .or_default()
-                .entry(status)
-                .or_default() += n;
+            counts.entry(project).or_default().insert(status, n);
         }
     }
     let mut projects = Vec::with_capacity(defined.len());
@@ -253,6 +250,7 @@ async fn fragment(app: &AppState, auth: &Auth, state: TreeState) -> Result<Respo
             name,
             statuses,
             key,
+            id,
         });
     }
     let view = TreeFragment {

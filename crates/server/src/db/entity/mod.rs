@@ -8,6 +8,7 @@ pub mod artifact_download_audit;
 pub mod artifact_release;
 pub mod audit_log;
 pub mod bot_archive;
+pub mod bot_count;
 pub mod bot_event;
 pub mod command_event;
 pub mod execution_lease;

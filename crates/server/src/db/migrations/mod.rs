@@ -20,6 +20,7 @@ mod m20261202_000015_vm_jobs;
 mod m20261203_000016_record_search;
 mod m20261204_000017_finance_gold;
 mod m20261205_000018_interface_states;
+mod m20261205_000019_bot_counts;
 
 use sea_orm_migration::prelude::*;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000016_record_search::Migration),
             Box::new(m20261204_000017_finance_gold::Migration),
             Box::new(m20261205_000018_interface_states::Migration),
+            Box::new(m20261205_000019_bot_counts::Migration),
         ]
     }
 

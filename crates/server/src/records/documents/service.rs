@@ -9,7 +9,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value, json};
 
 use super::store::{self, ListQuery, NewRecord};
-use super::totals;
+use super::{counts, totals};
 pub use crate::clock::now_ms;
 use crate::db::entity::record;
 use crate::db::{StoreResult, WRITE_ATTEMPTS, backoff};
@@ -280,7 +280,7 @@ pub async fn rewrite(
     Ok(update(db, new, current).await?)
 }
 
-/// Write `new` over `current` if it is still at its version, the finance totals with it;
+/// Write `new` over `current` if it is still at its version, the totals and counts with it;
 /// `None` when another writer got there first.
 async fn update(
     db: &impl ConnectionTrait,
@@ -289,19 +289,21 @@ async fn update(
 ) -> StoreResult<Option<record::Model>> {
     let written = store::update(db, new, current).await?;
     if let Some(w) = &written {
-        track_totals(db, Some(current), Some(w)).await?;
+        keep_aggregates(db, Some(current), Some(w)).await?;
     }
     Ok(written)
 }
 
-/// Keep the finance daily totals in step with a finance operation's write (same
-/// transaction): the days it was and is in are recomputed, unless the write left its day
-/// and amount as they were (a description edited, a bot detached), which changes no sum.
-async fn track_totals(
+/// Keep the finance daily totals and the bot counts in step with a record's write (same
+/// transaction). A finance operation's days (was and is) are recomputed, unless the write
+/// left its day and amount as they were (a description edited, a bot detached), which
+/// changes no sum.
+async fn keep_aggregates(
     db: &impl ConnectionTrait,
     before: Option<&record::Model>,
     after: Option<&record::Model>,
 ) -> StoreResult<()> {
+    counts::track(db, before, after).await?;
     let counted = |m: Option<&record::Model>| {
         m.and_then(|m| Some((totals::DayKey::of(m)?, m.amount, m.gold_amount)))
     };
@@ -355,7 +357,7 @@ pub async fn create(
                 }
                 inserted => inserted?,
             };
-            track_totals(txn, None, Some(&m)).await?;
+            keep_aggregates(txn, None, Some(&m)).await?;
             Ok(m)
         })
         .await
@@ -660,7 +662,7 @@ pub async fn delete(
             if !store::delete(txn, auth.tenant(), kind, id).await? {
                 return Err(ApiError::not_found(kind.label()));
             }
-            track_totals(txn, Some(&current), None).await?;
+            keep_aggregates(txn, Some(&current), None).await?;
             Ok(())
         })
         .await

@@ -12,8 +12,7 @@ use crate::clock::{DAY_MS, MAX_MS};
 use crate::db::Db;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
-use crate::records::documents::store as documents;
-use crate::records::kinds::Kind;
+use crate::records::documents::counts;
 
 const MAX_BUCKETS: i64 = 1_000;
 const DEFAULT_DAYS: i64 = 30;
@@ -320,16 +319,16 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
         .fold((0.0, 0.0), |(g, v), p| (g + p.1, v + p.2));
     by_project.sort_by(|a, b| a.project_id.cmp(&b.project_id));
 
-    let working = documents::count_by_status(db.read(), auth.tenant(), Kind::Bot, project).await?;
+    let working = counts::bots(db.read(), auth.tenant(), project).await?;
     let active_bots = working
         .iter()
-        .filter(|(s, _)| {
+        .filter(|(_, s, _)| {
             matches!(
-                s.as_deref(),
-                Some("prepare" | "leveling" | "profession" | "farming")
+                s.as_str(),
+                "prepare" | "leveling" | "profession" | "farming"
             )
         })
-        .map(|(_, n)| n)
+        .map(|(_, _, n)| n)
         .sum();
     let income = tidy(series.iter().map(|b| b.income).sum());
     let expense = tidy(series.iter().map(|b| b.expense).sum());

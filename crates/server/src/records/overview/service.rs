@@ -12,7 +12,7 @@ use super::store;
 use crate::db::entity::record;
 use crate::http::ApiResult;
 use crate::principal::Auth;
-use crate::records::documents::{service, store as documents};
+use crate::records::documents::{counts, service, store as documents};
 use crate::records::expiry::{self, Window};
 use crate::records::finance::service::{self as finance, SummaryParams, Totals};
 use crate::records::kinds::{Kind, bots_in_column};
@@ -159,10 +159,10 @@ pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
         warning_days,
     };
 
-    let per_project = store::bots_per_project(&state.db, auth.tenant()).await?;
+    let per_project = counts::bots(state.db.read(), auth.tenant(), None).await?;
     let mut bots_by_status: Vec<StatusCount> = Vec::new();
     for (_, status, n) in &per_project {
-        let status = status.clone().unwrap_or_else(|| "offline".into());
+        let status = status.clone();
         match bots_by_status.iter_mut().find(|s| s.status == status) {
             Some(s) => s.count += n,
             None => bots_by_status.push(StatusCount { status, count: *n }),
@@ -176,7 +176,7 @@ pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
                 .iter()
                 .filter(|(p, _, _)| p.as_deref() == Some(id.as_str()))
                 .map(|(_, s, n)| StatusCount {
-                    status: s.clone().unwrap_or_else(|| "offline".into()),
+                    status: s.clone(),
                     count: *n,
                 })
                 .collect();

@@ -80,23 +80,6 @@ pub async fn bot_names(
         .await?)
 }
 
-/// Bots counted per (project, status).
-pub async fn bots_per_project(
-    db: &Db,
-    tenant: &TenantId,
-) -> StoreResult<Vec<(Option<String>, Option<String>, i64)>> {
-    Ok(of_kind(tenant, Kind::Bot)
-        .select_only()
-        .column(Column::ProjectId)
-        .column(Column::Status)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .group_by(Column::ProjectId)
-        .group_by(Column::Status)
-        .into_tuple()
-        .all(db.read())
-        .await?)
-}
-
 /// Up to `limit` bots of `project` in `status` (id, name, document), by name.
 pub async fn bots_at(
     db: &Db,
