@@ -353,3 +353,59 @@ localTimes(document);
     })
     .catch(() => {});
 })();
+
+// Kanban: a card dragged onto another column moves there, by the same form as its move
+// buttons (which stay the way to move a card by keyboard).
+(() => {
+  const board = document.getElementById("board");
+  if (!board) {
+    return;
+  }
+  let dragged = null;
+  const clear = () => {
+    for (const column of board.querySelectorAll(".drop-target")) {
+      column.classList.remove("drop-target");
+    }
+  };
+  // The column under the pointer, when the dragged card may move there.
+  const targetOf = (event) => {
+    const column = event.target.closest && event.target.closest("section.column[data-status]");
+    return dragged && column && !column.contains(dragged) ? column : null;
+  };
+  board.addEventListener("dragstart", (event) => {
+    dragged = event.target.closest && event.target.closest("li.card");
+    if (dragged) {
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", dragged.dataset.title || "");
+      dragged.classList.add("dragging");
+    }
+  });
+  board.addEventListener("dragend", () => {
+    if (dragged) {
+      dragged.classList.remove("dragging");
+    }
+    dragged = null;
+    clear();
+  });
+  board.addEventListener("dragover", (event) => {
+    const column = targetOf(event);
+    if (column) {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "move";
+      clear();
+      column.classList.add("drop-target");
+    }
+  });
+  board.addEventListener("drop", (event) => {
+    const column = targetOf(event);
+    if (!column) {
+      return;
+    }
+    event.preventDefault();
+    const move = dragged.querySelector(`button[name="status"][value="${CSS.escape(column.dataset.status)}"]`);
+    clear();
+    if (move) {
+      move.form.requestSubmit(move);
+    }
+  });
+})();

@@ -447,6 +447,30 @@ async fn kanban_tasks_move_and_calendar_events_land_on_their_day() {
     assert!(!text_of(c, "#column-todo").await.contains("Buy gold"));
     let (_, tasks) = server.get("/api/v1/workspace/kanban", token).await;
     assert_eq!(tasks["data"][0]["status"], "done");
+    // Dragged onto another column, a card moves there too (the browser's drag events, sent
+    // as a pointer drag sends them).
+    c.goto(&format!("{}/workspace/kanban", server.url))
+        .await
+        .unwrap();
+    c.execute(
+        "const card = document.querySelector(\"#column-done li[data-title='Buy gold']\");
+         const column = document.querySelector('#column-in_progress h2');
+         const dt = new DataTransfer();
+         const send = (on, type) => on.dispatchEvent(
+             new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
+         send(card, 'dragstart');
+         send(column, 'dragover');
+         send(column, 'drop');
+         send(card, 'dragend');
+         return 1;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_for(c, "#notice", "Kanban task moved.").await;
+    assert!(text_of(c, "#column-in_progress").await.contains("Buy gold"));
+    let (_, tasks) = server.get("/api/v1/workspace/kanban", token).await;
+    assert_eq!(tasks["data"][0]["status"], "in_progress");
 
     // A task past its due date is marked overdue until it is done; dates read DD.MM.YYYY.
     let yesterday = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
