@@ -6,6 +6,10 @@
 #   aggregate  GET /api/v1/finance/summary for the last 365 days by month (SQL aggregates)
 #   patch      PATCH /api/v1/bots/<random one of the 100,000> {"character/level": 42}
 #   overview   GET / : the Overview page, signed in through the login form (cookie session)
+#   project    GET /project/p1 : the Project page (its counts and first 25 accounts)
+#   search     GET /bots?q=char4242 : the Bots list searched (nested fields: character name)
+#   finance    GET /finance : the Finance page (30 days of charts, the latest operations)
+#   tree       GET /ui/tree : the resource tree every page loads after it renders
 #
 # The targets are latencies at the server, so the default concurrency is low (CONNECTIONS=4):
 # with 2 cores shared by the load generator, more connections measure queueing instead.
@@ -60,6 +64,10 @@ bench_records() {
     cookie="$(ui_cookie "$BASE_URL")"
     [[ -n "$cookie" ]] || { echo "could not sign in through the login form" >&2; return 1; }
     load "overview-$backend" "$BASE_URL/" --header "Cookie: $cookie"
+    load "project-$backend" "$BASE_URL/project/p1" --header "Cookie: $cookie"
+    load "search-$backend" "$BASE_URL/bots?q=char4242" --header "Cookie: $cookie"
+    load "finance-$backend" "$BASE_URL/finance" --header "Cookie: $cookie"
+    load "tree-$backend" "$BASE_URL/ui/tree" --header "Cookie: $cookie"
     rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-peak-$backend.txt"
 
     stop_pid "$SERVER_PID"
@@ -75,7 +83,7 @@ echo
 echo "Bot-Mox records benchmark: $BOTS bots, $OPERATIONS operations; $CONNECTIONS connections, ${DURATION}s measured (+${WARMUP}s warm-up), $(nproc) CPUs"
 printf '%-22s %10s %10s %10s %10s\n' label rps p50_ms p99_ms peak_rss_MB
 for backend in sqlite postgres; do
-    for what in list aggregate patch overview; do
+    for what in list aggregate patch overview project search finance tree; do
         label="$what-$backend"
         printf '%-22s %10s %10s %10s %10s\n' "$label" "$(field "$label" rps)" \
             "$(field "$label" p50)" "$(field "$label" p99)" "$(cat "$WORK/rss-peak-$backend.txt")"
