@@ -21,6 +21,7 @@ mod m20261203_000016_record_search;
 mod m20261204_000017_finance_gold;
 mod m20261205_000018_interface_states;
 mod m20261205_000019_bot_counts;
+mod m20261205_000020_records_project_name;
 
 use sea_orm_migration::prelude::*;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000017_finance_gold::Migration),
             Box::new(m20261205_000018_interface_states::Migration),
             Box::new(m20261205_000019_bot_counts::Migration),
+            Box::new(m20261205_000020_records_project_name::Migration),
         ]
     }
 
