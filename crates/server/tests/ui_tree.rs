@@ -284,6 +284,10 @@ both_backends! {
             assert!(html.contains("WoW <span class=\"count\">(1)</span>"), "only acme's bot: {html}");
             assert_eq!(html.matches("href=\"/bot/").count(), 1, "{html}");
         }
+        // A status open inside a closed project lists no bots: nobody could see them.
+        let closed = send(r#"{"width":300,"open":["s:farming:wow"]}"#, &csrf).await.unwrap();
+        let html = closed.text().await.unwrap();
+        assert!(html.contains("data-key=\"s:farming:wow\" open") && !html.contains("href=\"/bot/"), "{html}");
         for (state, says) in [
             (r#"{"width":9000}"#, "width"),
             (r#"{"hidden":["asleep"]}"#, "Unknown bot status"),

@@ -210,6 +210,8 @@ async fn fragment(app: &AppState, auth: &Auth, state: TreeState) -> Result<Respo
     let mut projects = Vec::with_capacity(defined.len());
     for (id, name) in defined {
         let by_status = counts.remove(&id).unwrap_or_default();
+        let project_key = format!("p:{id}");
+        let project_open = state.open.contains(&project_key);
         let mut statuses = Vec::new();
         for status in BOT_STATUSES {
             let Some(&count) = by_status.get(*status) else {
@@ -220,7 +222,8 @@ async fn fragment(app: &AppState, auth: &Auth, state: TreeState) -> Result<Respo
             }
             let key = format!("s:{status}:{id}");
             let open = state.open.contains(&key);
-            let bots = if open {
+            // A status's bots are read only when they can be seen: it and its project open.
+            let bots = if open && project_open {
                 overview::bots_at(&app.db, tenant, &id, status, BOTS_PER_NODE)
                     .await?
                     .into_iter()
@@ -242,14 +245,13 @@ async fn fragment(app: &AppState, auth: &Auth, state: TreeState) -> Result<Respo
                 key,
             });
         }
-        let key = format!("p:{id}");
         projects.push(ProjectNode {
-            open: state.open.contains(&key),
+            open: project_open,
             href: node_href(&id, None),
             count: by_status.values().sum(),
             name,
             statuses,
-            key,
+            key: project_key,
             id,
         });
     }
