@@ -75,12 +75,7 @@ pub async fn project_page(
             .filter(|p| p.is_object())
             .cloned()
             .ok_or_else(|| ApiError::not_found("Project"))?;
-        let counts: Vec<(Option<String>, i64)> =
-            counts::bots(state.db.read(), auth.tenant(), Some(&id))
-                .await?
-                .into_iter()
-                .map(|(_, status, n)| (Some(status), n))
-                .collect();
+        let counts = counts::bots(state.db.read(), auth.tenant(), Some(&id)).await?;
         Ok::<_, ApiError>((project, counts))
     };
     let (project, counts) = match loaded.await {
@@ -122,11 +117,11 @@ pub async fn project_page(
     let count_of = |status: &str| {
         counts
             .iter()
-            .filter(|(s, _)| s.as_deref().unwrap_or("offline") == status)
-            .map(|(_, n)| n)
+            .filter(|(_, s, _)| s == status)
+            .map(|(_, _, n)| n)
             .sum::<i64>()
     };
-    let total = counts.iter().map(|(_, n)| n).sum();
+    let total = counts.iter().map(|(_, _, n)| n).sum();
     let filtered = tq.status_filter().unwrap_or_default();
     let mut cards = vec![StatCard {
         label: "Total".into(),

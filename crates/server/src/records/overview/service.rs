@@ -162,10 +162,12 @@ pub async fn overview(state: &AppState, auth: &Auth) -> ApiResult<Overview> {
     let per_project = counts::bots(state.db.read(), auth.tenant(), None).await?;
     let mut bots_by_status: Vec<StatusCount> = Vec::new();
     for (_, status, n) in &per_project {
-        let status = status.clone();
-        match bots_by_status.iter_mut().find(|s| s.status == status) {
+        match bots_by_status.iter_mut().find(|s| &s.status == status) {
             Some(s) => s.count += n,
-            None => bots_by_status.push(StatusCount { status, count: *n }),
+            None => bots_by_status.push(StatusCount {
+                status: status.clone(),
+                count: *n,
+            }),
         }
     }
     bots_by_status.sort_by(|a, b| a.status.cmp(&b.status));
