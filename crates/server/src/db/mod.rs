@@ -36,6 +36,22 @@ pub use error::{StoreError, StoreResult, is_unique_violation};
 /// checkpointer makes it start over ([`Db::checkpoint`]).
 pub const RESTART_FRAMES: i64 = 4096;
 
+/// With SQLite, how long the checkpointer's restart waits for the reads under way while it
+/// holds the writers' turn ([`Db::checkpoint`]).
+pub const RESTART_WAIT: Duration = Duration::from_millis(100);
+
+/// With SQLite, how long a statement waits for a lock another connection holds.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one pass of the SQLite checkpointer found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The frames the write-ahead log held.
+    pub frames: i64,
+    /// Whether the log was copied back whole and truncated.
+    pub restarted: bool,
+}
+
 /// Which database engine the handle talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -146,7 +162,7 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 // Checkpoints run in the background (see `spawn_checkpointer`), not inside
                 // the commit that happens to cross the threshold: no write pays for them.
                 .pragma("wal_autocheckpoint", "0");
@@ -341,24 +357,39 @@ impl Db {
     /// begins after a checkpoint that copied everything and no reader still reads from the
     /// log, which a steady load of reads and writes never allows. The log then grows without
     /// end (570 MB after 16,000 bot PATCHes in 10 s). So once it holds [`RESTART_FRAMES`]
-    /// frames, a restarting checkpoint runs in the writers' turn: this process's writers
-    /// queue meanwhile, it waits (busy timeout) for the reads under way, which take
-    /// milliseconds, and the next write starts the log from its beginning. Answers the
-    /// frames the log held.
-    pub async fn checkpoint(&self) -> StoreResult<i64> {
+    /// frames, a truncating checkpoint runs in the writers' turn: this process's writers
+    /// queue meanwhile, and it waits at most [`RESTART_WAIT`] for the reads under way, which
+    /// take milliseconds. A reader that takes longer (a backup's `VACUUM INTO`, say) leaves
+    /// the log as it is until a later pass, instead of holding every write back for the
+    /// busy timeout. A truncated log reads as empty, so an idle server does not restart it
+    /// again each second.
+    pub async fn checkpoint(&self) -> StoreResult<Checkpoint> {
         let passive =
             Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
         let frames = match self.read.query_one(passive).await? {
             Some(row) => row.try_get::<i64>("", "log")?,
             None => 0,
         };
+        let mut restarted = false;
         if frames >= RESTART_FRAMES {
             let _turn = self.turn().await;
+            // The write pool's one connection runs all three, in order.
+            let wait = RESTART_WAIT.as_millis();
             self.write
-                .execute_unprepared("PRAGMA wal_checkpoint(RESTART)")
+                .execute_unprepared(&format!("PRAGMA busy_timeout = {wait}"))
                 .await?;
+            let truncate =
+                Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA wal_checkpoint(TRUNCATE)");
+            let outcome = self.write.query_one(truncate).await;
+            let normal = SQLITE_BUSY_TIMEOUT.as_millis();
+            self.write
+                .execute_unprepared(&format!("PRAGMA busy_timeout = {normal}"))
+                .await?;
+            if let Some(row) = outcome? {
+                restarted = row.try_get::<i64>("", "busy")? == 0;
+            }
         }
-        Ok(frames)
+        Ok(Checkpoint { frames, restarted })
     }
 
     /// Pool figures for the metrics endpoint: (open connections, idle connections).
