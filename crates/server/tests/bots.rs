@@ -46,6 +46,26 @@ both_backends! {
         assert_eq!(found("acc010%40mail").await, [bot.as_str()], "an account's e-mail");
         assert_eq!(found("firemaw").await.len(), 2, "a text inside a list, and a nested one");
         assert_eq!(found("pw-Gehennas").await, Vec::<String>::new(), "never a credential, at any depth");
+        assert_eq!(found("01").await, [bot.as_str()], "a text too short for the index");
+        assert_eq!(found("%25").await, Vec::<String>::new(), "a wildcard is taken literally");
+        assert_eq!(found("%22char").await, Vec::<String>::new(), "a quote is taken literally");
+
+        // The index follows the record's changes, and holds one tenant's records only.
+        let (status, body) = server.patch(&format!("/api/v1/bots/{bot}"), t,
+            json!({"character": {"name": "Renamed", "server": "Gehennas", "level": 60}})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(found("char01").await, Vec::<String>::new(), "the old name");
+        assert_eq!(found("renamed").await, [bot.as_str()], "the new name");
+        let other = server.user_session("other", "x@other.example", Role::User).await;
+        let theirs = server.create("/api/v1/bots", &other.access_token,
+            json!({"name": "theirs", "character": {"name": "Renamed"}})).await;
+        assert_eq!(found("renamed").await, [bot.as_str()], "not another tenant's bot");
+        let (status, _) = server.delete(&format!("/api/v1/bots/{bot}"), t).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(found("renamed").await, Vec::<String>::new(), "a deleted bot");
+        let (_, page) = server.get("/api/v1/bots?q=renamed", &other.access_token).await;
+        assert_eq!(page["data"][0]["id"], theirs.as_str(), "{page}");
+        assert_eq!(page["meta"]["total"], 1, "{page}");
     }
 
     async fn a_bots_health_reads_its_resources_effective_states_and_last_seen(backend) {

@@ -282,14 +282,8 @@ fn read_snapshot(file: &Path) -> anyhow::Result<(String, BTreeMap<String, u64>, 
         [],
         |row| row.get(0),
     )?;
-    let names: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        )?
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
     let mut counts = BTreeMap::new();
-    for name in names {
+    for name in super::tables::sqlite_tables(&conn)? {
         let rows: i64 = conn.query_row(
             &format!("SELECT COUNT(*) FROM \"{}\"", name.replace('"', "\"\"")),
             [],

@@ -302,13 +302,21 @@ fn sqlite_schema(sqlite: &rusqlite::Connection) -> anyhow::Result<(Vec<String>, 
     let migrations = statement
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
+    Ok((migrations, sqlite_tables(sqlite)?))
+}
+
+/// An SQLite database's tables holding data: neither SQLite's own nor those of its search
+/// index (`record_search*`, which stands where PostgreSQL has a trigram index: each engine's
+/// migration builds its own from the records, so it is never copied or compared).
+pub(super) fn sqlite_tables(sqlite: &rusqlite::Connection) -> anyhow::Result<BTreeSet<String>> {
     let mut statement = sqlite.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' \
+         ESCAPE '\\' AND name NOT LIKE 'record\\_search%' ESCAPE '\\'",
     )?;
     let tables = statement
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    Ok((migrations, tables))
+    Ok(tables)
 }
 
 /// Both sides must have had the same migrations applied and hold the same tables.

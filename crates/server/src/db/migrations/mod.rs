@@ -22,6 +22,7 @@ mod m20261204_000017_finance_gold;
 mod m20261205_000018_interface_states;
 mod m20261205_000019_bot_counts;
 mod m20261205_000020_records_project_name;
+mod m20261205_000021_record_search_index;
 
 use sea_orm_migration::prelude::*;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000018_interface_states::Migration),
             Box::new(m20261205_000019_bot_counts::Migration),
             Box::new(m20261205_000020_records_project_name::Migration),
+            Box::new(m20261205_000021_record_search_index::Migration),
         ]
     }
 

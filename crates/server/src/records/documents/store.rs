@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, Order,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm::{Iterable, ModelTrait};
 
@@ -345,6 +345,24 @@ pub async fn count_by_status(
     Ok(select.group_by(Column::Status).into_tuple().all(db).await?)
 }
 
+/// The records whose search text holds `text` (lowercased). PostgreSQL's trigram index
+/// serves the `LIKE` itself; SQLite's is a table of its own, which answers a substring of
+/// three characters or more (migration `m20261205_000021_record_search_index`); a shorter
+/// one scans, as it would on PostgreSQL.
+fn search_matches(backend: DatabaseBackend, text: &str) -> SimpleExpr {
+    if backend == DatabaseBackend::Sqlite && text.chars().count() >= 3 {
+        let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+        return Expr::cust_with_values(
+            "(records.tenant_id, records.kind, records.id) IN (\
+               SELECT k.tenant_id, k.kind, k.id FROM record_search s \
+               JOIN record_search_keys k ON k.search_id = s.rowid \
+               WHERE record_search MATCH ?)",
+            [phrase],
+        );
+    }
+    Expr::col(Column::Search).like(like_literal("%", text, "%"))
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
@@ -384,8 +402,10 @@ pub async fn list(
         cond = cond.add(date_col.lt(to));
     }
     if let Some(text) = &q.q {
-        let pattern = like_literal("%", &text.to_lowercase(), "%");
-        cond = cond.add(Expr::col(Column::Search).like(pattern));
+        cond = cond.add(search_matches(
+            db.get_database_backend(),
+            &text.to_lowercase(),
+        ));
     }
     // The count reads the index only: no columns, no ordering.
     let total: Option<i64> = record::Entity::find()
