@@ -48,6 +48,9 @@ error_codes! {
     /// Other records refer to this one; the details list them.
     InUse = "IN_USE" => 409,
     LastAdmin = "LAST_ADMIN" => 409,
+    /// The bot's value was saved and locked (`generation_locks`); clear the lock to generate
+    /// another.
+    GenerationLocked = "GENERATION_LOCKED" => 409,
     SetupTokenInvalid = "SETUP_TOKEN_INVALID" => 404,
     PreconditionFailed = "PRECONDITION_FAILED" => 412,
     /// A pairing code that is unknown, used or revoked.

@@ -409,3 +409,43 @@ localTimes(document);
     }
   });
 })();
+
+// The bot's Configure tab: a suggested character name fills the name input; the race
+// select offers the races of the chosen faction and the class select the classes of the
+// chosen race, from the project's reference data (`data-reference` on the form). The
+// server checks the same on save.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-fill-name]");
+  const input = button && button.form && button.form.elements["character/name"];
+  if (input) {
+    input.value = button.dataset.fillName;
+  }
+});
+const referenceFilter = (form) => {
+  let reference;
+  try {
+    reference = JSON.parse(form.dataset.reference);
+  } catch (_) {
+    return;
+  }
+  const restrict = (select, allowed) => {
+    if (!select || select.tagName !== "SELECT") return;
+    for (const option of select.options) {
+      option.hidden = Boolean(option.value) && Array.isArray(allowed) && !allowed.includes(option.value);
+    }
+    if (select.selectedOptions[0] && select.selectedOptions[0].hidden) {
+      select.value = "";
+    }
+  };
+  const apply = () => {
+    const faction = form.elements["character/faction"];
+    const race = form.elements["character/race"];
+    restrict(race, faction && faction.value ? (reference.races || {})[faction.value] : null);
+    restrict(form.elements["character/class"], race && race.value ? (reference.classes || {})[race.value] : null);
+  };
+  form.addEventListener("change", apply);
+  apply();
+};
+for (const form of document.querySelectorAll("form[data-reference]")) {
+  referenceFilter(form);
+}

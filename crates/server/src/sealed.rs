@@ -112,6 +112,9 @@ impl Sealer {
             _ => return,
         };
         for (key, value, secret) in children {
+            if holds_flags(&key) {
+                continue;
+            }
             let path = format!("{place}/{key}");
             let before = previous.and_then(|p| child(p, &key));
             if !secret {
@@ -160,6 +163,12 @@ fn child<'a>(node: &'a Value, segment: &str) -> Option<&'a Value> {
     }
 }
 
+/// Keys of objects that hold only on/off flags named after what they guard (a bot's
+/// `generation_locks.account_password`): never credentials, whatever their keys say.
+pub fn holds_flags(key: &str) -> bool {
+    key == "generation_locks"
+}
+
 /// Keys whose values are credentials, at any depth of a document or the settings tree.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
@@ -176,7 +185,7 @@ pub fn mask_tree(doc: &mut Value) {
                     if !is_blank(value) {
                         *value = Value::String(MASK.into());
                     }
-                } else {
+                } else if !holds_flags(key) {
                     mask_tree(value);
                 }
             }
@@ -320,6 +329,21 @@ mod tests {
         ] {
             assert!(at_path(&doc, missing).is_none(), "{missing}");
         }
+    }
+
+    #[test]
+    fn flags_named_after_credentials_stay_flags() {
+        let sealer = Sealer::new(&ServerKey::from_secret("0123456789abcdef0123456789abcdef"));
+        let mut doc = serde_json::json!({"generation_locks": {"account_password": true},
+            "account": {"password": "pw"}});
+        sealer.seal_tree("bots:b", &mut doc, None);
+        assert_eq!(doc["generation_locks"]["account_password"], true);
+        assert!(Sealer::is_sealed(
+            doc["account"]["password"].as_str().unwrap()
+        ));
+        mask_tree(&mut doc);
+        assert_eq!(doc["generation_locks"]["account_password"], true);
+        assert_eq!(doc["account"]["password"], MASK);
     }
 
     #[test]

@@ -68,6 +68,71 @@ both_backends! {
         assert_eq!(page["meta"]["total"], 1, "{page}");
     }
 
+    async fn generators_propose_a_person_an_account_and_names_and_respect_the_locks(backend) {
+        let server = TestServer::start(backend).await;
+        let s = server.user_session("acme", "op@example.com", Role::User).await;
+        let t = &s.access_token;
+        let bot = server.create("/api/v1/bots", t, json!({"name": "farm-1"})).await;
+        let generate = |what: &'static str, body: Value| {
+            let (server, bot) = (&server, bot.clone());
+            async move { server.post(&format!("/api/v1/bots/{bot}/generate/{what}"), t, body).await }
+        };
+
+        let (status, person) = generate("person", json!({"country": "DE"})).await;
+        assert_eq!(status, StatusCode::OK, "{person}");
+        let person = person["data"].clone();
+        assert_eq!(person["country"], "DE");
+        for key in ["first_name", "last_name", "city", "zip", "address"] {
+            assert!(!person[key].as_str().unwrap().is_empty(), "{person}");
+        }
+        let (status, err) = generate("person", json!({"country": "XX"})).await;
+        assert_eq!((status, err["error"]["details"]["fieldErrors"]["country"].is_array()), (StatusCode::BAD_REQUEST, true), "{err}");
+
+        // No person yet: no e-mail to make.
+        let (status, err) = generate("account", json!({"domain": "mail.example"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        let (status, err) = generate("account", json!({"domain": "mail.example", "password": {"length": 40}})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert!(err["error"]["details"]["fieldErrors"]["password.length"].is_array(), "{err}");
+
+        // Saved with its lock, the person is no longer generated; the account is.
+        let (status, _) = server.patch(&format!("/api/v1/bots/{bot}"), t,
+            json!({"person": person, "generation_locks/person_data": true})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, err) = generate("person", json!({"country": "US"})).await;
+        assert_eq!((status, err["error"]["code"].clone()), (StatusCode::CONFLICT, json!("GENERATION_LOCKED")), "{err}");
+        let (status, account) = generate("account", json!({"domain": "mail.example",
+            "password": {"length": 24, "uppercase": false, "lowercase": true, "numbers": true, "symbols": false}})).await;
+        assert_eq!(status, StatusCode::OK, "{account}");
+        let email = account["data"]["email"].as_str().unwrap();
+        assert!(email.ends_with("@mail.example"), "{email}");
+        let password = account["data"]["password"].as_str().unwrap();
+        assert_eq!(password.len(), 24);
+        assert!(password.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{password}");
+
+        // One lock leaves the other value to the generator; both locks refuse.
+        server.patch(&format!("/api/v1/bots/{bot}"), t, json!({"generation_locks/account_password": true})).await;
+        let (_, account) = generate("account", json!({"domain": "mail.example"})).await;
+        assert!(account["data"]["email"].is_string() && account["data"]["password"].is_null(), "{account}");
+        server.patch(&format!("/api/v1/bots/{bot}"), t, json!({"generation_locks/account_email": true})).await;
+        let (status, _) = generate("account", json!({"domain": "mail.example"})).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        // Cleared, the lock lets the generator work again.
+        server.patch(&format!("/api/v1/bots/{bot}"), t, json!({"generation_locks/person_data": false})).await;
+        assert_eq!(generate("person", json!({"country": "FR"})).await.0, StatusCode::OK);
+
+        let (status, names) = server.get("/api/v1/wow-names?count=5", t).await;
+        assert_eq!(status, StatusCode::OK, "{names}");
+        assert_eq!(names["data"]["names"].as_array().unwrap().len(), 5);
+        assert_eq!(server.get("/api/v1/wow-names?count=0", t).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(server.get("/api/v1/wow-names?count=51", t).await.0, StatusCode::BAD_REQUEST);
+
+        let other = server.user_session("other", "x@other.example", Role::User).await;
+        let (status, _) = server.post(&format!("/api/v1/bots/{bot}/generate/person"), &other.access_token,
+            json!({"country": "US"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's bot");
+    }
+
     async fn a_bots_health_reads_its_resources_effective_states_and_last_seen(backend) {
         let server = TestServer::start(backend).await;
         let s = server.user_session("acme", "op@example.com", Role::User).await;

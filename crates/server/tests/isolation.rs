@@ -69,6 +69,9 @@ both_backends! {
             .with_body(json!({"ban_date": "01.02.2026", "ban_reason": "x", "ban_mechanism": "other"})));
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/lifecycle/unban", &bot));
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/reveal", &bot).with_body(json!({"field": "account/password"})));
+        probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/generate/person", &bot).with_body(json!({"country": "US"})));
+        probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/generate/account", &bot)
+            .with_body(json!({"domain": "mail.example"})));
         probes.push(Probe::new(Method::POST, "/api/v1/resources/{kind}/{id}/reveal", &proxy)
             .with_kind("proxies").with_body(json!({"field": "password"})));
         let (_, pairing) = server.post("/api/v1/agents/pairings", t, json!({"name": "a-agent"})).await;

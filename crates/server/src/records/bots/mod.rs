@@ -2,6 +2,8 @@
 //! the same transaction) and their history (log and archive), which outlives the bot.
 
 pub mod health;
+pub mod identity;
+pub mod reference;
 pub mod routes;
 pub mod service;
 pub mod store;

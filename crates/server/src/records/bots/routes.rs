@@ -6,16 +6,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use botmox_proto::records::identity::{
+    AccountProposal, AccountRequest, Names, NamesQuery, Person, PersonRequest,
+};
 use botmox_proto::{Envelope, PageMeta};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::health;
+use super::identity;
 use super::service::{self as lifecycle, TransitionRequest};
 use crate::audit::AuditSlot;
 use crate::http::paging::Paging;
-use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult, answer};
+use crate::http::{ApiJson, ApiPath, ApiQuery, ApiResult, Valid, ValidQuery, answer};
 use crate::openapi::{
     Ban, BotCreate, BotPatch, Deleted, RecordAnswer, RecordPage, Transition, ValueAnswer, ValuePage,
 };
@@ -42,6 +46,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unban))
         .routes(routes!(get_archive))
         .routes(routes!(get_health))
+        .routes(routes!(generate_person))
+        .routes(routes!(generate_account))
+        .routes(routes!(character_names))
 }
 
 /// List bots.
@@ -242,4 +249,51 @@ pub async fn reveal_bot(
     ApiJson(body): ApiJson<RevealRequest>,
 ) -> ApiResult<Response> {
     reveal_in(&s, &auth, &slot, Kind::Bot, &id, &body.field).await
+}
+
+/// A made-up person living in `country`, for the bot's `person` object; not saved. 409
+/// `GENERATION_LOCKED` while the bot's `generation_locks.person_data` is set.
+#[utoipa::path(post, path = "/api/v1/bots/{id}/generate/person", tag = "bots", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = PersonRequest,
+    responses((status = 200, body = Envelope<Person>), (status = 400), (status = 404), (status = 409)))]
+pub async fn generate_person(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    Valid(body): Valid<PersonRequest>,
+) -> ApiResult<Response> {
+    let bot = service::view(&service::get(&s, &auth, Kind::Bot, &id).await?);
+    identity::refuse_if_locked(&bot, "person_data", "person")?;
+    let today = chrono::Utc::now().date_naive();
+    let person = identity::person(&body.country, today, &mut rand::thread_rng());
+    Ok(answer(StatusCode::OK, person))
+}
+
+/// An e-mail made from the bot's person at `domain`, and a password of the asked kind; not
+/// saved. Each value whose `generation_locks` flag (`account_email`, `account_password`) is
+/// set comes back `null`; 409 `GENERATION_LOCKED` when both are; 400 when the bot has no
+/// person to make the e-mail from.
+#[utoipa::path(post, path = "/api/v1/bots/{id}/generate/account", tag = "bots", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = AccountRequest,
+    responses((status = 200, body = Envelope<AccountProposal>), (status = 400), (status = 404), (status = 409)))]
+pub async fn generate_account(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    Valid(body): Valid<AccountRequest>,
+) -> ApiResult<Response> {
+    let bot = service::view(&service::get(&s, &auth, Kind::Bot, &id).await?);
+    let proposal = identity::account(&bot, &body.password, &body.domain, &mut rand::thread_rng())?;
+    Ok(answer(StatusCode::OK, proposal))
+}
+
+/// Character names, made here (letters only, 4 to 12 of them).
+#[utoipa::path(get, path = "/api/v1/wow-names", tag = "bots", security(("bearer" = [])),
+    params(NamesQuery), responses((status = 200, body = Envelope<Names>), (status = 400)))]
+pub async fn character_names(
+    _auth: Auth,
+    ValidQuery(q): ValidQuery<NamesQuery>,
+) -> ApiResult<Response> {
+    let names = identity::character_names(q.count(), &mut rand::thread_rng());
+    Ok(answer(StatusCode::OK, Names { names }))
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::common::{Ctx, all, notice_text, seg, with_notice};
+use super::configure;
 use super::form::{self, FormView, Mode, Opt, Posted, Source};
 use super::lifecycle::{self, HistoryView, LifecycleView};
 use super::proxy_paste;
@@ -45,6 +46,10 @@ struct Attachment {
     many: bool,
 }
 
+/// The tab with the health banner, the facts and the bot's main fields.
+const SUMMARY: &str = "summary";
+/// The tab with the bot's person, account and character.
+const CONFIGURE: &str = "configure";
 /// The tab with the lifecycle log and archive.
 const HISTORY: &str = "history";
 /// The tab with the bot's VM.
@@ -154,6 +159,8 @@ pub struct TabView {
     label: &'static str,
     href: String,
     active: bool,
+    /// Why the tab wants attention, shown as a marker.
+    warning: Option<&'static str>,
 }
 
 pub struct Linked {
@@ -211,6 +218,7 @@ struct BotPage {
     resources: Option<ResourcesView>,
     /// The VM Info tab.
     vm: Option<VmInfo>,
+    configure: Option<configure::ConfigureView>,
     form: Option<FormView>,
 }
 
@@ -299,19 +307,37 @@ async fn resources(
     })
 }
 
+/// What the bot page shows besides the stored bot: the tab (the summary when `None`) and
+/// the Configure section, the sentence after a redirect, a refused form of the summary or a
+/// resource tab, what a Configure section typed or generated.
+#[derive(Default)]
+pub struct Shown<'a> {
+    pub tab: Option<&'a str>,
+    pub section: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub failed: Option<Failed<'a>>,
+    pub configure: Option<configure::Typed>,
+}
+
 pub async fn page_response(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
     id: &str,
-    tab: Option<&str>,
-    notice: Option<&str>,
-    failed: Option<Failed<'_>>,
+    shown: Shown<'_>,
 ) -> Response {
+    let Shown {
+        tab,
+        section,
+        notice,
+        failed,
+        configure: typed,
+    } = shown;
     let on_history = tab == Some(HISTORY);
     let on_vm = tab == Some(VM_INFO);
+    let on_configure = tab == Some(CONFIGURE);
     let att = match tab
-        .filter(|t| *t != "summary" && *t != HISTORY && *t != VM_INFO)
+        .filter(|t| ![SUMMARY, HISTORY, VM_INFO, CONFIGURE].contains(t))
         .map(Attachment::find)
     {
         None => None,
@@ -340,7 +366,7 @@ pub async fn page_response(
             history_error = failed.map(|f| f.error.message);
             (None, None)
         }
-        None if on_vm => (None, None),
+        None if on_vm || on_configure => (None, None),
         None => {
             let (source, version, error) = match &failed {
                 Some(Failed {
@@ -369,37 +395,56 @@ pub async fn page_response(
     } else {
         None
     };
-    let href = BOTS.item_href(&m.id);
-    let active = if on_history {
-        HISTORY
-    } else if on_vm {
-        VM_INFO
+    let configure = if on_configure {
+        let version = service::etag(&m);
+        match configure::view(state, auth, &doc, version, section, typed).await {
+            Ok(view) => Some(view),
+            Err(e) => return PageError::from(e).into_response(),
+        }
     } else {
-        att.map_or("summary", |a| a.tab)
+        None
     };
-    let mut tabs = vec![TabView {
-        key: "summary",
-        label: "Summary",
-        href: format!("{href}?tab=summary"),
-        active: active == "summary",
-    }];
+    let href = BOTS.item_href(&m.id);
+    let active = match tab {
+        Some(t) if [HISTORY, VM_INFO, CONFIGURE].contains(&t) => t,
+        _ => att.map_or(SUMMARY, |a| a.tab),
+    };
+    let mut tabs = vec![
+        TabView {
+            key: SUMMARY,
+            label: "Summary",
+            href: format!("{href}?tab={SUMMARY}"),
+            active: active == SUMMARY,
+            warning: None,
+        },
+        TabView {
+            key: CONFIGURE,
+            label: "Configure",
+            href: format!("{href}?tab={CONFIGURE}"),
+            active: active == CONFIGURE,
+            warning: configure::incomplete(&doc).then_some("Person or account data is incomplete"),
+        },
+    ];
     tabs.extend(ATTACHMENTS.iter().map(|a| TabView {
         key: a.tab,
         label: a.label,
         href: format!("{href}?tab={}", a.tab),
         active: active == a.tab,
+        warning: None,
     }));
     tabs.push(TabView {
         key: VM_INFO,
         label: "VM Info",
         href: format!("{href}?tab={VM_INFO}"),
         active: active == VM_INFO,
+        warning: None,
     });
     tabs.push(TabView {
         key: HISTORY,
         label: "History",
         href: format!("{href}?tab={HISTORY}"),
         active: active == HISTORY,
+        warning: None,
     });
     let name = Some(text("name"))
         .filter(|n| !n.is_empty())
@@ -463,9 +508,12 @@ pub async fn page_response(
         status,
         health,
         tabs,
-        notice: notice.and_then(|n| notice_text(notice_kind, n)),
+        notice: notice.and_then(|n| {
+            notice_text(notice_kind, n).or_else(|| on_configure.then(|| configure::notice(n))?)
+        }),
         resources,
         vm: on_vm.then(|| VmInfo::of(&doc)),
+        configure,
         form,
     };
     csrf.attach((status_code, render(&view)).into_response())
@@ -474,6 +522,7 @@ pub async fn page_response(
 #[derive(Debug, Deserialize)]
 pub struct BotQuery {
     tab: Option<String>,
+    section: Option<String>,
     notice: Option<String>,
 }
 
@@ -484,16 +533,13 @@ pub async fn page(
     PagePath(id): PagePath<String>,
     PageQuery(q): PageQuery<BotQuery>,
 ) -> Response {
-    page_response(
-        &state,
-        &auth,
-        &headers,
-        &id,
-        q.tab.as_deref(),
-        q.notice.as_deref(),
-        None,
-    )
-    .await
+    let shown = Shown {
+        tab: q.tab.as_deref(),
+        section: q.section.as_deref(),
+        notice: q.notice.as_deref(),
+        ..Shown::default()
+    };
+    page_response(&state, &auth, &headers, &id, shown).await
 }
 
 pub async fn update(
@@ -559,8 +605,12 @@ async fn refused(
     posted: Option<&Posted>,
     error: ApiError,
 ) -> Response {
-    let failed = Failed { posted, error };
-    page_response(state, auth, headers, id, tab, None, Some(failed)).await
+    let shown = Shown {
+        tab,
+        failed: Some(Failed { posted, error }),
+        ..Shown::default()
+    };
+    page_response(state, auth, headers, id, shown).await
 }
 
 /// Attach or detach record `record` of the tab's kind, guarded by the version just read.

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod bots;
 pub mod common;
+pub mod configure;
 pub mod form;
 pub mod lifecycle;
 pub mod proxy_paste;
@@ -142,6 +143,7 @@ pub fn router() -> Router<AppState> {
         .route("/bot/{id}", get(bots::page).post(bots::update))
         .route("/bot/{id}/{tab}/attach", post(bots::attach))
         .route("/bot/{id}/proxy/paste", post(bots::paste_proxy))
+        .route("/bot/{id}/configure/{section}", post(configure::post))
         .route("/bot/{id}/lifecycle/{action}", post(bots::act))
         .route("/bot/{id}/{tab}/{record}/detach", post(bots::detach))
         .route(

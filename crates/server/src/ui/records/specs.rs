@@ -17,7 +17,7 @@ const SUBSCRIPTION_STATUSES: &[&str] = &["active", "cancelled"];
 const SUBSCRIPTION_TYPES: &[&str] = &["wow", "bot", "proxy", "vpn", "other"];
 /// The statuses a form may set: `banned` only comes from the lifecycle endpoints.
 const BOT_SETTABLE: &[&str] = &["prepare", "offline", "leveling", "profession", "farming"];
-const FACTIONS: &[&str] = &["alliance", "horde"];
+pub const FACTIONS: &[&str] = &["alliance", "horde"];
 
 const fn col(label: &'static str, sort: Option<&'static str>, cell: Cell) -> Column {
     Column { label, sort, cell }
