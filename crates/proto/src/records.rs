@@ -252,3 +252,230 @@ pub mod identity {
         }
     }
 }
+
+/// A bot's weekly schedule (the bot's `schedule` object) and the generator that proposes
+/// one (`POST /api/v1/bots/{id}/generate/schedule`).
+pub mod schedule {
+    use serde::{Deserialize, Serialize};
+    use utoipa::ToSchema;
+
+    use crate::validate::{FieldErrors, Validate};
+
+    /// Minutes in a day.
+    pub const DAY_MINUTES: u32 = 24 * 60;
+    /// The day names, in the order of `days` (Monday first).
+    pub const WEEKDAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+
+    /// A bot's week: seven days, Monday first.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    pub struct Schedule {
+        pub version: u32,
+        /// The IANA time zone the times are in (the bot's machine's), e.g. `Europe/Berlin`.
+        #[serde(default)]
+        pub timezone: String,
+        pub days: Vec<Day>,
+    }
+
+    /// One day of a schedule.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    pub struct Day {
+        pub enabled: bool,
+        #[serde(default)]
+        pub sessions: Vec<Session>,
+    }
+
+    /// A span of the day the bot plays (`active`) or pauses (`break`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    pub struct Session {
+        pub id: String,
+        /// `HH:MM`, 24 h.
+        pub start: String,
+        /// `HH:MM`, 24 h, after `start`.
+        pub end: String,
+        pub enabled: bool,
+        #[serde(rename = "type")]
+        pub kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub profile: Option<String>,
+    }
+
+    /// The schedule generator's parameters (settings `schedule/last_params` keeps the last
+    /// ones used, `schedule/templates` named sets), in the reference's names.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct ScheduleParams {
+        /// The first window the sessions fall in: `HH:MM` to `HH:MM`.
+        pub start_time: String,
+        pub end_time: String,
+        /// The second window, used when `use_second_window`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub start_time2: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub end_time2: String,
+        #[serde(default)]
+        pub use_second_window: bool,
+        /// Minutes of play a day, 30 to 1380.
+        pub target_active_minutes: u32,
+        /// Shortest session, 15 to 240 minutes.
+        pub min_session_minutes: u32,
+        /// Shortest break between two sessions, 5 to 120 minutes.
+        pub min_break_minutes: u32,
+        /// Each window's ends move by up to this many minutes either way, 0 to 60.
+        #[serde(default)]
+        pub random_offset_minutes: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub profile: Option<String>,
+    }
+
+    impl Default for ScheduleParams {
+        fn default() -> Self {
+            Self {
+                start_time: "09:00".into(),
+                end_time: "23:00".into(),
+                start_time2: String::new(),
+                end_time2: String::new(),
+                use_second_window: false,
+                target_active_minutes: 480,
+                min_session_minutes: 60,
+                min_break_minutes: 15,
+                random_offset_minutes: 15,
+                profile: None,
+            }
+        }
+    }
+
+    /// Minutes since midnight of `HH:MM` (24 h), `None` when it is not one.
+    pub fn minutes(hhmm: &str) -> Option<u32> {
+        let (h, m) = hhmm.split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    }
+
+    /// `HH:MM` of minutes since midnight.
+    pub fn hhmm(minutes: u32) -> String {
+        format!("{:02}:{:02}", minutes / 60, minutes % 60)
+    }
+
+    impl ScheduleParams {
+        /// The windows in minutes since midnight, in order.
+        pub fn windows(&self) -> Vec<(u32, u32)> {
+            let mut out = Vec::new();
+            if let (Some(a), Some(b)) = (minutes(&self.start_time), minutes(&self.end_time)) {
+                out.push((a, b));
+            }
+            if self.use_second_window
+                && let (Some(a), Some(b)) = (minutes(&self.start_time2), minutes(&self.end_time2))
+            {
+                out.push((a, b));
+            }
+            out.sort_unstable();
+            out
+        }
+    }
+
+    impl Validate for ScheduleParams {
+        fn validate(&self) -> Result<(), FieldErrors> {
+            let mut e = FieldErrors::new();
+            let window = |e: &mut FieldErrors, start: (&str, &str), end: (&str, &str)| match (
+                minutes(start.1),
+                minutes(end.1),
+            ) {
+                (None, _) => e.add(start.0, "must be a time HH:MM"),
+                (_, None) => e.add(end.0, "must be a time HH:MM"),
+                (Some(a), Some(b)) if b <= a => e.add(end.0, "must be after the start"),
+                _ => {}
+            };
+            window(
+                &mut e,
+                ("startTime", &self.start_time),
+                ("endTime", &self.end_time),
+            );
+            if self.use_second_window {
+                window(
+                    &mut e,
+                    ("startTime2", &self.start_time2),
+                    ("endTime2", &self.end_time2),
+                );
+                let w = self.windows();
+                if e.is_empty() && w.len() == 2 && w[1].0 < w[0].1 {
+                    e.add("startTime2", "the two windows overlap");
+                }
+            }
+            let ranges = [
+                ("targetActiveMinutes", self.target_active_minutes, 30, 1380),
+                ("minSessionMinutes", self.min_session_minutes, 15, 240),
+                ("minBreakMinutes", self.min_break_minutes, 5, 120),
+                ("randomOffsetMinutes", self.random_offset_minutes, 0, 60),
+            ];
+            for (field, value, min, max) in ranges {
+                e.check(
+                    field,
+                    (min..=max).contains(&value),
+                    format!("must be from {min} to {max}"),
+                );
+            }
+            e.max_chars("profile", self.profile.as_deref(), 200);
+            e.into_result()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn times_read_and_write_as_hh_mm() {
+            assert_eq!(minutes("09:05"), Some(545));
+            assert_eq!(minutes("23:59"), Some(1439));
+            for bad in ["9:05", "24:00", "12:60", "ab:cd", "1200", ""] {
+                assert_eq!(minutes(bad), None, "{bad}");
+            }
+            assert_eq!(hhmm(545), "09:05");
+        }
+
+        #[test]
+        fn parameters_need_ordered_windows_that_do_not_overlap() {
+            assert!(ScheduleParams::default().validate().is_ok());
+            let backwards = ScheduleParams {
+                end_time: "08:00".into(),
+                ..Default::default()
+            };
+            assert!(backwards.validate().unwrap_err().get("endTime").is_some());
+            let overlapping = ScheduleParams {
+                end_time: "14:00".into(),
+                use_second_window: true,
+                start_time2: "13:00".into(),
+                end_time2: "20:00".into(),
+                ..Default::default()
+            };
+            assert!(
+                overlapping
+                    .validate()
+                    .unwrap_err()
+                    .get("startTime2")
+                    .is_some()
+            );
+            let tiny = ScheduleParams {
+                min_session_minutes: 5,
+                ..Default::default()
+            };
+            assert!(
+                tiny.validate()
+                    .unwrap_err()
+                    .get("minSessionMinutes")
+                    .is_some()
+            );
+        }
+    }
+}

@@ -121,6 +121,29 @@ both_backends! {
         server.patch(&format!("/api/v1/bots/{bot}"), t, json!({"generation_locks/person_data": false})).await;
         assert_eq!(generate("person", json!({"country": "FR"})).await.0, StatusCode::OK);
 
+        // A week from the schedule generator, saved with its lock, and stored as given.
+        let params = json!({"startTime": "10:00", "endTime": "14:00", "useSecondWindow": true,
+            "startTime2": "18:00", "endTime2": "22:00", "targetActiveMinutes": 240,
+            "minSessionMinutes": 45, "minBreakMinutes": 10, "randomOffsetMinutes": 0});
+        let (status, week) = generate("schedule", params.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{week}");
+        let days = week["data"]["days"].as_array().unwrap();
+        assert_eq!(days.len(), 7);
+        assert!(days.iter().all(|d| d["enabled"] == true && !d["sessions"].as_array().unwrap().is_empty()), "{week}");
+        let (status, saved) = server.patch(&format!("/api/v1/bots/{bot}"), t,
+            json!({"schedule": week["data"], "generation_locks/schedule": true})).await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        assert_eq!(saved["data"]["schedule"], week["data"]);
+        let (status, err) = generate("schedule", params).await;
+        assert_eq!((status, err["error"]["code"].clone()), (StatusCode::CONFLICT, json!("GENERATION_LOCKED")));
+        let (status, err) = generate("schedule", json!({"startTime": "20:00", "endTime": "10:00",
+            "targetActiveMinutes": 240, "minSessionMinutes": 45, "minBreakMinutes": 10})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        // A stored schedule is checked: a session's times are HH:MM.
+        let (status, err) = server.patch(&format!("/api/v1/bots/{bot}"), t,
+            json!({"schedule": {"days": [{"enabled": true, "sessions": [{"start": "25:00", "end": "26:00"}]}]}})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+
         let (status, names) = server.get("/api/v1/wow-names?count=5", t).await;
         assert_eq!(status, StatusCode::OK, "{names}");
         assert_eq!(names["data"]["names"].as_array().unwrap().len(), 5);

@@ -72,6 +72,9 @@ both_backends! {
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/generate/person", &bot).with_body(json!({"country": "US"})));
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/generate/account", &bot)
             .with_body(json!({"domain": "mail.example"})));
+        probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/generate/schedule", &bot)
+            .with_body(json!({"startTime": "10:00", "endTime": "20:00", "targetActiveMinutes": 300,
+                "minSessionMinutes": 60, "minBreakMinutes": 15})));
         probes.push(Probe::new(Method::POST, "/api/v1/resources/{kind}/{id}/reveal", &proxy)
             .with_kind("proxies").with_body(json!({"field": "password"})));
         let (_, pairing) = server.post("/api/v1/agents/pairings", t, json!({"name": "a-agent"})).await;

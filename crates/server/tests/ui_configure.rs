@@ -228,3 +228,173 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
     assert_eq!(overflowing(c).await, Vec::<String>::new());
     browser.close().await;
 }
+
+/// Minutes between `HH:MM` and `HH:MM`.
+fn span(start: &Value, end: &Value) -> i64 {
+    let m = |v: &Value| {
+        let (h, m) = v.as_str().unwrap().split_once(':').unwrap();
+        h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()
+    };
+    m(end) - m(start)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bots_week_is_generated_edited_saved_and_kept_in_templates() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let session = server
+        .user_session("acme", "ops@example.com", Role::User)
+        .await;
+    let t = &session.access_token;
+    let bot = server
+        .create("/api/v1/bots", t, json!({"name": "farm-1"}))
+        .await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, &session.email, &session.password).await;
+    c.goto(&format!(
+        "{}/bot/{bot}?tab=configure&section=schedule",
+        server.url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        value_of(c, "input[name=gen_target]").await,
+        "480",
+        "the defaults"
+    );
+
+    // Five hours a day between 10:00 and 20:00, sessions of an hour or more.
+    set_value(c, "input[name=gen_start]", "10:00").await;
+    set_value(c, "input[name=gen_end]", "20:00").await;
+    fill(c, "input[name=gen_target]", "300").await;
+    fill(c, "input[name=gen_min_session]", "60").await;
+    fill(c, "input[name=gen_min_break]", "15").await;
+    fill(c, "input[name=gen_offset]", "0").await;
+    fill(c, "input[name=timezone]", "Europe/Berlin").await;
+    click(c, "#generate").await;
+    text_of(c, "#configure-notice").await;
+    for day in 0..7 {
+        let line = value_of(c, &format!("input[name=day_{day}]")).await;
+        assert!(
+            line.contains('-') && line.starts_with(['1', '2']),
+            "sessions between 10:00 and 20:00: {line}"
+        );
+        assert!(
+            text_of(c, &format!("tr[data-day='{day}'] td.day-active"))
+                .await
+                .contains("5 h (20 %)"),
+            "day {day}"
+        );
+    }
+    let bars = c
+        .find_all(Locator::Css("svg.timeline rect.session"))
+        .await
+        .unwrap();
+    assert!(
+        bars.len() >= 7,
+        "a bar for each session at least: {}",
+        bars.len()
+    );
+    // Saving keeps exactly what the form shows, and locks it.
+    click(c, "#configure-schedule .actions button[value=save]").await;
+    wait_for_url(c, "notice=saved").await;
+    let (_, body) = server.get(&format!("/api/v1/bots/{bot}"), t).await;
+    let week = body["data"]["schedule"].clone();
+    assert_eq!(week["timezone"], "Europe/Berlin");
+    let days = week["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7);
+    for day in days {
+        let total: i64 = day["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| span(&s["start"], &s["end"]))
+            .sum();
+        assert_eq!(total, 300, "{day}");
+    }
+    assert_eq!(body["data"]["generation_locks"]["schedule"], true);
+    assert_eq!(attr(c, "#generate", "disabled").await, "true");
+    let (_, last) = server.get("/api/v1/settings/schedule/last_params", t).await;
+    assert_eq!(last["data"]["targetActiveMinutes"], 300, "{last}");
+
+    // Edited by hand: overlapping sessions are flagged, a line that does not read is
+    // refused beside its day with everything typed kept.
+    fill(c, "input[name=day_2]", "09:00-12:00, 11:00-13:00").await;
+    fill(c, "input[name=day_4]", "25:00-26:00").await;
+    click(c, "#configure-schedule .actions button[value=save]").await;
+    wait_for(
+        c,
+        ".field-error[data-field=day_4]",
+        "“25:00-26:00” is not a span like 09:00-11:30",
+    )
+    .await;
+    assert_eq!(
+        value_of(c, "input[name=day_2]").await,
+        "09:00-12:00, 11:00-13:00"
+    );
+    fill(c, "input[name=day_4]", "").await;
+    click(c, "input[name=day_4_enabled]").await;
+    // Enter in a line saves (not one of the generator's buttons).
+    c.find(Locator::Css("input[name=day_2]"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    wait_for_url(c, "notice=saved").await;
+    text_of(c, "tr[data-day='2'] .overlap").await;
+    let (_, body) = server.get(&format!("/api/v1/bots/{bot}"), t).await;
+    assert_eq!(
+        body["data"]["schedule"]["days"][2]["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        body["data"]["schedule"]["days"][4],
+        json!({"enabled": false, "sessions": []})
+    );
+    assert!(
+        text_of(c, "#week-summary")
+            .await
+            .contains("1 day(s) with overlapping sessions")
+    );
+
+    // Parameters kept as a named template, applied again, and deleted.
+    fill(c, "input[name=template_name]", "Evenings").await;
+    click(c, "#save-template").await;
+    wait_for(c, "#configure-notice", "Template “Evenings” saved.").await;
+    let (_, templates) = server.get("/api/v1/settings/schedule/templates", t).await;
+    assert_eq!(
+        templates["data"]["evenings"]["params"]["targetActiveMinutes"], 300,
+        "{templates}"
+    );
+    fill(c, "input[name=gen_target]", "600").await;
+    click(c, "#apply-template").await;
+    wait_for(
+        c,
+        "#configure-notice",
+        "Template “Evenings” applied: press Generate.",
+    )
+    .await;
+    assert_eq!(value_of(c, "input[name=gen_target]").await, "300");
+    c.execute("window.confirm = () => true", vec![])
+        .await
+        .unwrap();
+    click(c, "#delete-template").await;
+    wait_for(c, "#configure-notice", "Template “Evenings” deleted.").await;
+    let (_, templates) = server.get("/api/v1/settings/schedule/templates", t).await;
+    assert!(templates["data"].get("evenings").is_none(), "{templates}");
+
+    resize(c, 1024, 800).await;
+    c.goto(&format!(
+        "{}/bot/{bot}?tab=configure&section=schedule",
+        server.url
+    ))
+    .await
+    .unwrap();
+    text_of(c, "#week").await;
+    assert_eq!(overflowing(c).await, Vec::<String>::new());
+    browser.close().await;
+}

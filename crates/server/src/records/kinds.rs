@@ -94,11 +94,33 @@ const KANBAN_TASK: &[Field] = &[
     opt("order", Rule::Int(i32::MIN as i64, i32::MAX as i64)),
 ];
 
+/// One session of a bot's schedule day.
+const SCHEDULE_SESSION: &[Field] = &[
+    opt("id", Rule::Str(Some(100))),
+    req("start", Rule::Time),
+    req("end", Rule::Time),
+    opt("enabled", Rule::Bool),
+    opt("type", Rule::OneOf(&["active", "break"])),
+    opt("profile", Rule::Str(Some(200))),
+];
+const SCHEDULE_DAY: &[Field] = &[
+    opt("enabled", Rule::Bool),
+    opt("sessions", Rule::ListOf(&Rule::Shape(SCHEDULE_SESSION), 48)),
+];
+/// A bot's week: seven days, Monday first.
+const SCHEDULE: &[Field] = &[
+    opt("version", Rule::Int(1, 1000)),
+    opt("timezone", Rule::Str(Some(64))),
+    opt("days", Rule::ListOf(&Rule::Shape(SCHEDULE_DAY), 7)),
+    opt("updated_at", TS),
+];
+
 const BOT: &[Field] = &[
     req("name", Rule::NonEmpty),
     opt("project_id", NULLABLE_STR),
     opt("status", Rule::OneOf(BOT_STATUSES)),
     opt("character", Rule::Object),
+    opt("schedule", Rule::Shape(SCHEDULE)),
     opt("last_seen", TS),
 ];
 

@@ -5,5 +5,6 @@ pub mod health;
 pub mod identity;
 pub mod reference;
 pub mod routes;
+pub mod schedule;
 pub mod service;
 pub mod store;

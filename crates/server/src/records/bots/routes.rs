@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use botmox_proto::records::identity::{
     AccountProposal, AccountRequest, Names, NamesQuery, Person, PersonRequest,
 };
+use botmox_proto::records::schedule::{Schedule, ScheduleParams};
 use botmox_proto::{Envelope, PageMeta};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::health;
 use super::identity;
+use super::schedule;
 use super::service::{self as lifecycle, TransitionRequest};
 use crate::audit::AuditSlot;
 use crate::http::paging::Paging;
@@ -48,6 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_health))
         .routes(routes!(generate_person))
         .routes(routes!(generate_account))
+        .routes(routes!(generate_schedule))
         .routes(routes!(character_names))
 }
 
@@ -285,6 +288,24 @@ pub async fn generate_account(
     let bot = service::view(&service::get(&s, &auth, Kind::Bot, &id).await?);
     let proposal = identity::account(&bot, &body.password, &body.domain, &mut rand::thread_rng())?;
     Ok(answer(StatusCode::OK, proposal))
+}
+
+/// A week of sessions from the generator's parameters, for the bot's `schedule` (in the time
+/// zone of the schedule it has, else UTC); not saved. 409 `GENERATION_LOCKED` while the
+/// bot's `generation_locks.schedule` is set.
+#[utoipa::path(post, path = "/api/v1/bots/{id}/generate/schedule", tag = "bots", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ScheduleParams,
+    responses((status = 200, body = Envelope<Schedule>), (status = 400), (status = 404), (status = 409)))]
+pub async fn generate_schedule(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    Valid(params): Valid<ScheduleParams>,
+) -> ApiResult<Response> {
+    let bot = service::view(&service::get(&s, &auth, Kind::Bot, &id).await?);
+    identity::refuse_if_locked(&bot, "schedule", "schedule")?;
+    let week = schedule::generate(&params, schedule::timezone(&bot), &mut rand::thread_rng());
+    Ok(answer(StatusCode::OK, week))
 }
 
 /// Character names, made here (letters only, 4 to 12 of them).

@@ -34,6 +34,8 @@ use crate::ui::extract::PagePath;
 use crate::ui::session::{CsrfForm, UiUser};
 
 const COUNTRY_CODES: &[&str] = &["US", "DE", "FR", "BR"];
+/// The section whose inputs are the week's days ([`week`]).
+const SCHEDULE: &str = "schedule";
 
 const PERSON_FIELDS: &[FieldSpec] = &[
     field("person/first_name", "First name", Input::Text),
@@ -75,7 +77,7 @@ pub struct Section {
     needed: &'static [&'static str],
 }
 
-pub const SECTIONS: [Section; 3] = [
+pub const SECTIONS: [Section; 4] = [
     Section {
         key: "person",
         label: "Person",
@@ -101,6 +103,14 @@ pub const SECTIONS: [Section; 3] = [
         fields: CHARACTER_FIELDS,
         locks: &["character_name"],
         needed: &["character/name"],
+    },
+    // Its inputs are the week's days and the generator's parameters ([`week`]).
+    Section {
+        key: "schedule",
+        label: "Schedule",
+        fields: &[],
+        locks: &["schedule"],
+        needed: &["schedule/days"],
     },
 ];
 
@@ -164,6 +174,7 @@ pub struct ConfigureView {
     pub names: Vec<String>,
     /// The project's races per faction and classes per race, for the page's script.
     pub reference_json: String,
+    pub schedule: Option<week::WeekView>,
 }
 
 /// What a post to a section leaves on the page: the values it typed or generated, the
@@ -175,6 +186,8 @@ pub struct Typed {
     pub notice: Option<String>,
     pub names: Vec<String>,
 }
+
+mod week;
 
 /// The sentence after a section was saved or unlocked.
 pub fn notice(key: &str) -> Option<String> {
@@ -228,6 +241,8 @@ pub async fn view(
         })
         .collect();
     let account = (section.key == "account").then(|| account_options(&tree, &typed.posted));
+    let schedule = (section.key == SCHEDULE)
+        .then(|| week::view(doc, &tree, &typed.posted, typed.error.as_ref()));
     Ok(ConfigureView {
         sections: SECTIONS
             .iter()
@@ -250,6 +265,7 @@ pub async fn view(
         account,
         names: typed.names,
         reference_json: json!({"races": reference.races, "classes": reference.classes}).to_string(),
+        schedule,
     })
 }
 
@@ -379,7 +395,14 @@ pub async fn post(
         BOTS.item_href(&id),
         section.key
     );
-    let outcome = match posted.get("_do").map(String::as_str) {
+    let action = posted.get("_do").map(String::as_str);
+    let outcome = match action {
+        Some(template @ ("apply_template" | "save_template" | "delete_template")) => {
+            match week::template(&state, &auth, template, &posted).await {
+                Ok(typed) => typed,
+                Err(error) => refused(posted, error),
+            }
+        }
         Some("generate") => match generate(&state, &auth, &id, section, &posted).await {
             Ok(typed) => typed,
             Err(error) => refused(posted, error),
@@ -418,7 +441,11 @@ async fn save(
     section: &Section,
     posted: &Posted,
 ) -> ApiResult<()> {
-    let mut body = form::body(section.fields, posted, Mode::Patch)?;
+    let mut body = if section.key == SCHEDULE {
+        json!({ SCHEDULE: week::from_posted(posted)? })
+    } else {
+        form::body(section.fields, posted, Mode::Patch)?
+    };
     if section.key == "character" {
         let bot = service::get(state, auth, Kind::Bot, id).await?;
         let tree = settings::tree(&state.db, auth.tenant()).await?;
@@ -517,6 +544,10 @@ async fn generate(
             if let Some(password) = proposal.password {
                 typed.insert("account/password".into(), password);
             }
+        }
+        SCHEDULE => {
+            identity::refuse_if_locked(&bot, "schedule", "schedule")?;
+            week::generate(state, auth, &mut typed, &mut rng).await?;
         }
         _ => {
             identity::refuse_if_locked(&bot, "character_name", "character name")?;
