@@ -398,3 +398,91 @@ async fn a_bots_week_is_generated_edited_saved_and_kept_in_templates() {
     assert_eq!(overflowing(c).await, Vec::<String>::new());
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_reference_data_is_edited_on_the_settings_page() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let session = server
+        .user_session("acme", "ops@example.com", Role::Admin)
+        .await;
+    let t = &session.access_token;
+    let projects = json!({"tbc": {"name": "TBC"}, "mid": {"name": "Midnight",
+        "referenceData": {"servers": ["Silvermoon"]}}});
+    let (status, _) = server.put("/api/v1/settings/projects", t, projects).await;
+    assert!(status.is_success());
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, &session.email, &session.password).await;
+
+    c.goto(&format!(
+        "{}/settings?reference=mid#reference-data",
+        server.url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        value_of(c, "#reference-form textarea[name=servers]").await,
+        "Silvermoon"
+    );
+    c.goto(&format!("{}/settings#reference-data", server.url))
+        .await
+        .unwrap();
+    select(c, "#reference-project select[name=reference]", "tbc").await;
+    click(c, "#reference-project button").await;
+    wait_for_url(c, "reference=tbc").await;
+    assert_eq!(
+        value_of(c, "#reference-form textarea[name=servers]").await,
+        ""
+    );
+
+    fill(
+        c,
+        "#reference-form textarea[name=servers]",
+        "Gehennas, Firemaw",
+    )
+    .await;
+    fill(c, "#reference-form textarea[name=horde]", "Orc, Troll").await;
+    fill(
+        c,
+        "#reference-form textarea[name=classes]",
+        "Orc: Warrior, Shaman\nTroll Hunter",
+    )
+    .await;
+    click(c, "#reference-form button").await;
+    wait_for(
+        c,
+        "#reference-error",
+        "classes: “Troll Hunter” is not a line like Human: Warrior, Mage",
+    )
+    .await;
+    assert_eq!(
+        value_of(c, "#reference-form textarea[name=horde]").await,
+        "Orc, Troll",
+        "typed text kept"
+    );
+    fill(
+        c,
+        "#reference-form textarea[name=classes]",
+        "Orc: Warrior, Shaman\nTroll: Hunter",
+    )
+    .await;
+    click(c, "#reference-form button").await;
+    wait_for(c, "#notice", "Reference data saved.").await;
+    let (_, stored) = server
+        .get("/api/v1/settings/projects/tbc/referenceData", t)
+        .await;
+    assert_eq!(
+        stored["data"],
+        json!({"servers": ["Gehennas", "Firemaw"], "races": {"horde": ["Orc", "Troll"]},
+            "classes": {"Orc": ["Warrior", "Shaman"], "Troll": ["Hunter"]}})
+    );
+    let (_, other) = server
+        .get("/api/v1/settings/projects/mid/referenceData", t)
+        .await;
+    assert_eq!(
+        other["data"]["servers"],
+        json!(["Silvermoon"]),
+        "another project's data stays"
+    );
+    browser.close().await;
+}

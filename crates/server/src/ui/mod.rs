@@ -109,6 +109,10 @@ pub fn router() -> Router<AppState> {
         .route("/settings/cards/{id}", post(settings::save_card))
         .route("/settings/projects", post(settings::save_project))
         .route(
+            "/settings/projects/{id}/reference",
+            post(settings::reference::save),
+        )
+        .route(
             "/settings/projects/{id}/remove",
             post(settings::remove_project),
         )

@@ -24,6 +24,8 @@ use crate::settings::{policy, service};
 use crate::state::AppState;
 use crate::ui::extract::{PagePath, PageQuery};
 
+pub mod reference;
+
 #[derive(Clone, Copy)]
 pub enum Input {
     Int,
@@ -196,6 +198,7 @@ struct SettingsPage {
     project_error: Option<String>,
     notice: Option<String>,
     revealed: Option<(String, String)>,
+    reference: Option<reference::ReferenceView>,
 }
 
 fn text_of(v: Option<&Value>) -> String {
@@ -275,11 +278,14 @@ fn body_of(fields: &[Field], form: &HashMap<String, String>) -> Value {
 }
 
 #[derive(Default)]
-struct Feedback {
+pub(crate) struct Feedback {
     status: Option<StatusCode>,
     notice: Option<String>,
     card: Option<(&'static str, HashMap<String, String>, ApiError)>,
     project: Option<(HashMap<String, String>, ApiError)>,
+    /// The reference data section: the project to show, and a refused form of a project.
+    reference_project: Option<String>,
+    reference: Option<(String, HashMap<String, String>, ApiError)>,
     revealed: Option<(String, String)>,
 }
 
@@ -356,12 +362,17 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
         project_error: project_error.map(|e| e.message.clone()),
         notice: feedback.notice,
         revealed: feedback.revealed,
+        reference: reference::view(
+            &tree,
+            feedback.reference_project.as_deref(),
+            feedback.reference.as_ref(),
+        ),
     };
     csrf.attach((feedback.status.unwrap_or(StatusCode::OK), render(&body)).into_response())
 }
 
 /// After a form: back to the page at `to`, or the page again with the error (and its status).
-async fn outcome<T>(
+pub(crate) async fn outcome<T>(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
@@ -383,6 +394,8 @@ async fn outcome<T>(
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     notice: Option<String>,
+    /// The project whose reference data the page shows.
+    reference: Option<String>,
 }
 
 pub async fn settings_page(
@@ -395,6 +408,7 @@ pub async fn settings_page(
         Some("saved") => Some("Settings saved.".to_owned()),
         Some("project-saved") => Some("Project saved.".to_owned()),
         Some("project-removed") => Some("Project removed.".to_owned()),
+        Some("reference-saved") => Some("Reference data saved.".to_owned()),
         _ => None,
     };
     page(
@@ -403,6 +417,7 @@ pub async fn settings_page(
         &headers,
         Feedback {
             notice,
+            reference_project: q.reference,
             ..Default::default()
         },
     )

@@ -98,6 +98,77 @@ impl ReferenceData {
     }
 }
 
+/// A list as an editor writes it: items separated by commas or new lines, trimmed, blanks
+/// and repeats dropped.
+fn items(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
+        if !out.iter().any(|o| o == item) {
+            out.push(item.to_owned());
+        }
+    }
+    out
+}
+
+impl ReferenceData {
+    /// Reference data from the editor's four texts: servers, the alliance's and the horde's
+    /// races (lists), and one `Race: Class, Class` line per race. A class line without its
+    /// race is refused, naming the line.
+    pub fn from_texts(
+        servers: &str,
+        alliance: &str,
+        horde: &str,
+        classes: &str,
+    ) -> Result<Self, String> {
+        let mut races = BTreeMap::new();
+        for (faction, text) in [("alliance", alliance), ("horde", horde)] {
+            let list = items(text);
+            if !list.is_empty() {
+                races.insert(faction.to_owned(), list);
+            }
+        }
+        let mut by_race = BTreeMap::new();
+        for line in classes.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (race, list) = line
+                .split_once(':')
+                .filter(|(race, _)| !race.trim().is_empty())
+                .ok_or_else(|| format!("“{line}” is not a line like Human: Warrior, Mage"))?;
+            by_race.insert(race.trim().to_owned(), items(list));
+        }
+        Ok(Self {
+            servers: items(servers),
+            races,
+            classes: by_race,
+        })
+    }
+
+    /// The editor's texts: servers, alliance races, horde races, class lines.
+    pub fn to_texts(&self) -> [String; 4] {
+        let races = |faction: &str| {
+            self.races
+                .get(faction)
+                .map(|r| r.join(", "))
+                .unwrap_or_default()
+        };
+        let classes = self
+            .classes
+            .iter()
+            .map(|(race, list)| format!("{race}: {}", list.join(", ")))
+            .collect::<Vec<_>>()
+            .join("\n");
+        [
+            self.servers.join(", "),
+            races("alliance"),
+            races("horde"),
+            classes,
+        ]
+    }
+}
+
 /// A JSON pointer token for `key` (`~` and `/` escaped).
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
@@ -114,6 +185,32 @@ mod tests {
             "races": {"alliance": ["Human", "Dwarf"], "horde": ["Orc", "Undead"]},
             "classes": {"Human": ["Warrior", "Mage"], "Orc": ["Warrior", "Shaman"]}}}}});
         ReferenceData::of(&tree, "wow")
+    }
+
+    #[test]
+    fn the_editors_texts_read_into_reference_data_and_back() {
+        let d = ReferenceData::from_texts(
+            "Gehennas, Firemaw\nGehennas",
+            "Human,Dwarf",
+            "",
+            "Human: Warrior, Mage\n\n  Orc :Shaman",
+        )
+        .unwrap();
+        assert_eq!(d.servers, ["Gehennas", "Firemaw"]);
+        assert_eq!(d.races.keys().collect::<Vec<_>>(), ["alliance"]);
+        assert_eq!(d.classes["Orc"], ["Shaman"]);
+        let [servers, alliance, horde, classes] = d.to_texts();
+        assert_eq!(
+            (servers.as_str(), alliance.as_str(), horde.as_str()),
+            ("Gehennas, Firemaw", "Human, Dwarf", "")
+        );
+        assert_eq!(classes, "Human: Warrior, Mage\nOrc: Shaman");
+        assert_eq!(
+            ReferenceData::from_texts(&servers, &alliance, &horde, &classes).unwrap(),
+            d
+        );
+        assert!(ReferenceData::from_texts("", "", "", "Warrior, Mage").is_err());
+        assert!(ReferenceData::from_texts("", "", "", ": Mage").is_err());
     }
 
     #[test]
