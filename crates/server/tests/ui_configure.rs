@@ -91,7 +91,7 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
         api_bot().await.get("person").is_none(),
         "a proposal is not saved"
     );
-    click(c, "#configure-person button[value=save]").await;
+    click(c, "#configure-person .actions button[value=save]").await;
     wait_for_url(c, "notice=saved").await;
     let saved = api_bot().await;
     assert_eq!(saved["person"]["first_name"], first.as_str());
@@ -131,7 +131,7 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
         "20",
         "the options stay as set"
     );
-    click(c, "#configure-account button[value=save]").await;
+    click(c, "#configure-account .actions button[value=save]").await;
     wait_for_url(c, "notice=saved").await;
     let saved = api_bot().await;
     assert_eq!(saved["account"]["email"], email.as_str());
@@ -152,6 +152,63 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
         .await;
     assert_eq!(last["data"]["passwordOptions"]["length"], 20, "{last}");
     assert_eq!(last["data"]["customDomain"], "mail.example", "{last}");
+    // The options kept as a template that the form opens with.
+    fill(c, "input[name=template_name]", "Long passwords").await;
+    click(c, "#save-template").await;
+    wait_for(c, "#configure-notice", "Template “Long passwords” saved.").await;
+    click(c, "#default-template").await;
+    wait_for(
+        c,
+        "#configure-notice",
+        "Template “Long passwords” is the default now.",
+    )
+    .await;
+    let (_, last) = server.get("/api/v1/settings/generators/account", t).await;
+    assert_eq!(
+        last["data"]["defaultTemplateId"], "long-passwords",
+        "{last}"
+    );
+    assert_eq!(
+        last["data"]["templates"]["long-passwords"]["settings"]["passwordOptions"]["length"],
+        20
+    );
+    // Unlocked and generated with other options, which become the last used ones; the
+    // form still opens with the default template's.
+    click(c, "#unlock").await;
+    wait_for_url(c, "notice=unlocked").await;
+    assert_eq!(value_of(c, "input[name=gen_length]").await, "20");
+    fill(c, "input[name=gen_length]", "9").await;
+    click(c, "input[name=gen_symbols]").await;
+    click(c, "#generate").await;
+    text_of(c, "#configure-notice").await;
+    assert_eq!(value_of(c, "input[name='account/password']").await.len(), 9);
+    c.goto(&format!(
+        "{}/bot/{bot}?tab=configure&section=account",
+        server.url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(value_of(c, "input[name=gen_length]").await, "20");
+    assert_eq!(
+        text_of(c, "#default-template-name").await,
+        "Opens with “Long passwords”."
+    );
+    // A password length out of range is refused beside the generator (past the browser's
+    // own check, which stops it first).
+    c.execute(
+        "document.querySelector('input[name=gen_length]').removeAttribute('max')",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(c, "input[name=gen_length]", "64").await;
+    click(c, "#generate").await;
+    wait_for(
+        c,
+        "#generator-error",
+        "Password length must be from 8 to 32",
+    )
+    .await;
     c.goto(&format!("{}/bot/{bot}?tab=configure", server.url))
         .await
         .unwrap();
@@ -196,7 +253,7 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
     assert_eq!(value_of(c, "input[name='character/name']").await, other);
     // A combination the project does not have is refused beside its field, nothing lost.
     set_value(c, "select[name='character/race']", "Human").await;
-    click(c, "#configure-character button[value=save]").await;
+    click(c, "#configure-character .actions button[value=save]").await;
     wait_for(
         c,
         ".field-error[data-field='character/race']",
@@ -206,7 +263,7 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
     assert_eq!(value_of(c, "input[name='character/name']").await, other);
     select(c, "select[name='character/race']", "Orc").await;
     select(c, "select[name='character/class']", "Shaman").await;
-    click(c, "#configure-character button[value=save]").await;
+    click(c, "#configure-character .actions button[value=save]").await;
     wait_for_url(c, "notice=saved").await;
     let saved = api_bot().await;
     let character: Value = saved["character"].clone();

@@ -11,8 +11,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use botmox_proto::records::identity::{COUNTRIES, MAIL_DOMAINS, PasswordOptions};
-use botmox_proto::validate::Validate;
+use botmox_proto::records::identity::COUNTRIES;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
@@ -150,13 +149,6 @@ pub struct LockView {
     pub set: bool,
 }
 
-/// The account generator's options as its inputs show them.
-pub struct AccountOptions {
-    pub password: PasswordOptions,
-    pub domains: Vec<Opt>,
-    pub custom_domain: String,
-}
-
 /// The Configure tab as drawn.
 pub struct ConfigureView {
     pub sections: Vec<SectionTab>,
@@ -169,7 +161,7 @@ pub struct ConfigureView {
     pub any_locked: bool,
     pub form: FormView,
     pub notice: Option<String>,
-    pub account: Option<AccountOptions>,
+    pub account: Option<account::AccountOptions>,
     /// Other character names offered after *Generate*.
     pub names: Vec<String>,
     /// The project's races per faction and classes per race, for the page's script.
@@ -187,6 +179,8 @@ pub struct Typed {
     pub names: Vec<String>,
 }
 
+mod account;
+mod templates;
 mod week;
 
 /// The sentence after a section was saved or unlocked.
@@ -240,7 +234,8 @@ pub async fn view(
             set: identity::is_locked(doc, lock),
         })
         .collect();
-    let account = (section.key == "account").then(|| account_options(&tree, &typed.posted));
+    let account = (section.key == "account")
+        .then(|| account::view(&tree, &typed.posted, typed.error.as_ref()));
     let schedule = (section.key == SCHEDULE)
         .then(|| week::view(doc, &tree, &typed.posted, typed.error.as_ref()));
     Ok(ConfigureView {
@@ -308,76 +303,6 @@ fn lock_label(lock: &str) -> &'static str {
     }
 }
 
-/// The generator's options: as posted, else as last used (settings), else the defaults.
-fn account_options(tree: &Value, posted: &Posted) -> AccountOptions {
-    let last = tree.pointer("/generators/account/lastSettings");
-    let (password, domain, custom) = if posted.contains_key("gen_length") {
-        (
-            posted_password_options(posted),
-            posted.get("gen_domain").cloned().unwrap_or_default(),
-            posted.get("gen_custom_domain").cloned().unwrap_or_default(),
-        )
-    } else {
-        let password = last
-            .and_then(|l| l.get("passwordOptions"))
-            .cloned()
-            .and_then(|v| serde_json::from_value::<PasswordOptions>(v).ok())
-            .filter(|o| o.validate().is_ok())
-            .unwrap_or_default();
-        let text = |key: &str| {
-            last.and_then(|l| l.get(key))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let custom = last
-            .and_then(|l| l.get("useCustomDomain"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let domain = if custom {
-            "custom".into()
-        } else {
-            text("selectedDomain")
-        };
-        (password, domain, text("customDomain"))
-    };
-    let mut domains: Vec<Opt> = MAIL_DOMAINS
-        .iter()
-        .map(|d| Opt {
-            value: (*d).to_owned(),
-            label: (*d).to_owned(),
-            selected: domain == *d,
-        })
-        .collect();
-    domains.push(Opt {
-        value: "custom".into(),
-        label: "Custom…".into(),
-        selected: domain == "custom",
-    });
-    if !domains.iter().any(|d| d.selected) {
-        domains[0].selected = true;
-    }
-    AccountOptions {
-        password,
-        domains,
-        custom_domain: custom,
-    }
-}
-
-fn posted_password_options(posted: &Posted) -> PasswordOptions {
-    let on = |key: &str| posted.contains_key(key);
-    PasswordOptions {
-        length: posted
-            .get("gen_length")
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0),
-        uppercase: on("gen_uppercase"),
-        lowercase: on("gen_lowercase"),
-        numbers: on("gen_numbers"),
-        symbols: on("gen_symbols"),
-    }
-}
-
 /// `POST /bot/{id}/configure/{section}` with `_do` = `save`, `generate` or `unlock`.
 pub async fn post(
     State(state): State<AppState>,
@@ -398,11 +323,20 @@ pub async fn post(
     let action = posted.get("_do").map(String::as_str);
     let outcome = match action {
         Some(template @ ("apply_template" | "save_template" | "delete_template")) => {
-            match week::template(&state, &auth, template, &posted).await {
+            let store = if section.key == SCHEDULE {
+                &week::TEMPLATES
+            } else {
+                &account::TEMPLATES
+            };
+            match store.act(&state, &auth, template, &posted).await {
                 Ok(typed) => typed,
                 Err(error) => refused(posted, error),
             }
         }
+        Some("default_template") => match account::set_default(&state, &auth, &posted).await {
+            Ok(typed) => typed,
+            Err(error) => refused(posted, error),
+        },
         Some("generate") => match generate(&state, &auth, &id, section, &posted).await {
             Ok(typed) => typed,
             Err(error) => refused(posted, error),
@@ -512,39 +446,7 @@ async fn generate(
                 }
             }
         }
-        "account" => {
-            let options = posted_password_options(posted);
-            options.validate().map_err(|e| {
-                let problem = e
-                    .get("length")
-                    .or_else(|| e.get("uppercase"))
-                    .and_then(|p| p.first().cloned())
-                    .unwrap_or_default();
-                ApiError::field("gen_length", format!("Password: {problem}"))
-            })?;
-            let domain = match posted.get("gen_domain").map(String::as_str) {
-                Some("custom") => posted
-                    .get("gen_custom_domain")
-                    .map(|d| d.trim().to_owned())
-                    .unwrap_or_default(),
-                Some(d) => d.to_owned(),
-                None => MAIL_DOMAINS[0].to_owned(),
-            };
-            if !botmox_proto::records::identity::is_domain(&domain) {
-                return Err(ApiError::field(
-                    "gen_custom_domain",
-                    "The mail domain must be a domain name such as mail.example",
-                ));
-            }
-            let proposal = identity::account(&bot, &options, &domain, &mut rng)?;
-            remember(state, auth, &options, posted).await?;
-            if let Some(email) = proposal.email {
-                typed.insert("account/email".into(), email);
-            }
-            if let Some(password) = proposal.password {
-                typed.insert("account/password".into(), password);
-            }
-        }
+        "account" => account::generate(state, auth, &bot, &mut typed, &mut rng).await?,
         SCHEDULE => {
             identity::refuse_if_locked(&bot, "schedule", "schedule")?;
             week::generate(state, auth, &mut typed, &mut rng).await?;
@@ -561,23 +463,4 @@ async fn generate(
         names,
         ..Typed::default()
     })
-}
-
-/// Keep the account generator's options as the tenant's last used ones.
-async fn remember(
-    state: &AppState,
-    auth: &Auth,
-    options: &PasswordOptions,
-    posted: &Posted,
-) -> ApiResult<()> {
-    let domain = posted.get("gen_domain").cloned().unwrap_or_default();
-    let body = json!({
-        "passwordOptions": options,
-        "selectedDomain": if domain == "custom" { String::new() } else { domain.clone() },
-        "customDomain": posted.get("gen_custom_domain").map(|d| d.trim()).unwrap_or_default(),
-        "useCustomDomain": domain == "custom",
-    });
-    let path = settings::parse_path("generators/account/lastSettings")?;
-    settings::write(state, auth, &path, body).await?;
-    Ok(())
 }

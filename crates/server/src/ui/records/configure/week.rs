@@ -3,14 +3,12 @@
 //! warning, and the generator that fills the lines from a few parameters, with its named
 //! templates and last used parameters in settings `schedule/*`.
 
-use std::collections::BTreeMap;
-
 use botmox_proto::records::schedule::{Day, Schedule, ScheduleParams, WEEKDAYS};
 use botmox_proto::validate::Validate;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::Typed;
+use super::templates::{Store, without_stamp};
 use crate::clock::count;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
@@ -31,6 +29,19 @@ const PARAM_INPUTS: [(&str, &str); 9] = [
     ("gen_min_break", "minBreakMinutes"),
     ("gen_offset", "randomOffsetMinutes"),
 ];
+
+/// The schedule generator's templates (settings `schedule/templates`).
+pub const TEMPLATES: Store = Store {
+    path: "schedule/templates",
+    key: "params",
+    read: |posted| Ok(json!(checked_params(posted)?)),
+    write: |posted, params| {
+        let params: ScheduleParams = serde_json::from_value(without_stamp(params.clone()))
+            .map_err(|_| ApiError::field("generator", "The template cannot be read"))?;
+        params_into(posted, &params);
+        Ok(())
+    },
+};
 
 /// One day as the section draws it.
 pub struct DayView {
@@ -152,14 +163,7 @@ pub fn view(doc: &Value, tree: &Value, posted: &Posted, error: Option<&ApiError>
     };
     let params = params_view(tree, posted);
     let chosen = posted.get("template").cloned().unwrap_or_default();
-    let templates = templates(tree)
-        .into_iter()
-        .map(|(id, name)| Opt {
-            selected: id == chosen,
-            value: id,
-            label: name,
-        })
-        .collect();
+    let templates = TEMPLATES.options(tree, &chosen);
     WeekView {
         overlaps: days.iter().filter(|d| d.overlap).count(),
         days,
@@ -206,35 +210,9 @@ fn params_view(tree: &Value, posted: &Posted) -> ParamsView {
 fn last_params(tree: &Value) -> ScheduleParams {
     tree.pointer("/schedule/last_params")
         .cloned()
-        .and_then(|v| serde_json::from_value::<ScheduleParams>(strip_stamp(v)).ok())
+        .and_then(|v| serde_json::from_value::<ScheduleParams>(without_stamp(v)).ok())
         .filter(|p| p.validate().is_ok())
         .unwrap_or_default()
-}
-
-/// Parameters as settings keep them carry `updated_at`, which the contract's type does not.
-fn strip_stamp(mut v: Value) -> Value {
-    if let Some(map) = v.as_object_mut() {
-        map.remove("updated_at");
-    }
-    v
-}
-
-/// The saved templates as (id, name), by name.
-fn templates(tree: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = tree
-        .pointer("/schedule/templates")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(id, t)| {
-                    let name = t.get("name").and_then(Value::as_str).unwrap_or(id);
-                    (id.clone(), name.to_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort_by_key(|(_, name)| name.to_lowercase());
-    out
 }
 
 /// The generator's parameters as posted (unparsable numbers read as 0, which the
@@ -370,89 +348,9 @@ pub async fn generate(
     Ok(())
 }
 
-/// Apply, save or delete a named set of parameters; the form keeps what it holds.
-pub async fn template(
-    state: &AppState,
-    auth: &Auth,
-    action: &str,
-    posted: &Posted,
-) -> ApiResult<Typed> {
-    let mut typed = posted.clone();
-    let chosen = posted.get("template").map(|t| t.trim()).unwrap_or_default();
-    let tree = settings::tree(&state.db, auth.tenant()).await?;
-    let saved: BTreeMap<String, String> = templates(&tree).into_iter().collect();
-    let notice = match action {
-        "save_template" => {
-            let params = checked_params(posted)?;
-            let name = posted
-                .get("template_name")
-                .map(|n| n.trim())
-                .unwrap_or_default();
-            if name.is_empty() {
-                return Err(ApiError::field("generator", "Name the template to save it"));
-            }
-            let id = template_id(name);
-            let now = crate::clock::now_ms();
-            let path = settings::parse_path(&format!("schedule/templates/{id}"))?;
-            let body =
-                json!({"name": name, "params": params, "created_at": now, "updated_at": now});
-            settings::write(state, auth, &path, body).await?;
-            typed.insert("template".into(), id);
-            typed.remove("template_name");
-            format!("Template “{name}” saved.")
-        }
-        _ if !saved.contains_key(chosen) => {
-            return Err(ApiError::field(
-                "generator",
-                "Choose a saved template first",
-            ));
-        }
-        "apply_template" => {
-            let params = tree
-                .pointer(&format!("/schedule/templates/{chosen}/params"))
-                .cloned()
-                .and_then(|v| serde_json::from_value::<ScheduleParams>(strip_stamp(v)).ok())
-                .ok_or_else(|| ApiError::field("generator", "The template cannot be read"))?;
-            params_into(&mut typed, &params);
-            format!("Template “{}” applied: press Generate.", saved[chosen])
-        }
-        _ => {
-            let path = settings::parse_path(&format!("schedule/templates/{chosen}"))?;
-            settings::write(state, auth, &path, Value::Null).await?;
-            typed.remove("template");
-            format!("Template “{}” deleted.", saved[chosen])
-        }
-    };
-    Ok(Typed {
-        posted: typed,
-        notice: Some(notice),
-        ..Typed::default()
-    })
-}
-
-/// A template's key: its name in lower-case letters, digits and dashes.
-fn template_id(name: &str) -> String {
-    let mut id = String::new();
-    for c in deunicode::deunicode(name).chars() {
-        if c.is_ascii_alphanumeric() {
-            id.push(c.to_ascii_lowercase());
-        } else if !id.ends_with('-') && !id.is_empty() {
-            id.push('-');
-        }
-    }
-    let id = id.trim_end_matches('-').to_owned();
-    if id.is_empty() { "template".into() } else { id }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_templates_key_is_its_name_in_plain_words() {
-        assert_eq!(template_id("Évening  grind!"), "evening-grind");
-        assert_eq!(template_id("???"), "template");
-    }
 
     #[test]
     fn posted_lines_become_a_week_and_a_bad_line_names_its_day() {
