@@ -24,6 +24,19 @@ async fn value_of(c: &Client, css: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The Summary tab's fact labelled `label`.
+async fn fact(c: &Client, label: &str) -> String {
+    text_of(c, "dl.facts").await;
+    c.find(Locator::XPath(&format!(
+        "//dl[@class='facts']/dt[.='{label}']/following-sibling::dd[1]"
+    )))
+    .await
+    .unwrap_or_else(|e| panic!("{label}: {e}"))
+    .text()
+    .await
+    .unwrap()
+}
+
 /// The values of the options of the select matching `css` that the page shows.
 async fn shown_options(c: &Client, css: &str) -> Vec<String> {
     let found = c
@@ -273,6 +286,16 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
     );
     assert_eq!(saved["generation_locks"]["character_name"], true);
 
+    // The Summary tab reads the person, the account and the week, each linked to its section.
+    c.goto(&format!("{}/bot/{bot}", server.url)).await.unwrap();
+    let person = fact(c, "Person").await;
+    assert!(
+        person.contains(&first) && person.contains(&format!("born {birth}")),
+        "{person}"
+    );
+    assert_eq!(fact(c, "Account").await, email);
+    assert_eq!(fact(c, "Schedule").await, "Not set");
+
     // At 1024 px the tab fits the window.
     resize(c, 1024, 800).await;
     c.goto(&format!(
@@ -371,6 +394,19 @@ async fn a_bots_week_is_generated_edited_saved_and_kept_in_templates() {
     }
     assert_eq!(body["data"]["generation_locks"]["schedule"], true);
     assert_eq!(attr(c, "#generate", "disabled").await, "true");
+    c.goto(&format!("{}/bot/{bot}", server.url)).await.unwrap();
+    let summary = fact(c, "Schedule").await;
+    assert!(
+        summary.starts_with("35 hours a week, ")
+            && summary.ends_with(" over 7 days (Europe/Berlin)"),
+        "{summary}"
+    );
+    c.goto(&format!(
+        "{}/bot/{bot}?tab=configure&section=schedule",
+        server.url
+    ))
+    .await
+    .unwrap();
     let (_, last) = server.get("/api/v1/settings/schedule/last_params", t).await;
     assert_eq!(last["data"]["targetActiveMinutes"], 300, "{last}");
 

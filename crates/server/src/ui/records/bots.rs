@@ -494,13 +494,22 @@ pub async fn page_response(
     };
     let view = BotPage {
         layout,
-        facts: vec![
+        facts: [
             ("Bot ID", Fact::Text(m.id.clone())),
             ("Project", project),
             ("Last seen", last_seen),
+        ]
+        .into_iter()
+        .chain(
+            configure::summary(&doc, &BOTS.item_href(&m.id))
+                .into_iter()
+                .map(|(label, text, link)| (label, Fact::Link(text, link))),
+        )
+        .chain([
             ("Created", Fact::Text(display_date(m.created_at))),
             ("Updated", Fact::Text(display_date(m.updated_at))),
-        ],
+        ])
+        .collect(),
         href,
         lifecycle: LifecycleView::for_status(&status),
         history,

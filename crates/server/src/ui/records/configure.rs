@@ -183,6 +183,68 @@ mod account;
 mod templates;
 mod week;
 
+/// The bot's person, account and week in a line each, for the Summary tab, with the
+/// Configure section that edits each: (label, text, link).
+pub fn summary(doc: &Value, href: &str) -> Vec<(&'static str, String, String)> {
+    let text = |path: &str| {
+        form::value_at(doc, path)
+            .map(form::scalar_text)
+            .unwrap_or_default()
+    };
+    let person = {
+        let name = format!("{} {}", text("person/first_name"), text("person/last_name"));
+        let place = [text("person/city"), text("person/country")]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let born = text("person/birth_date");
+        let mut parts: Vec<String> = vec![name.trim().to_owned(), place];
+        if !born.is_empty() {
+            parts.push(format!("born {born}"));
+        }
+        parts.retain(|p| !p.is_empty());
+        parts.join(" · ")
+    };
+    let account = text("account/email");
+    let week = crate::records::bots::schedule::of(doc).map(|week| {
+        let playing: Vec<&botmox_proto::records::schedule::Day> = week
+            .days
+            .iter()
+            .filter(|d| d.enabled && !d.sessions.is_empty())
+            .collect();
+        let sessions: usize = playing.iter().map(|d| d.sessions.len()).sum();
+        let minutes: u32 = playing
+            .iter()
+            .map(|d| crate::records::bots::schedule::active_minutes(d))
+            .sum();
+        format!(
+            "{} a week, {} over {} ({})",
+            crate::clock::count(i64::from(minutes / 60), "hour"),
+            crate::clock::count(sessions as i64, "session"),
+            crate::clock::count(playing.len() as i64, "day"),
+            week.timezone
+        )
+    });
+    let or_unset = |s: String| {
+        if s.is_empty() {
+            "Not set".to_owned()
+        } else {
+            s
+        }
+    };
+    let link = |section: &str| format!("{href}?tab=configure&section={section}");
+    vec![
+        ("Person", or_unset(person), link("person")),
+        ("Account", or_unset(account), link("account")),
+        (
+            "Schedule",
+            or_unset(week.unwrap_or_default()),
+            link(SCHEDULE),
+        ),
+    ]
+}
+
 /// The sentence after a section was saved or unlocked.
 pub fn notice(key: &str) -> Option<String> {
     match key {
