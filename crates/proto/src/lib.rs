@@ -60,6 +60,7 @@ pub mod health;
 pub mod licensing;
 pub mod provisioning;
 pub mod records;
+pub mod theme;
 pub mod time;
 pub mod validate;
 pub mod vault;

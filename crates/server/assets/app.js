@@ -449,3 +449,40 @@ const referenceFilter = (form) => {
 for (const form of document.querySelectorAll("form[data-reference]")) {
   referenceFilter(form);
 }
+
+// The theme image upload of the Settings page: the file goes as the raw body of one request
+// with the CSRF token in a header; once the server has kept it (and made it the background)
+// the page loads again to show it.
+(() => {
+  const form = document.querySelector("form[data-theme-upload]");
+  if (!form) {
+    return;
+  }
+  const status = document.getElementById("theme-upload-status");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = form.elements.file.files[0];
+    if (!file) {
+      status.textContent = "Choose an image.";
+      return;
+    }
+    status.textContent = "Uploading…";
+    const response = await fetch(form.dataset.themeUpload, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": form.dataset.csrf, "Content-Type": file.type || "application/octet-stream" },
+      body: file,
+    });
+    if (response.ok) {
+      window.location.assign("/settings?notice=theme-saved#theme");
+      return;
+    }
+    let message = `The upload failed (${response.status}).`;
+    try {
+      message = (await response.json()).error.message;
+    } catch (_) {
+      // keep the status line
+    }
+    status.textContent = message;
+  });
+})();

@@ -17,7 +17,7 @@ use crate::openapi::responses::SharedErrors;
 use crate::state::AppState;
 use crate::{
     agents, api_tokens, artifacts, audit, auth, health, infra, licensing, openapi as doc,
-    provisioning, records, settings, users, vault, vm_jobs, vm_ops, vm_registry,
+    provisioning, records, settings, theme, users, vault, vm_jobs, vm_ops, vm_registry,
 };
 
 #[derive(OpenApi)]
@@ -40,6 +40,7 @@ use crate::{
         (name = "vm-jobs", description = "The VM pipeline: batches of VMs created from a template (and VM deletions) as persisted jobs run by the server"),
         (name = "licensing", description = "The VM registry, tenant licences, entitlements and execution leases"),
         (name = "artifacts", description = "Releases, assignments, lease-gated downloads and their audit"),
+        (name = "theme", description = "The tenant's theme background images"),
         (name = "vault", description = "Secrets sealed by clients to their recipients (the server sees ciphertext and metadata only), bindings, vault keys"),
         (name = "provisioning", description = "Unattend profiles, playbooks, provisioning tokens, config-ISO payloads and the VMs' progress"),
         (name = "infra", description = "The reference's direct Proxmox and SSH routes, run through an agent (infra or admin)"),
@@ -84,6 +85,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(provisioning::routes::routes())
         .merge(artifacts::routes::routes())
         .merge(vault::routes::routes())
+        .merge(theme::routes::routes())
 }
 
 /// The `/api/v1` router.

@@ -44,6 +44,7 @@ pub mod provisioning;
 pub mod records;
 pub mod settings;
 pub mod setup;
+pub mod theme;
 pub mod users;
 pub mod vault;
 pub mod vm_jobs;

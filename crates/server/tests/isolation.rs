@@ -72,6 +72,13 @@ both_backends! {
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/generate/person", &bot).with_body(json!({"country": "US"})));
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/generate/account", &bot)
             .with_body(json!({"domain": "mail.example"})));
+        let image = [&[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d][..], b"IHDR",
+            &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]].concat();
+        let uploaded = server.http.post(format!("{}/api/v1/theme-assets", server.url)).bearer_auth(t)
+            .body(image).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+        let asset = uploaded["data"]["id"].as_str().unwrap().to_owned();
+        probes.push(Probe::new(Method::GET, "/api/v1/theme-assets/{id}", &asset));
+        probes.push(Probe::new(Method::DELETE, "/api/v1/theme-assets/{id}", &asset));
         probes.push(Probe::new(Method::POST, "/api/v1/bots/{id}/generate/schedule", &bot)
             .with_body(json!({"startTime": "10:00", "endTime": "20:00", "targetActiveMinutes": 300,
                 "minSessionMinutes": 60, "minBreakMinutes": 15})));

@@ -112,6 +112,15 @@ pub fn router() -> Router<AppState> {
             "/settings/projects/{id}/reference",
             post(settings::reference::save),
         )
+        .route("/settings/theme", post(settings::theme::save))
+        .route("/settings/theme/reset", post(settings::theme::reset))
+        .route("/settings/theme/assets", post(settings::theme::upload))
+        .route(
+            "/settings/theme/assets/{id}/delete",
+            post(settings::theme::delete),
+        )
+        .route("/theme.css", get(settings::theme::theme_css))
+        .route("/theme-assets/{id}", get(settings::theme::image))
         .route(
             "/settings/projects/{id}/remove",
             post(settings::remove_project),

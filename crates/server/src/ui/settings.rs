@@ -25,6 +25,7 @@ use crate::state::AppState;
 use crate::ui::extract::{PagePath, PageQuery};
 
 pub mod reference;
+pub mod theme;
 
 #[derive(Clone, Copy)]
 pub enum Input {
@@ -199,6 +200,7 @@ struct SettingsPage {
     notice: Option<String>,
     revealed: Option<(String, String)>,
     reference: Option<reference::ReferenceView>,
+    theme: theme::ThemeView,
 }
 
 fn text_of(v: Option<&Value>) -> String {
@@ -286,6 +288,8 @@ pub(crate) struct Feedback {
     /// The reference data section: the project to show, and a refused form of a project.
     reference_project: Option<String>,
     reference: Option<(String, HashMap<String, String>, ApiError)>,
+    /// A refused form of the theme section.
+    theme: Option<(HashMap<String, String>, ApiError)>,
     revealed: Option<(String, String)>,
 }
 
@@ -305,7 +309,11 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
             policy::get(state, auth).await?,
         ))
     };
-    let (tree, policy) = match loaded.await {
+    let loaded = async {
+        let (tree, policy) = loaded.await?;
+        Ok::<_, ApiError>((tree, policy, crate::theme::assets::list(state, auth).await?))
+    };
+    let (tree, policy, images) = match loaded.await {
         Ok(v) => v,
         Err(e) => return PageError::from(e).into_response(),
     };
@@ -367,6 +375,11 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
             feedback.reference_project.as_deref(),
             feedback.reference.as_ref(),
         ),
+        theme: theme::view(
+            tree.get("theme").unwrap_or(&Value::Null),
+            images,
+            feedback.theme.as_ref(),
+        ),
     };
     csrf.attach((feedback.status.unwrap_or(StatusCode::OK), render(&body)).into_response())
 }
@@ -409,6 +422,11 @@ pub async fn settings_page(
         Some("project-saved") => Some("Project saved.".to_owned()),
         Some("project-removed") => Some("Project removed.".to_owned()),
         Some("reference-saved") => Some("Reference data saved.".to_owned()),
+        Some("theme-saved") => Some("Theme saved.".to_owned()),
+        Some("theme-reset") => {
+            Some("Theme reset to the built-in colours, without a background.".to_owned())
+        }
+        Some("image-removed") => Some("Image removed.".to_owned()),
         _ => None,
     };
     page(

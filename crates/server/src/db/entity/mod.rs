@@ -26,6 +26,7 @@ pub mod stored;
 pub mod tenant;
 pub mod tenant_entitlement;
 pub mod tenant_license;
+pub mod theme_asset;
 pub mod unattend_profile;
 pub mod user;
 pub mod vault_binding;

@@ -23,6 +23,7 @@ mod m20261205_000018_interface_states;
 mod m20261205_000019_bot_counts;
 mod m20261205_000020_records_project_name;
 mod m20261205_000021_record_search_index;
+mod m20261205_000022_theme_assets;
 
 use sea_orm_migration::prelude::*;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000019_bot_counts::Migration),
             Box::new(m20261205_000020_records_project_name::Migration),
             Box::new(m20261205_000021_record_search_index::Migration),
+            Box::new(m20261205_000022_theme_assets::Migration),
         ]
     }
 
