@@ -61,6 +61,13 @@ both_backends! {
         assert_eq!((&data["totals"]["gold_sold"], &data["totals"]["gold_price_per_1000"]), (&json!(3500.0), &json!(21.428571)), "{data}");
         let tbc = data["by_project"].as_array().unwrap().iter().find(|p| p["project_id"] == "tbc").unwrap().clone();
         assert_eq!((&tbc["gold_sold"], &tbc["gold_price_per_1000"], &tbc["income"]), (&json!(3000.0), &json!(23.333333), &json!(82.0)));
+        // The period of the sales holds each project's gold and price; the others none.
+        let periods = data["series"].as_array().unwrap();
+        let sold: Vec<&Value> = periods.iter().filter(|b| !b["gold"].as_array().unwrap().is_empty()).collect();
+        assert_eq!(sold.len(), 1, "{data}");
+        assert_eq!(sold[0]["gold"], json!([
+            {"project_id": "mid", "gold_sold": 500.0, "gold_price_per_1000": 10.0},
+            {"project_id": "tbc", "gold_sold": 3000.0, "gold_price_per_1000": 23.333333}]));
         // A change of gold alone moves the figures; a deleted sale takes its gold away.
         let (status, _) = server.patch(&format!("/api/v1/finance/operations/{}", ids[1]), t, json!({"gold_amount": 2000.0})).await;
         assert!(status.is_success());

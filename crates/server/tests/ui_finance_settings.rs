@@ -4,7 +4,8 @@
 
 use botmox_proto::auth::Role;
 use botmox_testkit::browser::{
-    Browser, attr, click, fill, select, sign_in, text_of, wait_for, wait_for_parts, wait_for_url,
+    Browser, attr, click, fill, select, set_value, sign_in, text_of, wait_for, wait_for_parts,
+    wait_for_url,
 };
 use botmox_testkit::{Backend, TestServer};
 use fantoccini::Locator;
@@ -54,7 +55,7 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     assert!(bars.contains("proxy") && bars.contains("20.50"), "{bars}");
     // Each point of the line has a marker with its period and value as a hover title.
     let titles = c
-        .find_all(Locator::Css("circle.point.expense title"))
+        .find_all(Locator::Css("circle.point[data-series=expense] title"))
         .await
         .unwrap();
     let mut marked = Vec::new();
@@ -62,7 +63,7 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
         marked.push(t.prop("textContent").await.unwrap().unwrap_or_default());
     }
     assert!(
-        marked.iter().any(|t| t.ends_with("expenses: 20.50")),
+        marked.iter().any(|t| t.ends_with("Expenses: 20.50")),
         "{marked:?}"
     );
     assert!(text_of(c, "#operations").await.contains("proxy pack"));
@@ -166,6 +167,77 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     assert!(price.contains("40.00 USD per 1000 g"), "{price}");
     c.goto(&format!("{}/", server.url)).await.unwrap();
     wait_for(c, "#ov-gold", "500 g · 40.00 per 1000 g").await;
+
+    // The gold price is a series of its own on the right axis; the chart's settings hide a
+    // series and draw another as bars, for the whole tenant.
+    c.goto(&format!("{}/finance", server.url)).await.unwrap();
+    let gold = "circle.point[data-series='gold_price:none'] title";
+    text_of(c, "[data-chart=cashflow]").await;
+    let priced = c
+        .find(Locator::Css(gold))
+        .await
+        .unwrap()
+        .prop("textContent")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        priced.ends_with("Gold price · No project: 40.00"),
+        "{priced}"
+    );
+    assert!(
+        !c.find_all(Locator::Css("text.right-axis"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    click(c, "#chart-settings summary").await;
+    click(c, "tr[data-series=profit] input[type=checkbox]").await;
+    select(c, "tr[data-series=expense] select", "bar").await;
+    set_value(c, "tr[data-series=income] input[type=color]", "#123456").await;
+    click(c, "#chart-form button").await;
+    wait_for_url(c, "/finance").await;
+    text_of(c, "[data-chart=cashflow]").await;
+    assert!(
+        c.find(Locator::Css("polyline[data-series=profit]"))
+            .await
+            .is_err(),
+        "hidden"
+    );
+    assert!(
+        c.find(Locator::Css("polyline[data-series=expense]"))
+            .await
+            .is_err(),
+        "bars now"
+    );
+    assert!(
+        !c.find_all(Locator::Css("rect.bar-series[data-series=expense]"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        attr(c, "polyline[data-series=income]", "stroke").await,
+        "#123456"
+    );
+    let (_, config) = server
+        .get(
+            "/api/v1/settings/finance/chart_config",
+            &session.access_token,
+        )
+        .await;
+    let profit = config["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "profit")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (profit["visible"].clone(), profit["yAxisId"].clone()),
+        (json!(false), json!("left")),
+        "{config}"
+    );
     browser.close().await;
 }
 

@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::charts::{BarChart, LineChart, Series};
+use super::charts::BarChart;
 use super::error_page::PageError;
 use super::layout::{Layout, render};
 use super::records::common::seg;
@@ -28,6 +28,9 @@ use crate::state::AppState;
 use crate::ui::extract::{PagePath, PageQuery};
 
 use crate::clock::DAY_MS;
+
+pub mod chart;
+
 const ROWS: u64 = 50;
 const CATEGORIES: [&str; 6] = [
     "sale",
@@ -168,6 +171,10 @@ struct FinancePage {
     gold_sold: String,
     gold_price: String,
     line_chart: String,
+    /// The chart's series with their settings, and the page's own URL to come back to.
+    chart_series: Vec<chart::SeriesSetting>,
+    chart_keys: String,
+    here: String,
     expense_chart: String,
     income_chart: String,
     by_project: Vec<ProjectRow>,
@@ -285,9 +292,10 @@ async fn page(
             ops,
             total,
             list.page,
+            tree,
         ))
     };
-    let (summary, projects, ops, total_rows, page) = match loaded.await {
+    let (summary, projects, ops, total_rows, page, tree) = match loaded.await {
         Ok(v) => v,
         Err(e) => return PageError::from(e).into_response(),
     };
@@ -298,32 +306,8 @@ async fn page(
             .map_or(id.clone(), |(_, n)| n.clone()),
         None => "No project".into(),
     };
-    let labels: Vec<String> = summary.series.iter().map(|b| b.period.clone()).collect();
-    let pick = |f: fn(&finance::Bucket) -> f64| summary.series.iter().map(f).collect::<Vec<_>>();
-    let line_chart = LineChart::new(
-        "cashflow",
-        "Income, expenses and profit",
-        &labels,
-        vec![
-            Series {
-                name: "income",
-                class: "income",
-                values: pick(|b| b.income),
-            },
-            Series {
-                name: "expenses",
-                class: "expense",
-                values: pick(|b| b.expense),
-            },
-            Series {
-                name: "profit",
-                class: "profit",
-                values: pick(|b| b.profit),
-            },
-        ],
-    )
-    .render()
-    .unwrap_or_default();
+    let chart_series = chart::series(&tree, &summary, &name_of);
+    let line_chart = chart::render(&summary, &chart_series);
     let of_type = |t: &str| {
         summary
             .by_category
@@ -422,6 +406,7 @@ async fn page(
         (page > 1).then(|| page_href(page - 1)),
         (page < pages).then(|| page_href(page + 1)),
     );
+    let here = page_href(page);
     let gold_price = match summary.totals.gold_price_per_1000 {
         Some(p) => format!("{} per 1000 g on average", per_1000(Some(p), &currency)),
         None => "No gold sold in this range".into(),
@@ -441,6 +426,13 @@ async fn page(
         gold_price,
         summary,
         line_chart,
+        chart_keys: chart_series
+            .iter()
+            .map(|s| s.key.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        chart_series,
+        here,
         expense_chart,
         income_chart,
         by_project,

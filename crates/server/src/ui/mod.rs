@@ -99,6 +99,7 @@ pub fn router() -> Router<AppState> {
         .route("/secrets/bindings", post(secrets::bind))
         .route("/secrets/bindings/{id}/delete", post(secrets::unbind))
         .route("/finance", get(finance::finance_page))
+        .route("/finance/chart", post(finance::chart::save))
         .route("/finance/operations", post(finance::create_operation))
         .route("/finance/operations/{id}", post(finance::update_operation))
         .route(

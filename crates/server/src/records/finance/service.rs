@@ -50,6 +50,17 @@ pub struct Bucket {
     pub expense: f64,
     pub profit: f64,
     pub operations: i64,
+    /// Gold sold in the period, per project (only those that sold any).
+    pub gold: Vec<GoldSold>,
+}
+
+/// Gold a project sold in a period, and its average price.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GoldSold {
+    pub project_id: Option<String>,
+    pub gold_sold: f64,
+    /// Money per 1000 g.
+    pub gold_price_per_1000: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -236,8 +247,11 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
             expense: 0.0,
             profit: 0.0,
             operations: 0,
+            gold: Vec::new(),
         })
         .collect();
+    // Gold brought in per period: (bucket, project, gold, amount).
+    let mut gold_by_period: Vec<(usize, Option<String>, f64, f64)> = Vec::new();
     let mut by_category: Vec<CategoryTotal> = Vec::new();
     let mut by_project: Vec<ProjectTotal> = Vec::new();
     // Gold brought in: (project, gold, amount).
@@ -267,6 +281,21 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
             }),
         }
         let project_id = Some(project_id).filter(|p| !p.is_empty());
+        if income
+            && gold != 0.0
+            && let Ok(i) = usize::try_from(bucket)
+        {
+            match gold_by_period
+                .iter_mut()
+                .find(|(b, p, _, _)| *b == i && *p == project_id)
+            {
+                Some(g) => {
+                    g.2 += gold;
+                    g.3 += gold_value;
+                }
+                None => gold_by_period.push((i, project_id.clone(), gold, gold_value)),
+            }
+        }
         if income && gold != 0.0 {
             match gold_in.iter_mut().find(|(p, _, _)| *p == project_id) {
                 Some(g) => {
@@ -294,6 +323,16 @@ pub async fn summary(db: &Db, auth: &Auth, p: SummaryParams) -> ApiResult<Summar
             entry.income += amount;
         } else {
             entry.expense += amount;
+        }
+    }
+    gold_by_period.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    for (i, project_id, gold, value) in gold_by_period {
+        if let Some(b) = series.get_mut(i) {
+            b.gold.push(GoldSold {
+                project_id,
+                gold_sold: tidy(gold),
+                gold_price_per_1000: gold_price(gold, value),
+            });
         }
     }
     for b in &mut series {
