@@ -264,7 +264,24 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
     let other = attr(c, "#name-suggestions button", "data-fill-name").await;
     click(c, "#name-suggestions button").await;
     assert_eq!(value_of(c, "input[name='character/name']").await, other);
-    // A combination the project does not have is refused beside its field, nothing lost.
+    // A combination the project does not have is refused beside its field, nothing lost,
+    // and nothing on the page moves for it.
+    let save_button = "#configure-character .actions button[value=save]";
+    let top = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.execute(
+                "const b = document.querySelector(arguments[0]); \
+                 return b.getBoundingClientRect().top - b.form.getBoundingClientRect().top",
+                vec![json!(save_button)],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap()
+        }
+    };
+    let before = top(c).await;
     set_value(c, "select[name='character/race']", "Human").await;
     click(c, "#configure-character .actions button[value=save]").await;
     wait_for(
@@ -274,6 +291,7 @@ async fn a_bots_person_account_and_character_are_generated_saved_and_locked() {
     )
     .await;
     assert_eq!(value_of(c, "input[name='character/name']").await, other);
+    assert_eq!(top(c).await, before, "the error moved the form");
     select(c, "select[name='character/race']", "Orc").await;
     select(c, "select[name='character/class']", "Shaman").await;
     click(c, "#configure-character .actions button[value=save]").await;

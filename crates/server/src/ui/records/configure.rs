@@ -320,7 +320,21 @@ pub async fn view(
         form,
         notice: typed.notice,
         account,
-        names: typed.names,
+        // Suggestions stay through a refused save (the form carries them back).
+        names: if typed.names.is_empty() {
+            typed
+                .posted
+                .get("_names")
+                .map(|n| {
+                    n.split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            typed.names
+        },
         reference_json: json!({"races": reference.races, "classes": reference.classes}).to_string(),
         schedule,
     })

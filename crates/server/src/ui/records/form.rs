@@ -270,9 +270,12 @@ pub fn form_view(
     version: String,
 ) -> FormView {
     let problems = error.map(Problems::from_error);
+    let fields = view(specs, source, problems.as_ref(), records);
+    // A problem shown beside its field is not repeated above the form (which would move it).
+    let beside = fields.iter().any(|f| f.error.is_some());
     FormView {
-        fields: view(specs, source, problems.as_ref(), records),
-        error: problems.map(|p| p.message),
+        fields,
+        error: problems.map(|p| p.message).filter(|_| !beside),
         version,
     }
 }
