@@ -179,6 +179,11 @@ async fn edit_preview_and_save_a_profile_and_a_playbook() {
         "#profile-form input[name='windowsSettings.disableDefender']",
     )
     .await;
+    // The page still shows the first save's notice: take it away, so the wait below is for
+    // the answer to this save.
+    c.execute("document.getElementById('notice').remove()", vec![])
+        .await
+        .unwrap();
     click(c, "#profile-save").await;
     wait_for(c, "#notice", "Profile saved.").await;
     let stored = stored_config(&server, "acme", &session.user_id, &id).await;
