@@ -196,7 +196,8 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     select(c, "tr[data-series=expense] select", "bar").await;
     set_value(c, "tr[data-series=income] input[type=color]", "#123456").await;
     click(c, "#chart-form button").await;
-    wait_for_url(c, "/finance").await;
+    // Back on the page it came from, which now names its range and page in the URL.
+    wait_for_url(c, "page=1").await;
     text_of(c, "[data-chart=cashflow]").await;
     assert!(
         c.find(Locator::Css("polyline[data-series=profit]"))
