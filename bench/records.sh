@@ -10,6 +10,9 @@
 #   search     GET /bots?q=char4242 : the Bots list searched (nested fields: character name)
 #   finance    GET /finance : the Finance page (30 days of charts, the latest operations)
 #   tree       GET /ui/tree : the resource tree every page loads after it renders
+#   page-*     the Overview, Project, Bots search and Finance pages loaded one after another
+#              in headless Chromium: the server's part and DOMContentLoaded, as the browser
+#              times them (`botmox-loadgen pages`; needs chromium and chromium-driver)
 #
 # The targets are latencies at the server, so the default concurrency is low (CONNECTIONS=4):
 # with 2 cores shared by the load generator, more connections measure queueing instead.
@@ -68,6 +71,10 @@ bench_records() {
     load "search-$backend" "$BASE_URL/bots?q=char4242" --header "Cookie: $cookie"
     load "finance-$backend" "$BASE_URL/finance" --header "Cookie: $cookie"
     load "tree-$backend" "$BASE_URL/ui/tree" --header "Cookie: $cookie"
+    "$LOADGEN" pages --url "$BASE_URL" --login "$BENCH_EMAIL:$BENCH_PASSWORD" --runs 20 \
+        --page "overview-$backend=/" --page "project-$backend=/project/p1" \
+        --page "search-$backend=/bots?q=char4242" --page "finance-$backend=/finance" \
+        | tee "$WORK/pages-$backend.txt"
     rss_mb "$SERVER_PID" VmHWM >"$WORK/rss-peak-$backend.txt"
 
     stop_pid "$SERVER_PID"

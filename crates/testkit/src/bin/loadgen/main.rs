@@ -21,6 +21,8 @@
 //!   or several replicas (`bench/agents.sh`).
 //! * `seed-leases`: VMs each holding an execution lease, for the lease heartbeat benchmark
 //!   (`bench/licensing.sh`, with `run --values` over the lease ids).
+//! * `pages`: pages loaded one after another in headless Chromium, timed by the browser
+//!   (server time and DOMContentLoaded), for `bench/records.sh`.
 //!
 //! Only loopback targets are accepted: this is a benchmark of a local server, not a tool to
 //! point at someone else's.
@@ -43,6 +45,7 @@ mod agents;
 mod flood;
 mod leases;
 mod measure;
+mod pages;
 mod seed;
 
 #[derive(Debug, Parser)]
@@ -77,6 +80,8 @@ enum Command {
     Flood(flood::FloodArgs),
     /// Register VMs and lease for each through the API; write the lease ids to a file.
     SeedLeases(leases::SeedLeasesArgs),
+    /// Time pages in headless Chromium: server time and DOMContentLoaded, p50 and p99.
+    Pages(pages::PagesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
             Command::Agents(args) => agents::run(args).await,
             Command::Flood(args) => flood::run(args).await,
             Command::SeedLeases(args) => leases::seed(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Pages(args) => pages::run(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
