@@ -183,6 +183,8 @@ pub mod identity {
     pub struct NamesQuery {
         /// 1 to 50 (default 10).
         #[serde(default)]
+        #[param(minimum = 1, maximum = 50)]
+        #[schema(minimum = 1, maximum = 50)]
         pub count: Option<u32>,
     }
 

@@ -103,7 +103,11 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     fill(c, "#operation-create input[name=amount]", "lots").await;
     fill(c, "#operation-create input[name=description]", "kept text").await;
     click(c, "#operation-create button").await;
-    assert!(text_of(c, ".error").await.contains("amount"));
+    assert!(
+        !text_of(c, ".field-error[data-field=amount]")
+            .await
+            .is_empty()
+    );
     assert_eq!(
         attr(c, "#operation-create input[name=description]", "value").await,
         "kept text"
@@ -120,7 +124,11 @@ async fn recording_income_and_expenses_changes_totals_and_charts() {
     );
     fill(c, "#operation-edit input[name=amount]", "-3").await;
     click(c, "#operation-edit button").await;
-    assert!(text_of(c, ".error").await.contains("amount"));
+    assert!(
+        !text_of(c, ".field-error[data-field=amount]")
+            .await
+            .is_empty()
+    );
     // An empty amount is computed from the gold and its price per 1000 g.
     fill(c, "#operation-edit input[name=amount]", "").await;
     fill(c, "#operation-edit input[name=description]", "").await;
@@ -266,7 +274,15 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
     );
     fill(c, "#form-alerts input[name=warning_days]", "0").await;
     click(c, "#form-alerts button").await;
-    assert!(text_of(c, "#alerts .error").await.contains("warning_days"));
+    assert!(
+        text_of(c, "#alerts .field-error[data-field=warning_days]")
+            .await
+            .contains("warning_days")
+    );
+    assert!(
+        c.find(Locator::Css("#alerts .error")).await.is_err(),
+        "not repeated above the form"
+    );
     fill(c, "#form-alerts input[name=warning_days]", "21").await;
     click(c, "#form-alerts button").await;
     wait_for(c, "#notice", "Settings saved.").await;
@@ -303,8 +319,10 @@ async fn settings_are_saved_with_rules_and_credentials_stay_write_only() {
         fill(c, "#project-form input[name=name]", name).await;
         click(c, "#project-form button").await;
         // Waits for the answer's page: the previous page shows the previous problem.
-        wait_for_parts(c, "#projects .error", &[problem]).await;
-        let shown = text_of(c, "#projects .error").await;
+        // Beside its field when it names one, above the form otherwise.
+        let shown_at = "#projects .error, #projects .field-error";
+        wait_for_parts(c, shown_at, &[problem]).await;
+        let shown = text_of(c, shown_at).await;
         assert!(shown.starts_with(problem), "{id}: {shown}");
     }
     let (_, projects) = server.get("/api/v1/settings/projects", t).await;

@@ -9,12 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 
 use super::charts::BarChart;
 use super::error_page::PageError;
 use super::layout::{Layout, render};
 use super::records::common::seg;
-use super::records::form::{day_ms, iso_day};
+use super::records::form::{Problems, day_ms, iso_day};
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::http::ApiError;
@@ -196,8 +197,23 @@ struct FinancePage {
     editing: bool,
     categories: [&'static str; 6],
     notice: Option<String>,
+    /// The operation form's problems, by input.
+    problems: HashMap<&'static str, String>,
     error: Option<String>,
 }
+
+/// The inputs of the operation form, whose problems are shown beside them.
+const OPERATION_INPUTS: [&str; 9] = [
+    "type",
+    "category",
+    "amount",
+    "currency",
+    "date",
+    "project_id",
+    "description",
+    "gold_amount",
+    "gold_price_at_time",
+];
 
 fn fmt(v: f64) -> String {
     format!("{v:.2}")
@@ -407,6 +423,16 @@ async fn page(
         (page < pages).then(|| page_href(page + 1)),
     );
     let here = page_href(page);
+    // A refusal naming a field of the form is shown beside that field, not above the page.
+    let found = feedback.error.as_ref().map(Problems::from_error);
+    let problems: HashMap<&'static str, String> = OPERATION_INPUTS
+        .iter()
+        .filter_map(|name| Some((*name, found.as_ref()?.of(name)?)))
+        .collect();
+    let error = feedback
+        .error
+        .map(|e| e.message)
+        .filter(|_| problems.is_empty());
     let gold_price = match summary.totals.gold_price_per_1000 {
         Some(p) => format!("{} per 1000 g on average", per_1000(Some(p), &currency)),
         None => "No gold sold in this range".into(),
@@ -455,7 +481,8 @@ async fn page(
         notice: feedback
             .notice
             .or_else(|| q.notice.as_deref().and_then(notice_text)),
-        error: feedback.error.map(|e| e.message),
+        problems,
+        error,
     };
     csrf.attach((feedback.status, render(&body)).into_response())
 }

@@ -111,14 +111,14 @@ pub fn router() -> Router<AppState> {
         .route("/settings/projects", post(settings::save_project))
         .route(
             "/settings/projects/{id}/reference",
-            post(settings::reference::save),
+            post(settings::save_reference),
         )
-        .route("/settings/theme", post(settings::theme::save))
-        .route("/settings/theme/reset", post(settings::theme::reset))
+        .route("/settings/theme", post(settings::save_theme))
+        .route("/settings/theme/reset", post(settings::reset_theme))
         .route("/settings/theme/assets", post(settings::theme::upload))
         .route(
             "/settings/theme/assets/{id}/delete",
-            post(settings::theme::delete),
+            post(settings::delete_theme_image),
         )
         .route("/theme.css", get(settings::theme::theme_css))
         .route("/theme-assets/{id}", get(settings::theme::image))

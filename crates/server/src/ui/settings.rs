@@ -280,7 +280,7 @@ fn body_of(fields: &[Field], form: &HashMap<String, String>) -> Value {
 }
 
 #[derive(Default)]
-pub(crate) struct Feedback {
+struct Feedback {
     status: Option<StatusCode>,
     notice: Option<String>,
     card: Option<(&'static str, HashMap<String, String>, ApiError)>,
@@ -326,18 +326,21 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
                 at_path(&tree, card.path).cloned().unwrap_or(Value::Null)
             };
             let failed = feedback.card.as_ref().filter(|(id, _, _)| *id == card.id);
+            let fields = field_views(
+                card.fields,
+                &value,
+                failed.map(|f| &f.1),
+                failed.map(|f| &f.2),
+            );
+            // A problem shown beside its field is not repeated above the card's form.
+            let beside = fields.iter().any(|f| f.problem.is_some());
             CardView {
                 id: card.id,
                 title: card.title,
                 help: card.help,
                 path: card.path,
-                fields: field_views(
-                    card.fields,
-                    &value,
-                    failed.map(|f| &f.1),
-                    failed.map(|f| &f.2),
-                ),
-                error: failed.map(|f| f.2.message.clone()),
+                fields,
+                error: failed.map(|f| f.2.message.clone()).filter(|_| !beside),
             }
         })
         .collect();
@@ -358,16 +361,20 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
         Some((form, e)) => (Some(form), Some(e)),
         None => (None, None),
     };
+    let project_form = field_views(PROJECT_FIELDS, &Value::Null, posted, project_error);
+    let project_form_beside = project_form.iter().any(|f| f.problem.is_some());
     let body = SettingsPage {
         layout,
         cards,
         projects,
         project_headers: PROJECT_FIELDS.iter().map(|f| f.label).collect(),
-        project_form: field_views(PROJECT_FIELDS, &Value::Null, posted, project_error),
+        project_form,
         project_id: posted
             .and_then(|p| p.get("id").cloned())
             .unwrap_or_default(),
-        project_error: project_error.map(|e| e.message.clone()),
+        project_error: project_error
+            .map(|e| e.message.clone())
+            .filter(|_| !project_form_beside),
         notice: feedback.notice,
         revealed: feedback.revealed,
         reference: reference::view(
@@ -385,7 +392,7 @@ async fn page(state: &AppState, auth: &Auth, headers: &HeaderMap, feedback: Feed
 }
 
 /// After a form: back to the page at `to`, or the page again with the error (and its status).
-pub(crate) async fn outcome<T>(
+async fn outcome<T>(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
@@ -600,6 +607,75 @@ pub async fn reveal(
             .await
         }
     }
+}
+
+/// `POST /settings/projects/{id}/reference`: replace a project's reference data.
+pub async fn save_reference(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    PagePath(id): PagePath<String>,
+    CsrfForm(form): CsrfForm<HashMap<String, String>>,
+) -> Response {
+    let result = reference::save(&state, &auth, &id, &form).await;
+    let to = format!(
+        "/settings?notice=reference-saved&reference={}#reference-data",
+        crate::ui::records::common::seg(&id)
+    );
+    outcome(&state, &auth, &headers, result, &to, |e| Feedback {
+        reference: Some((id.clone(), form.clone(), e)),
+        ..Default::default()
+    })
+    .await
+}
+
+/// `POST /settings/theme`: the colours and the background.
+pub async fn save_theme(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(form): CsrfForm<HashMap<String, String>>,
+) -> Response {
+    let result = theme::save(&state, &auth, &form).await;
+    let to = "/settings?notice=theme-saved#theme";
+    outcome(&state, &auth, &headers, result, to, |e| Feedback {
+        theme: Some((form.clone(), e)),
+        ..Default::default()
+    })
+    .await
+}
+
+/// `POST /settings/theme/reset`: the built-in colours and no background.
+pub async fn reset_theme(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    let result = theme::reset(&state, &auth).await;
+    let to = "/settings?notice=theme-reset#theme";
+    outcome(&state, &auth, &headers, result, to, |e| Feedback {
+        theme: Some((HashMap::new(), e)),
+        ..Default::default()
+    })
+    .await
+}
+
+/// `POST /settings/theme/assets/{id}/delete`: remove a background image.
+pub async fn delete_theme_image(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    PagePath(id): PagePath<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    let result = crate::theme::assets::delete(&state, &auth, &id).await;
+    let to = "/settings?notice=image-removed#theme";
+    outcome(&state, &auth, &headers, result, to, |e| Feedback {
+        theme: Some((HashMap::new(), e)),
+        ..Default::default()
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -622,6 +622,30 @@ async fn refused(
     page_response(state, auth, headers, id, shown).await
 }
 
+/// `POST /bot/{id}/configure/{section}`: a Configure section's form (see
+/// [`configure::act`]).
+pub async fn configure_post(
+    State(state): State<AppState>,
+    UiUser(auth): UiUser,
+    headers: HeaderMap,
+    PagePath((id, key)): PagePath<(String, String)>,
+    CsrfForm(posted): CsrfForm<Posted>,
+) -> Response {
+    match configure::act(&state, &auth, &id, &key, posted).await {
+        Ok(configure::Acted::Redirect(to)) => Redirect::to(&to).into_response(),
+        Ok(configure::Acted::Show(section, typed)) => {
+            let shown = Shown {
+                tab: Some(CONFIGURE),
+                section: Some(section),
+                configure: Some(typed),
+                ..Shown::default()
+            };
+            page_response(&state, &auth, &headers, &id, shown).await
+        }
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
 /// Attach or detach record `record` of the tab's kind, guarded by the version just read.
 async fn relink(
     state: &AppState,

@@ -8,15 +8,11 @@
 //! options are remembered in settings `generators/account/lastSettings`; the character's
 //! server, race and class come from the project's reference data.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
 use botmox_proto::records::identity::COUNTRIES;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
-use super::bots::{Shown, page_response};
 use super::common::with_notice;
 use super::form::{self, FieldSpec, FieldView, FormView, Input, Mode, Opt, Posted, Source, field};
 use super::specs::{BOTS, FACTIONS};
@@ -28,9 +24,6 @@ use crate::records::documents::service;
 use crate::records::kinds::Kind;
 use crate::settings::service as settings;
 use crate::state::AppState;
-use crate::ui::error_page::PageError;
-use crate::ui::extract::PagePath;
-use crate::ui::session::{CsrfForm, UiUser};
 
 const COUNTRY_CODES: &[&str] = &["US", "DE", "FR", "BR"];
 /// The section whose inputs are the week's days ([`week`]).
@@ -169,18 +162,11 @@ pub struct ConfigureView {
     pub schedule: Option<week::WeekView>,
 }
 
-/// What a post to a section leaves on the page: the values it typed or generated, the
-/// refusal, the sentence to show, more names.
-#[derive(Default)]
-pub struct Typed {
-    pub posted: Posted,
-    pub error: Option<ApiError>,
-    pub notice: Option<String>,
-    pub names: Vec<String>,
-}
+pub use typed::Typed;
 
 mod account;
 mod templates;
+mod typed;
 mod week;
 
 /// The bot's person, account and week in a line each, for the Summary tab, with the
@@ -379,21 +365,26 @@ fn lock_label(lock: &str) -> &'static str {
     }
 }
 
-/// `POST /bot/{id}/configure/{section}` with `_do` = `save`, `generate` or `unlock`.
-pub async fn post(
-    State(state): State<AppState>,
-    UiUser(auth): UiUser,
-    headers: HeaderMap,
-    PagePath((id, key)): PagePath<(String, String)>,
-    CsrfForm(posted): CsrfForm<Posted>,
-) -> Response {
-    let section = match Section::find(&key) {
-        Ok(s) => s,
-        Err(e) => return PageError::from(e).into_response(),
-    };
+/// What a post to a section comes to: back to the section with a sentence (saved,
+/// unlocked), or the section drawn again with what the post left in it.
+pub enum Acted {
+    Redirect(String),
+    Show(&'static str, Typed),
+}
+
+/// `POST /bot/{id}/configure/{section}` with `_do` = `save`, `generate`, `unlock` or one of
+/// the generators' template actions (the bot page's handler draws the answer).
+pub async fn act(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    key: &str,
+    posted: Posted,
+) -> ApiResult<Acted> {
+    let section = Section::find(key)?;
     let here = format!(
         "{}?tab=configure&section={}",
-        BOTS.item_href(&id),
+        BOTS.item_href(id),
         section.key
     );
     let action = posted.get("_do").map(String::as_str);
@@ -404,35 +395,29 @@ pub async fn post(
             } else {
                 &account::TEMPLATES
             };
-            match store.act(&state, &auth, template, &posted).await {
+            match store.act(state, auth, template, &posted).await {
                 Ok(typed) => typed,
                 Err(error) => refused(posted, error),
             }
         }
-        Some("default_template") => match account::set_default(&state, &auth, &posted).await {
+        Some("default_template") => match account::set_default(state, auth, &posted).await {
             Ok(typed) => typed,
             Err(error) => refused(posted, error),
         },
-        Some("generate") => match generate(&state, &auth, &id, section, &posted).await {
+        Some("generate") => match generate(state, auth, id, section, &posted).await {
             Ok(typed) => typed,
             Err(error) => refused(posted, error),
         },
-        Some("unlock") => match unlock(&state, &auth, &id, section).await {
-            Ok(()) => return Redirect::to(&with_notice(&here, "unlocked")).into_response(),
+        Some("unlock") => match unlock(state, auth, id, section).await {
+            Ok(()) => return Ok(Acted::Redirect(with_notice(&here, "unlocked"))),
             Err(error) => refused(Posted::new(), error),
         },
-        _ => match save(&state, &auth, &id, section, &posted).await {
-            Ok(()) => return Redirect::to(&with_notice(&here, "saved")).into_response(),
+        _ => match save(state, auth, id, section, &posted).await {
+            Ok(()) => return Ok(Acted::Redirect(with_notice(&here, "saved"))),
             Err(error) => refused(posted, error),
         },
     };
-    let shown = Shown {
-        tab: Some("configure"),
-        section: Some(section.key),
-        configure: Some(outcome),
-        ..Shown::default()
-    };
-    page_response(&state, &auth, &headers, &id, shown).await
+    Ok(Acted::Show(section.key, outcome))
 }
 
 fn refused(posted: Posted, error: ApiError) -> Typed {

@@ -143,7 +143,7 @@ pub fn router() -> Router<AppState> {
         .route("/bot/{id}", get(bots::page).post(bots::update))
         .route("/bot/{id}/{tab}/attach", post(bots::attach))
         .route("/bot/{id}/proxy/paste", post(bots::paste_proxy))
-        .route("/bot/{id}/configure/{section}", post(configure::post))
+        .route("/bot/{id}/configure/{section}", post(bots::configure_post))
         .route("/bot/{id}/lifecycle/{action}", post(bots::act))
         .route("/bot/{id}/{tab}/{record}/detach", post(bots::detach))
         .route(

@@ -5,19 +5,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use serde_json::json;
 
-use super::{Feedback, outcome};
-use crate::http::ApiError;
+use crate::http::{ApiError, ApiResult};
+use crate::principal::Auth;
 use crate::records::bots::reference::ReferenceData;
 use crate::settings::service;
 use crate::state::AppState;
-use crate::ui::extract::PagePath;
 use crate::ui::records::form::Opt;
-use crate::ui::session::{CsrfForm, UiUser};
 
 /// The section as drawn: the project edited, the choice of another, the four texts.
 pub struct ReferenceView {
@@ -67,37 +62,26 @@ pub fn view(
     })
 }
 
-/// `POST /settings/projects/{id}/reference`: replace the project's reference data.
+/// Replace project `id`'s reference data with what the form's four texts say.
 pub async fn save(
-    State(state): State<AppState>,
-    UiUser(auth): UiUser,
-    headers: HeaderMap,
-    PagePath(id): PagePath<String>,
-    CsrfForm(form): CsrfForm<HashMap<String, String>>,
-) -> Response {
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    form: &HashMap<String, String>,
+) -> ApiResult<()> {
     let text = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
-    let result = async {
-        let tree = service::tree(&state.db, auth.tenant()).await?;
-        if !service::projects(&tree).iter().any(|(p, _)| *p == id) {
-            return Err(ApiError::not_found("Project"));
-        }
-        let data = ReferenceData::from_texts(
-            text("servers"),
-            text("alliance"),
-            text("horde"),
-            text("classes"),
-        )
-        .map_err(|problem| ApiError::field("classes", problem))?;
-        let path = service::parse_path(&format!("projects/{id}/referenceData"))?;
-        service::write(&state, &auth, &path, json!(data)).await
-    };
-    let to = format!(
-        "/settings?notice=reference-saved&reference={}#reference-data",
-        crate::ui::records::common::seg(&id)
-    );
-    outcome(&state, &auth, &headers, result.await, &to, |e| Feedback {
-        reference: Some((id.clone(), form.clone(), e)),
-        ..Default::default()
-    })
-    .await
+    let tree = service::tree(&state.db, auth.tenant()).await?;
+    if !service::projects(&tree).iter().any(|(p, _)| p == id) {
+        return Err(ApiError::not_found("Project"));
+    }
+    let data = ReferenceData::from_texts(
+        text("servers"),
+        text("alliance"),
+        text("horde"),
+        text("classes"),
+    )
+    .map_err(|problem| ApiError::field("classes", problem))?;
+    let path = service::parse_path(&format!("projects/{id}/referenceData"))?;
+    service::write(state, auth, &path, json!(data)).await?;
+    Ok(())
 }

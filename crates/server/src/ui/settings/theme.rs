@@ -15,7 +15,6 @@ use botmox_proto::theme::ThemeAsset;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Feedback, outcome};
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::settings::service;
@@ -24,7 +23,7 @@ use crate::theme::css::{self, Background, TOKENS};
 use crate::theme::{assets, routes::declared_length};
 use crate::ui::error_page::PageError;
 use crate::ui::extract::PagePath;
-use crate::ui::session::{self, CsrfForm, EmptyForm, UiUser};
+use crate::ui::session::{self, UiUser};
 
 /// One colour input.
 pub struct ColourView {
@@ -182,66 +181,30 @@ fn visual(form: &HashMap<String, String>) -> ApiResult<Value> {
     }))
 }
 
-/// `POST /settings/theme`: the colours and the background.
-pub async fn save(
-    State(state): State<AppState>,
-    UiUser(auth): UiUser,
-    headers: HeaderMap,
-    CsrfForm(form): CsrfForm<HashMap<String, String>>,
-) -> Response {
-    let result = async {
-        let asset = form.get("asset").map(|a| a.trim()).unwrap_or_default();
-        if !asset.is_empty() {
-            assets::get(&state, &auth, asset).await?;
-        }
-        let body = json!({
-            "palettes": palettes(&form)?,
-            "visual": visual(&form)?,
-            "updated_at": crate::clock::now_ms(),
-            "updated_by": auth.caller(),
-        });
-        let path = service::parse_path("theme")?;
-        service::write(&state, &auth, &path, body).await
-    };
-    outcome(
-        &state,
-        &auth,
-        &headers,
-        result.await,
-        "/settings?notice=theme-saved#theme",
-        |e| Feedback {
-            theme: Some((form.clone(), e)),
-            ..Default::default()
-        },
-    )
-    .await
+/// Save the form's colours and background.
+pub async fn save(state: &AppState, auth: &Auth, form: &HashMap<String, String>) -> ApiResult<()> {
+    let asset = form.get("asset").map(|a| a.trim()).unwrap_or_default();
+    if !asset.is_empty() {
+        assets::get(state, auth, asset).await?;
+    }
+    let body = json!({
+        "palettes": palettes(form)?,
+        "visual": visual(form)?,
+        "updated_at": crate::clock::now_ms(),
+        "updated_by": auth.caller(),
+    });
+    let path = service::parse_path("theme")?;
+    service::write(state, auth, &path, body).await?;
+    Ok(())
 }
 
-/// `POST /settings/theme/reset`: the built-in colours and no background (the images stay).
-pub async fn reset(
-    State(state): State<AppState>,
-    UiUser(auth): UiUser,
-    headers: HeaderMap,
-    CsrfForm(_): CsrfForm<EmptyForm>,
-) -> Response {
-    let result = async {
-        let path = service::parse_path("theme")?;
-        let body = json!({"palettes": {"light": {}, "dark": {}},
-            "visual": {"enabled": false, "mode": "none", "backgroundAssetId": null}});
-        service::write(&state, &auth, &path, body).await
-    };
-    outcome(
-        &state,
-        &auth,
-        &headers,
-        result.await,
-        "/settings?notice=theme-reset#theme",
-        |e| Feedback {
-            theme: Some((HashMap::new(), e)),
-            ..Default::default()
-        },
-    )
-    .await
+/// The built-in colours and no background (the images stay).
+pub async fn reset(state: &AppState, auth: &Auth) -> ApiResult<()> {
+    let path = service::parse_path("theme")?;
+    let body = json!({"palettes": {"light": {}, "dark": {}},
+        "visual": {"enabled": false, "mode": "none", "backgroundAssetId": null}});
+    service::write(state, auth, &path, body).await?;
+    Ok(())
 }
 
 /// `POST /settings/theme/assets`: an image as the raw body (sent by the page's script with
@@ -277,29 +240,6 @@ pub async fn upload(
         Ok(asset) => (StatusCode::CREATED, Json(Envelope::ok(asset))).into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-/// `POST /settings/theme/assets/{id}/delete`.
-pub async fn delete(
-    State(state): State<AppState>,
-    UiUser(auth): UiUser,
-    headers: HeaderMap,
-    PagePath(id): PagePath<String>,
-    CsrfForm(_): CsrfForm<EmptyForm>,
-) -> Response {
-    let result = assets::delete(&state, &auth, &id).await;
-    outcome(
-        &state,
-        &auth,
-        &headers,
-        result,
-        "/settings?notice=image-removed#theme",
-        |e| Feedback {
-            theme: Some((HashMap::new(), e)),
-            ..Default::default()
-        },
-    )
-    .await
 }
 
 /// `GET /theme-assets/{id}`: an image of the signed-in user's tenant.

@@ -8,8 +8,8 @@ use botmox_proto::validate::Validate;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::Typed;
 use super::templates::{Store, without_stamp};
+use super::typed::Typed;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::records::bots::identity;

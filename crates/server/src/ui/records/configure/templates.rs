@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::Typed;
+use super::typed::Typed;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::settings::service as settings;
