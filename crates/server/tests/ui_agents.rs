@@ -51,7 +51,15 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
     );
     assert_eq!(bundle_of(&link), bundle_of(&uri));
     click(c, "button[data-copy=pairing-link]").await;
-    let copied = text_of(c, "button[data-copy=pairing-link]").await;
+    // The clipboard answers asynchronously: wait for the button to say how it went.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let copied = loop {
+        let text = text_of(c, "button[data-copy=pairing-link]").await;
+        if text != "Copy" || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert!(
         copied == "Copied" || copied.starts_with("Selected"),
         "{copied}"
