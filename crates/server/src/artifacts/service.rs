@@ -11,7 +11,7 @@ use botmox_proto::artifacts::{
     norm_channel, norm_lower, norm_module,
 };
 use botmox_proto::time::from_epoch_ms;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use object_store::path::Path;
 
 use super::store::{self, AuditFilter, NewRelease, ReleaseFilter, Scope};
@@ -21,6 +21,7 @@ use crate::db::entity::artifact_assignment::{self as assignment, TENANT_DEFAULT}
 use crate::db::entity::{artifact_download_audit as audit, artifact_release as release};
 use crate::db::{StoreError, TenantId};
 use crate::http::paging::{Paging, time_param};
+use crate::http::upload::{DRAIN_LIMIT, drain};
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Admin;
 use crate::state::AppState;
@@ -191,26 +192,6 @@ async fn insert_release(
         Ok(row) => Ok(row),
         Err(e) if e.is_unique_violation() => Err(duplicate(scope, version)),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Most of a refused upload's body read (and dropped) before answering.
-const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
-
-/// Read and drop up to `max` bytes of a body refused before it was stored, so a client still
-/// sending it reads the refusal instead of a connection reset (past `max` the connection is
-/// closed, and a large duplicate costs no more than that).
-async fn drain<S, E>(body: S, max: u64)
-where
-    S: Stream<Item = Result<axum::body::Bytes, E>>,
-{
-    let mut body = std::pin::pin!(body);
-    let mut read = 0u64;
-    while let Some(Ok(chunk)) = body.next().await {
-        read += chunk.len() as u64;
-        if read > max {
-            break;
-        }
     }
 }
 

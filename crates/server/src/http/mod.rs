@@ -9,6 +9,7 @@ pub mod layers;
 pub mod metrics;
 pub mod paging;
 pub mod rate_limit;
+pub mod upload;
 
 pub use client_addr::ClientAddr;
 pub use error::{ApiError, ApiResult};

@@ -17,6 +17,7 @@ use sea_orm::{
 
 use crate::blob::PutError;
 use crate::db::entity::theme_asset::{self, Column, Entity};
+use crate::http::upload::{DRAIN_LIMIT, drain};
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::settings::service as settings;
@@ -65,6 +66,8 @@ where
         let chunk = chunk
             .map_err(|e| ApiError::bad_request(format!("The upload did not arrive whole: {e}")))?;
         if (bytes.len() + chunk.len()) as u64 > MAX_BYTES {
+            // The rest is read and dropped, so the client reads the refusal.
+            drain(body, DRAIN_LIMIT).await;
             return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);
@@ -94,8 +97,11 @@ where
     E: std::fmt::Display,
 {
     if declared.is_some_and(|n| n > MAX_BYTES) {
+        drain(body, DRAIN_LIMIT).await;
         return Err(too_large());
     }
+    // Read first: a refusal after it (too many images) still reaches the client whole.
+    let bytes = read_all(body).await?;
     let tenant = auth.tenant();
     let kept = Entity::find()
         .filter(Column::TenantId.eq(tenant.as_str()))
@@ -108,7 +114,6 @@ where
             format!("A tenant keeps at most {MAX_ASSETS} theme images; remove one first"),
         ));
     }
-    let bytes = read_all(body).await?;
     let mime = mime_of(&bytes).ok_or_else(|| {
         ApiError::new(
             ErrorCode::UnsupportedMediaType,
