@@ -95,10 +95,7 @@ pub async fn upload(
         "artifact.release.upload",
         format!("release:{}@{}", query.module.trim(), query.version.trim()),
     );
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = crate::http::upload::declared_length(&headers);
     let release = service::upload(&state, &admin, query, declared, body.into_data_stream()).await?;
     audit.describe("artifact.release.upload", format!("release:{}", release.id));
     Ok((StatusCode::CREATED, Json(Envelope::ok(release))))

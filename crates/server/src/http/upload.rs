@@ -1,7 +1,17 @@
 //! Uploads sent as the raw body of one request (artifacts, theme images) that are refused
 //! before their body was read whole.
 
+use axum::http::{HeaderMap, header};
 use futures::{Stream, StreamExt};
+
+/// The body length the client declares (`Content-Length`), if any: an upload announced
+/// larger than its limit is refused before a byte is read.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
 
 /// Most of a refused upload's body read (and dropped) before answering.
 pub const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use botmox_proto::Envelope;
 use botmox_proto::theme::ThemeAsset;
@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use super::assets;
 use crate::audit::AuditSlot;
+use crate::http::upload::declared_length;
 use crate::http::{ApiPath, ApiResult, answer};
 use crate::openapi::ValueAnswer;
 use crate::principal::Auth;
@@ -23,14 +24,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_assets, upload_asset))
         .routes(routes!(get_asset, delete_asset))
-}
-
-/// The content length the client declares, if any.
-pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Upload a background image: the raw body, a PNG, JPEG or WebP of at most 5 MiB (its

@@ -191,10 +191,7 @@ pub async fn upload(
     if let Err(e) = query.validate() {
         return refuse_json(e.into());
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = crate::http::upload::declared_length(&headers);
     match service::upload(&state, &admin, query, declared, body.into_data_stream()).await {
         Ok(release) => (StatusCode::CREATED, Json(Envelope::ok(release))).into_response(),
         Err(e) => refuse_json(e),

@@ -15,12 +15,13 @@ use botmox_proto::theme::ThemeAsset;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::http::upload::declared_length;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
 use crate::settings::service;
 use crate::state::AppState;
+use crate::theme::assets;
 use crate::theme::css::{self, Background, TOKENS};
-use crate::theme::{assets, routes::declared_length};
 use crate::ui::error_page::PageError;
 use crate::ui::extract::PagePath;
 use crate::ui::session::{self, UiUser};

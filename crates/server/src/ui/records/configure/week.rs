@@ -103,6 +103,8 @@ pub fn view(doc: &Value, tree: &Value, posted: &Posted, error: Option<&ApiError>
     let stored = schedule::of(doc);
     let from_post = posted.contains_key("day_0");
     let mut days = Vec::with_capacity(7);
+    // The week's active minutes (a line that does not read counts as no session).
+    let mut total = 0;
     for (index, name) in WEEKDAYS.iter().enumerate() {
         let (enabled, text) = if from_post {
             (
@@ -124,6 +126,7 @@ pub fn view(doc: &Value, tree: &Value, posted: &Posted, error: Option<&ApiError>
             sessions: schedule::parse_sessions(&text, index).unwrap_or_default(),
         };
         let active = schedule::active_minutes(&day);
+        total += active;
         days.push(DayView {
             index,
             name,
@@ -142,16 +145,6 @@ pub fn view(doc: &Value, tree: &Value, posted: &Posted, error: Option<&ApiError>
             text,
         });
     }
-    let total: u32 = days
-        .iter()
-        .filter_map(|d| {
-            let day = Day {
-                enabled: d.enabled,
-                sessions: schedule::parse_sessions(&d.text, d.index).ok()?,
-            };
-            Some(schedule::active_minutes(&day))
-        })
-        .sum();
     let playing = days
         .iter()
         .filter(|d| d.enabled && !d.bars.is_empty())
