@@ -244,11 +244,25 @@ pub async fn find_report(
         .await?)
 }
 
-/// Insert a report (a unique violation when an identical one exists).
+/// Insert a report (a unique violation when an identical one exists). Reports are read in
+/// the order of `created_at` (ids are random), so a report never gets the time of an earlier
+/// one of its VM: two within one millisecond (a fast VM) keep the order they came in.
 pub async fn insert_report(
     db: &impl ConnectionTrait,
-    row: ProgressRow,
+    mut row: ProgressRow,
 ) -> StoreResult<ProgressRow> {
+    let last: Option<i64> = progress::Entity::find()
+        .filter(progress::Column::TenantId.eq(row.tenant_id.as_str()))
+        .filter(progress::Column::VmUuid.eq(row.vm_uuid.as_str()))
+        .select_only()
+        .column_as(Expr::col(progress::Column::CreatedAt).max(), "last")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    if let Some(last) = last {
+        row.created_at = row.created_at.max(last + 1);
+    }
     Ok(progress::ActiveModel::from(row).insert(db).await?)
 }
 
