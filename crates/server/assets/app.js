@@ -125,6 +125,29 @@ localTimes(document);
   source.addEventListener("vm-job", changed);
 })();
 
+// A refused form posted by script: each field's problem goes under its input (as the server
+// draws it on refused pages), the earlier ones are cleared; answers whether any was placed.
+const showFieldProblems = (form, details) => {
+  form.querySelectorAll(".field-error").forEach((shown) => shown.remove());
+  const fields = (details && details.fieldErrors) || {};
+  let placed = false;
+  for (const [name, problems] of Object.entries(fields)) {
+    const input = form.elements.namedItem(name);
+    const label = input && input.closest ? input.closest("label") : null;
+    if (!label) {
+      continue;
+    }
+    const problem = document.createElement("span");
+    problem.className = "field-error";
+    problem.dataset.field = name;
+    problem.textContent = [].concat(problems).join("; ");
+    problem.title = problem.textContent;
+    label.append(problem);
+    placed = true;
+  }
+  return placed;
+};
+
 // The artifact upload of the Artifacts page: the file goes as the raw body of one request
 // (the server streams it to the blob store and hashes it), the bar follows the bytes sent,
 // and once the server has recorded the release the page's releases and assignment form are
@@ -186,13 +209,16 @@ localTimes(document);
         answer = null;
       }
       if (xhr.status === 201 && answer && answer.data) {
+        showFieldProblems(form, null);
         bar.value = 100;
         status.textContent = `Uploaded release ${answer.data.id}: ${answer.data.size_bytes} bytes, SHA-256 ${answer.data.sha256}`;
         status.dataset.releaseId = answer.data.id;
         await refresh();
       } else {
-        const reason = answer && answer.error ? answer.error.message : `HTTP ${xhr.status}`;
-        status.textContent = `Upload failed: ${reason}`;
+        const error = answer && answer.error;
+        const placed = error ? showFieldProblems(form, error.details) : false;
+        const reason = error ? error.message : `HTTP ${xhr.status}`;
+        status.textContent = placed ? "Upload failed: see the marked fields." : `Upload failed: ${reason}`;
       }
     });
     xhr.addEventListener("error", () => {

@@ -159,7 +159,12 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
     .await;
     fill(c, "#dispatch-form textarea[name=payload]", "{\"vmid\": 1").await;
     click(c, "#dispatch-form button").await;
-    wait_for_parts(c, "p.alert.error", &["payload", "JSON"]).await;
+    wait_for_parts(
+        c,
+        "#dispatch-form .field-error[data-field=payload]",
+        &["JSON"],
+    )
+    .await;
     assert_eq!(
         attr(
             c,

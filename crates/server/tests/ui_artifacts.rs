@@ -119,7 +119,9 @@ both_backends! {
 /// the release listed with the SHA-256 the server computed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_uploads_a_file_showing_its_progress() {
-    use botmox_testkit::browser::{Browser, fill, sign_in, text_of, wait_for_parts};
+    use botmox_testkit::browser::{
+        Browser, click, fill, set_value, sign_in, text_of, wait_for_parts,
+    };
     use sha2::Digest;
 
     let server = TestServer::start(botmox_testkit::Backend::Sqlite).await;
@@ -144,19 +146,37 @@ async fn the_page_uploads_a_file_showing_its_progress() {
     .await
     .unwrap();
     fill(c, "#upload-form input[name=module]", "runner").await;
-    fill(c, "#upload-form input[name=version]", "3.1.4").await;
     c.find(fantoccini::Locator::Css("#upload-form input[type=file]"))
         .await
         .unwrap()
         .send_keys(path.to_str().unwrap())
         .await
         .unwrap();
-    c.find(fantoccini::Locator::Css("#upload-form button"))
-        .await
-        .unwrap()
-        .click()
+    // A refused upload marks the input it concerns, and the form keeps what was typed.
+    let long_version = "9".repeat(120);
+    set_value(c, "#upload-form input[name=version]", &long_version).await;
+    click(c, "#upload-form button").await;
+    wait_for_parts(
+        c,
+        "#upload-form .field-error[data-field=version]",
+        &["100 characters"],
+    )
+    .await;
+    assert!(
+        text_of(c, "#upload-status")
+            .await
+            .contains("see the marked fields")
+    );
+    let kept = c
+        .execute(
+            "return document.querySelector('#upload-form input[name=module]').value",
+            vec![],
+        )
         .await
         .unwrap();
+    assert_eq!(kept, json!("runner"));
+    fill(c, "#upload-form input[name=version]", "3.1.4").await;
+    click(c, "#upload-form button").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !text_of(c, "#upload-status")
         .await
@@ -190,5 +210,10 @@ async fn the_page_uploads_a_file_showing_its_progress() {
         .unwrap();
     assert_eq!(progress, json!(100));
     wait_for_parts(c, "#releases", &["runner", "3.1.4", &sha]).await;
+    let marks = c
+        .find_all(fantoccini::Locator::Css("#upload-form .field-error"))
+        .await
+        .unwrap();
+    assert!(marks.is_empty(), "a successful upload clears the marks");
     browser.close().await;
 }

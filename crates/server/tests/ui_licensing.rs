@@ -49,8 +49,8 @@ async fn licences_entitlements_vms_and_leases_from_the_pages() {
     click(c, "#licence-create button").await;
     wait_for(
         c,
-        "#error",
-        "expires_at: is required for a subscription licence",
+        "#licence-create .field-error[data-field=expires_at]",
+        "is required for a subscription licence",
     )
     .await;
 

@@ -198,7 +198,12 @@ async fn edit_preview_and_save_a_profile_and_a_playbook() {
     )
     .await;
     click(c, "#profile-save").await;
-    wait_for_parts(c, "p.alert.error", &["computerName.customName"]).await;
+    wait_for_parts(
+        c,
+        "#profile-form .field-error[data-field='computerName.customName']",
+        &[""],
+    )
+    .await;
     assert_eq!(
         attr(
             c,

@@ -8,11 +8,11 @@ use botmox_proto::auth::{
     ApiTokenView, AuditEntry, CreateApiTokenRequest, CreateUserRequest, PatchUserRequest, Role,
     UserView,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
-use super::records::form::Problems;
+use super::refusal::Refusal;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiAdmin};
 use crate::audit::AuditSlot;
@@ -36,27 +36,7 @@ struct UsersPage {
     notice: Option<String>,
     error: Option<String>,
     new_token: Option<String>,
-    typed: Typed,
-}
-
-/// The values typed into a create form that was refused, shown again in it.
-#[derive(Default)]
-struct Typed {
-    email: String,
-    password: String,
-    role: String,
-    token_name: String,
-    token_role: String,
-    token_expires: String,
-    /// The refusal, by field.
-    problems: Option<Problems>,
-}
-
-impl Typed {
-    /// What the refusal says about input `name`.
-    fn problem(&self, name: &str) -> Option<String> {
-        self.problems.as_ref()?.of(name)
-    }
+    refusal: Refusal,
 }
 
 struct Feedback {
@@ -64,7 +44,7 @@ struct Feedback {
     notice: Option<String>,
     error: Option<String>,
     new_token: Option<String>,
-    typed: Typed,
+    refusal: Refusal,
 }
 
 async fn users_response(
@@ -92,7 +72,7 @@ async fn users_response(
         notice: feedback.notice,
         error: feedback.error,
         new_token: feedback.new_token,
-        typed: feedback.typed,
+        refusal: feedback.refusal,
     };
     Ok(csrf.attach((feedback.status, render(&page)).into_response()))
 }
@@ -130,37 +110,36 @@ pub async fn users_page(
             notice,
             error: None,
             new_token: None,
-            typed: Typed::default(),
+            refusal: Refusal::none(),
         },
     )
     .await
 }
 
-/// The page again, showing why the form was refused, with what was typed into it.
+/// The page again, showing why a form was refused, with what was typed into it.
 async fn failed(
     state: &AppState,
     admin: &Admin,
     headers: &HeaderMap,
-    e: ApiError,
-    typed: Typed,
+    status: StatusCode,
+    refusal: Refusal,
 ) -> PageResult {
-    let problems = Some(Problems::from_error(&e));
     users_response(
         state,
         admin,
         headers,
         Feedback {
-            status: e.status(),
+            status,
             notice: None,
-            error: Some(e.message),
+            error: refusal.banner(),
             new_token: None,
-            typed: Typed { problems, ..typed },
+            refusal,
         },
     )
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct CreateUserForm {
     email: String,
     password: String,
@@ -196,18 +175,13 @@ pub async fn create_user(
             Ok(Redirect::to("/admin/users?notice=user-created").into_response())
         }
         Err(e) => {
-            let typed = Typed {
-                email: form.email,
-                password: form.password,
-                role: form.role,
-                ..Typed::default()
-            };
-            failed(&state, &admin, &headers, e, typed).await
+            let refusal = Refusal::new("create-user", &form, &e);
+            failed(&state, &admin, &headers, e.status(), refusal).await
         }
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct UpdateUserForm {
     role: Option<String>,
     disabled: Option<String>,
@@ -226,6 +200,7 @@ pub async fn update_user(
     let result = async {
         let role = form
             .role
+            .as_deref()
             .map(|r| r.parse::<Role>().map_err(|e| ApiError::field("role", e)))
             .transpose()?;
         let disabled = match form.disabled.as_deref() {
@@ -241,7 +216,7 @@ pub async fn update_user(
             PatchUserRequest {
                 role,
                 disabled,
-                password: form.password,
+                password: form.password.clone(),
             },
         )
         .await
@@ -249,11 +224,14 @@ pub async fn update_user(
     match result.await {
         Ok(_) => Ok(Redirect::to("/admin/users?notice=user-updated").into_response()),
         Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Err(e.into()),
-        Err(e) => failed(&state, &admin, &headers, e, Typed::default()).await,
+        Err(e) => {
+            let refusal = Refusal::new("update-user", &form, &e).on_row(&id);
+            failed(&state, &admin, &headers, e.status(), refusal).await
+        }
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct CreateTokenForm {
     name: String,
     role: String,
@@ -310,18 +288,13 @@ pub async fn create_token(
                 notice: None,
                 error: None,
                 new_token: Some(created.token),
-                typed: Typed::default(),
+                refusal: Refusal::none(),
             };
             users_response(&state, &admin, &headers, feedback).await
         }
         Err(e) => {
-            let typed = Typed {
-                token_name: form.name,
-                token_role: form.role,
-                token_expires: form.expires_on.unwrap_or_default(),
-                ..Typed::default()
-            };
-            failed(&state, &admin, &headers, e, typed).await
+            let refusal = Refusal::new("create-token", &form, &e);
+            failed(&state, &admin, &headers, e.status(), refusal).await
         }
     }
 }
@@ -338,7 +311,10 @@ pub async fn revoke_token(
     match api_tokens::service::revoke(&state, &admin, &id).await {
         Ok(_) => Ok(Redirect::to("/admin/users?notice=token-revoked").into_response()),
         Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Err(e.into()),
-        Err(e) => failed(&state, &admin, &headers, e, Typed::default()).await,
+        Err(e) => {
+            let refusal = Refusal::message(&e);
+            failed(&state, &admin, &headers, e.status(), refusal).await
+        }
     }
 }
 

@@ -8,13 +8,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use botmox_proto::agent::{AgentView, CreatePairingRequest, DoctorFacts, RevokeRequest};
 use botmox_proto::validate::Validate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error_page::PageError;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::agents::service;
+use crate::http::ApiError;
 use crate::principal::Auth;
 use crate::state::AppState;
 use crate::ui::extract::{PagePath, PageQuery};
@@ -42,6 +44,7 @@ struct AgentsPage {
     pairing: Option<NewPairing>,
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 async fn page(
@@ -51,7 +54,7 @@ async fn page(
     status: StatusCode,
     pairing: Option<NewPairing>,
     notice: Option<String>,
-    error: Option<String>,
+    refusal: Refusal,
 ) -> Response {
     let agents = match service::list(state, auth).await {
         Ok(a) => a
@@ -77,7 +80,8 @@ async fn page(
         agents,
         pairing,
         notice,
-        error,
+        error: refusal.banner(),
+        refusal,
     };
     csrf.attach((status, render(&body)).into_response())
 }
@@ -87,18 +91,10 @@ async fn refused(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
-    e: crate::http::ApiError,
+    status: StatusCode,
+    refusal: Refusal,
 ) -> Response {
-    page(
-        state,
-        auth,
-        headers,
-        e.status(),
-        None,
-        None,
-        Some(e.message),
-    )
-    .await
+    page(state, auth, headers, status, None, None, refusal).await
 }
 
 #[derive(Deserialize)]
@@ -113,10 +109,19 @@ pub async fn agents_page(
     PageQuery(q): PageQuery<NoticeQuery>,
 ) -> Response {
     let notice = (q.notice.as_deref() == Some("revoked")).then(|| "Agent revoked.".to_owned());
-    page(&state, &auth, &headers, StatusCode::OK, None, notice, None).await
+    page(
+        &state,
+        &auth,
+        &headers,
+        StatusCode::OK,
+        None,
+        notice,
+        Refusal::none(),
+    )
+    .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct PairingForm {
     #[serde(default)]
     name: String,
@@ -130,15 +135,22 @@ pub async fn create_pairing(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<PairingForm>,
 ) -> Response {
-    let request = CreatePairingRequest {
-        name: Some(form.name.trim().to_owned()).filter(|n| !n.is_empty()),
-        expires_in_minutes: form.expires_in_minutes.trim().parse().ok(),
-        owner_user_id: None,
-    };
-    let created = match request.validate() {
-        Ok(()) => service::create_pairing(&state, &auth, request).await,
-        Err(e) => Err(e.into()),
-    };
+    let created = async {
+        let expires_in_minutes = match form.expires_in_minutes.trim() {
+            "" => None,
+            n => Some(n.parse().map_err(|_| {
+                ApiError::field("expires_in_minutes", "must be a whole number of minutes")
+            })?),
+        };
+        let request = CreatePairingRequest {
+            name: Some(form.name.trim().to_owned()).filter(|n| !n.is_empty()),
+            expires_in_minutes,
+            owner_user_id: None,
+        };
+        request.validate()?;
+        service::create_pairing(&state, &auth, request).await
+    }
+    .await;
     match created {
         Ok(p) => {
             let pairing = NewPairing {
@@ -157,7 +169,7 @@ pub async fn create_pairing(
                 StatusCode::CREATED,
                 Some(pairing),
                 None,
-                None,
+                Refusal::none(),
             )
             .await;
             response.headers_mut().insert(
@@ -166,7 +178,10 @@ pub async fn create_pairing(
             );
             response
         }
-        Err(e) => refused(&state, &auth, &headers, e).await,
+        Err(e) => {
+            let refusal = Refusal::new("pairing-create", &form, &e);
+            refused(&state, &auth, &headers, e.status(), refusal).await
+        }
     }
 }
 
@@ -179,6 +194,9 @@ pub async fn revoke(
 ) -> Response {
     match service::revoke(&state, &auth, &id, RevokeRequest::default()).await {
         Ok(_) => Redirect::to("/agents?notice=revoked").into_response(),
-        Err(e) => refused(&state, &auth, &headers, e).await,
+        Err(e) => {
+            let refusal = Refusal::message(&e);
+            refused(&state, &auth, &headers, e.status(), refusal).await
+        }
     }
 }

@@ -15,10 +15,11 @@ use botmox_proto::artifacts::{
 };
 use botmox_proto::validate::Validate;
 use botmox_proto::{Envelope, ErrorEnvelope};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error_page::PageError;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::{self, CsrfForm, EmptyForm, UiAdmin};
 use crate::artifacts::service;
 use crate::http::ApiError;
@@ -42,6 +43,7 @@ struct ArtifactsPage {
     filter: AuditFilterForm,
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 /// The audit filters as typed in the form (kept as text to show them back).
@@ -89,7 +91,7 @@ async fn page(
     status: StatusCode,
     filter: AuditFilterForm,
     notice: Option<String>,
-    error: Option<String>,
+    refusal: Refusal,
 ) -> Response {
     let releases = ListReleasesQuery {
         limit: Some(ROWS),
@@ -132,16 +134,22 @@ async fn page(
         results: DownloadResult::ALL,
         filter,
         notice,
-        error,
+        error: refusal.banner(),
+        refusal,
     };
     csrf.attach((status, render(&body)).into_response())
 }
 
 /// The page again, with the error the service answered.
-async fn refused(state: &AppState, admin: &Admin, headers: &HeaderMap, e: ApiError) -> Response {
-    let status = e.status();
+async fn refused(
+    state: &AppState,
+    admin: &Admin,
+    headers: &HeaderMap,
+    status: StatusCode,
+    refusal: Refusal,
+) -> Response {
     let filter = AuditFilterForm::default();
-    page(state, admin, headers, status, filter, None, Some(e.message)).await
+    page(state, admin, headers, status, filter, None, refusal).await
 }
 
 pub async fn artifacts_page(
@@ -164,7 +172,7 @@ pub async fn artifacts_page(
         StatusCode::OK,
         filter,
         notice,
-        None,
+        Refusal::none(),
     )
     .await
 }
@@ -241,7 +249,7 @@ pub async fn set_status(
     };
     match done.await {
         Ok(_) => Redirect::to("/artifacts?notice=status").into_response(),
-        Err(e) => refused(&state, &admin, &headers, e).await,
+        Err(e) => refused(&state, &admin, &headers, e.status(), Refusal::message(&e)).await,
     }
 }
 
@@ -255,18 +263,22 @@ pub async fn delete(
     let done = async { service::delete(&state, &admin, release_id(&id)?).await };
     match done.await {
         Ok(_) => Redirect::to("/artifacts?notice=deleted").into_response(),
-        Err(e) => refused(&state, &admin, &headers, e).await,
+        Err(e) => refused(&state, &admin, &headers, e.status(), Refusal::message(&e)).await,
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct AssignForm {
     #[serde(default)]
     user_id: String,
+    #[serde(default)]
     module: String,
+    #[serde(default)]
     platform: String,
     #[serde(default)]
     channel: String,
+    /// Absent while no release is active (the choice is empty): refused beside the field.
+    #[serde(default)]
     release_id: String,
 }
 
@@ -294,6 +306,9 @@ pub async fn assign(
     };
     match done.await {
         Ok(_) => Redirect::to("/artifacts?notice=assigned").into_response(),
-        Err(e) => refused(&state, &admin, &headers, e).await,
+        Err(e) => {
+            let refusal = Refusal::new("assign-form", &form, &e);
+            refused(&state, &admin, &headers, e.status(), refusal).await
+        }
     }
 }

@@ -14,10 +14,11 @@ use botmox_proto::licensing::{
     UpdateLicenseRequest,
 };
 use botmox_proto::validate::Validate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::{CsrfForm, EmptyForm, UiAdmin, UiUser};
 use crate::http::ApiError;
 use crate::licensing::service;
@@ -48,6 +49,7 @@ struct LicensingPage {
     types: [LicenseType; 4],
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 impl LicensingPage {
@@ -93,7 +95,7 @@ async fn respond(
     headers: &HeaderMap,
     query: LicensingQuery,
     status: StatusCode,
-    error: Option<String>,
+    refusal: Refusal,
 ) -> PageResult {
     let status_filter = query.status.unwrap_or_else(|| "active".into());
     let lease_query = LeaseListQuery {
@@ -142,7 +144,8 @@ async fn respond(
         status_filter,
         types: LicenseType::ALL,
         notice: query.notice.as_deref().and_then(notice_text),
-        error,
+        error: refusal.banner(),
+        refusal,
     };
     Ok(csrf.attach((status, render(&page)).into_response()))
 }
@@ -153,27 +156,38 @@ pub async fn page(
     headers: HeaderMap,
     PageQuery(query): PageQuery<LicensingQuery>,
 ) -> PageResult {
-    respond(&state, &auth, &headers, query, StatusCode::OK, None).await
+    respond(
+        &state,
+        &auth,
+        &headers,
+        query,
+        StatusCode::OK,
+        Refusal::none(),
+    )
+    .await
 }
 
-/// The page again with the reason a form was refused, or on to the notice.
+/// The page again with the reason a form was refused (`refusal` says how to show it), or
+/// on to the notice.
 async fn after(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
     done: Result<(), ApiError>,
-    notice: &str,
+    (notice, refusal): (&str, impl FnOnce(&ApiError) -> Refusal),
 ) -> PageResult {
     match done {
         Ok(()) => Ok(Redirect::to(&format!("/licensing?notice={notice}")).into_response()),
         Err(e) => {
+            let status = e.status();
+            let refusal = refusal(&e);
             respond(
                 state,
                 auth,
                 headers,
                 LicensingQuery::default(),
-                e.status(),
-                Some(e.message),
+                status,
+                refusal,
             )
             .await
         }
@@ -204,7 +218,7 @@ fn optional(text: &str) -> Option<String> {
     Some(text.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct LicenseForm {
     #[serde(rename = "type")]
     license_type: LicenseType,
@@ -243,7 +257,8 @@ pub async fn create_license(
             .map(|_| ())
     }
     .await;
-    after(&state, &admin, &headers, done, "license-added").await
+    let refusal = |e: &ApiError| Refusal::new("licence-create", &form, e);
+    after(&state, &admin, &headers, done, ("license-added", refusal)).await
 }
 
 #[derive(Deserialize)]
@@ -265,7 +280,14 @@ pub async fn set_license_status(
     let done = service::update_license(&state.db, &admin, &id, request)
         .await
         .map(|_| ());
-    after(&state, &admin, &headers, done, "license-updated").await
+    after(
+        &state,
+        &admin,
+        &headers,
+        done,
+        ("license-updated", Refusal::message),
+    )
+    .await
 }
 
 pub async fn delete_license(
@@ -276,10 +298,17 @@ pub async fn delete_license(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let done = service::delete_license(&state.db, &admin, &id).await;
-    after(&state, &admin, &headers, done, "license-deleted").await
+    after(
+        &state,
+        &admin,
+        &headers,
+        done,
+        ("license-deleted", Refusal::message),
+    )
+    .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct EntitlementForm {
     #[serde(default)]
     user_id: String,
@@ -303,6 +332,13 @@ pub async fn set_entitlement(
     modules.sort();
     modules.dedup();
     let done = async {
+        // The field is required on the page: a list of only separators is not a choice.
+        if modules.is_empty() {
+            return Err(ApiError::field(
+                "modules",
+                "must name at least one module (* for all)",
+            ));
+        }
         let request = checked(SetEntitlementRequest {
             user_id: optional(&form.user_id),
             modules: Modules(modules),
@@ -312,7 +348,15 @@ pub async fn set_entitlement(
             .map(|_| ())
     }
     .await;
-    after(&state, &admin, &headers, done, "entitlement-saved").await
+    let refusal = |e: &ApiError| Refusal::new("entitlement-set", &form, e);
+    after(
+        &state,
+        &admin,
+        &headers,
+        done,
+        ("entitlement-saved", refusal),
+    )
+    .await
 }
 
 pub async fn remove_entitlement(
@@ -325,7 +369,14 @@ pub async fn remove_entitlement(
         user_id: optional(&form.user_id),
     };
     let done = service::delete_entitlement(&state.db, &admin, key).await;
-    after(&state, &admin, &headers, done, "entitlement-removed").await
+    after(
+        &state,
+        &admin,
+        &headers,
+        done,
+        ("entitlement-removed", Refusal::message),
+    )
+    .await
 }
 
 pub async fn revoke_lease(
@@ -340,5 +391,12 @@ pub async fn revoke_lease(
         reason: Some("revoked on the Licences & leases page".into()),
     };
     let done = service::revoke(&state, &auth, request).await.map(|_| ());
-    after(&state, &auth, &headers, done, "lease-revoked").await
+    after(
+        &state,
+        &auth,
+        &headers,
+        done,
+        ("lease-revoked", Refusal::message),
+    )
+    .await
 }

@@ -18,6 +18,7 @@ pub mod playbooks;
 pub mod profiles;
 pub mod project;
 pub mod records;
+pub mod refusal;
 pub mod render;
 pub mod secrets;
 pub mod session;

@@ -10,10 +10,11 @@ use botmox_proto::Validate;
 use botmox_proto::provisioning::{
     CreatePlaybookRequest, PlaybookValidation, PlaybookView, UpdatePlaybookRequest,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::{CsrfForm, EmptyForm, UiUser};
 use crate::http::ApiError;
 use crate::principal::Auth;
@@ -35,10 +36,11 @@ struct PlaybooksPage {
     check: Option<PlaybookValidation>,
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 /// The editor form (`action`: `save` or `validate`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct PlaybookForm {
     #[serde(default)]
     name: String,
@@ -61,7 +63,7 @@ struct Shown {
     form: PlaybookForm,
     check: Option<PlaybookValidation>,
     notice: Option<String>,
-    error: Option<String>,
+    refusal: Refusal,
 }
 
 async fn show(state: &AppState, auth: &Auth, headers: &HeaderMap, shown: Shown) -> PageResult {
@@ -86,7 +88,8 @@ async fn show(state: &AppState, auth: &Auth, headers: &HeaderMap, shown: Shown) 
         editing: shown.editing,
         check: shown.check,
         notice: shown.notice,
-        error: shown.error,
+        error: shown.refusal.banner(),
+        refusal: shown.refusal,
     };
     Ok(csrf.attach((shown.status, render(&body)).into_response()))
 }
@@ -115,7 +118,7 @@ pub async fn page(
         form,
         check: None,
         notice: notice(&q),
-        error: None,
+        refusal: Refusal::none(),
     };
     show(&state, &auth, &headers, shown).await
 }
@@ -140,7 +143,7 @@ pub async fn edit_page(
         form,
         check: None,
         notice: notice(&q),
-        error: None,
+        refusal: Refusal::none(),
     };
     show(&state, &auth, &headers, shown).await
 }
@@ -162,7 +165,7 @@ async fn submit(
             form,
             check: Some(check),
             notice: None,
-            error: None,
+            refusal: Refusal::none(),
         };
         return show(state, auth, headers, shown).await;
     }
@@ -174,11 +177,11 @@ async fn submit(
             let check = Some(service::validate_playbook(&form.content)).filter(|c| !c.valid);
             let shown = Shown {
                 status: e.status(),
+                refusal: Refusal::new("playbook-form", &form, &e),
                 editing,
                 form,
                 check,
                 notice: None,
-                error: Some(e.message),
             };
             show(state, auth, headers, shown).await
         }

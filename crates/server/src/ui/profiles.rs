@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::{CsrfForm, EmptyForm, UiUser};
 use crate::http::ApiError;
 use crate::principal::Auth;
@@ -103,6 +104,7 @@ struct EditorPage {
     preview: Option<ProfilePreview>,
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 /// `camelCase` -> `Camel case`.
@@ -155,7 +157,7 @@ impl EditorState {
         layout: Layout,
         preview: Option<ProfilePreview>,
         notice: Option<String>,
-        error: Option<String>,
+        refusal: Refusal,
     ) -> EditorPage {
         let c = &self.config;
         let layouts = if c.locale.keyboard_layouts.is_empty() {
@@ -214,7 +216,8 @@ impl EditorState {
             config: self.config,
             preview,
             notice,
-            error,
+            error: refusal.banner(),
+            refusal,
         }
     }
 }
@@ -417,7 +420,7 @@ async fn show(
     headers: &HeaderMap,
     status: StatusCode,
     editor: EditorState,
-    (preview, notice, error): (Option<ProfilePreview>, Option<String>, Option<String>),
+    (preview, notice, refusal): (Option<ProfilePreview>, Option<String>, Refusal),
 ) -> PageResult {
     let (path, title) = match &editor.id {
         Some(id) => (format!("/profiles/{id}"), editor.name.clone()),
@@ -436,7 +439,7 @@ async fn show(
         ],
     )
     .await;
-    let body = editor.page(layout, preview, notice, error);
+    let body = editor.page(layout, preview, notice, refusal);
     Ok(csrf.attach((status, render(&body)).into_response()))
 }
 
@@ -451,7 +454,7 @@ pub async fn new_page(
         &headers,
         StatusCode::OK,
         new_state(),
-        (None, None, None),
+        (None, None, Refusal::none()),
     )
     .await
 }
@@ -474,7 +477,7 @@ pub async fn edit_page(
         &headers,
         StatusCode::OK,
         editor,
-        (None, notice, None),
+        (None, notice, Refusal::none()),
     )
     .await
 }
@@ -519,7 +522,7 @@ async fn submit(
                     headers,
                     StatusCode::OK,
                     editor,
-                    (Some(p), None, None),
+                    (Some(p), None, Refusal::none()),
                 )
                 .await;
             }
@@ -538,7 +541,11 @@ async fn submit(
                 headers,
                 status,
                 editor,
-                (None, None, Some(e.message)),
+                (
+                    None,
+                    None,
+                    Refusal::of_pairs("profile-form", &form.0, &e).within("config"),
+                ),
             )
             .await
         }

@@ -12,10 +12,11 @@ use botmox_proto::vault::{
     BindingQuery, BindingScope, BindingView, CreateBindingRequest, CreateSecretRequest,
     RecipientKey, RotateSecretRequest, SealedEnvelope, SecretMeta,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error_page::PageError;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::{CsrfForm, EmptyForm, UiAdmin, UiUser};
 use crate::http::ApiError;
 use crate::principal::Auth;
@@ -35,6 +36,7 @@ struct SecretsPage {
     scopes: Vec<&'static str>,
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 impl SecretsPage {
@@ -59,7 +61,7 @@ async fn page(
     headers: &HeaderMap,
     status: StatusCode,
     notice: Option<String>,
-    error: Option<String>,
+    refusal: Refusal,
 ) -> Response {
     let loaded = async {
         Ok::<_, ApiError>((
@@ -89,35 +91,22 @@ async fn page(
         recipients,
         scopes: BindingScope::ALL.iter().map(|s| s.as_str()).collect(),
         notice,
-        error,
+        error: refusal.banner(),
+        refusal,
     };
     csrf.attach((status, render(&body)).into_response())
 }
 
-/// The page again with what went wrong.
-async fn refused(state: &AppState, auth: &Auth, headers: &HeaderMap, e: ApiError) -> Response {
-    // Each field's problems in words, after the summary.
-    let problems: Vec<String> = e
-        .details
-        .as_ref()
-        .and_then(|d| d["fieldErrors"].as_object())
-        .map(|fields| {
-            fields
-                .iter()
-                .flat_map(|(field, list)| {
-                    let list = list.as_array().cloned().unwrap_or_default();
-                    list.into_iter()
-                        .filter_map(move |p| Some(format!("{field} {}", p.as_str()?)))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let message = if problems.is_empty() {
-        e.message.clone()
-    } else {
-        format!("{} ({})", e.message, problems.join("; "))
-    };
-    page(state, auth, headers, e.status(), None, Some(message)).await
+/// The page again with what went wrong: each field's problem beside its input, the rest
+/// above the page.
+async fn refused(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    status: StatusCode,
+    refusal: Refusal,
+) -> Response {
+    page(state, auth, headers, status, None, refusal).await
 }
 
 #[derive(Deserialize)]
@@ -145,7 +134,7 @@ pub async fn secrets_page(
         &headers,
         StatusCode::OK,
         notice.map(str::to_owned),
-        None,
+        Refusal::none(),
     )
     .await
 }
@@ -161,7 +150,7 @@ fn envelopes(json: &str) -> Result<Vec<SealedEnvelope>, ApiError> {
 }
 
 /// What the create form posts: no value, only what the browser sealed.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct CreateForm {
     id: String,
     label: String,
@@ -177,8 +166,8 @@ pub async fn create(
 ) -> Response {
     let created = async {
         let request = CreateSecretRequest {
-            id: form.id,
-            label: form.label,
+            id: form.id.clone(),
+            label: form.label.clone(),
             field: form.field.trim().to_owned(),
             envelopes: envelopes(&form.envelopes)?,
         };
@@ -187,11 +176,14 @@ pub async fn create(
     };
     match created.await {
         Ok(_) => Redirect::to("/secrets?notice=created").into_response(),
-        Err(e) => refused(&state, &admin, &headers, e).await,
+        Err(e) => {
+            let refusal = Refusal::new("secret-create", &form, &e);
+            refused(&state, &admin, &headers, e.status(), refusal).await
+        }
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct RotateForm {
     #[serde(default)]
     label: String,
@@ -215,7 +207,10 @@ pub async fn rotate(
     };
     match rotated.await {
         Ok(_) => Redirect::to("/secrets?notice=rotated").into_response(),
-        Err(e) => refused(&state, &admin, &headers, e).await,
+        Err(e) => {
+            let refusal = Refusal::new("secret-rotate", &form, &e).on_row(&id);
+            refused(&state, &admin, &headers, e.status(), refusal).await
+        }
     }
 }
 
@@ -228,11 +223,11 @@ pub async fn delete(
 ) -> Response {
     match service::delete(&state.db, &admin, &id).await {
         Ok(()) => Redirect::to("/secrets?notice=deleted").into_response(),
-        Err(e) => refused(&state, &admin, &headers, e).await,
+        Err(e) => refused(&state, &admin, &headers, e.status(), Refusal::message(&e)).await,
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct BindForm {
     scope_type: String,
     scope_id: String,
@@ -251,8 +246,8 @@ pub async fn bind(
                 .scope_type
                 .parse()
                 .map_err(|e: String| ApiError::field("scope_type", e))?,
-            scope_id: form.scope_id,
-            secret_ref: form.secret_ref,
+            scope_id: form.scope_id.clone(),
+            secret_ref: form.secret_ref.clone(),
             field_name: None,
         };
         request.validate()?;
@@ -260,7 +255,10 @@ pub async fn bind(
     };
     match bound.await {
         Ok(_) => Redirect::to("/secrets?notice=bound").into_response(),
-        Err(e) => refused(&state, &admin, &headers, e).await,
+        Err(e) => {
+            let refusal = Refusal::new("binding-create", &form, &e);
+            refused(&state, &admin, &headers, e.status(), refusal).await
+        }
     }
 }
 
@@ -273,6 +271,6 @@ pub async fn unbind(
 ) -> Response {
     match service::delete_binding(&state.db, &admin, &id).await {
         Ok(()) => Redirect::to("/secrets?notice=unbound").into_response(),
-        Err(e) => refused(&state, &admin, &headers, e).await,
+        Err(e) => refused(&state, &admin, &headers, e.status(), Refusal::message(&e)).await,
     }
 }

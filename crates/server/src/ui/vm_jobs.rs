@@ -11,10 +11,11 @@ use botmox_proto::Validate;
 use botmox_proto::vm_jobs::{
     BatchIp, CreateBatchRequest, CreateDeleteJobRequest, JobListQuery, JobView,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::{CsrfForm, EmptyForm, UiUser};
 use crate::http::ApiError;
 use crate::principal::Auth;
@@ -50,10 +51,11 @@ struct VmJobsPage {
     form: BatchForm,
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 /// The generator form, as text fields (empty: the default).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct BatchForm {
     #[serde(default)]
     agent_id: String,
@@ -200,7 +202,12 @@ pub async fn page(
         &auth,
         &headers,
         &f,
-        (StatusCode::OK, BatchForm::initial(), notice, None),
+        (
+            StatusCode::OK,
+            BatchForm::initial(),
+            notice,
+            Refusal::none(),
+        ),
     )
     .await
 }
@@ -210,7 +217,7 @@ async fn render_page(
     auth: &Auth,
     headers: &HeaderMap,
     f: &Filters,
-    (status, form, notice, error): (StatusCode, BatchForm, Option<String>, Option<String>),
+    (status, form, notice, refusal): (StatusCode, BatchForm, Option<String>, Refusal),
 ) -> PageResult {
     let query = JobListQuery {
         batch_id: f.batch_id.clone().filter(|b| !b.is_empty()),
@@ -242,7 +249,8 @@ async fn render_page(
         playbooks: playbooks.into_iter().map(|p| (p.id, p.name)).collect(),
         form,
         notice,
-        error,
+        error: refusal.banner(),
+        refusal,
     };
     Ok(csrf.attach((status, render(&body)).into_response()))
 }
@@ -264,7 +272,12 @@ pub async fn create(
             Redirect::to(&format!("/vm-jobs?notice=queued&batch_id={}", batch.id)).into_response(),
         ),
         Err(e) => {
-            let shown = (e.status(), form, None, Some(e.message));
+            let refusal = Refusal::new("batch-form", &form, &e)
+                .renaming("ip.first_address", "first_address")
+                .renaming("ip.address", "first_address")
+                .renaming("ip.netmask", "netmask")
+                .renaming("ip.gateway", "gateway");
+            let shown = (e.status(), form, None, refusal);
             render_page(&state, &auth, &headers, &Filters::default(), shown).await
         }
     }
@@ -281,7 +294,7 @@ pub async fn cancel(
 }
 
 /// The delete form: an agent and a VM id.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct DeleteForm {
     #[serde(default)]
     agent_id: String,
@@ -312,7 +325,8 @@ pub async fn delete(
     match queued.await {
         Ok(_) => Ok(Redirect::to("/vm-jobs?notice=deleting").into_response()),
         Err(e) => {
-            let shown = (e.status(), BatchForm::initial(), None, Some(e.message));
+            let refusal = Refusal::new("delete-form", &form, &e);
+            let shown = (e.status(), BatchForm::initial(), None, refusal);
             render_page(&state, &auth, &headers, &Filters::default(), shown).await
         }
     }

@@ -8,11 +8,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use botmox_proto::command::{COMMAND_TYPES, CommandStatus, DispatchRequest, ListCommandsQuery};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::agents;
@@ -101,10 +102,11 @@ struct VmOpsPage {
     form: DispatchForm,
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 /// The dispatch form: the payload is JSON text (empty: `{}`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct DispatchForm {
     #[serde(default)]
     agent_id: String,
@@ -146,18 +148,18 @@ pub async fn page(
         status: StatusCode::OK,
         form: DispatchForm::default(),
         notice,
-        error: None,
+        refusal: Refusal::none(),
     };
     render_page(&state, &auth, &headers, &f, shown).await
 }
 
 /// What the page shows besides the log: its status, the dispatch form as given, and a
-/// notice or an error.
+/// notice or why the form was refused.
 struct Shown {
     status: StatusCode,
     form: DispatchForm,
     notice: Option<String>,
-    error: Option<String>,
+    refusal: Refusal,
 }
 
 /// The page with its filters.
@@ -172,7 +174,7 @@ async fn render_page(
         status,
         form,
         notice,
-        error,
+        refusal,
     } = shown;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let blank = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
@@ -247,7 +249,8 @@ async fn render_page(
         command_types: COMMAND_TYPES,
         form,
         notice,
-        error,
+        error: refusal.banner(),
+        refusal,
     };
     Ok(csrf.attach((status, render(&body)).into_response()))
 }
@@ -283,9 +286,9 @@ pub async fn dispatch(
         Err(e) => {
             let shown = Shown {
                 status: e.status(),
+                refusal: Refusal::new("dispatch-form", &form, &e).with_object("payload"),
                 form,
                 notice: None,
-                error: Some(e.message),
             };
             render_page(&state, &auth, &headers, &Filters::default(), shown).await
         }

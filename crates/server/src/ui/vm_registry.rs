@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use botmox_proto::licensing::{RegisterVmRequest, UpdateVmRequest, VmListQuery, VmStatus, VmView};
 use botmox_proto::validate::Validate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
+use super::refusal::Refusal;
 use super::session::{CsrfForm, UiUser};
 use crate::http::ApiError;
 use crate::principal::Auth;
@@ -32,6 +33,7 @@ struct RegistryPage {
     statuses: [VmStatus; 3],
     notice: Option<String>,
     error: Option<String>,
+    refusal: Refusal,
 }
 
 impl RegistryPage {
@@ -57,7 +59,7 @@ async fn respond(
     headers: &HeaderMap,
     query: VmsQuery,
     status: StatusCode,
-    error: Option<String>,
+    refusal: Refusal,
 ) -> PageResult {
     let filter = VmListQuery {
         status: query.status.parse().ok(),
@@ -88,7 +90,8 @@ async fn respond(
         status: query.status,
         statuses: VmStatus::ALL,
         notice,
-        error,
+        error: refusal.banner(),
+        refusal,
     };
     Ok(csrf.attach((status, render(&page)).into_response()))
 }
@@ -99,33 +102,36 @@ pub async fn page(
     headers: HeaderMap,
     PageQuery(query): PageQuery<VmsQuery>,
 ) -> PageResult {
-    respond(&state, &auth, &headers, query, StatusCode::OK, None).await
+    respond(
+        &state,
+        &auth,
+        &headers,
+        query,
+        StatusCode::OK,
+        Refusal::none(),
+    )
+    .await
 }
 
+/// On to the notice, or the page again with the reason (`refusal` says how to show it).
 async fn after(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
     done: Result<(), ApiError>,
-    notice: &str,
+    (notice, refusal): (&str, impl FnOnce(&ApiError) -> Refusal),
 ) -> PageResult {
     match done {
         Ok(()) => Ok(Redirect::to(&format!("/vm-registry?notice={notice}")).into_response()),
         Err(e) => {
-            respond(
-                state,
-                auth,
-                headers,
-                VmsQuery::default(),
-                e.status(),
-                Some(e.message),
-            )
-            .await
+            let status = e.status();
+            let refusal = refusal(&e);
+            respond(state, auth, headers, VmsQuery::default(), status, refusal).await
         }
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct RegisterForm {
     vm_uuid: String,
     #[serde(default)]
@@ -141,9 +147,9 @@ pub async fn register(
     CsrfForm(form): CsrfForm<RegisterForm>,
 ) -> PageResult {
     let request = RegisterVmRequest {
-        vm_uuid: form.vm_uuid,
-        vm_name: Some(form.vm_name),
-        project_id: Some(form.project_id),
+        vm_uuid: form.vm_uuid.clone(),
+        vm_name: Some(form.vm_name.clone()),
+        project_id: Some(form.project_id.clone()),
         ..Default::default()
     };
     let done = match request.validate() {
@@ -152,7 +158,8 @@ pub async fn register(
             .map(|_| ()),
         Err(e) => Err(e.into()),
     };
-    after(&state, &auth, &headers, done, "registered").await
+    let refusal = |e: &ApiError| Refusal::new("vm-register", &form, e);
+    after(&state, &auth, &headers, done, ("registered", refusal)).await
 }
 
 #[derive(Deserialize)]
@@ -174,5 +181,5 @@ pub async fn set_status(
     let done = service::update(&state.db, &auth, &uuid, request)
         .await
         .map(|_| ());
-    after(&state, &auth, &headers, done, "updated").await
+    after(&state, &auth, &headers, done, ("updated", Refusal::message)).await
 }

@@ -9,6 +9,7 @@ use crate::records::kinds::Kind;
 use serde_json::{Map, Value};
 
 use crate::http::ApiError;
+use crate::ui::refusal::Problems;
 
 /// A posted urlencoded form, every field as a string.
 pub type Posted = HashMap<String, String>;
@@ -95,55 +96,6 @@ pub enum Source<'a> {
     Blank,
     Record(&'a Value),
     Posted(&'a Posted),
-}
-
-/// The service's complaint about a submission: its message and the problem of each field.
-pub struct Problems {
-    pub message: String,
-    fields: HashMap<String, String>,
-}
-
-impl Problems {
-    pub fn from_error(e: &ApiError) -> Self {
-        let fields = e
-            .details
-            .as_ref()
-            .and_then(|d| d.get("fieldErrors"))
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| {
-                        let text = match v {
-                            Value::Array(items) => items
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                            other => other.as_str().unwrap_or_default().to_owned(),
-                        };
-                        (k.clone(), text)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            message: e.message.clone(),
-            fields,
-        }
-    }
-
-    /// The problem of input `name`. Nested objects are validated on their own and report
-    /// `leaf` with a message starting `parent: ` (e.g. `character: ... level: ...`).
-    pub fn of(&self, name: &str) -> Option<String> {
-        if let Some(p) = self.fields.get(name) {
-            return Some(p.clone());
-        }
-        let (parent, leaf) = name.rsplit_once('/')?;
-        self.message
-            .starts_with(&format!("{parent}: "))
-            .then(|| self.fields.get(leaf).cloned())
-            .flatten()
-    }
 }
 
 /// The value at a `/`-separated path of a document.

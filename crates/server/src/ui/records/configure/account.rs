@@ -15,7 +15,8 @@ use crate::principal::Auth;
 use crate::records::bots::identity;
 use crate::settings::service as settings;
 use crate::state::AppState;
-use crate::ui::records::form::{Opt, Posted, Problems};
+use crate::ui::records::form::{Opt, Posted};
+use crate::ui::refusal::Problems;
 
 /// The account generator's templates.
 pub const TEMPLATES: Store = Store {

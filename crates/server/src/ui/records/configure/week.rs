@@ -15,7 +15,8 @@ use crate::principal::Auth;
 use crate::records::bots::schedule;
 use crate::settings::service as settings;
 use crate::state::AppState;
-use crate::ui::records::form::{Opt, Posted, Problems};
+use crate::ui::records::form::{Opt, Posted};
+use crate::ui::refusal::Problems;
 
 /// The generator's inputs: (posted name, the parameter's name in its errors).
 const PARAM_INPUTS: [(&str, &str); 9] = [
