@@ -10,9 +10,9 @@ use botmox_proto::agent::{AgentStatus, Presence};
 use botmox_proto::command::{CommandStatus, ReportStatus};
 use botmox_server::bus::direct::DirectStore;
 use botmox_server::bus::seaorm::SeaOrmStore;
-use botmox_server::bus::{Claim, CommandStore, Report, Reported, Settle};
-use botmox_server::db::TenantId;
+use botmox_server::bus::{Claim, CommandStore, Report, Reported, Settle, Woken};
 use botmox_server::db::entity::{agent, agent_command};
+use botmox_server::db::{Engine, TenantId};
 use botmox_server::vm_ops::store::{EventFilter, ListFilter, events_after, get, list};
 use botmox_testkit::{Backend, TestServer};
 
@@ -113,9 +113,14 @@ impl Bench {
     /// The command a claim takes, as the claim answers it; checked to be the row as stored
     /// and the one its event carries.
     async fn claimed(&self, agent: &agent::Model) -> agent_command::Model {
+        self.claimed_as(agent, Woken::No).await
+    }
+
+    /// A claim by a poll `woken` so, checked against what was stored.
+    async fn claimed_as(&self, agent: &agent::Model, woken: Woken<'_>) -> agent_command::Model {
         let Ok(Claim::Command(c)) = self
             .store
-            .claim(agent, false, now(), uuid::Uuid::new_v4().to_string())
+            .claim(agent, woken, now(), uuid::Uuid::new_v4().to_string())
             .await
         else {
             panic!("nothing claimed");
@@ -242,7 +247,10 @@ async fn agents_are_found_by_token_and_within_their_tenant(b: Bench) {
 async fn claims_take_the_oldest_queued_command_once(b: Bench) {
     let a = b.agent("t1", "h").await;
     assert!(matches!(
-        b.store.claim(&a, false, now(), "c".into()).await.unwrap(),
+        b.store
+            .claim(&a, Woken::No, now(), "c".into())
+            .await
+            .unwrap(),
         Claim::Nothing
     ));
     let t = now();
@@ -262,7 +270,7 @@ async fn claims_take_the_oldest_queued_command_once(b: Bench) {
     assert_eq!(b.claimed(&a).await.id, second.id);
     assert!(
         matches!(
-            b.store.claim(&a, false, t, "c".into()).await.unwrap(),
+            b.store.claim(&a, Woken::No, t, "c".into()).await.unwrap(),
             Claim::Nothing
         ),
         "an expired command is left to the sweeper"
@@ -284,7 +292,7 @@ async fn concurrent_claims_never_share_a_command(b: Bench) {
         let (store, a) = (b.store.clone(), a.clone());
         async move {
             store
-                .claim(&a, false, now(), uuid::Uuid::new_v4().to_string())
+                .claim(&a, Woken::No, now(), uuid::Uuid::new_v4().to_string())
                 .await
         }
     }))
@@ -300,13 +308,85 @@ async fn concurrent_claims_never_share_a_command(b: Bench) {
     assert_eq!(claimed.into_iter().collect::<HashSet<_>>(), ids);
 }
 
+async fn a_woken_poll_claims_the_command_its_wake_up_named(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let t = now();
+    let first = b.queued(&a, t - 10).await;
+    let second = b.queued(&a, t).await;
+    let named = b.claimed_as(&a, Woken::Yes(Some(&second.id))).await;
+    // PostgreSQL takes the command named; SQLite claims in queue order whatever the name
+    // (one writer at a time: no race to spread).
+    let postgres = b.server.state().db.engine() == Engine::Postgres;
+    let expected = if postgres { &second } else { &first };
+    assert_eq!(named.id, expected.id);
+    // A name no longer queued: the oldest left instead.
+    let other = b.claimed_as(&a, Woken::Yes(Some(&named.id))).await;
+    assert_ne!(other.id, named.id);
+    assert!(
+        matches!(
+            b.store
+                .claim(&a, Woken::Yes(Some(&first.id)), now(), "c".into())
+                .await
+                .unwrap(),
+            Claim::Nothing
+        ),
+        "nothing left, whatever the name"
+    );
+    assert_eq!(
+        b.events_of("t1", &second.id).await,
+        ["command.queued", "command.dispatched"]
+    );
+}
+
+async fn polls_woken_for_the_same_commands_claim_each_once(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let t = now();
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(b.queued(&a, t + i).await.id);
+    }
+    // Two polls named each command, and ten more no command, all at once.
+    let names: Vec<Option<String>> = ids
+        .iter()
+        .chain(&ids)
+        .map(|id| Some(id.clone()))
+        .chain(std::iter::repeat_n(None, 10))
+        .collect();
+    let claims = futures::future::join_all(names.iter().map(|name| {
+        let (store, a) = (b.store.clone(), a.clone());
+        async move {
+            store
+                .claim(
+                    &a,
+                    Woken::Yes(name.as_deref()),
+                    now(),
+                    uuid::Uuid::new_v4().to_string(),
+                )
+                .await
+        }
+    }))
+    .await;
+    let claimed: Vec<String> = claims
+        .into_iter()
+        .filter_map(|c| match c.unwrap() {
+            Claim::Command(c) => Some(c.0.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(claimed.len(), 30, "each command claimed exactly once");
+    assert_eq!(
+        claimed.into_iter().collect::<HashSet<_>>(),
+        ids.into_iter().collect::<HashSet<_>>()
+    );
+}
+
 async fn claims_and_reports_notice_revocation_and_a_replaced_token(b: Bench) {
     let a = b.agent("t1", "h").await;
-    let _ = b.queued(&a, now()).await;
+    let queued = b.queued(&a, now()).await;
     let mut rotated = a.clone();
     rotated.token_hash = Some("old".into());
     // Whether the poll looks first or was woken for a command and claims at once.
-    for woken in [false, true] {
+    for woken in [Woken::No, Woken::Yes(None), Woken::Yes(Some(&queued.id))] {
         assert!(matches!(
             b.store
                 .claim(&rotated, woken, now(), "c".into())
@@ -322,7 +402,7 @@ async fn claims_and_reports_notice_revocation_and_a_replaced_token(b: Bench) {
         ))
         .await
         .unwrap();
-    for woken in [false, true] {
+    for woken in [Woken::No, Woken::Yes(None), Woken::Yes(Some(&queued.id))] {
         assert!(matches!(
             b.store.claim(&a, woken, now(), "c".into()).await.unwrap(),
             Claim::Revoked
@@ -531,6 +611,8 @@ contract!(
     agents_are_found_by_token_and_within_their_tenant,
     claims_take_the_oldest_queued_command_once,
     concurrent_claims_never_share_a_command,
+    a_woken_poll_claims_the_command_its_wake_up_named,
+    polls_woken_for_the_same_commands_claim_each_once,
     claims_and_reports_notice_revocation_and_a_replaced_token,
     reports_quote_the_claim_and_follow_the_transitions,
     only_queued_commands_cancel,

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::events::{self, Recorded};
 use super::store::{
     self, CANCEL, CLAIM_SQLITE, Claim, CommandStore, LOOK, QUEUE, REPORT, Report, Reported, SETTLE,
-    Settle, TOUCH,
+    Settle, TOUCH, Woken,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
@@ -140,11 +140,12 @@ impl CommandStore for DirectStore {
     async fn claim(
         &self,
         agent: &agent::Model,
-        woken: bool,
+        woken: Woken<'_>,
         now: i64,
         claim_id: String,
     ) -> StoreResult<Claim> {
-        if !woken {
+        // One writer at a time: the oldest command is as good as the one a wake-up named.
+        if woken == Woken::No {
             match self.look(agent, now)? {
                 None => return Ok(Claim::Revoked),
                 Some(false) => return Ok(Claim::Nothing),

@@ -65,7 +65,7 @@ impl Hub {
     /// it concerns (a command to claim, or their agent's revocation), then the open streams.
     fn publish(&self, event: command_event::Model) {
         if event.event_type == CommandStatus::Queued.event_type() {
-            self.wakers.wake_one(&event.agent_id);
+            self.wakers.wake_one(&event.agent_id, &event.command_id);
         } else if event.event_type == AgentEventType::Revoked.as_str() {
             self.wakers.wake_all(&event.agent_id);
         }

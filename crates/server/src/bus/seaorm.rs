@@ -1,8 +1,8 @@
 //! The command store through SeaORM and the [`Db`] handle, on either engine. It is the
 //! store PostgreSQL runs (which takes concurrent writers as they come); on SQLite it works
-//! too, and the contract tests run it there. With PostgreSQL every change but a claim is
-//! one statement with its event, committing by itself; a claim is one transaction of two
-//! statements (its event's data is the claimed row, known only once claimed).
+//! too, and the contract tests run it there. With PostgreSQL every change is one statement
+//! with its event, committing by itself; a claim first reads the row it will claim (its
+//! event's data is the claimed row), and only a claim that lost a race takes a transaction.
 
 use async_trait::async_trait;
 use botmox_proto::agent::Presence;
@@ -14,8 +14,9 @@ use sea_orm::{
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, CANCEL, CLAIM_POSTGRES, CLAIM_SQLITE, Claim, CommandStore, LOOK, QUEUE, REPORT,
-    REPORTED_COMMAND, Report, Reported, SETTLE, Settle, TOUCH,
+    self, CANCEL, CLAIM_POSTGRES, CLAIM_SEEN, CLAIM_SQLITE, Claim, CommandStore, LOOK,
+    NAMED_POSTGRES, NEXT_POSTGRES, QUEUE, REPORT, REPORTED_COMMAND, Report, Reported, SETTLE,
+    Settle, TOUCH, Woken,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
@@ -90,6 +91,145 @@ impl SeaOrmStore {
             .transpose()
     }
 
+    /// PostgreSQL's claim: read the row to claim (the command a wake-up named while it is
+    /// queued, else the oldest), then claim that very row with its event in one statement
+    /// that commits by itself: two round trips where a transaction takes five. Polls woken
+    /// for different commands never meet; polls that race for the oldest (several just came)
+    /// may: the one that finds it claimed falls back to [`Self::claim_locked`].
+    async fn claim_postgres(
+        &self,
+        agent: &agent::Model,
+        woken: Woken<'_>,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim> {
+        let mut named = match woken {
+            Woken::Yes(named) => named,
+            Woken::No => None,
+        };
+        let row = loop {
+            let mut values: Vec<Value> = vec![
+                agent.id.clone().into(),
+                now.into(),
+                agent.token_hash.clone().into(),
+            ];
+            let sql = match named {
+                Some(id) => {
+                    values.push(id.into());
+                    NAMED_POSTGRES
+                }
+                None => NEXT_POSTGRES,
+            };
+            let look = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
+            let Some(row) = self.db.read().query_one(look).await? else {
+                return Ok(Claim::Revoked);
+            };
+            if row.try_get::<Option<String>>("", "id")?.is_some() {
+                break row;
+            }
+            if named.take().is_none() {
+                return Ok(Claim::Nothing);
+            }
+        };
+        let mut command = Model::from_query_result(&row, "")?;
+        let seen_at = command.updated_at;
+        command.status = CommandStatus::Dispatched.into();
+        command.claim_id = Some(claim_id.clone());
+        command.claimed_at = Some(now);
+        command.attempts += 1;
+        command.updated_at = now;
+        let values = vec![
+            command.id.clone().into(),
+            now.into(),
+            claim_id.clone().into(),
+            agent.token_hash.clone().into(),
+            seen_at.into(),
+            agent.id.clone().into(),
+        ];
+        let claim = store::postgres(CLAIM_SEEN);
+        match events::change_with_event(&self.db, &claim, values, &command).await? {
+            Some(event) => Ok(Claim::Command(Box::new((command, event)))),
+            None => self.claim_locked(agent, now, claim_id).await,
+        }
+    }
+
+    /// PostgreSQL's claim of the oldest command the racing polls do not hold (`FOR UPDATE
+    /// SKIP LOCKED`), with its event, in one transaction.
+    async fn claim_locked(
+        &self,
+        agent: &agent::Model,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim> {
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            CLAIM_POSTGRES,
+            [
+                agent.id.clone().into(),
+                now.into(),
+                claim_id.into(),
+                agent.token_hash.clone().into(),
+            ],
+        );
+        let claim = self
+            .db
+            .write(async |txn| {
+                let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
+                    return Ok(Claim::Nothing);
+                };
+                let event = events::record_command(txn, &command).await?;
+                Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
+            })
+            .await?;
+        if matches!(claim, Claim::Nothing) {
+            // Nothing claimed: tell a revocation from an empty queue.
+            let current = agent::Entity::find_by_id(agent.id.clone())
+                .one(self.db.read())
+                .await?;
+            if !agent.unchanged_in(current.as_ref()) {
+                return Ok(Claim::Revoked);
+            }
+        }
+        Ok(claim)
+    }
+
+    /// SQLite's claim (the contract tests'; the server runs the direct store): a look unless
+    /// a wake-up said there is a command, then the agent read again and the claim with its
+    /// event in one transaction (one writer at a time: nothing slips between).
+    async fn claim_sqlite(
+        &self,
+        agent: &agent::Model,
+        woken: Woken<'_>,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Claim> {
+        if woken == Woken::No {
+            match self.look(agent, now).await? {
+                None => return Ok(Claim::Revoked),
+                Some(false) => return Ok(Claim::Nothing),
+                Some(true) => {}
+            }
+        }
+        let statement = Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            CLAIM_SQLITE,
+            [agent.id.clone().into(), now.into(), claim_id.into()],
+        );
+        self.db
+            .write(async |txn| {
+                let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
+                if !agent.unchanged_in(current.as_ref()) {
+                    return Ok(Claim::Revoked);
+                }
+                let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
+                    return Ok(Claim::Nothing);
+                };
+                let event = events::record_command(txn, &command).await?;
+                Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
+            })
+            .await
+    }
+
     async fn agent_where(&self, filter: sea_orm::Condition) -> StoreResult<Option<agent::Model>> {
         Ok(agent::Entity::find()
             .filter(filter)
@@ -157,66 +297,14 @@ impl CommandStore for SeaOrmStore {
     async fn claim(
         &self,
         agent: &agent::Model,
-        woken: bool,
+        woken: Woken<'_>,
         now: i64,
         claim_id: String,
     ) -> StoreResult<Claim> {
-        if !woken {
-            match self.look(agent, now).await? {
-                None => return Ok(Claim::Revoked),
-                Some(false) => return Ok(Claim::Nothing),
-                Some(true) => {}
-            }
+        match self.db.engine() {
+            Engine::Postgres => self.claim_postgres(agent, woken, now, claim_id).await,
+            Engine::Sqlite => self.claim_sqlite(agent, woken, now, claim_id).await,
         }
-        // PostgreSQL's claim statement checks the agent itself, and picks the oldest row
-        // nobody holds (`FOR UPDATE SKIP LOCKED`: racing polls of one agent each get another);
-        // on SQLite the agent is read again in the claim's transaction (one writer at a time:
-        // nothing slips between).
-        let postgres = self.db.engine() == Engine::Postgres;
-        let statement = if postgres {
-            Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                CLAIM_POSTGRES,
-                [
-                    agent.id.clone().into(),
-                    now.into(),
-                    claim_id.into(),
-                    agent.token_hash.clone().into(),
-                ],
-            )
-        } else {
-            Statement::from_sql_and_values(
-                DatabaseBackend::Sqlite,
-                CLAIM_SQLITE,
-                [agent.id.clone().into(), now.into(), claim_id.into()],
-            )
-        };
-        let claim = self
-            .db
-            .write(async |txn| {
-                if !postgres {
-                    let current = agent::Entity::find_by_id(agent.id.clone()).one(txn).await?;
-                    if !agent.unchanged_in(current.as_ref()) {
-                        return Ok(Claim::Revoked);
-                    }
-                }
-                let Some(command) = Entity::find().from_raw_sql(statement).one(txn).await? else {
-                    return Ok(Claim::Nothing);
-                };
-                let event = events::record_command(txn, &command).await?;
-                Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
-            })
-            .await?;
-        if postgres && matches!(claim, Claim::Nothing) {
-            // Nothing claimed: tell a revocation from an empty queue.
-            let current = agent::Entity::find_by_id(agent.id.clone())
-                .one(self.db.read())
-                .await?;
-            if !agent.unchanged_in(current.as_ref()) {
-                return Ok(Claim::Revoked);
-            }
-        }
-        Ok(claim)
     }
 
     async fn report(

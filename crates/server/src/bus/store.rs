@@ -23,12 +23,24 @@ use crate::db::TenantId;
 use crate::db::entity::agent;
 use crate::db::entity::agent_command::Model;
 
-/// Claim the oldest unexpired queued command of agent `$1` at time `$2` with claim id `$3`,
-/// if the agent is still active with token hash `$4`. PostgreSQL picks and locks the row
-/// with `FOR UPDATE SKIP LOCKED`, so racing polls get different rows and never wait on each
-/// other; SQLite runs one writer at a time, so its update of the row a subquery picks is
-/// atomic as it stands (and its stores check the agent before, in the same transaction).
-/// Expired commands are left to the sweeper, which settles them and says why.
+/// PostgreSQL's look at agent `$1`'s next command at `$2`: no row when the agent no longer
+/// stands (active, token hash `$3`), else its oldest unexpired queued command, a row of nulls
+/// when there is none. The claim that follows ([`CLAIM_SEEN`]) takes that very row.
+pub(super) const NEXT_POSTGRES: &str = "SELECT c.* FROM agents a \
+       LEFT JOIN LATERAL (SELECT * FROM agent_commands \
+         WHERE agent_id = a.id AND status = 'queued' AND expires_at > $2 \
+         ORDER BY queued_at, id LIMIT 1) c ON true \
+     WHERE a.id = $1 AND a.status = 'active' AND a.token_hash = $3";
+/// [`NEXT_POSTGRES`] for command `$4`, which a wake-up named: a row of nulls when it is no
+/// longer queued (a poll that just came claimed it first).
+pub(super) const NAMED_POSTGRES: &str = "SELECT c.* FROM agents a \
+       LEFT JOIN agent_commands c ON c.id = $4 AND c.agent_id = a.id \
+         AND c.status = 'queued' AND c.expires_at > $2 \
+     WHERE a.id = $1 AND a.status = 'active' AND a.token_hash = $3";
+/// The claim of agent `$1`'s oldest unexpired queued command at `$2` under claim id `$3`,
+/// if the agent is still active with token hash `$4`, for when a look's row was claimed by
+/// a racing poll: it picks and locks the row with `FOR UPDATE SKIP LOCKED`, so racing polls
+/// get different rows and never wait on each other.
 pub(super) const CLAIM_POSTGRES: &str = "WITH next AS (SELECT id FROM agent_commands \
        WHERE agent_id = $1 AND status = 'queued' AND expires_at > $2 \
          AND EXISTS (SELECT 1 FROM agents \
@@ -37,6 +49,19 @@ pub(super) const CLAIM_POSTGRES: &str = "WITH next AS (SELECT id FROM agent_comm
      UPDATE agent_commands c SET status = 'dispatched', claim_id = $3, claimed_at = $2, \
        attempts = c.attempts + 1, updated_at = $2 \
      FROM next WHERE c.id = next.id RETURNING c.*";
+/// Claim command `?1`, seen queued as of `?5` (its `updated_at`), at `?2` with claim id
+/// `?3`, if its agent `?6` still stands with token hash `?4`. A racing poll that claimed it
+/// first (or a sweep that changed it meanwhile) leaves no row to update (it waits for that
+/// poll's commit, then updates nothing).
+pub(super) const CLAIM_SEEN: &str = "UPDATE agent_commands SET status = 'dispatched', \
+       claim_id = ?3, claimed_at = ?2, attempts = attempts + 1, updated_at = ?2 \
+     WHERE id = ?1 AND status = 'queued' AND updated_at = ?5 AND expires_at > ?2 \
+       AND EXISTS (SELECT 1 FROM agents \
+         WHERE id = ?6 AND status = 'active' AND token_hash = ?4)";
+/// Claim the oldest unexpired queued command of agent `?1` at time `?2` with claim id `?3`.
+/// SQLite runs one writer at a time, so its update of the row a subquery picks is atomic as
+/// it stands (and its stores check the agent before, in the same transaction). Expired
+/// commands are left to the sweeper, which settles them and says why.
 pub(super) const CLAIM_SQLITE: &str = "UPDATE agent_commands SET status = 'dispatched', \
        claim_id = ?3, claimed_at = ?2, attempts = attempts + 1, updated_at = ?2 \
      WHERE id = (SELECT id FROM agent_commands \
@@ -82,6 +107,16 @@ pub(super) const SETTLE: &str = "UPDATE agent_commands SET status = ?2, claim_id
 /// A statement above in PostgreSQL's placeholders (`$1` for `?1`; they hold no other `?`).
 pub(super) fn postgres(sql: &str) -> String {
     sql.replace('?', "$")
+}
+
+/// What sent a poll to claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken<'a> {
+    /// Nothing: the poll has just come, so it looks before it claims.
+    No,
+    /// A wake-up: a command was queued for the agent (`Some`: the one the wake-up named,
+    /// tried first) or the agent changed.
+    Yes(Option<&'a str>),
 }
 
 /// What a poll's claim found.
@@ -224,15 +259,16 @@ pub trait CommandStore: Send + Sync {
     /// Insert a new queued command.
     async fn queue(&self, command: Model) -> StoreResult<Recorded>;
 
-    /// Claim the agent's oldest queued command at `now` under `claim_id`, only if the agent
-    /// still stands as it was when its token was read (active, same token), checked where
-    /// no revocation can slip in between. Unless the poll was `woken` for a queued command
-    /// (one poll per command), a plain read comes first: a poll's first look usually finds
-    /// nothing, and says so without a write.
+    /// Claim the agent's oldest queued command at `now` under `claim_id` (or the one its
+    /// wake-up named, when that is still queued), only if the agent still stands as it was
+    /// when its token was read (active, same token), checked where no revocation can slip in
+    /// between. Unless the poll was `woken` for a queued command (one poll per command), a
+    /// plain read comes first: a poll's first look usually finds nothing, and says so
+    /// without a write.
     async fn claim(
         &self,
         agent: &agent::Model,
-        woken: bool,
+        woken: Woken<'_>,
         now: i64,
         claim_id: String,
     ) -> StoreResult<Claim>;

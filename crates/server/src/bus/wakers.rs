@@ -1,29 +1,58 @@
 //! Per-agent wake-ups: a waiting poll sleeps on its agent's; a command queued for the agent
 //! wakes one of its waiting polls (one command is one claim: waking every poll of an agent
-//! that keeps many would have all but one look for nothing), its revocation wakes them all
-//! (no polling loop).
+//! that keeps many would have all but one look for nothing) and names itself, so polls woken
+//! for different commands claim different rows instead of racing for the oldest; its
+//! revocation wakes them all (no polling loop).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
+
+/// Commands named per agent, at most: past it the oldest names go (their polls then claim
+/// the oldest queued command, which is as correct, only less spread).
+const NAMED_MAX: usize = 1024;
+
+/// One agent's wake-up, with the commands queued since that no woken poll took yet.
+#[derive(Default)]
+pub struct AgentWake {
+    notify: Notify,
+    named: Mutex<VecDeque<String>>,
+}
+
+impl AgentWake {
+    /// The wake-up to wait on (enable it before looking, so no wake is missed).
+    pub fn notified(&self) -> Notified<'_> {
+        self.notify.notified()
+    }
+
+    /// A command a wake-up named that no poll took yet, oldest first.
+    pub fn take_named(&self) -> Option<String> {
+        self.named().pop_front()
+    }
+
+    fn named(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
+        self.named.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// One wake-up per agent with polls waiting; an entry lives while a poll holds it.
 #[derive(Default)]
-pub struct Wakers(Mutex<HashMap<String, Arc<Notify>>>);
+pub struct Wakers(Mutex<HashMap<String, Arc<AgentWake>>>);
 
 impl Wakers {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AgentWake>>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The wake-up a poll of this agent waits on; give it back with [`Wakers::release`].
-    pub fn for_agent(&self, agent_id: &str) -> Arc<Notify> {
+    pub fn for_agent(&self, agent_id: &str) -> Arc<AgentWake> {
         self.map().entry(agent_id.to_owned()).or_default().clone()
     }
 
     /// A poll is done with `wake`: the entry goes when no other poll holds it.
-    pub fn release(&self, agent_id: &str, wake: Arc<Notify>) {
+    pub fn release(&self, agent_id: &str, wake: Arc<AgentWake>) {
         let mut map = self.map();
         drop(wake);
         if map.get(agent_id).is_some_and(|n| Arc::strong_count(n) == 1) {
@@ -31,21 +60,27 @@ impl Wakers {
         }
     }
 
-    /// A command was queued for this agent: wake one of its waiting polls. With none
-    /// waiting, the next poll to wait returns at once and looks (a poll always looks for
-    /// a queued command before it waits, so at worst that look finds nothing). A poll that
-    /// is woken but gives up before it runs hands the wake-up to the next (tokio's
+    /// Command `command_id` was queued for this agent: wake one of its waiting polls, naming
+    /// it. With none waiting, the next poll to wait returns at once and looks (a poll always
+    /// looks for a queued command before it waits, so at worst that look finds nothing). A
+    /// poll that is woken but gives up before it runs hands the wake-up to the next (tokio's
     /// `Notified` does so when dropped).
-    pub fn wake_one(&self, agent_id: &str) {
-        if let Some(n) = self.map().get(agent_id) {
-            n.notify_one();
+    pub fn wake_one(&self, agent_id: &str, command_id: &str) {
+        if let Some(wake) = self.map().get(agent_id) {
+            let mut named = wake.named();
+            if named.len() == NAMED_MAX {
+                named.pop_front();
+            }
+            named.push_back(command_id.to_owned());
+            drop(named);
+            wake.notify.notify_one();
         }
     }
 
     /// The agent no longer stands as its polls saw it: wake every one waiting right now.
     pub fn wake_all(&self, agent_id: &str) {
-        if let Some(n) = self.map().get(agent_id) {
-            n.notify_waiters();
+        if let Some(wake) = self.map().get(agent_id) {
+            wake.notify.notify_waiters();
         }
     }
 }
@@ -57,7 +92,7 @@ mod tests {
     use super::*;
 
     /// How many of the waiting polls' wake-ups have fired; those are done and dropped.
-    fn woken(waits: &mut Vec<std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>>>) -> usize {
+    fn woken(waits: &mut Vec<std::pin::Pin<Box<Notified<'_>>>>) -> usize {
         let before = waits.len();
         waits.retain_mut(|w| w.as_mut().now_or_never().is_none());
         before - waits.len()
@@ -66,10 +101,10 @@ mod tests {
     #[test]
     fn a_queued_command_wakes_one_poll_of_its_agent_and_a_revocation_all() {
         let wakers = Wakers::default();
-        let a: Vec<Arc<Notify>> = (0..5).map(|_| wakers.for_agent("a")).collect();
-        let b: Vec<Arc<Notify>> = (0..2).map(|_| wakers.for_agent("b")).collect();
+        let a: Vec<Arc<AgentWake>> = (0..5).map(|_| wakers.for_agent("a")).collect();
+        let b: Vec<Arc<AgentWake>> = (0..2).map(|_| wakers.for_agent("b")).collect();
         // Each poll listens as `wait_for_command` does: enabled before it looks.
-        fn listen(n: &Arc<Notify>) -> std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        fn listen(n: &Arc<AgentWake>) -> std::pin::Pin<Box<Notified<'_>>> {
             let mut w = Box::pin(n.notified());
             w.as_mut().enable();
             w
@@ -77,11 +112,17 @@ mod tests {
         let mut polls_a: Vec<_> = a.iter().map(listen).collect();
         let mut polls_b: Vec<_> = b.iter().map(listen).collect();
 
-        wakers.wake_one("a");
+        wakers.wake_one("a", "c1");
         assert_eq!(woken(&mut polls_a), 1, "one command, one poll");
-        wakers.wake_one("a");
-        wakers.wake_one("a");
+        wakers.wake_one("a", "c2");
+        wakers.wake_one("a", "c3");
         assert_eq!(woken(&mut polls_a), 2);
+        let named: Vec<String> = std::iter::from_fn(|| a[0].take_named()).collect();
+        assert_eq!(
+            named,
+            ["c1", "c2", "c3"],
+            "each woken poll takes a command of its own"
+        );
         assert_eq!(woken(&mut polls_b), 0, "another agent's polls sleep on");
         wakers.wake_all("a");
         assert_eq!(woken(&mut polls_a), 2, "the rest, at once");
@@ -89,7 +130,7 @@ mod tests {
         // A woken poll that gives up (its request dropped) hands the wake-up on.
         let mut polls_b2: Vec<_> = b.iter().map(listen).collect();
         drop(polls_b);
-        wakers.wake_one("b");
+        wakers.wake_one("b", "c4");
         let gave_up = polls_b2.remove(0);
         drop(gave_up);
         assert_eq!(woken(&mut polls_b2), 1, "the other poll of b got it");

@@ -10,12 +10,13 @@ use botmox_proto::command::{
     CommandStatus, DispatchRequest, ListCommandsQuery, READ_ONLY_TYPES, ReportRequest,
 };
 use serde_json::Value;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 
 use super::store::{self, ListFilter};
 use crate::agents;
 use crate::agents::principal::no_longer_standing;
-use crate::bus::{Claim, Report, Reported};
+use crate::bus::wakers::AgentWake;
+use crate::bus::{Claim, Report, Reported, Woken};
 use crate::clock::now_ms;
 use crate::db::entity::agent;
 use crate::db::entity::agent_command::Model;
@@ -180,11 +181,18 @@ async fn wait_for_command(
     state: &AppState,
     agent: &agent::Model,
     timeout: Duration,
-    wake: &Notify,
+    wake: &AgentWake,
 ) -> ApiResult<Option<Model>> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut woken_up = false;
     loop {
+        // The command the last wake-up named, if no other poll took it.
+        let named = woken_up.then(|| wake.take_named()).flatten();
+        let woken_for = if woken_up {
+            Woken::Yes(named.as_deref())
+        } else {
+            Woken::No
+        };
         // Listen before looking, so a dispatch between the look and the wait is not missed.
         let woken = wake.notified();
         tokio::pin!(woken);
@@ -194,7 +202,7 @@ async fn wait_for_command(
         match state
             .bus
             .store
-            .claim(agent, woken_up, now_ms(), claim_id)
+            .claim(agent, woken_for, now_ms(), claim_id)
             .await?
         {
             Claim::Command(claimed) => {
