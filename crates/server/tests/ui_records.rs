@@ -5,7 +5,7 @@
 
 use botmox_proto::auth::Role;
 use botmox_testkit::browser::{
-    Browser, attr, click, fill, path, select, set_value, sign_in, text_of, wait_for,
+    Browser, attr, click, fill, path, select, set_value, sign_in, text_of, wait_for, wait_for_url,
 };
 use botmox_testkit::{Backend, Session, TestServer};
 use fantoccini::{Client, Locator};
@@ -43,18 +43,19 @@ async fn define_projects(server: &TestServer) {
 }
 
 /// The text of column `column` (1-based) in each row of `table#records`.
+/// Read in one script, so a page that is being replaced cannot leave a stale cell between
+/// finding the cells and reading them.
 async fn column_texts(c: &Client, column: usize) -> Vec<String> {
-    let cells = c
-        .find_all(Locator::Css(&format!(
-            "table#records tbody tr td:nth-child({column})"
-        )))
+    let texts = c
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0]), (td) => td.innerText);",
+            vec![serde_json::json!(format!(
+                "table#records tbody tr td:nth-child({column})"
+            ))],
+        )
         .await
         .unwrap();
-    let mut out = Vec::new();
-    for cell in cells {
-        out.push(cell.text().await.unwrap());
-    }
-    out
+    serde_json::from_value(texts).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,6 +402,8 @@ async fn licence_table_filters_sorts_pages_and_marks_expiry() {
     assert_eq!(column_texts(c, 2).await, ["GAMMA-3"]);
     select(c, "#filter select[name=status]", "expiring").await;
     click(c, "#filter button[type=submit]").await;
+    // The page before also reads "Page 1 of 1 · Total 1": wait for the new one's address.
+    wait_for_url(c, "status=expiring").await;
     wait_for(c, "#page-info", "Page 1 of 1 · Total 1").await;
     assert_eq!(column_texts(c, 2).await, ["ALPHA-1"]);
     select(c, "#filter select[name=status]", "active").await;

@@ -225,7 +225,9 @@ pub async fn update_user(
         Ok(_) => Ok(Redirect::to("/admin/users?notice=user-updated").into_response()),
         Err(e) if e.code == botmox_proto::ErrorCode::NotFound => Err(e.into()),
         Err(e) => {
-            let refusal = Refusal::new("update-user", &form, &e).on_row(&id);
+            let refusal = Refusal::new("update-user", &form, &e)
+                .on_row(&id)
+                .unshown("disabled");
             failed(&state, &admin, &headers, e.status(), refusal).await
         }
     }

@@ -177,7 +177,9 @@ async fn submit(
             let check = Some(service::validate_playbook(&form.content)).filter(|c| !c.valid);
             let shown = Shown {
                 status: e.status(),
-                refusal: Refusal::new("playbook-form", &form, &e),
+                refusal: Refusal::new("playbook-form", &form, &e)
+                    .unshown("is_default")
+                    .unshown("action"),
                 editing,
                 form,
                 check,

@@ -14,6 +14,8 @@ use crate::http::ApiError;
 pub struct Problems {
     pub message: String,
     fields: HashMap<String, String>,
+    /// Whether the service named problems of the whole form (no field's).
+    whole_form: bool,
 }
 
 impl Problems {
@@ -39,9 +41,16 @@ impl Problems {
                     .collect()
             })
             .unwrap_or_default();
+        let whole_form = e
+            .details
+            .as_ref()
+            .and_then(|d| d.get("formErrors"))
+            .and_then(Value::as_array)
+            .is_some_and(|errors| !errors.is_empty());
         Self {
             message: e.message.clone(),
             fields,
+            whole_form,
         }
     }
 
@@ -85,6 +94,8 @@ pub struct Refusal {
     renamed: Vec<(&'static str, &'static str)>,
     /// Inputs holding a whole object (JSON text) that carry its keys' problems.
     objects: Vec<&'static str>,
+    /// Inputs the page does not draw a problem beside (hidden, a checkbox, a button).
+    unshown: Vec<&'static str>,
     /// The object of the request the form's inputs fill (`config` for `config.user.name`).
     within: Option<&'static str>,
 }
@@ -123,6 +134,7 @@ impl Refusal {
             problems: Some(Problems::from_error(e)),
             renamed: Vec::new(),
             objects: Vec::new(),
+            unshown: Vec::new(),
             within: None,
         }
     }
@@ -149,6 +161,13 @@ impl Refusal {
     /// `user.name` `parent.user.name` (inputs outside it keep their own name).
     pub fn within(mut self, parent: &'static str) -> Self {
         self.within = Some(parent);
+        self
+    }
+
+    /// Input `input` has no problem drawn beside it (a hidden input, a checkbox): a problem
+    /// of it goes above the form.
+    pub fn unshown(mut self, input: &'static str) -> Self {
+        self.unshown.push(input);
         self
     }
 
@@ -233,14 +252,28 @@ impl Refusal {
         })
     }
 
-    /// The message for above the form: `None` when an input of the form shows it.
+    /// The message for above the form: `None` when every problem is shown beside an input
+    /// of the form (then repeating it above would only move the form).
     pub fn banner(&self) -> Option<String> {
         let problems = self.problems.as_ref()?;
-        let beside = self
-            .typed
-            .keys()
-            .any(|input| self.problem_of(input).is_some());
-        (!beside).then(|| problems.message.clone())
+        let placed = |key: &str| {
+            self.typed
+                .keys()
+                .filter(|input| !self.unshown.contains(&input.as_str()))
+                .any(|input| {
+                    let keys = self.keys(input);
+                    keys.contains(&key)
+                        || self.within.is_some_and(|parent| {
+                            keys.iter().any(|k| key == format!("{parent}.{k}"))
+                        })
+                        || (self.objects.contains(&input.as_str())
+                            && key.starts_with(&format!("{input}.")))
+                })
+        };
+        let all_placed = !problems.whole_form
+            && !problems.fields.is_empty()
+            && problems.fields.keys().all(|key| placed(key));
+        (!all_placed).then(|| problems.message.clone())
     }
 }
 
@@ -313,6 +346,43 @@ mod tests {
         let r = Refusal::of_pairs("batch", &pairs, &e).within("config");
         assert_eq!(r.value("batch", "first_address"), "x");
         assert!(r.problem("batch", "first_address").is_some());
+    }
+
+    #[test]
+    fn a_problem_of_an_input_drawn_without_one_keeps_the_message_above() {
+        let mut fields = botmox_proto::FieldErrors::single("name", "is required");
+        fields.add("queue", "must be on or off");
+        let e = ApiError::from(fields);
+        let r = Refusal::new(
+            "batch",
+            &Form {
+                queue: Some("x".into()),
+                ..form()
+            },
+            &e,
+        );
+        assert_eq!(r.banner(), None, "both inputs draw their problem");
+        let r = Refusal::new(
+            "batch",
+            &Form {
+                queue: Some("x".into()),
+                ..form()
+            },
+            &e,
+        )
+        .unshown("queue");
+        assert!(r.banner().is_some(), "the checkbox's problem is not lost");
+        assert!(
+            r.problem("batch", "name").is_some(),
+            "and the field's is still beside"
+        );
+        let mut whole = botmox_proto::FieldErrors::single("name", "is required");
+        whole.add_form("the body is not an object");
+        let r = Refusal::new("batch", &form(), &ApiError::from(whole));
+        assert!(
+            r.banner().is_some(),
+            "a problem of the whole form goes above"
+        );
     }
 
     #[test]

@@ -177,7 +177,7 @@ pub async fn create(
     match created.await {
         Ok(_) => Redirect::to("/secrets?notice=created").into_response(),
         Err(e) => {
-            let refusal = Refusal::new("secret-create", &form, &e);
+            let refusal = Refusal::new("secret-create", &form, &e).unshown("id");
             refused(&state, &admin, &headers, e.status(), refusal).await
         }
     }

@@ -276,7 +276,8 @@ pub async fn create(
                 .renaming("ip.first_address", "first_address")
                 .renaming("ip.address", "first_address")
                 .renaming("ip.netmask", "netmask")
-                .renaming("ip.gateway", "gateway");
+                .renaming("ip.gateway", "gateway")
+                .unshown("queue_if_offline");
             let shown = (e.status(), form, None, refusal);
             render_page(&state, &auth, &headers, &Filters::default(), shown).await
         }

@@ -286,7 +286,9 @@ pub async fn dispatch(
         Err(e) => {
             let shown = Shown {
                 status: e.status(),
-                refusal: Refusal::new("dispatch-form", &form, &e).with_object("payload"),
+                refusal: Refusal::new("dispatch-form", &form, &e)
+                    .with_object("payload")
+                    .unshown("queue_if_offline"),
                 form,
                 notice: None,
             };
