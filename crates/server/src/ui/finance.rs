@@ -430,10 +430,9 @@ async fn page(
         .iter()
         .filter_map(|name| Some((*name, found.as_ref()?.of(name)?)))
         .collect();
-    let error = feedback
-        .error
-        .map(|e| e.message)
-        .filter(|_| problems.is_empty());
+    let error = found
+        .as_ref()
+        .and_then(|f| f.banner(|key| problems.contains_key(key)));
     let gold_price = match summary.totals.gold_price_per_1000 {
         Some(p) => format!("{} per 1000 g on average", per_1000(Some(p), &currency)),
         None => "No gold sold in this range".into(),

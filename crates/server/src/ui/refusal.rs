@@ -67,6 +67,16 @@ impl Problems {
             .flatten()
     }
 
+    /// The message for above a form: `None` when the service named only fields' problems
+    /// and `shown(key)` says each of them is drawn beside an input (then repeating it above
+    /// would only move the form); a problem no input draws keeps the message above, so
+    /// nothing is lost.
+    pub fn banner(&self, shown: impl Fn(&str) -> bool) -> Option<String> {
+        let all_shown =
+            !self.whole_form && !self.fields.is_empty() && self.fields.keys().all(|k| shown(k));
+        (!all_shown).then(|| self.message.clone())
+    }
+
     /// The problems of the keys inside `parent` (`payload.vmid`, `payload.config.name` for
     /// `payload`), each with its key below `parent`, in key order.
     fn inside(&self, parent: &str) -> Option<String> {
@@ -253,10 +263,9 @@ impl Refusal {
     }
 
     /// The message for above the form: `None` when every problem is shown beside an input
-    /// of the form (then repeating it above would only move the form).
+    /// of the form (see [`Problems::banner`]).
     pub fn banner(&self) -> Option<String> {
-        let problems = self.problems.as_ref()?;
-        let placed = |key: &str| {
+        self.problems.as_ref()?.banner(|key| {
             self.typed
                 .keys()
                 .filter(|input| !self.unshown.contains(&input.as_str()))
@@ -269,11 +278,7 @@ impl Refusal {
                         || (self.objects.contains(&input.as_str())
                             && key.starts_with(&format!("{input}.")))
                 })
-        };
-        let all_placed = !problems.whole_form
-            && !problems.fields.is_empty()
-            && problems.fields.keys().all(|key| placed(key));
-        (!all_placed).then(|| problems.message.clone())
+        })
     }
 }
 

@@ -223,11 +223,17 @@ pub fn form_view(
 ) -> FormView {
     let problems = error.map(Problems::from_error);
     let fields = view(specs, source, problems.as_ref(), records);
-    // A problem shown beside its field is not repeated above the form (which would move it).
-    let beside = fields.iter().any(|f| f.error.is_some());
+    // A problem shown beside its field is not repeated above the form (which would move it);
+    // a nested one is reported by its leaf (`level` for `character/level`).
+    let shown = |key: &str| {
+        fields
+            .iter()
+            .any(|f| f.error.is_some() && (f.name == key || f.name.rsplit('/').next() == Some(key)))
+    };
+    let error = problems.as_ref().and_then(|p| p.banner(shown));
     FormView {
         fields,
-        error: problems.map(|p| p.message).filter(|_| !beside),
+        error,
         version,
     }
 }
