@@ -57,7 +57,7 @@ CYCLE_AGENTS="${CYCLE_AGENTS:-16}"
 RAMP="${RAMP:-30}"
 HEARTBEAT="${HEARTBEAT:-30}"
 BACKENDS="${BACKENDS:-sqlite postgres}"
-POLLERS="${POLLERS:-0 50 5000}"
+POLLERS="${POLLERS-0 50 5000}"
 FLOOD_COMMANDS="${FLOOD_COMMANDS:-2000}"
 FLOOD_CONCURRENCY="${FLOOD_CONCURRENCY:-16}"
 # shellcheck source=bench/lib.sh
@@ -99,7 +99,7 @@ bench_agents() {
     stop_pid "$SERVER_PID"
     SERVER_PID=""
 
-    [[ -n "$POLLERS" ]] || return 0
+    [[ -n "${POLLERS// /}" ]] || return 0
     flood "$backend" 1 0 "${db_args[@]}"
     if [[ "$backend" == postgres ]]; then
         # Agents not used by the one-replica rounds (one per round).
@@ -137,7 +137,7 @@ for backend in $BACKENDS; do
         sqlite) bench_agents sqlite "sqlite://$WORK/data-sqlite/botmox.db" ;;
         postgres)
             create_pg_db
-            bench_agents postgres "$PG_ADMIN_URL/$PG_DB"
+            bench_agents postgres "$PG_ADMIN_URL/$PG_DB${PG_PARAMS:+?$PG_PARAMS}"
             ;;
         *) echo "unknown backend $backend (sqlite or postgres)" >&2; exit 1 ;;
     esac

@@ -10,7 +10,7 @@ use botmox_proto::agent::{AgentStatus, Presence};
 use botmox_proto::command::{CommandStatus, ReportStatus};
 use botmox_server::bus::direct::DirectStore;
 use botmox_server::bus::seaorm::SeaOrmStore;
-use botmox_server::bus::{Claim, CommandStore, Report, Reported, Settle, Woken};
+use botmox_server::bus::{Claim, CommandStore, QueueFor, Report, Reported, Settle, Woken};
 use botmox_server::db::entity::{agent, agent_command};
 use botmox_server::db::{Engine, TenantId};
 use botmox_server::vm_ops::store::{EventFilter, ListFilter, events_after, get, list};
@@ -26,17 +26,28 @@ enum Kind {
 /// A fresh database and the store under test on it.
 struct Bench {
     server: TestServer,
+    kind: Kind,
     store: Arc<dyn CommandStore>,
 }
 
 async fn bench(backend: Backend, kind: Kind) -> Bench {
     let server = TestServer::start(backend).await;
+    let store = store_of(&server, kind);
+    Bench {
+        server,
+        kind,
+        store,
+    }
+}
+
+/// A store of this kind on the server's database: each call a new one, as another replica
+/// would hold (with nothing this one keeps in memory).
+fn store_of(server: &TestServer, kind: Kind) -> Arc<dyn CommandStore> {
     let db = server.state().db.clone();
-    let store: Arc<dyn CommandStore> = match kind {
+    match kind {
         Kind::SeaOrm => Arc::new(SeaOrmStore::new(db.point_lookups())),
         Kind::Direct => Arc::new(DirectStore::new(db.direct().expect("SQLite").clone())),
-    };
-    Bench { server, store }
+    }
 }
 
 fn now() -> i64 {
@@ -106,7 +117,12 @@ impl Bench {
 
     async fn queued(&self, agent: &agent::Model, queued_at: i64) -> agent_command::Model {
         let c = self.command(agent, queued_at);
-        let _event = self.store.queue(c.clone()).await.unwrap();
+        let _event = self
+            .store
+            .queue(c.clone(), QueueFor::default())
+            .await
+            .unwrap();
+        assert!(_event.is_some(), "queued");
         c
     }
 
@@ -203,6 +219,62 @@ fn report(claim: &str, status: ReportStatus) -> Report {
     }
 }
 
+async fn a_command_is_queued_only_for_an_agent_it_may_go_to(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let seen = a.last_seen_at.unwrap();
+    let refused = async |c: agent_command::Model, to: QueueFor<'_>| {
+        b.store.queue(c, to).await.unwrap().is_none()
+    };
+    let mut elsewhere = b.command(&a, now());
+    elsewhere.tenant_id = "t2".into();
+    assert!(
+        refused(elsewhere, QueueFor::default()).await,
+        "another tenant's agent"
+    );
+    let owner = |o| QueueFor {
+        owner: Some(o),
+        seen_after: None,
+    };
+    assert!(
+        refused(b.command(&a, now()), owner("someone-else")).await,
+        "not the caller's"
+    );
+    let online = QueueFor {
+        owner: Some("owner"),
+        seen_after: Some(seen),
+    };
+    assert!(
+        refused(b.command(&a, now()), online).await,
+        "not seen since"
+    );
+    assert_eq!(b.queued_count(&a).await, 0, "nothing inserted");
+    let seen_before = QueueFor {
+        seen_after: Some(seen - 1),
+        ..online
+    };
+    let queued = b.command(&a, now());
+    assert!(
+        b.store
+            .queue(queued.clone(), seen_before)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(b.events_of("t1", &queued.id).await, ["command.queued"]);
+    b.server
+        .execute(&format!(
+            "UPDATE agents SET status = 'revoked' WHERE id = '{}'",
+            a.id
+        ))
+        .await
+        .unwrap();
+    assert!(
+        refused(b.command(&a, now()), QueueFor::default()).await,
+        "revoked"
+    );
+    assert_eq!(b.queued_count(&a).await, 1);
+}
+
 async fn agents_are_found_by_token_and_within_their_tenant(b: Bench) {
     let a = b.agent("t1", "hash-a").await;
     let found = b.store.agent_by_token("hash-a").await.unwrap().unwrap();
@@ -258,7 +330,12 @@ async fn claims_take_the_oldest_queued_command_once(b: Bench) {
     let second = b.queued(&a, t).await;
     let mut expired = b.command(&a, t - 20);
     expired.expires_at = t - 1;
-    let _ = b.store.queue(expired).await.unwrap();
+    let _ = b
+        .store
+        .queue(expired, QueueFor::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(b.queued_count(&a).await, 3);
     let got = b.claimed(&a).await;
     assert_eq!(got.id, first.id, "oldest first");
@@ -386,7 +463,13 @@ async fn claims_and_reports_notice_revocation_and_a_replaced_token(b: Bench) {
     let mut rotated = a.clone();
     rotated.token_hash = Some("old".into());
     // Whether the poll looks first or was woken for a command and claims at once.
-    for woken in [Woken::No, Woken::Yes(None), Woken::Yes(Some(&queued.id))] {
+    let wakings = [
+        Woken::No,
+        Woken::Yes(None),
+        Woken::Yes(Some(&queued.id)),
+        Woken::Queued(&queued),
+    ];
+    for woken in wakings {
         assert!(matches!(
             b.store
                 .claim(&rotated, woken, now(), "c".into())
@@ -402,7 +485,7 @@ async fn claims_and_reports_notice_revocation_and_a_replaced_token(b: Bench) {
         ))
         .await
         .unwrap();
-    for woken in [Woken::No, Woken::Yes(None), Woken::Yes(Some(&queued.id))] {
+    for woken in wakings {
         assert!(matches!(
             b.store.claim(&a, woken, now(), "c".into()).await.unwrap(),
             Claim::Revoked
@@ -581,6 +664,127 @@ async fn the_sweeper_settles_only_what_did_not_change(b: Bench) {
     );
 }
 
+async fn a_poll_woken_with_the_queued_row_claims_it_unless_it_changed(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let other = b.agent("t1", "h2").await;
+    let t = now();
+    let first = b.queued(&a, t - 10).await;
+    let second = b.queued(&a, t).await;
+    // PostgreSQL takes the row handed over; SQLite claims in queue order (one writer).
+    let postgres = b.server.state().db.engine() == Engine::Postgres;
+    let taken = b.claimed_as(&a, Woken::Queued(&second)).await;
+    assert_eq!(taken.id, if postgres { &second } else { &first }.id);
+    // The row handed over is no longer as it was queued: the oldest left instead.
+    let left = b.claimed_as(&a, Woken::Queued(&taken)).await;
+    assert_ne!(left.id, taken.id);
+    // Queued, then cancelled: not claimed, and nothing else is queued.
+    let cancelled = b.queued(&a, now()).await;
+    let _ = b
+        .store
+        .cancel(cancelled.clone(), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        b.store
+            .claim(&a, Woken::Queued(&cancelled), now(), "c".into())
+            .await
+            .unwrap(),
+        Claim::Nothing
+    ));
+    // Another agent's row is never claimed for this one.
+    let theirs = b.queued(&other, now()).await;
+    assert!(matches!(
+        b.store
+            .claim(&a, Woken::Queued(&theirs), now(), "c".into())
+            .await
+            .unwrap(),
+        Claim::Nothing
+    ));
+    assert_eq!(
+        b.queued_count(&other).await,
+        1,
+        "still queued for its agent"
+    );
+    assert_eq!(
+        b.events_of("t1", &cancelled.id).await,
+        ["command.queued", "command.cancelled"]
+    );
+}
+
+async fn a_report_on_a_command_changed_since_its_claim_applies_to_it_as_stored(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let c = b.queued(&a, now()).await;
+    // This store claims it (and may keep it as claimed); the claim lapses and another
+    // replica claims it again under the same claim id.
+    let claim = "the-claim".to_string();
+    let Claim::Command(first) = b
+        .store
+        .claim(&a, Woken::No, now(), claim.clone())
+        .await
+        .unwrap()
+    else {
+        panic!("nothing claimed");
+    };
+    let (first, _event) = *first;
+    assert!(
+        b.store
+            .settle(first.clone(), Settle::Requeue, first.updated_at + 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let replica = store_of(&b.server, b.kind);
+    let Claim::Command(again) = replica
+        .claim(&a, Woken::No, first.updated_at + 2, claim.clone())
+        .await
+        .unwrap()
+    else {
+        panic!("not claimed again");
+    };
+    assert_eq!(again.0.attempts, 2);
+    let Reported::Done(done) = b
+        .store
+        .report(&a, &c.id, report(&claim, ReportStatus::Running), now() + 3)
+        .await
+        .unwrap()
+    else {
+        panic!("report refused");
+    };
+    let tenant = TenantId::trusted("t1");
+    let stored = get(&b.server.state().db, &tenant, &c.id).await.unwrap();
+    assert_eq!(
+        Some(&done.0),
+        stored.as_ref(),
+        "the report answers the row as stored, not as first claimed"
+    );
+    assert_eq!(
+        (done.0.attempts, done.0.claimed_at),
+        (2, again.0.claimed_at)
+    );
+    // Both replicas see the report: the next one, on either, applies to the running row.
+    let Reported::Done(finished) = replica
+        .report(
+            &a,
+            &c.id,
+            report(&claim, ReportStatus::Succeeded),
+            now() + 4,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("success refused");
+    };
+    assert_eq!(finished.0.started_at, done.0.started_at);
+    assert!(matches!(
+        b.store
+            .report(&a, &c.id, report(&claim, ReportStatus::Failed), now() + 5)
+            .await
+            .unwrap(),
+        Reported::Refused(_)
+    ));
+}
+
 /// Every contract test, as a test per implementation and engine.
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -609,10 +813,13 @@ macro_rules! contract {
 
 contract!(
     agents_are_found_by_token_and_within_their_tenant,
+    a_command_is_queued_only_for_an_agent_it_may_go_to,
     claims_take_the_oldest_queued_command_once,
     concurrent_claims_never_share_a_command,
     a_woken_poll_claims_the_command_its_wake_up_named,
     polls_woken_for_the_same_commands_claim_each_once,
+    a_poll_woken_with_the_queued_row_claims_it_unless_it_changed,
+    a_report_on_a_command_changed_since_its_claim_applies_to_it_as_stored,
     claims_and_reports_notice_revocation_and_a_replaced_token,
     reports_quote_the_claim_and_follow_the_transitions,
     only_queued_commands_cancel,

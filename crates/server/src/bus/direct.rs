@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, CANCEL, CLAIM_SQLITE, Claim, CommandStore, LOOK, QUEUE, REPORT, Report, Reported, SETTLE,
-    Settle, TOUCH, Woken,
+    self, CANCEL, CLAIM_SQLITE, Claim, CommandStore, LOOK, QUEUE, QueueFor, REPORT, Report,
+    Reported, SETTLE, Settle, TOUCH, Woken,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
@@ -110,10 +110,11 @@ impl CommandStore for DirectStore {
             .await
     }
 
-    async fn queue(&self, command: Model) -> StoreResult<Recorded> {
+    async fn queue(&self, command: Model, to: QueueFor<'_>) -> StoreResult<Option<Recorded>> {
+        let (owner, seen_after) = (to.owner.map(str::to_owned), to.seen_after);
         self.direct
             .write(move |conn| {
-                conn.prepare_cached(QUEUE)?.execute(rusqlite::params![
+                let inserted = conn.prepare_cached(QUEUE)?.execute(rusqlite::params![
                     command.id,
                     command.tenant_id,
                     command.agent_id,
@@ -131,8 +132,13 @@ impl CommandStore for DirectStore {
                     command.completed_at,
                     command.expires_at,
                     command.updated_at,
+                    owner,
+                    seen_after,
                 ])?;
-                events::record_command_direct(conn, &command)
+                if inserted == 0 {
+                    return Ok(None);
+                }
+                events::record_command_direct(conn, &command).map(Some)
             })
             .await
     }
@@ -145,7 +151,7 @@ impl CommandStore for DirectStore {
         claim_id: String,
     ) -> StoreResult<Claim> {
         // One writer at a time: the oldest command is as good as the one a wake-up named.
-        if woken == Woken::No {
+        if matches!(woken, Woken::No) {
             match self.look(agent, now)? {
                 None => return Ok(Claim::Revoked),
                 Some(false) => return Ok(Claim::Nothing),

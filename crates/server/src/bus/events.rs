@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use tokio::sync::{broadcast, mpsc};
 
-use super::wakers::Wakers;
+use super::wakers::{Named, Wakers};
 use crate::clock::now_ms;
 use crate::db::entity::command_event::{self, Column, Entity};
 use crate::db::entity::{agent, agent_command};
@@ -26,6 +26,13 @@ use crate::db::{Db, StoreResult};
 const HUB_CAPACITY: usize = 1024;
 /// Event ids per `NOTIFY` (its payload is limited to 8000 bytes).
 const NOTIFY_BATCH: usize = 300;
+/// How long the first event of a `NOTIFY` waits for more. Each `NOTIFY` commits a
+/// transaction of its own that PostgreSQL serialises and hands to every listening
+/// connection, this replica's own included; sent as soon as the previous one was done, under
+/// the bus's load most carried one or two events (22,068 for about 30,000 events in one
+/// `bench/agents.sh` run), and cost more than the claims. It delays what other replicas
+/// see by as much.
+const NOTIFY_LINGER: std::time::Duration = std::time::Duration::from_millis(5);
 const CHANNEL: &str = "botmox_commands";
 
 /// Where committed events go: waiting polls (woken), open streams (an in-process
@@ -63,9 +70,14 @@ impl Hub {
 
     /// Hand a committed event (this replica's or another's) to this process: wake the polls
     /// it concerns (a command to claim, or their agent's revocation), then the open streams.
-    fn publish(&self, event: command_event::Model) {
+    /// `row` is the queued command as this replica wrote it, when it did.
+    fn publish(&self, event: command_event::Model, row: Option<Arc<agent_command::Model>>) {
         if event.event_type == CommandStatus::Queued.event_type() {
-            self.wakers.wake_one(&event.agent_id, &event.command_id);
+            let named = match row {
+                Some(row) if row.id == event.command_id => Named::Row(row),
+                _ => Named::Id(event.command_id.clone()),
+            };
+            self.wakers.wake_one(&event.agent_id, named);
         } else if event.event_type == AgentEventType::Revoked.as_str() {
             self.wakers.wake_all(&event.agent_id);
         }
@@ -75,10 +87,18 @@ impl Hub {
 }
 
 /// Send the ids of this replica's committed events to the other replicas, as many per
-/// `NOTIFY` as have queued up meanwhile: `<replica>:<id>,<id>,...`.
+/// `NOTIFY` as come within [`NOTIFY_LINGER`] of the first: `<replica>:<id>,<id>,...`.
 async fn notify_replicas(db: Db, replica: String, mut ids: mpsc::UnboundedReceiver<i64>) {
     let mut batch = Vec::with_capacity(NOTIFY_BATCH);
     while ids.recv_many(&mut batch, NOTIFY_BATCH).await > 0 {
+        if batch.len() < NOTIFY_BATCH {
+            tokio::time::sleep(NOTIFY_LINGER).await;
+            while batch.len() < NOTIFY_BATCH
+                && let Ok(id) = ids.try_recv()
+            {
+                batch.push(id);
+            }
+        }
         let list: Vec<String> = batch.drain(..).map(|id| id.to_string()).collect();
         let payload = format!("{replica}:{}", list.join(","));
         if let Err(e) = db.notify(CHANNEL, &payload).await {
@@ -112,7 +132,7 @@ fn listen(db: &Db, hub: &Arc<Hub>) {
                 .all(db.read())
                 .await;
             match found {
-                Ok(events) => events.into_iter().for_each(|e| hub.publish(e)),
+                Ok(events) => events.into_iter().for_each(|e| hub.publish(e, None)),
                 Err(e) => tracing::warn!(error = %e, "could not read announced events"),
             }
             true
@@ -127,10 +147,20 @@ pub struct Recorded(command_event::Model);
 
 impl Recorded {
     pub fn announce(self, hub: &Hub) {
+        self.announce_with(hub, None);
+    }
+
+    /// [`Recorded::announce`] of the event of `command`, just queued: the poll it wakes
+    /// claims the row as written, without reading it first.
+    pub fn announce_queued(self, hub: &Hub, command: agent_command::Model) {
+        self.announce_with(hub, Some(Arc::new(command)));
+    }
+
+    fn announce_with(self, hub: &Hub, row: Option<Arc<agent_command::Model>>) {
         if let Some(notifier) = &hub.notifier {
             let _ = notifier.send(self.0.id);
         }
-        hub.publish(self.0);
+        hub.publish(self.0, row);
     }
 }
 

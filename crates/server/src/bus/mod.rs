@@ -18,7 +18,7 @@ pub mod wakers;
 use std::sync::Arc;
 
 pub use agent_cache::AgentCache;
-pub use store::{Claim, CommandStore, Report, Reported, Settle, Woken};
+pub use store::{Claim, CommandStore, QueueFor, Report, Reported, Settle, Woken};
 pub use wakers::Wakers;
 
 use crate::db::Db;

@@ -3,20 +3,26 @@
 //! too, and the contract tests run it there. With PostgreSQL every change is one statement
 //! with its event, committing by itself; a claim first reads the row it will claim (its
 //! event's data is the claimed row), and only a claim that lost a race takes a transaction.
+//! Rows this replica wrote are not read again: a poll woken for a command queued here claims
+//! it as it was written, and a report finds its command as this replica's poll claimed it
+//! (both conditioned on the row being unchanged; otherwise they read it as usual).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use botmox_proto::agent::Presence;
 use botmox_proto::command::CommandStatus;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter,
+    Statement, Value,
 };
 
 use super::events::{self, Recorded};
 use super::store::{
     self, CANCEL, CLAIM_POSTGRES, CLAIM_SEEN, CLAIM_SQLITE, Claim, CommandStore, LOOK,
-    NAMED_POSTGRES, NEXT_POSTGRES, QUEUE, REPORT, REPORTED_COMMAND, Report, Reported, SETTLE,
-    Settle, TOUCH, Woken,
+    NAMED_POSTGRES, NEXT_POSTGRES, QUEUE, QueueFor, REPORT, REPORT_SEEN, REPORTED_COMMAND, Report,
+    Reported, SETTLE, Settle, TOUCH, Woken,
 };
 use crate::db::TenantId;
 use crate::db::entity::agent;
@@ -24,13 +30,36 @@ use crate::db::entity::agent_command::{Entity, Model};
 use crate::db::entity::stored::Stored;
 use crate::db::{Db, Engine, StoreError, StoreResult};
 
+/// Claimed commands kept for their reports, at most: past it the store starts over (a
+/// report of a command no longer kept reads it, as correct, only one round trip slower).
+const CLAIMED_CAPACITY: usize = 20_000;
+
 pub struct SeaOrmStore {
     db: Db,
+    /// Commands this replica's polls claimed (or a report left running), as stored then,
+    /// by id, until their agent reports them ended.
+    claimed: Mutex<HashMap<String, Model>>,
 }
 
 impl SeaOrmStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            claimed: Mutex::default(),
+        }
+    }
+
+    fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Model>> {
+        self.claimed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keep `command`, as it now stands, for the report to come.
+    fn keep_claimed(&self, command: &Model) {
+        let mut claimed = self.claimed();
+        if claimed.len() >= CLAIMED_CAPACITY && !claimed.contains_key(&command.id) {
+            claimed.clear();
+        }
+        claimed.insert(command.id.clone(), command.clone());
     }
 
     /// Apply `sql` (a change of `store`: `QUEUE`, `REPORT`, `CANCEL` or `SETTLE`, with
@@ -106,6 +135,17 @@ impl SeaOrmStore {
         let mut named = match woken {
             Woken::Yes(named) => named,
             Woken::No => None,
+            Woken::Queued(row) if row.agent_id == agent.id => {
+                let command = row.clone();
+                return match self
+                    .claim_seen(agent, command, now, claim_id.clone())
+                    .await?
+                {
+                    Some(claimed) => Ok(claimed),
+                    None => self.claim_locked(agent, now, claim_id).await,
+                };
+            }
+            Woken::Queued(_) => None,
         };
         let row = loop {
             let mut values: Vec<Value> = vec![
@@ -131,7 +171,25 @@ impl SeaOrmStore {
                 return Ok(Claim::Nothing);
             }
         };
-        let mut command = Model::from_query_result(&row, "")?;
+        let command = Model::from_query_result(&row, "")?;
+        match self
+            .claim_seen(agent, command, now, claim_id.clone())
+            .await?
+        {
+            Some(claimed) => Ok(claimed),
+            None => self.claim_locked(agent, now, claim_id).await,
+        }
+    }
+
+    /// Claim `command`, as read or queued: `None` when it is no longer as it was then (a
+    /// racing poll claimed it, a sweep or cancel changed it) or the agent no longer stands.
+    async fn claim_seen(
+        &self,
+        agent: &agent::Model,
+        mut command: Model,
+        now: i64,
+        claim_id: String,
+    ) -> StoreResult<Option<Claim>> {
         let seen_at = command.updated_at;
         command.status = CommandStatus::Dispatched.into();
         command.claim_id = Some(claim_id.clone());
@@ -147,10 +205,8 @@ impl SeaOrmStore {
             agent.id.clone().into(),
         ];
         let claim = store::postgres(CLAIM_SEEN);
-        match events::change_with_event(&self.db, &claim, values, &command).await? {
-            Some(event) => Ok(Claim::Command(Box::new((command, event)))),
-            None => self.claim_locked(agent, now, claim_id).await,
-        }
+        let event = events::change_with_event(&self.db, &claim, values, &command).await?;
+        Ok(event.map(|event| Claim::Command(Box::new((command, event)))))
     }
 
     /// PostgreSQL's claim of the oldest command the racing polls do not hold (`FOR UPDATE
@@ -203,7 +259,7 @@ impl SeaOrmStore {
         now: i64,
         claim_id: String,
     ) -> StoreResult<Claim> {
-        if woken == Woken::No {
+        if matches!(woken, Woken::No) {
             match self.look(agent, now).await? {
                 None => return Ok(Claim::Revoked),
                 Some(false) => return Ok(Claim::Nothing),
@@ -228,6 +284,49 @@ impl SeaOrmStore {
                 Ok::<_, StoreError>(Claim::Command(Box::new((command, event))))
             })
             .await
+    }
+
+    /// A report on `kept`, the command as this replica last stored it, without reading it:
+    /// `None` when the report does not fit it or the row changed since (or the agent no
+    /// longer stands), so that the report reads the row and decides as usual.
+    async fn report_kept(
+        &self,
+        agent: &agent::Model,
+        kept: Model,
+        report: Report,
+        now: i64,
+    ) -> StoreResult<Option<Reported>> {
+        let mut command = kept;
+        let (from, claim, stamp) = (command.status, command.claim_id.clone(), command.updated_at);
+        if report.apply(&mut command, now).is_err() {
+            return Ok(None);
+        }
+        let withheld = store::withhold_ended_secrets(&mut command);
+        let values = vec![
+            command.id.clone().into(),
+            command.status.into(),
+            command.started_at.into(),
+            command.completed_at.into(),
+            command.result.clone().into(),
+            command.error_message.clone().into(),
+            command.updated_at.into(),
+            withheld.into(),
+            from.into(),
+            claim.into(),
+            stamp.into(),
+            agent.id.clone().into(),
+            agent.token_hash.clone().into(),
+        ];
+        let event = self.change(REPORT_SEEN, values, &command).await?;
+        Ok(event.map(|event| self.reported(command, event)))
+    }
+
+    /// A report applied: the command is kept for the next report unless it ended.
+    fn reported(&self, command: Model, event: Recorded) -> Reported {
+        if !command.status.0.is_terminal() {
+            self.keep_claimed(&command);
+        }
+        Reported::Done(Box::new((command, event)))
     }
 
     async fn agent_where(&self, filter: sea_orm::Condition) -> StoreResult<Option<agent::Model>> {
@@ -269,7 +368,7 @@ impl CommandStore for SeaOrmStore {
             .transpose()
     }
 
-    async fn queue(&self, command: Model) -> StoreResult<Recorded> {
+    async fn queue(&self, command: Model, to: QueueFor<'_>) -> StoreResult<Option<Recorded>> {
         let values = vec![
             command.id.clone().into(),
             command.tenant_id.clone().into(),
@@ -288,10 +387,10 @@ impl CommandStore for SeaOrmStore {
             command.completed_at.into(),
             command.expires_at.into(),
             command.updated_at.into(),
+            to.owner.into(),
+            to.seen_after.into(),
         ];
-        self.change(QUEUE, values, &command)
-            .await?
-            .ok_or(StoreError::Db(DbErr::RecordNotInserted))
+        self.change(QUEUE, values, &command).await
     }
 
     async fn claim(
@@ -301,10 +400,14 @@ impl CommandStore for SeaOrmStore {
         now: i64,
         claim_id: String,
     ) -> StoreResult<Claim> {
-        match self.db.engine() {
-            Engine::Postgres => self.claim_postgres(agent, woken, now, claim_id).await,
-            Engine::Sqlite => self.claim_sqlite(agent, woken, now, claim_id).await,
+        let claim = match self.db.engine() {
+            Engine::Postgres => self.claim_postgres(agent, woken, now, claim_id).await?,
+            Engine::Sqlite => self.claim_sqlite(agent, woken, now, claim_id).await?,
+        };
+        if let Claim::Command(claimed) = &claim {
+            self.keep_claimed(&claimed.0);
         }
+        Ok(claim)
     }
 
     async fn report(
@@ -314,6 +417,12 @@ impl CommandStore for SeaOrmStore {
         report: Report,
         now: i64,
     ) -> StoreResult<Reported> {
+        let kept = self.claimed().remove(id);
+        if let Some(kept) = kept.filter(|c| c.agent_id == agent.id)
+            && let Some(done) = self.report_kept(agent, kept, report.clone(), now).await?
+        {
+            return Ok(done);
+        }
         let values = vec![
             agent.id.clone().into(),
             id.into(),
@@ -345,7 +454,7 @@ impl CommandStore for SeaOrmStore {
             claim.into(),
         ];
         Ok(match self.change(REPORT, values, &command).await? {
-            Some(event) => Reported::Done(Box::new((command, event))),
+            Some(event) => self.reported(command, event),
             None => Reported::Refused("The command changed meanwhile".into()),
         })
     }

@@ -50,13 +50,13 @@ pub(super) const CLAIM_POSTGRES: &str = "WITH next AS (SELECT id FROM agent_comm
        attempts = c.attempts + 1, updated_at = $2 \
      FROM next WHERE c.id = next.id RETURNING c.*";
 /// Claim command `?1`, seen queued as of `?5` (its `updated_at`), at `?2` with claim id
-/// `?3`, if its agent `?6` still stands with token hash `?4`. A racing poll that claimed it
+/// `?3`, if it is agent `?6`'s and that agent still stands with token hash `?4`. A racing poll that claimed it
 /// first (or a sweep that changed it meanwhile) leaves no row to update (it waits for that
 /// poll's commit, then updates nothing).
 pub(super) const CLAIM_SEEN: &str = "UPDATE agent_commands SET status = 'dispatched', \
        claim_id = ?3, claimed_at = ?2, attempts = attempts + 1, updated_at = ?2 \
      WHERE id = ?1 AND status = 'queued' AND updated_at = ?5 AND expires_at > ?2 \
-       AND EXISTS (SELECT 1 FROM agents \
+       AND agent_id = ?6 AND EXISTS (SELECT 1 FROM agents \
          WHERE id = ?6 AND status = 'active' AND token_hash = ?4)";
 /// Claim the oldest unexpired queued command of agent `?1` at time `?2` with claim id `?3`.
 /// SQLite runs one writer at a time, so its update of the row a subquery picks is atomic as
@@ -82,17 +82,31 @@ pub(super) const TOUCH: &str = "UPDATE agents SET last_seen_at = ?3, updated_at 
 pub(super) const REPORTED_COMMAND: &str = "SELECT c.* FROM agents a \
        LEFT JOIN agent_commands c ON c.id = ?2 AND c.agent_id = a.id \
      WHERE a.id = ?1 AND a.status = 'active' AND a.token_hash = ?3";
-/// Queue a command: its 17 columns in the entity's order.
+/// Queue a command: its 17 columns in the entity's order, if its agent `?3` is the tenant's
+/// (`?2`) and active, owned by user `?18` unless that is null, and seen after `?19` unless
+/// that is null ([`QueueFor`]): the insert itself checks what a dispatch would otherwise
+/// read the agent for.
 pub(super) const QUEUE: &str = "INSERT INTO agent_commands (id, tenant_id, agent_id, \
        command_type, payload, status, result, error_message, created_by, claim_id, attempts, \
        queued_at, claimed_at, started_at, completed_at, expires_at, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 \
+     FROM agents WHERE id = ?3 AND tenant_id = ?2 AND status = 'active' \
+       AND (?18 IS NULL OR owner_user_id = ?18) AND (?19 IS NULL OR last_seen_at > ?19)";
 /// A report applied to command `?1`, if it is still in status `?9` under claim `?10`;
 /// `?8`, when not null, replaces the payload (its secrets withheld once it ended).
 pub(super) const REPORT: &str = "UPDATE agent_commands SET status = ?2, started_at = ?3, \
        completed_at = ?4, result = ?5, error_message = ?6, updated_at = ?7, \
        payload = COALESCE(?8, payload) \
      WHERE id = ?1 AND status = ?9 AND claim_id = ?10";
+/// [`REPORT`] of a command as this replica claimed it: also only if it is unchanged since
+/// (`updated_at` `?11`) and its agent `?12` still stands with token hash `?13`, so no read
+/// comes first.
+pub(super) const REPORT_SEEN: &str = "UPDATE agent_commands SET status = ?2, started_at = ?3, \
+       completed_at = ?4, result = ?5, error_message = ?6, updated_at = ?7, \
+       payload = COALESCE(?8, payload) \
+     WHERE id = ?1 AND status = ?9 AND claim_id = ?10 AND updated_at = ?11 \
+       AND agent_id = ?12 AND EXISTS (SELECT 1 FROM agents \
+         WHERE id = ?12 AND status = 'active' AND token_hash = ?13)";
 /// Cancel command `?1` at `?2` if it is still queued; `?3` as in [`REPORT`].
 pub(super) const CANCEL: &str = "UPDATE agent_commands SET status = 'cancelled', \
        completed_at = ?2, updated_at = ?2, payload = COALESCE(?3, payload) \
@@ -109,14 +123,27 @@ pub(super) fn postgres(sql: &str) -> String {
     sql.replace('?', "$")
 }
 
+/// Which agent a command may be queued for, beyond being its tenant's and active: checked
+/// by the insert ([`CommandStore::queue`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueFor<'a> {
+    /// The agent's owner must be this user (`None`: any owner; an admin's dispatch).
+    pub owner: Option<&'a str>,
+    /// The agent must have been seen after this time (`None`: queued even when offline).
+    pub seen_after: Option<i64>,
+}
+
 /// What sent a poll to claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Woken<'a> {
     /// Nothing: the poll has just come, so it looks before it claims.
     No,
     /// A wake-up: a command was queued for the agent (`Some`: the one the wake-up named,
     /// tried first) or the agent changed.
     Yes(Option<&'a str>),
+    /// A wake-up for this command, queued on this replica and handed over as it was
+    /// written: tried first, without reading it (a row that changed meanwhile is not taken).
+    Queued(&'a Model),
 }
 
 /// What a poll's claim found.
@@ -256,8 +283,9 @@ pub trait CommandStore: Send + Sync {
         now: i64,
     ) -> StoreResult<Option<Presence>>;
 
-    /// Insert a new queued command.
-    async fn queue(&self, command: Model) -> StoreResult<Recorded>;
+    /// Insert a new queued command, if its agent is the command's tenant's, active and as
+    /// `to` asks; `None` when it is not (nothing inserted).
+    async fn queue(&self, command: Model, to: QueueFor<'_>) -> StoreResult<Option<Recorded>>;
 
     /// Claim the agent's oldest queued command at `now` under `claim_id` (or the one its
     /// wake-up named, when that is still queued), only if the agent still stands as it was

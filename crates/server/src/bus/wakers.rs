@@ -2,7 +2,8 @@
 //! wakes one of its waiting polls (one command is one claim: waking every poll of an agent
 //! that keeps many would have all but one look for nothing) and names itself, so polls woken
 //! for different commands claim different rows instead of racing for the oldest; its
-//! revocation wakes them all (no polling loop).
+//! revocation wakes them all (no polling loop). A command queued on this replica comes with
+//! its row, so the woken poll claims it without reading it first.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -10,15 +11,35 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
+use crate::db::entity::agent_command::Model;
+
 /// Commands named per agent, at most: past it the oldest names go (their polls then claim
 /// the oldest queued command, which is as correct, only less spread).
 const NAMED_MAX: usize = 1024;
+
+/// A command a wake-up named.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Named {
+    /// Queued on another replica (its notification carries the id only).
+    Id(String),
+    /// Queued on this replica: the row as it was written.
+    Row(Arc<Model>),
+}
+
+impl Named {
+    pub fn id(&self) -> &str {
+        match self {
+            Named::Id(id) => id,
+            Named::Row(row) => &row.id,
+        }
+    }
+}
 
 /// One agent's wake-up, with the commands queued since that no woken poll took yet.
 #[derive(Default)]
 pub struct AgentWake {
     notify: Notify,
-    named: Mutex<VecDeque<String>>,
+    named: Mutex<VecDeque<Named>>,
 }
 
 impl AgentWake {
@@ -28,11 +49,11 @@ impl AgentWake {
     }
 
     /// A command a wake-up named that no poll took yet, oldest first.
-    pub fn take_named(&self) -> Option<String> {
+    pub fn take_named(&self) -> Option<Named> {
         self.named().pop_front()
     }
 
-    fn named(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
+    fn named(&self) -> std::sync::MutexGuard<'_, VecDeque<Named>> {
         self.named.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -60,18 +81,17 @@ impl Wakers {
         }
     }
 
-    /// Command `command_id` was queued for this agent: wake one of its waiting polls, naming
-    /// it. With none waiting, the next poll to wait returns at once and looks (a poll always
+    /// A command was queued for this agent: wake one of its waiting polls, naming it. With none waiting, the next poll to wait returns at once and looks (a poll always
     /// looks for a queued command before it waits, so at worst that look finds nothing). A
     /// poll that is woken but gives up before it runs hands the wake-up to the next (tokio's
     /// `Notified` does so when dropped).
-    pub fn wake_one(&self, agent_id: &str, command_id: &str) {
+    pub fn wake_one(&self, agent_id: &str, command: Named) {
         if let Some(wake) = self.map().get(agent_id) {
             let mut named = wake.named();
             if named.len() == NAMED_MAX {
                 named.pop_front();
             }
-            named.push_back(command_id.to_owned());
+            named.push_back(command);
             drop(named);
             wake.notify.notify_one();
         }
@@ -112,12 +132,15 @@ mod tests {
         let mut polls_a: Vec<_> = a.iter().map(listen).collect();
         let mut polls_b: Vec<_> = b.iter().map(listen).collect();
 
-        wakers.wake_one("a", "c1");
+        let id = |s: &str| Named::Id(s.into());
+        wakers.wake_one("a", id("c1"));
         assert_eq!(woken(&mut polls_a), 1, "one command, one poll");
-        wakers.wake_one("a", "c2");
-        wakers.wake_one("a", "c3");
+        wakers.wake_one("a", id("c2"));
+        wakers.wake_one("a", id("c3"));
         assert_eq!(woken(&mut polls_a), 2);
-        let named: Vec<String> = std::iter::from_fn(|| a[0].take_named()).collect();
+        let named: Vec<String> = std::iter::from_fn(|| a[0].take_named())
+            .map(|n| n.id().to_owned())
+            .collect();
         assert_eq!(
             named,
             ["c1", "c2", "c3"],
@@ -130,7 +153,7 @@ mod tests {
         // A woken poll that gives up (its request dropped) hands the wake-up on.
         let mut polls_b2: Vec<_> = b.iter().map(listen).collect();
         drop(polls_b);
-        wakers.wake_one("b", "c4");
+        wakers.wake_one("b", id("c4"));
         let gave_up = polls_b2.remove(0);
         drop(gave_up);
         assert_eq!(woken(&mut polls_b2), 1, "the other poll of b got it");

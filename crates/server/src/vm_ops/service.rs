@@ -15,10 +15,10 @@ use tokio::sync::broadcast;
 use super::store::{self, ListFilter};
 use crate::agents;
 use crate::agents::principal::no_longer_standing;
-use crate::bus::wakers::AgentWake;
-use crate::bus::{Claim, Report, Reported, Woken};
+use crate::bus::wakers::{AgentWake, Named};
+use crate::bus::{Claim, QueueFor, Report, Reported, Woken};
 use crate::clock::now_ms;
-use crate::db::entity::agent;
+use crate::db::entity::agent::{self, ONLINE_WINDOW_MS};
 use crate::db::entity::agent_command::Model;
 use crate::http::{ApiError, ApiResult};
 use crate::principal::Auth;
@@ -111,38 +111,34 @@ pub async fn dispatch(state: &AppState, auth: &Auth, req: DispatchRequest) -> Ap
 /// [`dispatch`] under an id the caller chose and recorded first (the VM pipeline), so a
 /// caller that stops between recording and dispatching can tell whether it was sent. A
 /// read-only twin still answers with the earlier command (and its id).
+///
+/// The insert itself checks that the agent may be sent the command (the tenant's, the
+/// caller's unless an admin, active, online unless `queue_if_offline`), so a dispatch is one
+/// statement; the agent is read only to say why one was refused, or first when a read-only
+/// command may have a twin.
 pub async fn dispatch_as(
     state: &AppState,
     auth: &Auth,
     req: DispatchRequest,
     id: String,
 ) -> ApiResult<Model> {
-    let agent = agents::service::get(state, auth, &req.agent_id).await?;
-    if agent.status != AgentStatus::Active {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!("Agent is {}", agent.status.as_str()),
-        ));
-    }
     let now = now_ms();
-    if !agent.is_online(now) && !req.queue_if_offline.unwrap_or(false) {
-        return Err(ApiError::new(
-            ErrorCode::AgentOffline,
-            "The agent is offline; pass queue_if_offline to queue the command",
-        ));
-    }
+    let queue_if_offline = req.queue_if_offline.unwrap_or(false);
     let payload = req.command.payload();
     refuse_secrets(&payload, "")?;
     let command_type = req.command.command_type();
-    if req.command.is_read_only()
-        && let Some(twin) = recent_twin(state, auth, &agent.id, command_type, &payload, now).await?
-    {
-        return Ok(twin);
+    if req.command.is_read_only() {
+        dispatchable(state, auth, &req.agent_id, queue_if_offline, now).await?;
+        if let Some(twin) =
+            recent_twin(state, auth, &req.agent_id, command_type, &payload, now).await?
+        {
+            return Ok(twin);
+        }
     }
     let command = Model {
         id,
-        tenant_id: agent.tenant_id.clone(),
-        agent_id: agent.id.clone(),
+        tenant_id: auth.tenant().to_string(),
+        agent_id: req.agent_id.clone(),
         command_type: command_type.to_owned(),
         payload: payload.to_string(),
         status: CommandStatus::Queued.into(),
@@ -158,9 +154,52 @@ pub async fn dispatch_as(
         expires_at: now + i64::from(req.ttl_seconds()) * 1000,
         updated_at: now,
     };
-    let event = state.bus.store.queue(command.clone()).await?;
-    event.announce(&state.bus.hub);
+    let to = QueueFor {
+        owner: auth.own_only(),
+        seen_after: (!queue_if_offline).then_some(now - ONLINE_WINDOW_MS),
+    };
+    let event = match state.bus.store.queue(command.clone(), to).await? {
+        Some(event) => event,
+        None => {
+            // Refused: the agent as it stands says why. If it passes now, it changed between
+            // the insert and the read (came online, say): one more try.
+            dispatchable(state, auth, &req.agent_id, queue_if_offline, now_ms()).await?;
+            state
+                .bus
+                .store
+                .queue(command.clone(), to)
+                .await?
+                .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "The agent changed meanwhile"))?
+        }
+    };
+    event.announce_queued(&state.bus.hub, command.clone());
     Ok(command)
+}
+
+/// The agent `id` if the caller may send it a command now: 404 when it is not one the caller
+/// sees, 409 when it is not active, 409 `AGENT_OFFLINE` when it is offline and the caller
+/// did not ask to queue anyway.
+async fn dispatchable(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    queue_if_offline: bool,
+    now: i64,
+) -> ApiResult<agent::Model> {
+    let agent = agents::service::get(state, auth, id).await?;
+    if agent.status != AgentStatus::Active {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("Agent is {}", agent.status.as_str()),
+        ));
+    }
+    if !agent.is_online(now) && !queue_if_offline {
+        return Err(ApiError::new(
+            ErrorCode::AgentOffline,
+            "The agent is offline; pass queue_if_offline to queue the command",
+        ));
+    }
+    Ok(agent)
 }
 
 /// The agent's next command, waiting up to `timeout` for one to be dispatched; `None` when
@@ -188,10 +227,11 @@ async fn wait_for_command(
     loop {
         // The command the last wake-up named, if no other poll took it.
         let named = woken_up.then(|| wake.take_named()).flatten();
-        let woken_for = if woken_up {
-            Woken::Yes(named.as_deref())
-        } else {
-            Woken::No
+        let woken_for = match &named {
+            Some(Named::Row(row)) => Woken::Queued(row),
+            Some(Named::Id(id)) => Woken::Yes(Some(id)),
+            None if woken_up => Woken::Yes(None),
+            None => Woken::No,
         };
         // Listen before looking, so a dispatch between the look and the wait is not missed.
         let woken = wake.notified();
