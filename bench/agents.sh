@@ -47,9 +47,13 @@
 #   FLOOD_COMMANDS  commands dispatched per flood round              [2000]
 #   FLOOD_CONCURRENCY  dispatch requests in flight in the flood      [16]
 #   BOTMOX_DB_MAX_CONNECTIONS  the server's database pool            [the server's default]
+#   PG_PARAMS     query parameters of the PostgreSQL URL, e.g. sslmode=disable (the
+#                 machine's PostgreSQL offers TLS, which sqlx takes by default even on
+#                 loopback)                                           [none]
 #
 # Usage: bench/agents.sh
 #        AGENTS=500 DURATION=5 RAMP=3 bench/agents.sh   (a quick check)
+#        BACKENDS=postgres POLLERS= bench/agents.sh     (PostgreSQL, no flood rounds)
 set -euo pipefail
 AGENTS="${AGENTS:-10000}"
 RATE="${RATE:-200}"
