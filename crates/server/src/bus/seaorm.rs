@@ -300,22 +300,12 @@ impl SeaOrmStore {
         if report.apply(&mut command, now).is_err() {
             return Ok(None);
         }
-        let withheld = store::withhold_ended_secrets(&mut command);
-        let values = vec![
-            command.id.clone().into(),
-            command.status.into(),
-            command.started_at.into(),
-            command.completed_at.into(),
-            command.result.clone().into(),
-            command.error_message.clone().into(),
-            command.updated_at.into(),
-            withheld.into(),
-            from.into(),
-            claim.into(),
+        let mut values = report_values(&mut command, from, claim);
+        values.extend([
             stamp.into(),
             agent.id.clone().into(),
             agent.token_hash.clone().into(),
-        ];
+        ]);
         let event = self.change(REPORT_SEEN, values, &command).await?;
         Ok(event.map(|event| self.reported(command, event)))
     }
@@ -470,19 +460,7 @@ impl CommandStore for SeaOrmStore {
         if let Err(reason) = report.apply(&mut command, now) {
             return Ok(Reported::Refused(reason));
         }
-        let withheld = store::withhold_ended_secrets(&mut command);
-        let values = vec![
-            command.id.clone().into(),
-            command.status.into(),
-            command.started_at.into(),
-            command.completed_at.into(),
-            command.result.clone().into(),
-            command.error_message.clone().into(),
-            command.updated_at.into(),
-            withheld.into(),
-            from.into(),
-            claim.into(),
-        ];
+        let values = report_values(&mut command, from, claim);
         Ok(match self.change(REPORT, values, &command).await? {
             Some(event) => self.reported(command, event),
             None => Reported::Refused("The command changed meanwhile".into()),
@@ -542,5 +520,27 @@ fn queue_values(command: &Model, to: QueueFor<'_>) -> Vec<Value> {
         to.owner.into(),
         to.seen_after.into(),
         to.token_hash.into(),
+    ]
+}
+
+/// The values of [`REPORT`] for `command` as a report left it (its secrets withheld once it
+/// ended), applied if it is still in status `from` under `claim`.
+fn report_values(
+    command: &mut Model,
+    from: Stored<CommandStatus>,
+    claim: Option<String>,
+) -> Vec<Value> {
+    let withheld = store::withhold_ended_secrets(command);
+    vec![
+        command.id.clone().into(),
+        command.status.into(),
+        command.started_at.into(),
+        command.completed_at.into(),
+        command.result.clone().into(),
+        command.error_message.clone().into(),
+        command.updated_at.into(),
+        withheld.into(),
+        from.into(),
+        claim.into(),
     ]
 }
