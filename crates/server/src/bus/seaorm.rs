@@ -466,6 +466,7 @@ impl CommandStore for SeaOrmStore {
         self.change(SETTLE, values, &next).await
     }
 }
+
 /// The values of [`REPORT`] for `command` as a report left it (its secrets withheld once it
 /// ended), applied if it is still in status `from` under `claim`.
 fn report_values(

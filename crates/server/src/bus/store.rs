@@ -50,9 +50,9 @@ pub(super) const CLAIM_POSTGRES: &str = "WITH next AS (SELECT id FROM agent_comm
        attempts = c.attempts + 1, updated_at = $2 \
      FROM next WHERE c.id = next.id RETURNING c.*";
 /// Claim command `?1`, seen queued as of `?5` (its `updated_at`), at `?2` with claim id
-/// `?3`, if it is agent `?6`'s and that agent still stands with token hash `?4`. A racing poll that claimed it
-/// first (or a sweep that changed it meanwhile) leaves no row to update (it waits for that
-/// poll's commit, then updates nothing).
+/// `?3`, if it is agent `?6`'s and that agent still stands with token hash `?4`. A racing
+/// poll that claimed it first (or a sweep that changed it meanwhile) leaves no row to update
+/// (it waits for that poll's commit, then updates nothing).
 pub(super) const CLAIM_SEEN: &str = "UPDATE agent_commands SET status = 'dispatched', \
        claim_id = ?3, claimed_at = ?2, attempts = attempts + 1, updated_at = ?2 \
      WHERE id = ?1 AND status = 'queued' AND updated_at = ?5 AND expires_at > ?2 \

@@ -26,15 +26,6 @@ pub enum Named {
     Row(Arc<Model>),
 }
 
-impl Named {
-    pub fn id(&self) -> &str {
-        match self {
-            Named::Id(id) => id,
-            Named::Row(row) => &row.id,
-        }
-    }
-}
-
 /// One agent's wake-up, with the commands queued since that no woken poll took yet.
 #[derive(Default)]
 pub struct AgentWake {
@@ -81,8 +72,9 @@ impl Wakers {
         }
     }
 
-    /// A command was queued for this agent: wake one of its waiting polls, naming it. With none waiting, the next poll to wait returns at once and looks (a poll always
-    /// looks for a queued command before it waits, so at worst that look finds nothing). A
+    /// A command was queued for this agent: wake one of its waiting polls, naming it. With
+    /// none waiting, the next poll to wait returns at once and looks (a poll always looks for
+    /// a queued command before it waits, so at worst that look finds nothing). A
     /// poll that is woken but gives up before it runs hands the wake-up to the next (tokio's
     /// `Notified` does so when dropped).
     pub fn wake_one(&self, agent_id: &str, command: Named) {
@@ -138,12 +130,10 @@ mod tests {
         wakers.wake_one("a", id("c2"));
         wakers.wake_one("a", id("c3"));
         assert_eq!(woken(&mut polls_a), 2);
-        let named: Vec<String> = std::iter::from_fn(|| a[0].take_named())
-            .map(|n| n.id().to_owned())
-            .collect();
+        let named: Vec<Named> = std::iter::from_fn(|| a[0].take_named()).collect();
         assert_eq!(
             named,
-            ["c1", "c2", "c3"],
+            [id("c1"), id("c2"), id("c3")],
             "each woken poll takes a command of its own"
         );
         assert_eq!(woken(&mut polls_b), 0, "another agent's polls sleep on");
