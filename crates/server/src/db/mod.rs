@@ -259,17 +259,40 @@ impl Db {
     }
 
     /// Run `work` in a transaction, in this process's turn to write: committed when it
-    /// answers `Ok`, rolled back when it answers `Err`.
+    /// answers `Ok`, rolled back when it answers `Err` or when the caller stops waiting
+    /// (a request whose client went away).
     pub async fn write<R, E, F>(&self, work: F) -> Result<R, E>
     where
         F: AsyncFnOnce(&DatabaseTransaction) -> Result<R, E>,
         E: From<StoreError>,
     {
         let _turn = self.turn().await;
-        let txn = self.write.begin().await.map_err(StoreError::from)?;
+        let txn = self.begin().await?;
         let out = work(&txn).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(out)
+    }
+
+    /// A transaction on the write connection, begun whether or not the caller still waits.
+    /// sqlx 0.8's PostgreSQL `BEGIN` is not cancel-safe (transact-rs/sqlx#4393): a caller
+    /// dropped while `BEGIN` is on the wire leaves the server in a transaction that sqlx does
+    /// not know of, and the pooled connection then runs every later "self-committing"
+    /// statement inside it, unseen by other connections until some later `COMMIT` or
+    /// `ROLLBACK` on it (a bus command answered to a poll and then not found by its report).
+    /// Begun in a task of its own, the `BEGIN` always completes, and a transaction nobody
+    /// waits for any more is dropped there, which rolls it back.
+    async fn begin(&self) -> StoreResult<DatabaseTransaction> {
+        match self.engine {
+            Engine::Postgres => {
+                let write = self.write.clone();
+                tokio::spawn(async move { write.begin().await })
+                    .await
+                    .map_err(|e| DbErr::Custom(format!("the transaction's start failed: {e}")))?
+                    .map_err(StoreError::from)
+            }
+            // sqlx's SQLite worker rolls back a `BEGIN` nobody took.
+            Engine::Sqlite => Ok(self.write.begin().await?),
+        }
     }
 
     /// Run one statement that commits by itself, in this process's turn to write, and
