@@ -233,7 +233,7 @@ async fn a_command_is_queued_only_for_an_agent_it_may_go_to(b: Bench) {
     );
     let owner = |o| QueueFor {
         owner: Some(o),
-        seen_after: None,
+        ..QueueFor::default()
     };
     assert!(
         refused(b.command(&a, now()), owner("someone-else")).await,
@@ -242,6 +242,7 @@ async fn a_command_is_queued_only_for_an_agent_it_may_go_to(b: Bench) {
     let online = QueueFor {
         owner: Some("owner"),
         seen_after: Some(seen),
+        token_hash: Some("h"),
     };
     assert!(
         refused(b.command(&a, now()), online).await,
@@ -785,6 +786,80 @@ async fn a_report_on_a_command_changed_since_its_claim_applies_to_it_as_stored(b
     ));
 }
 
+async fn a_command_handed_to_a_waiting_poll_is_queued_and_claimed_in_one_write(b: Bench) {
+    let a = b.agent("t1", "h").await;
+    let command = b.command(&a, now());
+    let by_poll = QueueFor {
+        token_hash: Some("h"),
+        ..QueueFor::default()
+    };
+    let t = now();
+    // The poll's token was replaced meanwhile: nothing is written.
+    let stale = QueueFor {
+        token_hash: Some("old"),
+        ..by_poll
+    };
+    assert!(
+        b.store
+            .hand_over(command.clone(), stale, t, "poll")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(b.events_of("t1", &command.id).await, Vec::<String>::new());
+    let handed = b
+        .store
+        .hand_over(command.clone(), by_poll, t, "poll")
+        .await
+        .unwrap()
+        .expect("handed over");
+    let got = &handed.command;
+    assert_eq!(
+        (
+            got.status,
+            got.claim_id.as_deref(),
+            got.attempts,
+            got.claimed_at
+        ),
+        (CommandStatus::Dispatched.into(), Some("poll"), 1, Some(t))
+    );
+    let tenant = TenantId::trusted("t1");
+    let stored = get(&b.server.state().db, &tenant, &command.id)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_ref(), Some(got), "answered as stored");
+    assert_eq!(
+        b.events_of("t1", &command.id).await,
+        ["command.queued", "command.dispatched"],
+        "both steps, in order"
+    );
+    let _ = (handed.queued, handed.dispatched);
+    assert!(
+        matches!(
+            b.store
+                .claim(&a, Woken::No, now(), "c".into())
+                .await
+                .unwrap(),
+            Claim::Nothing
+        ),
+        "not claimable again"
+    );
+    let Reported::Done(done) = b
+        .store
+        .report(
+            &a,
+            &command.id,
+            report("poll", ReportStatus::Succeeded),
+            now(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("report refused");
+    };
+    assert_eq!(done.0.status, CommandStatus::Succeeded);
+}
+
 /// Every contract test, as a test per implementation and engine.
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -814,6 +889,7 @@ macro_rules! contract {
 contract!(
     agents_are_found_by_token_and_within_their_tenant,
     a_command_is_queued_only_for_an_agent_it_may_go_to,
+    a_command_handed_to_a_waiting_poll_is_queued_and_claimed_in_one_write,
     claims_take_the_oldest_queued_command_once,
     concurrent_claims_never_share_a_command,
     a_woken_poll_claims_the_command_its_wake_up_named,

@@ -197,6 +197,68 @@ both_backends! {
         assert_eq!(unique, acknowledged.iter().collect(), "the claimed commands are the dispatched ones");
     }
 
+    async fn commands_dispatched_while_fifty_polls_wait_reach_one_poll_each(backend) {
+        // Dispatches race with waiting polls: most are handed straight to a waiting poll,
+        // the rest queued and claimed; none may be lost, claimed twice or left behind.
+        use botmox_server::db::entity::command_event;
+        use futures::StreamExt;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let server = TestServer::start_with(backend, |s| {
+            s.rate_limit_per_address = Some(1_000_000);
+            s.rate_limit_per_principal = Some(1_000_000);
+        }).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let (agent, token) = server.paired_agent(&owner).await;
+        const COMMANDS: usize = 2_000;
+        let claimed = AtomicUsize::new(0);
+        let pollers = futures::future::join_all((0..50).map(|_| {
+            let (server, token, claimed) = (&server, token.clone(), &claimed);
+            async move {
+                let mut got = Vec::new();
+                while claimed.load(Ordering::SeqCst) < COMMANDS {
+                    let (status, c) = next(server, &token, 1000).await;
+                    assert_eq!(status, StatusCode::OK, "{c}");
+                    let Some(id) = c["data"]["id"].as_str() else { continue };
+                    let (status, started) = server.patch(&format!("/api/v1/vm-ops/commands/{id}"), &token,
+                        json!({"claim_id": c["data"]["claim_id"], "status": "running"})).await;
+                    assert_eq!(status, StatusCode::OK, "{started}");
+                    got.push(id.to_owned());
+                    claimed.fetch_add(1, Ordering::SeqCst);
+                }
+                got
+            }
+        }));
+        let dispatches = futures::stream::iter(0..COMMANDS)
+            .map(|i| {
+                let (server, owner, agent) = (&server, &owner, &agent);
+                async move {
+                    let (status, c) = server.post("/api/v1/vm-ops/commands", &owner.access_token,
+                        json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100 + i}})).await;
+                    assert_eq!(status, StatusCode::ACCEPTED, "{c}");
+                    c["data"]["id"].as_str().unwrap().to_owned()
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<String>>();
+        let (claims, acknowledged) = tokio::join!(pollers, dispatches);
+        let claims: Vec<String> = claims.into_iter().flatten().collect();
+        let unique: HashSet<&String> = claims.iter().collect();
+        assert_eq!((claims.len(), unique.len()), (COMMANDS, COMMANDS), "every command claimed, none twice");
+        assert_eq!(unique, acknowledged.iter().collect(), "the claimed commands are the dispatched ones");
+        // Every command's events tell its steps in order, however it reached its poll.
+        let events = command_event::Entity::find().all(server.state().db.read()).await.unwrap();
+        let mut steps: std::collections::HashMap<String, Vec<(i64, String)>> = Default::default();
+        for e in events.into_iter().filter(|e| e.event_type.starts_with("command.")) {
+            steps.entry(e.command_id).or_default().push((e.id, e.event_type));
+        }
+        assert_eq!(steps.len(), COMMANDS);
+        for (command, mut events) in steps {
+            events.sort();
+            let types: Vec<&str> = events.iter().map(|(_, t)| t.as_str()).collect();
+            assert_eq!(types, ["command.queued", "command.dispatched", "command.running"], "{command}");
+        }
+    }
+
     async fn equal_read_only_dispatches_within_seconds_share_one_command(backend) {
         let server = TestServer::start(backend).await;
         let owner = server.user_session("acme", "owner@example.com", Role::User).await;

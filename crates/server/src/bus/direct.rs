@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, CANCEL, CLAIM_SQLITE, Claim, CommandStore, LOOK, QUEUE, QueueFor, REPORT, Report,
+    self, CANCEL, CLAIM_SQLITE, Claim, CommandStore, Handed, LOOK, QUEUE, QueueFor, REPORT, Report,
     Reported, SETTLE, Settle, TOUCH, Woken,
 };
 use crate::db::TenantId;
@@ -111,34 +111,38 @@ impl CommandStore for DirectStore {
     }
 
     async fn queue(&self, command: Model, to: QueueFor<'_>) -> StoreResult<Option<Recorded>> {
-        let (owner, seen_after) = (to.owner.map(str::to_owned), to.seen_after);
+        let to = OwnedQueueFor::of(to);
         self.direct
             .write(move |conn| {
-                let inserted = conn.prepare_cached(QUEUE)?.execute(rusqlite::params![
-                    command.id,
-                    command.tenant_id,
-                    command.agent_id,
-                    command.command_type,
-                    command.payload,
-                    command.status,
-                    command.result,
-                    command.error_message,
-                    command.created_by,
-                    command.claim_id,
-                    command.attempts,
-                    command.queued_at,
-                    command.claimed_at,
-                    command.started_at,
-                    command.completed_at,
-                    command.expires_at,
-                    command.updated_at,
-                    owner,
-                    seen_after,
-                ])?;
-                if inserted == 0 {
+                if !insert(conn, &command, &to)? {
                     return Ok(None);
                 }
                 events::record_command_direct(conn, &command).map(Some)
+            })
+            .await
+    }
+
+    async fn hand_over(
+        &self,
+        command: Model,
+        to: QueueFor<'_>,
+        now: i64,
+        claim_id: &str,
+    ) -> StoreResult<Option<Handed>> {
+        let to = OwnedQueueFor::of(to);
+        let claimed = store::claimed(command.clone(), now, claim_id);
+        self.direct
+            .write(move |conn| {
+                if !insert(conn, &claimed, &to)? {
+                    return Ok(None);
+                }
+                let queued = events::record_command_direct(conn, &command)?;
+                let dispatched = events::record_command_direct(conn, &claimed)?;
+                Ok(Some(Handed {
+                    command: claimed,
+                    queued,
+                    dispatched,
+                }))
             })
             .await
     }
@@ -266,4 +270,48 @@ impl CommandStore for DirectStore {
             })
             .await
     }
+}
+
+/// [`QueueFor`] owned, to move into the writer.
+struct OwnedQueueFor {
+    owner: Option<String>,
+    seen_after: Option<i64>,
+    token_hash: Option<String>,
+}
+
+impl OwnedQueueFor {
+    fn of(to: QueueFor<'_>) -> Self {
+        Self {
+            owner: to.owner.map(str::to_owned),
+            seen_after: to.seen_after,
+            token_hash: to.token_hash.map(str::to_owned),
+        }
+    }
+}
+
+/// Insert `command` as [`QUEUE`] does; `false` when its agent is not as `to` asks.
+fn insert(conn: &Connection, command: &Model, to: &OwnedQueueFor) -> StoreResult<bool> {
+    let inserted = conn.prepare_cached(QUEUE)?.execute(rusqlite::params![
+        command.id,
+        command.tenant_id,
+        command.agent_id,
+        command.command_type,
+        command.payload,
+        command.status,
+        command.result,
+        command.error_message,
+        command.created_by,
+        command.claim_id,
+        command.attempts,
+        command.queued_at,
+        command.claimed_at,
+        command.started_at,
+        command.completed_at,
+        command.expires_at,
+        command.updated_at,
+        to.owner,
+        to.seen_after,
+        to.token_hash,
+    ])?;
+    Ok(inserted == 1)
 }

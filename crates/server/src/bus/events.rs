@@ -70,9 +70,15 @@ impl Hub {
 
     /// Hand a committed event (this replica's or another's) to this process: wake the polls
     /// it concerns (a command to claim, or their agent's revocation), then the open streams.
-    /// `row` is the queued command as this replica wrote it, when it did.
-    fn publish(&self, event: command_event::Model, row: Option<Arc<agent_command::Model>>) {
-        if event.event_type == CommandStatus::Queued.event_type() {
+    /// `row` is the queued command as this replica wrote it, when it did; `wake` is false
+    /// for the queued event of a command handed straight to a waiting poll.
+    fn publish(
+        &self,
+        event: command_event::Model,
+        row: Option<Arc<agent_command::Model>>,
+        wake: bool,
+    ) {
+        if wake && event.event_type == CommandStatus::Queued.event_type() {
             let named = match row {
                 Some(row) if row.id == event.command_id => Named::Row(row),
                 _ => Named::Id(event.command_id.clone()),
@@ -132,7 +138,7 @@ fn listen(db: &Db, hub: &Arc<Hub>) {
                 .all(db.read())
                 .await;
             match found {
-                Ok(events) => events.into_iter().for_each(|e| hub.publish(e, None)),
+                Ok(events) => events.into_iter().for_each(|e| hub.publish(e, None, true)),
                 Err(e) => tracing::warn!(error = %e, "could not read announced events"),
             }
             true
@@ -147,20 +153,27 @@ pub struct Recorded(command_event::Model);
 
 impl Recorded {
     pub fn announce(self, hub: &Hub) {
-        self.announce_with(hub, None);
+        self.announce_with(hub, None, true);
     }
 
     /// [`Recorded::announce`] of the event of `command`, just queued: the poll it wakes
     /// claims the row as written, without reading it first.
     pub fn announce_queued(self, hub: &Hub, command: agent_command::Model) {
-        self.announce_with(hub, Some(Arc::new(command)));
+        self.announce_with(hub, Some(Arc::new(command)), true);
     }
 
-    fn announce_with(self, hub: &Hub, row: Option<Arc<agent_command::Model>>) {
+    /// [`Recorded::announce`] of the queued event of a command handed straight to a waiting
+    /// poll ([`super::store::CommandStore::hand_over`]): to the streams, waking no poll (it is
+    /// claimed already). Another replica's polls may still be woken by it, and find nothing.
+    pub fn announce_handed(self, hub: &Hub) {
+        self.announce_with(hub, None, false);
+    }
+
+    fn announce_with(self, hub: &Hub, row: Option<Arc<agent_command::Model>>, wake: bool) {
         if let Some(notifier) = &hub.notifier {
             let _ = notifier.send(self.0.id);
         }
-        hub.publish(self.0, row);
+        hub.publish(self.0, row, wake);
     }
 }
 
@@ -194,36 +207,66 @@ pub async fn record_command(
 pub async fn change_with_event(
     db: &Db,
     change: &str,
-    mut values: Vec<sea_orm::Value>,
+    values: Vec<sea_orm::Value>,
     command: &agent_command::Model,
 ) -> StoreResult<Option<Recorded>> {
-    let mut event = command_event(command);
-    let first = values.len() + 1;
-    let event_values = (first..first + 7)
-        .map(|i| format!("${i}"))
+    let events = change_with_events(db, change, values, &[command]).await?;
+    Ok(events.and_then(|e| e.into_iter().next()))
+}
+
+/// [`change_with_event`] recording an event for each of `steps` (the command as it stood
+/// after each), in that order: each event's insert reads the one before it, so their ids
+/// follow the steps.
+pub async fn change_with_events(
+    db: &Db,
+    change: &str,
+    mut values: Vec<sea_orm::Value>,
+    steps: &[&agent_command::Model],
+) -> StoreResult<Option<Vec<Recorded>>> {
+    let mut events: Vec<command_event::Model> = steps.iter().map(|c| command_event(c)).collect();
+    let mut ctes = vec![format!("change AS ({change} RETURNING 1)")];
+    let mut previous = "change".to_owned();
+    for (i, event) in events.iter().enumerate() {
+        let first = values.len() + 1;
+        let placeholders = (first..first + 7)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let name = format!("e{i}");
+        ctes.push(format!(
+            "{name} AS (INSERT INTO command_events (tenant_id, agent_id, command_id, \
+               created_by, event_type, data, created_at) \
+             SELECT {placeholders} FROM {previous} RETURNING id)"
+        ));
+        previous = name;
+        values.extend([
+            event.tenant_id.clone().into(),
+            event.agent_id.clone().into(),
+            event.command_id.clone().into(),
+            event.created_by.clone().into(),
+            event.event_type.clone().into(),
+            event.data.clone().into(),
+            event.created_at.into(),
+        ]);
+    }
+    let ids = (0..events.len())
+        .map(|i| format!("e{i}.id AS id{i}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!(
-        "WITH change AS ({change} RETURNING 1) INSERT INTO command_events (tenant_id, \
-           agent_id, command_id, created_by, event_type, data, created_at) \
-         SELECT {event_values} FROM change RETURNING id"
-    );
-    values.extend([
-        event.tenant_id.clone().into(),
-        event.agent_id.clone().into(),
-        event.command_id.clone().into(),
-        event.created_by.clone().into(),
-        event.event_type.clone().into(),
-        event.data.clone().into(),
-        event.created_at.into(),
-    ]);
+    let from = (0..events.len())
+        .map(|i| format!("e{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("WITH {} SELECT {ids} FROM {from}", ctes.join(", "));
     let statement =
         sea_orm::Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values);
     let Some(row) = db.write_one(statement).await?.into_iter().next() else {
         return Ok(None);
     };
-    event.id = row.try_get("", "id")?;
-    Ok(Some(Recorded(event)))
+    for (i, event) in events.iter_mut().enumerate() {
+        event.id = row.try_get("", &format!("id{i}"))?;
+    }
+    Ok(Some(events.into_iter().map(Recorded).collect()))
 }
 
 /// [`record_command`] on a direct SQLite connection, in the writer's transaction.

@@ -20,7 +20,7 @@ use sea_orm::{
 
 use super::events::{self, Recorded};
 use super::store::{
-    self, CANCEL, CLAIM_POSTGRES, CLAIM_SEEN, CLAIM_SQLITE, Claim, CommandStore, LOOK,
+    self, CANCEL, CLAIM_POSTGRES, CLAIM_SEEN, CLAIM_SQLITE, Claim, CommandStore, Handed, LOOK,
     NAMED_POSTGRES, NEXT_POSTGRES, QUEUE, QueueFor, REPORT, REPORT_SEEN, REPORTED_COMMAND, Report,
     Reported, SETTLE, Settle, TOUCH, Woken,
 };
@@ -36,6 +36,8 @@ const CLAIMED_CAPACITY: usize = 20_000;
 
 pub struct SeaOrmStore {
     db: Db,
+    /// Where heartbeat touches go ([`Db::presence`]).
+    presence: Db,
     /// Commands this replica's polls claimed (or a report left running), as stored then,
     /// by id, until their agent reports them ended.
     claimed: Mutex<HashMap<String, Model>>,
@@ -44,6 +46,7 @@ pub struct SeaOrmStore {
 impl SeaOrmStore {
     pub fn new(db: Db) -> Self {
         Self {
+            presence: db.presence(),
             db,
             claimed: Mutex::default(),
         }
@@ -186,16 +189,12 @@ impl SeaOrmStore {
     async fn claim_seen(
         &self,
         agent: &agent::Model,
-        mut command: Model,
+        seen: Model,
         now: i64,
         claim_id: String,
     ) -> StoreResult<Option<Claim>> {
-        let seen_at = command.updated_at;
-        command.status = CommandStatus::Dispatched.into();
-        command.claim_id = Some(claim_id.clone());
-        command.claimed_at = Some(now);
-        command.attempts += 1;
-        command.updated_at = now;
+        let seen_at = seen.updated_at;
+        let command = store::claimed(seen, now, &claim_id);
         let values = vec![
             command.id.clone().into(),
             now.into(),
@@ -350,37 +349,68 @@ impl CommandStore for SeaOrmStore {
         now: i64,
     ) -> StoreResult<Option<Presence>> {
         let values = vec![agent_id.into(), token_hash.into(), now.into()];
-        // One statement, no transaction around it: heartbeats are the fleet's most frequent
-        // write.
-        let rows = self.db.write_one(self.statement(TOUCH, values)).await?;
+        // One statement, no transaction around it, whose commit does not wait for the disk
+        // (`Db::presence`): heartbeats are the fleet's most frequent write.
+        let rows = self
+            .presence
+            .write_one(self.statement(TOUCH, values))
+            .await?;
         rows.first()
             .map(|row| Ok(row.try_get::<Stored<Presence>>("", "presence")?.0))
             .transpose()
     }
 
     async fn queue(&self, command: Model, to: QueueFor<'_>) -> StoreResult<Option<Recorded>> {
-        let values = vec![
-            command.id.clone().into(),
-            command.tenant_id.clone().into(),
-            command.agent_id.clone().into(),
-            command.command_type.clone().into(),
-            command.payload.clone().into(),
-            command.status.into(),
-            command.result.clone().into(),
-            command.error_message.clone().into(),
-            command.created_by.clone().into(),
-            command.claim_id.clone().into(),
-            command.attempts.into(),
-            command.queued_at.into(),
-            command.claimed_at.into(),
-            command.started_at.into(),
-            command.completed_at.into(),
-            command.expires_at.into(),
-            command.updated_at.into(),
-            to.owner.into(),
-            to.seen_after.into(),
-        ];
-        self.change(QUEUE, values, &command).await
+        self.change(QUEUE, queue_values(&command, to), &command)
+            .await
+    }
+
+    async fn hand_over(
+        &self,
+        command: Model,
+        to: QueueFor<'_>,
+        now: i64,
+        claim_id: &str,
+    ) -> StoreResult<Option<Handed>> {
+        let claimed = store::claimed(command.clone(), now, claim_id);
+        let values = queue_values(&claimed, to);
+        let events = match self.db.engine() {
+            Engine::Postgres => {
+                let insert = store::postgres(QUEUE);
+                events::change_with_events(&self.db, &insert, values, &[&command, &claimed]).await?
+            }
+            Engine::Sqlite => {
+                let statement =
+                    Statement::from_sql_and_values(DatabaseBackend::Sqlite, QUEUE, values);
+                let steps = [&command, &claimed];
+                self.db
+                    .write(async |txn| {
+                        if txn.execute(statement).await?.rows_affected() != 1 {
+                            return Ok(None);
+                        }
+                        let mut events = Vec::new();
+                        for step in steps {
+                            events.push(events::record_command(txn, step).await?);
+                        }
+                        Ok::<_, StoreError>(Some(events))
+                    })
+                    .await?
+            }
+        };
+        let Some(events) = events else {
+            return Ok(None);
+        };
+        let [queued, dispatched] = <[Recorded; 2]>::try_from(events).map_err(|_| {
+            StoreError::Db(sea_orm::DbErr::Custom(
+                "a hand-over records two events".into(),
+            ))
+        })?;
+        self.keep_claimed(&claimed);
+        Ok(Some(Handed {
+            command: claimed,
+            queued,
+            dispatched,
+        }))
     }
 
     async fn claim(
@@ -465,6 +495,32 @@ impl CommandStore for SeaOrmStore {
         ];
         self.change(SETTLE, values, &next).await
     }
+}
+
+/// The values of [`QUEUE`] for `command`, queued as `to` says.
+fn queue_values(command: &Model, to: QueueFor<'_>) -> Vec<Value> {
+    vec![
+        command.id.clone().into(),
+        command.tenant_id.clone().into(),
+        command.agent_id.clone().into(),
+        command.command_type.clone().into(),
+        command.payload.clone().into(),
+        command.status.into(),
+        command.result.clone().into(),
+        command.error_message.clone().into(),
+        command.created_by.clone().into(),
+        command.claim_id.clone().into(),
+        command.attempts.into(),
+        command.queued_at.into(),
+        command.claimed_at.into(),
+        command.started_at.into(),
+        command.completed_at.into(),
+        command.expires_at.into(),
+        command.updated_at.into(),
+        to.owner.into(),
+        to.seen_after.into(),
+        to.token_hash.into(),
+    ]
 }
 
 /// The values of [`REPORT`] for `command` as a report left it (its secrets withheld once it

@@ -83,15 +83,16 @@ pub(super) const REPORTED_COMMAND: &str = "SELECT c.* FROM agents a \
        LEFT JOIN agent_commands c ON c.id = ?2 AND c.agent_id = a.id \
      WHERE a.id = ?1 AND a.status = 'active' AND a.token_hash = ?3";
 /// Queue a command: its 17 columns in the entity's order, if its agent `?3` is the tenant's
-/// (`?2`) and active, owned by user `?18` unless that is null, and seen after `?19` unless
-/// that is null ([`QueueFor`]): the insert itself checks what a dispatch would otherwise
-/// read the agent for.
+/// (`?2`) and active, owned by user `?18`, seen after `?19` and holding token hash `?20`,
+/// each unless null ([`QueueFor`]): the insert itself checks what a dispatch would otherwise
+/// read the agent for. A command handed straight to a waiting poll is inserted claimed.
 pub(super) const QUEUE: &str = "INSERT INTO agent_commands (id, tenant_id, agent_id, \
        command_type, payload, status, result, error_message, created_by, claim_id, attempts, \
        queued_at, claimed_at, started_at, completed_at, expires_at, updated_at) \
      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 \
      FROM agents WHERE id = ?3 AND tenant_id = ?2 AND status = 'active' \
-       AND (?18 IS NULL OR owner_user_id = ?18) AND (?19 IS NULL OR last_seen_at > ?19)";
+       AND (?18 IS NULL OR owner_user_id = ?18) AND (?19 IS NULL OR last_seen_at > ?19) \
+       AND (?20 IS NULL OR token_hash = ?20)";
 /// A report applied to command `?1`, if it is still in status `?9` under claim `?10`;
 /// `?8`, when not null, replaces the payload (its secrets withheld once it ended).
 pub(super) const REPORT: &str = "UPDATE agent_commands SET status = ?2, started_at = ?3, \
@@ -131,6 +132,27 @@ pub struct QueueFor<'a> {
     pub owner: Option<&'a str>,
     /// The agent must have been seen after this time (`None`: queued even when offline).
     pub seen_after: Option<i64>,
+    /// The agent must hold the token with this hash (a waiting poll's, when the command is
+    /// handed to that poll).
+    pub token_hash: Option<&'a str>,
+}
+
+/// A command handed straight to a waiting poll ([`CommandStore::hand_over`]): the command
+/// as that poll claimed it, and the events of its queueing and its claim, in that order.
+pub struct Handed {
+    pub command: Model,
+    pub queued: Recorded,
+    pub dispatched: Recorded,
+}
+
+/// `command`, as queued, claimed at `now` under `claim_id`.
+pub(super) fn claimed(mut command: Model, now: i64, claim_id: &str) -> Model {
+    command.status = CommandStatus::Dispatched.into();
+    command.claim_id = Some(claim_id.to_owned());
+    command.claimed_at = Some(now);
+    command.attempts += 1;
+    command.updated_at = now;
+    command
 }
 
 /// What sent a poll to claim.
@@ -286,6 +308,18 @@ pub trait CommandStore: Send + Sync {
     /// Insert a new queued command, if its agent is the command's tenant's, active and as
     /// `to` asks; `None` when it is not (nothing inserted).
     async fn queue(&self, command: Model, to: QueueFor<'_>) -> StoreResult<Option<Recorded>>;
+
+    /// Insert `command` (as [`CommandStore::queue`] would) already claimed at `now` under
+    /// `claim_id` by a poll of its agent waiting with the token `to.token_hash`, with the
+    /// events of both steps: one write where queueing and claiming take two. `None` as for
+    /// `queue`.
+    async fn hand_over(
+        &self,
+        command: Model,
+        to: QueueFor<'_>,
+        now: i64,
+        claim_id: &str,
+    ) -> StoreResult<Option<Handed>>;
 
     /// Claim the agent's oldest queued command at `now` under `claim_id` (or the one its
     /// wake-up named, when that is still queued), only if the agent still stands as it was

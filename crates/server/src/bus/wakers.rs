@@ -4,12 +4,16 @@
 //! for different commands claim different rows instead of racing for the oldest; its
 //! revocation wakes them all (no polling loop). A command queued on this replica comes with
 //! its row, so the woken poll claims it without reading it first.
+//!
+//! Better still, a waiting poll offers to take a command handed to it ([`Taker`]): a
+//! dispatch on this replica that finds one inserts its command already claimed by that poll
+//! and sends it over, one write where queueing and claiming take two, and no wake-up.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
+use tokio::sync::{Notify, oneshot};
 
 use crate::db::entity::agent_command::Model;
 
@@ -26,11 +30,21 @@ pub enum Named {
     Row(Arc<Model>),
 }
 
-/// One agent's wake-up, with the commands queued since that no woken poll took yet.
+/// A waiting poll's offer to take a command handed to it: the claim id it claims under, the
+/// token its agent polls with, and where the claimed command goes.
+pub struct Taker {
+    pub claim_id: String,
+    pub token_hash: Option<String>,
+    pub tx: oneshot::Sender<Model>,
+}
+
+/// One agent's wake-up, with the commands queued since that no woken poll took yet and the
+/// offers of its waiting polls.
 #[derive(Default)]
 pub struct AgentWake {
     notify: Notify,
     named: Mutex<VecDeque<Named>>,
+    takers: Mutex<VecDeque<Taker>>,
 }
 
 impl AgentWake {
@@ -46,6 +60,27 @@ impl AgentWake {
 
     fn named(&self) -> std::sync::MutexGuard<'_, VecDeque<Named>> {
         self.named.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn takers(&self) -> std::sync::MutexGuard<'_, VecDeque<Taker>> {
+        self.takers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A waiting poll offers to take a command handed to it (see [`Wakers::take_taker`]).
+    pub fn offer(&self, taker: Taker) {
+        let mut takers = self.takers();
+        takers.retain(|t| !t.tx.is_closed());
+        takers.push_back(taker);
+    }
+
+    /// The poll that offered under `claim_id` stops waiting: `false` when a dispatch took the
+    /// offer already, and so will send a command or drop the sender (the poll must wait for
+    /// which).
+    pub fn withdraw(&self, claim_id: &str) -> bool {
+        let mut takers = self.takers();
+        let before = takers.len();
+        takers.retain(|t| t.claim_id != claim_id);
+        takers.len() != before
     }
 }
 
@@ -89,6 +124,13 @@ impl Wakers {
         }
     }
 
+    /// The offer of one of the agent's waiting polls, oldest first, if one is waiting here.
+    pub fn take_taker(&self, agent_id: &str) -> Option<Taker> {
+        let map = self.map();
+        let mut takers = map.get(agent_id)?.takers();
+        std::iter::from_fn(|| takers.pop_front()).find(|t| !t.tx.is_closed())
+    }
+
     /// The agent no longer stands as its polls saw it: wake every one waiting right now.
     pub fn wake_all(&self, agent_id: &str) {
         if let Some(wake) = self.map().get(agent_id) {
@@ -108,6 +150,35 @@ mod tests {
         let before = waits.len();
         waits.retain_mut(|w| w.as_mut().now_or_never().is_none());
         before - waits.len()
+    }
+
+    fn offer(wake: &AgentWake, claim_id: &str) -> oneshot::Receiver<Model> {
+        let (tx, rx) = oneshot::channel();
+        wake.offer(Taker {
+            claim_id: claim_id.into(),
+            token_hash: Some("h".into()),
+            tx,
+        });
+        rx
+    }
+
+    #[test]
+    fn a_dispatch_takes_the_oldest_offer_of_a_poll_still_waiting() {
+        let wakers = Wakers::default();
+        let wake = wakers.for_agent("a");
+        assert!(wakers.take_taker("b").is_none(), "no poll of b waits here");
+        let gone = offer(&wake, "p1");
+        let _second = offer(&wake, "p2");
+        let _third = offer(&wake, "p3");
+        drop(gone);
+        let taken = wakers.take_taker("a").expect("an offer");
+        assert_eq!(taken.claim_id, "p2", "the oldest poll still waiting");
+        assert!(
+            !wake.withdraw("p2"),
+            "taken: that poll waits for what the dispatch sends"
+        );
+        assert!(wake.withdraw("p3"), "not taken: withdrawn");
+        assert!(wakers.take_taker("a").is_none(), "none left");
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub const RESTART_WAIT: Duration = Duration::from_millis(100);
 
 /// With SQLite, how long a statement waits for a lock another connection holds.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections of the [`Db::presence`] pool, at most.
+const PRESENCE_CONNECTIONS: u32 = 4;
 
 /// What one pass of the SQLite checkpointer found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +110,8 @@ pub struct Db {
     direct: Option<Arc<sqlite_direct::SqliteDirect>>,
     /// With PostgreSQL, the pool of [`Db::point_lookups`].
     point_lookups: Option<DatabaseConnection>,
+    /// With PostgreSQL, the pool of [`Db::presence`].
+    presence: Option<DatabaseConnection>,
 }
 
 impl Db {
@@ -142,6 +146,25 @@ impl Db {
                 read: pool.clone(),
                 write: pool.clone(),
                 point_lookups: None,
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// This handle on connections for the agents' heartbeat touches (`last_seen_at`), the
+    /// fleet's most frequent write: with PostgreSQL they are point lookups as in
+    /// [`Db::point_lookups`] whose commits do not wait for the write-ahead log to reach the
+    /// disk (`synchronous_commit = off`). A crash of PostgreSQL itself may lose the last
+    /// fraction of a second of touches, which only says an agent was seen a moment earlier
+    /// than it was; every other write waits for its flush. With SQLite, the handle itself.
+    pub fn presence(&self) -> Self {
+        match &self.presence {
+            Some(pool) => Self {
+                read: pool.clone(),
+                write: pool.clone(),
+                point_lookups: None,
+                presence: None,
                 ..self.clone()
             },
             None => self.clone(),
@@ -201,6 +224,7 @@ impl Db {
                 url: url.into(),
                 direct: None,
                 point_lookups: None,
+                presence: None,
             })
         } else {
             // Plan each statement for its parameters and the table as it is now. A prepared
@@ -228,8 +252,18 @@ impl Db {
             // statements are point lookups by key, which with sequential scans ruled out
             // keep an index plan whatever the table's size when it was planned.
             let point_lookups = SqlxPostgresConnector::from_sqlx_postgres_pool(pool(
-                options.options([("enable_seqscan", "off")]),
+                options.clone().options([("enable_seqscan", "off")]),
             ));
+            // Touches take microseconds and do not wait for the disk: a few connections do.
+            let presence = SqlxPostgresConnector::from_sqlx_postgres_pool(
+                PgPoolOptions::new()
+                    .test_before_acquire(false)
+                    .max_connections(max_connections.min(PRESENCE_CONNECTIONS))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with(
+                        options.options([("enable_seqscan", "off"), ("synchronous_commit", "off")]),
+                    ),
+            );
             let db = Self {
                 engine: Engine::Postgres,
                 read: conn.clone(),
@@ -238,6 +272,7 @@ impl Db {
                 url: url.into(),
                 direct: None,
                 point_lookups: Some(point_lookups),
+                presence: Some(presence),
             };
             db.ping().await?;
             Ok(db)

@@ -10,13 +10,13 @@ use botmox_proto::command::{
     CommandStatus, DispatchRequest, ListCommandsQuery, READ_ONLY_TYPES, ReportRequest,
 };
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 use super::store::{self, ListFilter};
 use crate::agents;
 use crate::agents::principal::no_longer_standing;
-use crate::bus::wakers::{AgentWake, Named};
-use crate::bus::{Claim, QueueFor, Report, Reported, Woken};
+use crate::bus::wakers::{AgentWake, Named, Taker};
+use crate::bus::{Claim, QueueFor, Report, Reported, Settle, Woken};
 use crate::clock::now_ms;
 use crate::db::entity::agent::{self, ONLINE_WINDOW_MS};
 use crate::db::entity::agent_command::Model;
@@ -157,7 +157,20 @@ pub async fn dispatch_as(
     let to = QueueFor {
         owner: auth.own_only(),
         seen_after: (!queue_if_offline).then_some(now - ONLINE_WINDOW_MS),
+        token_hash: None,
     };
+    // A poll of the agent waiting on this replica takes the command at once, claimed in the
+    // same write. If the agent no longer holds that poll's token, the command is queued as
+    // usual (and the poll, its offer dropped, looks again). In a task of its own: once the
+    // claimed command is written it reaches the poll, or the queue again, even if this
+    // request's client goes away meanwhile.
+    if let Some(taker) = state.bus.wakers.take_taker(&command.agent_id) {
+        let owner = to.owner.map(str::to_owned);
+        let handing = hand_over(state.clone(), command.clone(), owner, to.seen_after, taker);
+        if tokio::spawn(handing).await.map_err(ApiError::internal)?? {
+            return Ok(command);
+        }
+    }
     let event = match state.bus.store.queue(command.clone(), to).await? {
         Some(event) => event,
         None => {
@@ -174,6 +187,38 @@ pub async fn dispatch_as(
     };
     event.announce_queued(&state.bus.hub, command.clone());
     Ok(command)
+}
+
+/// Hand `command` to the waiting poll that offered `taker`: inserted already claimed under
+/// the poll's claim id, if its agent is one the command may go to (`owner`, `seen_after` as
+/// in [`QueueFor`]) and still holds the poll's token; `false` when it is not (nothing
+/// written). A poll that went away meanwhile leaves the command to the queue.
+async fn hand_over(
+    state: AppState,
+    command: Model,
+    owner: Option<String>,
+    seen_after: Option<i64>,
+    taker: Taker,
+) -> ApiResult<bool> {
+    let to = QueueFor {
+        owner: owner.as_deref(),
+        seen_after,
+        token_hash: taker.token_hash.as_deref(),
+    };
+    let store = &state.bus.store;
+    let now = command.queued_at;
+    let Some(handed) = store.hand_over(command, to, now, &taker.claim_id).await? else {
+        return Ok(false);
+    };
+    handed.queued.announce_handed(&state.bus.hub);
+    handed.dispatched.announce(&state.bus.hub);
+    if let Err(claimed) = taker.tx.send(handed.command) {
+        // The poll went away meanwhile: back to the queue for the next one.
+        if let Some(event) = store.settle(claimed, Settle::Requeue, now_ms()).await? {
+            event.announce(&state.bus.hub);
+        }
+    }
+    Ok(true)
 }
 
 /// The agent `id` if the caller may send it a command now: 404 when it is not one the caller
@@ -253,11 +298,45 @@ async fn wait_for_command(
             Claim::Revoked => return Err(no_longer_standing(state, agent).await),
             Claim::Nothing => {}
         }
-        if tokio::time::timeout_at(deadline, woken).await.is_err() {
-            return Ok(None);
+        // Wait, offering to take a command a dispatch hands over.
+        let (tx, mut handed) = oneshot::channel();
+        let offer = uuid::Uuid::new_v4().to_string();
+        wake.offer(Taker {
+            claim_id: offer.clone(),
+            token_hash: agent.token_hash.clone(),
+            tx,
+        });
+        let waited = tokio::select! {
+            command = &mut handed => Waited::Handed(command.ok().map(Box::new)),
+            () = &mut woken => Waited::Woken,
+            () = tokio::time::sleep_until(deadline) => Waited::TimedOut,
+        };
+        match waited {
+            Waited::Handed(Some(command)) => return Ok(Some(*command)),
+            // The dispatch could not hand it over (and queued it, or the agent went).
+            Waited::Handed(None) => {}
+            Waited::Woken | Waited::TimedOut => {
+                // A dispatch that took the offer meanwhile sends a command or gives up.
+                if !wake.withdraw(&offer)
+                    && let Ok(command) = handed.await
+                {
+                    return Ok(Some(command));
+                }
+                if matches!(waited, Waited::TimedOut) {
+                    return Ok(None);
+                }
+            }
         }
         woken_up = true;
     }
+}
+
+/// How a poll's wait ended.
+enum Waited {
+    /// A dispatch took its offer: the command it handed over, `None` when it could not.
+    Handed(Option<Box<Model>>),
+    Woken,
+    TimedOut,
 }
 
 /// The agent reports on a command it claimed. `agent` may be an older read (see
