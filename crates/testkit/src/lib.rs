@@ -17,7 +17,7 @@ mod server;
 pub use process::{ServerProcess, free_port};
 pub use server::{
     Backend, PostgresDatabase, Session, TEST_SECRET_KEY, TestServer, postgres_admin_url, request,
-    upload, upload_release,
+    ui_login, ui_session, upload, upload_release,
 };
 
 /// Expand each `async fn name(backend) { body }` into a module `name` with two tests,

@@ -246,56 +246,18 @@ impl TestServer {
         (text("id"), text("agent_token"), private_key)
     }
 
-    /// The login form sent as a browser sends it (page, CSRF cookie and token, then the
-    /// form): the answer, and the CSRF cookie's value and form token it was sent with.
+    /// The login form sent as a browser sends it: see [`ui_login`].
     pub async fn ui_login(
         &self,
         email: &str,
         password: &str,
     ) -> (reqwest::Response, String, String) {
-        let page = self
-            .http
-            .get(format!("{}/login", self.url))
-            .send()
-            .await
-            .expect("login page");
-        let nonce = set_cookie(&page, "botmox_csrf").expect("a CSRF cookie");
-        let html = page.text().await.unwrap_or_default();
-        let csrf = html
-            .split("name=\"_csrf\" value=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("a CSRF token in the form")
-            .to_owned();
-        let answer = self
-            .http
-            .post(format!("{}/login", self.url))
-            .header("cookie", format!("botmox_csrf={nonce}"))
-            .form(&[
-                ("_csrf", csrf.as_str()),
-                ("email", email),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .expect("login form sent");
-        (answer, nonce, csrf)
+        ui_login(&self.http, &self.url, email, password).await
     }
 
-    /// A web UI session signed in through the login form, as a browser does it: its
-    /// `Cookie` header and its forms' CSRF token.
+    /// A web UI session signed in through the login form: see [`ui_session`].
     pub async fn ui_session(&self, email: &str, password: &str) -> (String, String) {
-        let (signed_in, nonce, csrf) = self.ui_login(email, password).await;
-        assert_eq!(
-            signed_in.status(),
-            StatusCode::SEE_OTHER,
-            "UI login of {email}"
-        );
-        let session = set_cookie(&signed_in, "botmox_session").expect("a session cookie");
-        (
-            format!("botmox_csrf={nonce}; botmox_session={session}"),
-            csrf,
-        )
+        ui_session(&self.http, &self.url, email, password).await
     }
 
     /// One JSON request; returns the status and the parsed body (`Value::Null` when not JSON).
@@ -339,6 +301,63 @@ impl TestServer {
 }
 
 /// The value of cookie `name` set by `res`.
+/// The login form of the server at `base` sent as a browser sends it (page, CSRF cookie and
+/// token, then the form): the answer, and the CSRF cookie's value and form token it was sent
+/// with.
+pub async fn ui_login(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> (reqwest::Response, String, String) {
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page");
+    let nonce = set_cookie(&page, "botmox_csrf").expect("a CSRF cookie");
+    let html = page.text().await.unwrap_or_default();
+    let csrf = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_owned();
+    let answer = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("botmox_csrf={nonce}"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("login form sent");
+    (answer, nonce, csrf)
+}
+
+/// A web UI session on the server at `base` signed in through the login form, as a browser
+/// does it: its `Cookie` header and its forms' CSRF token.
+pub async fn ui_session(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> (String, String) {
+    let (signed_in, nonce, csrf) = ui_login(http, base, email, password).await;
+    assert_eq!(
+        signed_in.status(),
+        StatusCode::SEE_OTHER,
+        "UI login of {email}"
+    );
+    let session = set_cookie(&signed_in, "botmox_session").expect("a session cookie");
+    (
+        format!("botmox_csrf={nonce}; botmox_session={session}"),
+        csrf,
+    )
+}
+
 fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers()
         .get_all("set-cookie")

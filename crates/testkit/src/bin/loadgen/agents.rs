@@ -27,6 +27,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -447,9 +448,11 @@ pub(crate) fn read_agent_tokens(path: &Path, n: usize) -> anyhow::Result<Vec<(St
 }
 
 /// An API client for a fleet on `url`: HTTP/1.1 keep-alive connections without limit (one
-/// per waiting poll), `REQUEST_TIMEOUT` on every request but the polls.
-pub(crate) fn fleet_client(url: &Url) -> anyhow::Result<Client> {
+/// per waiting poll), `REQUEST_TIMEOUT` on every request but the polls, sent from loopback
+/// address `from` when given.
+pub(crate) fn fleet_client(url: &Url, from: Option<IpAddr>) -> anyhow::Result<Client> {
     let http = reqwest::Client::builder()
+        .local_address(from)
         .http1_only()
         .no_proxy()
         .tcp_nodelay(true)
@@ -475,7 +478,7 @@ pub async fn run(args: AgentsArgs) -> anyhow::Result<ExitCode> {
         bail!("{n} agents need about {needed} open files; the limit is {limit} (ulimit -n)");
     }
     let token = crate::login(&args.url, &args.dispatcher.login, REQUEST_TIMEOUT).await?;
-    let api = fleet_client(&args.url)?;
+    let api = fleet_client(&args.url, None)?;
     let agents = read_agent_tokens(&args.agents_file, n)?
         .into_iter()
         .map(|(id, token)| SimAgent {

@@ -126,7 +126,7 @@ pub async fn run(args: FloodArgs) -> anyhow::Result<ExitCode> {
     let clients: Vec<Client> = args
         .urls
         .iter()
-        .map(fleet_client)
+        .map(|url| fleet_client(url, None))
         .collect::<anyhow::Result<_>>()?;
     let dispatchers: Vec<Client> = clients
         .iter()

@@ -4,7 +4,9 @@
 //! admin, or with `--owner-login` a plain user, as a farm's runners are) registers and leases
 //! each VM. It writes the request bodies of the two loads of `bench/licensing.sh`, one JSON
 //! object per line: a heartbeat of each lease, and a resolve-download of each lease's VM
-//! (`run --values` with `--body '{v}'`, and wrk's `bench/bodies.lua`).
+//! (`run --values` with `--body '{v}'`, and wrk's `bench/bodies.lua`). With `--provisioned`,
+//! it also generates the provisioning payload of the first VMs and writes their tokens, for
+//! the progress reports of `system`.
 
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use botmox_proto::licensing::{
     CreateLicenseRequest, LeaseRequest, LicenseType, Modules, RegisterVmRequest,
     SetEntitlementRequest,
 };
+use botmox_proto::provisioning::GenerateIsoPayloadResponse;
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Url;
@@ -42,6 +45,13 @@ pub struct SeedLeasesArgs {
     /// File for the resolve-download bodies, one per line.
     #[arg(long)]
     resolves: std::path::PathBuf,
+    /// VMs, of the first ones, whose provisioning payload is generated (the server needs a
+    /// public URL for it): their tokens go to `--provisioning-tokens`.
+    #[arg(long, default_value_t = 0, requires = "provisioning_tokens")]
+    provisioned: u32,
+    /// File for `<vm_uuid> <provisioning token>` lines of the provisioned VMs.
+    #[arg(long)]
+    provisioning_tokens: Option<std::path::PathBuf>,
 }
 
 const MODULE: &str = "bench";
@@ -142,5 +152,45 @@ pub async fn seed(args: SeedLeasesArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         (leases.len() as f64 / started.elapsed().as_secs_f64()) as u64
     );
+    if let Some(path) = &args.provisioning_tokens {
+        let vms = leases
+            .iter()
+            .take(args.provisioned as usize)
+            .map(|(_, _, vm)| vm);
+        let tokens = provisioning_tokens(&client, vms, args.connections).await?;
+        std::fs::write(path, tokens).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// Generate the provisioning payload of each of `vms` (as their owner, `client`), in
+/// `connections` requests at a time: `<vm_uuid> <token>` lines, the tokens the VMs report
+/// their progress with.
+async fn provisioning_tokens(
+    client: &Client,
+    vms: impl Iterator<Item = &String>,
+    connections: usize,
+) -> anyhow::Result<String> {
+    let profile = &botmox_testkit::fixtures::unattend_profile(Some("bench-password"));
+    let lines: Vec<String> = futures::stream::iter(vms)
+        .map(|vm| async move {
+            let body = serde_json::json!({
+                "vm_uuid": vm,
+                "ip": {"address": "10.0.0.5", "gateway": "10.0.0.1"},
+                "profile_config": profile,
+            });
+            let payload: GenerateIsoPayloadResponse = client
+                .request(
+                    reqwest::Method::POST,
+                    "/provisioning/generate-iso-payload",
+                    Some(&body),
+                )
+                .await
+                .with_context(|| format!("generating the provisioning payload of {vm}"))?;
+            anyhow::Ok(format!("{vm} {}\n", payload.token))
+        })
+        .buffer_unordered(connections.max(1))
+        .try_collect()
+        .await?;
+    Ok(lines.concat())
 }

@@ -23,6 +23,9 @@
 //!   (`bench/licensing.sh`, with `run --values` over the lease ids).
 //! * `pages`: pages loaded one after another in headless Chromium, timed by the browser
 //!   (server time and DOMContentLoaded), for `bench/records.sh`.
+//! * `system`: the whole system at once (agents, operators' pages, API calls and
+//!   dispatches, VMs' lease heartbeats, resolve-downloads and provisioning progress), spread
+//!   over several processes and loopback addresses, for `bench/system.sh`.
 //!
 //! Only loopback targets are accepted: this is a benchmark of a local server, not a tool to
 //! point at someone else's.
@@ -47,6 +50,7 @@ mod leases;
 mod measure;
 mod pages;
 mod seed;
+mod system;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,6 +86,9 @@ enum Command {
     SeedLeases(leases::SeedLeasesArgs),
     /// Time pages in headless Chromium: server time and DOMContentLoaded, p50 and p99.
     Pages(pages::PagesArgs),
+    /// Load the whole system at once from several processes: per kind of request, the
+    /// rate and p50/p99; the servers' CPU and memory.
+    System(system::SystemArgs),
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +170,7 @@ fn main() -> ExitCode {
             Command::Flood(args) => flood::run(args).await,
             Command::SeedLeases(args) => leases::seed(args).await.map(|()| ExitCode::SUCCESS),
             Command::Pages(args) => pages::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::System(args) => system::run(args).await,
         }
     });
     match result {

@@ -57,6 +57,20 @@ impl Failures {
         map.entry(key).or_insert((0, detail)).0 += 1;
     }
 
+    /// Add `n` failures of one kind (another process's, say).
+    pub(crate) fn add_n(&self, key: String, n: u64, detail: String) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key).or_insert((0, detail)).0 += n;
+    }
+
+    /// Every kind: its key, count and first detail.
+    pub(crate) fn entries(&self) -> Vec<(String, u64, String)> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .map(|(key, (n, detail))| (key.clone(), *n, detail.clone()))
+            .collect()
+    }
+
     pub(crate) fn total(&self) -> u64 {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.values().map(|(n, _)| n).sum()
@@ -89,7 +103,7 @@ pub(crate) fn failure(what: &str, e: &ClientError) -> (String, String) {
 }
 
 /// CPU seconds (user + system) of a process so far, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: &str) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses; utime and
     // stime are fields 14 and 15, in clock ticks of 1/100 s (USER_HZ).
@@ -157,6 +171,13 @@ impl CpuMeter {
     }
 
     pub(crate) fn summary(&self) -> String {
+        let own = cpu_seconds("self").map(|now| now - self.own_s);
+        self.summary_with_loadgen(own)
+    }
+
+    /// The summary, with `loadgen_s` CPU seconds as the load generator's over the phase
+    /// (several processes' together, say).
+    pub(crate) fn summary_with_loadgen(&self, loadgen_s: Option<f64>) -> String {
         let wall = self.started.elapsed().as_secs_f64().max(f64::EPSILON);
         let pct = |now: Option<f64>, then: f64| now.map(|n| 100.0 * (n - then) / wall);
         let mut s = String::new();
@@ -165,7 +186,7 @@ impl CpuMeter {
         {
             write!(s, "server_cpu={p:.0}% ").ok();
         }
-        if let Some(p) = pct(cpu_seconds("self"), self.own_s) {
+        if let Some(p) = pct(loadgen_s, 0.0) {
             write!(s, "loadgen_cpu={p:.0}% ").ok();
         }
         if let (Some((busy0, total0)), Some((busy1, total1))) = (self.machine, machine_ticks())
