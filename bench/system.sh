@@ -57,8 +57,11 @@ DATABASE_URL="$PG_ADMIN_URL/$PG_DB${PG_PARAMS:+?$PG_PARAMS}"
 DATA="$WORK/data"
 mkdir -p "$DATA"
 DB_ARGS=(--data-dir "$DATA" --database-url "$DATABASE_URL")
-# VMs reach the server by its public URL; no VM calls it here, but payloads need one.
-SERVE_ARGS=("${DB_ARGS[@]}" --lease-ttl 3600 --public-url "http://127.0.0.1")
+# VMs reach the server by its public URL; no VM calls it here, but payloads need one. The
+# provisioning calls count against the per-address limit of public endpoints: real VMs each
+# have an address of their own, these share one per worker process.
+SERVE_ARGS=("${DB_ARGS[@]}" --lease-ttl 3600 --public-url "http://127.0.0.1"
+    --rate-limit-public "$HIGH_LIMIT")
 
 create_bench_user postgres "${DB_ARGS[@]}"
 "$BOTMOX" user create --email "$ADMIN_EMAIL" --password "$BENCH_PASSWORD" --role admin \
