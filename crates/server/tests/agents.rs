@@ -172,6 +172,54 @@ both_backends! {
         assert_eq!((listed["data"][0]["status"].clone(), listed["data"][0]["name"].clone()), (json!("pending"), json!("rack 2")));
     }
 
+    async fn a_fleet_is_listed_whole_or_a_page_at_a_time(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let colleague = server.user_session("acme", "colleague@example.com", Role::User).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let stranger = server.user_session("other", "admin@other.example", Role::Admin).await;
+        let t = &owner.access_token;
+        for i in 0..45 {
+            pair(&server, t, json!({"name": format!("agent-{i:02}")})).await;
+        }
+        pair(&server, &colleague.access_token, json!({"name": "not-the-owner's"})).await;
+        let ids = |body: &Value| -> Vec<String> {
+            body["data"].as_array().expect("a list").iter()
+                .map(|a| a["id"].as_str().expect("an id").to_owned()).collect()
+        };
+        // Without paging: every agent, as the reference answers, and no `meta`.
+        let (status, whole) = server.get("/api/v1/agents", t).await;
+        assert_eq!(status, StatusCode::OK);
+        let every = ids(&whole);
+        assert_eq!((every.len(), whole.get("meta").cloned()), (45, None));
+        // Pages in turn are the whole list in its order.
+        let mut paged = Vec::new();
+        for page in 1..=3 {
+            let (status, body) = server.get(&format!("/api/v1/agents?limit=20&page={page}"), t).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["meta"], json!({"total": 45, "page": page, "limit": 20}));
+            paged.extend(ids(&body));
+        }
+        assert_eq!(paged, every);
+        let (_, first) = server.get("/api/v1/agents?page=1", t).await;
+        assert_eq!((ids(&first).len(), first["meta"]["limit"].clone()), (45, json!(50)), "limit 50 unless asked");
+        let (_, past) = server.get("/api/v1/agents?page=7", t).await;
+        assert_eq!((past["data"].clone(), past["meta"]["total"].clone()), (json!([]), json!(45)));
+        for bad in ["limit=0", "limit=201", "page=0", "page=abc", "page=9223372036854775807"] {
+            let (status, body) = server.get(&format!("/api/v1/agents?{bad}"), t).await;
+            assert_eq!((status, body["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("BAD_REQUEST")), "{bad}");
+        }
+        // Who sees what is as unpaged: owners their own, admins the tenant's, no one another's.
+        let total = |token: &str| {
+            let server = &server;
+            let token = token.to_owned();
+            async move { server.get("/api/v1/agents?limit=1", &token).await.1["meta"]["total"].clone() }
+        };
+        assert_eq!(total(&colleague.access_token).await, json!(1));
+        assert_eq!(total(&admin.access_token).await, json!(46));
+        assert_eq!(total(&stranger.access_token).await, json!(0));
+    }
+
     async fn quick_pair_is_off_by_default_and_throttled_like_sign_in_when_on(backend) {
         let quick = |login: &str, password: &str| json!({"login": login, "password": password,
             "machine_name": "host-7", "version": "0.1.0", "platform": "win32", "capabilities": ["proxmox"]});

@@ -251,3 +251,64 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
     );
     browser.close().await;
 }
+
+/// A fleet larger than a page is shown fifty agents at a time, newest first, with the total
+/// and a pager; the live re-render keeps to the page shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_fleet_is_paged_on_the_agents_page() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let session = server
+        .user_session("acme", "ops@example.com", Role::User)
+        .await;
+    for i in 0..55 {
+        let (status, body) = server
+            .post(
+                "/api/v1/agents/pairings",
+                &session.access_token,
+                json!({"name": format!("rack-{i:02}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, &session.email, &session.password).await;
+    c.goto(&format!("{}/agents", server.url)).await.unwrap();
+    assert_eq!(text_of(c, "#agent-total").await, "55");
+    assert_eq!(text_of(c, "#page-info").await, "Page 1 of 2 · Total 55");
+    // The names in the list shown, first column of each row.
+    let names = |c: &fantoccini::Client| {
+        let c = c.clone();
+        async move {
+            let mut names = Vec::new();
+            for row in c
+                .find_all(fantoccini::Locator::Css("#agents tbody tr td:first-child"))
+                .await
+                .unwrap()
+            {
+                names.push(row.text().await.unwrap());
+            }
+            names
+        }
+    };
+    let mut shown = names(c).await;
+    assert_eq!(shown.len(), 50);
+    assert_eq!(attr(c, "#agent-list", "data-live").await, "/agents?page=1");
+    click(c, "#next").await;
+    wait_for(c, "#page-info", "Page 2 of 2 · Total 55").await;
+    let second = names(c).await;
+    assert_eq!(second.len(), 5);
+    shown.extend(second);
+    shown.sort();
+    let every: Vec<String> = (0..55).map(|i| format!("rack-{i:02}")).collect();
+    assert_eq!(shown, every, "the two pages show every agent once");
+    assert!(
+        c.find(fantoccini::Locator::Css("#next")).await.is_err(),
+        "no page after the last"
+    );
+    // A page past the last shows the last.
+    c.goto(&format!("{}/agents?page=99", server.url))
+        .await
+        .unwrap();
+    wait_for(c, "#page-info", "Page 2 of 2 · Total 55").await;
+}

@@ -1,14 +1,15 @@
 //! `/api/v1/agents/*` (spec api.md §13): pairings and agent management for humans;
 //! registration (public, rate-limited), heartbeat and token rotation for agents.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use botmox_proto::agent::{
     AgentView, CreatePairingRequest, HeartbeatAnswer, HeartbeatRequest, PairingCreated,
     QuickPairRequest, RegisterRequest, RegisteredAgent, RevokeRequest, RotatedToken,
 };
-use botmox_proto::{Envelope, ErrorEnvelope};
+use botmox_proto::{Envelope, ErrorEnvelope, PageMeta};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +18,8 @@ use super::principal::{AgentAuth, FleetAgent};
 use super::service;
 use crate::clock::now_ms;
 use crate::http::layers::RequestId;
-use crate::http::{ApiPath, ApiResult, ClientAddr, Valid, answer};
+use crate::http::paging::Paging;
+use crate::http::{ApiPath, ApiQuery, ApiResult, ClientAddr, Valid, answer};
 use crate::principal::Auth;
 use crate::state::AppState;
 
@@ -109,11 +111,24 @@ pub async fn rotate(State(s): State<AppState>, AgentAuth(agent): AgentAuth) -> A
     Ok(answer(StatusCode::OK, service::rotate(&s, agent).await?))
 }
 
-/// The caller's agents (admins: the tenant's), newest first, with `online`.
-#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])),
-    responses((status = 200, body = Envelope<Vec<AgentView>>), (status = 401, body = ErrorEnvelope)))]
-pub async fn list(State(s): State<AppState>, auth: Auth) -> ApiResult<Response> {
-    Ok(answer(StatusCode::OK, service::list(&s, &auth).await?))
+/// The caller's agents (admins: the tenant's), newest first, with `online`. Without `page`
+/// and `limit`, every one of them (as the reference answers); with either, that page and
+/// `meta` (a fleet of thousands is better read a page at a time).
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(Paging), security(("bearer" = [])),
+    responses((status = 200, body = Envelope<Vec<AgentView>>), (status = 400, body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope)))]
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> ApiResult<Response> {
+    if paging.page.is_none() && paging.limit.is_none() {
+        return Ok(answer(StatusCode::OK, service::list(&s, &auth).await?));
+    }
+    let (page, limit) = paging.resolve()?;
+    let (agents, total) = service::list_page(&s, &auth, page, limit).await?;
+    let meta = PageMeta { total, page, limit };
+    Ok((StatusCode::OK, Json(Envelope::page(agents, meta))).into_response())
 }
 
 /// One agent (its owner or an admin).

@@ -399,6 +399,20 @@ pub async fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<AgentView>> {
     Ok(rows.iter().map(|a| a.view(now)).collect())
 }
 
+/// Page `page` of [`list`], `limit` agents, and how many the caller sees in all.
+pub async fn list_page(
+    state: &AppState,
+    auth: &Auth,
+    page: u64,
+    limit: u64,
+) -> ApiResult<(Vec<AgentView>, u64)> {
+    let owner = auth.own_only();
+    let (rows, total) =
+        store::list_page(state.db.read(), auth.tenant(), owner, page, limit).await?;
+    let now = now_ms();
+    Ok((rows.iter().map(|a| a.view(now)).collect(), total))
+}
+
 /// One agent, for its owner or an admin (404 for anyone else).
 pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<agent::Model> {
     state

@@ -6,8 +6,8 @@
 use sea_orm::ActiveValue::NotSet;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, Select,
 };
 
 use botmox_proto::agent::{AgentStatus, Presence};
@@ -34,16 +34,34 @@ pub async fn by_pairing_code(
 }
 
 /// The tenant's agents, newest first; only `owner`'s when given.
+fn listed(tenant: &TenantId, owner: Option<&str>) -> Select<Entity> {
+    let mut q = Entity::find().filter(Column::TenantId.eq(tenant.as_str()));
+    if let Some(o) = owner {
+        q = q.filter(Column::OwnerUserId.eq(o));
+    }
+    q.order_by_desc(Column::CreatedAt).order_by_desc(Column::Id)
+}
+
+/// The tenant's agents, newest first; only `owner`'s when given.
 pub async fn list(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     owner: Option<&str>,
 ) -> StoreResult<Vec<agent::Model>> {
-    let mut q = Entity::find().filter(Column::TenantId.eq(tenant.as_str()));
-    if let Some(o) = owner {
-        q = q.filter(Column::OwnerUserId.eq(o));
-    }
-    Ok(q.order_by_desc(Column::CreatedAt).all(db).await?)
+    Ok(listed(tenant, owner).all(db).await?)
+}
+
+/// Page `page` (1-based) of [`list`], `limit` rows, and how many there are in all.
+pub async fn list_page(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    owner: Option<&str>,
+    page: u64,
+    limit: u64,
+) -> StoreResult<(Vec<agent::Model>, u64)> {
+    let paginator = listed(tenant, owner).paginate(db, limit);
+    let total = paginator.num_items().await?;
+    Ok((paginator.fetch_page(page.saturating_sub(1)).await?, total))
 }
 
 /// Write `m` (all but its presence) if the row still has `expect_status` and `expect_hash` in the column that

@@ -36,34 +36,64 @@ struct AgentRow {
     doctor: Option<DoctorFacts>,
 }
 
+/// Agents a page of the list shows.
+const AGENTS_PER_PAGE: u64 = 50;
+
 #[derive(Template)]
 #[template(path = "agents.html")]
 struct AgentsPage {
     layout: Layout,
+    /// This page of the list, newest first.
     agents: Vec<AgentRow>,
+    /// Agents in all, the page shown, and the pages there are.
+    total: u64,
+    list_page: u64,
+    pages: u64,
     pairing: Option<NewPairing>,
     notice: Option<String>,
     error: Option<String>,
     refusal: Refusal,
 }
 
+/// Page `list_page` of the caller's agents (the last one when there are fewer), the agents
+/// in all, and the page shown.
+async fn listed(
+    state: &AppState,
+    auth: &Auth,
+    list_page: u64,
+) -> Result<(Vec<AgentRow>, u64, u64), ApiError> {
+    let mut list_page = list_page.max(1);
+    let (mut views, total) = service::list_page(state, auth, list_page, AGENTS_PER_PAGE).await?;
+    let pages = total.div_ceil(AGENTS_PER_PAGE).max(1);
+    if list_page > pages {
+        list_page = pages;
+        views = service::list_page(state, auth, list_page, AGENTS_PER_PAGE)
+            .await?
+            .0;
+    }
+    let rows = views
+        .into_iter()
+        .map(|view| AgentRow {
+            doctor: DoctorFacts::of_host(&view.metadata["host"]),
+            view,
+        })
+        .collect();
+    Ok((rows, total, list_page))
+}
+
+#[allow(clippy::too_many_arguments)] // the page's parts, each from its own handler
 async fn page(
     state: &AppState,
     auth: &Auth,
     headers: &HeaderMap,
     status: StatusCode,
+    list_page: u64,
     pairing: Option<NewPairing>,
     notice: Option<String>,
     refusal: Refusal,
 ) -> Response {
-    let agents = match service::list(state, auth).await {
-        Ok(a) => a
-            .into_iter()
-            .map(|view| AgentRow {
-                doctor: DoctorFacts::of_host(&view.metadata["host"]),
-                view,
-            })
-            .collect(),
+    let (agents, total, list_page) = match listed(state, auth, list_page).await {
+        Ok(listed) => listed,
         Err(e) => return PageError::from(e).into_response(),
     };
     let (layout, csrf) = Layout::new(
@@ -78,6 +108,9 @@ async fn page(
     let body = AgentsPage {
         layout,
         agents,
+        total,
+        list_page,
+        pages: total.div_ceil(AGENTS_PER_PAGE).max(1),
         pairing,
         notice,
         error: refusal.banner(),
@@ -94,12 +127,14 @@ async fn refused(
     status: StatusCode,
     refusal: Refusal,
 ) -> Response {
-    page(state, auth, headers, status, None, None, refusal).await
+    page(state, auth, headers, status, 1, None, None, refusal).await
 }
 
 #[derive(Deserialize)]
 pub struct NoticeQuery {
     notice: Option<String>,
+    /// The page of the list (1-based).
+    page: Option<u64>,
 }
 
 pub async fn agents_page(
@@ -114,6 +149,7 @@ pub async fn agents_page(
         &auth,
         &headers,
         StatusCode::OK,
+        q.page.unwrap_or(1),
         None,
         notice,
         Refusal::none(),
@@ -167,6 +203,7 @@ pub async fn create_pairing(
                 &auth,
                 &headers,
                 StatusCode::CREATED,
+                1,
                 Some(pairing),
                 None,
                 Refusal::none(),

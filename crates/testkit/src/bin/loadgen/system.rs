@@ -108,7 +108,7 @@ const PAGES: [(&str, &str); 5] = [
 /// The API's reads an operator makes, by kind (paths under `/api/v1`).
 const READS: [(&str, &str); 5] = [
     ("api.bots", "/bots?limit=50"),
-    ("api.agents", "/agents"),
+    ("api.agents", "/agents?limit=50"),
     ("api.commands", "/vm-ops/commands"),
     ("api.overview", "/overview"),
     ("api.leases", "/license/leases?limit=50"),
