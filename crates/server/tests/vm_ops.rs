@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use botmox_proto::auth::Role;
 use botmox_proto::command::CommandStatus;
-use botmox_testkit::{TestServer, both_backends};
+use botmox_testkit::{Backend, Session, TestServer, both_backends};
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
@@ -23,6 +23,21 @@ async fn next(server: &TestServer, agent_token: &str, timeout_ms: u64) -> (Statu
 }
 
 /// Read an SSE stream until `until` appears in what was received (at most 10 s).
+/// A server without rate limits (the load tests send thousands of requests at once), an
+/// owner, and the owner's paired agent with its token.
+async fn unthrottled_agent(backend: Backend) -> (TestServer, Session, String, String) {
+    let server = TestServer::start_with(backend, |s| {
+        s.rate_limit_per_address = Some(1_000_000);
+        s.rate_limit_per_principal = Some(1_000_000);
+    })
+    .await;
+    let owner = server
+        .user_session("acme", "owner@example.com", Role::User)
+        .await;
+    let (agent, token) = server.paired_agent(&owner).await;
+    (server, owner, agent, token)
+}
+
 async fn read_sse(server: &TestServer, token: &str, last: Option<&str>, until: &str) -> String {
     let mut req = server
         .http
@@ -151,12 +166,7 @@ both_backends! {
 
     async fn fifty_pollers_claim_ten_thousand_commands_each_exactly_once(backend) {
         use futures::StreamExt;
-        let server = TestServer::start_with(backend, |s| {
-            s.rate_limit_per_address = Some(1_000_000);
-            s.rate_limit_per_principal = Some(1_000_000);
-        }).await;
-        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
-        let (agent, token) = server.paired_agent(&owner).await;
+        let (server, owner, agent, token) = unthrottled_agent(backend).await;
         const COMMANDS: usize = 10_000;
         let acknowledged: Vec<String> = futures::stream::iter(0..COMMANDS)
             .map(|i| {
@@ -203,12 +213,7 @@ both_backends! {
         use botmox_server::db::entity::command_event;
         use futures::StreamExt;
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let server = TestServer::start_with(backend, |s| {
-            s.rate_limit_per_address = Some(1_000_000);
-            s.rate_limit_per_principal = Some(1_000_000);
-        }).await;
-        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
-        let (agent, token) = server.paired_agent(&owner).await;
+        let (server, owner, agent, token) = unthrottled_agent(backend).await;
         const COMMANDS: usize = 2_000;
         let claimed = AtomicUsize::new(0);
         let pollers = futures::future::join_all((0..50).map(|_| {

@@ -135,22 +135,36 @@ impl SeaOrmStore {
         now: i64,
         claim_id: String,
     ) -> StoreResult<Claim> {
-        let mut named = match woken {
-            Woken::Yes(named) => named,
-            Woken::No => None,
-            Woken::Queued(row) if row.agent_id == agent.id => {
-                let command = row.clone();
-                return match self
-                    .claim_seen(agent, command, now, claim_id.clone())
-                    .await?
-                {
-                    Some(claimed) => Ok(claimed),
-                    None => self.claim_locked(agent, now, claim_id).await,
-                };
-            }
-            Woken::Queued(_) => None,
+        let command = match woken {
+            Woken::Queued(row) if row.agent_id == agent.id => row.clone(),
+            Woken::Queued(_) | Woken::No => match self.next_queued(agent, None, now).await? {
+                Ok(command) => command,
+                Err(instead) => return Ok(instead),
+            },
+            Woken::Yes(named) => match self.next_queued(agent, named, now).await? {
+                Ok(command) => command,
+                Err(instead) => return Ok(instead),
+            },
         };
-        let row = loop {
+        match self
+            .claim_seen(agent, command, now, claim_id.clone())
+            .await?
+        {
+            Some(claimed) => Ok(claimed),
+            None => self.claim_locked(agent, now, claim_id).await,
+        }
+    }
+
+    /// The row a poll of `agent` claims at `now`, read: the command `named` while it is
+    /// still queued, else the oldest queued one; `Err` with what the poll gets instead when
+    /// there is none ([`Claim::Nothing`]) or the agent no longer stands ([`Claim::Revoked`]).
+    async fn next_queued(
+        &self,
+        agent: &agent::Model,
+        mut named: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Result<Model, Claim>> {
+        loop {
             let mut values: Vec<Value> = vec![
                 agent.id.clone().into(),
                 now.into(),
@@ -165,22 +179,14 @@ impl SeaOrmStore {
             };
             let look = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
             let Some(row) = self.db.read().query_one(look).await? else {
-                return Ok(Claim::Revoked);
+                return Ok(Err(Claim::Revoked));
             };
             if row.try_get::<Option<String>>("", "id")?.is_some() {
-                break row;
+                return Ok(Ok(Model::from_query_result(&row, "")?));
             }
             if named.take().is_none() {
-                return Ok(Claim::Nothing);
+                return Ok(Err(Claim::Nothing));
             }
-        };
-        let command = Model::from_query_result(&row, "")?;
-        match self
-            .claim_seen(agent, command, now, claim_id.clone())
-            .await?
-        {
-            Some(claimed) => Ok(claimed),
-            None => self.claim_locked(agent, now, claim_id).await,
         }
     }
 
