@@ -306,9 +306,11 @@ async fn a_large_fleet_is_paged_on_the_agents_page() {
         c.find(fantoccini::Locator::Css("#next")).await.is_err(),
         "no page after the last"
     );
-    // A page past the last shows the last.
-    c.goto(&format!("{}/agents?page=99", server.url))
-        .await
-        .unwrap();
-    wait_for(c, "#page-info", "Page 2 of 2 · Total 55").await;
+    // A page past the last shows the last, however far past.
+    for past in ["99", "18446744073709551615"] {
+        c.goto(&format!("{}/agents?page={past}", server.url))
+            .await
+            .unwrap();
+        wait_for(c, "#page-info", "Page 2 of 2 · Total 55").await;
+    }
 }

@@ -17,6 +17,7 @@ use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::agents::service;
 use crate::http::ApiError;
+use crate::http::paging::MAX_PAGE;
 use crate::principal::Auth;
 use crate::state::AppState;
 use crate::ui::extract::{PagePath, PageQuery};
@@ -62,7 +63,8 @@ async fn listed(
     auth: &Auth,
     list_page: u64,
 ) -> Result<(Vec<AgentRow>, u64, u64), ApiError> {
-    let mut list_page = list_page.max(1);
+    // Bounded before it becomes an offset: a page past the last shows the last.
+    let mut list_page = list_page.clamp(1, MAX_PAGE);
     let (mut views, total) = service::list_page(state, auth, list_page, AGENTS_PER_PAGE).await?;
     let pages = total.div_ceil(AGENTS_PER_PAGE).max(1);
     if list_page > pages {
