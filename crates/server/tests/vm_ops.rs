@@ -38,6 +38,28 @@ async fn unthrottled_agent(backend: Backend) -> (TestServer, Session, String, St
     (server, owner, agent, token)
 }
 
+/// `n` starts of VMs dispatched to `agent` by `owner`, 16 at a time: the ids acknowledged.
+async fn dispatch_starts(
+    server: &TestServer,
+    owner: &Session,
+    agent: &str,
+    n: usize,
+) -> Vec<String> {
+    use futures::StreamExt;
+    futures::stream::iter(0..n)
+        .map(|i| async move {
+            let body = json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100 + i}});
+            let (status, c) = server
+                .post("/api/v1/vm-ops/commands", &owner.access_token, body)
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{c}");
+            c["data"]["id"].as_str().unwrap().to_owned()
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
 async fn read_sse(server: &TestServer, token: &str, last: Option<&str>, until: &str) -> String {
     let mut req = server
         .http
@@ -165,22 +187,9 @@ both_backends! {
     }
 
     async fn fifty_pollers_claim_ten_thousand_commands_each_exactly_once(backend) {
-        use futures::StreamExt;
         let (server, owner, agent, token) = unthrottled_agent(backend).await;
         const COMMANDS: usize = 10_000;
-        let acknowledged: Vec<String> = futures::stream::iter(0..COMMANDS)
-            .map(|i| {
-                let (server, owner, agent) = (&server, &owner, &agent);
-                async move {
-                    let (status, c) = server.post("/api/v1/vm-ops/commands", &owner.access_token,
-                        json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100 + i}})).await;
-                    assert_eq!(status, StatusCode::ACCEPTED, "{c}");
-                    c["data"]["id"].as_str().unwrap().to_owned()
-                }
-            })
-            .buffer_unordered(16)
-            .collect()
-            .await;
+        let acknowledged = dispatch_starts(&server, &owner, &agent, COMMANDS).await;
         // Each poller starts what it claims, as an agent does: a started command's claim no
         // longer lapses, however long the run takes on a slow machine.
         let pollers = (0..50).map(|_| {
@@ -211,7 +220,6 @@ both_backends! {
         // Dispatches race with waiting polls: most are handed straight to a waiting poll,
         // the rest queued and claimed; none may be lost, claimed twice or left behind.
         use botmox_server::db::entity::command_event;
-        use futures::StreamExt;
         use std::sync::atomic::{AtomicUsize, Ordering};
         let (server, owner, agent, token) = unthrottled_agent(backend).await;
         const COMMANDS: usize = 2_000;
@@ -233,18 +241,7 @@ both_backends! {
                 got
             }
         }));
-        let dispatches = futures::stream::iter(0..COMMANDS)
-            .map(|i| {
-                let (server, owner, agent) = (&server, &owner, &agent);
-                async move {
-                    let (status, c) = server.post("/api/v1/vm-ops/commands", &owner.access_token,
-                        json!({"agent_id": agent, "command_type": "proxmox.start", "payload": {"vmid": 100 + i}})).await;
-                    assert_eq!(status, StatusCode::ACCEPTED, "{c}");
-                    c["data"]["id"].as_str().unwrap().to_owned()
-                }
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<String>>();
+        let dispatches = dispatch_starts(&server, &owner, &agent, COMMANDS);
         let (claims, acknowledged) = tokio::join!(pollers, dispatches);
         let claims: Vec<String> = claims.into_iter().flatten().collect();
         let unique: HashSet<&String> = claims.iter().collect();

@@ -33,7 +33,8 @@ pub async fn by_pairing_code(
         .await?)
 }
 
-/// The tenant's agents, newest first; only `owner`'s when given.
+/// The query of [`list`] and [`list_page`] (the id orders agents created in the same
+/// millisecond, so pages never overlap).
 fn listed(tenant: &TenantId, owner: Option<&str>) -> Select<Entity> {
     let mut q = Entity::find().filter(Column::TenantId.eq(tenant.as_str()));
     if let Some(o) = owner {

@@ -67,17 +67,29 @@ impl SeaOrmStore {
 
     /// Apply `sql` (a change of `store`: `QUEUE`, `REPORT`, `CANCEL` or `SETTLE`, with
     /// `values`) and record the event saying `command` entered its status, atomically;
-    /// `None` when the change touched no row (another writer got there first). PostgreSQL
-    /// does both in one statement ([`events::change_with_event`]), SQLite in a transaction.
+    /// `None` when the change touched no row (another writer got there first).
     async fn change(
         &self,
         sql: &str,
         values: Vec<Value>,
         command: &Model,
     ) -> StoreResult<Option<Recorded>> {
+        let events = self.change_in_steps(sql, values, &[command]).await?;
+        Ok(events.and_then(|e| e.into_iter().next()))
+    }
+
+    /// [`Self::change`] recording an event for each of `steps` (the command as it stood
+    /// after each), in that order. PostgreSQL does it all in one statement
+    /// ([`events::change_with_events`]), SQLite in a transaction.
+    async fn change_in_steps(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        steps: &[&Model],
+    ) -> StoreResult<Option<Vec<Recorded>>> {
         match self.db.engine() {
             Engine::Postgres => {
-                events::change_with_event(&self.db, &store::postgres(sql), values, command).await
+                events::change_with_events(&self.db, &store::postgres(sql), values, steps).await
             }
             Engine::Sqlite => {
                 let statement =
@@ -87,7 +99,11 @@ impl SeaOrmStore {
                         if txn.execute(statement).await?.rows_affected() != 1 {
                             return Ok(None);
                         }
-                        events::record_command(txn, command).await.map(Some)
+                        let mut events = Vec::with_capacity(steps.len());
+                        for step in steps {
+                            events.push(events::record_command(txn, step).await?);
+                        }
+                        Ok(Some(events))
                     })
                     .await
             }
@@ -380,29 +396,9 @@ impl CommandStore for SeaOrmStore {
     ) -> StoreResult<Option<Handed>> {
         let claimed = store::claimed(command.clone(), now, claim_id);
         let values = queue_values(&claimed, to);
-        let events = match self.db.engine() {
-            Engine::Postgres => {
-                let insert = store::postgres(QUEUE);
-                events::change_with_events(&self.db, &insert, values, &[&command, &claimed]).await?
-            }
-            Engine::Sqlite => {
-                let statement =
-                    Statement::from_sql_and_values(DatabaseBackend::Sqlite, QUEUE, values);
-                let steps = [&command, &claimed];
-                self.db
-                    .write(async |txn| {
-                        if txn.execute(statement).await?.rows_affected() != 1 {
-                            return Ok(None);
-                        }
-                        let mut events = Vec::new();
-                        for step in steps {
-                            events.push(events::record_command(txn, step).await?);
-                        }
-                        Ok::<_, StoreError>(Some(events))
-                    })
-                    .await?
-            }
-        };
+        let events = self
+            .change_in_steps(QUEUE, values, &[&command, &claimed])
+            .await?;
         let Some(events) = events else {
             return Ok(None);
         };

@@ -141,15 +141,7 @@ impl Db {
     /// never plan a sequential scan, so a plan made while a table was near empty cannot go on
     /// scanning it once it has grown. With SQLite, the handle itself.
     pub fn point_lookups(&self) -> Self {
-        match &self.point_lookups {
-            Some(pool) => Self {
-                read: pool.clone(),
-                write: pool.clone(),
-                point_lookups: None,
-                ..self.clone()
-            },
-            None => self.clone(),
-        }
+        self.on(self.point_lookups.as_ref())
     }
 
     /// This handle on connections for the agents' heartbeat touches (`last_seen_at`), the
@@ -159,12 +151,18 @@ impl Db {
     /// fraction of a second of touches, which only says an agent was seen a moment earlier
     /// than it was; every other write waits for its flush. With SQLite, the handle itself.
     pub fn presence(&self) -> Self {
-        match &self.presence {
+        self.on(self.presence.as_ref())
+    }
+
+    /// This handle with `pool` (when there is one) for its reads and writes. It keeps its
+    /// [`Db::presence`] pool, so the command store, which runs on the point lookups, still
+    /// finds it.
+    fn on(&self, pool: Option<&DatabaseConnection>) -> Self {
+        match pool {
             Some(pool) => Self {
                 read: pool.clone(),
                 write: pool.clone(),
                 point_lookups: None,
-                presence: None,
                 ..self.clone()
             },
             None => self.clone(),

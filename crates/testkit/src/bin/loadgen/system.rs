@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -331,10 +331,17 @@ struct Worker {
     agents: Vec<Agent>,
     /// The operators' API clients, one per replica (signed in).
     operators: Vec<Client>,
-    /// The operators' web UI: an HTTP client, the replicas' base URLs and the session's
-    /// `Cookie` header.
-    ui: (reqwest::Client, Vec<String>, String),
+    ui: WebUi,
     args: SystemArgs,
+}
+
+/// The operators' web UI session.
+struct WebUi {
+    http: reqwest::Client,
+    /// The replicas' base URLs.
+    bases: Vec<String>,
+    /// The session's `Cookie` header.
+    cookie: String,
 }
 
 impl Worker {
@@ -424,7 +431,11 @@ impl Worker {
 
     async fn view_page(&self, replica: usize, rng: &mut StdRng) {
         let (kind, path) = PAGES[rng.gen_range(0..PAGES.len())];
-        let (http, bases, cookie) = &self.ui;
+        let WebUi {
+            http,
+            bases,
+            cookie,
+        } = &self.ui;
         let sent = Instant::now();
         let answer = http
             .get(format!("{}{path}", bases[replica]))
@@ -535,7 +546,7 @@ impl Worker {
 }
 
 /// The lines of `path` that belong to worker `w` of `of`, with their line numbers.
-fn my_lines(path: &PathBuf, w: usize, of: usize) -> anyhow::Result<Vec<(usize, String)>> {
+fn my_lines(path: &Path, w: usize, of: usize) -> anyhow::Result<Vec<(usize, String)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text
@@ -626,7 +637,11 @@ async fn worker(args: SystemArgs, w: u8) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|c| c.clone().with_token(token.clone()))
             .collect(),
-        ui: (ui_http, bases, cookie),
+        ui: WebUi {
+            http: ui_http,
+            bases,
+            cookie,
+        },
         args,
     });
     let seed = |k: usize| StdRng::seed_from_u64(((wi as u64) << 32) ^ k as u64);
