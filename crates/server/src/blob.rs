@@ -35,7 +35,8 @@ pub const PARTS_IN_FLIGHT: usize = 2;
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
-    /// Set for S3: the same store, as the signer of presigned URLs.
+    /// Set for S3: the signer of presigned URLs (the same store, or the same bucket at its
+    /// public endpoint).
     s3: Option<Arc<AmazonS3>>,
 }
 
@@ -76,11 +77,24 @@ impl BlobStore {
     }
 
     fn s3(config: &S3Config) -> anyhow::Result<Self> {
+        let store = Arc::new(Self::s3_at(config, config.endpoint.as_deref())?);
+        let signer = match &config.public_endpoint {
+            Some(public) => Arc::new(Self::s3_at(config, Some(public))?),
+            None => store.clone(),
+        };
+        Ok(Self {
+            store,
+            s3: Some(signer),
+        })
+    }
+
+    /// The configured bucket, reached at `endpoint` (AWS's when `None`).
+    fn s3_at(config: &S3Config, endpoint: Option<&str>) -> anyhow::Result<AmazonS3> {
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(config.region.as_deref().unwrap_or("us-east-1"))
             .with_virtual_hosted_style_request(!config.path_style);
-        if let Some(endpoint) = &config.endpoint {
+        if let Some(endpoint) = endpoint {
             builder = builder
                 .with_allow_http(endpoint.starts_with("http://"))
                 .with_endpoint(endpoint);
@@ -91,11 +105,7 @@ impl BlobStore {
         if let Some(secret) = &config.secret_access_key {
             builder = builder.with_secret_access_key(secret);
         }
-        let s3 = Arc::new(builder.build()?);
-        Ok(Self {
-            store: s3.clone(),
-            s3: Some(s3),
-        })
+        Ok(builder.build()?)
     }
 
     /// `local` or `s3`.

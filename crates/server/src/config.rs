@@ -143,6 +143,12 @@ pub struct Settings {
     #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
     pub s3_endpoint: Option<String>,
 
+    /// S3 endpoint URL that download links (presigned GETs) name, when clients reach the store
+    /// at another address than this server does (e.g. through a TLS proxy) [default: the
+    /// endpoint].
+    #[arg(long, env = "BOTMOX_S3_PUBLIC_ENDPOINT", global = true)]
+    pub s3_public_endpoint: Option<String>,
+
     /// S3 region [default: us-east-1].
     #[arg(long, env = "AWS_REGION", global = true)]
     pub s3_region: Option<String>,
@@ -262,10 +268,19 @@ pub enum BlobConfig {
 pub struct S3Config {
     pub bucket: String,
     pub endpoint: Option<String>,
+    /// The endpoint presigned URLs name, when it differs from `endpoint`.
+    pub public_endpoint: Option<String>,
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub path_style: bool,
+}
+
+impl S3Config {
+    /// The endpoint clients outside the server use (download links, `provision.json`).
+    pub fn public_endpoint(&self) -> Option<&str> {
+        self.public_endpoint.as_deref().or(self.endpoint.as_deref())
+    }
 }
 
 impl std::fmt::Debug for S3Config {
@@ -273,6 +288,7 @@ impl std::fmt::Debug for S3Config {
         f.debug_struct("S3Config")
             .field("bucket", &self.bucket)
             .field("endpoint", &self.endpoint)
+            .field("public_endpoint", &self.public_endpoint)
             .field("region", &self.region)
             .field("path_style", &self.path_style)
             .finish_non_exhaustive()
@@ -327,7 +343,8 @@ impl Settings {
             ui_session_ttl, setup_link_ttl, access_log, body_limit, rate_limit_per_address,
             rate_limit_per_principal, rate_limit_public, login_attempts_per_account,
             external_jwt_hs256_secret, external_jwt_rs256_keys, external_jwt_issuer,
-            external_jwt_audience, agent_quick_pair, blob_store, s3_endpoint, s3_region,
+            external_jwt_audience, agent_quick_pair, blob_store, s3_endpoint, s3_public_endpoint,
+            s3_region,
             s3_access_key_id, s3_secret_access_key, s3_path_style, artifact_upload_limit,
             download_url_ttl,
             lease_ttl, lease_max_lifetime, lease_key_id, lease_retired_key_ids,
@@ -533,17 +550,23 @@ fn blob_config(settings: &Settings, data_dir: &Path) -> Result<BlobConfig, Confi
     if bucket.is_empty() || bucket.contains('/') {
         return Err(invalid("s3:// needs a bucket name (and nothing after it)"));
     }
-    if let Some(endpoint) = &settings.s3_endpoint
-        && !Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-    {
-        return Err(ConfigError::Invalid {
-            option: "s3_endpoint",
-            reason: "must be an http:// or https:// URL".into(),
-        });
+    for (option, endpoint) in [
+        ("s3_endpoint", &settings.s3_endpoint),
+        ("s3_public_endpoint", &settings.s3_public_endpoint),
+    ] {
+        if let Some(endpoint) = endpoint
+            && !Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(ConfigError::Invalid {
+                option,
+                reason: "must be an http:// or https:// URL".into(),
+            });
+        }
     }
     Ok(BlobConfig::S3(S3Config {
         bucket: bucket.to_owned(),
         endpoint: settings.s3_endpoint.clone(),
+        public_endpoint: settings.s3_public_endpoint.clone(),
         region: settings.s3_region.clone(),
         access_key_id: settings.s3_access_key_id.clone(),
         secret_access_key: settings.s3_secret_access_key.clone(),
@@ -676,6 +699,22 @@ mod tests {
         for bad in ["s3://", "s3://a/b", "ftp://x", "file://"] {
             assert!(with(bad).is_err(), "{bad}");
         }
+        let public = |endpoint: &str| {
+            Settings {
+                blob_store: Some("s3://artifacts".into()),
+                s3_public_endpoint: Some(endpoint.into()),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        let BlobConfig::S3(s3) = public("https://s3.example.com").unwrap().blob_store else {
+            panic!("an S3 store");
+        };
+        assert_eq!(
+            s3.public_endpoint.as_deref(),
+            Some("https://s3.example.com")
+        );
+        assert!(public("s3.example.com").is_err(), "not a URL");
         let ttl = Settings {
             download_url_ttl: Some(0),
             ..Default::default()

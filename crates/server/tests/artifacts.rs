@@ -435,6 +435,29 @@ both_backends! {
     }
 }
 
+both_backends! {
+    async fn download_links_name_the_public_s3_endpoint_when_one_is_set(backend) {
+        // The server reaches the store at 127.0.0.1; clients are told another name of it.
+        let s3 = botmox_testkit::s3::S3Server::start();
+        let public = s3.endpoint.replace("127.0.0.1", "localhost");
+        let server = TestServer::start_with(backend, |s| {
+            s3.configure(s);
+            s.s3_public_endpoint = Some(public.clone());
+        })
+        .await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let bytes = file(4096);
+        let r = release(&server, &admin.access_token, "module=runner&platform=windows&version=1.0", bytes.clone()).await;
+        let key = r["object_key"].as_str().unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        let (url, _) = download::url_for(server.state(), &TenantId::trusted("acme"), key, now).await.unwrap();
+        assert!(url.starts_with(&format!("{public}/")), "signed for the public endpoint: {url}");
+        let res = server.http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", s3.log_text());
+        assert_eq!(sha(&res.bytes().await.unwrap()), sha(&bytes), "the store accepts the signature for its public name");
+    }
+}
+
 /// A VM of `user`'s, a perpetual licence, an entitlement to `module`, and a lease: its token
 /// and id.
 async fn lease_for(

@@ -608,7 +608,7 @@ pub async fn issue_payload(
     );
     let token = token::sign(&state.key, &claims);
     let s3_endpoint = match &config.blob_store {
-        BlobConfig::S3(s3) => s3.endpoint.clone().unwrap_or_default(),
+        BlobConfig::S3(s3) => s3.public_endpoint().unwrap_or_default().to_owned(),
         BlobConfig::Local(_) => String::new(),
     };
     let files = botmox_unattend::files(&botmox_unattend::Payload {
