@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command. On a fresh Debian machine (as root) it installs and starts what
 # the tests need, then runs every test on SQLite and PostgreSQL, the browser tests in headless
-# Chromium and the API fuzzing, and ends with one line "N passed, M failed".
+# Chromium, the API fuzzing and the deployment files in Docker, and ends with one line
+# "N passed, M failed".
 # Installing needs root; run as another user it asks through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +85,10 @@ fi
 bash .ci/fuzz-api || fuzz_status=$?
 targets_status=0
 BOTMOX_TOOLS="$tools" bash .ci/fuzz-targets || targets_status=$?
+# The deployment files (.ci/deploy: the Dockerfile's images and deploy/compose.yaml, run and
+# gone through over HTTPS); it installs Debian's Docker engine when none answers.
+deploy_status=0
+bash .ci/deploy || deploy_status=$?
 passed=$(grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')
 rm -f "$log"
@@ -96,6 +101,11 @@ if [ "$targets_status" -ne 0 ]; then
   echo "fuzz targets failed (.ci/fuzz-targets, above)"
   failed=$((failed + 1))
   [ "$status" -ne 0 ] || status=$targets_status
+fi
+if [ "$deploy_status" -ne 0 ]; then
+  echo "deployment test failed (.ci/deploy, above)"
+  failed=$((failed + 1))
+  [ "$status" -ne 0 ] || status=$deploy_status
 fi
 echo "${passed} passed, ${failed} failed"
 exit "$status"
