@@ -22,7 +22,6 @@ async fn next(server: &TestServer, agent_token: &str, timeout_ms: u64) -> (Statu
         .await
 }
 
-/// Read an SSE stream until `until` appears in what was received (at most 10 s).
 /// A server without rate limits (the load tests send thousands of requests at once), an
 /// owner, and the owner's paired agent with its token.
 async fn unthrottled_agent(backend: Backend) -> (TestServer, Session, String, String) {
@@ -60,6 +59,7 @@ async fn dispatch_starts(
         .await
 }
 
+/// Read an SSE stream until `until` appears in what was received (at most 10 s).
 async fn read_sse(server: &TestServer, token: &str, last: Option<&str>, until: &str) -> String {
     let mut req = server
         .http

@@ -153,14 +153,17 @@ impl SeaOrmStore {
     ) -> StoreResult<Claim> {
         let command = match woken {
             Woken::Queued(row) if row.agent_id == agent.id => row.clone(),
-            Woken::Queued(_) | Woken::No => match self.next_queued(agent, None, now).await? {
-                Ok(command) => command,
-                Err(instead) => return Ok(instead),
-            },
-            Woken::Yes(named) => match self.next_queued(agent, named, now).await? {
-                Ok(command) => command,
-                Err(instead) => return Ok(instead),
-            },
+            other => {
+                let named = if let Woken::Yes(named) = other {
+                    named
+                } else {
+                    None
+                };
+                match self.next_queued(agent, named, now).await? {
+                    Ok(command) => command,
+                    Err(instead) => return Ok(instead),
+                }
+            }
         };
         match self
             .claim_seen(agent, command, now, claim_id.clone())
