@@ -30,6 +30,12 @@ command -v xorriso >/dev/null || missing+=(xorriso)
 command -v isoinfo >/dev/null || missing+=(genisoimage)
 # The agent's SSH tests start Debian's OpenSSH server on 127.0.0.1.
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+# The deployment test (.ci/deploy): Debian's Docker engine and Compose, debootstrap for the
+# base image where no registry answers, jq.
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v jq >/dev/null || missing+=(jq)
 # The browser tests run Chromium in a fixed time zone (crates/testkit/src/browser.rs).
 [ -e /usr/share/zoneinfo/Europe/Moscow ] || missing+=(tzdata)
 if ((${#missing[@]})); then
@@ -62,6 +68,13 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
 fi
 pg_isready -h 127.0.0.1 -p 5432
+
+# Docker's engine for the deployment test, started when none answers.
+if ! docker info >/dev/null 2>&1; then
+  $sudo sh -c 'nohup dockerd >/var/log/botmox-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+docker info >/dev/null
 
 # Every test, then the API fuzzing (.ci/fuzz-api: Schemathesis against the served OpenAPI
 # document, both engines, on the debug binary the tests built) and the parsers' fuzz targets
