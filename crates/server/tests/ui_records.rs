@@ -903,15 +903,29 @@ async fn the_project_page_lists_its_accounts_with_what_is_attached() {
         "{names:?}"
     );
 
+    // The table is wider than its panel here, and a row's actions stay in sight all the
+    // same: the Delete button lies inside the scroller's visible box without scrolling it.
+    let delete = format!("table#records tr[data-id='{}'] button.danger", ids[1]);
+    let boxes = c
+        .execute(
+            "const s = document.querySelector('.table-scroll').getBoundingClientRect(); \
+             const b = document.querySelector(arguments[0]).getBoundingClientRect(); \
+             return [s.left, s.right, b.left, b.right];",
+            vec![serde_json::json!(delete)],
+        )
+        .await
+        .unwrap();
+    let [left, right, button_left, button_right] =
+        serde_json::from_value::<[f64; 4]>(boxes).unwrap();
+    assert!(
+        left <= button_left && button_right <= right,
+        "Delete at {button_left}..{button_right}, the scroller shows {left}..{right}"
+    );
     // Delete an account from the table (confirming), and stay on the project's page.
     c.execute("window.confirm = () => true", vec![])
         .await
         .unwrap();
-    click(
-        c,
-        &format!("table#records tr[data-id='{}'] button.danger", ids[1]),
-    )
-    .await;
+    click(c, &delete).await;
     wait_for(c, "#notice", "Bot deleted.").await;
     assert!(path(c).await.starts_with("/project/tbc"));
     wait_for(c, "#project-total", "Total 1 account").await;
