@@ -1,8 +1,10 @@
 //! The storage handle's own promises, on both engines.
 
+use botmox_server::db::migrations::Migrator;
 use botmox_server::db::{Db, StoreError};
 use botmox_testkit::{Backend, PostgresDatabase, both_backends};
 use sea_orm::{ConnectionTrait, Statement};
+use sea_orm_migration::MigratorTrait;
 
 /// A handle with a single write connection on a fresh database of `backend`, its URL, and
 /// what keeps that database alive.
@@ -75,6 +77,44 @@ both_backends! {
             );
         }
         observer.close().await.ok();
+        db.close().await.ok();
+    }
+}
+
+// Replicas started together on a new database, or on a release with new migrations, each
+// migrate it as they open it: one at a time, so every one of them starts, and each
+// migration is applied once. Without the lock they created the same tables at once and all
+// but one failed ("duplicate key value violates unique constraint", "already exists").
+// PostgreSQL only: several replicas need it (one server owns a SQLite file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_opening_a_new_database_together_all_start() {
+    let database = PostgresDatabase::create().await;
+    let opened = futures::future::join_all((0..4).map(|_| Db::open(&database.url, 2))).await;
+    let mut handles = Vec::new();
+    for (i, db) in opened.into_iter().enumerate() {
+        handles.push(db.unwrap_or_else(|e| panic!("replica {i} did not open: {e}")));
+    }
+    let table = Migrator::migration_table_name().to_string();
+    let applied = handles[0]
+        .read()
+        .query_one(Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!("SELECT COUNT(*) AS n, COUNT(DISTINCT version) AS d FROM {table}"),
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    let (n, distinct) = (
+        applied.try_get::<i64>("", "n").expect("n"),
+        applied.try_get::<i64>("", "d").expect("d"),
+    );
+    assert_eq!(n, distinct, "each migration recorded once");
+    assert_eq!(
+        n as usize,
+        Migrator::migrations().len(),
+        "every migration applied"
+    );
+    for db in handles {
         db.close().await.ok();
     }
 }

@@ -45,6 +45,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections of the [`Db::presence`] pool, at most.
 const PRESENCE_CONNECTIONS: u32 = 4;
 
+/// The PostgreSQL advisory lock that migrations hold (a fixed key of this application's:
+/// the bytes of "botmoxmg").
+pub const MIGRATION_LOCK: i64 = 0x626f_746d_6f78_6d67;
+
 /// What one pass of the SQLite checkpointer found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -350,9 +354,22 @@ impl Db {
     }
 
     /// Apply every migration not applied yet. Migrations are forward-only.
+    ///
+    /// With PostgreSQL, replicas started together each migrate as they open the database: the
+    /// migrations run in one transaction holding [`MIGRATION_LOCK`], so they go one at a time
+    /// and the later ones find everything applied.
     pub async fn migrate(&self) -> StoreResult<()> {
         let _turn = self.turn().await;
-        migrations::Migrator::up(&self.write, None).await?;
+        match self.engine {
+            Engine::Postgres => {
+                let txn = self.write.begin().await?;
+                txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                    .await?;
+                migrations::Migrator::up(&txn, None).await?;
+                txn.commit().await?;
+            }
+            Engine::Sqlite => migrations::Migrator::up(&self.write, None).await?,
+        }
         self.refresh_statistics_in_turn().await
     }
 
