@@ -220,6 +220,44 @@ both_backends! {
         assert_eq!(total(&stranger.access_token).await, json!(0));
     }
 
+    async fn a_fleet_is_searched_by_name(backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.user_session("acme", "owner@example.com", Role::User).await;
+        let colleague = server.user_session("acme", "colleague@example.com", Role::User).await;
+        let admin = server.user_session("acme", "admin@example.com", Role::Admin).await;
+        let stranger = server.user_session("other", "admin@other.example", Role::Admin).await;
+        for name in ["Rack-A1", "rack-b2", "spare", "50%_off"] {
+            pair(&server, &owner.access_token, json!({"name": name})).await;
+        }
+        pair(&server, &colleague.access_token, json!({"name": "RACK-c3"})).await;
+        pair(&server, &stranger.access_token, json!({"name": "rack-z9"})).await;
+        let found = |token: &str, query: &str| {
+            let (server, token, query) = (&server, token.to_owned(), query.to_owned());
+            async move {
+                let (status, body) = server.get(&format!("/api/v1/agents?{query}"), &token).await;
+                assert_eq!(status, StatusCode::OK, "{query}: {body}");
+                let mut names: Vec<String> = body["data"].as_array().expect("a list").iter()
+                    .map(|a| a["name"].as_str().expect("a name").to_owned()).collect();
+                names.sort();
+                (names, body["meta"]["total"].clone())
+            }
+        };
+        let t = &owner.access_token;
+        // In any case, within what the caller sees: owners their own, admins the tenant's.
+        assert_eq!(found(t, "q=rACK").await, (vec!["Rack-A1".into(), "rack-b2".into()], json!(2)));
+        assert_eq!(found(&admin.access_token, "q=rack").await,
+            (vec!["RACK-c3".into(), "Rack-A1".into(), "rack-b2".into()], json!(3)));
+        assert_eq!(found(&stranger.access_token, "q=rack-a").await, (vec![], json!(0)));
+        // Wildcards are text: `%` and `_` match only themselves.
+        assert_eq!(found(t, "q=%25_").await, (vec!["50%_off".into()], json!(1)));
+        assert_eq!(found(t, "q=_").await, (vec!["50%_off".into()], json!(1)));
+        // Paged like the list, and an empty search is the whole list.
+        assert_eq!(found(t, "q=rack&limit=1&page=2").await.1, json!(2));
+        assert_eq!(found(t, "q=").await.1, json!(4));
+        let (status, body) = server.get(&format!("/api/v1/agents?q={}", "a".repeat(201)), t).await;
+        assert_eq!((status, body["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("BAD_REQUEST")));
+    }
+
     async fn quick_pair_is_off_by_default_and_throttled_like_sign_in_when_on(backend) {
         let quick = |login: &str, password: &str| json!({"login": login, "password": password,
             "machine_name": "host-7", "version": "0.1.0", "platform": "win32", "capabilities": ["proxmox"]});

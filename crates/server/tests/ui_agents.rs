@@ -314,3 +314,156 @@ async fn a_large_fleet_is_paged_on_the_agents_page() {
         wait_for(c, "#page-info", "Page 2 of 2 · Total 55").await;
     }
 }
+
+/// A fleet larger than the agent field lists is searched by name on the VM operations page:
+/// the fields offer the newest fifty and say so, "Find agent" narrows them, an agent chosen
+/// stays offered, a command dispatched to a found agent is logged under its name, and another
+/// tenant's agent is never offered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let session = server
+        .user_session("acme", "ops@example.com", Role::User)
+        .await;
+    let stranger = server
+        .user_session("other", "ops@other.example", Role::User)
+        .await;
+    let mut pairings = Vec::new();
+    for i in 0..55 {
+        let (status, body) = server
+            .post(
+                "/api/v1/agents/pairings",
+                &session.access_token,
+                json!({"name": format!("rack-{i:02}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        pairings.push(body["data"].clone());
+    }
+    let (status, found) = server
+        .call(
+            Method::POST,
+            "/api/v1/agents/register",
+            None,
+            Some(json!({"pairing_code": pairings[3]["pairing_code"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{found}");
+    let found_id = found["data"]["id"].as_str().unwrap().to_owned();
+    let (_, foreign) = server
+        .post(
+            "/api/v1/agents/pairings",
+            &stranger.access_token,
+            json!({"name": "rack-foreign"}),
+        )
+        .await;
+    let foreign_id = foreign["data"]["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, &session.email, &session.password).await;
+    c.goto(&format!("{}/vm-ops", server.url)).await.unwrap();
+    assert_eq!(
+        text_of(c, "#agent-choices").await,
+        "50 of 55 agents listed, newest first: find others with Find agent below."
+    );
+    let offered = |c: &fantoccini::Client, css: &'static str| {
+        let c = c.clone();
+        async move {
+            let mut names = Vec::new();
+            for option in c.find_all(fantoccini::Locator::Css(css)).await.unwrap() {
+                names.push(option.text().await.unwrap());
+            }
+            names
+        }
+    };
+    let names = offered(c, "#dispatch-form select[name=agent_id] option").await;
+    let mut distinct = names.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((names.len(), distinct.len()), (50, 50));
+    // One left out (of the oldest, give or take agents paired in the same millisecond).
+    let (left_out_id, left_out) = pairings
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .find(|(_, name)| !names.iter().any(|n| n == name))
+        .expect("an agent left out");
+
+    // Find one by part of its name, in any case.
+    fill(c, "#command-filter input[name=agent_q]", "RACK-03").await;
+    click(c, "#command-filter button[type=submit]").await;
+    wait_for(
+        c,
+        "#agent-choices",
+        "1 of 1 agents whose name holds “RACK-03” listed, newest first: find others with Find agent below.",
+    )
+    .await;
+    assert_eq!(
+        offered(c, "#dispatch-form select[name=agent_id] option").await,
+        ["rack-03"]
+    );
+    assert_eq!(
+        offered(c, "#command-filter select[name=agent_id] option").await,
+        ["All agents", "rack-03"]
+    );
+    // Dispatch to it; the log names it.
+    select(
+        c,
+        "#dispatch-form select[name=command_type]",
+        "proxmox.start",
+    )
+    .await;
+    fill(
+        c,
+        "#dispatch-form textarea[name=payload]",
+        r#"{"vmid": 103}"#,
+    )
+    .await;
+    click(c, "#dispatch-form button[type=submit]").await;
+    wait_for(
+        c,
+        "#notice",
+        "Command queued; it shows below as the agent runs it.",
+    )
+    .await;
+    assert_eq!(
+        text_of(c, "#commands tbody tr:first-child td:nth-child(2)").await,
+        "rack-03"
+    );
+    assert_eq!(
+        attr(c, "#commands tbody tr:first-child", "data-status").await,
+        "queued"
+    );
+    let (_, commands) = server
+        .get(
+            &format!("/api/v1/vm-ops/commands?agent_id={found_id}"),
+            &session.access_token,
+        )
+        .await;
+    assert_eq!(commands["data"].as_array().unwrap().len(), 1);
+
+    // An agent chosen in the filter stays offered though it is not among the newest fifty;
+    // another tenant's agent is not offered, whatever the address says.
+    let filter_options = "#command-filter select[name=agent_id] option";
+    c.goto(&format!("{}/vm-ops?agent_id={left_out_id}", server.url))
+        .await
+        .unwrap();
+    let names = offered(c, filter_options).await;
+    assert_eq!((names.len(), names[51].as_str()), (52, left_out));
+    assert_eq!(
+        attr(
+            c,
+            "#command-filter select[name=agent_id] option[selected]",
+            "value"
+        )
+        .await,
+        left_out_id
+    );
+    c.goto(&format!("{}/vm-ops?agent_id={foreign_id}", server.url))
+        .await
+        .unwrap();
+    let names = offered(c, filter_options).await;
+    assert_eq!(names.len(), 51);
+    assert!(!names.iter().any(|n| n == "rack-foreign"), "{names:?}");
+    browser.close().await;
+}

@@ -11,6 +11,8 @@ use botmox_proto::agent::{
 };
 use botmox_proto::{Envelope, ErrorEnvelope, PageMeta};
 
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -19,7 +21,7 @@ use super::service;
 use crate::clock::now_ms;
 use crate::http::layers::RequestId;
 use crate::http::paging::Paging;
-use crate::http::{ApiPath, ApiQuery, ApiResult, ClientAddr, Valid, answer};
+use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult, ClientAddr, Valid, answer};
 use crate::principal::Auth;
 use crate::state::AppState;
 
@@ -111,22 +113,49 @@ pub async fn rotate(State(s): State<AppState>, AgentAuth(agent): AgentAuth) -> A
     Ok(answer(StatusCode::OK, service::rotate(&s, agent).await?))
 }
 
-/// The caller's agents (admins: the tenant's), newest first, with `online`. Without `page`
-/// and `limit`, every one of them (as the reference answers); with either, that page and
-/// `meta` (a fleet of thousands is better read a page at a time).
-#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(Paging), security(("bearer" = [])),
+/// Longest name search of `GET /agents`, in characters (an agent's name is shorter).
+const FIND_CHARS: usize = 200;
+
+/// `GET /agents`'s query: a name search and paging.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AgentListParams {
+    /// Only agents whose name holds this text, in any case (at most 200 characters).
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    /// 1-based page number, 1 to 1000000 [default: 1].
+    #[param(minimum = 1, maximum = 1_000_000)]
+    pub page: Option<u64>,
+    /// Rows per page, 1 to 200 [default: 50].
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u64>,
+}
+
+/// The caller's agents (admins: the tenant's), newest first, with `online`. Without `q`,
+/// `page` and `limit`, every one of them (as the reference answers); with any of them, that
+/// page of those whose name holds `q`, and `meta` (a fleet of thousands is better read, and
+/// searched, a page at a time).
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentListParams), security(("bearer" = [])),
     responses((status = 200, body = Envelope<Vec<AgentView>>), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope)))]
 pub async fn list(
     State(s): State<AppState>,
     auth: Auth,
-    ApiQuery(paging): ApiQuery<Paging>,
+    ApiQuery(params): ApiQuery<AgentListParams>,
 ) -> ApiResult<Response> {
-    if paging.page.is_none() && paging.limit.is_none() {
+    let AgentListParams { q, page, limit } = params;
+    if q.is_none() && page.is_none() && limit.is_none() {
         return Ok(answer(StatusCode::OK, service::list(&s, &auth).await?));
     }
-    let (page, limit) = paging.resolve()?;
-    let (agents, total) = service::list_page(&s, &auth, page, limit).await?;
+    let find = q.unwrap_or_default();
+    if find.chars().count() > FIND_CHARS {
+        return Err(ApiError::field(
+            "q",
+            format!("must be at most {FIND_CHARS} characters"),
+        ));
+    }
+    let (page, limit) = Paging { page, limit }.resolve()?;
+    let (agents, total) = service::list_page(&s, &auth, find.trim(), page, limit).await?;
     let meta = PageMeta { total, page, limit };
     Ok((StatusCode::OK, Json(Envelope::page(agents, meta))).into_response())
 }

@@ -399,18 +399,47 @@ pub async fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<AgentView>> {
     Ok(rows.iter().map(|a| a.view(now)).collect())
 }
 
-/// Page `page` of [`list`], `limit` agents, and how many the caller sees in all.
+/// Page `page` of [`list`] narrowed to names holding `find` (in any case; all when empty),
+/// `limit` agents, and how many of those the caller sees match in all.
 pub async fn list_page(
     state: &AppState,
     auth: &Auth,
+    find: &str,
     page: u64,
     limit: u64,
 ) -> ApiResult<(Vec<AgentView>, u64)> {
     let owner = auth.own_only();
     let (rows, total) =
-        store::list_page(state.db.read(), auth.tenant(), owner, page, limit).await?;
+        store::list_page(state.db.read(), auth.tenant(), owner, find, page, limit).await?;
     let now = now_ms();
     Ok((rows.iter().map(|a| a.view(now)).collect(), total))
+}
+
+/// The agents a page offers to choose from when the fleet may be large: the first `limit`
+/// of [`list_page`] for `find`, then any of `keep` (agents already chosen) not among them;
+/// and how many match `find` in all.
+pub async fn choices(
+    state: &AppState,
+    auth: &Auth,
+    find: &str,
+    keep: &[&str],
+    limit: u64,
+) -> ApiResult<(Vec<AgentView>, u64)> {
+    let (mut agents, total) = list_page(state, auth, find, 1, limit).await?;
+    let missing: Vec<&str> = keep
+        .iter()
+        .copied()
+        .filter(|id| !id.is_empty() && !agents.iter().any(|a| a.id == *id))
+        .collect();
+    agents.extend(among(state, auth, &missing).await?);
+    Ok((agents, total))
+}
+
+/// The agents among `ids` that the caller sees (the others are left out).
+pub async fn among(state: &AppState, auth: &Auth, ids: &[&str]) -> ApiResult<Vec<AgentView>> {
+    let rows = store::among(state.db.read(), auth.tenant(), auth.own_only(), ids).await?;
+    let now = now_ms();
+    Ok(rows.iter().map(|a| a.view(now)).collect())
 }
 
 /// One agent, for its owner or an admin (404 for anyone else).

@@ -4,7 +4,7 @@
 //! store's (`crate::bus`).
 
 use sea_orm::ActiveValue::NotSet;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, Select,
@@ -13,6 +13,7 @@ use sea_orm::{
 use botmox_proto::agent::{AgentStatus, Presence};
 
 use crate::db::entity::agent::{self, Column, Entity};
+use crate::db::like::like_literal;
 use crate::db::{StoreResult, TenantId};
 
 pub async fn insert(db: &impl ConnectionTrait, m: &agent::Model) -> StoreResult<()> {
@@ -33,12 +34,22 @@ pub async fn by_pairing_code(
         .await?)
 }
 
-/// The query of [`list`] and [`list_page`] (the id orders agents created in the same
-/// millisecond, so pages never overlap).
-fn listed(tenant: &TenantId, owner: Option<&str>) -> Select<Entity> {
+/// The query of [`list`] and [`list_page`]: agents whose name holds `find` (in any case;
+/// all when it is empty). The id orders agents created in the same millisecond, so pages
+/// never overlap.
+fn listed(tenant: &TenantId, owner: Option<&str>, find: &str) -> Select<Entity> {
     let mut q = Entity::find().filter(Column::TenantId.eq(tenant.as_str()));
     if let Some(o) = owner {
         q = q.filter(Column::OwnerUserId.eq(o));
+    }
+    if !find.is_empty() {
+        q = q.filter(
+            Expr::expr(Func::lower(Expr::col(Column::Name))).like(like_literal(
+                "%",
+                &find.to_lowercase(),
+                "%",
+            )),
+        );
     }
     q.order_by_desc(Column::CreatedAt).order_by_desc(Column::Id)
 }
@@ -49,20 +60,38 @@ pub async fn list(
     tenant: &TenantId,
     owner: Option<&str>,
 ) -> StoreResult<Vec<agent::Model>> {
-    Ok(listed(tenant, owner).all(db).await?)
+    Ok(listed(tenant, owner, "").all(db).await?)
 }
 
-/// Page `page` (1-based) of [`list`], `limit` rows, and how many there are in all.
+/// Page `page` (1-based) of [`list`] narrowed to names holding `find`, `limit` rows, and
+/// how many match in all.
 pub async fn list_page(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     owner: Option<&str>,
+    find: &str,
     page: u64,
     limit: u64,
 ) -> StoreResult<(Vec<agent::Model>, u64)> {
-    let paginator = listed(tenant, owner).paginate(db, limit);
+    let paginator = listed(tenant, owner, find).paginate(db, limit);
     let total = paginator.num_items().await?;
     Ok((paginator.fetch_page(page.saturating_sub(1)).await?, total))
+}
+
+/// The agents of [`list`] among `ids`.
+pub async fn among(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    owner: Option<&str>,
+    ids: &[&str],
+) -> StoreResult<Vec<agent::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(listed(tenant, owner, "")
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
 }
 
 /// Write `m` (all but its presence) if the row still has `expect_status` and `expect_hash` in the column that

@@ -65,11 +65,12 @@ async fn listed(
 ) -> Result<(Vec<AgentRow>, u64, u64), ApiError> {
     // Bounded before it becomes an offset: a page past the last shows the last.
     let mut list_page = list_page.clamp(1, MAX_PAGE);
-    let (mut views, total) = service::list_page(state, auth, list_page, AGENTS_PER_PAGE).await?;
+    let (mut views, total) =
+        service::list_page(state, auth, "", list_page, AGENTS_PER_PAGE).await?;
     let pages = total.div_ceil(AGENTS_PER_PAGE).max(1);
     if list_page > pages {
         list_page = pages;
-        views = service::list_page(state, auth, list_page, AGENTS_PER_PAGE)
+        views = service::list_page(state, auth, "", list_page, AGENTS_PER_PAGE)
             .await?
             .0;
     }

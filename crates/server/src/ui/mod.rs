@@ -2,6 +2,7 @@
 //! stylesheet and script served from memory, a cookie session and CSRF-checked forms.
 
 pub mod admin;
+pub mod agent_picker;
 pub mod agents;
 pub mod artifacts;
 pub mod assets;

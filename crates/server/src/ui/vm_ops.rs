@@ -3,6 +3,8 @@
 //! agent, status and type, with cancel for queued commands. The log updates live: the
 //! page's script re-renders it on each event of `/events`.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -11,6 +13,7 @@ use botmox_proto::command::{COMMAND_TYPES, CommandStatus, DispatchRequest, ListC
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::agent_picker::AgentPicker;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::refusal::Refusal;
@@ -91,7 +94,7 @@ struct VmOpsPage {
     /// This page with its filters: what the live section re-renders from.
     live_url: String,
     rows: Vec<Row>,
-    agents: Vec<(String, String)>,
+    agents: AgentPicker,
     statuses: [&'static str; 7],
     agent_id: String,
     status: String,
@@ -121,6 +124,8 @@ pub struct DispatchForm {
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
     agent_id: Option<String>,
+    /// What the "Find agent" field holds ([`AgentPicker`]).
+    agent_q: Option<String>,
     status: Option<String>,
     command_type: Option<String>,
     notice: Option<String>,
@@ -184,14 +189,18 @@ async fn render_page(
         command_type: blank(&f.command_type),
     };
     let commands = service::list(state, auth, &query).await?;
-    let agents = agents::service::list(state, auth).await?;
-    let agents: Vec<(String, String)> = agents.into_iter().map(|a| (a.id, a.name)).collect();
-    let name_of = |id: &str| {
-        agents
-            .iter()
-            .find(|(a, _)| a == id)
-            .map_or(id.to_owned(), |(_, n)| n.clone())
-    };
+    let chosen = [text(&f.agent_id), form.agent_id.clone()];
+    let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+    let agents = AgentPicker::load(state, auth, f.agent_q.as_deref(), &chosen).await?;
+    let mut logged: Vec<&str> = commands.iter().map(|c| c.agent_id.as_str()).collect();
+    logged.sort_unstable();
+    logged.dedup();
+    let names: HashMap<String, String> = agents::service::among(state, auth, &logged)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect();
+    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
     let rows = commands
         .iter()
         .map(|c| {
@@ -230,6 +239,7 @@ async fn render_page(
     let mut live_url = url::form_urlencoded::Serializer::new(String::from("/vm-ops?"));
     for (k, v) in [
         ("agent_id", &f.agent_id),
+        ("agent_q", &f.agent_q),
         ("status", &f.status),
         ("command_type", &f.command_type),
     ] {
