@@ -7,7 +7,8 @@
 use base64::Engine;
 use botmox_proto::auth::Role;
 use botmox_testkit::browser::{
-    Browser, attr, click, fill, select, set_value, sign_in, text_of, wait_for, wait_for_parts,
+    Browser, attr, click, fill, select, set_value, sign_in, text_of, texts_of, wait_for,
+    wait_for_parts,
 };
 use botmox_testkit::{Backend, TestServer};
 use reqwest::{Method, StatusCode};
@@ -252,6 +253,23 @@ async fn pair_from_the_page_see_it_online_and_revoke_it() {
     browser.close().await;
 }
 
+/// Pairings of 55 agents named `rack-00` to `rack-54`, in that order.
+async fn pair_racks(server: &TestServer, token: &str) -> Vec<Value> {
+    let mut pairings = Vec::new();
+    for i in 0..55 {
+        let (status, body) = server
+            .post(
+                "/api/v1/agents/pairings",
+                token,
+                json!({"name": format!("rack-{i:02}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        pairings.push(body["data"].clone());
+    }
+    pairings
+}
+
 /// A fleet larger than a page is shown fifty agents at a time, newest first, with the total
 /// and a pager; the live re-render keeps to the page shown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,16 +278,7 @@ async fn a_large_fleet_is_paged_on_the_agents_page() {
     let session = server
         .user_session("acme", "ops@example.com", Role::User)
         .await;
-    for i in 0..55 {
-        let (status, body) = server
-            .post(
-                "/api/v1/agents/pairings",
-                &session.access_token,
-                json!({"name": format!("rack-{i:02}")}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
+    pair_racks(&server, &session.access_token).await;
     let browser = Browser::start().await;
     let c = &browser.client;
     sign_in(c, &server.url, &session.email, &session.password).await;
@@ -277,20 +286,7 @@ async fn a_large_fleet_is_paged_on_the_agents_page() {
     assert_eq!(text_of(c, "#agent-total").await, "55");
     assert_eq!(text_of(c, "#page-info").await, "Page 1 of 2 · Total 55");
     // The names in the list shown, first column of each row.
-    let names = |c: &fantoccini::Client| {
-        let c = c.clone();
-        async move {
-            let mut names = Vec::new();
-            for row in c
-                .find_all(fantoccini::Locator::Css("#agents tbody tr td:first-child"))
-                .await
-                .unwrap()
-            {
-                names.push(row.text().await.unwrap());
-            }
-            names
-        }
-    };
+    let names = |c| texts_of(c, "#agents tbody tr td:first-child");
     let mut shown = names(c).await;
     assert_eq!(shown.len(), 50);
     assert_eq!(attr(c, "#agent-list", "data-live").await, "/agents?page=1");
@@ -328,18 +324,7 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
     let stranger = server
         .user_session("other", "ops@other.example", Role::User)
         .await;
-    let mut pairings = Vec::new();
-    for i in 0..55 {
-        let (status, body) = server
-            .post(
-                "/api/v1/agents/pairings",
-                &session.access_token,
-                json!({"name": format!("rack-{i:02}")}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        pairings.push(body["data"].clone());
-    }
+    let pairings = pair_racks(&server, &session.access_token).await;
     let (status, found) = server
         .call(
             Method::POST,
@@ -367,17 +352,7 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
         text_of(c, "#agent-choices").await,
         "50 of 55 agents listed, newest first: find others with Find agent below."
     );
-    let offered = |c: &fantoccini::Client, css: &'static str| {
-        let c = c.clone();
-        async move {
-            let mut names = Vec::new();
-            for option in c.find_all(fantoccini::Locator::Css(css)).await.unwrap() {
-                names.push(option.text().await.unwrap());
-            }
-            names
-        }
-    };
-    let names = offered(c, "#dispatch-form select[name=agent_id] option").await;
+    let names = texts_of(c, "#dispatch-form select[name=agent_id] option").await;
     let mut distinct = names.clone();
     distinct.sort();
     distinct.dedup();
@@ -399,11 +374,11 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
     )
     .await;
     assert_eq!(
-        offered(c, "#dispatch-form select[name=agent_id] option").await,
+        texts_of(c, "#dispatch-form select[name=agent_id] option").await,
         ["rack-03"]
     );
     assert_eq!(
-        offered(c, "#command-filter select[name=agent_id] option").await,
+        texts_of(c, "#command-filter select[name=agent_id] option").await,
         ["All agents", "rack-03"]
     );
     // Dispatch to it; the log names it.
@@ -448,7 +423,7 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
     c.goto(&format!("{}/vm-ops?agent_id={left_out_id}", server.url))
         .await
         .unwrap();
-    let names = offered(c, filter_options).await;
+    let names = texts_of(c, filter_options).await;
     assert_eq!((names.len(), names[51].as_str()), (52, left_out));
     assert_eq!(
         attr(
@@ -462,7 +437,7 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
     c.goto(&format!("{}/vm-ops?agent_id={foreign_id}", server.url))
         .await
         .unwrap();
-    let names = offered(c, filter_options).await;
+    let names = texts_of(c, filter_options).await;
     assert_eq!(names.len(), 51);
     assert!(!names.iter().any(|n| n == "rack-foreign"), "{names:?}");
     browser.close().await;

@@ -5,7 +5,8 @@
 
 use botmox_proto::auth::Role;
 use botmox_testkit::browser::{
-    Browser, attr, click, fill, path, select, set_value, sign_in, text_of, wait_for, wait_for_url,
+    Browser, attr, click, fill, path, select, set_value, sign_in, text_of, texts_of, wait_for,
+    wait_for_url,
 };
 use botmox_testkit::{Backend, Session, TestServer};
 use fantoccini::{Client, Locator};
@@ -46,16 +47,7 @@ async fn define_projects(server: &TestServer) {
 /// Read in one script, so a page that is being replaced cannot leave a stale cell between
 /// finding the cells and reading them.
 async fn column_texts(c: &Client, column: usize) -> Vec<String> {
-    let texts = c
-        .execute(
-            "return Array.from(document.querySelectorAll(arguments[0]), (td) => td.innerText);",
-            vec![serde_json::json!(format!(
-                "table#records tbody tr td:nth-child({column})"
-            ))],
-        )
-        .await
-        .unwrap();
-    serde_json::from_value(texts).unwrap()
+    texts_of(c, &format!("table#records tbody tr td:nth-child({column})")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

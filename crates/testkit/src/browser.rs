@@ -122,6 +122,18 @@ pub async fn text_of(client: &Client, css: &str) -> String {
     }
 }
 
+/// The text of every element matching `css`, in document order (one script, however many).
+pub async fn texts_of(client: &Client, css: &str) -> Vec<String> {
+    let texts = client
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0]), (e) => e.innerText);",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    serde_json::from_value(texts).unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
 /// Replace the value of the input matching `css`.
 pub async fn fill(client: &Client, css: &str, value: &str) {
     let field = client
