@@ -13,6 +13,7 @@ use botmox_testkit::browser::{
 use botmox_testkit::{Backend, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 
 /// Mark the page: a reload would lose the mark.
 async fn set_marker(c: &fantoccini::Client) {
@@ -350,7 +351,7 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
     c.goto(&format!("{}/vm-ops", server.url)).await.unwrap();
     assert_eq!(
         text_of(c, "#agent-choices").await,
-        "50 of 55 agents listed, newest first: find others with Find agent below."
+        "50 of 55 agents listed, newest first: Find agent looks for others."
     );
     let names = texts_of(c, "#dispatch-form select[name=agent_id] option").await;
     let mut distinct = names.clone();
@@ -370,7 +371,7 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
     wait_for(
         c,
         "#agent-choices",
-        "1 of 1 agents whose name holds “RACK-03” listed, newest first: find others with Find agent below.",
+        "1 of 1 agents whose name holds “RACK-03” listed, newest first: Find agent looks for others.",
     )
     .await;
     assert_eq!(
@@ -440,5 +441,175 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
     let names = texts_of(c, filter_options).await;
     assert_eq!(names.len(), 51);
     assert!(!names.iter().any(|n| n == "rack-foreign"), "{names:?}");
+
+    // The VM generator's two agent fields are the same picker, searched from the page.
+    c.goto(&format!("{}/vm-jobs", server.url)).await.unwrap();
+    assert_eq!(
+        text_of(c, "#agent-choices").await,
+        "50 of 55 agents listed, newest first: Find agent looks for others."
+    );
+    fill(c, "#agent-find input[name=agent_q]", "rack-03").await;
+    click(c, "#agent-find button[type=submit]").await;
+    wait_for(
+        c,
+        "#agent-choices",
+        "1 of 1 agents whose name holds “rack-03” listed, newest first: Find agent looks for others.",
+    )
+    .await;
+    for form in ["#batch-form", "#delete-form"] {
+        assert_eq!(
+            texts_of(c, &format!("{form} select[name=agent_id] option")).await,
+            ["rack-03"],
+            "{form}"
+        );
+    }
+    browser.close().await;
+}
+
+/// Play the agent of `token` on `url`, for as long as the task runs: answer the VMs to
+/// `proxmox.list-vms` (a running one and a template) and `{}` to anything else, adding each
+/// command's type and payload to `answered`.
+async fn play_agent(url: String, token: String, answered: Arc<Mutex<Vec<(String, Value)>>>) {
+    let http = reqwest::Client::new();
+    loop {
+        let next: Value = http
+            .get(format!("{url}/api/v1/vm-ops/commands/next?timeout_ms=5000"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let command = &next["data"];
+        if command.is_null() {
+            continue;
+        }
+        let kind = command["command_type"].as_str().unwrap().to_owned();
+        let result = if kind == "proxmox.list-vms" {
+            json!([
+                {"vmid": 101, "name": "web-1", "status": "running", "cpu": 0.05,
+                 "mem": 1_073_741_824_u64, "maxmem": 4_294_967_296_u64, "uptime": 3_700},
+                {"vmid": 900, "name": "win-template", "status": "stopped", "template": true},
+            ])
+        } else {
+            json!({})
+        };
+        let status = http
+            .patch(format!(
+                "{url}/api/v1/vm-ops/commands/{}",
+                command["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&token)
+            .json(
+                &json!({"claim_id": command["claim_id"], "status": "succeeded", "result": result}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK);
+        answered
+            .lock()
+            .unwrap()
+            .push((kind, command["payload"].clone()));
+    }
+}
+
+/// The VMs page with a fleet larger than its agent field: it offers fifty active agents,
+/// "Find agent" finds the one wanted, the page lists that agent's VMs through it (templates
+/// without actions), and an action queues the command for that agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vms_page_finds_an_agent_lists_its_vms_and_acts_on_one() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let session = server
+        .user_session("acme", "ops@example.com", Role::User)
+        .await;
+    let mut agents = Vec::new();
+    for pairing in pair_racks(&server, &session.access_token).await {
+        let (status, agent) = server
+            .call(
+                Method::POST,
+                "/api/v1/agents/register",
+                None,
+                Some(json!({"pairing_code": pairing["pairing_code"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{agent}");
+        let text = |key: &str| agent["data"][key].as_str().unwrap().to_owned();
+        agents.push((text("id"), text("agent_token")));
+    }
+    let (rack_07, token) = agents[7].clone();
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let agent = tokio::spawn(play_agent(server.url.clone(), token, answered.clone()));
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &server.url, &session.email, &session.password).await;
+    // The agent asked for is listed with the newest fifty, and its VMs are shown.
+    c.goto(&format!("{}/vms?agent_id={rack_07}", server.url))
+        .await
+        .unwrap();
+    wait_for(c, "#vms tbody tr[data-vmid='101'] td:nth-child(2)", "web-1").await;
+    assert_eq!(
+        text_of(c, "#agent-choices").await,
+        "50 of 55 agents listed, newest first: Find agent looks for others."
+    );
+    let offered = texts_of(c, "#vm-filter select[name=agent_id] option").await;
+    assert!(
+        (50..=51).contains(&offered.len()) && offered.iter().any(|n| n == "rack-07"),
+        "{offered:?}"
+    );
+    assert_eq!(
+        attr(
+            c,
+            "#vm-filter select[name=agent_id] option[selected]",
+            "value"
+        )
+        .await,
+        rack_07
+    );
+    // Found by name, it is the only one offered.
+    fill(c, "#vm-filter input[name=agent_q]", "rack-07").await;
+    click(c, "#vm-filter button[type=submit]").await;
+    wait_for(
+        c,
+        "#agent-choices",
+        "1 of 1 agents whose name holds “rack-07” listed, newest first: Find agent looks for others.",
+    )
+    .await;
+    assert_eq!(
+        texts_of(c, "#vm-filter select[name=agent_id] option").await,
+        ["rack-07"]
+    );
+    wait_for(c, "#vms tbody tr[data-vmid='101'] td:nth-child(2)", "web-1").await;
+    assert_eq!(
+        texts_of(c, "#vms tbody tr[data-vmid='900'] button").await,
+        Vec::<String>::new(),
+        "a template has no actions"
+    );
+    click(
+        c,
+        "#vms tbody tr[data-vmid='101'] form[action$='/start'] button",
+    )
+    .await;
+    wait_for(
+        c,
+        "#notice",
+        "Start of VM 101 queued: its progress shows in the log below.",
+    )
+    .await;
+    // The page's lists are read-only commands (one of the last seconds answers for another);
+    // the start is an action, sent once.
+    agent.abort();
+    let answered = answered.lock().unwrap().clone();
+    let (lists, actions): (Vec<_>, Vec<_>) = answered
+        .into_iter()
+        .partition(|(kind, _)| kind == "proxmox.list-vms");
+    assert!(!lists.is_empty());
+    assert_eq!(
+        actions,
+        [("proxmox.start".to_owned(), json!({"vmid": 101}))]
+    );
     browser.close().await;
 }

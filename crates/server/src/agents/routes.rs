@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use super::principal::{AgentAuth, FleetAgent};
 use super::service;
+use super::store::Narrow;
 use crate::clock::now_ms;
 use crate::http::layers::RequestId;
 use crate::http::paging::Paging;
@@ -155,7 +156,11 @@ pub async fn list(
         ));
     }
     let (page, limit) = Paging { page, limit }.resolve()?;
-    let (agents, total) = service::list_page(&s, &auth, find.trim(), page, limit).await?;
+    let narrow = Narrow {
+        find: find.trim(),
+        active_only: false,
+    };
+    let (agents, total) = service::list_page(&s, &auth, narrow, page, limit).await?;
     let meta = PageMeta { total, page, limit };
     Ok((StatusCode::OK, Json(Envelope::page(agents, meta))).into_response())
 }

@@ -11,7 +11,7 @@ use botmox_proto::command::AgentEventType;
 use botmox_proto::time::from_epoch_ms;
 use serde_json::{Map, Value, json};
 
-use super::store;
+use super::store::{self, Narrow};
 use crate::auth;
 use crate::bus::events;
 use crate::clock::now_ms;
@@ -399,45 +399,52 @@ pub async fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<AgentView>> {
     Ok(rows.iter().map(|a| a.view(now)).collect())
 }
 
-/// Page `page` of [`list`] narrowed to names holding `find` (in any case; all when empty),
-/// `limit` agents, and how many of those the caller sees match in all.
+/// Page `page` of [`list`] narrowed, `limit` agents, and how many of those the caller sees
+/// match in all.
 pub async fn list_page(
     state: &AppState,
     auth: &Auth,
-    find: &str,
+    narrow: Narrow<'_>,
     page: u64,
     limit: u64,
 ) -> ApiResult<(Vec<AgentView>, u64)> {
     let owner = auth.own_only();
     let (rows, total) =
-        store::list_page(state.db.read(), auth.tenant(), owner, find, page, limit).await?;
+        store::list_page(state.db.read(), auth.tenant(), owner, narrow, page, limit).await?;
     let now = now_ms();
     Ok((rows.iter().map(|a| a.view(now)).collect(), total))
 }
 
 /// The agents a page offers to choose from when the fleet may be large: the first `limit`
-/// of [`list_page`] for `find`, then any of `keep` (agents already chosen) not among them;
-/// and how many match `find` in all.
+/// of [`list_page`] narrowed, then any of `keep` (agents already chosen, whatever their
+/// name) not among them; and how many match in all.
 pub async fn choices(
     state: &AppState,
     auth: &Auth,
-    find: &str,
+    narrow: Narrow<'_>,
     keep: &[&str],
     limit: u64,
 ) -> ApiResult<(Vec<AgentView>, u64)> {
-    let (mut agents, total) = list_page(state, auth, find, 1, limit).await?;
+    let (mut agents, total) = list_page(state, auth, narrow, 1, limit).await?;
     let missing: Vec<&str> = keep
         .iter()
         .copied()
         .filter(|id| !id.is_empty() && !agents.iter().any(|a| a.id == *id))
         .collect();
-    agents.extend(among(state, auth, &missing).await?);
+    let kept = Narrow { find: "", ..narrow };
+    agents.extend(among(state, auth, kept, &missing).await?);
     Ok((agents, total))
 }
 
-/// The agents among `ids` that the caller sees (the others are left out).
-pub async fn among(state: &AppState, auth: &Auth, ids: &[&str]) -> ApiResult<Vec<AgentView>> {
-    let rows = store::among(state.db.read(), auth.tenant(), auth.own_only(), ids).await?;
+/// The agents among `ids` that the caller sees, narrowed (the others are left out).
+pub async fn among(
+    state: &AppState,
+    auth: &Auth,
+    narrow: Narrow<'_>,
+    ids: &[&str],
+) -> ApiResult<Vec<AgentView>> {
+    let (tenant, owner) = (auth.tenant(), auth.own_only());
+    let rows = store::among(state.db.read(), tenant, owner, narrow, ids).await?;
     let now = now_ms();
     Ok(rows.iter().map(|a| a.view(now)).collect())
 }

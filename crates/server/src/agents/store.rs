@@ -34,22 +34,32 @@ pub async fn by_pairing_code(
         .await?)
 }
 
-/// The query of [`list`] and [`list_page`]: agents whose name holds `find` (in any case;
-/// all when it is empty). The id orders agents created in the same millisecond, so pages
-/// never overlap.
-fn listed(tenant: &TenantId, owner: Option<&str>, find: &str) -> Select<Entity> {
+/// Which of the caller's agents a list holds: those whose name holds `find` (in any case;
+/// all when it is empty), only the active ones when `active_only`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Narrow<'a> {
+    pub find: &'a str,
+    pub active_only: bool,
+}
+
+/// The query of [`list`] and [`list_page`], narrowed. The id orders agents created in the
+/// same millisecond, so pages never overlap.
+fn listed(tenant: &TenantId, owner: Option<&str>, narrow: Narrow<'_>) -> Select<Entity> {
     let mut q = Entity::find().filter(Column::TenantId.eq(tenant.as_str()));
     if let Some(o) = owner {
         q = q.filter(Column::OwnerUserId.eq(o));
     }
-    if !find.is_empty() {
+    if !narrow.find.is_empty() {
         q = q.filter(
             Expr::expr(Func::lower(Expr::col(Column::Name))).like(like_literal(
                 "%",
-                &find.to_lowercase(),
+                &narrow.find.to_lowercase(),
                 "%",
             )),
         );
+    }
+    if narrow.active_only {
+        q = q.filter(Column::Status.eq(AgentStatus::Active.as_str()));
     }
     q.order_by_desc(Column::CreatedAt).order_by_desc(Column::Id)
 }
@@ -60,35 +70,35 @@ pub async fn list(
     tenant: &TenantId,
     owner: Option<&str>,
 ) -> StoreResult<Vec<agent::Model>> {
-    Ok(listed(tenant, owner, "").all(db).await?)
+    Ok(listed(tenant, owner, Narrow::default()).all(db).await?)
 }
 
-/// Page `page` (1-based) of [`list`] narrowed to names holding `find`, `limit` rows, and
-/// how many match in all.
+/// Page `page` (1-based) of [`list`] narrowed, `limit` rows, and how many match in all.
 pub async fn list_page(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     owner: Option<&str>,
-    find: &str,
+    narrow: Narrow<'_>,
     page: u64,
     limit: u64,
 ) -> StoreResult<(Vec<agent::Model>, u64)> {
-    let paginator = listed(tenant, owner, find).paginate(db, limit);
+    let paginator = listed(tenant, owner, narrow).paginate(db, limit);
     let total = paginator.num_items().await?;
     Ok((paginator.fetch_page(page.saturating_sub(1)).await?, total))
 }
 
-/// The agents of [`list`] among `ids`.
+/// The agents of [`list`] narrowed, among `ids`.
 pub async fn among(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     owner: Option<&str>,
+    narrow: Narrow<'_>,
     ids: &[&str],
 ) -> StoreResult<Vec<agent::Model>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(listed(tenant, owner, "")
+    Ok(listed(tenant, owner, narrow)
         .filter(Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?)

@@ -1,9 +1,11 @@
-//! The agent field of the operations pages. A fleet of thousands does not fit a `<select>`
-//! (10,000 options twice over made the VM operations page the slowest of the UI), so a page
-//! offers at most [`AGENT_CHOICES`] agents: those whose name holds what was typed in its
-//! "Find agent" field, newest first, and the ones already chosen.
+//! The agent fields of the operations pages (VM operations, VMs, VM generator). A fleet of
+//! thousands does not fit a `<select>` (10,000 options twice over made the VM operations
+//! page the slowest of the UI), so a page offers at most [`AGENT_CHOICES`] agents: those
+//! whose name holds what its "Find agent" field says, newest first, and the ones already
+//! chosen. `templates/agent_picker.html` draws the field and the note beside it.
 
 use crate::agents;
+use crate::agents::store::Narrow;
 use crate::http::ApiResult;
 use crate::principal::Auth;
 use crate::state::AppState;
@@ -12,8 +14,8 @@ use crate::state::AppState;
 pub const AGENT_CHOICES: u64 = 50;
 
 pub struct AgentPicker {
-    /// (id, name) of the agents offered.
-    pub options: Vec<(String, String)>,
+    /// (id, name, online) of the agents offered.
+    pub options: Vec<(String, String, bool)>,
     /// How many agents match [`Self::find`] in all.
     pub total: u64,
     /// The text of the "Find agent" field.
@@ -21,21 +23,35 @@ pub struct AgentPicker {
 }
 
 impl AgentPicker {
-    /// The agents to offer for `find`, with `keep` (chosen ones) always among them.
+    /// The agents to offer for `find` (only active ones when `active_only`), with those of
+    /// `keep` (chosen ones) among them.
     pub async fn load(
         state: &AppState,
         auth: &Auth,
         find: Option<&str>,
+        active_only: bool,
         keep: &[&str],
     ) -> ApiResult<Self> {
         let find = find.unwrap_or_default().trim().to_owned();
+        let narrow = Narrow {
+            find: &find,
+            active_only,
+        };
         let (agents, total) =
-            agents::service::choices(state, auth, &find, keep, AGENT_CHOICES).await?;
+            agents::service::choices(state, auth, narrow, keep, AGENT_CHOICES).await?;
         Ok(Self {
-            options: agents.into_iter().map(|a| (a.id, a.name)).collect(),
+            options: agents
+                .into_iter()
+                .map(|a| (a.id, a.name, a.online))
+                .collect(),
             total,
             find,
         })
+    }
+
+    /// Whether `id` is one of the agents offered.
+    pub fn offers(&self, id: &str) -> bool {
+        self.options.iter().any(|(a, _, _)| a == id)
     }
 
     /// Whether the page shows the "Find agent" field: the fleet is larger than the list, or

@@ -16,6 +16,7 @@ use super::refusal::Refusal;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::agents::service;
+use crate::agents::store::Narrow;
 use crate::http::ApiError;
 use crate::http::paging::MAX_PAGE;
 use crate::principal::Auth;
@@ -66,11 +67,11 @@ async fn listed(
     // Bounded before it becomes an offset: a page past the last shows the last.
     let mut list_page = list_page.clamp(1, MAX_PAGE);
     let (mut views, total) =
-        service::list_page(state, auth, "", list_page, AGENTS_PER_PAGE).await?;
+        service::list_page(state, auth, Narrow::default(), list_page, AGENTS_PER_PAGE).await?;
     let pages = total.div_ceil(AGENTS_PER_PAGE).max(1);
     if list_page > pages {
         list_page = pages;
-        views = service::list_page(state, auth, "", list_page, AGENTS_PER_PAGE)
+        views = service::list_page(state, auth, Narrow::default(), list_page, AGENTS_PER_PAGE)
             .await?
             .0;
     }

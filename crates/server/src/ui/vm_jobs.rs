@@ -13,16 +13,17 @@ use botmox_proto::vm_jobs::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::agent_picker::AgentPicker;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::refusal::Refusal;
 use super::session::{CsrfForm, EmptyForm, UiUser};
 use crate::http::ApiError;
 use crate::principal::Auth;
+use crate::provisioning;
 use crate::state::AppState;
 use crate::ui::extract::{PagePath, PageQuery};
 use crate::vm_jobs::service;
-use crate::{agents, provisioning};
 
 /// Jobs the board shows.
 const BOARD_LIMIT: u64 = 200;
@@ -44,7 +45,9 @@ struct VmJobsPage {
     layout: Layout,
     live_url: String,
     rows: Vec<Row>,
-    agents: Vec<(String, String)>,
+    /// The batch the board shows, if one.
+    batch_id: Option<String>,
+    agents: AgentPicker,
     /// The caller's profiles and playbooks (id, name), for the pickers.
     profiles: Vec<(String, String)>,
     playbooks: Vec<(String, String)>,
@@ -154,6 +157,8 @@ impl BatchForm {
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
     batch_id: Option<String>,
+    /// What the "Find agent" field holds ([`AgentPicker`]).
+    agent_q: Option<String>,
     notice: Option<String>,
 }
 
@@ -224,7 +229,11 @@ async fn render_page(
         state: None,
     };
     let (jobs, _) = service::list(state, auth, &query, 1, BOARD_LIMIT).await?;
-    let agents = agents::service::list(state, auth).await?;
+    let chosen = [
+        form.agent_id.as_str(),
+        refusal.value("delete-form", "agent_id"),
+    ];
+    let agents = AgentPicker::load(state, auth, f.agent_q.as_deref(), false, &chosen).await?;
     let profiles = provisioning::service::list_profiles(&state.db, auth).await?;
     let playbooks = provisioning::service::list_playbooks(&state.db, auth).await?;
     let (layout, csrf) = Layout::new(
@@ -244,7 +253,8 @@ async fn render_page(
         layout,
         live_url: live_url.finish(),
         rows: jobs.into_iter().map(row).collect(),
-        agents: agents.into_iter().map(|a| (a.id, a.name)).collect(),
+        batch_id: query.batch_id.clone(),
+        agents,
         profiles: profiles.into_iter().map(|p| (p.id, p.name)).collect(),
         playbooks: playbooks.into_iter().map(|p| (p.id, p.name)).collect(),
         form,

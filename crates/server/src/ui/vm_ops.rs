@@ -20,6 +20,7 @@ use super::refusal::Refusal;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
 use crate::agents;
+use crate::agents::store::Narrow;
 use crate::http::ApiError;
 use crate::state::AppState;
 use crate::ui::extract::{PagePath, PageQuery};
@@ -191,15 +192,16 @@ async fn render_page(
     let commands = service::list(state, auth, &query).await?;
     let chosen = [text(&f.agent_id), form.agent_id.clone()];
     let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
-    let agents = AgentPicker::load(state, auth, f.agent_q.as_deref(), &chosen).await?;
+    let agents = AgentPicker::load(state, auth, f.agent_q.as_deref(), false, &chosen).await?;
     let mut logged: Vec<&str> = commands.iter().map(|c| c.agent_id.as_str()).collect();
     logged.sort_unstable();
     logged.dedup();
-    let names: HashMap<String, String> = agents::service::among(state, auth, &logged)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.name))
-        .collect();
+    let names: HashMap<String, String> =
+        agents::service::among(state, auth, Narrow::default(), &logged)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
     let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
     let rows = commands
         .iter()

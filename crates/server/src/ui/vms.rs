@@ -10,15 +10,14 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
-use botmox_proto::agent::AgentStatus;
 use botmox_proto::command::{CommandStatus, DispatchRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::agent_picker::AgentPicker;
 use super::error_page::PageResult;
 use super::layout::{Layout, render};
 use super::session::{CsrfForm, UiUser};
-use crate::agents;
 use crate::http::ApiError;
 use crate::infra::service::{command, default_agent};
 use crate::principal::Auth;
@@ -56,7 +55,7 @@ struct VmRow {
 #[template(path = "vms.html")]
 struct VmsPage {
     layout: Layout,
-    agents: Vec<(String, String)>,
+    agents: AgentPicker,
     agent_id: String,
     node: String,
     /// The agent's list, once it answered.
@@ -74,6 +73,8 @@ struct VmsPage {
 #[derive(Debug, Default, Deserialize)]
 pub struct VmsQuery {
     agent_id: Option<String>,
+    /// What the "Find agent" field holds ([`AgentPicker`]).
+    agent_q: Option<String>,
     node: Option<String>,
     /// The action just queued and its VM, for the notice.
     done: Option<String>,
@@ -142,23 +143,28 @@ fn vm_row(vm: &Value) -> Option<VmRow> {
     })
 }
 
-/// The agent the page shows: the one asked for, else the tenant's default, else the first
-/// online one, else the first.
+/// The active agents the page offers (those "Find agent" matches, with the one asked for and
+/// the tenant's default), and the one it shows: the one asked for, else the tenant's
+/// default, else the first online one offered, else the first.
 async fn chosen_agent(
     state: &AppState,
     auth: &Auth,
     asked: Option<String>,
-    agents: &[(String, String, bool)],
-) -> Result<Option<String>, ApiError> {
+    find: Option<&str>,
+) -> Result<(AgentPicker, Option<String>), ApiError> {
+    let default = default_agent(state, auth).await?;
+    let keep = [asked.as_deref(), default.as_deref()];
+    let keep: Vec<&str> = keep.into_iter().flatten().collect();
+    let agents = AgentPicker::load(state, auth, find, true, &keep).await?;
     if asked.is_some() {
-        return Ok(asked);
+        return Ok((agents, asked));
     }
-    let default = default_agent(state, auth)
-        .await?
-        .filter(|id| agents.iter().any(|(a, _, _)| a == id));
-    Ok(default
-        .or_else(|| agents.iter().find(|a| a.2).map(|a| a.0.clone()))
-        .or_else(|| agents.first().map(|a| a.0.clone())))
+    let options = &agents.options;
+    let chosen = default
+        .filter(|id| agents.offers(id))
+        .or_else(|| options.iter().find(|a| a.2).map(|a| a.0.clone()))
+        .or_else(|| options.first().map(|a| a.0.clone()));
+    Ok((agents, chosen))
 }
 
 /// The node's VMs through the agent, or why not.
@@ -219,13 +225,8 @@ pub async fn page(
     headers: HeaderMap,
     PageQuery(q): PageQuery<VmsQuery>,
 ) -> PageResult {
-    let agents: Vec<(String, String, bool)> = agents::service::list(&state, &auth)
-        .await?
-        .into_iter()
-        .filter(|a| a.status == AgentStatus::Active)
-        .map(|a| (a.id, a.name, a.online))
-        .collect();
-    let agent_id = chosen_agent(&state, &auth, blank(&q.agent_id), &agents).await?;
+    let (agents, agent_id) =
+        chosen_agent(&state, &auth, blank(&q.agent_id), q.agent_q.as_deref()).await?;
     let node = blank(&q.node).unwrap_or_default();
     let (status, vms, error) = match &agent_id {
         None => (
@@ -261,8 +262,15 @@ pub async fn page(
     .await;
     let body = VmsPage {
         layout,
-        agents: agents.into_iter().map(|(id, name, _)| (id, name)).collect(),
-        live_url: page_url("/vms", &[("agent_id", &agent_id), ("node", &node)]),
+        live_url: page_url(
+            "/vms",
+            &[
+                ("agent_id", &agent_id),
+                ("node", &node),
+                ("agent_q", &agents.find),
+            ],
+        ),
+        agents,
         log_url: page_url("/vm-ops", &[("agent_id", &agent_id)]),
         agent_id,
         node,
