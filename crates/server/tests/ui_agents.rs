@@ -310,6 +310,28 @@ async fn a_large_fleet_is_paged_on_the_agents_page() {
             .unwrap();
         wait_for(c, "#page-info", "Page 2 of 2 · Total 55").await;
     }
+    // Found by name: the count, no pager for one page, and the live re-render keeps the search.
+    c.goto(&format!("{}/agents", server.url)).await.unwrap();
+    fill(c, "#agent-search input[name=q]", "RACK-1").await;
+    click(c, "#agent-search button[type=submit]").await;
+    wait_for(c, "#agent-total", "10").await;
+    let mut found = names(c).await;
+    found.sort();
+    let tens: Vec<String> = (10..20).map(|i| format!("rack-{i}")).collect();
+    assert_eq!(found, tens);
+    assert!(
+        c.find(fantoccini::Locator::Css("#page-info"))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        attr(c, "#agent-list", "data-live").await,
+        "/agents?page=1&q=RACK-1"
+    );
+    fill(c, "#agent-search input[name=q]", "50%").await;
+    click(c, "#agent-search button[type=submit]").await;
+    wait_for(c, "#agent-list p.muted", "No agent's name holds “50%”.").await;
+    assert_eq!(text_of(c, "#agent-total").await, "0");
 }
 
 /// A fleet larger than the agent field lists is searched by name on the VM operations page:

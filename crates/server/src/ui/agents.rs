@@ -11,7 +11,7 @@ use botmox_proto::validate::Validate;
 use serde::{Deserialize, Serialize};
 
 use super::error_page::PageError;
-use super::layout::{Layout, render};
+use super::layout::{Layout, page_url, render};
 use super::refusal::Refusal;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
@@ -41,15 +41,35 @@ struct AgentRow {
 /// Agents a page of the list shows.
 const AGENTS_PER_PAGE: u64 = 50;
 
+/// Which part of the list a page shows: a page of the agents whose name holds `find`.
+#[derive(Default)]
+struct ListAt {
+    /// 1-based; past the last, the last.
+    page: u64,
+    find: String,
+}
+
+impl ListAt {
+    /// This page's address.
+    fn here(&self) -> String {
+        self.href(self.page)
+    }
+
+    /// This page's address for page `page` of the same list.
+    fn href(&self, page: u64) -> String {
+        page_url("/agents", &[("page", &page.to_string()), ("q", &self.find)])
+    }
+}
+
 #[derive(Template)]
 #[template(path = "agents.html")]
 struct AgentsPage {
     layout: Layout,
     /// This page of the list, newest first.
     agents: Vec<AgentRow>,
-    /// Agents in all, the page shown, and the pages there are.
+    /// Agents matching in all, the part shown, and the pages there are.
     total: u64,
-    list_page: u64,
+    at: ListAt,
     pages: u64,
     pairing: Option<NewPairing>,
     notice: Option<String>,
@@ -57,23 +77,27 @@ struct AgentsPage {
     refusal: Refusal,
 }
 
-/// Page `list_page` of the caller's agents (the last one when there are fewer), the agents
-/// in all, and the page shown.
+/// The part `at` of the caller's agents (the last page when there are fewer), how many
+/// match in all, and the part shown.
 async fn listed(
     state: &AppState,
     auth: &Auth,
-    list_page: u64,
-) -> Result<(Vec<AgentRow>, u64, u64), ApiError> {
+    mut at: ListAt,
+) -> Result<(Vec<AgentRow>, u64, ListAt), ApiError> {
     // Bounded before it becomes an offset: a page past the last shows the last.
-    let mut list_page = list_page.clamp(1, MAX_PAGE);
+    at.page = at.page.clamp(1, MAX_PAGE);
+    let narrow = Narrow {
+        find: &at.find,
+        active_only: false,
+    };
     let (mut views, total) =
-        service::list_page(state, auth, Narrow::default(), list_page, AGENTS_PER_PAGE).await?;
+        service::list_page(state, auth, narrow, at.page, AGENTS_PER_PAGE).await?;
     let pages = total.div_ceil(AGENTS_PER_PAGE).max(1);
-    if list_page > pages {
-        list_page = pages;
-        views = service::list_page(state, auth, Narrow::default(), list_page, AGENTS_PER_PAGE)
+    if at.page > pages {
+        views = service::list_page(state, auth, narrow, pages, AGENTS_PER_PAGE)
             .await?
             .0;
+        at.page = pages;
     }
     let rows = views
         .into_iter()
@@ -82,7 +106,7 @@ async fn listed(
             view,
         })
         .collect();
-    Ok((rows, total, list_page))
+    Ok((rows, total, at))
 }
 
 #[allow(clippy::too_many_arguments)] // the page's parts, each from its own handler
@@ -91,12 +115,12 @@ async fn page(
     auth: &Auth,
     headers: &HeaderMap,
     status: StatusCode,
-    list_page: u64,
+    at: ListAt,
     pairing: Option<NewPairing>,
     notice: Option<String>,
     refusal: Refusal,
 ) -> Response {
-    let (agents, total, list_page) = match listed(state, auth, list_page).await {
+    let (agents, total, at) = match listed(state, auth, at).await {
         Ok(listed) => listed,
         Err(e) => return PageError::from(e).into_response(),
     };
@@ -113,7 +137,7 @@ async fn page(
         layout,
         agents,
         total,
-        list_page,
+        at,
         pages: total.div_ceil(AGENTS_PER_PAGE).max(1),
         pairing,
         notice,
@@ -131,7 +155,8 @@ async fn refused(
     status: StatusCode,
     refusal: Refusal,
 ) -> Response {
-    page(state, auth, headers, status, 1, None, None, refusal).await
+    let first = ListAt::default();
+    page(state, auth, headers, status, first, None, None, refusal).await
 }
 
 #[derive(Deserialize)]
@@ -139,6 +164,8 @@ pub struct NoticeQuery {
     notice: Option<String>,
     /// The page of the list (1-based).
     page: Option<u64>,
+    /// Only agents whose name holds this.
+    q: Option<String>,
 }
 
 pub async fn agents_page(
@@ -153,7 +180,10 @@ pub async fn agents_page(
         &auth,
         &headers,
         StatusCode::OK,
-        q.page.unwrap_or(1),
+        ListAt {
+            page: q.page.unwrap_or(1),
+            find: q.q.unwrap_or_default().trim().to_owned(),
+        },
         None,
         notice,
         Refusal::none(),
@@ -207,7 +237,7 @@ pub async fn create_pairing(
                 &auth,
                 &headers,
                 StatusCode::CREATED,
-                1,
+                ListAt::default(),
                 Some(pairing),
                 None,
                 Refusal::none(),

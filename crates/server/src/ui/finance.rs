@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use super::charts::BarChart;
 use super::error_page::PageError;
-use super::layout::{Layout, render};
+use super::layout::{Layout, page_url, render};
 use super::records::common::seg;
 use super::records::form::{day_ms, iso_day};
 use super::refusal::Problems;
@@ -401,23 +401,20 @@ async fn page(
         .collect();
     let pages = total_rows.div_ceil(ROWS).max(1);
     let page_href = |n: u64| {
-        let mut href = url::form_urlencoded::Serializer::new(String::from("/finance?"));
-        for (k, v) in [
-            ("from", from_day.as_str()),
-            ("to", to_day.as_str()),
-            ("period", &format!("{period:?}").to_lowercase()),
-            ("currency", currency.as_str()),
-            ("project_id", project.as_deref().unwrap_or_default()),
-            ("type", q.kind.as_deref().unwrap_or_default()),
-            ("category", q.category.as_deref().unwrap_or_default()),
-            ("q", q.q.as_deref().unwrap_or_default()),
-        ] {
-            if !v.is_empty() {
-                href.append_pair(k, v);
-            }
-        }
-        href.append_pair("page", &n.to_string());
-        href.finish()
+        page_url(
+            "/finance",
+            &[
+                ("from", from_day.as_str()),
+                ("to", to_day.as_str()),
+                ("period", &format!("{period:?}").to_lowercase()),
+                ("currency", currency.as_str()),
+                ("project_id", project.as_deref().unwrap_or_default()),
+                ("type", q.kind.as_deref().unwrap_or_default()),
+                ("category", q.category.as_deref().unwrap_or_default()),
+                ("q", q.q.as_deref().unwrap_or_default()),
+                ("page", &n.to_string()),
+            ],
+        )
     };
     let (previous, next) = (
         (page > 1).then(|| page_href(page - 1)),

@@ -68,3 +68,32 @@ impl Layout {
         (layout, csrf)
     }
 }
+
+/// The address of page `path` with the query `pairs` (those with an empty value left out):
+/// what links and live sections re-render from.
+pub fn page_url(path: &str, pairs: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if !v.is_empty() {
+            query.append_pair(k, v);
+        }
+    }
+    match query.finish() {
+        q if q.is_empty() => path.to_owned(),
+        q => format!("{path}?{q}"),
+    }
+}
+
+#[cfg(test)]
+mod page_url_tests {
+    use super::page_url;
+
+    #[test]
+    fn empty_values_are_left_out_and_the_rest_encoded() {
+        assert_eq!(page_url("/vms", &[("agent_id", ""), ("node", "")]), "/vms");
+        assert_eq!(
+            page_url("/agents", &[("page", "2"), ("q", "a&b c")]),
+            "/agents?page=2&q=a%26b+c"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agent_picker::AgentPicker;
 use super::error_page::PageResult;
-use super::layout::{Layout, render};
+use super::layout::{Layout, page_url, render};
 use super::refusal::Refusal;
 use super::session::{CsrfForm, EmptyForm, UiUser};
 use crate::http::ApiError;
@@ -245,13 +245,13 @@ async fn render_page(
         &[("Operations", None), ("VM generator", None)],
     )
     .await;
-    let mut live_url = url::form_urlencoded::Serializer::new(String::from("/vm-jobs?"));
-    if let Some(batch) = &query.batch_id {
-        live_url.append_pair("batch_id", batch);
-    }
+    let live_url = page_url(
+        "/vm-jobs",
+        &[("batch_id", query.batch_id.as_deref().unwrap_or_default())],
+    );
     let body = VmJobsPage {
         layout,
-        live_url: live_url.finish(),
+        live_url,
         rows: jobs.into_iter().map(row).collect(),
         batch_id: query.batch_id.clone(),
         agents,

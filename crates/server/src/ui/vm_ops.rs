@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::agent_picker::AgentPicker;
 use super::error_page::PageResult;
-use super::layout::{Layout, render};
+use super::layout::{Layout, page_url, render};
 use super::refusal::Refusal;
 use super::session::EmptyForm;
 use super::session::{CsrfForm, UiUser};
@@ -238,19 +238,17 @@ async fn render_page(
         &[("Operations", None), ("VM operations", None)],
     )
     .await;
-    let mut live_url = url::form_urlencoded::Serializer::new(String::from("/vm-ops?"));
-    for (k, v) in [
-        ("agent_id", &f.agent_id),
-        ("agent_q", &f.agent_q),
-        ("status", &f.status),
-        ("command_type", &f.command_type),
-    ] {
-        if let Some(v) = v {
-            live_url.append_pair(k, v);
-        }
-    }
+    let live_url = page_url(
+        "/vm-ops",
+        &[
+            ("agent_id", &text(&f.agent_id)),
+            ("agent_q", &text(&f.agent_q)),
+            ("status", &text(&f.status)),
+            ("command_type", &text(&f.command_type)),
+        ],
+    );
     let body = VmOpsPage {
-        live_url: live_url.finish(),
+        live_url,
         layout,
         rows,
         agents,

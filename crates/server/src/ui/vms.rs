@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::agent_picker::AgentPicker;
 use super::error_page::PageResult;
-use super::layout::{Layout, render};
+use super::layout::{Layout, page_url, render};
 use super::session::{CsrfForm, UiUser};
 use crate::http::ApiError;
 use crate::infra::service::{command, default_agent};
@@ -207,16 +207,6 @@ async fn list_vms(
         .unwrap_or_default();
     rows.sort_by_key(|r| r.vmid);
     Ok(rows)
-}
-
-fn page_url(path: &str, pairs: &[(&str, &str)]) -> String {
-    let mut url = url::form_urlencoded::Serializer::new(format!("{path}?"));
-    for (k, v) in pairs {
-        if !v.is_empty() {
-            url.append_pair(k, v);
-        }
-    }
-    url.finish()
 }
 
 pub async fn page(
