@@ -85,8 +85,8 @@ pub fn page_url(path: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 #[cfg(test)]
-mod page_url_tests {
-    use super::page_url;
+mod tests {
+    use super::*;
 
     #[test]
     fn empty_values_are_left_out_and_the_rest_encoded() {
