@@ -118,3 +118,83 @@ async fn replicas_opening_a_new_database_together_all_start() {
         db.close().await.ok();
     }
 }
+
+/// A test's own migrations: the first creates `first_step`; the second creates `half_done`
+/// and then fails, as an upgrade that breaks part way would.
+struct BreaksPartWay;
+
+struct CreatesFirstStep;
+
+struct FailsAfterATable;
+
+impl sea_orm_migration::MigrationName for CreatesFirstStep {
+    fn name(&self) -> &str {
+        "m_test_000001_first_step"
+    }
+}
+
+impl sea_orm_migration::MigrationName for FailsAfterATable {
+    fn name(&self) -> &str {
+        "m_test_000002_fails"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for CreatesFirstStep {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("CREATE TABLE first_step (n INTEGER)")
+            .await?;
+        Ok(())
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for FailsAfterATable {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("CREATE TABLE half_done (n INTEGER)")
+            .await?;
+        Err(sea_orm::DbErr::Migration(
+            "this upgrade breaks part way".into(),
+        ))
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for BreaksPartWay {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        vec![Box::new(CreatesFirstStep), Box::new(FailsAfterATable)]
+    }
+}
+
+both_backends! {
+    // An upgrade whose migrations fail part way leaves the database as it was: no table of
+    // the migration that ran before the failing one, none of the failing one's. On SQLite the
+    // migrations had run one by one, so the first stayed applied and the failing one's table
+    // stayed behind it.
+    async fn an_upgrade_that_fails_part_way_leaves_nothing_behind(backend) {
+        let (db, _url, _keep) = one_connection(backend).await;
+        let err = db.migrate_with::<BreaksPartWay>().await.expect_err("the upgrade fails");
+        assert!(err.to_string().contains("breaks part way"), "{err}");
+        let exists = |table: &'static str| {
+            let db = &db;
+            async move {
+                db.read()
+                    .query_one(Statement::from_string(
+                        db.read().get_database_backend(),
+                        format!("SELECT COUNT(*) AS n FROM {table}"),
+                    ))
+                    .await
+                    .is_ok()
+            }
+        };
+        assert!(!exists("first_step").await, "{backend:?}: the first migration was undone");
+        assert!(!exists("half_done").await, "{backend:?}: the failing one left nothing");
+        // The check itself sees a table a migration made.
+        assert!(exists("schema_migrations").await);
+        db.close().await.ok();
+    }
+}
