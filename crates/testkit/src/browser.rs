@@ -4,7 +4,6 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// The browser's time zone: UTC+3 all year (no daylight saving time).
@@ -144,35 +143,14 @@ pub async fn fill(client: &Client, css: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
-/// Click the element matching `css`. WebDriver clicks the middle of the element's box; when
-/// that point lies on something else (the element sits at the clipped edge of a horizontally
-/// scrolled table, say), the element is scrolled to the middle of its scroll containers and the
-/// click tried again, a few times, before the test fails.
 pub async fn click(client: &Client, css: &str) {
-    let element = client
+    client
         .find(Locator::Css(css))
         .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
         .unwrap_or_else(|e| panic!("{css}: {e}"));
-    let mut tries = 0;
-    loop {
-        match element.clone().click().await {
-            Ok(()) => return,
-            Err(CmdError::Standard(e))
-                if e.error == ErrorStatus::ElementClickIntercepted && tries < 5 =>
-            {
-                tries += 1;
-                client
-                    .execute(
-                        "arguments[0].scrollIntoView({block: 'center', inline: 'center'})",
-                        vec![serde_json::to_value(&element).unwrap()],
-                    )
-                    .await
-                    .unwrap_or_else(|e| panic!("{css}: {e}"));
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("{css}: {e}"),
-        }
-    }
 }
 
 /// The path of the current page.
