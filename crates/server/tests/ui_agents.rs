@@ -464,6 +464,20 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
     assert_eq!(names.len(), 51);
     assert!(!names.iter().any(|n| n == "rack-foreign"), "{names:?}");
 
+    // A search longer than any name is refused, as the API refuses it.
+    c.goto(&format!(
+        "{}/vm-ops?agent_q={}",
+        server.url,
+        "a".repeat(201)
+    ))
+    .await
+    .unwrap();
+    assert!(
+        text_of(c, "#error-message")
+            .await
+            .contains("at most 200 characters")
+    );
+
     // The VM generator's two agent fields are the same picker, searched from the page.
     c.goto(&format!("{}/vm-jobs", server.url)).await.unwrap();
     assert_eq!(

@@ -22,7 +22,7 @@ use super::store::Narrow;
 use crate::clock::now_ms;
 use crate::http::layers::RequestId;
 use crate::http::paging::Paging;
-use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult, ClientAddr, Valid, answer};
+use crate::http::{ApiPath, ApiQuery, ApiResult, ClientAddr, Valid, answer};
 use crate::principal::Auth;
 use crate::state::AppState;
 
@@ -114,14 +114,12 @@ pub async fn rotate(State(s): State<AppState>, AgentAuth(agent): AgentAuth) -> A
     Ok(answer(StatusCode::OK, service::rotate(&s, agent).await?))
 }
 
-/// Longest name search of `GET /agents`, in characters (an agent's name is shorter).
-const FIND_CHARS: usize = 200;
-
 /// `GET /agents`'s query: a name search and paging.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AgentListParams {
-    /// Only agents whose name holds this text, in any case (at most 200 characters).
+    /// Only agents whose name holds this text, in any case (at most 200 characters:
+    /// `service::FIND_CHARS`).
     #[param(max_length = 200)]
     pub q: Option<String>,
     /// 1-based page number, 1 to 1000000 [default: 1].
@@ -149,12 +147,6 @@ pub async fn list(
         return Ok(answer(StatusCode::OK, service::list(&s, &auth).await?));
     }
     let find = q.unwrap_or_default();
-    if find.chars().count() > FIND_CHARS {
-        return Err(ApiError::field(
-            "q",
-            format!("must be at most {FIND_CHARS} characters"),
-        ));
-    }
     let (page, limit) = Paging { page, limit }.resolve()?;
     let narrow = Narrow {
         find: find.trim(),

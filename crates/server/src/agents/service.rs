@@ -399,8 +399,12 @@ pub async fn list(state: &AppState, auth: &Auth) -> ApiResult<Vec<AgentView>> {
     Ok(rows.iter().map(|a| a.view(now)).collect())
 }
 
+/// Longest name search, in characters (an agent's name is shorter), for the API's `q` and
+/// the pages' "Find agent" alike.
+pub const FIND_CHARS: usize = 200;
+
 /// Page `page` of [`list`] narrowed, `limit` agents, and how many of those the caller sees
-/// match in all.
+/// match in all; 400 for a search longer than [`FIND_CHARS`].
 pub async fn list_page(
     state: &AppState,
     auth: &Auth,
@@ -408,6 +412,12 @@ pub async fn list_page(
     page: u64,
     limit: u64,
 ) -> ApiResult<(Vec<AgentView>, u64)> {
+    if narrow.find.chars().count() > FIND_CHARS {
+        return Err(ApiError::field(
+            "q",
+            format!("must be at most {FIND_CHARS} characters"),
+        ));
+    }
     let owner = auth.own_only();
     let (rows, total) =
         store::list_page(state.db.read(), auth.tenant(), owner, narrow, page, limit).await?;

@@ -143,8 +143,8 @@ fn vm_row(vm: &Value) -> Option<VmRow> {
     })
 }
 
-/// The active agents the page offers (those "Find agent" matches, with the one asked for and
-/// the tenant's default), and the one it shows: the one asked for, else the tenant's
+/// The active agents the page offers (those "Find agent" matches, with the one asked for,
+/// else the tenant's default), and the one it shows: the one asked for, else the tenant's
 /// default, else the first online one offered, else the first.
 async fn chosen_agent(
     state: &AppState,
@@ -152,13 +152,13 @@ async fn chosen_agent(
     asked: Option<String>,
     find: Option<&str>,
 ) -> Result<(AgentPicker, Option<String>), ApiError> {
-    let default = default_agent(state, auth).await?;
-    let keep = [asked.as_deref(), default.as_deref()];
-    let keep: Vec<&str> = keep.into_iter().flatten().collect();
-    let agents = AgentPicker::load(state, auth, find, true, &keep).await?;
-    if asked.is_some() {
-        return Ok((agents, asked));
+    if let Some(asked) = asked {
+        let agents = AgentPicker::load(state, auth, find, true, &[&asked]).await?;
+        return Ok((agents, Some(asked)));
     }
+    let default = default_agent(state, auth).await?;
+    let keep: Vec<&str> = default.as_deref().into_iter().collect();
+    let agents = AgentPicker::load(state, auth, find, true, &keep).await?;
     let options = &agents.options;
     let chosen = default
         .filter(|id| agents.offers(id))
