@@ -348,16 +348,7 @@ async fn a_large_fleet_is_searched_on_the_vm_operations_page() {
         .user_session("other", "ops@other.example", Role::User)
         .await;
     let pairings = pair_racks(&server, &session.access_token).await;
-    let (status, found) = server
-        .call(
-            Method::POST,
-            "/api/v1/agents/register",
-            None,
-            Some(json!({"pairing_code": pairings[3]["pairing_code"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{found}");
-    let found_id = found["data"]["id"].as_str().unwrap().to_owned();
+    let (found_id, _) = server.register(&pairings[3]).await;
     let (_, foreign) = server
         .post(
             "/api/v1/agents/pairings",
@@ -563,17 +554,7 @@ async fn the_vms_page_finds_an_agent_lists_its_vms_and_acts_on_one() {
         .await;
     let mut agents = Vec::new();
     for pairing in pair_racks(&server, &session.access_token).await {
-        let (status, agent) = server
-            .call(
-                Method::POST,
-                "/api/v1/agents/register",
-                None,
-                Some(json!({"pairing_code": pairing["pairing_code"]})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{agent}");
-        let text = |key: &str| agent["data"][key].as_str().unwrap().to_owned();
-        agents.push((text("id"), text("agent_token")));
+        agents.push(server.register(&pairing).await);
     }
     let (rack_07, token) = agents[7].clone();
     let answered = Arc::new(Mutex::new(Vec::new()));

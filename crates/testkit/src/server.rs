@@ -206,12 +206,18 @@ impl TestServer {
                 serde_json::json!({}),
             )
             .await;
+        self.register(&pairing["data"]).await
+    }
+
+    /// Register the agent of `pairing` (a pairing as created, with its `pairing_code`): its
+    /// id and its token.
+    pub async fn register(&self, pairing: &serde_json::Value) -> (String, String) {
         let (status, agent) = self
             .call(
                 Method::POST,
                 "/api/v1/agents/register",
                 None,
-                Some(serde_json::json!({"pairing_code": pairing["data"]["pairing_code"]})),
+                Some(serde_json::json!({"pairing_code": pairing["pairing_code"]})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{agent}");
