@@ -245,8 +245,10 @@ const showFieldProblems = (form, details) => {
   const csrf = document.querySelector('input[name="_csrf"]');
   const [minWidth, maxWidth] = [220, 460];
   let state = null;
-  let queue = Promise.resolve();
-  let latest = 0;
+  // At most one save in flight; a change made meanwhile is sent once it is answered. Each
+  // save carries the whole state, so only the newest unsent one matters.
+  let sending = false;
+  let unsent = false;
 
   const layout = () => {
     shell.classList.toggle("tree-collapsed", state.collapsed);
@@ -292,18 +294,38 @@ const showFieldProblems = (form, details) => {
       refocus.focus();
     }
   };
-  const save = () => {
-    const mine = ++latest;
+  // `keepalive` lets a save outlive the page, so a change made just before the user follows
+  // a link is still kept.
+  const send = () => {
     const body = new URLSearchParams({ _csrf: csrf ? csrf.value : "", state: JSON.stringify(state) });
-    queue = queue
-      .then(async () => {
-        const response = await fetch("/ui/tree", { method: "POST", credentials: "same-origin", body });
-        if (response.ok && mine === latest) {
+    return fetch("/ui/tree", { method: "POST", credentials: "same-origin", body, keepalive: true });
+  };
+  const save = async () => {
+    unsent = true;
+    if (sending) {
+      return;
+    }
+    sending = true;
+    while (unsent) {
+      unsent = false;
+      try {
+        const response = await send();
+        if (response.ok && !unsent) {
           show(await response.text());
         }
-      })
-      .catch(() => {});
+      } catch {
+        // Kept with the next change; the page goes on with the state it shows.
+      }
+    }
+    sending = false;
   };
+  // Leaving while a save is in flight: send the newest state now rather than after it.
+  window.addEventListener("pagehide", () => {
+    if (unsent) {
+      unsent = false;
+      send().catch(() => {});
+    }
+  });
 
   document.addEventListener("toggle", (event) => {
     const node = event.target;

@@ -30,7 +30,8 @@ async fn wait_js(c: &Client, condition: &str) {
 }
 
 /// Load `page` until `condition` (a script's answer) holds on a freshly loaded tree: what
-/// the user changed was sent in the background, and is kept once a new page shows it.
+/// the user changed was sent in the background (a save outlives the page it was made on),
+/// and is kept once a new page shows it.
 async fn reload_until(c: &Client, page: &str, condition: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -199,6 +200,13 @@ async fn the_tree_counts_lists_filters_and_keeps_each_users_state() {
         .await
         .unwrap();
     edge.send_keys("\u{E014}\u{E014}").await.unwrap(); // ArrowRight twice
+    // Two saves, the second sent once the first is answered: leaving before that is a race
+    // between the browser's two requests, so wait for the server's answer to the second.
+    wait_js(
+        c,
+        "JSON.parse(document.getElementById('resource-tree').dataset.state).width === 300",
+    )
+    .await;
     reload_until(c, &home, &format!("{width} === 300")).await;
     click(c, "#tree-toggle").await;
     assert_eq!(js(c, &format!("return {width};")).await, json!(48));
