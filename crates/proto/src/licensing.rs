@@ -93,7 +93,7 @@ pub struct RegisterVmRequest {
     pub vm_uuid: String,
     /// Owner: default the caller. Naming another user is for admins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "\\S")]
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 200, example = "WIN-042")]
@@ -365,9 +365,27 @@ pub struct LicenseView {
 
 /// The modules an entitlement allows: a list of names, or the reference's map
 /// `{"name": true, "*": true}` (`*` allows every module). Read either way, written as a list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(value_type = Vec<String>, example = json!(["runner", "updater"]))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Modules(pub Vec<String>);
+
+/// The list form, with the bounds [`SetEntitlementRequest`] checks.
+impl utoipa::PartialSchema for Modules {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(ID_CHARS)),
+            )
+            .max_items(Some(MAX_MODULES))
+            .examples([serde_json::json!(["runner", "updater"])])
+            .into()
+    }
+}
+
+impl ToSchema for Modules {}
 
 impl<'de> Deserialize<'de> for Modules {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -406,7 +424,7 @@ impl Modules {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SetEntitlementRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "\\S")]
     pub user_id: Option<String>,
     pub modules: Modules,
 }
@@ -464,7 +482,7 @@ pub struct LeaseRequest {
     pub vm_uuid: String,
     /// Whose licence and entitlement: default the caller; another user's for admins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "\\S")]
     pub user_id: Option<String>,
     #[schema(max_length = 200, example = "agent-1")]
     pub agent_id: String,
@@ -510,7 +528,7 @@ pub struct IssuedLease {
 /// `POST /license/heartbeat`
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LeaseHeartbeatRequest {
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "\\S")]
     pub lease_id: String,
 }
 
@@ -534,7 +552,7 @@ pub struct LeaseHeartbeat {
 /// `POST /license/revoke`
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RevokeLeaseRequest {
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "\\S")]
     pub lease_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 500)]

@@ -263,6 +263,7 @@ pub struct LocaleConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_locales: Vec<String>,
     #[serde(default = "default_time_zone")]
+    #[schema(max_length = 100, pattern = "\\S")]
     pub time_zone: String,
     /// Microsoft GeoID; `0` means the default (235).
     #[serde(default = "default_geo")]
@@ -832,6 +833,7 @@ pub struct IpConfig {
     pub gateway: String,
     /// Default `["8.8.8.8"]`.
     #[serde(default = "default_dns")]
+    #[schema(min_items = 1, max_items = 4)]
     pub dns: Vec<String>,
 }
 
@@ -1194,8 +1196,9 @@ impl Validate for UpdatePlaybookRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PreviewProfileRequest {
     pub config: ProfileConfig,
-    /// The number of a `sequential` user-name suffix (default 1).
+    /// The number of a `sequential` user-name suffix, 1 to 9999 (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 9999)]
     pub sequence: Option<u32>,
     /// Preview as if a playbook were chosen (`autounattend.xml` then copies `playbook.yml`).
     #[serde(default)]
@@ -1381,6 +1384,7 @@ pub const FINAL_STEP: &str = "completed";
 pub struct ReportProgressRequest {
     #[schema(min_length = 1, max_length = 4096)]
     pub token: String,
+    #[schema(pattern = r"^\s*[A-Za-z0-9:_-]{8,128}\s*$")]
     pub vm_uuid: String,
     #[schema(min_length = 1, max_length = 200, example = "windows_installed")]
     pub step: String,

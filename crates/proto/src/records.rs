@@ -51,7 +51,16 @@ pub mod identity {
     #[serde(deny_unknown_fields)]
     pub struct PersonRequest {
         /// A code of [`COUNTRIES`].
+        #[schema(schema_with = country_schema)]
         pub country: String,
+    }
+
+    /// The country codes as the document's enum.
+    fn country_schema() -> utoipa::openapi::Object {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(COUNTRIES.iter().map(|(code, _)| *code)))
+            .build()
     }
 
     impl Validate for PersonRequest {
@@ -88,6 +97,7 @@ pub mod identity {
     #[serde(deny_unknown_fields, default)]
     pub struct PasswordOptions {
         /// 8 to 32 characters.
+        #[schema(minimum = 8, maximum = 32)]
         pub length: u8,
         pub uppercase: bool,
         pub lowercase: bool,
@@ -136,7 +146,12 @@ pub mod identity {
     pub struct AccountRequest {
         #[serde(default)]
         pub password: PasswordOptions,
-        /// The mail domain, e.g. `gmail.com` (one of [`MAIL_DOMAINS`] or any other).
+        /// The mail domain, e.g. `gmail.com` (one of [`MAIL_DOMAINS`] or any other): two or
+        /// more labels of letters, digits and inner hyphens.
+        #[schema(
+            max_length = 253,
+            pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+        )]
         pub domain: String,
     }
 
@@ -315,7 +330,9 @@ pub mod schedule {
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub struct ScheduleParams {
         /// The first window the sessions fall in: `HH:MM` to `HH:MM`.
+        #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
         pub start_time: String,
+        #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
         pub end_time: String,
         /// The second window, used when `use_second_window`.
         #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -325,15 +342,20 @@ pub mod schedule {
         #[serde(default)]
         pub use_second_window: bool,
         /// Minutes of play a day, 30 to 1380.
+        #[schema(minimum = 30, maximum = 1380)]
         pub target_active_minutes: u32,
         /// Shortest session, 15 to 240 minutes.
+        #[schema(minimum = 15, maximum = 240)]
         pub min_session_minutes: u32,
         /// Shortest break between two sessions, 5 to 120 minutes.
+        #[schema(minimum = 5, maximum = 120)]
         pub min_break_minutes: u32,
         /// Each window's ends move by up to this many minutes either way, 0 to 60.
         #[serde(default)]
+        #[schema(minimum = 0, maximum = 60)]
         pub random_offset_minutes: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(max_length = 200)]
         pub profile: Option<String>,
     }
 

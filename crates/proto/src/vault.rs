@@ -307,11 +307,12 @@ pub struct CreateBindingRequest {
     #[schema(max_length = 200, example = "vmgenerator")]
     pub scope_id: String,
     /// The secret's id.
+    #[schema(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub secret_ref: String,
     /// Default the secret's field; if given it must be that field (the field is sealed into
     /// the ciphertext, so a binding cannot rename it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,200}$")]
     pub field_name: Option<String>,
 }
 

@@ -141,6 +141,7 @@ pub struct BatchIp {
     pub gateway: String,
     /// Default `["8.8.8.8"]`.
     #[serde(default = "default_dns")]
+    #[schema(min_items = 1, max_items = 4)]
     pub dns: Vec<String>,
 }
 
@@ -171,6 +172,7 @@ impl BatchIp {
 #[serde(deny_unknown_fields)]
 pub struct CreateBatchRequest {
     /// The agent that runs the Proxmox commands (yours; admins: any of the tenant's).
+    #[schema(max_length = 200, pattern = "\\S")]
     pub agent_id: String,
     /// Which of the agent's Proxmox targets (default: its active one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,7 +180,7 @@ pub struct CreateBatchRequest {
     pub target: Option<String>,
     /// Proxmox node (default: the target's node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 63, example = "pve")]
+    #[schema(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,62}$", example = "pve")]
     pub node: Option<String>,
     #[schema(minimum = 1, maximum = 999999999, example = 100)]
     pub template_vmid: u32,
@@ -339,12 +341,13 @@ impl Validate for CreateBatchRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeleteJobRequest {
+    #[schema(max_length = 200, pattern = "\\S")]
     pub agent_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 200)]
     pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 63, example = "pve")]
+    #[schema(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,62}$", example = "pve")]
     pub node: Option<String>,
     #[schema(minimum = 1, maximum = 999999999, example = 101)]
     pub vmid: u32,

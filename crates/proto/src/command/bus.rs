@@ -93,11 +93,13 @@ impl From<ReportStatus> for CommandStatus {
 /// quoting the claim it got with the command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReportRequest {
+    /// The `claim_id` the poll handed over with the command.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub claim_id: String,
     pub status: ReportStatus,
     /// The outcome (any JSON, at most 64 KiB serialised).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub result: Option<Value>,
     /// Why it failed, at most 2000 characters; `CODE: message` for coded failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,9 +171,9 @@ pub struct CommandView {
     #[schema(value_type = Object)]
     pub payload: Value,
     pub status: CommandStatus,
-    /// What the agent reported on success; `null` until then.
+    /// What the agent reported (any JSON); `null` until then.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub result: Value,
     pub error_message: Option<String>,
     pub created_by: Option<String>,

@@ -90,18 +90,70 @@ async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let malformed = || ApiError::bad_request("Malformed JSON in request body");
     let mut reader = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
-        let path = e.path().clone();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                shape_refused("request body", &path, inner.to_string())
-            }
-            _ => malformed(),
+    match serde_path_to_error::deserialize(&mut reader) {
+        Ok(value) => {
+            reader.end().map_err(|_| malformed())?;
+            Ok(value)
         }
-    })?;
-    reader.end().map_err(|_| malformed())?;
-    Ok(value)
+        Err(e) => {
+            let path = e.path().clone();
+            let inner = e.into_inner();
+            if inner.classify() != serde_json::error::Category::Data {
+                return Err(malformed());
+            }
+            // JSON Schema counts `575.0` as an integer, serde does not: read the body again
+            // with such numbers written as integers before refusing it.
+            integral_retry(bytes)
+                .unwrap_or_else(|| Err(shape_refused("request body", &path, inner.to_string())))
+        }
+    }
+}
+
+/// `bytes` read as `T` once every number without a fraction (`575.0`, `1e3`) is written as
+/// an integer; `None` when the body holds no such number (the first refusal stands).
+fn integral_retry<T: DeserializeOwned>(bytes: &[u8]) -> Option<Result<T, ApiError>> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !integral_numbers(&mut value) {
+        return None;
+    }
+    Some(serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().clone();
+        shape_refused("request body", &path, e.into_inner().to_string())
+    }))
+}
+
+/// Write every whole floating-point number in `value` as an integer; whether any was.
+fn integral_numbers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) else {
+                return false;
+            };
+            // Both bounds are powers of two, exact as f64.
+            let whole = if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+                serde_json::Number::from(f as i64)
+            } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+                serde_json::Number::from(f as u64)
+            } else {
+                return false;
+            };
+            *n = whole;
+            true
+        }
+        Value::Array(items) => each_integral(items.iter_mut()),
+        Value::Object(fields) => each_integral(fields.values_mut()),
+        _ => false,
+    }
+}
+
+/// [`integral_numbers`] of every value (none skipped once one changed).
+fn each_integral<'a>(values: impl Iterator<Item = &'a mut serde_json::Value>) -> bool {
+    let mut changed = false;
+    for value in values {
+        changed |= integral_numbers(value);
+    }
+    changed
 }
 
 /// JSON body. Malformed JSON → 400 `BAD_REQUEST`, too large → 413 `PAYLOAD_TOO_LARGE`,
@@ -235,5 +287,42 @@ mod tests {
         );
         assert!(!json_has_nul(br#"{"a":"u0000"}"#));
         assert!(url_has_nul(b"q=a%00b") && !url_has_nul(b"q=%0A"));
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Counts {
+        count: u32,
+        offset: i64,
+        ratio: f64,
+        tags: Vec<u64>,
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_an_integer_and_a_fraction_is_refused() {
+        let read: Counts =
+            parse_json(br#"{"count": 575.0, "offset": -2e3, "ratio": 1.5, "tags": [7.0, 8]}"#)
+                .unwrap();
+        assert_eq!(
+            read,
+            Counts {
+                count: 575,
+                offset: -2000,
+                ratio: 1.5,
+                tags: vec![7, 8]
+            }
+        );
+        let refused =
+            parse_json::<Counts>(br#"{"count": 5.5, "offset": 1, "ratio": 1, "tags": []}"#)
+                .unwrap_err();
+        assert!(refused.message.contains("count"), "{}", refused.message);
+        let too_big =
+            parse_json::<Counts>(br#"{"count": 1e10, "offset": 1, "ratio": 1, "tags": []}"#)
+                .unwrap_err();
+        assert!(too_big.message.contains("count"), "{}", too_big.message);
+        assert!(
+            parse_json::<Counts>(br#"{"count": 1.0, "offset": 1, "ratio": 1, "tags": []} x"#)
+                .is_err(),
+            "trailing text is still malformed"
+        );
     }
 }
