@@ -320,6 +320,20 @@ fn tokio_stream_from(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
+/// Every `$ref` in `value`, at any depth.
+fn references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(fields) => {
+            if let Some(Value::String(target)) = fields.get("$ref") {
+                out.push(target.clone());
+            }
+            fields.values().for_each(|v| references(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
 #[tokio::test]
 async fn the_router_serves_every_documented_operation_and_nothing_else() {
     let server = TestServer::start(botmox_testkit::Backend::Sqlite).await;
@@ -347,6 +361,16 @@ async fn the_router_serves_every_documented_operation_and_nothing_else() {
         operations.len(),
         "the served document is the route list"
     );
+    // Every reference in it leads somewhere: a client generator stops at the first that
+    // does not.
+    let mut refs = Vec::new();
+    references(&doc, &mut refs);
+    assert!(refs.len() > 100, "{} references", refs.len());
+    let dangling: Vec<&String> = refs
+        .iter()
+        .filter(|r| r.strip_prefix('#').and_then(|p| doc.pointer(p)).is_none())
+        .collect();
+    assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
     // Each documented operation reaches a handler: the router's own fallbacks answer
     // "Unknown endpoint" (404) and 405, a handler anything else.
     for (method, path) in &operations {

@@ -134,6 +134,9 @@ both_backends! {
         // Bad input is refused before anything is queued.
         for (path, body) in [
             ("/api/v1/infra/proxmox/nodes/pve/qemu/abc/status/start", json!({})),
+            // No VM has id 0, and Proxmox gives none above 999999999.
+            ("/api/v1/infra/proxmox/nodes/pve/qemu/0/status/start", json!({})),
+            ("/api/v1/infra/proxmox/nodes/pve/qemu/1000000000/status/start", json!({})),
             ("/api/v1/infra/proxmox/nodes/pve/qemu/101/status/explode", json!({})),
             ("/api/v1/infra/proxmox/nodes/pve/qemu/101/sendkey", json!({"key": "a; reboot"})),
             ("/api/v1/infra/ssh/exec", json!({"command": "qm status 1\nreboot"})),
@@ -152,6 +155,7 @@ both_backends! {
             "/api/v1/infra/proxmox/nodes/a%00b/qemu",
             "/api/v1/infra/proxmox/nodes/pve/qemu/99999999999999999999999/config",
             "/api/v1/infra/proxmox/nodes/pve/tasks/UPID%00x/status",
+            "/api/v1/infra/proxmox/nodes/pve/tasks/UPID:h1:%C3%A9/status",
             "/api/v1/infra/proxmox/status?timeout_ms=18446744073709551616",
             "/api/v1/infra/proxmox/status?agent_id=a%00",
         ] {

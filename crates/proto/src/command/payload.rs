@@ -282,12 +282,8 @@ const DISK_SIZE: Form = Form {
     what: "a size such as +64G or 128G",
 };
 const UPID: Form = Form {
-    ok: |s| {
-        s.starts_with("UPID:")
-            && s.len() <= 512
-            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-    },
-    what: "a Proxmox task id starting with UPID:",
+    ok: |s| s.starts_with("UPID:") && s.len() <= 512 && s.bytes().all(|b| b.is_ascii_graphic()),
+    what: "a Proxmox task id: UPID: and printable ASCII, at most 512 characters",
 };
 const QEMU_KEY: Form = Form {
     ok: |s| {
@@ -559,7 +555,10 @@ payload! {
     pub struct TaskRef {
         /// The task's UPID (the reference also calls it `task` or `taskId`).
         #[serde(alias = "task", alias = "taskId")]
-        #[schema(example = "UPID:h1:000A1B2C:0001F2E3:67000000:qmclone:100:root@pam:")]
+        #[schema(
+            example = "UPID:h1:000A1B2C:0001F2E3:67000000:qmclone:100:root@pam:",
+            pattern = "^UPID:[!-~]{0,507}$"
+        )]
         pub upid: String,
     }
 }

@@ -754,6 +754,11 @@ fn hostile_values_are_refused_by_field() {
             "payload.upid",
         ),
         (
+            "proxmox.task-status",
+            json!({"upid": "UPID:h1:é"}),
+            "payload.upid",
+        ),
+        (
             "proxmox.sendkey",
             json!({"vmid": 1, "key": "a".repeat(65)}),
             "payload.key",

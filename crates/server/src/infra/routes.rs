@@ -121,12 +121,12 @@ fn flag(value: Option<&str>) -> bool {
     })
 }
 
-/// A VM id as the reference took it in paths: digits.
+/// A VM id as the reference took it in paths: digits, of a number Proxmox can give a VM.
 fn vmid(raw: &str) -> ApiResult<u64> {
     raw.parse::<u64>()
         .ok()
-        .filter(|_| raw.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| ApiError::field("vmid", "must be digits"))
+        .filter(|id| raw.bytes().all(|b| b.is_ascii_digit()) && (1..=999_999_999).contains(id))
+        .ok_or_else(|| ApiError::field("vmid", "must be a VM id, 1 to 999999999"))
 }
 
 /// Log in to Proxmox afresh (the agent renews its ticket); `{connected: true}`.
@@ -159,7 +159,7 @@ pub async fn status(
 
 /// The node's VMs.
 #[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), InfraQuery),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), InfraQuery),
     responses((status = 200, body = Envelope<Vec<Object>>), AgentAnswers))]
 pub async fn list_vms(
     State(s): State<AppState>,
@@ -206,7 +206,7 @@ impl Validate for CloneBody {
 
 /// Clone VM `vmid` (a template); the agent waits for the task: `{upid, newid, ...}`.
 #[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/clone", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), ("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), InfraQuery),
     request_body = CloneBody,
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn clone_vm(
@@ -234,7 +234,7 @@ pub async fn clone_vm(
 
 /// A VM's config.
 #[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/config", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), ("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), InfraQuery),
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn get_config(
     State(s): State<AppState>,
@@ -249,7 +249,7 @@ pub async fn get_config(
 /// Set config keys (a non-empty object of the keys `proxmox.update-config` sets; a key it
 /// does not set is a 400 naming it, where the reference dropped it silently).
 #[utoipa::path(put, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/config", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), ("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), InfraQuery),
     request_body(content = Object, description = "Config keys and values, e.g. {\"cores\": 4}"),
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn update_config(
@@ -265,7 +265,7 @@ pub async fn update_config(
 
 /// A task's status.
 #[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/tasks/{upid}/status", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), ("upid" = String, Path), InfraQuery),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), ("upid" = String, Path, description = "A Proxmox task id", pattern = r"^UPID:[!-~]{0,507}$"), InfraQuery),
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn task_status(
     State(s): State<AppState>,
@@ -304,7 +304,7 @@ impl PowerAction {
 
 /// Start, stop, shut down, reset, suspend or resume a VM; the agent waits for the task.
 #[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/status/{action}", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), ("action" = PowerAction, Path), InfraQuery),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), ("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), ("action" = inline(PowerAction), Path), InfraQuery),
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn power(
     State(s): State<AppState>,
@@ -328,7 +328,7 @@ pub struct DeleteFlags {
 
 /// Destroy a VM; the agent waits for the task.
 #[utoipa::path(delete, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery, DeleteFlags),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), ("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), InfraQuery, DeleteFlags),
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn delete_vm(
     State(s): State<AppState>,
@@ -364,7 +364,7 @@ impl Validate for SendKeyBody {
 /// Press a key in a VM: `{transport: "proxmox-api-put", upid: null}` (the agent uses the
 /// API's PUT; it has no SSH fallback to report).
 #[utoipa::path(post, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/sendkey", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), ("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), InfraQuery),
     request_body = SendKeyBody,
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn sendkey(
@@ -381,7 +381,7 @@ pub async fn sendkey(
 
 /// A VM's current status.
 #[utoipa::path(get, path = "/api/v1/infra/proxmox/nodes/{node}/qemu/{vmid}/status/current", tag = "infra", security(("bearer" = ["infra"])),
-    params(("node" = String, Path), ("vmid" = String, Path, description = "Digits"), InfraQuery),
+    params(("node" = String, Path, description = "A Proxmox node name", pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"), ("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), InfraQuery),
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn vm_status(
     State(s): State<AppState>,
@@ -455,7 +455,7 @@ pub async fn ssh_exec(
 
 /// A VM's config file, read over the agent's SSH: `{config}`.
 #[utoipa::path(get, path = "/api/v1/infra/ssh/vm-config/{vmid}", tag = "infra", security(("bearer" = ["infra"])),
-    params(("vmid" = String, Path, description = "Digits"), InfraQuery),
+    params(("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), InfraQuery),
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn ssh_read_config(
     State(s): State<AppState>,
@@ -488,7 +488,7 @@ impl Validate for VmConfigBody {
 
 /// Write a VM's config file over the agent's SSH: `{written: true}`.
 #[utoipa::path(put, path = "/api/v1/infra/ssh/vm-config/{vmid}", tag = "infra", security(("bearer" = ["infra"])),
-    params(("vmid" = String, Path, description = "Digits"), InfraQuery), request_body = VmConfigBody,
+    params(("vmid" = String, Path, description = "A VM id, 1 to 999999999", pattern = r"^0*[1-9][0-9]{0,8}$"), InfraQuery), request_body = VmConfigBody,
     responses((status = 200, body = Envelope<Object>), AgentAnswers))]
 pub async fn ssh_write_config(
     State(s): State<AppState>,
