@@ -102,6 +102,8 @@ call("POST", "/api/v1/vm/register", {"vm_uuid": seeds["VM"], "vm_name": "WIN-FUZ
 seeds["AGENT"], seeds["AGENT_TOKEN"] = agent("fuzz-agent")
 seeds["AGENT_ROTATED"], seeds["AGENT_ROTATED_TOKEN"] = agent("fuzz-agent-rotated")
 seeds["AGENT_DOOMED"], _ = agent("fuzz-agent-doomed")
+# The agent the /infra routes run on (.ci/fuzz_api_agent.py plays it).
+seeds["INFRA_AGENT"], seeds["INFRA_AGENT_TOKEN"] = agent("fuzz-infra")
 twice(
     "COMMAND",
     lambda i: create(
