@@ -109,6 +109,28 @@ def record_kind(case):
             return
 
 
+def command_payloads(case):
+    """Four command payloads have rules no schema here says: an ISO's `url` must be one a
+    URL parser takes (http or https, a host it can read), a provisioning ISO's `files` are
+    named like files and hold base64, 96 KiB in all, an SSH command must be one of the
+    allowlist's, and a config change sets known VM config keys. Positive cases download
+    from a fixed URL, write one small file, ask for a VM's status and set its cores."""
+    body = case.body
+    if case.path != "/api/v1/vm-ops/commands" or not isinstance(body, dict):
+        return
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        return
+    if body.get("command_type") == "proxmox.upload-iso":
+        payload["url"] = "https://example.com/images/virtio-win.iso"
+    if body.get("command_type") == "proxmox.create-provision-iso":
+        payload["files"] = {"provision.json": "e30="}
+    if body.get("command_type") == "proxmox.ssh-exec":
+        payload["command"] = "qm status 101"
+    if body.get("command_type") in ("proxmox.update-config", "proxmox.config.update"):
+        payload["config"] = {"cores": 2}
+
+
 # Before each call rather than as cases are drawn, so the cases of every phase (examples
 # and coverage included) meet the rules.
 @schemathesis.hook
@@ -120,3 +142,4 @@ def before_call(context, case, **kwargs):
         licence_expiry(case)
         finance_range(case)
         record_kind(case)
+        command_payloads(case)

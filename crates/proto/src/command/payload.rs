@@ -41,11 +41,11 @@ macro_rules! payload {
             $($body)*
             /// Proxmox node (default: the target's node).
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[schema(max_length = 63, example = "h1")]
+            #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$", example = "h1")]
             pub node: Option<String>,
             /// Which of the agent's Proxmox targets (default: its active one).
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[schema(max_length = 200)]
+            #[schema(pattern = r"^[A-Za-z0-9|._:@-]{1,200}$")]
             pub target: Option<String>,
         }
 
@@ -81,15 +81,18 @@ fn validate_payload<P: Payload + Limits>(p: &P) -> Result<(), FieldErrors> {
     e.into_result()
 }
 
-/// A Proxmox VM id: a positive integer, sent by the reference UI as a number or a string.
+/// A Proxmox VM id: 1 to 999999999 (the highest Proxmox gives), sent by the reference UI as
+/// a number or a string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct VmId(u32);
 
 impl VmId {
-    /// `None` for 0.
+    pub const MAX: u32 = 999_999_999;
+
+    /// `None` for 0 and past [`Self::MAX`].
     pub fn new(id: u32) -> Option<Self> {
-        (id > 0).then_some(Self(id))
+        (1..=Self::MAX).contains(&id).then_some(Self(id))
     }
 
     pub fn get(self) -> u32 {
@@ -109,7 +112,7 @@ impl<'de> Deserialize<'de> for VmId {
         u32::try_from(n)
             .ok()
             .and_then(Self::new)
-            .ok_or_else(|| serde::de::Error::custom("must be a positive integer"))
+            .ok_or_else(|| serde::de::Error::custom("must be a VM id, 1 to 999999999"))
     }
 }
 
@@ -117,18 +120,18 @@ impl PartialSchema for VmId {
     fn schema() -> RefOr<Schema> {
         OneOfBuilder::new()
             .description(Some(
-                "A VM id: a positive integer, or the same as a numeric string",
+                "A VM id, 1 to 999999999, or the same as a numeric string",
             ))
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::Integer)
                     .minimum(Some(1))
-                    .maximum(Some(u32::MAX)),
+                    .maximum(Some(Self::MAX)),
             )
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some("^[0-9]+$")),
+                    .pattern(Some("^0*[1-9][0-9]{0,8}$")),
             )
             .examples([Value::from(101)])
             .into()
@@ -197,7 +200,10 @@ fn alnum(c: char) -> bool {
 fn is_drive(s: &str, kinds: &[(&str, u8)]) -> bool {
     kinds.iter().any(|(prefix, max)| {
         s.strip_prefix(prefix).is_some_and(|n| {
-            !n.is_empty() && n.len() <= 3 && n.parse::<u16>().is_ok_and(|n| n <= u16::from(*max))
+            !n.is_empty()
+                && n.len() <= 3
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && n.parse::<u16>().is_ok_and(|n| n <= u16::from(*max))
         })
     })
 }
@@ -377,11 +383,11 @@ payload! {
         pub newid: Option<VmId>,
         /// Name of the new VM: a DNS name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(max_length = 128, example = "WoW1")]
+        #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$", example = "WoW1")]
         pub name: Option<String>,
         /// Target storage of a full clone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(max_length = 64, example = "local-lvm")]
+        #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", example = "local-lvm")]
         pub storage: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub format: Option<DiskFormat>,
@@ -423,11 +429,11 @@ pub struct UpdateConfig {
     pub config: BTreeMap<String, Value>,
     /// Proxmox node (default: the target's node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 63, example = "h1")]
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$", example = "h1")]
     pub node: Option<String>,
     /// Which of the agent's Proxmox targets (default: its active one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(pattern = r"^[A-Za-z0-9|._:@-]{1,200}$")]
     pub target: Option<String>,
 }
 
@@ -535,10 +541,10 @@ payload! {
     pub struct ResizeDisk {
         pub vmid: VmId,
         /// The drive, e.g. `scsi0` or `sata0`.
-        #[schema(example = "sata0")]
+        #[schema(pattern = r"^(ide0{0,2}[0-3]|sata0{0,2}[0-5]|scsi(0{0,2}[0-9]|0?[12][0-9]|0?30)|virtio(0{0,2}[0-9]|0?1[0-5])|efidisk0{1,3}|tpmstate0{1,3})$", example = "sata0")]
         pub disk: String,
         /// `+<n><unit>` grows by n; without `+` it is the new size. Units K, M, G, T.
-        #[schema(example = "+64G")]
+        #[schema(pattern = r"^\+?[0-9]{1,12}(\.[0-9]{1,12})?[KMGT]?$", example = "+64G")]
         pub size: String,
     }
 }
@@ -573,6 +579,7 @@ payload! {
     /// `proxmox.wait-task`: poll a task until it stops (the caller checks `exitstatus`).
     pub struct WaitTask {
         #[serde(alias = "task", alias = "taskId")]
+        #[schema(pattern = "^UPID:[!-~]{0,507}$")]
         pub upid: String,
         /// 1000..1800000 ms (default 300000); also `timeout_ms`.
         #[serde(alias = "timeout_ms", default, deserialize_with = "lenient_opt", skip_serializing_if = "Option::is_none")]
@@ -682,7 +689,7 @@ payload! {
     /// `proxmox.sendkey`: one key press (QEMU key name, combinations with `-`).
     pub struct SendKey {
         pub vmid: VmId,
-        #[schema(max_length = 64, example = "ctrl-alt-delete")]
+        #[schema(pattern = r"^[A-Za-z0-9_+-]{1,64}$", example = "ctrl-alt-delete")]
         pub key: String,
     }
 }
@@ -784,8 +791,12 @@ payload! {
         /// Also `id`.
         #[serde(alias = "id")]
         pub vmid: VmId,
-        /// The whole file (a final newline is added if missing).
-        #[schema(max_length = 65536)]
+        /// The whole file (a final newline is added if missing): not blank, and no control
+        /// characters but tabs and line breaks.
+        #[schema(
+            max_length = 65536,
+            pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+        )]
         pub content: String,
         /// 1000..180000 ms (default 20000); also `timeout_ms`.
         #[serde(alias = "timeout_ms", default, deserialize_with = "lenient_opt", skip_serializing_if = "Option::is_none")]
@@ -868,11 +879,11 @@ payload! {
         pub files: BTreeMap<String, String>,
         /// Default `vm-<vmid>-provision.iso`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(max_length = 200, example = "provision-101.iso")]
+        #[schema(pattern = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,195}\.[Ii][Ss][Oo]$", example = "provision-101.iso")]
         pub iso_name: Option<String>,
         /// Default `local`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(max_length = 64, example = "local")]
+        #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", example = "local")]
         pub iso_storage: Option<String>,
         /// 1000..180000 ms (default 30000); also `timeout_ms`.
         #[serde(alias = "timeout_ms", default, deserialize_with = "lenient_opt", skip_serializing_if = "Option::is_none")]
@@ -931,13 +942,13 @@ payload! {
     pub struct AttachCdrom {
         pub vmid: VmId,
         /// `<storage>:iso/<file>.iso`
-        #[schema(example = "local:iso/provision-101.iso")]
+        #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:iso/[A-Za-z0-9_][A-Za-z0-9._-]{0,195}\.[Ii][Ss][Oo]$", example = "local:iso/provision-101.iso")]
         pub iso_path: String,
         /// The drive to use, refused if it holds another medium or a disk. Default: the drive
         /// already holding `isoPath`, else the first free one (`ide2` first), so a template's
         /// installer drive is never ejected.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(example = "ide2")]
+        #[schema(pattern = r"^(ide0{0,2}[0-3]|sata0{0,2}[0-5]|scsi(0{0,2}[0-9]|0?[12][0-9]|0?30))$", example = "ide2")]
         pub cdrom_slot: Option<String>,
     }
 }
@@ -955,12 +966,12 @@ payload! {
         pub vmid: VmId,
         /// Default: the drive holding `isoPath` when given, else `ide2`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(example = "ide2")]
+        #[schema(pattern = r"^(ide0{0,2}[0-3]|sata0{0,2}[0-5]|scsi(0{0,2}[0-9]|0?[12][0-9]|0?30))$", example = "ide2")]
         pub cdrom_slot: Option<String>,
         /// The ISO to eject, wherever `attach-cdrom` put it (`<storage>:iso/<file>.iso`);
         /// with `deleteIso`, the volume deleted even when no drive holds it any more.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(example = "local:iso/provision-101.iso")]
+        #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:iso/[A-Za-z0-9_][A-Za-z0-9._-]{0,195}\.[Ii][Ss][Oo]$", example = "local:iso/provision-101.iso")]
         pub iso_path: Option<String>,
         /// Also delete the ejected ISO file (best effort).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -979,9 +990,9 @@ payload! {
     /// `proxmox.upload-iso`: the node downloads an ISO from a URL into a storage
     /// (Proxmox `download-url`, content `iso`).
     pub struct UploadIso {
-        #[schema(max_length = 64, example = "local")]
+        #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", example = "local")]
         pub storage: String,
-        #[schema(max_length = 200, example = "virtio-win.iso")]
+        #[schema(pattern = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,195}\.[Ii][Ss][Oo]$", example = "virtio-win.iso")]
         pub filename: String,
         /// An http or https URL.
         #[schema(max_length = 2048, example = "https://example.com/images/virtio-win.iso")]
@@ -1006,6 +1017,152 @@ impl Limits for ProxmoxLogin {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What an SSH config file write takes: not blank, and plain text.
+    const CONFIG_FILE: Form = Form {
+        ok: |s| !s.trim().is_empty() && (PLAIN_TEXT.ok)(s),
+        what: "",
+    };
+
+    /// The document's pattern of `field` in `schema`, compiled.
+    fn pattern(schema: RefOr<utoipa::openapi::schema::Schema>, field: &str) -> regex::Regex {
+        let schema = serde_json::to_value(schema).unwrap();
+        let pattern = schema["properties"][field]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} has no pattern: {schema}"));
+        regex::Regex::new(pattern).unwrap()
+    }
+
+    #[test]
+    fn the_documented_patterns_take_exactly_what_the_checks_take() {
+        use utoipa::PartialSchema;
+        let cases = [
+            (pattern(CloneVm::schema(), "node"), &NODE),
+            (pattern(UpdateConfig::schema(), "node"), &NODE),
+            (pattern(CloneVm::schema(), "target"), &TARGET),
+            (pattern(UpdateConfig::schema(), "target"), &TARGET),
+            (pattern(CloneVm::schema(), "name"), &VM_NAME),
+            (pattern(CloneVm::schema(), "storage"), &STORAGE),
+            (pattern(UploadIso::schema(), "storage"), &STORAGE),
+            (pattern(UploadIso::schema(), "filename"), &ISO_NAME),
+            (pattern(AttachCdrom::schema(), "isoPath"), &ISO_VOLUME),
+            (pattern(DetachCdrom::schema(), "isoPath"), &ISO_VOLUME),
+            (pattern(SendKey::schema(), "key"), &QEMU_KEY),
+            (pattern(TaskRef::schema(), "upid"), &UPID),
+            (pattern(WaitTask::schema(), "upid"), &UPID),
+            (pattern(ResizeDisk::schema(), "disk"), &DISK),
+            (pattern(ResizeDisk::schema(), "size"), &DISK_SIZE),
+            (pattern(AttachCdrom::schema(), "cdromSlot"), &CDROM_SLOT),
+            (pattern(DetachCdrom::schema(), "cdromSlot"), &CDROM_SLOT),
+            (pattern(SshWriteConfig::schema(), "content"), &CONFIG_FILE),
+        ];
+        let mut samples: Vec<String> = [
+            "",
+            "a",
+            "A9",
+            "-a",
+            ".a",
+            "_a",
+            "a-",
+            "a.b",
+            "a_b",
+            "a|b",
+            "a:b",
+            "a@b",
+            "a+b",
+            "a b",
+            "é",
+            "aé",
+            "a/b",
+            "x.iso",
+            "X.ISO",
+            "_x.iso",
+            ".iso",
+            "a.iso.",
+            "x.img",
+            "local:iso/x.iso",
+            "local:iso/.iso",
+            "lo cal:iso/x.iso",
+            "local:images/x.iso",
+            ":iso/x.iso",
+            "local:iso/x.iso:",
+            "UPID:",
+            "UPID:h1:0:qm:",
+            "UPID:h1 x",
+            "UPID:é",
+            "upid:x",
+            "ctrl-alt-delete",
+            "ide",
+            "ide0",
+            "ide3",
+            "ide4",
+            "ide003",
+            "ide0003",
+            "ide+1",
+            "ide-1",
+            "sata5",
+            "sata6",
+            "scsi9",
+            "scsi09",
+            "scsi009",
+            "scsi19",
+            "scsi019",
+            "scsi30",
+            "scsi030",
+            "scsi31",
+            "scsi0030",
+            "virtio15",
+            "virtio015",
+            "virtio16",
+            "efidisk0",
+            "efidisk000",
+            "efidisk1",
+            "tpmstate0",
+            "tpmstate",
+            "IDE2",
+            "+64G",
+            "64G",
+            "1.5T",
+            "1.",
+            ".5",
+            "+",
+            "64GB",
+            "-1G",
+            "1024",
+            "G",
+            "a\tb\n",
+            " ",
+            "\t\n",
+            "x\u{7}",
+            "\u{85}x",
+            "x\u{a0}",
+            "\u{a0}",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for n in [
+            62, 63, 64, 127, 128, 129, 195, 196, 199, 200, 201, 506, 507, 508,
+        ] {
+            let a = "a".repeat(n);
+            samples.extend([
+                a.clone(),
+                format!("{a}.iso"),
+                format!("UPID:{a}"),
+                format!("local:iso/{a}.iso"),
+                format!("{a}:iso/x.iso"),
+            ]);
+        }
+        for (documented, check) in cases {
+            for s in &samples {
+                assert_eq!(
+                    documented.is_match(s),
+                    (check.ok)(s),
+                    "{} on {s:?}",
+                    documented.as_str()
+                );
+            }
+        }
+    }
 
     #[test]
     fn names_that_reach_paths_and_files_are_checked() {

@@ -459,9 +459,18 @@ fn dispatch_errors_name_every_bad_field() {
     assert!(
         serde_error
             .to_string()
-            .contains("payload.vmid: must be a positive integer"),
+            .contains("payload.vmid: must be a VM id, 1 to 999999999"),
         "{serde_error}"
     );
+    for too_high in [json!(1_000_000_000), json!("1000000000")] {
+        let refused = serde_json::from_value::<DispatchRequest>(
+            json!({"agent_id": "a", "command_type": "proxmox.start", "payload": {"vmid": too_high}}),
+        );
+        assert!(
+            refused.is_err(),
+            "{too_high} is past Proxmox's highest VM id"
+        );
+    }
     let ok =
         from_json::<DispatchRequest>(json!({"agent_id": "a", "command_type": "proxmox.status",
         "expires_in_seconds": "3600"}));
