@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use botmox_proto::command::VmId;
 use botmox_proto::validate::{FieldErrors, Validate};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -125,7 +126,9 @@ fn flag(value: Option<&str>) -> bool {
 fn vmid(raw: &str) -> ApiResult<u64> {
     raw.parse::<u64>()
         .ok()
-        .filter(|id| raw.bytes().all(|b| b.is_ascii_digit()) && (1..=999_999_999).contains(id))
+        .filter(|id| {
+            raw.bytes().all(|b| b.is_ascii_digit()) && (1..=u64::from(VmId::MAX)).contains(id)
+        })
         .ok_or_else(|| ApiError::field("vmid", "must be a VM id, 1 to 999999999"))
 }
 
